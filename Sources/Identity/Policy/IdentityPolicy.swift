@@ -1,0 +1,57 @@
+/// Identity's default policy, in the oslo.policy language. The defaults follow Keystone's
+/// admin/member/reader model with scope enforcement off (Keystone's long-standing deployment
+/// default): a project admin administers the cloud, everyone may read their own user, groups,
+/// projects and application credentials, and a token's owner may validate and revoke it.
+/// Operators override any entry in `policy.yaml`.
+public enum IdentityPolicy {
+    public static let defaults: [String: String] = {
+        var rules: [String: String] = [
+            "admin_required": "role:admin",
+            "service_role": "role:service",
+            "service_or_admin": "rule:admin_required or rule:service_role",
+            "owner": "user_id:%(user_id)s",
+            "admin_or_owner": "rule:admin_required or rule:owner",
+            "token_subject": "user_id:%(target.token.user_id)s",
+            "admin_or_token_subject": "rule:admin_required or rule:token_subject",
+            "service_admin_or_token_subject": "rule:service_or_admin or rule:token_subject",
+            "identity:validate_token": "rule:service_admin_or_token_subject",
+            "identity:check_token": "rule:admin_or_token_subject",
+            "identity:revoke_token": "rule:admin_or_token_subject",
+            "identity:get_auth_catalog": "",
+            "identity:get_auth_projects": "",
+            "identity:get_auth_domains": "",
+            "identity:get_auth_system": "",
+            "identity:get_domain": "rule:admin_required or token.project.domain.id:%(target.domain.id)s or domain_id:%(target.domain.id)s",
+            "identity:get_project": "rule:admin_required or project_id:%(target.project.id)s",
+            "identity:get_user": "rule:admin_or_owner",
+            "identity:list_user_projects": "rule:admin_or_owner",
+            "identity:list_groups_for_user": "rule:admin_or_owner",
+            "identity:change_password": "rule:admin_or_owner",
+            "identity:get_region": "",
+            "identity:list_regions": "",
+        ]
+        for action in ["create_application_credential", "list_application_credentials", "get_application_credential",
+                       "delete_application_credential"] {
+            rules["identity:\(action)"] = "rule:admin_or_owner"
+        }
+        // Everything else an administrator does.
+        let adminActions = [
+            "list_domains", "create_domain", "update_domain", "delete_domain",
+            "list_projects", "create_project", "update_project", "delete_project", "update_project_tags",
+            "list_users", "create_user", "update_user", "delete_user",
+            "get_group", "list_groups", "create_group", "update_group", "delete_group",
+            "list_users_in_group", "add_user_to_group", "check_user_in_group", "remove_user_from_group",
+            "get_role", "list_roles", "create_role", "update_role", "delete_role",
+            "create_domain_role", "get_domain_role", "list_domain_roles", "update_domain_role", "delete_domain_role",
+            "create_implied_role", "get_implied_role", "delete_implied_role", "list_implied_roles", "list_role_inference_rules",
+            "create_grant", "check_grant", "revoke_grant", "list_grants",
+            "create_system_grant", "check_system_grant", "revoke_system_grant", "list_system_grants",
+            "list_role_assignments",
+            "create_region", "update_region", "delete_region",
+            "get_service", "list_services", "create_service", "update_service", "delete_service",
+            "get_endpoint", "list_endpoints", "create_endpoint", "update_endpoint", "delete_endpoint",
+        ]
+        for action in adminActions { rules["identity:\(action)"] = "rule:admin_required" }
+        return rules
+    }()
+}

@@ -1,0 +1,504 @@
+import Foundation
+import Hummingbird
+import NimbusCore
+
+/// Keystone v3 over HTTP, mounted under `/identity`. Handlers only translate: parse the body,
+/// call `IdentityService`, render Keystone's JSON and status codes.
+public struct IdentityRoutes: Sendable {
+    let service: IdentityService
+    let maxBodySize: Int
+
+    public init(service: IdentityService, maxBodySize: Int) {
+        self.service = service
+        self.maxBodySize = maxBodySize
+    }
+
+    typealias Context = NimbusRequestContext
+    typealias Handler = @Sendable (Request, Context) async throws -> Response
+
+    static let subjectTokenHeader = HTTPField.Name("X-Subject-Token")!
+    static let versionID = "v3.14"
+
+    public func register(on router: Router<NimbusRequestContext>) {
+        let open = router.group("identity").add(middleware: ErrorStyleMiddleware(.keystone))
+        open.get("") { request, _ in versions(request) }
+        open.get("/v3") { request, _ in JSONResponse(["version": versionDocument(request)]).response() }
+        open.post("/v3/auth/tokens") { request, _ in try await issueToken(request) }
+
+        let api = router.group("identity/v3").add(middleware: ErrorStyleMiddleware(.keystone))
+            .add(middleware: TokenAuthMiddleware(validator: service))
+        registerAuth(api)
+        registerDomains(api)
+        registerProjects(api)
+        registerUsers(api)
+        registerGroups(api)
+        registerRoles(api)
+        registerGrants(api)
+        registerCatalog(api)
+    }
+
+    // MARK: Helpers
+
+    func links(_ request: Request) -> Links { Links(identityBase: request.baseURL(fallback: "http://localhost") + "/identity") }
+
+    func input(_ request: Request, _ key: String) async throws -> JSONInput {
+        try JSONInput(body: try await request.jsonBody(limit: maxBodySize), key: key)
+    }
+
+    func id(_ context: Context, _ name: String = "id") throws -> String { try context.parameters.require(name) }
+
+    static func ok(_ body: JSON, _ status: HTTPResponse.Status = .ok) -> Response { JSONResponse(status: status, body).response() }
+
+    /// A collection body: `{"users": [...], "links": {...}}`.
+    func list(_ request: Request, _ key: String, _ items: [JSON]) -> Response {
+        Self.ok([key: .array(items), "links": links(request).collection(String(request.uri.path.split(separator: "/v3/", maxSplits: 1).last ?? ""),
+                                                                            query: request.uri.query ?? "")])
+    }
+
+    // MARK: Versions
+
+    func versionDocument(_ request: Request) -> JSON {
+        ["id": .string(Self.versionID), "status": "stable", "updated": "2020-04-07T00:00:00Z",
+         "links": [["rel": "self", "href": .string(request.baseURL(fallback: "http://localhost") + "/identity/v3/")]],
+         "media-types": [["base": "application/json", "type": "application/vnd.openstack.identity-v3+json"]]]
+    }
+
+    func versions(_ request: Request) -> Response {
+        Self.ok(["versions": ["values": [versionDocument(request)]]], .multipleChoices)
+    }
+
+    // MARK: Tokens
+
+    func tokenBody(_ auth: AuthContext, catalog: Bool) async throws -> JSON {
+        var token: [String: JSON] = [
+            "methods": .array(auth.methods.map { .string($0) }),
+            "user": ["id": .string(auth.userID), "name": .string(auth.userName),
+                     "domain": ["id": .string(auth.userDomainID), "name": .string(auth.userDomainName)], "password_expires_at": nil],
+            "audit_ids": .array(auth.auditIDs.map { .string($0) }),
+            "expires_at": .string(Timestamps.keystone(auth.expiresAt)),
+            "issued_at": .string(Timestamps.keystone(auth.issuedAt)),
+        ]
+        switch auth.scope {
+        case .unscoped: break
+        case .project(let id, let name, let domainID, let domainName):
+            token["project"] = ["id": .string(id), "name": .string(name), "domain": ["id": .string(domainID), "name": .string(domainName)]]
+            token["is_domain"] = false
+        case .domain(let id, let name):
+            token["domain"] = ["id": .string(id), "name": .string(name)]
+        case .system:
+            token["system"] = ["all": true]
+        }
+        if auth.scope != .unscoped {
+            token["roles"] = .array(auth.roles.map { ["id": .string($0.id), "name": .string($0.name)] })
+            if catalog { token["catalog"] = try await service.catalog(for: auth) }
+        }
+        if let credentialID = auth.applicationCredentialID, let credential = try await service.store.appCredential(id: credentialID, service.db) {
+            token["application_credential"] = ["id": .string(credential.id), "name": .string(credential.name),
+                                               "restricted": .bool(!credential.unrestricted)]
+        }
+        return ["token": .object(token)]
+    }
+
+    func issueToken(_ request: Request) async throws -> Response {
+        let auth = try await service.issueToken(try await request.jsonBody(limit: maxBodySize))
+        var response = Self.ok(try await tokenBody(auth, catalog: request.query("nocatalog") == nil), .created)
+        response.headers[Self.subjectTokenHeader] = auth.token
+        return response
+    }
+
+    func subjectToken(_ request: Request) throws -> String {
+        guard let subject = request.headers[Self.subjectTokenHeader], !subject.isEmpty else {
+            throw APIError.badRequest("Expecting to find X-Subject-Token in the request headers.")
+        }
+        return subject
+    }
+
+    func registerAuth(_ api: RouterGroup<Context>) {
+        let validate: Handler = { request, context in
+            let validated = try await service.checkToken(try subjectToken(request), caller: try context.requireAuth())
+            var response = Self.ok(try await tokenBody(validated, catalog: request.query("nocatalog") == nil))
+            response.headers[Self.subjectTokenHeader] = validated.token
+            if request.method == .head { response.body = .init() }
+            return response
+        }
+        api.get("/auth/tokens", use: validate)
+        api.head("/auth/tokens", use: validate)
+        api.delete("/auth/tokens") { request, context in
+            try await service.revokeToken(try subjectToken(request), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/auth/catalog") { request, context in
+            let auth = try context.requireAuth()
+            try service.authorize("identity:get_auth_catalog", auth)
+            guard auth.scope != .unscoped else { throw APIError.forbidden("The service catalog requires a scoped token.") }
+            return Self.ok(["catalog": try await service.catalog(for: auth), "links": links(request).collection("auth/catalog")])
+        }
+        api.get("/auth/projects") { request, context in
+            let auth = try context.requireAuth()
+            try service.authorize("identity:get_auth_projects", auth)
+            return list(request, "projects", try await service.projectsForUser(auth.userID).map { $0.json(links(request)) })
+        }
+        api.get("/auth/domains") { request, context in
+            let auth = try context.requireAuth()
+            try service.authorize("identity:get_auth_domains", auth)
+            return list(request, "domains", try await service.domainsForUser(auth.userID).map { $0.json(links(request)) })
+        }
+        api.get("/auth/system") { request, context in
+            let auth = try context.requireAuth()
+            try service.authorize("identity:get_auth_system", auth)
+            let roles = try await service.effectiveRoles(userID: auth.userID, target: .system, service.db)
+            return Self.ok(["system": roles.isEmpty ? [] : [["all": true]], "links": links(request).collection("auth/system")])
+        }
+    }
+
+    // MARK: Domains
+
+    func registerDomains(_ api: RouterGroup<Context>) {
+        api.post("/domains") { request, context in
+            Self.ok(["domain": try await service.createDomain(try await input(request, "domain"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/domains") { request, context in
+            list(request, "domains", try await service.listDomains(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/domains/:id") { request, context in
+            Self.ok(["domain": try await service.getDomain(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/domains/:id") { request, context in
+            Self.ok(["domain": try await service.updateDomain(try id(context), try await input(request, "domain"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/domains/:id") { _, context in
+            try await service.deleteDomain(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+    }
+
+    // MARK: Projects
+
+    func registerProjects(_ api: RouterGroup<Context>) {
+        api.post("/projects") { request, context in
+            Self.ok(["project": try await service.createProject(try await input(request, "project"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/projects") { request, context in
+            list(request, "projects", try await service.listProjects(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/projects/:id") { request, context in
+            Self.ok(["project": try await service.getProject(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/projects/:id") { request, context in
+            Self.ok(["project": try await service.updateProject(try id(context), try await input(request, "project"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/projects/:id") { _, context in
+            try await service.deleteProject(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/projects/:id/tags") { _, context in
+            let project = try await service.getProject(try id(context), caller: try context.requireAuth())
+            return Self.ok(["tags": .array(project.tags.map { .string($0) })])
+        }
+        api.put("/projects/:id/tags") { request, context in
+            let body = try await request.jsonBody(limit: maxBodySize)
+            guard let tags = try JSONInput(body.objectValue ?? [:], path: "").stringArray("tags") else {
+                throw APIError.badRequest("Invalid input for field 'tags': 'tags' is a required property.")
+            }
+            let saved = try await service.setProjectTags(try id(context), tags, caller: try context.requireAuth())
+            return Self.ok(["tags": .array(saved.map { .string($0) })])
+        }
+        api.delete("/projects/:id/tags") { _, context in
+            _ = try await service.setProjectTags(try id(context), [], caller: try context.requireAuth())
+            return Response.empty()
+        }
+        let tagCheck: Handler = { _, context in
+            let project = try await service.getProject(try id(context), caller: try context.requireAuth())
+            let tag = try id(context, "tag")
+            guard project.tags.contains(tag) else { throw APIError.notFound("Tag \(tag) not found on project \(project.id).") }
+            return Response.empty()
+        }
+        api.get("/projects/:id/tags/:tag", use: tagCheck)
+        api.head("/projects/:id/tags/:tag", use: tagCheck)
+        api.put("/projects/:id/tags/:tag") { _, context in
+            _ = try await service.setProjectTags(try id(context), nil, adding: try id(context, "tag"), caller: try context.requireAuth())
+            return Response.empty(.created)
+        }
+        api.delete("/projects/:id/tags/:tag") { _, context in
+            _ = try await service.setProjectTags(try id(context), nil, removing: try id(context, "tag"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+    }
+
+    // MARK: Users
+
+    func registerUsers(_ api: RouterGroup<Context>) {
+        api.post("/users") { request, context in
+            Self.ok(["user": try await service.createUser(try await input(request, "user"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/users") { request, context in
+            list(request, "users", try await service.listUsers(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/users/:id") { request, context in
+            Self.ok(["user": try await service.getUser(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/users/:id") { request, context in
+            Self.ok(["user": try await service.updateUser(try id(context), try await input(request, "user"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/users/:id") { _, context in
+            try await service.deleteUser(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.post("/users/:id/password") { request, context in
+            try await service.changePassword(try id(context), try await input(request, "user"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/users/:id/groups") { request, context in
+            list(request, "groups", try await service.listUserGroups(try id(context), caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/users/:id/projects") { request, context in
+            list(request, "projects", try await service.listUserProjects(try id(context), caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.post("/users/:id/application_credentials") { request, context in
+            let (credential, secret) = try await service.createAppCredential(
+                userID: try id(context), try await input(request, "application_credential"), caller: try context.requireAuth())
+            return Self.ok(["application_credential": credential.json(links(request), secret: secret)], .created)
+        }
+        api.get("/users/:id/application_credentials") { request, context in
+            list(request, "application_credentials", try await service.listAppCredentials(
+                userID: try id(context), request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/users/:id/application_credentials/:cred") { request, context in
+            Self.ok(["application_credential": try await service.getAppCredential(
+                userID: try id(context), id: try id(context, "cred"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/users/:id/application_credentials/:cred") { _, context in
+            try await service.deleteAppCredential(userID: try id(context), id: try id(context, "cred"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+    }
+
+    // MARK: Groups
+
+    func registerGroups(_ api: RouterGroup<Context>) {
+        api.post("/groups") { request, context in
+            Self.ok(["group": try await service.createGroup(try await input(request, "group"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/groups") { request, context in
+            list(request, "groups", try await service.listGroups(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/groups/:id") { request, context in
+            Self.ok(["group": try await service.getGroup(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/groups/:id") { request, context in
+            Self.ok(["group": try await service.updateGroup(try id(context), try await input(request, "group"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/groups/:id") { _, context in
+            try await service.deleteGroup(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/groups/:id/users") { request, context in
+            list(request, "users", try await service.listGroupMembers(try id(context), request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.put("/groups/:id/users/:user") { _, context in
+            try await service.addGroupMember(group: try id(context), user: try id(context, "user"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        let check: Handler = { _, context in
+            try await service.checkGroupMember(group: try id(context), user: try id(context, "user"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/groups/:id/users/:user", use: check)
+        api.head("/groups/:id/users/:user", use: check)
+        api.delete("/groups/:id/users/:user") { _, context in
+            try await service.removeGroupMember(group: try id(context), user: try id(context, "user"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+    }
+
+    // MARK: Roles
+
+    func inference(_ request: Request, _ prior: Role, _ implied: Role) -> Response {
+        Self.ok(["role_inference": ["prior_role": prior.reference(links(request)), "implies": implied.reference(links(request))],
+                 "links": ["self": .string("\(links(request).v3)/roles/\(prior.id)/implies/\(implied.id)")]])
+    }
+
+    func registerRoles(_ api: RouterGroup<Context>) {
+        api.post("/roles") { request, context in
+            Self.ok(["role": try await service.createRole(try await input(request, "role"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/roles") { request, context in
+            list(request, "roles", try await service.listRoles(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/roles/:id") { request, context in
+            Self.ok(["role": try await service.getRole(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/roles/:id") { request, context in
+            Self.ok(["role": try await service.updateRole(try id(context), try await input(request, "role"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/roles/:id") { _, context in
+            try await service.deleteRole(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.put("/roles/:id/implies/:implied") { request, context in
+            let (prior, implied) = try await service.createImpliedRole(prior: try id(context), implied: try id(context, "implied"), caller: try context.requireAuth())
+            var response = inference(request, prior, implied)
+            response.status = .created
+            return response
+        }
+        api.get("/roles/:id/implies/:implied") { request, context in
+            let (prior, implied) = try await service.getImpliedRole(prior: try id(context), implied: try id(context, "implied"), caller: try context.requireAuth())
+            return inference(request, prior, implied)
+        }
+        api.head("/roles/:id/implies/:implied") { _, context in
+            _ = try await service.getImpliedRole(prior: try id(context), implied: try id(context, "implied"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.delete("/roles/:id/implies/:implied") { _, context in
+            try await service.deleteImpliedRole(prior: try id(context), implied: try id(context, "implied"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/roles/:id/implies") { request, context in
+            let rules = try await service.listImpliedRoles(prior: try id(context), caller: try context.requireAuth())
+            let (prior, implied) = rules[0]
+            return Self.ok(["role_inference": ["prior_role": prior.reference(links(request)), "implies": .array(implied.map { $0.reference(links(request)) })],
+                            "links": ["self": .string("\(links(request).v3)/roles/\(prior.id)/implies")]])
+        }
+        api.get("/role_inferences") { request, context in
+            let rules = try await service.listImpliedRoles(prior: nil, caller: try context.requireAuth())
+            return Self.ok(["role_inferences": .array(rules.map { prior, implied in
+                ["prior_role": prior.reference(links(request)), "implies": .array(implied.map { $0.reference(links(request)) })]
+            }), "links": links(request).collection("role_inferences")])
+        }
+        api.get("/role_assignments") { request, context in
+            let q = request.queryDictionary
+            var filter = IdentityService.AssignmentFilter()
+            filter.userID = q["user.id"]
+            filter.groupID = q["group.id"]
+            filter.roleID = q["role.id"]
+            filter.projectID = q["scope.project.id"]
+            filter.domainID = q["scope.domain.id"]
+            filter.system = q["scope.system"] != nil
+            filter.inheritedOnly = q["scope.OS-INHERIT:inherited_to"] != nil
+            filter.effective = q.flag("effective")
+            filter.includeNames = q.flag("include_names")
+            filter.includeSubtree = q.flag("include_subtree")
+            if filter.effective && filter.groupID != nil {
+                throw APIError.badRequest("Combining effective and group filter will always result in an empty list.")
+            }
+            return list(request, "role_assignments", try await service.listRoleAssignments(filter, caller: try context.requireAuth(), links: links(request)))
+        }
+    }
+
+    // MARK: Grants
+
+    /// `/{projects|domains}/{target}/{users|groups}/{actor}/roles[/{role}]`, the OS-INHERIT
+    /// forms, and `/system/{users|groups}/{actor}/roles[/{role}]`.
+    func registerGrants(_ api: RouterGroup<Context>) {
+        struct Shape {
+            let path: String
+            let inherited: Bool
+            let target: @Sendable (Context) throws -> AssignmentTarget
+            let actor: @Sendable (Context) throws -> AssignmentActor
+        }
+        var shapes: [Shape] = []
+        for (targetPath, makeTarget) in [("projects", { (id: String) in AssignmentTarget.project(id) }), ("domains", { AssignmentTarget.domain($0) })] {
+            for (actorPath, makeActor) in [("users", { (id: String) in AssignmentActor.user(id) }), ("groups", { AssignmentActor.group($0) })] {
+                let target: @Sendable (Context) throws -> AssignmentTarget = { makeTarget(try $0.parameters.require("target")) }
+                let actor: @Sendable (Context) throws -> AssignmentActor = { makeActor(try $0.parameters.require("actor")) }
+                shapes.append(Shape(path: "/\(targetPath)/:target/\(actorPath)/:actor/roles", inherited: false, target: target, actor: actor))
+                shapes.append(Shape(path: "/OS-INHERIT/\(targetPath)/:target/\(actorPath)/:actor/roles", inherited: true, target: target, actor: actor))
+            }
+            _ = targetPath
+        }
+        for (actorPath, makeActor) in [("users", { (id: String) in AssignmentActor.user(id) }), ("groups", { AssignmentActor.group($0) })] {
+            shapes.append(Shape(path: "/system/\(actorPath)/:actor/roles", inherited: false, target: { _ in .system },
+                                actor: { makeActor(try $0.parameters.require("actor")) }))
+        }
+        for shape in shapes {
+            let suffix = shape.inherited ? "/inherited_to_projects" : ""
+            let grant: @Sendable (Context) throws -> Assignment = { context in
+                Assignment(actor: try shape.actor(context), target: try shape.target(context), roleID: try context.parameters.require("role"),
+                           inherited: shape.inherited)
+            }
+            api.put("\(shape.path)/:role\(suffix)") { _, context in
+                try await service.createGrant(try grant(context), caller: try context.requireAuth())
+                return Response.empty()
+            }
+            let check: Handler = { _, context in
+                try await service.checkGrant(try grant(context), caller: try context.requireAuth())
+                return Response.empty()
+            }
+            api.get("\(shape.path)/:role\(suffix)", use: check)
+            api.head("\(shape.path)/:role\(suffix)", use: check)
+            api.delete("\(shape.path)/:role\(suffix)") { _, context in
+                try await service.deleteGrant(try grant(context), caller: try context.requireAuth())
+                return Response.empty()
+            }
+            api.get("\(shape.path)\(suffix)") { request, context in
+                let roles = try await service.listGrants(actor: try shape.actor(context), target: try shape.target(context),
+                                                         inherited: shape.inherited, caller: try context.requireAuth())
+                return list(request, "roles", roles.map { $0.json(links(request)) })
+            }
+        }
+    }
+
+    // MARK: Catalog
+
+    func registerCatalog(_ api: RouterGroup<Context>) {
+        api.post("/regions") { request, context in
+            Self.ok(["region": try await service.createRegion(try await input(request, "region"), id: nil, caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.put("/regions/:id") { request, context in
+            Self.ok(["region": try await service.createRegion(try await input(request, "region"), id: try id(context), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/regions") { request, context in
+            list(request, "regions", try await service.listRegions(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/regions/:id") { request, context in
+            Self.ok(["region": try await service.getRegion(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/regions/:id") { request, context in
+            Self.ok(["region": try await service.updateRegion(try id(context), try await input(request, "region"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/regions/:id") { _, context in
+            try await service.deleteRegion(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.post("/services") { request, context in
+            Self.ok(["service": try await service.createService(try await input(request, "service"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/services") { request, context in
+            list(request, "services", try await service.listServices(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/services/:id") { request, context in
+            Self.ok(["service": try await service.getService(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/services/:id") { request, context in
+            Self.ok(["service": try await service.updateService(try id(context), try await input(request, "service"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/services/:id") { _, context in
+            try await service.deleteService(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.post("/endpoints") { request, context in
+            Self.ok(["endpoint": try await service.createEndpoint(try await input(request, "endpoint"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/endpoints") { request, context in
+            list(request, "endpoints", try await service.listEndpoints(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/endpoints/:id") { request, context in
+            Self.ok(["endpoint": try await service.getEndpoint(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/endpoints/:id") { request, context in
+            Self.ok(["endpoint": try await service.updateEndpoint(try id(context), try await input(request, "endpoint"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/endpoints/:id") { _, context in
+            try await service.deleteEndpoint(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+    }
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// A query flag like `?effective` or `?include_names=true`: present and not false.
+    func flag(_ name: String) -> Bool {
+        guard let v = self[name] else { return false }
+        return !["0", "false", "no", "off"].contains(v.lowercased())
+    }
+}

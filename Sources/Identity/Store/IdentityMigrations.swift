@@ -1,0 +1,102 @@
+import NimbusStore
+
+/// Identity's schema. Booleans are INTEGER 0/1 and times are epoch seconds (DOUBLE PRECISION)
+/// so that both engines store the same values; JSON-valued columns (`extra`, `tags`, `roles`)
+/// are TEXT.
+public enum IdentityMigrations {
+    public static let all: [Migration] = [
+        Migration(service: "identity", version: 1, name: "initial schema", statements: [
+            """
+            CREATE TABLE identity_domain (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL DEFAULT '',
+                enabled INTEGER NOT NULL DEFAULT 1, tags TEXT NOT NULL DEFAULT '[]', extra TEXT NOT NULL DEFAULT '{}')
+            """,
+            """
+            CREATE TABLE identity_project (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES identity_domain(id),
+                parent_id TEXT REFERENCES identity_project(id), description TEXT NOT NULL DEFAULT '',
+                enabled INTEGER NOT NULL DEFAULT 1, tags TEXT NOT NULL DEFAULT '[]', extra TEXT NOT NULL DEFAULT '{}',
+                UNIQUE (domain_id, name))
+            """,
+            "CREATE INDEX identity_project_parent ON identity_project (parent_id)",
+            """
+            CREATE TABLE identity_user (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES identity_domain(id),
+                enabled INTEGER NOT NULL DEFAULT 1, password_hash TEXT, default_project_id TEXT,
+                description TEXT, extra TEXT NOT NULL DEFAULT '{}', created_at DOUBLE PRECISION NOT NULL,
+                UNIQUE (domain_id, name))
+            """,
+            """
+            CREATE TABLE identity_group (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES identity_domain(id),
+                description TEXT NOT NULL DEFAULT '', extra TEXT NOT NULL DEFAULT '{}', UNIQUE (domain_id, name))
+            """,
+            """
+            CREATE TABLE identity_group_member (
+                group_id TEXT NOT NULL REFERENCES identity_group(id) ON DELETE CASCADE,
+                user_id TEXT NOT NULL REFERENCES identity_user(id) ON DELETE CASCADE,
+                PRIMARY KEY (group_id, user_id))
+            """,
+            "CREATE INDEX identity_group_member_user ON identity_group_member (user_id)",
+            // domain_id is '' for global roles so that the UNIQUE constraint also covers them
+            // (NULLs never collide in a UNIQUE index).
+            """
+            CREATE TABLE identity_role (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL DEFAULT '',
+                description TEXT, extra TEXT NOT NULL DEFAULT '{}', UNIQUE (domain_id, name))
+            """,
+            """
+            CREATE TABLE identity_implied_role (
+                prior_role_id TEXT NOT NULL REFERENCES identity_role(id) ON DELETE CASCADE,
+                implied_role_id TEXT NOT NULL REFERENCES identity_role(id) ON DELETE CASCADE,
+                PRIMARY KEY (prior_role_id, implied_role_id))
+            """,
+            // kind: user_project, group_project, user_domain, group_domain, user_system, group_system.
+            // target_id is 'all' for the system.
+            """
+            CREATE TABLE identity_assignment (
+                kind TEXT NOT NULL, actor_id TEXT NOT NULL, target_id TEXT NOT NULL,
+                role_id TEXT NOT NULL REFERENCES identity_role(id) ON DELETE CASCADE,
+                inherited INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (kind, actor_id, target_id, role_id, inherited))
+            """,
+            "CREATE INDEX identity_assignment_actor ON identity_assignment (actor_id)",
+            "CREATE INDEX identity_assignment_target ON identity_assignment (target_id)",
+            """
+            CREATE TABLE identity_region (
+                id TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '',
+                parent_region_id TEXT REFERENCES identity_region(id), extra TEXT NOT NULL DEFAULT '{}')
+            """,
+            """
+            CREATE TABLE identity_service (
+                id TEXT PRIMARY KEY, type TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1,
+                extra TEXT NOT NULL DEFAULT '{}')
+            """,
+            """
+            CREATE TABLE identity_endpoint (
+                id TEXT PRIMARY KEY, service_id TEXT NOT NULL REFERENCES identity_service(id) ON DELETE CASCADE,
+                interface TEXT NOT NULL, url TEXT NOT NULL, region_id TEXT REFERENCES identity_region(id),
+                enabled INTEGER NOT NULL DEFAULT 1, extra TEXT NOT NULL DEFAULT '{}')
+            """,
+            """
+            CREATE TABLE identity_app_credential (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL,
+                user_id TEXT NOT NULL REFERENCES identity_user(id) ON DELETE CASCADE,
+                project_id TEXT NOT NULL, secret_hash TEXT NOT NULL, description TEXT,
+                expires_at DOUBLE PRECISION, unrestricted INTEGER NOT NULL DEFAULT 0,
+                roles TEXT NOT NULL DEFAULT '[]', created_at DOUBLE PRECISION NOT NULL,
+                UNIQUE (user_id, name))
+            """,
+            // A token matches an event when every non-empty field of the event equals the
+            // token's and the token was issued at or before issued_before.
+            """
+            CREATE TABLE identity_revocation (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL DEFAULT '',
+                domain_id TEXT NOT NULL DEFAULT '', audit_id TEXT NOT NULL DEFAULT '',
+                app_credential_id TEXT NOT NULL DEFAULT '', issued_before DOUBLE PRECISION NOT NULL,
+                revoked_at DOUBLE PRECISION NOT NULL)
+            """,
+            "CREATE INDEX identity_revocation_revoked_at ON identity_revocation (revoked_at)",
+        ]),
+    ]
+}

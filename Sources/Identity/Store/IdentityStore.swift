@@ -1,0 +1,350 @@
+import Foundation
+import NimbusCore
+import NimbusStore
+
+/// SQL for the identity service. Every method takes an executor so that the service can group
+/// several of them in one transaction; none checks policy or validates input.
+struct IdentityStore: Sendable {
+    let db: any Database
+
+    // MARK: JSON columns
+
+    static func encode(_ object: [String: JSON]) -> SQLValue { .text(JSON.object(object).serialized()) }
+    static func encode(_ strings: [String]) -> SQLValue { .text(JSON.array(strings.map { .string($0) }).serialized()) }
+    static func object(_ row: Row, _ column: String) -> [String: JSON] {
+        (try? JSON.parse(row.string(column)))?.objectValue ?? [:]
+    }
+    static func strings(_ row: Row, _ column: String) -> [String] {
+        (try? JSON.parse(row.string(column)))?.arrayValue?.compactMap(\.stringValue) ?? []
+    }
+
+    // MARK: Domains
+
+    static func domain(_ r: Row) -> Domain {
+        Domain(id: r.string("id"), name: r.string("name"), description: r.string("description"), enabled: r.bool("enabled"),
+               tags: strings(r, "tags"), extra: object(r, "extra"))
+    }
+
+    func insert(_ d: Domain, _ x: any SQLExecutor) async throws {
+        try await x.execute("INSERT INTO identity_domain (id, name, description, enabled, tags, extra) VALUES (?, ?, ?, ?, ?, ?)",
+                            [.text(d.id), .text(d.name), .text(d.description), .bool(d.enabled), Self.encode(d.tags), Self.encode(d.extra)])
+    }
+
+    func update(_ d: Domain, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE identity_domain SET name = ?, description = ?, enabled = ?, tags = ?, extra = ? WHERE id = ?",
+                            [.text(d.name), .text(d.description), .bool(d.enabled), Self.encode(d.tags), Self.encode(d.extra), .text(d.id)])
+    }
+
+    func domain(id: String, _ x: any SQLExecutor) async throws -> Domain? {
+        try await x.query("SELECT * FROM identity_domain WHERE id = ?", [.text(id)]).first.map(Self.domain)
+    }
+
+    func domain(name: String, _ x: any SQLExecutor) async throws -> Domain? {
+        try await x.query("SELECT * FROM identity_domain WHERE name = ?", [.text(name)]).first.map(Self.domain)
+    }
+
+    func domains(_ x: any SQLExecutor) async throws -> [Domain] {
+        try await x.query("SELECT * FROM identity_domain ORDER BY name", []).map(Self.domain)
+    }
+
+    // MARK: Projects
+
+    static func project(_ r: Row) -> Project {
+        Project(id: r.string("id"), name: r.string("name"), domainID: r.string("domain_id"), parentID: r.optionalString("parent_id"),
+                description: r.string("description"), enabled: r.bool("enabled"), tags: strings(r, "tags"), extra: object(r, "extra"))
+    }
+
+    func insert(_ p: Project, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            INSERT INTO identity_project (id, name, domain_id, parent_id, description, enabled, tags, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(p.id), .text(p.name), .text(p.domainID), .optional(p.parentID), .text(p.description), .bool(p.enabled),
+                  Self.encode(p.tags), Self.encode(p.extra)])
+    }
+
+    func update(_ p: Project, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE identity_project SET name = ?, description = ?, enabled = ?, tags = ?, extra = ? WHERE id = ?",
+                            [.text(p.name), .text(p.description), .bool(p.enabled), Self.encode(p.tags), Self.encode(p.extra), .text(p.id)])
+    }
+
+    func project(id: String, _ x: any SQLExecutor) async throws -> Project? {
+        try await x.query("SELECT * FROM identity_project WHERE id = ?", [.text(id)]).first.map(Self.project)
+    }
+
+    func project(name: String, domainID: String, _ x: any SQLExecutor) async throws -> Project? {
+        try await x.query("SELECT * FROM identity_project WHERE name = ? AND domain_id = ?", [.text(name), .text(domainID)]).first.map(Self.project)
+    }
+
+    func projects(_ x: any SQLExecutor) async throws -> [Project] {
+        try await x.query("SELECT * FROM identity_project ORDER BY name", []).map(Self.project)
+    }
+
+    func hasChildren(project id: String, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.first("SELECT id FROM identity_project WHERE parent_id = ?", .text(id)) != nil
+    }
+
+    // MARK: Users
+
+    static func user(_ r: Row) -> User {
+        User(id: r.string("id"), name: r.string("name"), domainID: r.string("domain_id"), enabled: r.bool("enabled"),
+             passwordHash: r.optionalString("password_hash"), defaultProjectID: r.optionalString("default_project_id"),
+             description: r.optionalString("description"), extra: object(r, "extra"))
+    }
+
+    func insert(_ u: User, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            INSERT INTO identity_user (id, name, domain_id, enabled, password_hash, default_project_id, description, extra, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(u.id), .text(u.name), .text(u.domainID), .bool(u.enabled), .optional(u.passwordHash), .optional(u.defaultProjectID),
+                  .optional(u.description), Self.encode(u.extra), .real(Date().timeIntervalSince1970)])
+    }
+
+    func update(_ u: User, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            UPDATE identity_user SET name = ?, enabled = ?, password_hash = ?, default_project_id = ?, description = ?, extra = ? WHERE id = ?
+            """, [.text(u.name), .bool(u.enabled), .optional(u.passwordHash), .optional(u.defaultProjectID), .optional(u.description),
+                  Self.encode(u.extra), .text(u.id)])
+    }
+
+    func user(id: String, _ x: any SQLExecutor) async throws -> User? {
+        try await x.query("SELECT * FROM identity_user WHERE id = ?", [.text(id)]).first.map(Self.user)
+    }
+
+    func user(name: String, domainID: String, _ x: any SQLExecutor) async throws -> User? {
+        try await x.query("SELECT * FROM identity_user WHERE name = ? AND domain_id = ?", [.text(name), .text(domainID)]).first.map(Self.user)
+    }
+
+    func users(_ x: any SQLExecutor) async throws -> [User] {
+        try await x.query("SELECT * FROM identity_user ORDER BY name", []).map(Self.user)
+    }
+
+    // MARK: Groups
+
+    static func group(_ r: Row) -> Group {
+        Group(id: r.string("id"), name: r.string("name"), domainID: r.string("domain_id"), description: r.string("description"),
+              extra: object(r, "extra"))
+    }
+
+    func insert(_ g: Group, _ x: any SQLExecutor) async throws {
+        try await x.execute("INSERT INTO identity_group (id, name, domain_id, description, extra) VALUES (?, ?, ?, ?, ?)",
+                            [.text(g.id), .text(g.name), .text(g.domainID), .text(g.description), Self.encode(g.extra)])
+    }
+
+    func update(_ g: Group, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE identity_group SET name = ?, description = ?, extra = ? WHERE id = ?",
+                            [.text(g.name), .text(g.description), Self.encode(g.extra), .text(g.id)])
+    }
+
+    func group(id: String, _ x: any SQLExecutor) async throws -> Group? {
+        try await x.query("SELECT * FROM identity_group WHERE id = ?", [.text(id)]).first.map(Self.group)
+    }
+
+    func groups(_ x: any SQLExecutor) async throws -> [Group] {
+        try await x.query("SELECT * FROM identity_group ORDER BY name", []).map(Self.group)
+    }
+
+    func groups(ofUser userID: String, _ x: any SQLExecutor) async throws -> [Group] {
+        try await x.query("""
+            SELECT g.* FROM identity_group g JOIN identity_group_member m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name
+            """, [.text(userID)]).map(Self.group)
+    }
+
+    func members(ofGroup groupID: String, _ x: any SQLExecutor) async throws -> [User] {
+        try await x.query("""
+            SELECT u.* FROM identity_user u JOIN identity_group_member m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.name
+            """, [.text(groupID)]).map(Self.user)
+    }
+
+    // MARK: Roles
+
+    static func role(_ r: Row) -> Role {
+        let domain = r.string("domain_id")
+        return Role(id: r.string("id"), name: r.string("name"), domainID: domain.isEmpty ? nil : domain,
+                    description: r.optionalString("description"), extra: object(r, "extra"))
+    }
+
+    func insert(_ role: Role, _ x: any SQLExecutor) async throws {
+        try await x.execute("INSERT INTO identity_role (id, name, domain_id, description, extra) VALUES (?, ?, ?, ?, ?)",
+                            [.text(role.id), .text(role.name), .text(role.domainID ?? ""), .optional(role.description), Self.encode(role.extra)])
+    }
+
+    func update(_ role: Role, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE identity_role SET name = ?, description = ?, extra = ? WHERE id = ?",
+                            [.text(role.name), .optional(role.description), Self.encode(role.extra), .text(role.id)])
+    }
+
+    func role(id: String, _ x: any SQLExecutor) async throws -> Role? {
+        try await x.query("SELECT * FROM identity_role WHERE id = ?", [.text(id)]).first.map(Self.role)
+    }
+
+    func roles(_ x: any SQLExecutor) async throws -> [Role] {
+        try await x.query("SELECT * FROM identity_role ORDER BY name", []).map(Self.role)
+    }
+
+    func impliedRoles(_ x: any SQLExecutor) async throws -> [(prior: String, implied: String)] {
+        try await x.query("SELECT prior_role_id, implied_role_id FROM identity_implied_role ORDER BY prior_role_id, implied_role_id", [])
+            .map { ($0.string("prior_role_id"), $0.string("implied_role_id")) }
+    }
+
+    // MARK: Assignments
+
+    static func assignment(_ r: Row) -> Assignment {
+        let kind = r.string("kind")
+        let actorID = r.string("actor_id"), targetID = r.string("target_id")
+        let actor: AssignmentActor = kind.hasPrefix("user") ? .user(actorID) : .group(actorID)
+        let target: AssignmentTarget = kind.hasSuffix("project") ? .project(targetID) : kind.hasSuffix("domain") ? .domain(targetID) : .system
+        return Assignment(actor: actor, target: target, roleID: r.string("role_id"), inherited: r.bool("inherited"))
+    }
+
+    func assignments(_ x: any SQLExecutor) async throws -> [Assignment] {
+        try await x.query("SELECT * FROM identity_assignment", []).map(Self.assignment)
+    }
+
+    /// Direct assignments of the user and of the user's groups.
+    func assignments(forUser userID: String, _ x: any SQLExecutor) async throws -> [Assignment] {
+        try await x.query("""
+            SELECT * FROM identity_assignment WHERE actor_id = ?
+               OR actor_id IN (SELECT group_id FROM identity_group_member WHERE user_id = ?)
+            """, [.text(userID), .text(userID)]).map(Self.assignment)
+    }
+
+    func insert(_ a: Assignment, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            INSERT INTO identity_assignment (kind, actor_id, target_id, role_id, inherited) VALUES (?, ?, ?, ?, ?)
+            """, [.text(a.kind), .text(a.actor.id), .text(a.target.id), .text(a.roleID), .bool(a.inherited)])
+    }
+
+    func delete(_ a: Assignment, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.execute("DELETE FROM identity_assignment WHERE kind = ? AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?",
+                            [.text(a.kind), .text(a.actor.id), .text(a.target.id), .text(a.roleID), .bool(a.inherited)]) > 0
+    }
+
+    func exists(_ a: Assignment, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.first("SELECT role_id FROM identity_assignment WHERE kind = ? AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?",
+                          .text(a.kind), .text(a.actor.id), .text(a.target.id), .text(a.roleID), .bool(a.inherited)) != nil
+    }
+
+    // MARK: Catalog
+
+    static func region(_ r: Row) -> Region {
+        Region(id: r.string("id"), description: r.string("description"), parentRegionID: r.optionalString("parent_region_id"),
+               extra: object(r, "extra"))
+    }
+
+    func regions(_ x: any SQLExecutor) async throws -> [Region] {
+        try await x.query("SELECT * FROM identity_region ORDER BY id", []).map(Self.region)
+    }
+
+    func region(id: String, _ x: any SQLExecutor) async throws -> Region? {
+        try await x.query("SELECT * FROM identity_region WHERE id = ?", [.text(id)]).first.map(Self.region)
+    }
+
+    func insert(_ r: Region, _ x: any SQLExecutor) async throws {
+        try await x.execute("INSERT INTO identity_region (id, description, parent_region_id, extra) VALUES (?, ?, ?, ?)",
+                            [.text(r.id), .text(r.description), .optional(r.parentRegionID), Self.encode(r.extra)])
+    }
+
+    func update(_ r: Region, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE identity_region SET description = ?, parent_region_id = ?, extra = ? WHERE id = ?",
+                            [.text(r.description), .optional(r.parentRegionID), Self.encode(r.extra), .text(r.id)])
+    }
+
+    static func service(_ r: Row) -> CatalogService {
+        CatalogService(id: r.string("id"), type: r.string("type"), enabled: r.bool("enabled"), extra: object(r, "extra"))
+    }
+
+    func services(_ x: any SQLExecutor) async throws -> [CatalogService] {
+        try await x.query("SELECT * FROM identity_service ORDER BY type, id", []).map(Self.service)
+    }
+
+    func service(id: String, _ x: any SQLExecutor) async throws -> CatalogService? {
+        try await x.query("SELECT * FROM identity_service WHERE id = ?", [.text(id)]).first.map(Self.service)
+    }
+
+    func insert(_ s: CatalogService, _ x: any SQLExecutor) async throws {
+        try await x.execute("INSERT INTO identity_service (id, type, enabled, extra) VALUES (?, ?, ?, ?)",
+                            [.text(s.id), .text(s.type), .bool(s.enabled), Self.encode(s.extra)])
+    }
+
+    func update(_ s: CatalogService, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE identity_service SET type = ?, enabled = ?, extra = ? WHERE id = ?",
+                            [.text(s.type), .bool(s.enabled), Self.encode(s.extra), .text(s.id)])
+    }
+
+    static func endpoint(_ r: Row) -> Endpoint {
+        Endpoint(id: r.string("id"), serviceID: r.string("service_id"), interface: r.string("interface"), url: r.string("url"),
+                 regionID: r.optionalString("region_id"), enabled: r.bool("enabled"), extra: object(r, "extra"))
+    }
+
+    func endpoints(_ x: any SQLExecutor) async throws -> [Endpoint] {
+        try await x.query("SELECT * FROM identity_endpoint ORDER BY service_id, interface, id", []).map(Self.endpoint)
+    }
+
+    func endpoint(id: String, _ x: any SQLExecutor) async throws -> Endpoint? {
+        try await x.query("SELECT * FROM identity_endpoint WHERE id = ?", [.text(id)]).first.map(Self.endpoint)
+    }
+
+    func insert(_ e: Endpoint, _ x: any SQLExecutor) async throws {
+        try await x.execute("INSERT INTO identity_endpoint (id, service_id, interface, url, region_id, enabled, extra) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [.text(e.id), .text(e.serviceID), .text(e.interface), .text(e.url), .optional(e.regionID), .bool(e.enabled), Self.encode(e.extra)])
+    }
+
+    func update(_ e: Endpoint, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE identity_endpoint SET service_id = ?, interface = ?, url = ?, region_id = ?, enabled = ?, extra = ? WHERE id = ?",
+                            [.text(e.serviceID), .text(e.interface), .text(e.url), .optional(e.regionID), .bool(e.enabled), Self.encode(e.extra), .text(e.id)])
+    }
+
+    // MARK: Application credentials
+
+    static func appCredential(_ r: Row) -> ApplicationCredential {
+        let roles = (try? JSON.parse(r.string("roles")))?.arrayValue?.compactMap { item -> RoleRef? in
+            guard let id = item["id"]?.stringValue, let name = item["name"]?.stringValue else { return nil }
+            return RoleRef(id: id, name: name)
+        } ?? []
+        return ApplicationCredential(
+            id: r.string("id"), name: r.string("name"), userID: r.string("user_id"), projectID: r.string("project_id"),
+            secretHash: r.string("secret_hash"), description: r.optionalString("description"),
+            expiresAt: r.optionalString("expires_at") == nil ? nil : Date(timeIntervalSince1970: r.double("expires_at")),
+            unrestricted: r.bool("unrestricted"), roles: roles, createdAt: Date(timeIntervalSince1970: r.double("created_at")))
+    }
+
+    func insert(_ c: ApplicationCredential, _ x: any SQLExecutor) async throws {
+        let roles = JSON.array(c.roles.map { ["id": .string($0.id), "name": .string($0.name)] }).serialized()
+        try await x.execute("""
+            INSERT INTO identity_app_credential (id, name, user_id, project_id, secret_hash, description, expires_at, unrestricted, roles, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(c.id), .text(c.name), .text(c.userID), .text(c.projectID), .text(c.secretHash), .optional(c.description),
+                  c.expiresAt.map { .real($0.timeIntervalSince1970) } ?? .null, .bool(c.unrestricted), .text(roles),
+                  .real(c.createdAt.timeIntervalSince1970)])
+    }
+
+    func appCredential(id: String, _ x: any SQLExecutor) async throws -> ApplicationCredential? {
+        try await x.query("SELECT * FROM identity_app_credential WHERE id = ?", [.text(id)]).first.map(Self.appCredential)
+    }
+
+    func appCredentials(userID: String, _ x: any SQLExecutor) async throws -> [ApplicationCredential] {
+        try await x.query("SELECT * FROM identity_app_credential WHERE user_id = ? ORDER BY name", [.text(userID)]).map(Self.appCredential)
+    }
+
+    // MARK: Revocation events
+
+    func insert(_ e: RevocationEvent, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            INSERT INTO identity_revocation (id, user_id, project_id, domain_id, audit_id, app_credential_id, issued_before, revoked_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(e.id), .text(e.userID), .text(e.projectID), .text(e.domainID), .text(e.auditID), .text(e.appCredentialID),
+                  .real(e.issuedBefore), .real(e.revokedAt)])
+    }
+
+    func revocations(since: Double, _ x: any SQLExecutor) async throws -> [RevocationEvent] {
+        try await x.query("SELECT * FROM identity_revocation WHERE revoked_at >= ?", [.real(since)]).map {
+            RevocationEvent(id: $0.string("id"), userID: $0.string("user_id"), projectID: $0.string("project_id"),
+                            domainID: $0.string("domain_id"), auditID: $0.string("audit_id"),
+                            appCredentialID: $0.string("app_credential_id"), issuedBefore: $0.double("issued_before"),
+                            revokedAt: $0.double("revoked_at"))
+        }
+    }
+
+    func pruneRevocations(before: Double, _ x: any SQLExecutor) async throws {
+        try await x.execute("DELETE FROM identity_revocation WHERE revoked_at < ?", [.real(before)])
+    }
+}

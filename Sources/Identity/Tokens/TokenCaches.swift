@@ -1,0 +1,123 @@
+import Foundation
+import NimbusCore
+import Synchronization
+
+/// A revocation event (Keystone's `revoke_event`): every token matching all of its non-empty
+/// fields and issued at or before `issuedBefore` is invalid.
+public struct RevocationEvent: Sendable {
+    public var id: String = Identifiers.hexID()
+    public var userID = ""
+    public var projectID = ""
+    public var domainID = ""
+    public var auditID = ""
+    public var appCredentialID = ""
+    public var issuedBefore: Double
+    public var revokedAt: Double
+
+    init(id: String = Identifiers.hexID(), userID: String = "", projectID: String = "", domainID: String = "", auditID: String = "",
+         appCredentialID: String = "", issuedBefore: Double, revokedAt: Double) {
+        self.id = id
+        self.userID = userID
+        self.projectID = projectID
+        self.domainID = domainID
+        self.auditID = auditID
+        self.appCredentialID = appCredentialID
+        self.issuedBefore = issuedBefore
+        self.revokedAt = revokedAt
+    }
+
+    /// `domainIDs`: the token's user domain and scope domain; a domain event hits both.
+    func matches(_ token: TokenPayload, projectID tokenProject: String?, domainIDs: Set<String>) -> Bool {
+        guard token.issuedAt <= issuedBefore else { return false }
+        if !userID.isEmpty && userID != token.userID { return false }
+        if !projectID.isEmpty && projectID != tokenProject { return false }
+        if !domainID.isEmpty && !domainIDs.contains(domainID) { return false }
+        if !auditID.isEmpty && !token.auditIDs.contains(auditID) { return false }
+        if !appCredentialID.isEmpty && appCredentialID != token.applicationCredentialID { return false }
+        return true
+    }
+}
+
+/// The revocation events of the last token lifetime, held in memory so validation needs no
+/// query. Other controllers' events are picked up by `refresh`, at most once per second.
+final class RevocationList: Sendable {
+    private struct State {
+        var events: [String: RevocationEvent] = [:]
+        var lastRefresh: Double = 0
+    }
+    private let state = Mutex(State())
+
+    func add(_ events: [RevocationEvent]) {
+        state.withLock { s in for e in events { s.events[e.id] = e } }
+    }
+
+    /// Events not yet seen were added; returns true when any were.
+    func merge(_ events: [RevocationEvent], now: Double) -> Bool {
+        state.withLock { s in
+            s.lastRefresh = now
+            var added = false
+            for e in events where s.events[e.id] == nil {
+                s.events[e.id] = e
+                added = true
+            }
+            return added
+        }
+    }
+
+    func needsRefresh(now: Double) -> Bool { state.withLock { now - $0.lastRefresh >= 1 } }
+
+    func prune(olderThan cutoff: Double) {
+        state.withLock { s in s.events = s.events.filter { $0.value.revokedAt >= cutoff } }
+    }
+
+    func isRevoked(_ token: TokenPayload, projectID: String?, domainIDs: Set<String>) -> Bool {
+        state.withLock { s in s.events.values.contains { $0.matches(token, projectID: projectID, domainIDs: domainIDs) } }
+    }
+}
+
+/// Validated tokens, so that a token presented again costs a dictionary lookup (memcached's role
+/// in the seed's deployment). Any identity change that can alter a token's meaning bumps the
+/// generation, which empties the cache in one step.
+final class ValidatedTokenCache: Sendable {
+    struct Entry: Sendable {
+        let auth: AuthContext
+        let generation: UInt64
+        let cachedAt: Double
+    }
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var generation: UInt64 = 0
+    }
+    private let state = Mutex(State())
+    let lifetime: Double
+    static let capacity = 50_000
+
+    init(lifetime: Double) { self.lifetime = lifetime }
+
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    func invalidateAll() {
+        state.withLock { s in
+            s.generation &+= 1
+            s.entries.removeAll(keepingCapacity: true)
+        }
+    }
+
+    func get(_ token: String, now: Double) -> AuthContext? {
+        state.withLock { s in
+            guard let e = s.entries[token], e.generation == s.generation, now - e.cachedAt < lifetime,
+                  e.auth.expiresAt.timeIntervalSince1970 > now else { return nil }
+            return e.auth
+        }
+    }
+
+    /// `generation` is the value read before validation started, so a result computed across a
+    /// concurrent change is not stored.
+    func put(_ token: String, _ auth: AuthContext, generation: UInt64, now: Double) {
+        state.withLock { s in
+            guard generation == s.generation else { return }
+            if s.entries.count >= Self.capacity { s.entries.removeAll(keepingCapacity: true) }
+            s.entries[token] = Entry(auth: auth, generation: generation, cachedAt: now)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+/// Typed access to a request body's fields. Each accessor throws a 400 naming the field when the
+/// value has the wrong type, the way OpenStack's JSON-schema validation answers, so handlers
+/// never see a half-checked body.
+public struct JSONInput: Sendable {
+    public let fields: [String: JSON]
+    /// Dotted path of this object inside the body, for messages (`user`, `auth.identity`).
+    public let path: String
+
+    public init(_ fields: [String: JSON], path: String) {
+        self.fields = fields
+        self.path = path
+    }
+
+    /// The object under `key` of a whole body: `{"user": {...}}`.
+    public init(body: JSON, key: String) throws {
+        guard let object = body.objectValue else {
+            throw APIError.badRequest("Invalid input: the request body must be a JSON object.")
+        }
+        guard let inner = object[key] else {
+            throw APIError.badRequest("Invalid input for field '\(key)': '\(key)' is a required property.")
+        }
+        guard let fields = inner.objectValue else {
+            throw APIError.badRequest("Invalid input for field '\(key)': \(inner.serialized()) is not of type 'object'.")
+        }
+        self.init(fields, path: key)
+    }
+
+    func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func typeError(_ key: String, _ value: JSON, _ type: String) -> APIError {
+        let shown = value.serialized()
+        return APIError.badRequest("Invalid input for field '\(name(key))': \(shown.count > 64 ? String(shown.prefix(64)) + "…" : shown) is not of type '\(type)'.")
+    }
+
+    public func has(_ key: String) -> Bool { fields[key] != nil }
+
+    /// Present and not null.
+    public func string(_ key: String) throws -> String? {
+        guard let value = fields[key], !value.isNull else { return nil }
+        guard let s = value.stringValue else { throw typeError(key, value, "string") }
+        return s
+    }
+
+    /// Present, a string, and within length bounds.
+    public func requiredString(_ key: String, maxLength: Int = 255, allowEmpty: Bool = false) throws -> String {
+        guard let s = try string(key) else {
+            throw APIError.badRequest("Invalid input for field '\(name(key))': '\(key)' is a required property.")
+        }
+        try checkLength(key, s, maxLength: maxLength, allowEmpty: allowEmpty)
+        return s
+    }
+
+    public func optionalString(_ key: String, maxLength: Int = 255, allowEmpty: Bool = true) throws -> String? {
+        guard let s = try string(key) else { return nil }
+        try checkLength(key, s, maxLength: maxLength, allowEmpty: allowEmpty)
+        return s
+    }
+
+    func checkLength(_ key: String, _ s: String, maxLength: Int, allowEmpty: Bool) throws {
+        if !allowEmpty && s.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw APIError.badRequest("Invalid input for field '\(name(key))': '\(s)' is too short.")
+        }
+        if s.count > maxLength {
+            throw APIError.badRequest("Invalid input for field '\(name(key))': '\(s.prefix(32))…' is too long (maximum \(maxLength)).")
+        }
+    }
+
+    public func bool(_ key: String) throws -> Bool? {
+        guard let value = fields[key], !value.isNull else { return nil }
+        guard let b = value.boolValue else { throw typeError(key, value, "boolean") }
+        return b
+    }
+
+    public func int(_ key: String) throws -> Int64? {
+        guard let value = fields[key], !value.isNull else { return nil }
+        guard let i = value.intValue else { throw typeError(key, value, "integer") }
+        return i
+    }
+
+    public func object(_ key: String) throws -> JSONInput? {
+        guard let value = fields[key], !value.isNull else { return nil }
+        guard let o = value.objectValue else { throw typeError(key, value, "object") }
+        return JSONInput(o, path: name(key))
+    }
+
+    public func requiredObject(_ key: String) throws -> JSONInput {
+        guard let o = try object(key) else {
+            throw APIError.badRequest("Invalid input for field '\(name(key))': '\(key)' is a required property.")
+        }
+        return o
+    }
+
+    public func array(_ key: String) throws -> [JSON]? {
+        guard let value = fields[key], !value.isNull else { return nil }
+        guard let a = value.arrayValue else { throw typeError(key, value, "array") }
+        return a
+    }
+
+    public func stringArray(_ key: String) throws -> [String]? {
+        guard let items = try array(key) else { return nil }
+        return try items.map { item in
+            guard let s = item.stringValue else { throw typeError(key, item, "string") }
+            return s
+        }
+    }
+
+    /// Fields not in `known`, for services that keep unknown attributes as "extra" (Keystone).
+    public func extras(excluding known: Set<String>) -> [String: JSON] {
+        fields.filter { !known.contains($0.key) }
+    }
+}

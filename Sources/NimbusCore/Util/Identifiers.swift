@@ -1,0 +1,69 @@
+import Foundation
+
+/// Identifier and timestamp formats the OpenStack clients expect.
+public enum Identifiers {
+    /// Keystone-style id: 32 lower-case hex digits (a UUID without dashes).
+    public static func hexID() -> String {
+        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+
+    /// Standard dashed UUID, as Nova, Glance and Neutron use.
+    public static func uuid() -> String { UUID().uuidString.lowercased() }
+}
+
+public enum Timestamps {
+    /// `2026-11-26T03:00:00.000000Z`: Keystone's token timestamp format (microseconds, Z).
+    public static func keystone(_ date: Date) -> String {
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
+        let seconds = micros / 1_000_000
+        let fraction = micros % 1_000_000
+        let base = iso8601Seconds(Date(timeIntervalSince1970: TimeInterval(seconds)))
+        return base + "." + String(format: "%06d", fraction) + "Z"
+    }
+
+    /// `2026-11-26T03:00:00Z`.
+    public static func iso8601(_ date: Date) -> String { iso8601Seconds(date) + "Z" }
+
+    /// `2026-11-26T03:00:00` in UTC, without zone designator.
+    static func iso8601Seconds(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                      parts.tm_hour, parts.tm_min, parts.tm_sec)
+    }
+
+    /// Parses the ISO 8601 forms clients send (`2026-11-26T03:00:00`, with optional fraction and
+    /// `Z` or `±hh:mm`). A string without zone is UTC, as in Keystone.
+    public static func parse(_ text: String) -> Date? {
+        var s = text.trimmingCharacters(in: .whitespaces)
+        var offset: TimeInterval = 0
+        if s.hasSuffix("Z") || s.hasSuffix("z") {
+            s.removeLast()
+        } else if s.count > 6, let sign = s.dropLast(5).last, sign == "+" || sign == "-", s.dropLast(2).last == ":" {
+            let tz = s.suffix(5)
+            guard let h = Int(tz.prefix(2)), let m = Int(tz.suffix(2)) else { return nil }
+            offset = TimeInterval(h * 3600 + m * 60) * (sign == "+" ? 1 : -1)
+            s.removeLast(6)
+        }
+        var fraction: TimeInterval = 0
+        if let dot = s.firstIndex(of: ".") {
+            guard let f = Double("0" + s[dot...]) else { return nil }
+            fraction = f
+            s = String(s[..<dot])
+        }
+        let fields = s.split(whereSeparator: { $0 == "-" || $0 == "T" || $0 == ":" || $0 == " " }).map { Int($0) }
+        guard fields.count == 6 || fields.count == 5, fields.allSatisfy({ $0 != nil }) else { return nil }
+        let v = fields.map { $0! }
+        guard (1...12).contains(v[1]), (1...31).contains(v[2]), (0...23).contains(v[3]), (0...59).contains(v[4]) else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(v[0] - 1900)
+        parts.tm_mon = Int32(v[1] - 1)
+        parts.tm_mday = Int32(v[2])
+        parts.tm_hour = Int32(v[3])
+        parts.tm_min = Int32(v[4])
+        parts.tm_sec = Int32(v.count == 6 ? v[5] : 0)
+        let epoch = timegm(&parts)
+        return Date(timeIntervalSince1970: TimeInterval(epoch) + fraction - offset)
+    }
+}

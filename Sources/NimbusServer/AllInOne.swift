@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import Logging
+import NimbusCore
+import ServiceLifecycle
+
+/// `nimbus up`: one process serving every API, with its state in one data directory.
+public struct AllInOne: Sendable {
+    public var dataDir: String
+    public var listen: String?
+    public var adminPassword: String?
+    public var database: String?
+
+    public init(dataDir: String, listen: String?, adminPassword: String?, database: String?) {
+        self.dataDir = dataDir
+        self.listen = listen
+        self.adminPassword = adminPassword
+        self.database = database
+    }
+
+    public func run() async throws {
+        let dir = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        try DataDirectory.prepare(dir)
+        var config: NimbusConfig
+        do {
+            config = try NimbusConfig.load(path: "\(dir)/nimbus.conf")
+        } catch {
+            throw StartupError("\(error)")
+        }
+        if !FileManager.default.fileExists(atPath: "\(dir)/nimbus.conf") {
+            try? NimbusConfig.sampleText().write(toFile: "\(dir)/nimbus.conf", atomically: true, encoding: .utf8)
+        }
+        if let listen { config.set("DEFAULT", "listen", listen) }
+        if let database { config.set("database", "connection", database) }
+        let (host, port) = try Self.parseListen(config.string("DEFAULT", "listen"))
+        let publicURL = config.string("DEFAULT", "public_url").isEmpty ? "http://\(host):\(port)" : config.string("DEFAULT", "public_url")
+
+        var logger = Logger(label: "nimbus")
+        logger.logLevel = Logger.Level(rawValue: config.string("DEFAULT", "log_level")) ?? .info
+
+        // Refuse an occupied port before touching the database, so the message is about the port.
+        try PortProbe.checkFree(host: host, port: port)
+
+        let plane = try await NimbusControlPlane(dataDir: dir, config: config, publicURL: publicURL, logger: logger)
+        let (password, generated) = try DataDirectory.adminPassword(dir, explicit: adminPassword)
+        try await plane.bootstrap(adminPassword: password)
+        if generated { print("Generated admin password (stored in \(dir)/admin-password): \(password)") }
+        try CloudFiles.write(dataDir: dir, authURL: "\(publicURL)/identity/v3", password: password)
+
+        let app = Application(
+            router: try plane.makeRouter(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "nimbus"),
+            onServerRunning: { _ in
+                print("Nimbus is ready at \(publicURL) (identity: \(publicURL)/identity/v3)")
+                print("Use it with: export OS_CLIENT_CONFIG_FILE=\(dir)/clouds.yaml OS_CLOUD=nimbus   (or: source \(dir)/openrc)")
+                fflush(stdout)
+            },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await plane.close()
+            throw StartupError("server stopped: \(error)")
+        }
+        await plane.close()
+    }
+
+    static func parseListen(_ value: String) throws -> (String, Int) {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), (1...65535).contains(port) else {
+            throw StartupError("bad listen address '\(value)': expected HOST:PORT, e.g. 127.0.0.1:8800")
+        }
+        let host = String(value[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+}

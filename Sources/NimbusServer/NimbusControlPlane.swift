@@ -1,0 +1,83 @@
+import Foundation
+import Hummingbird
+import Identity
+import Logging
+import NimbusCore
+import NimbusStore
+
+/// Everything behind the single listener: the database, the services, and the router that
+/// mounts each service under its path prefix. Built the same way by `nimbus up`, by
+/// `nimbus manage` and by the in-process API tests.
+public final class NimbusControlPlane: Sendable {
+    public let dataDir: String
+    public let config: NimbusConfig
+    public let db: any Database
+    public let identity: IdentityService
+    public let policy: PolicyEngine
+    public let logger: Logger
+    /// Base URL advertised in the catalog, e.g. `http://127.0.0.1:8800`.
+    public let publicURL: String
+
+    /// Opens the database, applies migrations and loads policy and token keys. Throws a
+    /// `StartupError` with a one-line reason on anything an operator must fix.
+    public init(dataDir: String, config: NimbusConfig, publicURL: String, logger: Logger) async throws {
+        self.dataDir = dataDir
+        self.config = config
+        self.logger = logger
+        self.publicURL = publicURL
+        let policyFile = config.string("oslo_policy", "policy_file")
+        let policyPath = policyFile.hasPrefix("/") ? policyFile : "\(dataDir)/\(policyFile)"
+        do {
+            policy = try PolicyEngine(defaults: IdentityPolicy.defaults, overrides: try PolicyEngine.loadOverrides(path: policyPath))
+        } catch {
+            throw StartupError("bad policy file \(policyPath): \(error)")
+        }
+        let url = config.string("database", "connection").isEmpty ? "sqlite://\(dataDir)/nimbus.db" : config.string("database", "connection")
+        do {
+            db = try await DatabaseFactory.open(url: url, logger: logger)
+        } catch {
+            throw StartupError("cannot open database \(Self.redacted(url)): \(error)")
+        }
+        do {
+            try await Migrator.migrate(db, Self.migrations)
+            identity = try IdentityService(db: db, config: config, dataDir: dataDir, policy: policy, logger: logger)
+            try await identity.start()
+        } catch {
+            await db.close()
+            throw StartupError("cannot initialise the identity service: \(error)")
+        }
+    }
+
+    public static var migrations: [Migration] { IdentityMigrations.all }
+
+    /// The services in the catalog, each at its path prefix under the one listener.
+    public var catalog: [IdentityService.CatalogEntry] {
+        [IdentityService.CatalogEntry(type: "identity", name: "keystone", url: "\(publicURL)/identity")]
+    }
+
+    public func bootstrap(adminPassword: String) async throws {
+        try await identity.bootstrap(adminPassword: adminPassword, catalog: catalog)
+    }
+
+    public func makeRouter() throws -> Router<NimbusRequestContext> {
+        let router = Router(context: NimbusRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        IdentityRoutes(service: identity, maxBodySize: try config.int("DEFAULT", "max_request_body_size")).register(on: router)
+        return router
+    }
+
+    public func close() async { await db.close() }
+
+    /// A database URL with its password hidden, for messages.
+    static func redacted(_ url: String) -> String {
+        guard var c = URLComponents(string: url), c.password != nil else { return url }
+        c.password = "***"
+        return c.string ?? url
+    }
+}
+
+/// A reason the program cannot start, printed as one line.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

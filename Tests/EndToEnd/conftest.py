@@ -1,0 +1,516 @@
+"""Fixtures for the Nimbus end-to-end tests.
+
+The tests drive a real `nimbus up` process through the unmodified `openstack`
+CLI (python-openstackclient, pinned in requirements.txt) and through raw HTTP.
+Nothing is built here: scripts/test runs `swift build` first. The binary is
+.build/debug/nimbus, or whatever NIMBUS_BIN names.
+
+Every test runs once per database backend: SQLite always, PostgreSQL when
+NIMBUS_TEST_POSTGRES_URL is set (each run gets a database of its own, created
+here and dropped afterwards). One server is started per backend and shared by
+all tests, so tests name what they create uniquely (see `unique`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+OPENSTACK = os.environ.get("NIMBUS_OPENSTACK_CLI") or str(VENV_BIN / "openstack")
+POSTGRES_URL = os.environ.get("NIMBUS_TEST_POSTGRES_URL", "").strip()
+
+READY_TIMEOUT = 60.0
+OSC_TIMEOUT = 60.0
+HTTP_TIMEOUT = 30.0
+
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"nimbus binary: {nimbus_binary()}",
+        f"openstack CLI: {OPENSTACK}",
+        "backends: " + ", ".join(BACKENDS)
+        + ("" if POSTGRES_URL else " (set NIMBUS_TEST_POSTGRES_URL to add postgres)"),
+    ]
+
+
+def nimbus_binary() -> Path:
+    override = os.environ.get("NIMBUS_BIN")
+    if override:
+        return Path(override).resolve()
+    return REPO_ROOT / ".build" / "debug" / "nimbus"
+
+
+def unique(prefix: str) -> str:
+    """A name no other test (or earlier run on the same server) uses."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------
+# Errors that carry everything needed to understand a failure
+# ---------------------------------------------------------------------------
+
+
+class OscError(AssertionError):
+    pass
+
+
+class NimbusStartError(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# PostgreSQL: one fresh database per run
+# ---------------------------------------------------------------------------
+
+
+def _psql_binary() -> str:
+    found = shutil.which("psql")
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"), reverse=True):
+        return str(candidate)
+    raise NimbusStartError("psql is needed to create the PostgreSQL test database")
+
+
+def _psql(url: str, sql: str) -> None:
+    """Runs one statement against the database of `url` (as its user)."""
+    parts = urllib.parse.urlsplit(url)
+    env = dict(os.environ)
+    env.update(
+        PGHOST=parts.hostname or "127.0.0.1",
+        PGPORT=str(parts.port or 5432),
+        PGUSER=urllib.parse.unquote(parts.username or "postgres"),
+        PGDATABASE=urllib.parse.unquote(parts.path.lstrip("/") or "postgres"),
+        PGCONNECT_TIMEOUT="10",
+    )
+    if parts.password is not None:
+        env["PGPASSWORD"] = urllib.parse.unquote(parts.password)
+    result = subprocess.run(
+        [_psql_binary(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise NimbusStartError(
+            f"psql failed ({sql}): {result.stdout}{result.stderr}".strip()
+        )
+
+
+def _with_database(url: str, dbname: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + dbname))
+
+
+# ---------------------------------------------------------------------------
+# The running cloud
+# ---------------------------------------------------------------------------
+
+
+class Nimbus:
+    """One `nimbus up` process and the ways the tests talk to it."""
+
+    def __init__(self, backend: str, workdir: Path):
+        self.backend = backend
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.base_url = f"http://{self.host}:{self.port}"
+        self.identity_url = f"{self.base_url}/identity"
+        self.auth_url = f"{self.identity_url}/v3"
+        self.admin_password = "Adm1n-" + secrets.token_urlsafe(12)
+        self.log_path = workdir / "nimbus.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.database_url: str | None = None
+        self._pg_dbname: str | None = None
+        self._log_file = None
+        self._admin_token: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        binary = nimbus_binary()
+        if not binary.exists():
+            raise NimbusStartError(
+                f"{binary} does not exist: run `swift build` first "
+                "(scripts/test does) or set NIMBUS_BIN"
+            )
+        args = [
+            str(binary), "up",
+            "--data-dir", str(self.data_dir),
+            "--listen", f"{self.host}:{self.port}",
+            "--admin-password", self.admin_password,
+        ]
+        if self.backend == "postgres":
+            self._pg_dbname = "nimbus_e2e_" + secrets.token_hex(6)
+            _psql(POSTGRES_URL, f'CREATE DATABASE "{self._pg_dbname}"')
+            self.database_url = _with_database(POSTGRES_URL, self._pg_dbname)
+            args += ["--database", self.database_url]
+        # SQLite is the default: no --database, so the default is what runs.
+
+        self._log_file = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            start_new_session=True,
+        )
+        self._wait_ready(" ".join(shlex.quote(a) for a in args))
+
+    def _wait_ready(self, command: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise NimbusStartError(
+                    f"`{command}` exited with status {self.process.returncode} "
+                    f"before it was ready. Output:\n{self.output()}"
+                )
+            if "Nimbus is ready" in self.output():
+                return
+            try:
+                r = requests.get(f"{self.auth_url}", timeout=2)
+                if r.status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise NimbusStartError(
+            f"`{command}` was not ready within {READY_TIMEOUT:.0f}s. "
+            f"Output:\n{self.output()}"
+        )
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after 10 s. Returns the exit status."""
+        proc = self.process
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=10)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return proc.returncode
+
+    def drop_database(self) -> None:
+        if self._pg_dbname:
+            try:
+                _psql(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{self._pg_dbname}" WITH (FORCE)')
+            finally:
+                self._pg_dbname = None
+
+    # -- the openstack CLI -------------------------------------------------
+
+    @property
+    def clouds_yaml(self) -> Path:
+        return self.data_dir / "clouds.yaml"
+
+    def osc(
+        self,
+        *args: str,
+        cloud: str | None = "nimbus",
+        env: dict[str, str] | None = None,
+        expect_fail: bool = False,
+        fmt: str | None = "auto",
+    ) -> Any:
+        """Runs `openstack [--os-cloud CLOUD] [-f json] ARGS`.
+
+        fmt="auto" adds `-f json` to commands that print a table (create,
+        list, show, issue) and returns the parsed JSON; other commands return
+        their stdout. With expect_fail=True the command must fail, and the
+        CompletedProcess is returned (stdout/stderr/returncode).
+        """
+        args = tuple(str(a) for a in args)
+        cmd = [OPENSTACK]
+        if cloud is not None:
+            cmd += ["--os-cloud", cloud]
+        if fmt == "auto":
+            fmt = "json" if _prints_table(args) else None
+        if fmt is not None and "-f" not in args and "--format" not in args:
+            cmd += list(args) + ["-f", fmt]
+        else:
+            cmd += list(args)
+
+        run_env = {
+            k: v for k, v in os.environ.items()
+            if not k.startswith("OS_")  # a developer's own cloud must not leak in
+        }
+        run_env["OS_CLIENT_CONFIG_FILE"] = str(self.clouds_yaml)
+        run_env["PYTHONWARNINGS"] = "ignore"
+        if env:
+            run_env.update(env)
+        printable = " ".join(shlex.quote(c) for c in cmd[1:])
+        try:
+            result = subprocess.run(
+                cmd, env=run_env, capture_output=True, text=True,
+                timeout=OSC_TIMEOUT, stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise OscError(
+                f"openstack {printable} timed out after {OSC_TIMEOUT:.0f}s\n"
+                f"stdout: {e.stdout}\nstderr: {e.stderr}"
+            ) from None
+
+        if expect_fail:
+            if result.returncode == 0:
+                raise OscError(
+                    f"openstack {printable} succeeded but was expected to fail\n"
+                    f"stdout: {result.stdout}\nstderr: {result.stderr}"
+                )
+            return result
+        if result.returncode != 0:
+            raise OscError(
+                f"openstack {printable} failed with exit {result.returncode}\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}"
+            )
+        if fmt == "json":
+            try:
+                return json.loads(result.stdout)
+            except json.JSONDecodeError:
+                raise OscError(
+                    f"openstack {printable} printed no JSON\n"
+                    f"stdout: {result.stdout}\nstderr: {result.stderr}"
+                ) from None
+        return result.stdout
+
+    def write_clouds_yaml(self, path: Path, clouds: dict[str, dict[str, Any]]) -> Path:
+        """Writes a clouds.yaml holding `clouds`, each {auth: {...}, ...}.
+
+        auth_url, region and interface default to this server's.
+        """
+        doc: dict[str, Any] = {"clouds": {}}
+        for name, cfg in clouds.items():
+            cfg = json.loads(json.dumps(cfg))
+            cfg.setdefault("auth", {}).setdefault("auth_url", self.auth_url)
+            cfg.setdefault("region_name", "RegionOne")
+            cfg.setdefault("interface", "public")
+            cfg.setdefault("identity_api_version", 3)
+            doc["clouds"][name] = cfg
+        path.write_text(yaml.safe_dump(doc, sort_keys=True))
+        return path
+
+    def password_cloud(
+        self,
+        path: Path,
+        username: str,
+        password: str,
+        *,
+        project: str | None = None,
+        domain: str = "Default",
+        name: str = "test",
+    ) -> dict[str, str]:
+        """A clouds.yaml for a password user; returns the env for osc()."""
+        auth: dict[str, Any] = {
+            "username": username,
+            "password": password,
+            "user_domain_name": domain,
+        }
+        if project is not None:
+            auth["project_name"] = project
+            auth["project_domain_name"] = domain
+        self.write_clouds_yaml(path, {name: {"auth": auth, "auth_type": "password"}})
+        return {"OS_CLIENT_CONFIG_FILE": str(path)}
+
+    # -- raw HTTP ----------------------------------------------------------
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """A request to this server. `path` starts with "/", e.g. /identity/v3/users."""
+        hdrs = {"Accept": "application/json"}
+        if token is not None:
+            hdrs["X-Auth-Token"] = token
+        if headers:
+            hdrs.update(headers)
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        kwargs.setdefault("allow_redirects", False)
+        return requests.request(method, self.base_url + path, headers=hdrs, **kwargs)
+
+    def issue_token(
+        self,
+        username: str,
+        password: str,
+        *,
+        domain: str = "Default",
+        project: str | None = None,
+        project_domain: str = "Default",
+        scope: dict[str, Any] | None = None,
+        expect: int = 201,
+    ) -> tuple[str, dict[str, Any]]:
+        """POST /identity/v3/auth/tokens by password; returns (token id, body)."""
+        auth: dict[str, Any] = {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": username,
+                        "domain": {"name": domain},
+                        "password": password,
+                    }
+                },
+            }
+        }
+        if scope is not None:
+            auth["scope"] = scope
+        elif project is not None:
+            auth["scope"] = {"project": {"name": project, "domain": {"name": project_domain}}}
+        r = self.http("POST", "/identity/v3/auth/tokens", json={"auth": auth})
+        assert r.status_code == expect, (
+            f"POST /identity/v3/auth/tokens as {username}: {r.status_code} {r.text}"
+        )
+        return r.headers.get("X-Subject-Token", ""), (r.json() if r.content else {})
+
+    def admin_token(self) -> str:
+        """A project-scoped token for admin on project admin (cached)."""
+        if self._admin_token is not None:
+            r = self.http(
+                "HEAD", "/identity/v3/auth/tokens",
+                token=self._admin_token,
+                headers={"X-Subject-Token": self._admin_token},
+            )
+            if r.status_code == 200:
+                return self._admin_token
+        self._admin_token, _ = self.issue_token(
+            "admin", self.admin_password, project="admin"
+        )
+        return self._admin_token
+
+
+def _prints_table(args: tuple[str, ...]) -> bool:
+    """Whether the command takes -f (ShowOne/Lister): judged by its verb."""
+    words = []
+    for a in args:
+        if a.startswith("-"):
+            break
+        words.append(a)
+    return any(w in ("create", "list", "show", "issue") for w in words[:3])
+
+
+# ---------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def nimbus(request: pytest.FixtureRequest) -> Any:
+    """A running `nimbus up` for one backend, shared by the whole session."""
+    backend = request.param
+    workdir = Path(tempfile.mkdtemp(prefix=f"nimbus-e2e-{backend}-"))
+    cloud = Nimbus(backend, workdir)
+    try:
+        cloud.start()
+    except Exception:
+        cloud.stop()
+        cloud.drop_database()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    crashed = False
+    try:
+        yield cloud
+    finally:
+        crashed = not cloud.is_running()
+        status = cloud.stop()
+        output = cloud.output()
+        cloud.drop_database()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if crashed:
+        pytest.fail(
+            f"nimbus ({backend}) died during the tests with status {status}. "
+            f"Output (last 4000 chars):\n{output[-4000:]}"
+        )
+
+
+@pytest.fixture
+def osc(nimbus: Nimbus) -> Any:
+    """osc(*args, cloud='nimbus', env=None, expect_fail=False, fmt='auto')."""
+    return nimbus.osc
+
+
+@pytest.fixture
+def http(nimbus: Nimbus) -> Any:
+    """http(method, path, token=None, headers=None, **requests_kwargs)."""
+    return nimbus.http
+
+
+@pytest.fixture
+def admin_token(nimbus: Nimbus) -> str:
+    return nimbus.admin_token()
+
+
+@pytest.fixture
+def ids(nimbus: Nimbus) -> dict[str, str]:
+    """Ids of the bootstrapped resources, read over HTTP."""
+    token = nimbus.admin_token()
+
+    def one(path: str, key: str, name: str) -> str:
+        r = nimbus.http("GET", f"/identity/v3/{path}", token=token, params={"name": name})
+        assert r.status_code == 200, r.text
+        found = [x for x in r.json()[key] if x["name"] == name]
+        assert len(found) == 1, f"{path}?name={name}: {r.text}"
+        return found[0]["id"]
+
+    return {
+        "admin_user": one("users", "users", "admin"),
+        "admin_project": one("projects", "projects", "admin"),
+        "admin_role": one("roles", "roles", "admin"),
+        "member_role": one("roles", "roles", "member"),
+        "reader_role": one("roles", "roles", "reader"),
+        "default_domain": "default",
+    }
