@@ -44,16 +44,17 @@ public struct AllInOne: Sendable {
         let plane = try await NimbusControlPlane(dataDir: dir, config: config, publicURL: publicURL, logger: logger)
         let (password, generated) = try DataDirectory.adminPassword(dir, explicit: adminPassword)
         try await plane.bootstrap(adminPassword: password)
-        if generated { print("Generated admin password (stored in \(dir)/admin-password): \(password)") }
+        if generated { FileHandle.standardOutput.write(Data("Generated admin password (stored in \(dir)/admin-password): \(password)\n".utf8)) }
         try CloudFiles.write(dataDir: dir, authURL: "\(publicURL)/identity/v3", password: password)
 
         let app = Application(
             router: try plane.makeRouter(),
             configuration: .init(address: .hostname(host, port: port), serverName: "nimbus"),
             onServerRunning: { _ in
-                print("Nimbus is ready at \(publicURL) (identity: \(publicURL)/identity/v3)")
-                print("Use it with: export OS_CLIENT_CONFIG_FILE=\(dir)/clouds.yaml OS_CLOUD=nimbus   (or: source \(dir)/openrc)")
-                fflush(stdout)
+                // One write, so a supervisor reading the pipe sees the whole message at once.
+                let ready = "Nimbus is ready at \(publicURL) (identity: \(publicURL)/identity/v3)\n"
+                    + "Use it with: export OS_CLIENT_CONFIG_FILE=\(dir)/clouds.yaml OS_CLOUD=nimbus   (or: source \(dir)/openrc)\n"
+                FileHandle.standardOutput.write(Data(ready.utf8))
             },
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

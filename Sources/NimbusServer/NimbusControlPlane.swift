@@ -39,7 +39,7 @@ public final class NimbusControlPlane: Sendable {
             throw StartupError("cannot open database \(Self.redacted(url)): \(error)")
         }
         do {
-            try await Migrator.migrate(db, Self.migrations)
+            _ = try await Migrator.migrate(db, Self.migrations)
             identity = try IdentityService(db: db, config: config, dataDir: dataDir, policy: policy, logger: logger)
             try await identity.start()
         } catch {

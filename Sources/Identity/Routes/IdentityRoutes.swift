@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NimbusCore
 
@@ -397,18 +398,22 @@ public struct IdentityRoutes: Sendable {
             let actor: @Sendable (Context) throws -> AssignmentActor
         }
         var shapes: [Shape] = []
-        for (targetPath, makeTarget) in [("projects", { (id: String) in AssignmentTarget.project(id) }), ("domains", { AssignmentTarget.domain($0) })] {
-            for (actorPath, makeActor) in [("users", { (id: String) in AssignmentActor.user(id) }), ("groups", { AssignmentActor.group($0) })] {
-                let target: @Sendable (Context) throws -> AssignmentTarget = { makeTarget(try $0.parameters.require("target")) }
-                let actor: @Sendable (Context) throws -> AssignmentActor = { makeActor(try $0.parameters.require("actor")) }
-                shapes.append(Shape(path: "/\(targetPath)/:target/\(actorPath)/:actor/roles", inherited: false, target: target, actor: actor))
-                shapes.append(Shape(path: "/OS-INHERIT/\(targetPath)/:target/\(actorPath)/:actor/roles", inherited: true, target: target, actor: actor))
-            }
-            _ = targetPath
+        let actorOf: @Sendable (String, Context) throws -> AssignmentActor = { kind, context in
+            let id = try context.parameters.require("actor")
+            return kind == "users" ? .user(id) : .group(id)
         }
-        for (actorPath, makeActor) in [("users", { (id: String) in AssignmentActor.user(id) }), ("groups", { AssignmentActor.group($0) })] {
-            shapes.append(Shape(path: "/system/\(actorPath)/:actor/roles", inherited: false, target: { _ in .system },
-                                actor: { makeActor(try $0.parameters.require("actor")) }))
+        for actorKind in ["users", "groups"] {
+            for targetKind in ["projects", "domains"] {
+                let target: @Sendable (Context) throws -> AssignmentTarget = { context in
+                    let id = try context.parameters.require("id")
+                    return targetKind == "projects" ? .project(id) : .domain(id)
+                }
+                let actor: @Sendable (Context) throws -> AssignmentActor = { try actorOf(actorKind, $0) }
+                shapes.append(Shape(path: "/\(targetKind)/:id/\(actorKind)/:actor/roles", inherited: false, target: target, actor: actor))
+                shapes.append(Shape(path: "/OS-INHERIT/\(targetKind)/:id/\(actorKind)/:actor/roles", inherited: true, target: target, actor: actor))
+            }
+            shapes.append(Shape(path: "/system/\(actorKind)/:actor/roles", inherited: false, target: { _ in .system },
+                                actor: { try actorOf(actorKind, $0) }))
         }
         for shape in shapes {
             let suffix = shape.inherited ? "/inherited_to_projects" : ""

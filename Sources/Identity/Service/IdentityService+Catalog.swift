@@ -92,8 +92,9 @@ extension IdentityService {
         try authorize("identity:delete_region", caller)
         try await db.transaction { x in
             guard try await self.store.region(id: id, x) != nil else { throw APIError.notFound("Could not find region: \(id).") }
-            if try await x.first("SELECT id FROM identity_region WHERE parent_region_id = ?", .text(id)) != nil
-                || x.first("SELECT id FROM identity_endpoint WHERE region_id = ?", .text(id)) != nil {
+            let hasChildren = try await x.first("SELECT id FROM identity_region WHERE parent_region_id = ?", .text(id)) != nil
+            let hasEndpoints = try await x.first("SELECT id FROM identity_endpoint WHERE region_id = ?", .text(id)) != nil
+            if hasChildren || hasEndpoints {
                 throw APIError.forbidden("Unable to delete region \(id) because it or its child regions have associated endpoints.")
             }
             try await x.execute("DELETE FROM identity_region WHERE id = ?", [.text(id)])

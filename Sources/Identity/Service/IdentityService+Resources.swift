@@ -129,9 +129,10 @@ extension IdentityService {
             throw APIError.badRequest("Invalid input for field 'is_domain': projects acting as domains are not supported; create a domain instead.")
         }
         let parentID = try input.optionalString("parent_id", maxLength: 64)
-        var domainID = try input.optionalString("domain_id", maxLength: 64)
-        try authorize("identity:create_project", caller, target: ["target.project.domain_id": domainID ?? impliedDomain(caller)])
+        let requestedDomain = try input.optionalString("domain_id", maxLength: 64)
+        try authorize("identity:create_project", caller, target: ["target.project.domain_id": requestedDomain ?? impliedDomain(caller)])
         let project = try await db.transaction { x -> Project in
+            var domainID = requestedDomain
             var parent: Project?
             if let parentID {
                 // A parent given as the domain's id means a top-level project.

@@ -13,7 +13,7 @@ extension IdentityService {
         guard let methods = try identity.stringArray("methods"), !methods.isEmpty else {
             throw APIError.badRequest("Invalid input for field 'identity.methods': at least one authentication method is required.")
         }
-        let requestedScope = try parseScope(auth)
+        let requestedScope = try await parseScope(auth)
         var userID: String?
         var methodsUsed: [String] = []
         var inherited: TokenPayload?

@@ -21,11 +21,13 @@ public final class IdentityService: TokenValidating, Sendable {
     /// Keys are read once and re-read by `reloadKeys()` after a rotation.
     let keyCache: KeyCache
 
-    final class KeyCache: Sendable {
-        private let keys: Synchronization.Mutex<[SymmetricKey]>
-        init(_ keys: [SymmetricKey]) { self.keys = .init(keys) }
-        var current: [SymmetricKey] { keys.withLock { $0 } }
-        func replace(_ new: [SymmetricKey]) { keys.withLock { $0 = new } }
+    /// Guarded by `lock`; swapped whole on reload.
+    final class KeyCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var keys: [SymmetricKey]
+        init(_ keys: [SymmetricKey]) { self.keys = keys }
+        var current: [SymmetricKey] { lock.withLock { keys } }
+        func replace(_ new: [SymmetricKey]) { lock.withLock { keys = new } }
     }
 
     public init(db: any Database, config: NimbusConfig, dataDir: String, policy: PolicyEngine, logger: Logger) throws {
@@ -124,4 +126,3 @@ extension AuthContext {
     }
 }
 
-import Synchronization

@@ -17,7 +17,7 @@ public struct PasswordHasher: Sendable {
         guard crypt_gensalt_rn("$2b$", UInt(rounds), nil, 0, &settingBuffer, Int32(settingBuffer.count)) != nil else {
             throw PasswordHashError.failed("crypt_gensalt_rn: errno \(errno)")
         }
-        let setting = String(cString: settingBuffer)
+        let setting = String(decoding: settingBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard let hashed = Self.crypt(password, setting: setting), hashed.hasPrefix("$2b$") else {
             throw PasswordHashError.failed("bcrypt is not available in libcrypt")
         }

@@ -1,5 +1,7 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
+import Logging
 
 /// Requires a valid `X-Auth-Token` and stores the caller's credentials in the context. Mounted
 /// on every route group except version discovery and token creation.

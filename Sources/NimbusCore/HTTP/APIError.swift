@@ -1,5 +1,7 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
+import Logging
 
 /// How a service spells its error bodies. Each OpenStack service has its own shape and clients
 /// parse them, so the shape is chosen by the route group, not by the code that throws.

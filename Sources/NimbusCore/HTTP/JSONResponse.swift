@@ -1,5 +1,7 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// A JSON response body with a status, as every OpenStack API returns.
@@ -56,12 +58,12 @@ extension Request {
 
     /// The value of a query parameter, or nil when absent.
     public func query(_ name: String) -> String? {
-        uri.queryParameters[name].map { String($0) }
+        queryDictionary[name]
     }
 
     /// Base URL the client used to reach us (scheme, host and port), for `links`.
     public func baseURL(fallback: String) -> String {
-        guard let host = headers[.host], !host.isEmpty else { return fallback }
+        guard let host = head.authority, !host.isEmpty else { return fallback }
         let scheme = headers[HTTPField.Name("X-Forwarded-Proto")!] ?? "http"
         return "\(scheme)://\(host)"
     }

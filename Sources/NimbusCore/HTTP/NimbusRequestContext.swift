@@ -1,5 +1,7 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
+import Logging
 import Logging
 
 /// Per-request state shared by every service: the request id, who is calling (set by the token
@@ -13,7 +15,7 @@ public struct NimbusRequestContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         requestID = "req-" + UUID().uuidString.lowercased()
-        coreContext.logger[metadataKey: "request_id"] = .string(requestID)
+        logger[metadataKey: "request_id"] = .string(requestID)
     }
 
     /// The authenticated caller. Routes behind `TokenAuthMiddleware` always have one.

@@ -1,0 +1,152 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NimbusCore
+import NimbusServer
+import NimbusStore
+import XCTest
+
+/// A control plane on a fresh data directory and a fresh database, driven through the real
+/// router in-process. Every API test runs on SQLite, and again on PostgreSQL when
+/// `NIMBUS_TEST_POSTGRES_URL` names a server (the test command starts one).
+struct TestCloud {
+    enum Engine: String, CaseIterable { case sqlite, postgres }
+
+    let dataDir: String
+    let databaseURL: String
+    let adminPassword = "admin-secret"
+
+    static var postgresURL: String? {
+        let url = ProcessInfo.processInfo.environment["NIMBUS_TEST_POSTGRES_URL"]
+        return (url?.isEmpty ?? true) ? nil : url
+    }
+
+    /// The engines this run covers.
+    static var engines: [Engine] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    /// A new cloud; on PostgreSQL the schema is emptied first so each test starts clean.
+    static func make(_ engine: Engine) async throws -> TestCloud {
+        let dir = NSTemporaryDirectory() + "nimbus-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        switch engine {
+        case .sqlite:
+            return TestCloud(dataDir: dir, databaseURL: "sqlite://\(dir)/nimbus.db")
+        case .postgres:
+            let url = postgresURL!
+            let db = try await DatabaseFactory.open(url: url, logger: Logger(label: "test"))
+            try await db.execute("DROP SCHEMA public CASCADE")
+            try await db.execute("CREATE SCHEMA public")
+            await db.close()
+            return TestCloud(dataDir: dir, databaseURL: url)
+        }
+    }
+
+    func config() -> NimbusConfig {
+        var config = NimbusConfig()
+        config.set("database", "connection", databaseURL)
+        // bcrypt's minimum cost keeps tests fast; the cost itself is covered by the benchmark.
+        config.set("identity", "password_hash_rounds", "4")
+        return config
+    }
+
+    func start() async throws -> NimbusControlPlane {
+        var logger = Logger(label: "nimbus-test")
+        logger.logLevel = .warning
+        let plane = try await NimbusControlPlane(dataDir: dataDir, config: config(), publicURL: "http://localhost", logger: logger)
+        try await plane.bootstrap(adminPassword: adminPassword)
+        return plane
+    }
+
+    /// Starts the control plane and runs `body` against its router.
+    func run(_ body: @Sendable (API) async throws -> Void) async throws {
+        let plane = try await start()
+        let app = Application(router: try plane.makeRouter())
+        do {
+            try await app.test(.router) { client in try await body(API(client: client)) }
+        } catch {
+            await plane.close()
+            throw error
+        }
+        await plane.close()
+    }
+}
+
+/// A thin JSON client over the test client.
+struct API: Sendable {
+    let client: any TestClientProtocol
+
+    struct Reply: Sendable {
+        let status: Int
+        let headers: HTTPFields
+        let text: String
+        var json: JSON { (try? JSON.parse(text)) ?? .null }
+        var subjectToken: String? { headers[HTTPField.Name("X-Subject-Token")!] }
+    }
+
+    @discardableResult
+    func call(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, body: JSON? = nil, raw: String? = nil,
+              headers extra: [String: String] = [:]) async throws -> Reply {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let token { headers[HTTPField.Name("X-Auth-Token")!] = token }
+        for (k, v) in extra { headers[HTTPField.Name(k)!] = v }
+        let payload = raw ?? body?.serialized()
+        let response = try await client.execute(uri: path, method: method, headers: headers,
+                                                body: payload.map { ByteBuffer(string: $0) })
+        return Reply(status: Int(response.status.code), headers: response.headers, text: String(buffer: response.body))
+    }
+
+    static func passwordAuth(user: String, password: String, domain: String = "Default", project: String? = nil, projectID: String? = nil) -> JSON {
+        var auth: [String: JSON] = ["identity": ["methods": ["password"],
+                                                "password": ["user": ["name": .string(user), "domain": ["name": .string(domain)],
+                                                                      "password": .string(password)]]]]
+        if let project { auth["scope"] = ["project": ["name": .string(project), "domain": ["name": .string(domain)]]] }
+        if let projectID { auth["scope"] = ["project": ["id": .string(projectID)]] }
+        return ["auth": .object(auth)]
+    }
+
+    /// Issues a token or fails the test with the server's answer.
+    func token(user: String, password: String, project: String? = "admin", projectID: String? = nil,
+               file: StaticString = #filePath, line: UInt = #line) async throws -> String {
+        let reply = try await call(.post, "/identity/v3/auth/tokens",
+                                   body: Self.passwordAuth(user: user, password: password, project: projectID == nil ? project : nil, projectID: projectID))
+        XCTAssertEqual(reply.status, 201, reply.text, file: file, line: line)
+        return try XCTUnwrap(reply.subjectToken, file: file, line: line)
+    }
+
+    func adminToken(_ cloud: TestCloud) async throws -> String {
+        try await token(user: "admin", password: cloud.adminPassword)
+    }
+
+    /// Creates a resource and returns its id, failing the test on anything but 201.
+    func create(_ collection: String, _ key: String, _ fields: JSON, token: String, file: StaticString = #filePath, line: UInt = #line) async throws -> String {
+        let reply = try await call(.post, "/identity/v3/\(collection)", token: token, body: [key: fields])
+        XCTAssertEqual(reply.status, 201, reply.text, file: file, line: line)
+        return try XCTUnwrap(reply.json[key]?["id"]?.stringValue, reply.text, file: file, line: line)
+    }
+
+    func roleID(_ name: String, token: String) async throws -> String {
+        let reply = try await call(.get, "/identity/v3/roles?name=\(name)", token: token)
+        return try XCTUnwrap(reply.json["roles"]?.arrayValue?.first?["id"]?.stringValue, reply.text)
+    }
+}
+
+/// Asserts Keystone's error body and status.
+func assertKeystoneError(_ reply: API.Reply, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(reply.status, status, reply.text, file: file, line: line)
+    let error = reply.json["error"]
+    XCTAssertEqual(error?["code"]?.intValue, Int64(status), reply.text, file: file, line: line)
+    XCTAssertNotNil(error?["title"]?.stringValue, reply.text, file: file, line: line)
+    XCTAssertNotNil(error?["message"]?.stringValue, reply.text, file: file, line: line)
+}
+
+extension XCTestCase {
+    /// Runs the body once per engine, each on a new cloud.
+    func onEachEngine(_ body: @Sendable (TestCloud, API) async throws -> Void) async throws {
+        for engine in TestCloud.engines {
+            let cloud = try await TestCloud.make(engine)
+            try await cloud.run { api in try await body(cloud, api) }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import NimbusCore
+import XCTest
+
+final class ResourceTests: XCTestCase {
+    func testDomainProjectUserGroupRoleLifecycle() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let domain = try await api.create("domains", "domain", ["name": "acme", "description": "d"], token: admin)
+            assertKeystoneError(try await api.call(.post, "/identity/v3/domains", token: admin, body: ["domain": ["name": "acme"]]), 409)
+            let project = try await api.create("projects", "project", ["name": "web", "domain_id": .string(domain), "tags": ["a", "b"]], token: admin)
+            let child = try await api.create("projects", "project", ["name": "web-child", "parent_id": .string(project)], token: admin)
+            let shown = try await api.call(.get, "/identity/v3/projects/\(child)", token: admin)
+            XCTAssertEqual(shown.json["project"]?["parent_id"]?.stringValue, project)
+            XCTAssertEqual(shown.json["project"]?["domain_id"]?.stringValue, domain)
+            XCTAssertEqual(shown.json["project"]?["is_domain"], false)
+            XCTAssertEqual(try await api.call(.get, "/identity/v3/projects?tags=a", token: admin).json["projects"]?.arrayValue?.count, 1)
+            assertKeystoneError(try await api.call(.delete, "/identity/v3/projects/\(project)", token: admin), 403)
+
+            let user = try await api.create("users", "user", ["name": "u1", "domain_id": .string(domain), "email": "u1@example.org"], token: admin)
+            let fetched = try await api.call(.get, "/identity/v3/users/\(user)", token: admin)
+            XCTAssertEqual(fetched.json["user"]?["email"]?.stringValue, "u1@example.org")
+            XCTAssertNil(fetched.json["user"]?["password"])
+            XCTAssertEqual(try await api.call(.patch, "/identity/v3/users/\(user)", token: admin, body: ["user": ["description": "hi"]]).json["user"]?["description"]?.stringValue, "hi")
+            XCTAssertEqual(try await api.call(.get, "/identity/v3/users?domain_id=\(domain)", token: admin).json["users"]?.arrayValue?.count, 1)
+
+            let group = try await api.create("groups", "group", ["name": "g1", "domain_id": .string(domain)], token: admin)
+            XCTAssertEqual(try await api.call(.put, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status, 204)
+            XCTAssertEqual(try await api.call(.head, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status, 204)
+            XCTAssertEqual(try await api.call(.get, "/identity/v3/users/\(user)/groups", token: admin).json["groups"]?.arrayValue?.count, 1)
+
+            let role = try await api.create("roles", "role", ["name": "observer"], token: admin)
+            XCTAssertEqual(try await api.call(.put, "/identity/v3/domains/\(domain)/groups/\(group)/roles/\(role)", token: admin).status, 204)
+            XCTAssertEqual(try await api.call(.get, "/identity/v3/domains/\(domain)/groups/\(group)/roles", token: admin).json["roles"]?.arrayValue?.count, 1)
+            assertKeystoneError(try await api.call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/nope", token: admin), 404)
+
+            assertKeystoneError(try await api.call(.delete, "/identity/v3/domains/\(domain)", token: admin), 403)
+            XCTAssertEqual(try await api.call(.patch, "/identity/v3/domains/\(domain)", token: admin, body: ["domain": ["enabled": false]]).status, 200)
+            XCTAssertEqual(try await api.call(.delete, "/identity/v3/domains/\(domain)", token: admin).status, 204)
+            assertKeystoneError(try await api.call(.get, "/identity/v3/users/\(user)", token: admin), 404)
+            assertKeystoneError(try await api.call(.get, "/identity/v3/projects/\(child)", token: admin), 404)
+            XCTAssertEqual(try await api.call(.delete, "/identity/v3/roles/\(role)", token: admin).status, 204)
+        }
+    }
+
+    func testImpliedRolesAndEffectiveAssignments() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let inferences = try await api.call(.get, "/identity/v3/role_inferences", token: admin)
+            XCTAssertEqual(inferences.json["role_inferences"]?.arrayValue?.count, 2, inferences.text)
+            let lead = try await api.create("roles", "role", ["name": "lead"], token: admin)
+            let member = try await api.roleID("member", token: admin)
+            let created = try await api.call(.put, "/identity/v3/roles/\(lead)/implies/\(member)", token: admin)
+            XCTAssertEqual(created.status, 201, created.text)
+            XCTAssertEqual(created.json["role_inference"]?["implies"]?["id"]?.stringValue, member)
+            // member ⇒ reader ⇒ … cannot lead back to lead.
+            let reader = try await api.roleID("reader", token: admin)
+            assertKeystoneError(try await api.call(.put, "/identity/v3/roles/\(reader)/implies/\(lead)", token: admin), 403)
+
+            let user = try await api.create("users", "user", ["name": "dave", "password": "pw"], token: admin)
+            let project = try await api.create("projects", "project", ["name": "ops"], token: admin)
+            XCTAssertEqual(try await api.call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/\(lead)", token: admin).status, 204)
+            let rows = try await api.call(.get, "/identity/v3/role_assignments?effective&include_names&scope.project.id=\(project)", token: admin)
+                .json["role_assignments"]?.arrayValue ?? []
+            XCTAssertEqual(Set(rows.compactMap { $0["role"]?["name"]?.stringValue }), ["lead", "member", "reader"])
+            XCTAssertTrue(rows.allSatisfy { $0["user"]?["name"]?.stringValue == "dave" })
+            let token = try await api.token(user: "dave", password: "pw", project: "ops")
+            let check = try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": token])
+            XCTAssertEqual(Set(check.json["token"]?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []), ["lead", "member", "reader"])
+            XCTAssertEqual(try await api.call(.delete, "/identity/v3/roles/\(lead)/implies/\(member)", token: admin).status, 204)
+            let after = try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": token])
+            XCTAssertEqual(after.json["token"]?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue }, ["lead"])
+        }
+    }
+
+    func testRegionsServicesEndpoints() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let region = try await api.call(.post, "/identity/v3/regions", token: admin, body: ["region": ["id": "RegionTwo", "description": "second"]])
+            XCTAssertEqual(region.status, 201, region.text)
+            let service = try await api.create("services", "service", ["type": "compute", "name": "nova"], token: admin)
+            let endpoint = try await api.create("endpoints", "endpoint", ["service_id": .string(service), "interface": "public",
+                                                                         "url": "http://example.test/compute", "region_id": "RegionTwo"], token: admin)
+            assertKeystoneError(try await api.call(.post, "/identity/v3/endpoints", token: admin,
+                                                   body: ["endpoint": ["service_id": .string(service), "interface": "sideways", "url": "http://x"]]), 400)
+            let token = try await api.adminToken(cloud)
+            let catalog = try await api.call(.get, "/identity/v3/auth/catalog", token: token)
+            XCTAssertTrue(catalog.json["catalog"]?.arrayValue?.contains { $0["name"]?.stringValue == "nova" } ?? false, catalog.text)
+            assertKeystoneError(try await api.call(.delete, "/identity/v3/regions/RegionTwo", token: admin), 403)
+            XCTAssertEqual(try await api.call(.delete, "/identity/v3/endpoints/\(endpoint)", token: admin).status, 204)
+            XCTAssertEqual(try await api.call(.delete, "/identity/v3/services/\(service)", token: admin).status, 204)
+            XCTAssertEqual(try await api.call(.delete, "/identity/v3/regions/RegionTwo", token: admin).status, 204)
+        }
+    }
+}
