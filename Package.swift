@@ -49,6 +49,7 @@ let package = Package(
         .testTarget(name: "NimbusCoreTests", dependencies: ["NimbusCore", "NimbusStore"]),
         .testTarget(name: "IdentityTests", dependencies: [
             "NimbusServer", "Identity", "NimbusCore", "NimbusStore",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import NimbusCore
 import XCTest
 
@@ -55,7 +56,7 @@ final class AuthenticationTests: XCTestCase {
     func testTokenMethodRescopesAndKeepsExpiryAndAuditChain() async throws {
         try await onEachEngine { cloud, api in
             let unscoped = try await api.call(.post, "/identity/v3/auth/tokens",
-                                              body: ["auth": ["identity": ["methods": ["password"], "password": ["user": ["id": .string(try await self.adminID(api, cloud)), "password": .string(cloud.adminPassword)]]], "scope": "unscoped"]])
+                                              body: ["auth": ["identity": ["methods": ["password"], "password": ["user": ["id": .string(try await Self.adminID(api, cloud)), "password": .string(cloud.adminPassword)]]], "scope": "unscoped"]])
             XCTAssertEqual(unscoped.status, 201, unscoped.text)
             XCTAssertNil(unscoped.json["token"]?["roles"])
             let first = try XCTUnwrap(unscoped.subjectToken)
@@ -74,9 +75,10 @@ final class AuthenticationTests: XCTestCase {
         }
     }
 
-    func adminID(_ api: API, _ cloud: TestCloud) async throws -> String {
+    static func adminID(_ api: API, _ cloud: TestCloud) async throws -> String {
         let token = try await api.adminToken(cloud)
-        return try XCTUnwrap(try await api.call(.get, "/identity/v3/users?name=admin", token: token).json["users"]?.arrayValue?.first?["id"]?.stringValue)
+        let reply = try await api.call(.get, "/identity/v3/users?name=admin", token: token)
+        return try XCTUnwrap(reply.json["users"]?.arrayValue?.first?["id"]?.stringValue)
     }
 
     func testValidateAndRevokeToken() async throws {
@@ -86,13 +88,16 @@ final class AuthenticationTests: XCTestCase {
             let check = try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": other])
             XCTAssertEqual(check.status, 200, check.text)
             XCTAssertEqual(check.subjectToken, other)
-            XCTAssertEqual(try await api.call(.head, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": other]).status, 200)
+            let value1 = try await api.call(.head, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": other]).status
+            XCTAssertEqual(value1, 200)
 
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": other]).status, 204)
+            let value2 = try await api.call(.delete, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": other]).status
+            XCTAssertEqual(value2, 204)
             assertKeystoneError(try await api.call(.get, "/identity/v3/users", token: other), 401)
             assertKeystoneError(try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": other]), 404)
             // The caller's own token is untouched.
-            XCTAssertEqual(try await api.call(.get, "/identity/v3/users", token: admin).status, 200)
+            let value3 = try await api.call(.get, "/identity/v3/users", token: admin).status
+            XCTAssertEqual(value3, 200)
         }
     }
 

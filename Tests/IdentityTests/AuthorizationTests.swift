@@ -1,14 +1,16 @@
 import Foundation
+import HTTPTypes
 import NimbusCore
 import XCTest
 
 final class AuthorizationTests: XCTestCase {
     /// A user with `member` on a new project, and that user's token.
-    func member(_ api: API, admin: String, name: String = "alice") async throws -> (user: String, project: String, token: String) {
+    static func member(_ api: API, admin: String, name: String = "alice") async throws -> (user: String, project: String, token: String) {
         let project = try await api.create("projects", "project", ["name": .string("p-\(name)")], token: admin)
-        let user = try await api.create("users", "user", ["name": .string(name), "password": "pw-\(name)"], token: admin)
+        let user = try await api.create("users", "user", ["name": .string(name), "password": .string("pw-\(name)")], token: admin)
         let member = try await api.roleID("member", token: admin)
-        XCTAssertEqual(try await api.call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/\(member)", token: admin).status, 204)
+        let value1 = try await api.call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/\(member)", token: admin).status
+        XCTAssertEqual(value1, 204)
         let token = try await api.token(user: name, password: "pw-\(name)", project: "p-\(name)")
         return (user, project, token)
     }
@@ -16,12 +18,15 @@ final class AuthorizationTests: XCTestCase {
     func testMemberCannotCreateUsersButAdminCan() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
-            let alice = try await member(api, admin: admin)
+            let alice = try await Self.member(api, admin: admin)
             assertKeystoneError(try await api.call(.post, "/identity/v3/users", token: alice.token, body: ["user": ["name": "mallory"]]), 403)
-            XCTAssertEqual(try await api.call(.post, "/identity/v3/users", token: admin, body: ["user": ["name": "bob"]]).status, 201)
+            let value2 = try await api.call(.post, "/identity/v3/users", token: admin, body: ["user": ["name": "bob"]]).status
+            XCTAssertEqual(value2, 201)
             // A member still reads itself and its project.
-            XCTAssertEqual(try await api.call(.get, "/identity/v3/users/\(alice.user)", token: alice.token).status, 200)
-            XCTAssertEqual(try await api.call(.get, "/identity/v3/projects/\(alice.project)", token: alice.token).status, 200)
+            let value3 = try await api.call(.get, "/identity/v3/users/\(alice.user)", token: alice.token).status
+            XCTAssertEqual(value3, 200)
+            let value4 = try await api.call(.get, "/identity/v3/projects/\(alice.project)", token: alice.token).status
+            XCTAssertEqual(value4, 200)
             assertKeystoneError(try await api.call(.get, "/identity/v3/users", token: alice.token), 403)
         }
     }
@@ -29,10 +34,12 @@ final class AuthorizationTests: XCTestCase {
     func testRemovingTheRoleRevokesAtOnce() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
-            let alice = try await member(api, admin: admin)
-            XCTAssertEqual(try await api.call(.get, "/identity/v3/users/\(alice.user)", token: alice.token).status, 200)
+            let alice = try await Self.member(api, admin: admin)
+            let value5 = try await api.call(.get, "/identity/v3/users/\(alice.user)", token: alice.token).status
+            XCTAssertEqual(value5, 200)
             let member = try await api.roleID("member", token: admin)
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/projects/\(alice.project)/users/\(alice.user)/roles/\(member)", token: admin).status, 204)
+            let value6 = try await api.call(.delete, "/identity/v3/projects/\(alice.project)/users/\(alice.user)/roles/\(member)", token: admin).status
+            XCTAssertEqual(value6, 204)
             assertKeystoneError(try await api.call(.get, "/identity/v3/users/\(alice.user)", token: alice.token), 401)
             assertKeystoneError(try await api.call(.post, "/identity/v3/auth/tokens", body: API.passwordAuth(user: "alice", password: "pw-alice", project: "p-alice")), 401)
         }
@@ -45,8 +52,10 @@ final class AuthorizationTests: XCTestCase {
             let group = try await api.create("groups", "group", ["name": "devs"], token: admin)
             let user = try await api.create("users", "user", ["name": "carol", "password": "pw"], token: admin)
             let reader = try await api.roleID("reader", token: admin)
-            XCTAssertEqual(try await api.call(.put, "/identity/v3/projects/\(project)/groups/\(group)/roles/\(reader)", token: admin).status, 204)
-            XCTAssertEqual(try await api.call(.put, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status, 204)
+            let value7 = try await api.call(.put, "/identity/v3/projects/\(project)/groups/\(group)/roles/\(reader)", token: admin).status
+            XCTAssertEqual(value7, 204)
+            let value8 = try await api.call(.put, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status
+            XCTAssertEqual(value8, 204)
             let token = try await api.token(user: "carol", password: "pw", project: "shared")
             let effective = try await api.call(.get, "/identity/v3/role_assignments?effective&include_names&user.id=\(user)", token: admin)
             let rows = effective.json["role_assignments"]?.arrayValue ?? []
@@ -55,7 +64,8 @@ final class AuthorizationTests: XCTestCase {
             XCTAssertNotNil(rows.first?["links"]?["membership"])
             XCTAssertEqual(rows.first?["scope"]?["project"]?["name"]?.stringValue, "shared")
 
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status, 204)
+            let value9 = try await api.call(.delete, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status
+            XCTAssertEqual(value9, 204)
             assertKeystoneError(try await api.call(.get, "/identity/v3/users/\(user)", token: token), 401)
         }
     }
@@ -63,21 +73,26 @@ final class AuthorizationTests: XCTestCase {
     func testDisablingUserOrProjectAndChangingPasswordRevoke() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
-            let alice = try await member(api, admin: admin)
-            XCTAssertEqual(try await api.call(.patch, "/identity/v3/projects/\(alice.project)", token: admin, body: ["project": ["enabled": false]]).status, 200)
+            let alice = try await Self.member(api, admin: admin)
+            let value10 = try await api.call(.patch, "/identity/v3/projects/\(alice.project)", token: admin, body: ["project": ["enabled": false]]).status
+            XCTAssertEqual(value10, 200)
             assertKeystoneError(try await api.call(.get, "/identity/v3/users/\(alice.user)", token: alice.token), 401)
-            XCTAssertEqual(try await api.call(.patch, "/identity/v3/projects/\(alice.project)", token: admin, body: ["project": ["enabled": true]]).status, 200)
+            let value11 = try await api.call(.patch, "/identity/v3/projects/\(alice.project)", token: admin, body: ["project": ["enabled": true]]).status
+            XCTAssertEqual(value11, 200)
 
             let fresh = try await api.token(user: "alice", password: "pw-alice", project: "p-alice")
-            XCTAssertEqual(try await api.call(.post, "/identity/v3/users/\(alice.user)/password", token: fresh,
-                                              body: ["user": ["original_password": "wrong", "password": "new-pw"]]).status, 401)
-            XCTAssertEqual(try await api.call(.post, "/identity/v3/users/\(alice.user)/password", token: fresh,
-                                              body: ["user": ["original_password": "pw-alice", "password": "new-pw"]]).status, 204)
+            let wrongOriginal = try await api.call(.post, "/identity/v3/users/\(alice.user)/password", token: fresh,
+                                                   body: ["user": ["original_password": "wrong", "password": "new-pw"]])
+            assertKeystoneError(wrongOriginal, 401)
+            let changed = try await api.call(.post, "/identity/v3/users/\(alice.user)/password", token: fresh,
+                                             body: ["user": ["original_password": "pw-alice", "password": "new-pw"]])
+            XCTAssertEqual(changed.status, 204, changed.text)
             assertKeystoneError(try await api.call(.get, "/identity/v3/users/\(alice.user)", token: fresh), 401)
             let renewed = try await api.token(user: "alice", password: "new-pw", project: "p-alice")
             assertKeystoneError(try await api.call(.post, "/identity/v3/auth/tokens", body: API.passwordAuth(user: "alice", password: "pw-alice", project: "p-alice")), 401)
 
-            XCTAssertEqual(try await api.call(.patch, "/identity/v3/users/\(alice.user)", token: admin, body: ["user": ["enabled": false]]).status, 200)
+            let value12 = try await api.call(.patch, "/identity/v3/users/\(alice.user)", token: admin, body: ["user": ["enabled": false]]).status
+            XCTAssertEqual(value12, 200)
             assertKeystoneError(try await api.call(.get, "/identity/v3/users/\(alice.user)", token: renewed), 401)
         }
     }
@@ -85,7 +100,8 @@ final class AuthorizationTests: XCTestCase {
     func testApplicationCredentialAuthenticatesWithItsRolesOnly() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
-            let adminUser = try XCTUnwrap(try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": admin]).json["token"]?["user"]?["id"]?.stringValue)
+            let selfCheck = try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": admin])
+            let adminUser = try XCTUnwrap(selfCheck.json["token"]?["user"]?["id"]?.stringValue)
             let created = try await api.call(.post, "/identity/v3/users/\(adminUser)/application_credentials", token: admin,
                                              body: ["application_credential": ["name": "ci", "roles": [["name": "reader"]]]])
             XCTAssertEqual(created.status, 201, created.text)
@@ -105,7 +121,8 @@ final class AuthorizationTests: XCTestCase {
             let other = try await api.create("roles", "role", ["name": "auditor"], token: admin)
             assertKeystoneError(try await api.call(.post, "/identity/v3/users/\(adminUser)/application_credentials", token: admin,
                                                    body: ["application_credential": ["name": "ci2", "roles": [["id": .string(other)]]]]), 403)
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/users/\(adminUser)/application_credentials/\(id)", token: admin).status, 204)
+            let value13 = try await api.call(.delete, "/identity/v3/users/\(adminUser)/application_credentials/\(id)", token: admin).status
+            XCTAssertEqual(value13, 204)
             assertKeystoneError(try await api.call(.get, "/identity/v3/auth/catalog", token: appToken), 401)
         }
     }
@@ -115,8 +132,9 @@ final class AuthorizationTests: XCTestCase {
         try "\"identity:list_users\": \"role:reader\"\n".write(toFile: "\(cloud.dataDir)/policy.yaml", atomically: true, encoding: .utf8)
         try await cloud.run { api in
             let admin = try await api.adminToken(cloud)
-            let alice = try await member(api, admin: admin)
-            XCTAssertEqual(try await api.call(.get, "/identity/v3/users", token: alice.token).status, 200)
+            let alice = try await Self.member(api, admin: admin)
+            let value14 = try await api.call(.get, "/identity/v3/users", token: alice.token).status
+            XCTAssertEqual(value14, 200)
         }
     }
 

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import HTTPTypes
 import NimbusCore
 import NimbusServer
 import NimbusStore

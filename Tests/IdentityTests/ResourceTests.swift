@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import NimbusCore
 import XCTest
 
@@ -14,32 +15,43 @@ final class ResourceTests: XCTestCase {
             XCTAssertEqual(shown.json["project"]?["parent_id"]?.stringValue, project)
             XCTAssertEqual(shown.json["project"]?["domain_id"]?.stringValue, domain)
             XCTAssertEqual(shown.json["project"]?["is_domain"], false)
-            XCTAssertEqual(try await api.call(.get, "/identity/v3/projects?tags=a", token: admin).json["projects"]?.arrayValue?.count, 1)
+            let value1 = try await api.call(.get, "/identity/v3/projects?tags=a", token: admin).json["projects"]?.arrayValue?.count
+            XCTAssertEqual(value1, 1)
             assertKeystoneError(try await api.call(.delete, "/identity/v3/projects/\(project)", token: admin), 403)
 
             let user = try await api.create("users", "user", ["name": "u1", "domain_id": .string(domain), "email": "u1@example.org"], token: admin)
             let fetched = try await api.call(.get, "/identity/v3/users/\(user)", token: admin)
             XCTAssertEqual(fetched.json["user"]?["email"]?.stringValue, "u1@example.org")
             XCTAssertNil(fetched.json["user"]?["password"])
-            XCTAssertEqual(try await api.call(.patch, "/identity/v3/users/\(user)", token: admin, body: ["user": ["description": "hi"]]).json["user"]?["description"]?.stringValue, "hi")
-            XCTAssertEqual(try await api.call(.get, "/identity/v3/users?domain_id=\(domain)", token: admin).json["users"]?.arrayValue?.count, 1)
+            let value2 = try await api.call(.patch, "/identity/v3/users/\(user)", token: admin, body: ["user": ["description": "hi"]]).json["user"]?["description"]?.stringValue
+            XCTAssertEqual(value2, "hi")
+            let value3 = try await api.call(.get, "/identity/v3/users?domain_id=\(domain)", token: admin).json["users"]?.arrayValue?.count
+            XCTAssertEqual(value3, 1)
 
             let group = try await api.create("groups", "group", ["name": "g1", "domain_id": .string(domain)], token: admin)
-            XCTAssertEqual(try await api.call(.put, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status, 204)
-            XCTAssertEqual(try await api.call(.head, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status, 204)
-            XCTAssertEqual(try await api.call(.get, "/identity/v3/users/\(user)/groups", token: admin).json["groups"]?.arrayValue?.count, 1)
+            let value4 = try await api.call(.put, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status
+            XCTAssertEqual(value4, 204)
+            let value5 = try await api.call(.head, "/identity/v3/groups/\(group)/users/\(user)", token: admin).status
+            XCTAssertEqual(value5, 204)
+            let value6 = try await api.call(.get, "/identity/v3/users/\(user)/groups", token: admin).json["groups"]?.arrayValue?.count
+            XCTAssertEqual(value6, 1)
 
             let role = try await api.create("roles", "role", ["name": "observer"], token: admin)
-            XCTAssertEqual(try await api.call(.put, "/identity/v3/domains/\(domain)/groups/\(group)/roles/\(role)", token: admin).status, 204)
-            XCTAssertEqual(try await api.call(.get, "/identity/v3/domains/\(domain)/groups/\(group)/roles", token: admin).json["roles"]?.arrayValue?.count, 1)
+            let value7 = try await api.call(.put, "/identity/v3/domains/\(domain)/groups/\(group)/roles/\(role)", token: admin).status
+            XCTAssertEqual(value7, 204)
+            let value8 = try await api.call(.get, "/identity/v3/domains/\(domain)/groups/\(group)/roles", token: admin).json["roles"]?.arrayValue?.count
+            XCTAssertEqual(value8, 1)
             assertKeystoneError(try await api.call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/nope", token: admin), 404)
 
             assertKeystoneError(try await api.call(.delete, "/identity/v3/domains/\(domain)", token: admin), 403)
-            XCTAssertEqual(try await api.call(.patch, "/identity/v3/domains/\(domain)", token: admin, body: ["domain": ["enabled": false]]).status, 200)
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/domains/\(domain)", token: admin).status, 204)
+            let value9 = try await api.call(.patch, "/identity/v3/domains/\(domain)", token: admin, body: ["domain": ["enabled": false]]).status
+            XCTAssertEqual(value9, 200)
+            let value10 = try await api.call(.delete, "/identity/v3/domains/\(domain)", token: admin).status
+            XCTAssertEqual(value10, 204)
             assertKeystoneError(try await api.call(.get, "/identity/v3/users/\(user)", token: admin), 404)
             assertKeystoneError(try await api.call(.get, "/identity/v3/projects/\(child)", token: admin), 404)
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/roles/\(role)", token: admin).status, 204)
+            let value11 = try await api.call(.delete, "/identity/v3/roles/\(role)", token: admin).status
+            XCTAssertEqual(value11, 204)
         }
     }
 
@@ -59,7 +71,8 @@ final class ResourceTests: XCTestCase {
 
             let user = try await api.create("users", "user", ["name": "dave", "password": "pw"], token: admin)
             let project = try await api.create("projects", "project", ["name": "ops"], token: admin)
-            XCTAssertEqual(try await api.call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/\(lead)", token: admin).status, 204)
+            let value12 = try await api.call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/\(lead)", token: admin).status
+            XCTAssertEqual(value12, 204)
             let rows = try await api.call(.get, "/identity/v3/role_assignments?effective&include_names&scope.project.id=\(project)", token: admin)
                 .json["role_assignments"]?.arrayValue ?? []
             XCTAssertEqual(Set(rows.compactMap { $0["role"]?["name"]?.stringValue }), ["lead", "member", "reader"])
@@ -67,7 +80,8 @@ final class ResourceTests: XCTestCase {
             let token = try await api.token(user: "dave", password: "pw", project: "ops")
             let check = try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": token])
             XCTAssertEqual(Set(check.json["token"]?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []), ["lead", "member", "reader"])
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/roles/\(lead)/implies/\(member)", token: admin).status, 204)
+            let value13 = try await api.call(.delete, "/identity/v3/roles/\(lead)/implies/\(member)", token: admin).status
+            XCTAssertEqual(value13, 204)
             let after = try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": token])
             XCTAssertEqual(after.json["token"]?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue }, ["lead"])
         }
@@ -87,9 +101,12 @@ final class ResourceTests: XCTestCase {
             let catalog = try await api.call(.get, "/identity/v3/auth/catalog", token: token)
             XCTAssertTrue(catalog.json["catalog"]?.arrayValue?.contains { $0["name"]?.stringValue == "nova" } ?? false, catalog.text)
             assertKeystoneError(try await api.call(.delete, "/identity/v3/regions/RegionTwo", token: admin), 403)
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/endpoints/\(endpoint)", token: admin).status, 204)
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/services/\(service)", token: admin).status, 204)
-            XCTAssertEqual(try await api.call(.delete, "/identity/v3/regions/RegionTwo", token: admin).status, 204)
+            let value14 = try await api.call(.delete, "/identity/v3/endpoints/\(endpoint)", token: admin).status
+            XCTAssertEqual(value14, 204)
+            let value15 = try await api.call(.delete, "/identity/v3/services/\(service)", token: admin).status
+            XCTAssertEqual(value15, 204)
+            let value16 = try await api.call(.delete, "/identity/v3/regions/RegionTwo", token: admin).status
+            XCTAssertEqual(value16, 204)
         }
     }
 }

@@ -45,6 +45,8 @@ extension Request {
             buffer = try await body.collect(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw APIError(.contentTooLarge, "Request is too large.")
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "Request is too large.")
         }
         if buffer.readableBytes == 0 {
             throw APIError.badRequest("Request body is required and must be a JSON object.")
