@@ -119,6 +119,29 @@ final class AuthenticationTests: XCTestCase {
 
     final class Box: @unchecked Sendable { var token = "" }
 
+    func testBootstrapWithANewAdminPasswordResetsIt() async throws {
+        let cloud = try await TestCloud.make(.sqlite)
+        let plane = try await cloud.start()
+        try await plane.bootstrap(adminPassword: "rotated-pw")
+        await plane.close()
+        try await cloud.run { api in
+            // `run` bootstraps with the harness password again, which must win once more.
+            assertKeystoneError(try await api.call(.post, "/identity/v3/auth/tokens", body: API.passwordAuth(user: "admin", password: "rotated-pw")), 401)
+            _ = try await api.adminToken(cloud)
+        }
+    }
+
+    func testRevokedTokenCannotBeRescoped() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let victim = try await api.adminToken(cloud)
+            let revoked = try await api.call(.delete, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": victim])
+            XCTAssertEqual(revoked.status, 204)
+            assertKeystoneError(try await api.call(.post, "/identity/v3/auth/tokens", body: [
+                "auth": ["identity": ["methods": ["token"], "token": ["id": .string(victim)]], "scope": ["system": ["all": true]]]]), 401)
+        }
+    }
+
     func testMalformedAndOversizedBodies() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)

@@ -20,10 +20,15 @@ extension IdentityService {
 
     public static let region = "RegionOne"
 
-    /// Returns true when the admin user was created by this call.
+    /// Returns true when the admin user was created by this call. An existing admin whose
+    /// password differs from `adminPassword` gets it set, as `keystone-manage bootstrap` does,
+    /// so clouds.yaml always matches.
     @discardableResult
     public func bootstrap(adminPassword: String, catalog: [CatalogEntry]) async throws -> Bool {
-        let hash = try hasher.hash(adminPassword)
+        let existing = try await store.user(name: "admin", domainID: defaultDomainID, db)
+        // Hashing is slow by design: only when the admin is new or its password changes.
+        let unchanged = existing?.passwordHash.map { hasher.verify(adminPassword, hash: $0) } == true
+        let hash = unchanged ? nil : try hasher.hash(adminPassword)
         let created = try await db.transaction { x -> Bool in
             if try await self.store.domain(id: self.defaultDomainID, x) == nil {
                 try await self.store.insert(Domain(id: self.defaultDomainID, name: "Default", description: "The default domain", enabled: true,
@@ -39,7 +44,11 @@ extension IdentityService {
             }
             var createdUser = false
             let user: User
-            if let existing = try await self.store.user(name: "admin", domainID: self.defaultDomainID, x) {
+            if var existing = try await self.store.user(name: "admin", domainID: self.defaultDomainID, x) {
+                if let hash {
+                    existing.passwordHash = hash
+                    try await self.store.update(existing, x)
+                }
                 user = existing
             } else {
                 user = User(id: Identifiers.hexID(), name: "admin", domainID: self.defaultDomainID, enabled: true, passwordHash: hash,

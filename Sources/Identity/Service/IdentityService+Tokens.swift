@@ -31,6 +31,8 @@ extension IdentityService {
                 try setUser(user.id)
             case "token":
                 let tokenID = try identity.requiredObject("token").requiredString("id", maxLength: 1024)
+                // Full validation first: a revoked token must not mint new ones.
+                _ = try await validate(token: tokenID)
                 let original = try await validPayload(tokenID)
                 if original.applicationCredentialID != nil {
                     throw APIError.forbidden("Cannot re-scope a token created with an application credential.")
@@ -103,6 +105,8 @@ extension IdentityService {
     /// Validates `token` for the token middleware and `GET /v3/auth/tokens`.
     public func validate(token: String) async throws -> AuthContext {
         let now = Self.now()
+        // Before the cache: another controller's revocation must reach cached tokens too.
+        try await refreshRevocations()
         if let cached = tokenCache.get(token, now: now) { return cached }
         let generation = tokenCache.generation
         let payload = try await validPayload(token)
@@ -124,16 +128,15 @@ extension IdentityService {
     /// Picks up revocation events written by other controllers sharing the database.
     func refreshRevocations() async throws {
         let now = Self.now()
-        guard revocations.needsRefresh(now: now) else { return }
+        guard revocations.claimRefresh(now: now) else { return }
         let events = try await store.revocations(since: now - tokenLifetime - 60, db)
-        if revocations.merge(events, now: now) { tokenCache.invalidateAll() }
+        if revocations.merge(events) { tokenCache.invalidateAll() }
         revocations.prune(olderThan: now - tokenLifetime - 60)
     }
 
     /// Everything a token means right now: the user, scope names, effective roles. Throws 401
     /// when any part no longer holds (user or project disabled or gone, no roles left, revoked).
     func context(for payload: TokenPayload, token: String) async throws -> AuthContext {
-        try await refreshRevocations()
         guard let user = try await store.user(id: payload.userID, db), user.enabled,
               let userDomain = try await store.domain(id: user.domainID, db), userDomain.enabled
         else { throw APIError.unauthorized(Self.authFailed) }

@@ -50,7 +50,7 @@ public final class IdentityService: TokenValidating, Sendable {
     public func start() async throws {
         let now = Date().timeIntervalSince1970
         try await store.pruneRevocations(before: now - tokenLifetime - 60, db)
-        _ = revocations.merge(try await store.revocations(since: now - tokenLifetime - 60, db), now: now)
+        _ = revocations.merge(try await store.revocations(since: now - tokenLifetime - 60, db))
     }
 
     public func reloadKeys() throws { keyCache.replace(try keys.loadKeys()) }

@@ -52,9 +52,8 @@ final class RevocationList: Sendable {
     }
 
     /// Events not yet seen were added; returns true when any were.
-    func merge(_ events: [RevocationEvent], now: Double) -> Bool {
+    func merge(_ events: [RevocationEvent]) -> Bool {
         state.withLock { s in
-            s.lastRefresh = now
             var added = false
             for e in events where s.events[e.id] == nil {
                 s.events[e.id] = e
@@ -64,7 +63,14 @@ final class RevocationList: Sendable {
         }
     }
 
-    func needsRefresh(now: Double) -> Bool { state.withLock { now - $0.lastRefresh >= 1 } }
+    /// True for the one caller per second that should reload events from the database.
+    func claimRefresh(now: Double) -> Bool {
+        state.withLock { s in
+            guard now - s.lastRefresh >= 1 else { return false }
+            s.lastRefresh = now
+            return true
+        }
+    }
 
     func prune(olderThan cutoff: Double) {
         state.withLock { s in s.events = s.events.filter { $0.value.revokedAt >= cutoff } }
