@@ -109,4 +109,45 @@ final class ResourceTests: XCTestCase {
             XCTAssertEqual(value16, 204)
         }
     }
+
+    func testDomainRolesOnlyCarryImplications() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let domainRole = try await api.create("roles", "role", ["name": "d-role", "domain_id": "default"], token: admin)
+            let project = try await api.create("projects", "project", ["name": "dr"], token: admin)
+            let user = try await api.create("users", "user", ["name": "erin", "password": "pw"], token: admin)
+            let granted = try await api.call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/\(domainRole)", token: admin)
+            XCTAssertEqual(granted.status, 204)
+            let effective = try await api.call(.get, "/identity/v3/role_assignments?effective&scope.project.id=\(project)&user.id=\(user)", token: admin)
+            XCTAssertEqual(effective.json["role_assignments"]?.arrayValue?.count, 0, effective.text)
+            assertKeystoneError(try await api.call(.post, "/identity/v3/auth/tokens", body: API.passwordAuth(user: "erin", password: "pw", project: "dr")), 401)
+            let reader = try await api.roleID("reader", token: admin)
+            let implied = try await api.call(.put, "/identity/v3/roles/\(domainRole)/implies/\(reader)", token: admin)
+            XCTAssertEqual(implied.status, 201, implied.text)
+            let token = try await api.token(user: "erin", password: "pw", project: "dr")
+            let check = try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": token])
+            XCTAssertEqual(check.json["token"]?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue }, ["reader"])
+        }
+    }
+
+    func testLegacyEndpointRegionIsCreatedAndExpiryIsEchoed() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let service = try await api.create("services", "service", ["type": "object-store"], token: admin)
+            let endpoint = try await api.call(.post, "/identity/v3/endpoints", token: admin, body: ["endpoint": [
+                "service_id": .string(service), "interface": "public", "url": "http://x.test/", "region": "Legacy"]])
+            XCTAssertEqual(endpoint.status, 201, endpoint.text)
+            XCTAssertEqual(endpoint.json["endpoint"]?["region_id"]?.stringValue, "Legacy")
+            let region = try await api.call(.get, "/identity/v3/regions/Legacy", token: admin)
+            XCTAssertEqual(region.status, 200)
+            assertKeystoneError(try await api.call(.post, "/identity/v3/endpoints", token: admin, body: ["endpoint": [
+                "service_id": .string(service), "interface": "public", "url": "http://x.test/", "region_id": "Missing"]]), 400)
+
+            let me = try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": admin])
+            let userID = me.json["token"]?["user"]?["id"]?.stringValue ?? ""
+            let created = try await api.call(.post, "/identity/v3/users/\(userID)/application_credentials", token: admin,
+                                             body: ["application_credential": ["name": "exp", "expires_at": "2099-01-02T03:04:05.123456"]])
+            XCTAssertEqual(created.json["application_credential"]?["expires_at"]?.stringValue, "2099-01-02T03:04:05.123456", created.text)
+        }
+    }
 }

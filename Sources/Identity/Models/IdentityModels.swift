@@ -166,7 +166,7 @@ public struct ApplicationCredential: Sendable {
     public func json(_ links: Links, secret: String? = nil) -> JSON {
         var out: [String: JSON] = [
             "id": .string(id), "name": .string(name), "user_id": .string(userID), "project_id": .string(projectID),
-            "description": .optional(description), "expires_at": expiresAt.map { .string(Timestamps.keystone($0)) } ?? .null,
+            "description": .optional(description), "expires_at": expiresAt.map { .string(Timestamps.naiveMicroseconds($0)) } ?? .null,
             "unrestricted": .bool(unrestricted), "access_rules": [], "system": nil,
             "roles": .array(roles.map { ["id": .string($0.id), "name": .string($0.name), "domain_id": nil] }),
             "links": ["self": .string("\(links.v3)/users/\(userID)/application_credentials/\(id)")],

@@ -39,8 +39,9 @@ extension IdentityService {
             guard seen.insert(id).inserted else { continue }
             queue.append(contentsOf: implications[id] ?? [])
         }
+        // Domain-specific roles only carry implications; they never reach a token themselves.
         let roles = try await store.roles(x)
-        return roles.filter { seen.contains($0.id) }.map { RoleRef(id: $0.id, name: $0.name) }.sorted { $0.name < $1.name }
+        return roles.filter { seen.contains($0.id) && $0.domainID == nil }.map { RoleRef(id: $0.id, name: $0.name) }.sorted { $0.name < $1.name }
     }
 
     // MARK: Grants
@@ -210,7 +211,9 @@ extension IdentityService {
                     }
                 }
             }
-            rows = withImplied
+            // As in tokens, domain-specific roles show only through what they imply.
+            let domainRoles = Set(try await store.roles(x).filter { $0.domainID != nil }.map(\.id))
+            rows = withImplied.filter { !domainRoles.contains($0.roleID) }
         }
 
         var subtree: Set<String> = []

@@ -171,6 +171,15 @@ extension IdentityService {
         }
     }
 
+    /// The legacy `region` attribute names a region that is created when missing (Keystone's
+    /// compatibility rule); `region_id` must name an existing one.
+    func createLegacyRegionIfNeeded(_ input: JSONInput, _ x: any SQLExecutor) async throws {
+        guard try input.optionalString("region_id", maxLength: 255) == nil,
+              let legacy = try input.optionalString("region", maxLength: 255),
+              try await store.region(id: legacy, x) == nil else { return }
+        try await store.insert(Region(id: legacy, description: "", parentRegionID: nil, extra: [:]), x)
+    }
+
     public func createEndpoint(_ input: JSONInput, caller: AuthContext) async throws -> Endpoint {
         try authorize("identity:create_endpoint", caller)
         let endpoint = Endpoint(id: Identifiers.hexID(), serviceID: try input.requiredString("service_id", maxLength: 64),
@@ -178,6 +187,7 @@ extension IdentityService {
                                 regionID: try input.optionalString("region_id", maxLength: 255) ?? input.optionalString("region", maxLength: 255),
                                 enabled: try input.bool("enabled") ?? true, extra: input.extras(excluding: Self.endpointFields))
         try await db.transaction { x in
+            try await self.createLegacyRegionIfNeeded(input, x)
             try await self.checkEndpoint(endpoint, x)
             try await self.store.insert(endpoint, x)
         }
@@ -212,6 +222,7 @@ extension IdentityService {
             }
             if let enabled = try input.bool("enabled") { e.enabled = enabled }
             for (k, v) in input.extras(excluding: Self.endpointFields) { e.extra[k] = v }
+            try await self.createLegacyRegionIfNeeded(input, x)
             try await self.checkEndpoint(e, x)
             try await self.store.update(e, x)
             return e

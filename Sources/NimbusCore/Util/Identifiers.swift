@@ -21,6 +21,12 @@ public enum Timestamps {
         return base + "." + String(format: "%06d", fraction) + "Z"
     }
 
+    /// `2026-11-26T03:00:00.000000`: naive UTC with microseconds, how Keystone echoes
+    /// user-supplied times such as an application credential's `expires_at`.
+    public static func naiveMicroseconds(_ date: Date) -> String {
+        String(keystone(date).dropLast())
+    }
+
     /// `2026-11-26T03:00:00Z`.
     public static func iso8601(_ date: Date) -> String { iso8601Seconds(date) + "Z" }
 
