@@ -271,6 +271,7 @@ class Nimbus:
         their stdout. With expect_fail=True the command must fail, and the
         CompletedProcess is returned (stdout/stderr/returncode).
         """
+        __tracebackhide__ = True
         args = tuple(str(a) for a in args)
         cmd = [OPENSTACK]
         if cloud is not None:
@@ -395,6 +396,7 @@ class Nimbus:
         expect: int = 201,
     ) -> tuple[str, dict[str, Any]]:
         """POST /identity/v3/auth/tokens by password; returns (token id, body)."""
+        __tracebackhide__ = True
         auth: dict[str, Any] = {
             "identity": {
                 "methods": ["password"],
