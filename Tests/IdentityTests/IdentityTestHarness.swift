@@ -44,6 +44,14 @@ struct TestCloud {
         }
     }
 
+    /// The first column of every row a query returns, as text, read straight from the database.
+    func rawColumn(_ sql: String) async throws -> [String] {
+        let db = try await DatabaseFactory.open(url: databaseURL, logger: Logger(label: "test"))
+        let rows = try await db.query(sql, [])
+        await db.close()
+        return rows.map { $0.optionalString($0.columns[0]) ?? "" }
+    }
+
     func config() -> NimbusConfig {
         var config = NimbusConfig()
         config.set("database", "connection", databaseURL)

@@ -150,4 +150,59 @@ final class ResourceTests: XCTestCase {
             XCTAssertEqual(created.json["application_credential"]?["expires_at"]?.stringValue, "2099-01-02T03:04:05.123456", created.text)
         }
     }
+
+    func testCredentialsAreEncryptedAtRestAndScopedToTheirOwner() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await AuthorizationTests.member(api, admin: admin)
+            let blob = "{\"access\": \"AKIA-alice\", \"secret\": \"very-secret\"}"
+            let created = try await api.call(.post, "/identity/v3/credentials", token: alice.token, body: ["credential": [
+                "user_id": .string(alice.user), "project_id": .string(alice.project), "type": "ec2", "blob": .string(blob)]])
+            XCTAssertEqual(created.status, 201, created.text)
+            let id = try XCTUnwrap(created.json["credential"]?["id"]?.stringValue)
+            XCTAssertEqual(id.count, 64, "ec2 credentials are addressed by the SHA-256 of the access key")
+            let value101 = try await api.call(.get, "/identity/v3/credentials/\(id)", token: alice.token).json["credential"]?["blob"]?.stringValue
+            XCTAssertEqual(value101, blob)
+            let bob = try await AuthorizationTests.member(api, admin: admin, name: "bob")
+            assertKeystoneError(try await api.call(.get, "/identity/v3/credentials/\(id)", token: bob.token), 403)
+            let value102 = try await api.call(.get, "/identity/v3/credentials", token: bob.token).json["credentials"]?.arrayValue?.count
+            XCTAssertEqual(value102, 0)
+            let value103 = try await api.call(.get, "/identity/v3/credentials", token: admin).json["credentials"]?.arrayValue?.count
+            XCTAssertEqual(value103, 1)
+            // Nothing readable in the database.
+            let raw = try await cloud.rawColumn("SELECT blob FROM identity_credential")
+            XCTAssertFalse(raw.contains("very-secret"))
+            let value104 = try await api.call(.delete, "/identity/v3/credentials/\(id)", token: alice.token).status
+            XCTAssertEqual(value104, 204)
+
+            let policy = try await api.create("policies", "policy", ["type": "application/json", "blob": "{}"], token: admin)
+            let value105 = try await api.call(.patch, "/identity/v3/policies/\(policy)", token: admin, body: ["policy": ["blob": "{\"a\": 1}"]]).status
+            XCTAssertEqual(value105, 200)
+            assertKeystoneError(try await api.call(.get, "/identity/v3/policies", token: alice.token), 403)
+            let value106 = try await api.call(.delete, "/identity/v3/policies/\(policy)", token: admin).status
+            XCTAssertEqual(value106, 204)
+        }
+    }
+
+    func testProjectsActingAsDomains() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let created = try await api.call(.post, "/identity/v3/projects", token: admin, body: ["project": ["name": "as-domain", "is_domain": true, "domain_id": nil]])
+            XCTAssertEqual(created.status, 201, created.text)
+            XCTAssertEqual(created.json["project"]?["is_domain"], true)
+            XCTAssertEqual(created.json["project"]?["domain_id"], .null)
+            let id = try XCTUnwrap(created.json["project"]?["id"]?.stringValue)
+            let value107 = try await api.call(.get, "/identity/v3/domains/\(id)", token: admin).status
+            XCTAssertEqual(value107, 200)
+            let listed = try await api.call(.get, "/identity/v3/projects?is_domain=true", token: admin).json["projects"]?.arrayValue ?? []
+            XCTAssertTrue(listed.contains { $0["id"]?.stringValue == id })
+            let value108 = try await api.call(.get, "/identity/v3/projects", token: admin).json["projects"]?.arrayValue?.contains { $0["id"]?.stringValue == id } ?? true
+            XCTAssertFalse(value108)
+            let value109 = try await api.call(.patch, "/identity/v3/projects/\(id)", token: admin, body: ["project": ["enabled": false]]).status
+            XCTAssertEqual(value109, 200)
+            let value110 = try await api.call(.delete, "/identity/v3/projects/\(id)", token: admin).status
+            XCTAssertEqual(value110, 204)
+            assertKeystoneError(try await api.call(.get, "/identity/v3/domains/\(id)", token: admin), 404)
+        }
+    }
 }

@@ -45,12 +45,22 @@ public struct Project: Sendable {
     public var tags: [String]
     public var extra: [String: JSON]
 
+    /// A domain seen through the projects API (`is_domain: true`), as Keystone shows it.
+    public var isDomain = false
+
     public func json(_ links: Links) -> JSON {
         // A top-level project's parent is its domain, as Keystone reports it.
-        merged(["id": .string(id), "name": .string(name), "domain_id": .string(domainID),
-                "parent_id": .string(parentID ?? domainID), "description": .string(description), "enabled": .bool(enabled),
-                "is_domain": false, "tags": .array(tags.map { .string($0) }), "options": [:],
+        merged(["id": .string(id), "name": .string(name), "domain_id": isDomain ? .null : .string(domainID),
+                "parent_id": isDomain ? .null : .string(parentID ?? domainID), "description": .string(description),
+                "enabled": .bool(enabled), "is_domain": .bool(isDomain), "tags": .array(tags.map { .string($0) }), "options": [:],
                 "links": links.resource("projects", id)], extra: extra)
+    }
+}
+
+extension Domain {
+    var asProject: Project {
+        Project(id: id, name: name, domainID: "", parentID: nil, description: description, enabled: enabled, tags: tags,
+                extra: extra, isDomain: true)
     }
 }
 

@@ -30,6 +30,10 @@ public enum IdentityPolicy {
             "identity:get_region": "",
             "identity:list_regions": "",
         ]
+        let credentialOwner = "rule:admin_required or user_id:%(target.credential.user_id)s"
+        for action in ["create_credential", "get_credential", "update_credential", "delete_credential"] {
+            rules["identity:\(action)"] = credentialOwner
+        }
         for action in ["create_application_credential", "list_application_credentials", "get_application_credential",
                        "delete_application_credential"] {
             rules["identity:\(action)"] = "rule:admin_or_owner"
@@ -50,6 +54,7 @@ public enum IdentityPolicy {
             "create_region", "update_region", "delete_region",
             "get_service", "list_services", "create_service", "update_service", "delete_service",
             "get_endpoint", "list_endpoints", "create_endpoint", "update_endpoint", "delete_endpoint",
+            "create_policy", "get_policy", "list_policies", "update_policy", "delete_policy",
         ]
         for action in adminActions { rules["identity:\(action)"] = "rule:admin_required" }
         return rules

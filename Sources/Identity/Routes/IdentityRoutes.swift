@@ -36,6 +36,7 @@ public struct IdentityRoutes: Sendable {
         registerRoles(api)
         registerGrants(api)
         registerCatalog(api)
+        registerCredentials(api)
     }
 
     // MARK: Helpers
@@ -495,6 +496,43 @@ public struct IdentityRoutes: Sendable {
         }
         api.delete("/endpoints/:id") { _, context in
             try await service.deleteEndpoint(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+    }
+}
+
+extension IdentityRoutes {
+    func registerCredentials(_ api: RouterGroup<Context>) {
+        api.post("/credentials") { request, context in
+            Self.ok(["credential": try await service.createCredential(try await input(request, "credential"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/credentials") { request, context in
+            list(request, "credentials", try await service.listCredentials(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/credentials/:id") { request, context in
+            Self.ok(["credential": try await service.getCredential(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/credentials/:id") { request, context in
+            Self.ok(["credential": try await service.updateCredential(try id(context), try await input(request, "credential"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/credentials/:id") { _, context in
+            try await service.deleteCredential(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.post("/policies") { request, context in
+            Self.ok(["policy": try await service.createPolicyDocument(try await input(request, "policy"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/policies") { request, context in
+            list(request, "policies", try await service.listPolicyDocuments(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/policies/:id") { request, context in
+            Self.ok(["policy": try await service.getPolicyDocument(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.patch("/policies/:id") { request, context in
+            Self.ok(["policy": try await service.updatePolicyDocument(try id(context), try await input(request, "policy"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/policies/:id") { _, context in
+            try await service.deletePolicyDocument(try id(context), caller: try context.requireAuth())
             return Response.empty()
         }
     }

@@ -40,7 +40,8 @@ extension IdentityService {
 
     // MARK: Domains
 
-    static let domainFields: Set<String> = ["id", "name", "description", "enabled", "tags", "options", "links", "explicit_domain_id"]
+    static let domainFields: Set<String> = ["id", "name", "description", "enabled", "tags", "options", "links", "explicit_domain_id",
+                                            "is_domain", "domain_id", "parent_id"]
 
     public func createDomain(_ input: JSONInput, caller: AuthContext) async throws -> Domain {
         try authorize("identity:create_domain", caller)
@@ -126,7 +127,11 @@ extension IdentityService {
     public func createProject(_ input: JSONInput, caller: AuthContext) async throws -> Project {
         let name = try input.requiredString("name", maxLength: 64, allowEmpty: false)
         if try input.bool("is_domain") == true {
-            throw APIError.badRequest("Invalid input for field 'is_domain': projects acting as domains are not supported; create a domain instead.")
+            // A project acting as a domain is a domain (Keystone stores them in one table).
+            if try input.optionalString("parent_id") != nil || input.optionalString("domain_id") != nil {
+                throw APIError.badRequest("A project acting as a domain has no parent and no domain_id.")
+            }
+            return try await createDomain(input, caller: caller).asProject
         }
         let parentID = try input.optionalString("parent_id", maxLength: 64)
         let requestedDomain = try input.optionalString("domain_id", maxLength: 64)
@@ -163,6 +168,9 @@ extension IdentityService {
     }
 
     public func getProject(_ id: String, caller: AuthContext) async throws -> Project {
+        if try await store.project(id: id, db) == nil, try await store.domain(id: id, db) != nil {
+            return try await getDomain(id, caller: caller).asProject
+        }
         let project = try await requireProject(id, db)
         try authorize("identity:get_project", caller, target: ["target.project.id": id, "target.project.domain_id": project.domainID])
         return project
@@ -174,10 +182,10 @@ extension IdentityService {
         let allTags = query["tags"]?.split(separator: ",").map(String.init)
         let notTags = query["not-tags"]?.split(separator: ",").map(String.init)
         let notAnyTags = query["not-tags-any"]?.split(separator: ",").map(String.init)
-        return try await store.projects(db).filter { p in
-            guard Self.matches(query, name: p.name, enabled: p.enabled, domainID: p.domainID) else { return false }
+        let candidates = query.flag("is_domain") ? try await store.domains(db).map(\.asProject) : try await store.projects(db)
+        return candidates.filter { p in
+            guard Self.matches(query, name: p.name, enabled: p.enabled, domainID: p.isDomain ? nil : p.domainID) else { return false }
             if let parent = query["parent_id"], parent != (p.parentID ?? p.domainID) { return false }
-            if query["is_domain"]?.lowercased() == "true" { return false }
             if let allTags, !allTags.allSatisfy(p.tags.contains) { return false }
             if let anyTags, !anyTags.contains(where: p.tags.contains) { return false }
             if let notTags, notTags.allSatisfy(p.tags.contains) { return false }
@@ -187,6 +195,9 @@ extension IdentityService {
     }
 
     public func updateProject(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> Project {
+        if try await store.project(id: id, db) == nil, try await store.domain(id: id, db) != nil {
+            return try await updateDomain(id, input, caller: caller).asProject
+        }
         let current = try await requireProject(id, db)
         try authorize("identity:update_project", caller, target: ["target.project.id": id, "target.project.domain_id": current.domainID])
         if let domain = try input.optionalString("domain_id"), domain != current.domainID {
@@ -233,6 +244,9 @@ extension IdentityService {
     }
 
     public func deleteProject(_ id: String, caller: AuthContext) async throws {
+        if try await store.project(id: id, db) == nil, try await store.domain(id: id, db) != nil {
+            return try await deleteDomain(id, caller: caller)
+        }
         let current = try await requireProject(id, db)
         try authorize("identity:delete_project", caller, target: ["target.project.id": id, "target.project.domain_id": current.domainID])
         let events = try await db.transaction { x -> [RevocationEvent] in

@@ -20,6 +20,8 @@ public final class IdentityService: TokenValidating, Sendable {
     let tokenCache: ValidatedTokenCache
     /// Keys are read once and re-read by `reloadKeys()` after a rotation.
     let keyCache: KeyCache
+    /// Encrypt stored credentials; a repository of their own, as Keystone keeps.
+    let credentialKeys: KeyCache
 
     /// Guarded by `lock`; swapped whole on reload.
     final class KeyCache: @unchecked Sendable {
@@ -40,6 +42,9 @@ public final class IdentityService: TokenValidating, Sendable {
                              maxActiveKeys: try config.int("fernet_tokens", "max_active_keys"))
         try keys.setUpIfNeeded()
         keyCache = KeyCache(try keys.loadKeys())
+        let credentialRepository = KeyRepository(path: "\(dataDir)/credential-keys")
+        try credentialRepository.setUpIfNeeded()
+        credentialKeys = KeyCache(try credentialRepository.loadKeys())
         hasher = PasswordHasher(rounds: try config.int("identity", "password_hash_rounds"))
         tokenLifetime = Double(try config.int("token", "expiration"))
         tokenCache = ValidatedTokenCache(lifetime: Double(try config.int("token", "cache_time")))

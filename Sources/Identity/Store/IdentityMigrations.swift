@@ -98,5 +98,15 @@ public enum IdentityMigrations {
             """,
             "CREATE INDEX identity_revocation_revoked_at ON identity_revocation (revoked_at)",
         ]),
+        Migration(service: "identity", version: 2, name: "credentials and policies", statements: [
+            // blob holds AES-GCM ciphertext (base64) under the credential key repository.
+            """
+            CREATE TABLE identity_credential (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES identity_user(id) ON DELETE CASCADE,
+                project_id TEXT, type TEXT NOT NULL, blob TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}')
+            """,
+            "CREATE INDEX identity_credential_user ON identity_credential (user_id)",
+            "CREATE TABLE identity_policy (id TEXT PRIMARY KEY, type TEXT NOT NULL, blob TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}')",
+        ]),
     ]
 }

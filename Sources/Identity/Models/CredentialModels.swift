@@ -1,0 +1,31 @@
+import Foundation
+import NimbusCore
+
+/// A secret stored for a user (`/v3/credentials`), e.g. EC2 access keys or TOTP seeds.
+public struct Credential: Sendable {
+    public var id: String
+    public var userID: String
+    public var projectID: String?
+    public var type: String
+    /// Plain text in memory; encrypted at rest.
+    public var blob: String
+    public var extra: [String: JSON]
+
+    public func json(_ links: Links) -> JSON {
+        merged(["id": .string(id), "user_id": .string(userID), "project_id": .optional(projectID), "type": .string(type),
+                "blob": .string(blob), "links": links.resource("credentials", id)], extra: extra)
+    }
+}
+
+/// A policy document stored for other services to fetch (`/v3/policies`, deprecated in Keystone
+/// but still served).
+public struct PolicyDocument: Sendable {
+    public var id: String
+    public var type: String
+    public var blob: String
+    public var extra: [String: JSON]
+
+    public func json(_ links: Links) -> JSON {
+        merged(["id": .string(id), "type": .string(type), "blob": .string(blob), "links": links.resource("policies", id)], extra: extra)
+    }
+}
