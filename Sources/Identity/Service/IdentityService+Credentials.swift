@@ -93,9 +93,8 @@ extension IdentityService {
         if input.has("project_id") { c.projectID = try input.optionalString("project_id", maxLength: 64) }
         if let type = try input.optionalString("type", maxLength: 255, allowEmpty: false) { c.type = type }
         if let blob = try input.optionalString("blob", maxLength: 65535) { c.blob = blob }
-        if c.type == "ec2", try Self.ec2ID(blob: c.blob, projectID: c.projectID) != c.id {
-            throw APIError.badRequest("Changing an ec2 credential's access key would change its id; create a new credential instead.")
-        }
+        // The id stays what it was at creation even when the access key changes, as in Keystone.
+        if c.type == "ec2" { _ = try Self.ec2ID(blob: c.blob, projectID: c.projectID) }
         for (k, v) in input.extras(excluding: Self.credentialFields) { c.extra[k] = v }
         try await db.execute("UPDATE identity_credential SET user_id = ?, project_id = ?, type = ?, blob = ?, extra = ? WHERE id = ?",
                              [.text(c.userID), .optional(c.projectID), .text(c.type), .text(try sealCredential(c.blob)),
