@@ -205,4 +205,22 @@ final class ResourceTests: XCTestCase {
             assertKeystoneError(try await api.call(.get, "/identity/v3/domains/\(id)", token: admin), 404)
         }
     }
+
+    func testEndpointGroups() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let created = try await api.call(.post, "/identity/v3/OS-EP-FILTER/endpoint_groups", token: admin,
+                                             body: ["endpoint_group": ["name": "eg", "filters": ["interface": "public"]]])
+            XCTAssertEqual(created.status, 201, created.text)
+            let id = try XCTUnwrap(created.json["endpoint_group"]?["id"]?.stringValue)
+            let head = try await api.call(.head, "/identity/v3/OS-EP-FILTER/endpoint_groups/\(id)", token: admin)
+            XCTAssertEqual(head.status, 200)
+            assertKeystoneError(try await api.call(.post, "/identity/v3/OS-EP-FILTER/endpoint_groups", token: admin,
+                                                   body: ["endpoint_group": ["name": "bad", "filters": ["color": "red"]]]), 400)
+            let patched = try await api.call(.patch, "/identity/v3/OS-EP-FILTER/endpoint_groups/\(id)", token: admin, body: ["endpoint_group": ["name": "eg2"]])
+            XCTAssertEqual(patched.json["endpoint_group"]?["name"]?.stringValue, "eg2")
+            let deleted = try await api.call(.delete, "/identity/v3/OS-EP-FILTER/endpoint_groups/\(id)", token: admin)
+            XCTAssertEqual(deleted.status, 204)
+        }
+    }
 }

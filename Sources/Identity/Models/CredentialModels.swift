@@ -29,3 +29,19 @@ public struct PolicyDocument: Sendable {
         merged(["id": .string(id), "type": .string(type), "blob": .string(blob), "links": links.resource("policies", id)], extra: extra)
     }
 }
+
+/// A named endpoint filter (`OS-EP-FILTER` endpoint groups).
+public struct EndpointGroup: Sendable {
+    public var id: String
+    public var name: String
+    public var description: String
+    /// Any of `service_id`, `interface`, `region_id`.
+    public var filters: [String: String]
+
+    public static let filterKeys: Set<String> = ["service_id", "interface", "region_id"]
+
+    public func json(_ links: Links) -> JSON {
+        ["id": .string(id), "name": .string(name), "description": .string(description),
+         "filters": .object(filters.mapValues { .string($0) }), "links": links.resource("OS-EP-FILTER/endpoint_groups", id)]
+    }
+}

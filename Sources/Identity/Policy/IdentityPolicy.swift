@@ -55,6 +55,7 @@ public enum IdentityPolicy {
             "get_service", "list_services", "create_service", "update_service", "delete_service",
             "get_endpoint", "list_endpoints", "create_endpoint", "update_endpoint", "delete_endpoint",
             "create_policy", "get_policy", "list_policies", "update_policy", "delete_policy",
+            "create_endpoint_group", "get_endpoint_group", "list_endpoint_groups", "update_endpoint_group", "delete_endpoint_group",
         ]
         for action in adminActions { rules["identity:\(action)"] = "rule:admin_required" }
         return rules

@@ -519,6 +519,26 @@ extension IdentityRoutes {
             try await service.deleteCredential(try id(context), caller: try context.requireAuth())
             return Response.empty()
         }
+        api.post("/OS-EP-FILTER/endpoint_groups") { request, context in
+            Self.ok(["endpoint_group": try await service.createEndpointGroup(try await input(request, "endpoint_group"), caller: try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get("/OS-EP-FILTER/endpoint_groups") { request, context in
+            list(request, "endpoint_groups", try await service.listEndpointGroups(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get("/OS-EP-FILTER/endpoint_groups/:id") { request, context in
+            Self.ok(["endpoint_group": try await service.getEndpointGroup(try id(context), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.head("/OS-EP-FILTER/endpoint_groups/:id") { _, context in
+            _ = try await service.getEndpointGroup(try id(context), caller: try context.requireAuth())
+            return Response.empty(.ok)
+        }
+        api.patch("/OS-EP-FILTER/endpoint_groups/:id") { request, context in
+            Self.ok(["endpoint_group": try await service.updateEndpointGroup(try id(context), try await input(request, "endpoint_group"), caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/OS-EP-FILTER/endpoint_groups/:id") { _, context in
+            try await service.deleteEndpointGroup(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
         api.post("/policies") { request, context in
             Self.ok(["policy": try await service.createPolicyDocument(try await input(request, "policy"), caller: try context.requireAuth()).json(links(request))], .created)
         }

@@ -98,7 +98,7 @@ public enum IdentityMigrations {
             """,
             "CREATE INDEX identity_revocation_revoked_at ON identity_revocation (revoked_at)",
         ]),
-        Migration(service: "identity", version: 2, name: "credentials and policies", statements: [
+        Migration(service: "identity", version: 2, name: "credentials, policies, endpoint groups", statements: [
             // blob holds AES-GCM ciphertext (base64) under the credential key repository.
             """
             CREATE TABLE identity_credential (
@@ -107,6 +107,10 @@ public enum IdentityMigrations {
             """,
             "CREATE INDEX identity_credential_user ON identity_credential (user_id)",
             "CREATE TABLE identity_policy (id TEXT PRIMARY KEY, type TEXT NOT NULL, blob TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}')",
+            """
+            CREATE TABLE identity_endpoint_group (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', filters TEXT NOT NULL DEFAULT '{}')
+            """,
         ]),
     ]
 }
