@@ -15,6 +15,23 @@ public struct Links: Sendable {
     }
 }
 
+/// A resource rendered in Keystone's shape, with its `links`.
+public protocol IdentityResource: Sendable {
+    func json(_ links: Links) -> JSON
+}
+
+extension Domain: IdentityResource {}
+extension Project: IdentityResource {}
+extension User: IdentityResource {}
+extension Group: IdentityResource {}
+extension Role: IdentityResource {}
+extension Region: IdentityResource {}
+extension CatalogService: IdentityResource {}
+extension Endpoint: IdentityResource {}
+extension Credential: IdentityResource {}
+extension PolicyDocument: IdentityResource {}
+extension EndpointGroup: IdentityResource {}
+
 func merged(_ base: [String: JSON], extra: [String: JSON]) -> JSON {
     var out = extra
     for (k, v) in base { out[k] = v }

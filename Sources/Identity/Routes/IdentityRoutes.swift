@@ -57,6 +57,36 @@ public struct IdentityRoutes: Sendable {
                                                                             query: request.uri.query ?? "")])
     }
 
+    /// The five routes of a Keystone collection: create (201), list, show, update (PATCH),
+    /// delete (204).
+    func registerCollection<Model: IdentityResource>(
+        _ api: RouterGroup<Context>, _ path: String, key: String,
+        create: @escaping @Sendable (JSONInput, AuthContext) async throws -> Model,
+        index: @escaping @Sendable (IdentityService.Query, AuthContext) async throws -> [Model],
+        show: @escaping @Sendable (String, AuthContext) async throws -> Model,
+        update: @escaping @Sendable (String, JSONInput, AuthContext) async throws -> Model,
+        delete: @escaping @Sendable (String, AuthContext) async throws -> Void
+    ) {
+        let collection = String(path.split(separator: "/").last ?? Substring(path))
+        let item = RouterPath(stringLiteral: "/\(path)/:id")
+        api.post(RouterPath(stringLiteral: "/\(path)")) { request, context in
+            Self.ok([key: try await create(try await input(request, key), try context.requireAuth()).json(links(request))], .created)
+        }
+        api.get(RouterPath(stringLiteral: "/\(path)")) { request, context in
+            list(request, collection, try await index(request.queryDictionary, try context.requireAuth()).map { $0.json(links(request)) })
+        }
+        api.get(item) { request, context in
+            Self.ok([key: try await show(try id(context), try context.requireAuth()).json(links(request))])
+        }
+        api.patch(item) { request, context in
+            Self.ok([key: try await update(try id(context), try await input(request, key), try context.requireAuth()).json(links(request))])
+        }
+        api.delete(item) { _, context in
+            try await delete(try id(context), try context.requireAuth())
+            return Response.empty()
+        }
+    }
+
     // MARK: Versions
 
     func versionDocument(_ request: Request) -> JSON {
@@ -156,43 +186,15 @@ public struct IdentityRoutes: Sendable {
     // MARK: Domains
 
     func registerDomains(_ api: RouterGroup<Context>) {
-        api.post("/domains") { request, context in
-            Self.ok(["domain": try await service.createDomain(try await input(request, "domain"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/domains") { request, context in
-            list(request, "domains", try await service.listDomains(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/domains/:id") { request, context in
-            Self.ok(["domain": try await service.getDomain(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.patch("/domains/:id") { request, context in
-            Self.ok(["domain": try await service.updateDomain(try id(context), try await input(request, "domain"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/domains/:id") { _, context in
-            try await service.deleteDomain(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
+        registerCollection(api, "domains", key: "domain", create: service.createDomain, index: service.listDomains, show: service.getDomain,
+                           update: service.updateDomain, delete: service.deleteDomain)
     }
 
     // MARK: Projects
 
     func registerProjects(_ api: RouterGroup<Context>) {
-        api.post("/projects") { request, context in
-            Self.ok(["project": try await service.createProject(try await input(request, "project"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/projects") { request, context in
-            list(request, "projects", try await service.listProjects(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/projects/:id") { request, context in
-            Self.ok(["project": try await service.getProject(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.patch("/projects/:id") { request, context in
-            Self.ok(["project": try await service.updateProject(try id(context), try await input(request, "project"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/projects/:id") { _, context in
-            try await service.deleteProject(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
+        registerCollection(api, "projects", key: "project", create: service.createProject, index: service.listProjects, show: service.getProject,
+                           update: service.updateProject, delete: service.deleteProject)
         api.get("/projects/:id/tags") { _, context in
             let project = try await service.getProject(try id(context), caller: try context.requireAuth())
             return Self.ok(["tags": .array(project.tags.map { .string($0) })])
@@ -230,22 +232,8 @@ public struct IdentityRoutes: Sendable {
     // MARK: Users
 
     func registerUsers(_ api: RouterGroup<Context>) {
-        api.post("/users") { request, context in
-            Self.ok(["user": try await service.createUser(try await input(request, "user"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/users") { request, context in
-            list(request, "users", try await service.listUsers(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/users/:id") { request, context in
-            Self.ok(["user": try await service.getUser(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.patch("/users/:id") { request, context in
-            Self.ok(["user": try await service.updateUser(try id(context), try await input(request, "user"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/users/:id") { _, context in
-            try await service.deleteUser(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
+        registerCollection(api, "users", key: "user", create: service.createUser, index: service.listUsers, show: service.getUser,
+                           update: service.updateUser, delete: service.deleteUser)
         api.post("/users/:id/password") { request, context in
             try await service.changePassword(try id(context), try await input(request, "user"), caller: try context.requireAuth())
             return Response.empty()
@@ -278,22 +266,8 @@ public struct IdentityRoutes: Sendable {
     // MARK: Groups
 
     func registerGroups(_ api: RouterGroup<Context>) {
-        api.post("/groups") { request, context in
-            Self.ok(["group": try await service.createGroup(try await input(request, "group"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/groups") { request, context in
-            list(request, "groups", try await service.listGroups(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/groups/:id") { request, context in
-            Self.ok(["group": try await service.getGroup(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.patch("/groups/:id") { request, context in
-            Self.ok(["group": try await service.updateGroup(try id(context), try await input(request, "group"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/groups/:id") { _, context in
-            try await service.deleteGroup(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
+        registerCollection(api, "groups", key: "group", create: service.createGroup, index: service.listGroups, show: service.getGroup,
+                           update: service.updateGroup, delete: service.deleteGroup)
         api.get("/groups/:id/users") { request, context in
             list(request, "users", try await service.listGroupMembers(try id(context), request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
         }
@@ -321,22 +295,8 @@ public struct IdentityRoutes: Sendable {
     }
 
     func registerRoles(_ api: RouterGroup<Context>) {
-        api.post("/roles") { request, context in
-            Self.ok(["role": try await service.createRole(try await input(request, "role"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/roles") { request, context in
-            list(request, "roles", try await service.listRoles(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/roles/:id") { request, context in
-            Self.ok(["role": try await service.getRole(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.patch("/roles/:id") { request, context in
-            Self.ok(["role": try await service.updateRole(try id(context), try await input(request, "role"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/roles/:id") { _, context in
-            try await service.deleteRole(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
+        registerCollection(api, "roles", key: "role", create: service.createRole, index: service.listRoles, show: service.getRole,
+                           update: service.updateRole, delete: service.deleteRole)
         api.put("/roles/:id/implies/:implied") { request, context in
             let (prior, implied) = try await service.createImpliedRole(prior: try id(context), implied: try id(context, "implied"), caller: try context.requireAuth())
             var response = inference(request, prior, implied)
@@ -466,95 +426,25 @@ public struct IdentityRoutes: Sendable {
             try await service.deleteRegion(try id(context), caller: try context.requireAuth())
             return Response.empty()
         }
-        api.post("/services") { request, context in
-            Self.ok(["service": try await service.createService(try await input(request, "service"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/services") { request, context in
-            list(request, "services", try await service.listServices(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/services/:id") { request, context in
-            Self.ok(["service": try await service.getService(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.patch("/services/:id") { request, context in
-            Self.ok(["service": try await service.updateService(try id(context), try await input(request, "service"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/services/:id") { _, context in
-            try await service.deleteService(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
-        api.post("/endpoints") { request, context in
-            Self.ok(["endpoint": try await service.createEndpoint(try await input(request, "endpoint"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/endpoints") { request, context in
-            list(request, "endpoints", try await service.listEndpoints(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/endpoints/:id") { request, context in
-            Self.ok(["endpoint": try await service.getEndpoint(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.patch("/endpoints/:id") { request, context in
-            Self.ok(["endpoint": try await service.updateEndpoint(try id(context), try await input(request, "endpoint"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/endpoints/:id") { _, context in
-            try await service.deleteEndpoint(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
+        registerCollection(api, "services", key: "service", create: service.createService, index: service.listServices, show: service.getService,
+                           update: service.updateService, delete: service.deleteService)
+        registerCollection(api, "endpoints", key: "endpoint", create: service.createEndpoint, index: service.listEndpoints, show: service.getEndpoint,
+                           update: service.updateEndpoint, delete: service.deleteEndpoint)
     }
 }
 
 extension IdentityRoutes {
     func registerCredentials(_ api: RouterGroup<Context>) {
-        api.post("/credentials") { request, context in
-            Self.ok(["credential": try await service.createCredential(try await input(request, "credential"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/credentials") { request, context in
-            list(request, "credentials", try await service.listCredentials(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/credentials/:id") { request, context in
-            Self.ok(["credential": try await service.getCredential(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.patch("/credentials/:id") { request, context in
-            Self.ok(["credential": try await service.updateCredential(try id(context), try await input(request, "credential"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/credentials/:id") { _, context in
-            try await service.deleteCredential(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
-        api.post("/OS-EP-FILTER/endpoint_groups") { request, context in
-            Self.ok(["endpoint_group": try await service.createEndpointGroup(try await input(request, "endpoint_group"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/OS-EP-FILTER/endpoint_groups") { request, context in
-            list(request, "endpoint_groups", try await service.listEndpointGroups(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/OS-EP-FILTER/endpoint_groups/:id") { request, context in
-            Self.ok(["endpoint_group": try await service.getEndpointGroup(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
+        registerCollection(api, "credentials", key: "credential", create: service.createCredential, index: service.listCredentials, show: service.getCredential,
+                           update: service.updateCredential, delete: service.deleteCredential)
+        registerCollection(api, "OS-EP-FILTER/endpoint_groups", key: "endpoint_group", create: service.createEndpointGroup, index: service.listEndpointGroups, show: service.getEndpointGroup,
+                           update: service.updateEndpointGroup, delete: service.deleteEndpointGroup)
         api.head("/OS-EP-FILTER/endpoint_groups/:id") { _, context in
             _ = try await service.getEndpointGroup(try id(context), caller: try context.requireAuth())
             return Response.empty(.ok)
         }
-        api.patch("/OS-EP-FILTER/endpoint_groups/:id") { request, context in
-            Self.ok(["endpoint_group": try await service.updateEndpointGroup(try id(context), try await input(request, "endpoint_group"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/OS-EP-FILTER/endpoint_groups/:id") { _, context in
-            try await service.deleteEndpointGroup(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
-        api.post("/policies") { request, context in
-            Self.ok(["policy": try await service.createPolicyDocument(try await input(request, "policy"), caller: try context.requireAuth()).json(links(request))], .created)
-        }
-        api.get("/policies") { request, context in
-            list(request, "policies", try await service.listPolicyDocuments(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request)) })
-        }
-        api.get("/policies/:id") { request, context in
-            Self.ok(["policy": try await service.getPolicyDocument(try id(context), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.patch("/policies/:id") { request, context in
-            Self.ok(["policy": try await service.updatePolicyDocument(try id(context), try await input(request, "policy"), caller: try context.requireAuth()).json(links(request))])
-        }
-        api.delete("/policies/:id") { _, context in
-            try await service.deletePolicyDocument(try id(context), caller: try context.requireAuth())
-            return Response.empty()
-        }
+        registerCollection(api, "policies", key: "policy", create: service.createPolicyDocument, index: service.listPolicyDocuments, show: service.getPolicyDocument,
+                           update: service.updatePolicyDocument, delete: service.deletePolicyDocument)
     }
 }
 
