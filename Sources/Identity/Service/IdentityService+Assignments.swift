@@ -200,14 +200,14 @@ extension IdentityService {
             for row in rows {
                 withImplied.append(row)
                 var seen: Set<String> = [row.roleID]
-                var queue = [(row.roleID, row.roleID)]
-                while let (current, _) = queue.popLast() {
+                var queue = [row.roleID]
+                while let current = queue.popLast() {
                     for implied in implications[current] ?? [] where seen.insert(implied).inserted {
                         var r = row
                         r.roleID = implied
                         r.priorRole = current
                         withImplied.append(r)
-                        queue.append((implied, current))
+                        queue.append(implied)
                     }
                 }
             }
@@ -366,15 +366,17 @@ extension IdentityService {
         didChange()
     }
 
-    /// Prior role id → the roles it implies directly.
+    /// Each prior role with the roles it implies directly: every rule, or one role's (possibly empty) list.
     public func listImpliedRoles(prior: String?, caller: AuthContext) async throws -> [(Role, [Role])] {
         try authorize(prior == nil ? "identity:list_role_inference_rules" : "identity:list_implied_roles", caller)
-        if let prior { _ = try await requireRole(prior, db) }
         let roles = Dictionary(try await store.roles(db).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let grouped = Dictionary(grouping: try await store.impliedRoles(db), by: \.prior)
+        if let prior {
+            guard let role = roles[prior] else { throw APIError.notFound("Could not find role: \(prior).") }
+            return [(role, (grouped[prior] ?? []).compactMap { roles[$0.implied] })]
+        }
         return grouped.keys.sorted().compactMap { key in
-            guard prior == nil || prior == key, let p = roles[key] else { return nil }
-            return (p, grouped[key]!.compactMap { roles[$0.implied] })
-        } + (prior != nil && grouped[prior!] == nil ? [(roles[prior!]!, [])] : [])
+            roles[key].map { ($0, grouped[key]!.compactMap { roles[$0.implied] }) }
+        }
     }
 }

@@ -9,10 +9,18 @@ extension IdentityService {
     /// The catalog a token carries: enabled services with their enabled endpoints.
     /// `$(project_id)s`/`%(tenant_id)s` in URLs are filled for project-scoped tokens.
     public func catalog(for auth: AuthContext) async throws -> JSON {
-        let services = try await store.services(db).filter(\.enabled)
-        let endpoints = Dictionary(grouping: try await store.endpoints(db).filter(\.enabled), by: \.serviceID)
-        return .array(services.map { service in
-            let items: [JSON] = (endpoints[service.id] ?? []).map { e in
+        let now = Self.now()
+        let cached: CatalogCache.Entry
+        if let hit = catalogCache.get(now: now) {
+            cached = hit
+        } else {
+            cached = CatalogCache.Entry(services: try await store.services(db).filter(\.enabled),
+                                        endpoints: Dictionary(grouping: try await store.endpoints(db).filter(\.enabled), by: \.serviceID),
+                                        loadedAt: now)
+            catalogCache.set(cached)
+        }
+        return .array(cached.services.map { service in
+            let items: [JSON] = (cached.endpoints[service.id] ?? []).map { e in
                 var url = e.url
                 if let project = auth.projectID {
                     for placeholder in ["$(project_id)s", "$(tenant_id)s", "%(project_id)s", "%(tenant_id)s"] {
@@ -104,6 +112,7 @@ extension IdentityService {
     // MARK: Services
 
     public func createService(_ input: JSONInput, caller: AuthContext) async throws -> CatalogService {
+        defer { catalogCache.invalidate() }
         try authorize("identity:create_service", caller)
         var extra = input.extras(excluding: ["id", "type", "enabled", "links"])
         extra["name"] = .optional(try input.optionalString("name", maxLength: 255))
@@ -132,6 +141,7 @@ extension IdentityService {
     }
 
     public func updateService(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> CatalogService {
+        defer { catalogCache.invalidate() }
         try authorize("identity:update_service", caller)
         return try await db.transaction { x in
             guard var s = try await self.store.service(id: id, x) else { throw APIError.notFound("Could not find service: \(id).") }
@@ -146,6 +156,7 @@ extension IdentityService {
     }
 
     public func deleteService(_ id: String, caller: AuthContext) async throws {
+        defer { catalogCache.invalidate() }
         try authorize("identity:delete_service", caller)
         try await db.transaction { x in
             guard try await self.store.service(id: id, x) != nil else { throw APIError.notFound("Could not find service: \(id).") }
@@ -181,6 +192,7 @@ extension IdentityService {
     }
 
     public func createEndpoint(_ input: JSONInput, caller: AuthContext) async throws -> Endpoint {
+        defer { catalogCache.invalidate() }
         try authorize("identity:create_endpoint", caller)
         let endpoint = Endpoint(id: Identifiers.hexID(), serviceID: try input.requiredString("service_id", maxLength: 64),
                                 interface: try input.requiredString("interface", maxLength: 10), url: try input.requiredString("url", maxLength: 2048),
@@ -211,6 +223,7 @@ extension IdentityService {
     }
 
     public func updateEndpoint(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> Endpoint {
+        defer { catalogCache.invalidate() }
         try authorize("identity:update_endpoint", caller)
         return try await db.transaction { x in
             guard var e = try await self.store.endpoint(id: id, x) else { throw APIError.notFound("Could not find endpoint: \(id).") }
@@ -230,6 +243,7 @@ extension IdentityService {
     }
 
     public func deleteEndpoint(_ id: String, caller: AuthContext) async throws {
+        defer { catalogCache.invalidate() }
         try authorize("identity:delete_endpoint", caller)
         guard try await db.execute("DELETE FROM identity_endpoint WHERE id = ?", [.text(id)]) > 0 else {
             throw APIError.notFound("Could not find endpoint: \(id).")

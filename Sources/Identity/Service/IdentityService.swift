@@ -18,6 +18,7 @@ public final class IdentityService: TokenValidating, Sendable {
     let defaultDomainID: String
     let revocations = RevocationList()
     let tokenCache: ValidatedTokenCache
+    let catalogCache = CatalogCache()
     /// Keys are read once and re-read by `reloadKeys()` after a rotation.
     let keyCache: KeyCache
     /// Encrypt stored credentials; a repository of their own, as Keystone keeps.
@@ -77,10 +78,11 @@ public final class IdentityService: TokenValidating, Sendable {
         for e in events { try await store.insert(e, x) }
     }
 
-    /// Called after a committed write that may change what tokens mean.
+    /// Called after a committed write that may change what tokens mean or carry.
     func didChange(revoked events: [RevocationEvent] = []) {
         revocations.add(events)
         tokenCache.invalidateAll()
+        catalogCache.invalidate()
     }
 
     static func now() -> Double { Date().timeIntervalSince1970 }

@@ -127,3 +127,24 @@ final class ValidatedTokenCache: Sendable {
         }
     }
 }
+
+/// The enabled services and endpoints, kept for a few seconds because every token response
+/// carries them. Local changes clear it at once; another controller's show up within `lifetime`.
+final class CatalogCache: @unchecked Sendable {
+    struct Entry {
+        let services: [CatalogService]
+        let endpoints: [String: [Endpoint]]
+        let loadedAt: Double
+    }
+    private let lock = NSLock()
+    private var entry: Entry?
+    let lifetime: Double = 5
+
+    func get(now: Double) -> Entry? {
+        lock.withLock { entry.flatMap { now - $0.loadedAt < lifetime ? $0 : nil } }
+    }
+
+    func set(_ new: Entry) { lock.withLock { entry = new } }
+
+    func invalidate() { lock.withLock { entry = nil } }
+}
