@@ -22,7 +22,8 @@ extension IdentityService {
         return .array(cached.services.map { service in
             let items: [JSON] = (cached.endpoints[service.id] ?? []).map { e in
                 var url = e.url
-                if let project = auth.projectID {
+                // Most URLs have no placeholder; skip the string searches for them.
+                if let project = auth.projectID, url.utf8.contains(UInt8(ascii: "(")) {
                     for placeholder in ["$(project_id)s", "$(tenant_id)s", "%(project_id)s", "%(tenant_id)s"] {
                         url = url.replacingOccurrences(of: placeholder, with: project)
                     }

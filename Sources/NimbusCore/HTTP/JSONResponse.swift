@@ -19,7 +19,7 @@ public struct JSONResponse: ResponseGenerator, Sendable {
     public func response() -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
-        let buffer = ByteBuffer(string: body.serialized())
+        let buffer = ByteBuffer(bytes: body.serializedBytes())
         return Response(status: status, headers: fields, body: .init(byteBuffer: buffer))
     }
 

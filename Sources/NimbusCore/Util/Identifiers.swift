@@ -16,9 +16,7 @@ public enum Timestamps {
     public static func keystone(_ date: Date) -> String {
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
         let seconds = micros / 1_000_000
-        let fraction = micros % 1_000_000
-        let base = iso8601Seconds(Date(timeIntervalSince1970: TimeInterval(seconds)))
-        return base + "." + String(format: "%06d", fraction) + "Z"
+        return iso8601Seconds(Date(timeIntervalSince1970: TimeInterval(seconds))) + "." + padded(Int(micros % 1_000_000), 6) + "Z"
     }
 
     /// `2026-11-26T03:00:00.000000`: naive UTC with microseconds, how Keystone echoes
@@ -35,8 +33,14 @@ public enum Timestamps {
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&t, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec)
+        // Hand-formatted: String(format:) was a visible cost in token responses.
+        return padded(Int(parts.tm_year) + 1900, 4) + "-" + padded(Int(parts.tm_mon) + 1, 2) + "-" + padded(Int(parts.tm_mday), 2)
+            + "T" + padded(Int(parts.tm_hour), 2) + ":" + padded(Int(parts.tm_min), 2) + ":" + padded(Int(parts.tm_sec), 2)
+    }
+
+    static func padded(_ value: Int, _ width: Int) -> String {
+        let digits = String(value)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 
     /// Parses the ISO 8601 forms clients send (`2026-11-26T03:00:00`, with optional fraction and
