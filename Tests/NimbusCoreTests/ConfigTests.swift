@@ -44,5 +44,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertThrowsError(try JSON.parse(String(repeating: "[", count: 100) + String(repeating: "]", count: 100)))
         XCTAssertThrowsError(try JSON.parse("{} x"))
         XCTAssertEqual(try JSON.parse("{\"a\": [1, 2.5, \"\\u00e9\", null, true]}"), ["a": [1, .double(2.5), "é", nil, true]])
+        let tricky: JSON = ["k\"ey": ["quote \" back \\ nl \n tab \t ctl \u{1} é 🚀", ""]]
+        XCTAssertEqual(try JSON.parse(tricky.serialized()), tricky)
+        XCTAssertEqual(JSON.string("a\u{1}b").serialized(), "\"a\\u0001b\"")
     }
 }
