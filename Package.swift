@@ -36,8 +36,15 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "Image", dependencies: [
+            "NimbusCore", "NimbusStore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "NimbusServer", dependencies: [
-            "NimbusCore", "NimbusStore", "Identity",
+            "NimbusCore", "NimbusStore", "Identity", "Image",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -47,8 +54,19 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NimbusCoreTests", dependencies: ["NimbusCore", "NimbusStore"]),
+        // The in-process cloud every API test drives (real router, real database).
+        .target(name: "NimbusTestSupport", dependencies: [
+            "NimbusServer", "NimbusCore", "NimbusStore",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        .testTarget(name: "ImageTests", dependencies: [
+            "NimbusTestSupport", "NimbusServer", "Image", "NimbusCore",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "IdentityTests", dependencies: [
-            "NimbusServer", "Identity", "NimbusCore", "NimbusStore",
+            "NimbusTestSupport", "NimbusServer", "Identity", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Identity
+import Image
 import Logging
 import NimbusCore
 import NimbusStore
@@ -13,6 +14,7 @@ public final class NimbusControlPlane: Sendable {
     public let config: NimbusConfig
     public let db: any Database
     public let identity: IdentityService
+    public let image: ImageService
     public let policy: PolicyEngine
     public let logger: Logger
     /// Base URL advertised in the catalog, e.g. `http://127.0.0.1:8800`.
@@ -28,7 +30,10 @@ public final class NimbusControlPlane: Sendable {
         let policyFile = config.string("oslo_policy", "policy_file")
         let policyPath = policyFile.hasPrefix("/") ? policyFile : "\(dataDir)/\(policyFile)"
         do {
-            policy = try PolicyEngine(defaults: IdentityPolicy.defaults, overrides: try PolicyEngine.loadOverrides(path: policyPath))
+            // One rule set for every service: Keystone's names are prefixed (`identity:`),
+            // Glance's are not, exactly as operators write them in policy.yaml.
+            let defaults = IdentityPolicy.defaults.merging(ImagePolicy.defaults) { identity, _ in identity }
+            policy = try PolicyEngine(defaults: defaults, overrides: try PolicyEngine.loadOverrides(path: policyPath))
         } catch {
             throw StartupError("bad policy file \(policyPath): \(error)")
         }
@@ -42,17 +47,21 @@ public final class NimbusControlPlane: Sendable {
             _ = try await Migrator.migrate(db, Self.migrations)
             identity = try IdentityService(db: db, config: config, dataDir: dataDir, policy: policy, logger: logger)
             try await identity.start()
+            let imageDir = config.string("glance_store", "filesystem_store_datadir")
+            image = ImageService(db: db, dataStore: try FileImageStore(directory: imageDir.hasPrefix("/") ? imageDir : "\(dataDir)/\(imageDir)"),
+                                 policy: policy, logger: logger)
         } catch {
             await db.close()
-            throw StartupError("cannot initialise the identity service: \(error)")
+            throw StartupError("cannot initialise the services: \(error)")
         }
     }
 
-    public static var migrations: [Migration] { IdentityMigrations.all }
+    public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all }
 
     /// The services in the catalog, each at its path prefix under the one listener.
     public var catalog: [IdentityService.CatalogEntry] {
-        [IdentityService.CatalogEntry(type: "identity", name: "keystone", url: "\(publicURL)/identity")]
+        [IdentityService.CatalogEntry(type: "identity", name: "keystone", url: "\(publicURL)/identity"),
+         IdentityService.CatalogEntry(type: "image", name: "glance", url: "\(publicURL)/image")]
     }
 
     public func bootstrap(adminPassword: String) async throws {
@@ -62,7 +71,9 @@ public final class NimbusControlPlane: Sendable {
     public func makeRouter() throws -> Router<NimbusRequestContext> {
         let router = Router(context: NimbusRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
-        IdentityRoutes(service: identity, maxBodySize: try config.int("DEFAULT", "max_request_body_size")).register(on: router)
+        let maxBody = try config.int("DEFAULT", "max_request_body_size")
+        IdentityRoutes(service: identity, maxBodySize: maxBody).register(on: router)
+        ImageRoutes(service: image, validator: identity, maxBodySize: maxBody).register(on: router)
         return router
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import NimbusCore
+import NimbusTestSupport
 import XCTest
 
 final class AuthorizationTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 @testable import Identity
+import NimbusTestSupport
 import XCTest
 
 final class TokenFormatTests: XCTestCase {

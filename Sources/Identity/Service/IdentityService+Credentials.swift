@@ -78,7 +78,7 @@ extension IdentityService {
         return rows.compactMap(credential).filter { c in
             if let u = query["user_id"], u != c.userID { return false }
             if let t = query["type"], t != c.type { return false }
-            return policy.enforce("identity:get_credential", credentials: caller.policyCredentials(),
+            return policy.enforce("identity:get_credential", credentials: caller.policyInput,
                                   target: ["target.credential.user_id": c.userID])
         }
     }

@@ -65,7 +65,7 @@ public final class IdentityService: TokenValidating, Sendable {
 
     /// Raises Keystone's 403 unless policy allows `action` for the caller on `target`.
     func authorize(_ action: String, _ auth: AuthContext, target: [String: String] = [:]) throws {
-        guard policy.enforce(action, credentials: auth.policyCredentials(), target: target) else {
+        guard policy.enforce(action, credentials: auth.policyInput, target: target) else {
             throw APIError.forbidden("You are not authorized to perform the requested action: \(action).")
         }
     }
@@ -126,10 +126,4 @@ public final class IdentityService: TokenValidating, Sendable {
     }
 }
 
-extension AuthContext {
-    /// The credentials policy rules test.
-    public func policyCredentials() -> PolicyCredentials {
-        PolicyCredentials(roles: roles.map(\.name), attributes: policyCredentials)
-    }
-}
 

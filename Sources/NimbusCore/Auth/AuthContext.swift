@@ -96,6 +96,13 @@ public struct AuthContext: Sendable {
     }
 }
 
+extension AuthContext {
+    /// The caller as policy rules see it: role names and the attributes above.
+    public var policyInput: PolicyCredentials {
+        PolicyCredentials(roles: roles.map(\.name), attributes: policyCredentials)
+    }
+}
+
 /// Turns a token string into the caller's credentials. Implemented by the identity service
 /// in-process, and by an HTTP client against a remote identity service on agents.
 public protocol TokenValidating: Sendable {

@@ -37,6 +37,8 @@ public struct NimbusConfig: Sendable {
                help: "bcrypt cost factor for stored passwords and application credential secrets (Keystone's default is 12)."),
         Option(section: "identity", name: "default_domain_id", defaultValue: "default",
                help: "Domain used when a request names none."),
+        Option(section: "glance_store", name: "filesystem_store_datadir", defaultValue: "images",
+               help: "Directory of the filesystem image store, relative to the data dir."),
         Option(section: "oslo_policy", name: "policy_file", defaultValue: "policy.yaml",
                help: "Operator policy overrides, relative to the data dir; a missing file means the built-in defaults."),
     ]

@@ -8,6 +8,11 @@ import Logging
 public enum ErrorStyle: Sendable {
     /// Keystone: `{"error": {"code": 404, "title": "Not Found", "message": "…"}}`
     case keystone
+    /// Glance renders errors through webob, which negotiates on `Accept`: flat JSON
+    /// (`{"message", "code": "404 Not Found", "title"}`) when JSON is asked for, an HTML page
+    /// for `*/*` or `text/html`, plain text otherwise. Clients depend on each form (glanceclient
+    /// breaks on flat JSON and only ever asks for `*/*`), so Nimbus negotiates the same way.
+    case glance
 }
 
 /// An error meant for the API caller: a status code and a message, rendered in the shape of the
@@ -51,17 +56,43 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    public func body(style: ErrorStyle) -> JSON {
-        switch style {
-        case .keystone:
-            return ["error": ["code": .int(Int64(status.code)), "title": .string(title), "message": .string(message)]]
-        }
+    var keystoneBody: JSON {
+        ["error": ["code": .int(Int64(status.code)), "title": .string(title), "message": .string(message)]]
     }
 
-    public func response(style: ErrorStyle) -> Response {
-        var response = JSONResponse(status: status, body(style: style)).response()
+    /// The error as the service whose route raised it spells it. `accept` is the request's
+    /// Accept header, which only Glance's shape depends on.
+    public func response(style: ErrorStyle, accept: String? = nil) -> Response {
+        var response: Response
+        switch style {
+        case .keystone:
+            response = JSONResponse(status: status, keystoneBody).response()
+        case .glance:
+            response = glanceResponse(accept: accept?.lowercased() ?? "")
+        }
         for field in headers { response.headers.append(field) }
         return response
+    }
+
+    func glanceResponse(accept: String) -> Response {
+        // A missing or bad token is answered by the token middleware in Keystone's shape,
+        // before Glance itself is reached (keystonemiddleware does the same).
+        if status == .unauthorized { return JSONResponse(status: status, keystoneBody).response() }
+        let statusLine = "\(status.code) \(title)"
+        let (contentType, text): (String, String)
+        if accept.contains("application/json") && !accept.contains("text/html") && !accept.contains("*/*") {
+            contentType = "application/json"
+            text = JSON.object(["message": .string(message + "<br /><br />\n\n\n"), "code": .string(statusLine), "title": .string(title)]).serialized()
+        } else if accept.contains("*/*") || accept.contains("text/html") {
+            contentType = "text/html; charset=UTF-8"
+            let escaped = message.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;")
+            text = "<html>\n <head>\n  <title>\(statusLine)</title>\n </head>\n <body>\n  <h1>\(statusLine)</h1>\n  \(escaped)<br /><br />\n\n\n\n </body>\n</html>"
+        } else {
+            contentType = "text/plain; charset=UTF-8"
+            text = "\(statusLine)\n\n\(message)\n\n   "
+        }
+        return Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }
 

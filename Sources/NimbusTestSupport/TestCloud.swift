@@ -12,23 +12,23 @@ import XCTest
 /// A control plane on a fresh data directory and a fresh database, driven through the real
 /// router in-process. Every API test runs on SQLite, and again on PostgreSQL when
 /// `NIMBUS_TEST_POSTGRES_URL` names a server (the test command starts one).
-struct TestCloud {
-    enum Engine: String, CaseIterable { case sqlite, postgres }
+public struct TestCloud: Sendable {
+    public enum Engine: String, CaseIterable, Sendable { case sqlite, postgres }
 
-    let dataDir: String
-    let databaseURL: String
-    let adminPassword = "admin-secret"
+    public let dataDir: String
+    public let databaseURL: String
+    public let adminPassword = "admin-secret"
 
-    static var postgresURL: String? {
+    public static var postgresURL: String? {
         let url = ProcessInfo.processInfo.environment["NIMBUS_TEST_POSTGRES_URL"]
         return (url?.isEmpty ?? true) ? nil : url
     }
 
     /// The engines this run covers.
-    static var engines: [Engine] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+    public static var engines: [Engine] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
 
     /// A new cloud; on PostgreSQL the schema is emptied first so each test starts clean.
-    static func make(_ engine: Engine) async throws -> TestCloud {
+    public static func make(_ engine: Engine) async throws -> TestCloud {
         let dir = NSTemporaryDirectory() + "nimbus-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         switch engine {
@@ -45,14 +45,14 @@ struct TestCloud {
     }
 
     /// The first column of every row a query returns, as text, read straight from the database.
-    func rawColumn(_ sql: String) async throws -> [String] {
+    public func rawColumn(_ sql: String) async throws -> [String] {
         let db = try await DatabaseFactory.open(url: databaseURL, logger: Logger(label: "test"))
         let rows = try await db.query(sql, [])
         await db.close()
         return rows.map { $0.optionalString($0.columns[0]) ?? "" }
     }
 
-    func config() -> NimbusConfig {
+    public func config() -> NimbusConfig {
         var config = NimbusConfig()
         config.set("database", "connection", databaseURL)
         // bcrypt's minimum cost keeps tests fast; the cost itself is covered by the benchmark.
@@ -60,7 +60,7 @@ struct TestCloud {
         return config
     }
 
-    func start() async throws -> NimbusControlPlane {
+    public func start() async throws -> NimbusControlPlane {
         var logger = Logger(label: "nimbus-test")
         logger.logLevel = .warning
         let plane = try await NimbusControlPlane(dataDir: dataDir, config: config(), publicURL: "http://localhost", logger: logger)
@@ -69,7 +69,7 @@ struct TestCloud {
     }
 
     /// Starts the control plane and runs `body` against its router.
-    func run(_ body: @Sendable (API) async throws -> Void) async throws {
+    public func run(_ body: @Sendable (API) async throws -> Void) async throws {
         let plane = try await start()
         let app = Application(router: try plane.makeRouter())
         do {
@@ -83,30 +83,31 @@ struct TestCloud {
 }
 
 /// A thin JSON client over the test client.
-struct API: Sendable {
-    let client: any TestClientProtocol
+public struct API: Sendable {
+    public let client: any TestClientProtocol
 
-    struct Reply: Sendable {
-        let status: Int
-        let headers: HTTPFields
-        let text: String
-        var json: JSON { (try? JSON.parse(text)) ?? .null }
-        var subjectToken: String? { headers[HTTPField.Name("X-Subject-Token")!] }
+    public struct Reply: Sendable {
+        public let status: Int
+        public let headers: HTTPFields
+        public let text: String
+        public let bytes: [UInt8]
+        public var json: JSON { (try? JSON.parse(text)) ?? .null }
+        public var subjectToken: String? { headers[HTTPField.Name("X-Subject-Token")!] }
     }
 
     @discardableResult
-    func call(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, body: JSON? = nil, raw: String? = nil,
-              headers extra: [String: String] = [:]) async throws -> Reply {
-        var headers: HTTPFields = [.contentType: "application/json"]
+    public func call(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, body: JSON? = nil, raw: String? = nil,
+                     bytes: [UInt8]? = nil, headers extra: [String: String] = [:]) async throws -> Reply {
+        var headers: HTTPFields = [.contentType: bytes == nil ? "application/json" : "application/octet-stream"]
         if let token { headers[HTTPField.Name("X-Auth-Token")!] = token }
         for (k, v) in extra { headers[HTTPField.Name(k)!] = v }
-        let payload = raw ?? body?.serialized()
-        let response = try await client.execute(uri: path, method: method, headers: headers,
-                                                body: payload.map { ByteBuffer(string: $0) })
-        return Reply(status: Int(response.status.code), headers: response.headers, text: String(buffer: response.body))
+        let payload = bytes.map { ByteBuffer(bytes: $0) } ?? (raw ?? body?.serialized()).map { ByteBuffer(string: $0) }
+        let response = try await client.execute(uri: path, method: method, headers: headers, body: payload)
+        return Reply(status: Int(response.status.code), headers: response.headers, text: String(buffer: response.body),
+                     bytes: Array(response.body.readableBytesView))
     }
 
-    static func passwordAuth(user: String, password: String, domain: String = "Default", project: String? = nil, projectID: String? = nil) -> JSON {
+    public static func passwordAuth(user: String, password: String, domain: String = "Default", project: String? = nil, projectID: String? = nil) -> JSON {
         var auth: [String: JSON] = ["identity": ["methods": ["password"],
                                                 "password": ["user": ["name": .string(user), "domain": ["name": .string(domain)],
                                                                       "password": .string(password)]]]]
@@ -116,7 +117,7 @@ struct API: Sendable {
     }
 
     /// Issues a token or fails the test with the server's answer.
-    func token(user: String, password: String, project: String? = "admin", projectID: String? = nil,
+    public func token(user: String, password: String, project: String? = "admin", projectID: String? = nil,
                file: StaticString = #filePath, line: UInt = #line) async throws -> String {
         let reply = try await call(.post, "/identity/v3/auth/tokens",
                                    body: Self.passwordAuth(user: user, password: password, project: projectID == nil ? project : nil, projectID: projectID))
@@ -124,25 +125,25 @@ struct API: Sendable {
         return try XCTUnwrap(reply.subjectToken, file: file, line: line)
     }
 
-    func adminToken(_ cloud: TestCloud) async throws -> String {
+    public func adminToken(_ cloud: TestCloud) async throws -> String {
         try await token(user: "admin", password: cloud.adminPassword)
     }
 
     /// Creates a resource and returns its id, failing the test on anything but 201.
-    func create(_ collection: String, _ key: String, _ fields: JSON, token: String, file: StaticString = #filePath, line: UInt = #line) async throws -> String {
+    public func create(_ collection: String, _ key: String, _ fields: JSON, token: String, file: StaticString = #filePath, line: UInt = #line) async throws -> String {
         let reply = try await call(.post, "/identity/v3/\(collection)", token: token, body: [key: fields])
         XCTAssertEqual(reply.status, 201, reply.text, file: file, line: line)
         return try XCTUnwrap(reply.json[key]?["id"]?.stringValue, reply.text, file: file, line: line)
     }
 
-    func roleID(_ name: String, token: String) async throws -> String {
+    public func roleID(_ name: String, token: String) async throws -> String {
         let reply = try await call(.get, "/identity/v3/roles?name=\(name)", token: token)
         return try XCTUnwrap(reply.json["roles"]?.arrayValue?.first?["id"]?.stringValue, reply.text)
     }
 }
 
 /// Asserts Keystone's error body and status.
-func assertKeystoneError(_ reply: API.Reply, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
+public func assertKeystoneError(_ reply: API.Reply, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(reply.status, status, reply.text, file: file, line: line)
     let error = reply.json["error"]
     XCTAssertEqual(error?["code"]?.intValue, Int64(status), reply.text, file: file, line: line)
@@ -152,10 +153,22 @@ func assertKeystoneError(_ reply: API.Reply, _ status: Int, file: StaticString =
 
 extension XCTestCase {
     /// Runs the body once per engine, each on a new cloud.
-    func onEachEngine(_ body: @Sendable (TestCloud, API) async throws -> Void) async throws {
+    public func onEachEngine(_ body: @Sendable (TestCloud, API) async throws -> Void) async throws {
         for engine in TestCloud.engines {
             let cloud = try await TestCloud.make(engine)
             try await cloud.run { api in try await body(cloud, api) }
         }
+    }
+}
+
+extension API {
+    /// A new project with a new user holding `role` on it, and that user's project token.
+    public func projectUser(admin: String, name: String, role: String = "member") async throws -> (user: String, project: String, token: String) {
+        let project = try await create("projects", "project", ["name": .string("p-\(name)")], token: admin)
+        let user = try await create("users", "user", ["name": .string(name), "password": .string("pw-\(name)")], token: admin)
+        let roleID = try await self.roleID(role, token: admin)
+        let granted = try await call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/\(roleID)", token: admin)
+        XCTAssertEqual(granted.status, 204, granted.text)
+        return (user, project, try await token(user: name, password: "pw-\(name)", project: "p-\(name)"))
     }
 }

@@ -1,0 +1,79 @@
+import Foundation
+import NimbusCore
+
+/// A Glance v2 image as stored and as rendered. Base fields are always present in the JSON
+/// (null when unset); custom properties are strings flattened into the top level.
+public struct Image: Sendable {
+    public enum Status: String, Sendable {
+        case queued, saving, active, killed, deleted, deactivated, uploading, importing
+        case pendingDelete = "pending_delete"
+    }
+
+    public var id: String
+    public var name: String?
+    public var status: Status
+    public var visibility: String
+    public var protected: Bool
+    public var hidden: Bool
+    public var checksum: String?
+    public var hashValue: String?
+    public var owner: String?
+    public var size: Int64?
+    public var virtualSize: Int64?
+    public var minRAM: Int64
+    public var minDisk: Int64
+    public var diskFormat: String?
+    public var containerFormat: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var properties: [String: String]
+    public var tags: [String]
+    /// Where the store keeps the data; never shown (Glance hides locations by default).
+    public var location: String?
+
+    public static let visibilities: Set<String> = ["public", "community", "shared", "private"]
+    public static let diskFormats: Set<String> = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]
+    public static let containerFormats: Set<String> = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
+
+    /// Fields a PATCH may not touch, and names no custom property may take.
+    public static let readOnly: Set<String> = ["created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url",
+                                               "self", "file", "schema", "id", "os_hash_algo", "os_hash_value"]
+    public static let reserved: Set<String> = ["location", "locations", "deleted", "deleted_at"]
+    /// Settable base fields; everything else in a create body is a custom property.
+    public static let baseFields: Set<String> = ["name", "visibility", "protected", "os_hidden", "owner", "min_ram", "min_disk",
+                                                 "disk_format", "container_format", "tags"]
+
+    public var json: JSON {
+        var out: [String: JSON] = [:]
+        for (k, v) in properties { out[k] = .string(v) }
+        let base: [String: JSON] = [
+            "id": .string(id), "name": .optional(name), "status": .string(status.rawValue), "visibility": .string(visibility),
+            "protected": .bool(protected), "os_hidden": .bool(hidden), "checksum": .optional(checksum),
+            "os_hash_algo": hashValue == nil ? .null : "sha512", "os_hash_value": .optional(hashValue), "owner": .optional(owner),
+            "size": size.map { .int($0) } ?? .null, "virtual_size": virtualSize.map { .int($0) } ?? .null,
+            "min_ram": .int(minRAM), "min_disk": .int(minDisk), "disk_format": .optional(diskFormat),
+            "container_format": .optional(containerFormat), "created_at": .string(Timestamps.iso8601(createdAt)),
+            "updated_at": .string(Timestamps.iso8601(updatedAt)), "tags": .array(tags.map { .string($0) }),
+            "self": .string("/v2/images/\(id)"), "file": .string("/v2/images/\(id)/file"), "schema": "/v2/schemas/image",
+        ]
+        for (k, v) in base { out[k] = v }
+        return .object(out)
+    }
+}
+
+/// A project an image is shared with, and whether it accepted.
+public struct ImageMember: Sendable {
+    public var imageID: String
+    public var memberID: String
+    public var status: String
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public static let statuses: Set<String> = ["pending", "accepted", "rejected"]
+
+    public var json: JSON {
+        ["image_id": .string(imageID), "member_id": .string(memberID), "status": .string(status),
+         "created_at": .string(Timestamps.iso8601(createdAt)), "updated_at": .string(Timestamps.iso8601(updatedAt)),
+         "schema": "/v2/schemas/member"]
+    }
+}

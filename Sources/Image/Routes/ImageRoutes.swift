@@ -1,0 +1,186 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NimbusCore
+
+/// Glance v2 over HTTP, mounted under `/image`. Links inside bodies are relative to the
+/// endpoint (`/v2/images/...`), as Glance writes them.
+public struct ImageRoutes: Sendable {
+    let service: ImageService
+    let validator: any TokenValidating
+    let maxBodySize: Int
+
+    public init(service: ImageService, validator: any TokenValidating, maxBodySize: Int) {
+        self.service = service
+        self.validator = validator
+        self.maxBodySize = maxBodySize
+    }
+
+    typealias Context = NimbusRequestContext
+
+    /// Glance's default advertised versions: v2.17 current, the earlier ones supported.
+    static let versionIDs = ["v2.17", "v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0"]
+
+    func versions(_ request: Request, status: HTTPResponse.Status) -> Response {
+        let href = request.baseURL(fallback: "http://localhost") + "/image/v2/"
+        let list: [JSON] = Self.versionIDs.map { id in
+            ["id": .string(id), "status": id == "v2.17" ? "CURRENT" : "SUPPORTED", "links": [["rel": "self", "href": .string(href)]]]
+        }
+        return JSONResponse(status: status, ["versions": .array(list)]).response()
+    }
+
+    public func register(on router: Router<NimbusRequestContext>) {
+        let open = router.group("image").add(middleware: ErrorStyleMiddleware(.glance))
+        open.get("") { request, _ in versions(request, status: .multipleChoices) }
+        open.get("/versions") { request, _ in versions(request, status: .ok) }
+
+        let api = router.group("image/v2").add(middleware: ErrorStyleMiddleware(.glance)).add(middleware: TokenAuthMiddleware(validator: validator))
+        for (path, document) in [("image", ImageSchemas.image), ("images", ImageSchemas.images), ("member", ImageSchemas.member), ("members", ImageSchemas.members)] {
+            api.get(RouterPath(stringLiteral: "/schemas/\(path)")) { _, _ in JSONResponse(document).response() }
+        }
+        api.post("/images") { request, context in
+            let image = try await service.create(try await request.jsonBody(limit: maxBodySize), caller: try context.requireAuth())
+            var response = JSONResponse(status: .created, image.json).response()
+            response.headers[.location] = "/v2/images/\(image.id)"
+            response.headers[HTTPField.Name("OpenStack-image-import-methods")!] = ""
+            return response
+        }
+        api.get("/images") { request, context in
+            let page = try await service.list(request.queryDictionary, tags: request.queryValues("tag"), caller: try context.requireAuth())
+            var body: [String: JSON] = ["images": .array(page.images.map(\.json)), "schema": "/v2/schemas/images",
+                                        "first": .string("/v2/images" + (request.uri.query.map { "?" + $0 } ?? ""))]
+            if let marker = page.nextMarker {
+                var query = request.queryDictionary
+                query["marker"] = marker
+                body["next"] = .string("/v2/images?" + query.sorted { $0.key < $1.key }.map { "\(Self.escape($0.key))=\(Self.escape($0.value))" }.joined(separator: "&"))
+            }
+            return JSONResponse(.object(body)).response()
+        }
+        api.get("/images/:id") { _, context in
+            JSONResponse(try await service.get(try context.parameters.require("id"), caller: try context.requireAuth()).json).response()
+        }
+        api.patch("/images/:id") { request, context in
+            let image = try await service.update(try context.parameters.require("id"), patch: try await request.jsonBody(limit: maxBodySize),
+                                                 mediaType: request.headers[.contentType] ?? "", caller: try context.requireAuth())
+            return JSONResponse(image.json).response()
+        }
+        api.delete("/images/:id") { _, context in
+            try await service.delete(try context.parameters.require("id"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.put("/images/:id/file") { request, context in
+            let options = ImageService.UploadOptions(contentType: request.headers[.contentType],
+                                                     expectedMD5: request.headers[HTTPField.Name("Content-MD5")!])
+            try await service.upload(try context.parameters.require("id"), options: options, body: request.body, caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/images/:id/file") { request, context in
+            try await download(request, id: try context.parameters.require("id"), caller: try context.requireAuth())
+        }
+        api.post("/images/:id/actions/deactivate") { _, context in
+            try await service.setActive(try context.parameters.require("id"), active: false, caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.post("/images/:id/actions/reactivate") { _, context in
+            try await service.setActive(try context.parameters.require("id"), active: true, caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.put("/images/:id/tags/:tag") { _, context in
+            try await service.tag(try context.parameters.require("id"), try context.parameters.require("tag"), add: true, caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.delete("/images/:id/tags/:tag") { _, context in
+            try await service.tag(try context.parameters.require("id"), try context.parameters.require("tag"), add: false, caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.post("/images/:id/members") { request, context in
+            JSONResponse(try await service.addMember(try context.parameters.require("id"), try await request.jsonBody(limit: maxBodySize),
+                                                     caller: try context.requireAuth()).json).response()
+        }
+        api.get("/images/:id/members") { _, context in
+            let members = try await service.members(try context.parameters.require("id"), caller: try context.requireAuth())
+            return JSONResponse(["members": .array(members.map(\.json)), "schema": "/v2/schemas/members"]).response()
+        }
+        api.get("/images/:id/members/:member") { _, context in
+            JSONResponse(try await service.member(try context.parameters.require("id"), try context.parameters.require("member"),
+                                                  caller: try context.requireAuth()).json).response()
+        }
+        api.put("/images/:id/members/:member") { request, context in
+            JSONResponse(try await service.updateMember(try context.parameters.require("id"), try context.parameters.require("member"),
+                                                        try await request.jsonBody(limit: maxBodySize), caller: try context.requireAuth()).json).response()
+        }
+        api.delete("/images/:id/members/:member") { _, context in
+            try await service.deleteMember(try context.parameters.require("id"), try context.parameters.require("member"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+    }
+
+    static func escape(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? s
+    }
+
+    static let chunkSize = 1 << 20
+
+    /// Streams the data in 1 MiB chunks; a `Range: bytes=a-b` request gets 206 with that slice.
+    func download(_ request: Request, id: String, caller: AuthContext) async throws -> Response {
+        let download = try await service.download(id, caller: caller)
+        guard let reader = download.reader else { return Response.empty() }
+        var start: Int64 = 0
+        var end = reader.size - 1
+        var status = HTTPResponse.Status.ok
+        var headers: HTTPFields = [.contentType: "application/octet-stream"]
+        if let range = request.headers[.range] {
+            guard let (a, b) = Self.parseRange(range, size: reader.size) else {
+                reader.close()
+                throw APIError(.rangeNotSatisfiable, "Requested range \(range) not satisfiable.",
+                               headers: [.contentRange: "bytes */\(reader.size)"])
+            }
+            (start, end, status) = (a, b, .partialContent)
+            headers[.contentRange] = "bytes \(a)-\(b)/\(reader.size)"
+        } else if let checksum = download.image.checksum {
+            headers[HTTPField.Name("Content-MD5")!] = checksum
+        }
+        let length = max(end - start + 1, 0)
+        try reader.seek(to: start)
+        let body = ResponseBody(contentLength: Int(length)) { writer in
+            defer { reader.close() }
+            var remaining = length
+            while remaining > 0 {
+                let bytes = try reader.read(upTo: Int(min(remaining, Int64(Self.chunkSize))))
+                if bytes.isEmpty { break }
+                remaining -= Int64(bytes.count)
+                try await writer.write(ByteBuffer(bytes: bytes))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    /// One `bytes=a-b`, `bytes=a-` or `bytes=-n` range within `size`.
+    static func parseRange(_ header: String, size: Int64) -> (Int64, Int64)? {
+        guard header.hasPrefix("bytes="), size > 0 else { return nil }
+        let spec = header.dropFirst("bytes=".count)
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return nil }
+        let first = spec[..<dash], last = spec[spec.index(after: dash)...]
+        if first.isEmpty {
+            guard let n = Int64(last), n > 0 else { return nil }
+            return (max(size - n, 0), size - 1)
+        }
+        guard let a = Int64(first), a < size else { return nil }
+        let b = last.isEmpty ? size - 1 : min(Int64(last) ?? -1, size - 1)
+        return b >= a ? (a, b) : nil
+    }
+}
+
+extension Request {
+    /// Every value of a repeated query parameter (`?tag=a&tag=b`).
+    func queryValues(_ name: String) -> [String] {
+        guard let query = uri.query else { return [] }
+        return query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0].removingPercentEncoding == name else { return nil }
+            return String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+        }
+    }
+}

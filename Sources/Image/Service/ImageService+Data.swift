@@ -1,0 +1,153 @@
+import Crypto
+import Foundation
+import NIOCore
+import NimbusCore
+
+/// Upload and download: bytes stream between the socket and the store in chunks, never held
+/// whole in memory, while being hashed and inspected on the way in.
+extension ImageService {
+    public struct UploadOptions: Sendable {
+        public var contentType: String?
+        /// A Content-MD5 the client sent (hex or base64), checked against the data.
+        public var expectedMD5: String?
+        public init(contentType: String?, expectedMD5: String?) {
+            self.contentType = contentType
+            self.expectedMD5 = expectedMD5
+        }
+    }
+
+    /// Digests and inspection of one upload, fed chunk by chunk.
+    struct UploadDigest {
+        var md5 = Insecure.MD5()
+        var sha512 = SHA512()
+        var sha256: SHA256?
+        var inspector = DiskFormatInspector()
+        var size: Int64 = 0
+
+        mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+            md5.update(bufferPointer: bytes)
+            sha512.update(bufferPointer: bytes)
+            sha256?.update(bufferPointer: bytes)
+            inspector.feed(bytes)
+            size += Int64(bytes.count)
+        }
+    }
+
+    static func hex<D: Digest>(_ digest: D) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+
+    public func upload<Body: AsyncSequence>(_ id: String, options: UploadOptions, body: Body, caller: AuthContext) async throws
+    where Body.Element == ByteBuffer {
+        guard options.contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/octet-stream" else {
+            throw APIError(.unsupportedMediaType, "Invalid content type \(options.contentType ?? "(none)"): image data must be sent as application/octet-stream.")
+        }
+        var image = try await visibleImage(id, caller)
+        try authorize("upload_image", caller, image)
+        guard let diskFormat = image.diskFormat, image.containerFormat != nil else {
+            throw APIError.badRequest("Properties disk_format, container_format must be set prior to saving data.")
+        }
+        guard image.status == .queued else {
+            throw APIError.conflict("Image status transition from \(image.status.rawValue) to saving is not allowed")
+        }
+        image.status = .saving
+        image.updatedAt = Date()
+        guard try await store.update(image, expecting: .queued, db) else {
+            throw APIError.conflict("Image \(id) is already receiving data.")
+        }
+
+        let writer: any ImageDataWriter
+        do { writer = try dataStore.beginWrite(imageID: id) } catch {
+            try await revertToQueued(image)
+            throw error
+        }
+        var digest = UploadDigest()
+        if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty { digest.sha256 = SHA256() }
+        let location: String
+        do {
+            for try await buffer in body {
+                try buffer.withUnsafeReadableBytes { bytes in
+                    try writer.write(bytes)
+                    digest.feed(bytes)
+                }
+            }
+            try checkUpload(digest, image: image, diskFormat: diskFormat, expectedMD5: options.expectedMD5)
+            location = try writer.commit()
+        } catch {
+            writer.abort()
+            try? await revertToQueued(image)
+            throw error
+        }
+
+        let report = digest.inspector.finish()
+        image.status = .active
+        image.size = digest.size
+        image.checksum = Self.hex(digest.md5.finalize())
+        image.hashValue = Self.hex(digest.sha512.finalize())
+        image.virtualSize = report.virtualSize
+        image.location = location
+        image.updatedAt = Date()
+        guard try await store.update(image, expecting: .saving, db) else {
+            // Deleted while uploading: the data has no image to belong to.
+            try? dataStore.delete(location: location)
+            throw APIError.conflict("Image \(id) was deleted during the upload.")
+        }
+    }
+
+    func revertToQueued(_ saving: Image) async throws {
+        var image = saving
+        image.status = .queued
+        image.updatedAt = Date()
+        try await store.update(image, expecting: .saving, db)
+    }
+
+    /// The checks that reject an upload: what the data is against what was declared, unsafe
+    /// qcow2/vmdk features, and checksums the client supplied.
+    func checkUpload(_ digest: UploadDigest, image: Image, diskFormat: String, expectedMD5: String?) throws {
+        let report = digest.inspector.finish()
+        // Glance inspects only bare containers; other containers wrap the disk.
+        if image.containerFormat == "bare" {
+            if let problem = report.problems.first {
+                throw APIError(.unsupportedMediaType, "Image failed safety checks: \(problem).")
+            }
+            if let declared = DiskFormat(rawValue: diskFormat), !declaredFormatMatches(declared, report) {
+                throw APIError(.unsupportedMediaType, "Image data does not match disk_format \(diskFormat): it looks like \(report.detected.rawValue).")
+            }
+        }
+        let md5 = Self.hex(digest.md5)
+        if let expected = expectedMD5?.trimmingCharacters(in: .whitespaces), !expected.isEmpty {
+            let asHex = Data(base64Encoded: expected).map { $0.map { String(format: "%02x", $0) }.joined() } ?? expected.lowercased()
+            if asHex != md5 && expected.lowercased() != md5 {
+                throw APIError.badRequest("Content-MD5 \(expected) does not match the uploaded data (\(md5)).")
+            }
+        }
+        if let wanted = image.properties["owner_specified.openstack.md5"], !wanted.isEmpty, wanted.lowercased() != md5 {
+            throw APIError.badRequest("The data's MD5 \(md5) does not match owner_specified.openstack.md5 \(wanted).")
+        }
+        if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty, let sha256 = digest.sha256,
+           wanted.lowercased() != Self.hex(sha256) {
+            throw APIError.badRequest("The data's SHA-256 does not match owner_specified.openstack.sha256.")
+        }
+    }
+
+    /// What a download sends: nil reader for an image without data (Glance answers 204).
+    public struct Download: Sendable {
+        public let image: Image
+        public let reader: (any ImageDataReader)?
+    }
+
+    public func download(_ id: String, caller: AuthContext) async throws -> Download {
+        let image = try await visibleImage(id, caller)
+        try authorize("download_image", caller, image)
+        if image.status == .deactivated && !caller.isAdmin {
+            throw APIError.forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        }
+        guard image.status == .active || image.status == .deactivated, let location = image.location else {
+            return Download(image: image, reader: nil)
+        }
+        return Download(image: image, reader: try dataStore.open(location: location))
+    }
+}
+
+extension ImageService {
+    static func hex(_ md5: Insecure.MD5) -> String { hex(md5.finalize()) }
+    static func hex(_ sha: SHA256) -> String { hex(sha.finalize()) }
+}

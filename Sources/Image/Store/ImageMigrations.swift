@@ -1,0 +1,27 @@
+import NimbusStore
+
+/// The image service's schema. Custom properties and tags are JSON text columns: they are
+/// always read and written with their image, never queried alone.
+public enum ImageMigrations {
+    public static let all: [Migration] = [
+        Migration(service: "image", version: 1, name: "images and members", statements: [
+            """
+            CREATE TABLE image_image (
+                id TEXT PRIMARY KEY, name TEXT, status TEXT NOT NULL, visibility TEXT NOT NULL,
+                protected INTEGER NOT NULL DEFAULT 0, os_hidden INTEGER NOT NULL DEFAULT 0,
+                checksum TEXT, os_hash_algo TEXT, os_hash_value TEXT, owner TEXT, size BIGINT, virtual_size BIGINT,
+                min_ram BIGINT NOT NULL DEFAULT 0, min_disk BIGINT NOT NULL DEFAULT 0, disk_format TEXT, container_format TEXT,
+                created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+                properties TEXT NOT NULL DEFAULT '{}', tags TEXT NOT NULL DEFAULT '[]', location TEXT)
+            """,
+            "CREATE INDEX image_image_owner ON image_image (owner)",
+            """
+            CREATE TABLE image_member (
+                image_id TEXT NOT NULL REFERENCES image_image(id) ON DELETE CASCADE, member_id TEXT NOT NULL,
+                status TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (image_id, member_id))
+            """,
+            "CREATE INDEX image_member_member ON image_member (member_id)",
+        ]),
+    ]
+}
