@@ -24,13 +24,27 @@ extension ImageService {
         var inspector = DiskFormatInspector()
         var size: Int64 = 0
 
-        mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        mutating func feedExceptSHA512(_ bytes: UnsafeRawBufferPointer) {
             md5.update(bufferPointer: bytes)
-            sha512.update(bufferPointer: bytes)
             sha256?.update(bufferPointer: bytes)
             inspector.feed(bytes)
             size += Int64(bytes.count)
         }
+    }
+
+    static let hashBatchSize = 1 << 20
+
+    /// The running SHA-512, handed to the child task and back. swift-crypto does not mark it
+    /// Sendable; it is safe here because the uploading task never touches it while the child
+    /// holds it (it awaits the child before the next use).
+    struct HashInFlight: @unchecked Sendable {
+        var hash: SHA512
+    }
+
+    static func hashed(_ start: HashInFlight, _ chunks: [ByteBuffer]) async -> HashInFlight {
+        var running = start
+        for chunk in chunks { chunk.withUnsafeReadableBytes { running.hash.update(bufferPointer: $0) } }
+        return running
     }
 
     static func hex<D: Digest>(_ digest: D) -> String { digest.map { String(format: "%02x", $0) }.joined() }
@@ -63,12 +77,32 @@ extension ImageService {
         if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty { digest.sha256 = SHA256() }
         let location: String
         do {
-            for try await buffer in body {
-                try buffer.withUnsafeReadableBytes { bytes in
-                    try writer.write(bytes)
-                    digest.feed(bytes)
+            // SHA-512 is the most expensive step of an upload (more than the disk write), so
+            // each batch of about 1 MiB is hashed by a child task on another core while this
+            // task writes the batch, computes MD5 and inspects it. At most one batch is in
+            // flight, which keeps memory flat whatever the image size.
+            var batch: [ByteBuffer] = []
+            var batchBytes = 0
+            func flush() async throws {
+                let chunks = batch
+                let running = HashInFlight(hash: digest.sha512)
+                async let sha512 = Self.hashed(running, chunks)
+                for buffer in chunks {
+                    try buffer.withUnsafeReadableBytes { bytes in
+                        try writer.write(bytes)
+                        digest.feedExceptSHA512(bytes)
+                    }
                 }
+                digest.sha512 = await sha512.hash
+                batch.removeAll(keepingCapacity: true)
+                batchBytes = 0
             }
+            for try await buffer in body {
+                batch.append(buffer)
+                batchBytes += buffer.readableBytes
+                if batchBytes >= Self.hashBatchSize { try await flush() }
+            }
+            try await flush()
             try checkUpload(digest, image: image, diskFormat: diskFormat, expectedMD5: options.expectedMD5)
             location = try writer.commit()
         } catch {
