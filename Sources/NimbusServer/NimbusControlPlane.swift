@@ -48,8 +48,11 @@ public final class NimbusControlPlane: Sendable {
             identity = try IdentityService(db: db, config: config, dataDir: dataDir, policy: policy, logger: logger)
             try await identity.start()
             let imageDir = config.string("glance_store", "filesystem_store_datadir")
+            let sizeLimit = Int64(try config.int("image_quota", "image_size_total"))
+            let quotas = ImageService.Quotas(imageCountTotal: Int64(try config.int("image_quota", "image_count_total")),
+                                             imageSizeTotal: sizeLimit < 0 ? -1 : sizeLimit << 20)
             image = ImageService(db: db, dataStore: try FileImageStore(directory: imageDir.hasPrefix("/") ? imageDir : "\(dataDir)/\(imageDir)"),
-                                 policy: policy, logger: logger)
+                                 policy: policy, quotas: quotas, logger: logger)
         } catch {
             await db.close()
             throw StartupError("cannot initialise the services: \(error)")

@@ -18,6 +18,8 @@ public struct TestCloud: Sendable {
     public let dataDir: String
     public let databaseURL: String
     public let adminPassword = "admin-secret"
+    /// nimbus.conf settings for this cloud: section → option → value.
+    public var settings: [String: [String: String]] = [:]
 
     public static var postgresURL: String? {
         let url = ProcessInfo.processInfo.environment["NIMBUS_TEST_POSTGRES_URL"]
@@ -57,6 +59,9 @@ public struct TestCloud: Sendable {
         config.set("database", "connection", databaseURL)
         // bcrypt's minimum cost keeps tests fast; the cost itself is covered by the benchmark.
         config.set("identity", "password_hash_rounds", "4")
+        for (section, options) in settings {
+            for (name, value) in options { config.set(section, name, value) }
+        }
         return config
     }
 
@@ -153,10 +158,12 @@ public func assertKeystoneError(_ reply: API.Reply, _ status: Int, file: StaticS
 
 extension XCTestCase {
     /// Runs the body once per engine, each on a new cloud.
-    public func onEachEngine(_ body: @Sendable (TestCloud, API) async throws -> Void) async throws {
+    public func onEachEngine(settings: [String: [String: String]] = [:], _ body: @Sendable (TestCloud, API) async throws -> Void) async throws {
         for engine in TestCloud.engines {
-            let cloud = try await TestCloud.make(engine)
-            try await cloud.run { api in try await body(cloud, api) }
+            var cloud = try await TestCloud.make(engine)
+            cloud.settings = settings
+            let configured = cloud
+            try await configured.run { api in try await body(configured, api) }
         }
     }
 }

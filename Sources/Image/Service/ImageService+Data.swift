@@ -76,6 +76,7 @@ extension ImageService {
         var digest = UploadDigest()
         if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty { digest.sha256 = SHA256() }
         let location: String
+        var reserved: Int64 = 0
         do {
             // SHA-512 is the most expensive step of an upload (more than the disk write), so
             // each batch of about 1 MiB is hashed by a child task on another core while this
@@ -84,6 +85,15 @@ extension ImageService {
             var batch: [ByteBuffer] = []
             var batchBytes = 0
             func flush() async throws {
+                // Quota: each batch is reserved before it is written, so concurrent uploads of
+                // one project cannot together pass image_size_total.
+                if let owner = image.owner, batchBytes > 0 {
+                    guard try await store.reserve(project: owner, images: 0, bytes: Int64(batchBytes), imageLimit: -1,
+                                                  byteLimit: quotas.imageSizeTotal, db) else {
+                        throw Self.overLimit(owner, "image_size_total", limit: quotas.imageSizeTotal / (1 << 20))
+                    }
+                    reserved += Int64(batchBytes)
+                }
                 let chunks = batch
                 let running = HashInFlight(hash: digest.sha512)
                 async let sha512 = Self.hashed(running, chunks)
@@ -107,6 +117,7 @@ extension ImageService {
             location = try writer.commit()
         } catch {
             writer.abort()
+            if let owner = image.owner, reserved > 0 { try? await store.release(project: owner, images: 0, bytes: reserved, db) }
             try? await revertToQueued(image)
             throw error
         }
@@ -122,6 +133,7 @@ extension ImageService {
         guard try await store.update(image, expecting: .saving, db) else {
             // Deleted while uploading: the data has no image to belong to.
             try? dataStore.delete(location: location)
+            if let owner = image.owner { try? await store.release(project: owner, images: 0, bytes: reserved, db) }
             throw APIError.conflict("Image \(id) was deleted during the upload.")
         }
     }

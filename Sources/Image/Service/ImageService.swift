@@ -12,12 +12,29 @@ public final class ImageService: Sendable {
     public let dataStore: any ImageDataStore
     let policy: PolicyEngine
     let logger: Logger
+    let quotas: Quotas
 
-    public init(db: any Database, dataStore: any ImageDataStore, policy: PolicyEngine, logger: Logger) {
+    /// Per-project limits, Glance's unified-limit names; negative means unlimited.
+    public struct Quotas: Sendable {
+        public var imageCountTotal: Int64
+        /// Bytes (configured in MiB, as Glance's `image_size_total`).
+        public var imageSizeTotal: Int64
+        public init(imageCountTotal: Int64 = -1, imageSizeTotal: Int64 = -1) {
+            self.imageCountTotal = imageCountTotal
+            self.imageSizeTotal = imageSizeTotal
+        }
+    }
+
+    public init(db: any Database, dataStore: any ImageDataStore, policy: PolicyEngine, quotas: Quotas = Quotas(), logger: Logger) {
         self.db = db
         self.dataStore = dataStore
         self.policy = policy
+        self.quotas = quotas
         self.logger = logger
+    }
+
+    static func overLimit(_ project: String, _ resource: String, limit: Int64) -> APIError {
+        APIError(.contentTooLarge, "Project \(project) is over a limit for [Resource \(resource) is over limit of \(limit)]")
     }
 
     // MARK: Access
@@ -75,8 +92,15 @@ public final class ImageService: Sendable {
         if image.owner != caller.projectID { try authorize("set_image_owner", caller, image) }
         try authorize("add_image", caller, image)
         try checkVisibilityPolicy(image.visibility, caller, image)
+        let created = image
         do {
-            try await store.insert(image, db)
+            try await db.transaction { x in
+                if let owner = created.owner,
+                   try await !self.store.reserve(project: owner, images: 1, bytes: 0, imageLimit: self.quotas.imageCountTotal, byteLimit: -1, x) {
+                    throw Self.overLimit(owner, "image_count_total", limit: self.quotas.imageCountTotal)
+                }
+                try await self.store.insert(created, x)
+            }
         } catch DatabaseError.uniqueViolation {
             throw APIError.conflict("An image with identifier \(image.id) already exists")
         }
@@ -329,7 +353,16 @@ public final class ImageService: Sendable {
         }
         if image.visibility != original.visibility { try checkVisibilityPolicy(image.visibility, caller, image) }
         image.updatedAt = Date()
-        try await store.update(image, db)
+        let changed = image
+        try await db.transaction { x in
+            try await self.store.update(changed, x)
+            // A new owner (admins only) takes the image's usage with it.
+            if changed.owner != original.owner {
+                let bytes = original.status == .active || original.status == .deactivated ? original.size ?? 0 : 0
+                if let old = original.owner { try await self.store.release(project: old, images: 1, bytes: bytes, x) }
+                if let new = changed.owner { _ = try await self.store.reserve(project: new, images: 1, bytes: bytes, imageLimit: -1, byteLimit: -1, x) }
+            }
+        }
         return image
     }
 
@@ -368,7 +401,12 @@ public final class ImageService: Sendable {
         let image = try await visibleImage(id, caller)
         try authorize("delete_image", caller, image)
         if image.protected { throw APIError.forbidden("Image \(id) is protected and cannot be deleted.") }
-        try await store.delete(id: id, db)
+        try await db.transaction { x in
+            try await self.store.delete(id: id, x)
+            if let owner = image.owner {
+                try await self.store.release(project: owner, images: 1, bytes: image.status == .active || image.status == .deactivated ? image.size ?? 0 : 0, x)
+            }
+        }
         if let location = image.location {
             do { try dataStore.delete(location: location) } catch { logger.warning("image \(id): could not delete data: \(error)") }
         }

@@ -22,6 +22,10 @@ public enum ImageMigrations {
                 PRIMARY KEY (image_id, member_id))
             """,
             "CREATE INDEX image_member_member ON image_member (member_id)",
+            // Per-project usage, changed only by conditional updates so that concurrent
+            // creates and uploads cannot overshoot a quota (the reserve step of the seed's
+            // reserve/commit/rollback; the row lock serialises them on PostgreSQL).
+            "CREATE TABLE image_usage (project_id TEXT PRIMARY KEY, images BIGINT NOT NULL DEFAULT 0, bytes BIGINT NOT NULL DEFAULT 0)",
         ]),
     ]
 }

@@ -90,4 +90,28 @@ struct ImageStore: Sendable {
     func deleteMember(imageID: String, memberID: String, _ x: any SQLExecutor) async throws -> Bool {
         try await x.execute("DELETE FROM image_member WHERE image_id = ? AND member_id = ?", [.text(imageID), .text(memberID)]) > 0
     }
+
+    // MARK: Usage
+
+    /// Adds `images` and `bytes` to the project's usage unless that would pass a limit
+    /// (negative = unlimited). Returns false, changing nothing, when it would.
+    func reserve(project: String, images: Int64, bytes: Int64, imageLimit: Int64, byteLimit: Int64, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.execute("INSERT INTO image_usage (project_id, images, bytes) VALUES (?, 0, 0) ON CONFLICT DO NOTHING", [.text(project)])
+        return try await x.execute("""
+            UPDATE image_usage SET images = images + ?, bytes = bytes + ?
+            WHERE project_id = ? AND (? < 0 OR images + ? <= ?) AND (? < 0 OR bytes + ? <= ?)
+            """, [.integer(images), .integer(bytes), .text(project), .integer(imageLimit), .integer(images), .integer(imageLimit),
+                  .integer(byteLimit), .integer(bytes), .integer(byteLimit)]) > 0
+    }
+
+    /// Gives usage back (a delete, a failed upload). Never fails on limits.
+    func release(project: String, images: Int64, bytes: Int64, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE image_usage SET images = images - ?, bytes = bytes - ? WHERE project_id = ?",
+                            [.integer(images), .integer(bytes), .text(project)])
+    }
+
+    func usage(project: String, _ x: any SQLExecutor) async throws -> (images: Int64, bytes: Int64) {
+        guard let row = try await x.first("SELECT images, bytes FROM image_usage WHERE project_id = ?", .text(project)) else { return (0, 0) }
+        return (row.int("images"), row.int("bytes"))
+    }
 }

@@ -39,6 +39,10 @@ public struct NimbusConfig: Sendable {
                help: "Domain used when a request names none."),
         Option(section: "glance_store", name: "filesystem_store_datadir", defaultValue: "images",
                help: "Directory of the filesystem image store, relative to the data dir."),
+        Option(section: "image_quota", name: "image_count_total", defaultValue: "-1",
+               help: "Images one project may own (Glance's unified-limit name); -1 is unlimited."),
+        Option(section: "image_quota", name: "image_size_total", defaultValue: "-1",
+               help: "MiB of image data one project may store; -1 is unlimited. Enforced while the data streams in."),
         Option(section: "oslo_policy", name: "policy_file", defaultValue: "policy.yaml",
                help: "Operator policy overrides, relative to the data dir; a missing file means the built-in defaults."),
     ]
