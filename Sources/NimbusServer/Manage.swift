@@ -1,5 +1,6 @@
 import Foundation
 import Identity
+import Image
 import Logging
 import NimbusCore
 
@@ -30,5 +31,12 @@ public enum Manage {
         let plane = try await NimbusControlPlane(dataDir: dataDir, config: config, publicURL: "http://127.0.0.1", logger: Logger(label: "nimbus-manage"))
         await plane.close()
         return NimbusControlPlane.migrations.map { "\($0.service) \($0.version): \($0.name)" }
+    }
+
+    /// Objects and bytes in the image store, as `nimbus manage image-store usage` prints them.
+    public static func imageStoreUsage(dataDir: String) throws -> (objects: Int, bytes: Int64) {
+        let config = try loadConfig(dataDir, database: nil)
+        let dir = config.string("glance_store", "filesystem_store_datadir")
+        return try FileImageStore(directory: dir.hasPrefix("/") ? dir : "\(dataDir)/\(dir)").usage()
     }
 }

@@ -46,7 +46,22 @@ struct Up: AsyncParsableCommand {
 struct Manage: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator commands (keystone-manage, nova-manage).",
-        subcommands: [Token.self, DB.self])
+        subcommands: [Token.self, DB.self, ImageStore.self])
+
+    struct ImageStore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "image-store", abstract: "The image data store.", subcommands: [Usage.self])
+
+        struct Usage: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Print the objects and bytes the image store holds.")
+            @Option(help: "Data directory.") var dataDir = "./.nimbus"
+            func run() async throws {
+                try await runOrExit {
+                    let (objects, bytes) = try NimbusServer.Manage.imageStoreUsage(dataDir: dataDir)
+                    print("store file: \(objects) images, \(bytes) bytes")
+                }
+            }
+        }
+    }
 
     struct Token: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Token key repository.", subcommands: [Rotate.self])

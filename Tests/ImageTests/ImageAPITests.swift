@@ -47,6 +47,10 @@ final class ImageAPITests: XCTestCase {
             let token = try await api.adminToken(cloud)
             let catalog = try await api.call(.get, "/identity/v3/auth/catalog", token: token)
             XCTAssertTrue(catalog.json["catalog"]?.arrayValue?.contains { $0["type"]?.stringValue == "image" } ?? false)
+            let stores = try await api.call(.get, "/image/v2/info/stores", token: token)
+            XCTAssertEqual(stores.json["stores"]?.arrayValue?.first?["id"]?.stringValue, "file")
+            let schema = try await api.call(.get, "/image/v2/schemas/image", token: token)
+            XCTAssertEqual(schema.json["name"]?.stringValue, "image")
             let unauthenticated = try await api.call(.get, "/image/v2/images")
             XCTAssertEqual(unauthenticated.status, 401)
         }
@@ -164,6 +168,16 @@ final class ImageAPITests: XCTestCase {
             XCTAssertEqual(value16, 403)
             let value17 = try await api.call(.post, "/image/v2/images/\(privateImage)/members", token: alice.token, body: ["member": .string(bob.project)]).status
             XCTAssertEqual(value17, 403, "private images have no members")
+            // Someone who is neither owner nor member sees none of it.
+            let carol = try await api.projectUser(admin: admin, name: "carol")
+            let carolMembers = try await api.call(.get, "/image/v2/images/\(shared)/members", token: carol.token)
+            XCTAssertEqual(carolMembers.status, 404)
+            let carolAccepts = try await api.call(.put, "/image/v2/images/\(shared)/members/\(carol.project)", token: carol.token, body: ["status": "accepted"])
+            XCTAssertEqual(carolAccepts.status, 404)
+            let carolAdds = try await api.call(.post, "/image/v2/images/\(shared)/members", token: carol.token, body: ["member": .string(carol.project)])
+            XCTAssertEqual(carolAdds.status, 404)
+            let bobAdds = try await api.call(.post, "/image/v2/images/\(shared)/members", token: bob.token, body: ["member": .string(carol.project)])
+            XCTAssertEqual(bobAdds.status, 403, "a member cannot share further")
             let value18 = try await api.call(.delete, "/image/v2/images/\(shared)/members/\(bob.project)", token: alice.token).status
             XCTAssertEqual(value18, 204)
             let value19 = try await api.call(.get, "/image/v2/images/\(shared)", token: bob.token).status

@@ -39,6 +39,15 @@ public struct ImageRoutes: Sendable {
         for (path, document) in [("image", ImageSchemas.image), ("images", ImageSchemas.images), ("member", ImageSchemas.member), ("members", ImageSchemas.members)] {
             api.get(RouterPath(stringLiteral: "/schemas/\(path)")) { _, _ in JSONResponse(document).response() }
         }
+        api.get("/info/stores") { _, context in
+            _ = try context.requireAuth()
+            return JSONResponse(["stores": [["id": .string(service.dataStore.name), "description": "Local filesystem store", "default": true]]]).response()
+        }
+        api.get("/info/import") { _, context in
+            _ = try context.requireAuth()
+            // No interoperable import method is offered yet: clients upload with PUT …/file.
+            return JSONResponse(["import-methods": ["description": "Import methods available.", "type": "array", "value": []]]).response()
+        }
         api.post("/images") { request, context in
             let image = try await service.create(try await request.jsonBody(limit: maxBodySize), caller: try context.requireAuth())
             var response = JSONResponse(status: .created, image.json).response()
