@@ -243,13 +243,14 @@ final class ImageAPITests: XCTestCase {
 
             let value40 = try await api.call(.put, "/image/v2/images/\(id)/file", token: alice.token, bytes: [9, 9, 9]).status
             XCTAssertEqual(value40, 204)
-            let value41 = try await api.call(.post, "/image/v2/images/\(id)/actions/deactivate", token: alice.token).status
-            XCTAssertEqual(value41, 403)
-            let value42 = try await api.call(.post, "/image/v2/images/\(id)/actions/deactivate", token: admin).status
+            let bob = try await api.projectUser(admin: admin, name: "bob")
+            let byOther = try await api.call(.post, "/image/v2/images/\(id)/actions/deactivate", token: bob.token)
+            XCTAssertEqual(byOther.status, 404, "another project cannot even see the image")
+            let value42 = try await api.call(.post, "/image/v2/images/\(id)/actions/deactivate", token: alice.token).status
             XCTAssertEqual(value42, 204)
             let value43 = try await api.call(.get, "/image/v2/images/\(id)/file", token: alice.token).status
             XCTAssertEqual(value43, 403)
-            let value44 = try await api.call(.post, "/image/v2/images/\(id)/actions/reactivate", token: admin).status
+            let value44 = try await api.call(.post, "/image/v2/images/\(id)/actions/reactivate", token: alice.token).status
             XCTAssertEqual(value44, 204)
             let value45 = try await api.call(.get, "/image/v2/images/\(id)/file", token: alice.token).bytes
             XCTAssertEqual(value45, [9, 9, 9])

@@ -1,5 +1,5 @@
-/// Glance's default policy in the admin/member/reader model: project members manage their
-/// project's images, readers read, only admins publicize or deactivate. Which images a caller
+/// Glance's default policy in the admin/member/reader model: project members manage (and may
+/// deactivate) their project's images, readers read, only admins publicize. Which images a caller
 /// can see at all (owner, public, community, shared with them) is decided by the service
 /// before policy is asked, as in Glance.
 public enum ImagePolicy {
@@ -18,8 +18,8 @@ public enum ImagePolicy {
         "publicize_image": "rule:image_admin",
         "communitize_image": "rule:image_manager",
         "set_image_owner": "rule:image_admin",
-        "deactivate": "rule:image_admin",
-        "reactivate": "rule:image_admin",
+        "deactivate": "rule:image_manager",
+        "reactivate": "rule:image_manager",
         "add_member": "rule:image_manager",
         "delete_member": "rule:image_manager",
         "get_member": "rule:image_reader",

@@ -56,6 +56,8 @@ public struct ImageRoutes: Sendable {
             return response
         }
         api.get("/images") { request, context in
+            // `/v2/images/` is an image with an empty id, not the list (Glance answers 404).
+            if request.uri.path.hasSuffix("/") { throw APIError.notFound("No image found with ID ") }
             let page = try await service.list(request.queryDictionary, tags: request.queryValues("tag"), caller: try context.requireAuth())
             var body: [String: JSON] = ["images": .array(page.images.map(\.json)), "schema": "/v2/schemas/images",
                                         "first": .string("/v2/images" + (request.uri.query.map { "?" + $0 } ?? ""))]
