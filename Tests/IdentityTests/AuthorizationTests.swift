@@ -5,21 +5,10 @@ import NimbusTestSupport
 import XCTest
 
 final class AuthorizationTests: XCTestCase {
-    /// A user with `member` on a new project, and that user's token.
-    static func member(_ api: API, admin: String, name: String = "alice") async throws -> (user: String, project: String, token: String) {
-        let project = try await api.create("projects", "project", ["name": .string("p-\(name)")], token: admin)
-        let user = try await api.create("users", "user", ["name": .string(name), "password": .string("pw-\(name)")], token: admin)
-        let member = try await api.roleID("member", token: admin)
-        let value1 = try await api.call(.put, "/identity/v3/projects/\(project)/users/\(user)/roles/\(member)", token: admin).status
-        XCTAssertEqual(value1, 204)
-        let token = try await api.token(user: name, password: "pw-\(name)", project: "p-\(name)")
-        return (user, project, token)
-    }
-
     func testMemberCannotCreateUsersButAdminCan() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
-            let alice = try await Self.member(api, admin: admin)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
             assertKeystoneError(try await api.call(.post, "/identity/v3/users", token: alice.token, body: ["user": ["name": "mallory"]]), 403)
             let value2 = try await api.call(.post, "/identity/v3/users", token: admin, body: ["user": ["name": "bob"]]).status
             XCTAssertEqual(value2, 201)
@@ -35,7 +24,7 @@ final class AuthorizationTests: XCTestCase {
     func testRemovingTheRoleRevokesAtOnce() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
-            let alice = try await Self.member(api, admin: admin)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
             let value5 = try await api.call(.get, "/identity/v3/users/\(alice.user)", token: alice.token).status
             XCTAssertEqual(value5, 200)
             let member = try await api.roleID("member", token: admin)
@@ -74,7 +63,7 @@ final class AuthorizationTests: XCTestCase {
     func testDisablingUserOrProjectAndChangingPasswordRevoke() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
-            let alice = try await Self.member(api, admin: admin)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
             let value10 = try await api.call(.patch, "/identity/v3/projects/\(alice.project)", token: admin, body: ["project": ["enabled": false]]).status
             XCTAssertEqual(value10, 200)
             assertKeystoneError(try await api.call(.get, "/identity/v3/users/\(alice.user)", token: alice.token), 401)
@@ -133,7 +122,7 @@ final class AuthorizationTests: XCTestCase {
         try "\"identity:list_users\": \"role:reader\"\n".write(toFile: "\(cloud.dataDir)/policy.yaml", atomically: true, encoding: .utf8)
         try await cloud.run { api in
             let admin = try await api.adminToken(cloud)
-            let alice = try await Self.member(api, admin: admin)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
             let value14 = try await api.call(.get, "/identity/v3/users", token: alice.token).status
             XCTAssertEqual(value14, 200)
         }

@@ -155,7 +155,7 @@ final class ResourceTests: XCTestCase {
     func testCredentialsAreEncryptedAtRestAndScopedToTheirOwner() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
-            let alice = try await AuthorizationTests.member(api, admin: admin)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
             let blob = "{\"access\": \"AKIA-alice\", \"secret\": \"very-secret\"}"
             let created = try await api.call(.post, "/identity/v3/credentials", token: alice.token, body: ["credential": [
                 "user_id": .string(alice.user), "project_id": .string(alice.project), "type": "ec2", "blob": .string(blob)]])
@@ -164,7 +164,7 @@ final class ResourceTests: XCTestCase {
             XCTAssertEqual(id.count, 64, "ec2 credentials are addressed by the SHA-256 of the access key")
             let value101 = try await api.call(.get, "/identity/v3/credentials/\(id)", token: alice.token).json["credential"]?["blob"]?.stringValue
             XCTAssertEqual(value101, blob)
-            let bob = try await AuthorizationTests.member(api, admin: admin, name: "bob")
+            let bob = try await api.projectUser(admin: admin, name: "bob")
             assertKeystoneError(try await api.call(.get, "/identity/v3/credentials/\(id)", token: bob.token), 403)
             let value102 = try await api.call(.get, "/identity/v3/credentials", token: bob.token).json["credentials"]?.arrayValue?.count
             XCTAssertEqual(value102, 0)
