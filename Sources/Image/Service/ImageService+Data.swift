@@ -76,6 +76,7 @@ extension ImageService {
         var digest = UploadDigest()
         if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty { digest.sha256 = SHA256() }
         let location: String
+        let report: FormatReport
         var reserved: Int64 = 0
         do {
             // SHA-512 is the most expensive step of an upload (more than the disk write), so
@@ -113,7 +114,8 @@ extension ImageService {
                 if batchBytes >= Self.hashBatchSize { try await flush() }
             }
             try await flush()
-            try checkUpload(digest, image: image, diskFormat: diskFormat, expectedMD5: options.expectedMD5)
+            report = digest.inspector.finish()
+            try checkUpload(digest, report: report, image: image, diskFormat: diskFormat, expectedMD5: options.expectedMD5)
             location = try writer.commit()
         } catch {
             writer.abort()
@@ -122,7 +124,6 @@ extension ImageService {
             throw error
         }
 
-        let report = digest.inspector.finish()
         image.status = .active
         image.size = digest.size
         image.checksum = Self.hex(digest.md5.finalize())
@@ -147,8 +148,7 @@ extension ImageService {
 
     /// The checks that reject an upload: what the data is against what was declared, unsafe
     /// qcow2/vmdk features, and checksums the client supplied.
-    func checkUpload(_ digest: UploadDigest, image: Image, diskFormat: String, expectedMD5: String?) throws {
-        let report = digest.inspector.finish()
+    func checkUpload(_ digest: UploadDigest, report: FormatReport, image: Image, diskFormat: String, expectedMD5: String?) throws {
         // Glance inspects only bare containers; other containers wrap the disk.
         if image.containerFormat == "bare" {
             if let problem = report.problems.first {

@@ -27,6 +27,9 @@ struct ImageStore: Sendable {
 
     static let columns = "name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value, owner, size, virtual_size, min_ram, min_disk, disk_format, container_format, updated_at, properties, tags, location"
 
+    /// `name = ?, status = ?, …` for every column in `columns`, built once.
+    static let assignments = columns.split(separator: ",").map { "\($0.trimmingCharacters(in: .whitespaces)) = ?" }.joined(separator: ", ")
+
     func insert(_ i: Image, _ x: any SQLExecutor) async throws {
         try await x.execute("INSERT INTO image_image (id, created_at, \(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [.text(i.id), .real(i.createdAt.timeIntervalSince1970)] + Self.binds(i))
@@ -36,8 +39,7 @@ struct ImageStore: Sendable {
     /// racing state changes cannot both win. Returns whether a row was written.
     @discardableResult
     func update(_ i: Image, expecting: Image.Status? = nil, _ x: any SQLExecutor) async throws -> Bool {
-        let sets = Self.columns.split(separator: ",").map { "\($0.trimmingCharacters(in: .whitespaces)) = ?" }.joined(separator: ", ")
-        var sql = "UPDATE image_image SET \(sets) WHERE id = ?"
+        var sql = "UPDATE image_image SET \(Self.assignments) WHERE id = ?"
         var binds = Self.binds(i) + [.text(i.id)]
         if let expecting {
             sql += " AND status = ?"
