@@ -33,10 +33,12 @@ public enum Manage {
         return NimbusControlPlane.migrations.map { "\($0.service) \($0.version): \($0.name)" }
     }
 
-    /// Objects and bytes in the image store, as `nimbus manage image-store usage` prints them.
-    public static func imageStoreUsage(dataDir: String) throws -> (objects: Int, bytes: Int64) {
-        let config = try loadConfig(dataDir, database: nil)
-        let dir = config.string("glance_store", "filesystem_store_datadir")
-        return try FileImageStore(directory: dir.hasPrefix("/") ? dir : "\(dataDir)/\(dir)").usage()
+    /// Objects and bytes in each image store, as `nimbus manage image-store usage` prints them.
+    public static func imageStoreUsage(dataDir: String) throws -> [(store: String, objects: Int, bytes: Int64)] {
+        let stores = try NimbusControlPlane.imageStores(config: try loadConfig(dataDir, database: nil), dataDir: dataDir)
+        return try (stores.stores + [stores.staging]).map { store in
+            let (objects, bytes) = try store.usage()
+            return (store.id, objects, bytes)
+        }
     }
 }

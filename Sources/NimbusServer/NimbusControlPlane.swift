@@ -47,16 +47,22 @@ public final class NimbusControlPlane: Sendable {
             _ = try await Migrator.migrate(db, Self.migrations)
             identity = try IdentityService(db: db, config: config, dataDir: dataDir, policy: policy, logger: logger)
             try await identity.start()
-            let imageDir = config.string("glance_store", "filesystem_store_datadir")
-            let sizeLimit = Int64(try config.int("image_quota", "image_size_total"))
-            let quotas = ImageService.Quotas(imageCountTotal: Int64(try config.int("image_quota", "image_count_total")),
-                                             imageSizeTotal: sizeLimit < 0 ? -1 : sizeLimit << 20)
-            image = ImageService(db: db, dataStore: try FileImageStore(directory: imageDir.hasPrefix("/") ? imageDir : "\(dataDir)/\(imageDir)"),
-                                 policy: policy, quotas: quotas, logger: logger)
+            var quotas = ImageService.Quotas()
+            for resource in ImageService.QuotaResource.allCases {
+                quotas.defaults[resource] = Int64(try config.int("image_quota", resource.rawValue))
+            }
+            image = ImageService(db: db, stores: try Self.imageStores(config: config, dataDir: dataDir), policy: policy, quotas: quotas, logger: logger)
         } catch {
             await db.close()
             throw StartupError("cannot initialise the services: \(error)")
         }
+    }
+
+    public static func imageStores(config: NimbusConfig, dataDir: String) throws -> ImageStoreSet {
+        let dir = config.string("glance_store", "filesystem_store_datadir")
+        return try ImageStoreSet.filesystem(backends: config.string("glance_store", "enabled_backends"),
+                                            defaultBackend: config.string("glance_store", "default_backend"),
+                                            directory: dir.hasPrefix("/") ? dir : "\(dataDir)/\(dir)")
     }
 
     public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all }
@@ -67,8 +73,12 @@ public final class NimbusControlPlane: Sendable {
          IdentityService.CatalogEntry(type: "image", name: "glance", url: "\(publicURL)/image")]
     }
 
+    /// Prepares a cloud to serve: the admin and catalog exist, and work a crash interrupted is
+    /// cleaned up. Only the serving process calls this (`nimbus manage` must not, since it
+    /// may run beside a live server).
     public func bootstrap(adminPassword: String) async throws {
         try await identity.bootstrap(adminPassword: adminPassword, catalog: catalog)
+        try await image.recoverInterrupted()
     }
 
     public func makeRouter() throws -> Router<NimbusRequestContext> {

@@ -62,6 +62,11 @@ public struct Row: Sendable {
         }
     }
 
+    public func optionalDouble(_ name: String) -> Double? {
+        if case .null = self[name] { return nil }
+        return double(name)
+    }
+
     public func double(_ name: String) -> Double {
         switch self[name] {
         case .integer(let i): return Double(i)

@@ -56,8 +56,9 @@ struct Manage: AsyncParsableCommand {
             @Option(help: "Data directory.") var dataDir = "./.nimbus"
             func run() async throws {
                 try await runOrExit {
-                    let (objects, bytes) = try NimbusServer.Manage.imageStoreUsage(dataDir: dataDir)
-                    print("store file: \(objects) images, \(bytes) bytes")
+                    for (store, objects, bytes) in try NimbusServer.Manage.imageStoreUsage(dataDir: dataDir) {
+                        print("store \(store): \(objects) images, \(bytes) bytes")
+                    }
                 }
             }
         }

@@ -175,6 +175,9 @@ class Nimbus:
             self.database_url = _with_database(POSTGRES_URL, self._pg_dbname)
             args += ["--database", self.database_url]
         # SQLite is the default: no --database, so the default is what runs.
+        # Two image stores, so the import API's copy-image has somewhere to copy to.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "nimbus.conf").write_text("[glance_store]\nenabled_backends = local:file, backup:file\n")
 
         self._log_file = open(self.log_path, "wb")
         self.process = subprocess.Popen(

@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,50 @@ def test_glance_cli_create_list_download(nimbus: Nimbus, tmp_path: Path):
     glance(nimbus, "image-download", "--file", str(out), image_id)
     assert out.read_bytes() == raw.read_bytes()
     glance(nimbus, "image-delete", image_id)
+
+
+def wait_for_import(osc, name: str) -> dict:
+    """Polls `image show` until no import holds the image, as a user would."""
+    deadline = time.monotonic() + 60
+    while True:
+        image = osc("image", "show", name)
+        properties = image.get("properties") or {}
+        if image["status"] != "importing" and "os_glance_import_task" not in properties:
+            return image
+        assert time.monotonic() < deadline, f"import of {name} did not finish: {image}"
+        time.sleep(0.2)
+
+
+def test_import_glance_direct_then_copy_to_another_store(osc, nimbus: Nimbus, tmp_path: Path):
+    assert "glance-direct" in osc("image", "import", "info", fmt="json")["import-methods"]
+    assert [s["ID"] for s in osc("image", "stores", "list")] == ["local", "backup"]
+
+    # `image create --import` stages the file and imports it with glance-direct.
+    source = qcow2_file(tmp_path / "imported.qcow2", "32M")
+    data = source.read_bytes()
+    name = unique("imported")
+    osc("image", "create", "--import", "--file", str(source), "--disk-format", "qcow2", "--container-format", "bare", name)
+    image = wait_for_import(osc, name)
+    assert image["status"] == "active", image
+    assert image["checksum"] == hashlib.md5(data).hexdigest()
+    # OSC shows fields it does not know among the properties.
+    assert image["properties"]["stores"] == "local"
+
+    # The same in two steps, with the separate stage and import commands.
+    staged_name = unique("staged")
+    # (The CLI cannot leave an image queued: without --file it uploads its stdin.)
+    nimbus.http("POST", "/image/v2/images", token=nimbus.admin_token(),
+                json={"name": staged_name, "disk_format": "qcow2", "container_format": "bare"}).raise_for_status()
+    osc("image", "stage", "--file", str(source), staged_name)
+    assert osc("image", "show", staged_name)["status"] == "uploading"
+    osc("image", "import", "--method", "glance-direct", staged_name)
+    assert wait_for_import(osc, staged_name)["status"] == "active"
+
+    # copy-image (admin) puts a second copy in the other store; downloads still match.
+    osc("image", "import", name, "--method", "copy-image", "--store", "backup")  # --store takes several values
+    copied = wait_for_import(osc, name)
+    assert copied["properties"]["stores"] == "backup,local", copied
+    out = tmp_path / "out.qcow2"
+    osc("image", "save", "--file", str(out), name)
+    assert out.read_bytes() == data
+    osc("image", "delete", name, staged_name)

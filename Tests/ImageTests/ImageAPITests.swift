@@ -28,6 +28,15 @@ final class ImageAPITests: XCTestCase {
         return bytes
     }
 
+    /// Every file under the image stores and the staging area.
+    static func storedFiles(_ cloud: TestCloud) throws -> [String] {
+        let root = "\(cloud.dataDir)/images"
+        return (FileManager.default.subpaths(atPath: root) ?? []).filter { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: "\(root)/\(path)", isDirectory: &isDirectory) && !isDirectory.boolValue
+        }.sorted()
+    }
+
     static func createImage(_ api: API, token: String, _ fields: JSON = [:]) async throws -> String {
         var body = fields.objectValue ?? [:]
         if body["disk_format"] == nil { body["disk_format"] = "raw" }
@@ -48,7 +57,8 @@ final class ImageAPITests: XCTestCase {
             let catalog = try await api.call(.get, "/identity/v3/auth/catalog", token: token)
             XCTAssertTrue(catalog.json["catalog"]?.arrayValue?.contains { $0["type"]?.stringValue == "image" } ?? false)
             let stores = try await api.call(.get, "/image/v2/info/stores", token: token)
-            XCTAssertEqual(stores.json["stores"]?.arrayValue?.first?["id"]?.stringValue, "file")
+            XCTAssertEqual(stores.json["stores"]?.arrayValue?.first?["id"]?.stringValue, "local")
+            XCTAssertEqual(stores.json["stores"]?.arrayValue?.first?["default"]?.stringValue, "true")
             let schema = try await api.call(.get, "/image/v2/schemas/image", token: token)
             XCTAssertEqual(schema.json["name"]?.stringValue, "image")
             let unauthenticated = try await api.call(.get, "/image/v2/images")
@@ -92,8 +102,7 @@ final class ImageAPITests: XCTestCase {
             XCTAssertEqual(deleted.status, 204)
             let value3 = try await api.call(.get, "/image/v2/images/\(id)", token: admin).status
             XCTAssertEqual(value3, 404)
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: "\(cloud.dataDir)/images")
-            XCTAssertEqual(leftovers, [], "deleting the image removes its data")
+            XCTAssertEqual(try Self.storedFiles(cloud), [], "deleting the image removes its data")
         }
     }
 
@@ -125,7 +134,7 @@ final class ImageAPITests: XCTestCase {
             XCTAssertEqual(wrongType.status, 415)
             let value6 = try await api.call(.get, "/image/v2/images/\(summed)", token: admin).json["status"]?.stringValue
             XCTAssertEqual(value6, "queued")
-            let partials = try FileManager.default.contentsOfDirectory(atPath: "\(cloud.dataDir)/images").filter { $0.hasSuffix(".partial") }
+            let partials = try ImageAPITests.storedFiles(cloud).filter { $0.hasSuffix(".partial") }
             XCTAssertEqual(partials, [], "no stray data from rejected uploads")
         }
     }

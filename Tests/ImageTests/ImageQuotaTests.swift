@@ -54,7 +54,7 @@ final class ImageQuotaTests: XCTestCase {
             XCTAssertEqual(value1, 204)
             let retried = try await api.call(.put, "/image/v2/images/\(queued)/file", token: admin, bytes: chunk)
             XCTAssertEqual(retried.status, 204, "a delete frees its bytes: \(retried.text)")
-            let partials = try FileManager.default.contentsOfDirectory(atPath: "\(cloud.dataDir)/images").filter { $0.hasSuffix(".partial") }
+            let partials = try ImageAPITests.storedFiles(cloud).filter { $0.hasSuffix(".partial") }
             XCTAssertEqual(partials, [])
         }
     }

@@ -28,8 +28,9 @@ public struct Image: Sendable {
     public var updatedAt: Date
     public var properties: [String: String]
     public var tags: [String]
-    /// Where the store keeps the data; never shown (Glance hides locations by default).
-    public var location: String?
+    /// Store id → where that store keeps the data. Only the store ids are shown (`stores`);
+    /// Glance hides locations by default.
+    public var locations: [String: String]
 
     public static let visibilities: Set<String> = ["public", "community", "shared", "private"]
     public static let diskFormats: Set<String> = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]
@@ -42,6 +43,12 @@ public struct Image: Sendable {
     /// Settable base fields; everything else in a create body is a custom property.
     public static let baseFields: Set<String> = ["name", "visibility", "protected", "os_hidden", "owner", "min_ram", "min_disk",
                                                  "disk_format", "container_format", "tags"]
+
+    /// Bytes counted against `image_size_total`: active (or deactivated) data, once per store,
+    /// as Glance multiplies size by the number of locations.
+    var storedBytes: Int64 { status == .active || status == .deactivated ? (size ?? 0) * Int64(max(locations.count, 1)) : 0 }
+    /// Bytes counted against `image_stage_total`: data in the staging area.
+    var stagedBytes: Int64 { status == .uploading || status == .importing ? size ?? 0 : 0 }
 
     public var json: JSON {
         var out: [String: JSON] = [:]
@@ -57,6 +64,7 @@ public struct Image: Sendable {
             "self": .string("/v2/images/\(id)"), "file": .string("/v2/images/\(id)/file"), "schema": "/v2/schemas/image",
         ]
         for (k, v) in base { out[k] = v }
+        if !locations.isEmpty { out["stores"] = .string(locations.keys.sorted().joined(separator: ",")) }
         return .object(out)
     }
 }
@@ -75,5 +83,34 @@ public struct ImageMember: Sendable {
         ["image_id": .string(imageID), "member_id": .string(memberID), "status": .string(status),
          "created_at": .string(Timestamps.iso8601(createdAt)), "updated_at": .string(Timestamps.iso8601(updatedAt)),
          "schema": "/v2/schemas/member"]
+    }
+}
+
+/// An asynchronous operation on an image: today the import API's `api_image_import`, shown by
+/// `GET /v2/images/{id}/tasks` and `GET /v2/tasks/{id}`.
+public struct ImageTask: Sendable {
+    public enum Status: String, Sendable { case pending, processing, success, failure }
+
+    public var id: String
+    public var imageID: String
+    public var status: Status
+    public var owner: String?
+    public var userID: String
+    public var requestID: String
+    /// The import request as posted, and the stores it targets.
+    public var input: JSON
+    public var message: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Finished tasks are kept this long (Glance's `task_time_to_live`, 48 h).
+    public var expiresAt: Date?
+
+    public var json: JSON {
+        ["id": .string(id), "type": "api_image_import", "status": .string(status.rawValue), "owner": .optional(owner),
+         "image_id": .string(imageID), "user_id": .string(userID), "request_id": .string(requestID), "input": input,
+         "result": status == .success ? ["image_id": .string(imageID)] : .null, "message": .string(message),
+         "expires_at": expiresAt.map { .string(Timestamps.iso8601($0)) } ?? .null,
+         "created_at": .string(Timestamps.iso8601(createdAt)), "updated_at": .string(Timestamps.iso8601(updatedAt)),
+         "deleted_at": .null, "deleted": false, "self": .string("/v2/tasks/\(id)"), "schema": "/v2/schemas/task"]
     }
 }

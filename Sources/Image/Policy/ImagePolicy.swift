@@ -25,5 +25,7 @@ public enum ImagePolicy {
         "get_member": "rule:image_reader",
         "get_members": "rule:image_reader",
         "modify_member": "rule:image_admin or (role:member and project_id:%(member_id)s)",
+        "copy_image": "rule:image_admin",
+        "delete_image_location": "rule:image_admin",
     ]
 }

@@ -19,8 +19,10 @@ public struct ImageRoutes: Sendable {
 
     typealias Context = NimbusRequestContext
 
-    /// Glance's default advertised versions: v2.17 current, the earlier ones supported.
-    static let versionIDs = ["v2.17", "v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0"]
+    /// What Glance advertises with multiple stores and no image cache: v2.17 current, the
+    /// earlier ones supported (2.14 and 2.16 are the cache API).
+    static let versionIDs = ["v2.17", "v2.15", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7", "v2.6", "v2.5", "v2.4",
+                             "v2.3", "v2.2", "v2.1", "v2.0"]
 
     func versions(_ request: Request, status: HTTPResponse.Status) -> Response {
         let href = request.baseURL(fallback: "http://localhost") + "/image/v2/"
@@ -41,18 +43,28 @@ public struct ImageRoutes: Sendable {
         }
         api.get("/info/stores") { _, context in
             _ = try context.requireAuth()
-            return JSONResponse(["stores": [["id": .string(service.dataStore.name), "description": "Local filesystem store", "default": true]]]).response()
+            // Glance writes these flags as the strings "true".
+            let stores: [JSON] = service.stores.stores.map { store in
+                var entry: [String: JSON] = ["id": .string(store.id), "description": .string(store.description)]
+                if store.id == service.stores.defaultID { entry["default"] = "true" }
+                return .object(entry)
+            }
+            return JSONResponse(["stores": .array(stores)]).response()
         }
         api.get("/info/import") { _, context in
             _ = try context.requireAuth()
-            // No interoperable import method is offered yet: clients upload with PUT …/file.
-            return JSONResponse(["import-methods": ["description": "Import methods available.", "type": "array", "value": []]]).response()
+            return JSONResponse(["import-methods": ["description": "Import methods available.", "type": "array",
+                                                    "value": .array(ImageService.importMethods.map { .string($0) })]]).response()
+        }
+        api.get("/info/usage") { _, context in
+            JSONResponse(try await service.usage(caller: try context.requireAuth())).response()
         }
         api.post("/images") { request, context in
             let image = try await service.create(try await request.jsonBody(limit: maxBodySize), caller: try context.requireAuth())
             var response = JSONResponse(status: .created, image.json).response()
             response.headers[.location] = "/v2/images/\(image.id)"
-            response.headers[HTTPField.Name("OpenStack-image-import-methods")!] = ""
+            response.headers[HTTPField.Name("OpenStack-image-import-methods")!] = ImageService.importMethods.joined(separator: ",")
+            response.headers[HTTPField.Name("OpenStack-image-store-ids")!] = service.stores.stores.map(\.id).joined(separator: ",")
             return response
         }
         api.get("/images") { request, context in
@@ -82,8 +94,31 @@ public struct ImageRoutes: Sendable {
         }
         api.put("/images/:id/file") { request, context in
             let options = ImageService.UploadOptions(contentType: request.headers[.contentType],
-                                                     expectedMD5: request.headers[HTTPField.Name("Content-MD5")!])
+                                                     expectedMD5: request.headers[HTTPField.Name("Content-MD5")!],
+                                                     storeID: request.headers[HTTPField.Name("X-Image-Meta-Store")!])
             try await service.upload(try context.parameters.require("id"), options: options, body: request.body, caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.put("/images/:id/stage") { request, context in
+            try await service.stage(try context.parameters.require("id"), contentType: request.headers[.contentType], body: request.body,
+                                    caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.post("/images/:id/import") { request, context in
+            try await service.importImage(try context.parameters.require("id"), body: try await request.jsonBody(limit: maxBodySize),
+                                          requestID: context.requestID, caller: try context.requireAuth())
+            return Response(status: .accepted)
+        }
+        api.get("/images/:id/tasks") { _, context in
+            let tasks = try await service.tasks(imageID: try context.parameters.require("id"), caller: try context.requireAuth())
+            return JSONResponse(["tasks": .array(tasks.map(\.json))]).response()
+        }
+        api.get("/tasks/:id") { _, context in
+            JSONResponse(try await service.task(try context.parameters.require("id"), caller: try context.requireAuth()).json).response()
+        }
+        api.delete("/stores/:store/:id") { _, context in
+            try await service.deleteFromStore(try context.parameters.require("store"), imageID: try context.parameters.require("id"),
+                                              caller: try context.requireAuth())
             return Response.empty()
         }
         api.get("/images/:id/file") { request, context in

@@ -10,9 +10,12 @@ extension ImageService {
         public var contentType: String?
         /// A Content-MD5 the client sent (hex or base64), checked against the data.
         public var expectedMD5: String?
-        public init(contentType: String?, expectedMD5: String?) {
+        /// `X-Image-Meta-Store`: the store to upload to instead of the default one.
+        public var storeID: String?
+        public init(contentType: String?, expectedMD5: String?, storeID: String? = nil) {
             self.contentType = contentType
             self.expectedMD5 = expectedMD5
+            self.storeID = storeID
         }
     }
 
@@ -49,14 +52,26 @@ extension ImageService {
 
     static func hex<D: Digest>(_ digest: D) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 
+    static func requireOctetStream(_ contentType: String?) throws {
+        guard contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/octet-stream" else {
+            throw APIError(.unsupportedMediaType, "Invalid content type \(contentType ?? "(none)"): image data must be sent as application/octet-stream.")
+        }
+    }
+
+    func store(named id: String?) throws -> any ImageDataStore {
+        guard let id else { return stores.defaultStore }
+        guard let store = stores.store(id) else { throw APIError.badRequest("Unknown store \(id).") }
+        return store
+    }
+
+    /// `PUT /v2/images/{id}/file`: queued → saving → active, or back to queued on any failure.
     public func upload<Body: AsyncSequence>(_ id: String, options: UploadOptions, body: Body, caller: AuthContext) async throws
     where Body.Element == ByteBuffer {
-        guard options.contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/octet-stream" else {
-            throw APIError(.unsupportedMediaType, "Invalid content type \(options.contentType ?? "(none)"): image data must be sent as application/octet-stream.")
-        }
+        try Self.requireOctetStream(options.contentType)
         var image = try await visibleImage(id, caller)
         try authorize("upload_image", caller, image)
-        guard let diskFormat = image.diskFormat, image.containerFormat != nil else {
+        let target = try store(named: options.storeID)
+        guard image.diskFormat != nil, image.containerFormat != nil else {
             throw APIError.badRequest("Properties disk_format, container_format must be set prior to saving data.")
         }
         guard image.status == .queued else {
@@ -67,16 +82,37 @@ extension ImageService {
         guard try await store.update(image, expecting: .queued, db) else {
             throw APIError.conflict("Image \(id) is already receiving data.")
         }
-
-        let writer: any ImageDataWriter
-        do { writer = try dataStore.beginWrite(imageID: id) } catch {
-            try await revertToQueued(image)
+        let ingested: Ingested
+        do {
+            try await checkUploadingCount(image)
+            ingested = try await ingest(image, body: body, into: target, expectedMD5: options.expectedMD5)
+        } catch {
+            try? await revertToQueued(image, from: .saving)
             throw error
         }
+        try await activate(image, with: ingested, from: .saving)
+    }
+
+    /// What `ingest` stored, and what it learned on the way.
+    struct Ingested {
+        var storeID: String
+        var location: String
+        var size: Int64
+        var checksum: String
+        var hashValue: String
+        var virtualSize: Int64?
+        /// Bytes reserved against `image_size_total` for this copy.
+        var reserved: Int64
+    }
+
+    /// Streams `body` into `target`: hashing, inspecting and reserving quota batch by batch.
+    /// Either the data is committed and checked, or nothing stays behind (no object, no usage).
+    func ingest<Body: AsyncSequence>(_ image: Image, body: Body, into target: any ImageDataStore, expectedMD5: String?) async throws -> Ingested
+    where Body.Element == ByteBuffer {
+        let writer = try target.beginWrite(imageID: image.id)
         var digest = UploadDigest()
         if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty { digest.sha256 = SHA256() }
-        let location: String
-        let report: FormatReport
+        let sizeLimit = try await limit(.imageSizeTotal, project: image.owner)
         var reserved: Int64 = 0
         do {
             // SHA-512 is the most expensive step of an upload (more than the disk write), so
@@ -89,9 +125,8 @@ extension ImageService {
                 // Quota: each batch is reserved before it is written, so concurrent uploads of
                 // one project cannot together pass image_size_total.
                 if let owner = image.owner, batchBytes > 0 {
-                    guard try await store.reserve(project: owner, images: 0, bytes: Int64(batchBytes), imageLimit: -1,
-                                                  byteLimit: quotas.imageSizeTotal, db) else {
-                        throw Self.overLimit(owner, "image_size_total", limit: quotas.imageSizeTotal / (1 << 20))
+                    guard try await store.reserve(project: owner, images: 0, bytes: Int64(batchBytes), imageLimit: -1, byteLimit: sizeLimit, db) else {
+                        throw Self.overLimit(owner, .imageSizeTotal, limit: sizeLimit)
                     }
                     reserved += Int64(batchBytes)
                 }
@@ -114,43 +149,85 @@ extension ImageService {
                 if batchBytes >= Self.hashBatchSize { try await flush() }
             }
             try await flush()
-            report = digest.inspector.finish()
-            try checkUpload(digest, report: report, image: image, diskFormat: diskFormat, expectedMD5: options.expectedMD5)
-            location = try writer.commit()
+            let report = digest.inspector.finish()
+            try checkUpload(digest, report: report, image: image, expectedMD5: expectedMD5)
+            let location = try writer.commit()
+            return Ingested(storeID: target.id, location: location, size: digest.size, checksum: Self.hex(digest.md5.finalize()),
+                            hashValue: Self.hex(digest.sha512.finalize()), virtualSize: report.virtualSize, reserved: reserved)
         } catch {
             writer.abort()
             if let owner = image.owner, reserved > 0 { try? await store.release(project: owner, images: 0, bytes: reserved, db) }
-            try? await revertToQueued(image)
             throw error
-        }
-
-        image.status = .active
-        image.size = digest.size
-        image.checksum = Self.hex(digest.md5.finalize())
-        image.hashValue = Self.hex(digest.sha512.finalize())
-        image.virtualSize = report.virtualSize
-        image.location = location
-        image.updatedAt = Date()
-        guard try await store.update(image, expecting: .saving, db) else {
-            // Deleted while uploading: the data has no image to belong to.
-            try? dataStore.delete(location: location)
-            if let owner = image.owner { try? await store.release(project: owner, images: 0, bytes: reserved, db) }
-            throw APIError.conflict("Image \(id) was deleted during the upload.")
         }
     }
 
-    func revertToQueued(_ saving: Image) async throws {
-        var image = saving
-        image.status = .queued
-        image.updatedAt = Date()
-        try await store.update(image, expecting: .saving, db)
+    /// Records ingested data on the image and makes it active, if it is still in `from`.
+    func activate(_ image: Image, with data: Ingested, from: Image.Status) async throws {
+        let written = try await transition(image.id, from: from) { image in
+            image.status = .active
+            image.size = data.size
+            image.checksum = data.checksum
+            image.hashValue = data.hashValue
+            image.virtualSize = data.virtualSize
+            image.locations = [data.storeID: data.location]
+        }
+        guard written != nil else {
+            // Deleted while uploading: the data has no image to belong to.
+            discard(data, owner: image.owner)
+            throw APIError(.gone, "Image \(image.id) was deleted during the upload.")
+        }
+    }
+
+    /// Removes ingested data that ended up with no image, and gives its usage back.
+    func discard(_ data: Ingested, owner: String?) {
+        try? stores.store(data.storeID)?.delete(location: data.location)
+        if let owner, data.reserved > 0 {
+            Task { [store, db] in try? await store.release(project: owner, images: 0, bytes: data.reserved, db) }
+        }
+    }
+
+    /// Re-reads the image and saves `change` to it if it is still in status `from`, in one
+    /// transaction, so fields changed meanwhile by a PATCH are kept. Nil when the image was
+    /// deleted or moved on.
+    @discardableResult
+    func transition(_ id: String, from: Image.Status, releasingStaged staged: Int64 = 0,
+                    _ change: @escaping @Sendable (inout Image) -> Void) async throws -> Image? {
+        try await db.transaction { x in
+            guard var image = try await self.store.image(id: id, x), image.status == from else { return nil }
+            change(&image)
+            image.updatedAt = Date()
+            guard try await self.store.update(image, expecting: from, x) else { return nil }
+            if let owner = image.owner, staged > 0 { try await self.store.release(project: owner, images: 0, bytes: 0, staged: staged, x) }
+            return image
+        }
+    }
+
+    /// Glance's `image_count_uploading`: checked after the image entered its upload state, so
+    /// the count includes it.
+    func checkUploadingCount(_ image: Image) async throws {
+        guard let owner = image.owner else { return }
+        let limit = try await limit(.imageCountUploading, project: owner)
+        if limit >= 0, try await store.uploadingCount(project: owner, db) > limit {
+            throw Self.overLimit(owner, .imageCountUploading, limit: limit)
+        }
+    }
+
+    /// A failed upload, stage or import: the image is queued again, without size or data.
+    func revertToQueued(_ failed: Image, from: Image.Status, releasingStaged staged: Int64 = 0,
+                        properties: [String: String?] = [:]) async throws {
+        try await transition(failed.id, from: from, releasingStaged: staged) { image in
+            image.status = .queued
+            image.size = nil
+            image.virtualSize = nil
+            for (key, value) in properties { image.properties[key] = value }
+        }
     }
 
     /// The checks that reject an upload: what the data is against what was declared, unsafe
     /// qcow2/vmdk features, and checksums the client supplied.
-    func checkUpload(_ digest: UploadDigest, report: FormatReport, image: Image, diskFormat: String, expectedMD5: String?) throws {
+    func checkUpload(_ digest: UploadDigest, report: FormatReport, image: Image, expectedMD5: String?) throws {
         // Glance inspects only bare containers; other containers wrap the disk.
-        if image.containerFormat == "bare" {
+        if image.containerFormat == "bare", let diskFormat = image.diskFormat {
             if let problem = report.problems.first {
                 throw APIError(.unsupportedMediaType, "Image failed safety checks: \(problem).")
             }
@@ -174,6 +251,17 @@ extension ImageService {
         }
     }
 
+    /// Removes every copy of the image's data and any staged data; failures are logged, since
+    /// the image record is already gone.
+    func deleteData(_ image: Image) {
+        for (storeID, location) in image.locations {
+            do { try stores.store(storeID)?.delete(location: location) } catch {
+                logger.warning("image \(image.id): could not delete data in store \(storeID): \(error)")
+            }
+        }
+        try? stores.staging.delete(location: stores.staging.location(imageID: image.id))
+    }
+
     /// What a download sends: nil reader for an image without data (Glance answers 204).
     public struct Download: Sendable {
         public let image: Image
@@ -186,14 +274,43 @@ extension ImageService {
         if image.status == .deactivated && !caller.isAdmin {
             throw APIError.forbidden("The requested image has been deactivated. Image data download is forbidden.")
         }
-        guard image.status == .active || image.status == .deactivated, let location = image.location else {
-            return Download(image: image, reader: nil)
+        guard image.status == .active || image.status == .deactivated else { return Download(image: image, reader: nil) }
+        return Download(image: image, reader: try openData(image))
+    }
+
+    /// A reader on the first copy that opens, default store first.
+    func openData(_ image: Image) throws -> (any ImageDataReader)? {
+        let ordered = image.locations.sorted { a, b in a.key == stores.defaultID || (b.key != stores.defaultID && a.key < b.key) }
+        var lastError: (any Error)?
+        for (storeID, location) in ordered {
+            guard let store = stores.store(storeID) else { continue }
+            do { return try store.open(location: location) } catch { lastError = error }
         }
-        return Download(image: image, reader: try dataStore.open(location: location))
+        if let lastError { throw lastError }
+        return nil
     }
 }
 
 extension ImageService {
     static func hex(_ md5: Insecure.MD5) -> String { hex(md5.finalize()) }
     static func hex(_ sha: SHA256) -> String { hex(sha.finalize()) }
+}
+
+/// Reads an `ImageDataReader` as the chunks an upload body arrives in, so staged or stored
+/// data goes through the same ingest path as a client's upload.
+struct StoredDataSequence: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let reader: any ImageDataReader
+    let chunkSize: Int
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let reader: any ImageDataReader
+        let chunkSize: Int
+        mutating func next() async throws -> ByteBuffer? {
+            let bytes = try reader.read(upTo: chunkSize)
+            return bytes.isEmpty ? nil : ByteBuffer(bytes: bytes)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: reader, chunkSize: chunkSize) }
 }

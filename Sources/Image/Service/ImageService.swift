@@ -9,32 +9,47 @@ import NimbusStore
 public final class ImageService: Sendable {
     let db: any Database
     let store = ImageStore()
-    public let dataStore: any ImageDataStore
+    public let stores: ImageStoreSet
     let policy: PolicyEngine
     let logger: Logger
     let quotas: Quotas
+    /// Background imports in flight, so tests and shutdown can wait for them.
+    let imports = ImportTracker()
 
-    /// Per-project limits, Glance's unified-limit names; negative means unlimited.
+    /// Glance's per-project limits (its unified-limit resource names): the cloud-wide defaults
+    /// from `[image_quota]`, negative meaning unlimited. Sizes are in MiB, as Glance counts them.
     public struct Quotas: Sendable {
-        public var imageCountTotal: Int64
-        /// Bytes (configured in MiB, as Glance's `image_size_total`).
-        public var imageSizeTotal: Int64
-        public init(imageCountTotal: Int64 = -1, imageSizeTotal: Int64 = -1) {
-            self.imageCountTotal = imageCountTotal
-            self.imageSizeTotal = imageSizeTotal
-        }
+        public var defaults: [QuotaResource: Int64]
+        public init(defaults: [QuotaResource: Int64] = [:]) { self.defaults = defaults }
     }
 
-    public init(db: any Database, dataStore: any ImageDataStore, policy: PolicyEngine, quotas: Quotas = Quotas(), logger: Logger) {
+    public enum QuotaResource: String, Sendable, CaseIterable {
+        case imageCountTotal = "image_count_total"
+        case imageSizeTotal = "image_size_total"
+        case imageStageTotal = "image_stage_total"
+        case imageCountUploading = "image_count_uploading"
+
+        var isSize: Bool { self == .imageSizeTotal || self == .imageStageTotal }
+    }
+
+    public init(db: any Database, stores: ImageStoreSet, policy: PolicyEngine, quotas: Quotas = Quotas(), logger: Logger) {
         self.db = db
-        self.dataStore = dataStore
+        self.stores = stores
         self.policy = policy
         self.quotas = quotas
         self.logger = logger
     }
 
-    static func overLimit(_ project: String, _ resource: String, limit: Int64) -> APIError {
-        APIError(.contentTooLarge, "Project \(project) is over a limit for [Resource \(resource) is over limit of \(limit)]")
+    /// The project's limit on `resource`, in images or bytes; negative means unlimited.
+    func limit(_ resource: QuotaResource, project: String?) async throws -> Int64 {
+        guard let project else { return -1 }
+        let value = quotas.defaults[resource] ?? -1
+        return value >= 0 && resource.isSize ? value << 20 : value
+    }
+
+    static func overLimit(_ project: String, _ resource: QuotaResource, limit: Int64) -> APIError {
+        let shown = resource.isSize ? limit >> 20 : limit
+        return APIError(.contentTooLarge, "Project \(project) is over a limit for [Resource \(resource.rawValue) is over limit of \(shown)]")
     }
 
     // MARK: Access
@@ -79,7 +94,7 @@ public final class ImageService: Sendable {
         let now = Date()
         var image = Image(id: Identifiers.uuid(), name: nil, status: .queued, visibility: "shared", protected: false, hidden: false,
                           checksum: nil, hashValue: nil, owner: caller.projectID, size: nil, virtualSize: nil, minRAM: 0, minDisk: 0,
-                          diskFormat: nil, containerFormat: nil, createdAt: now, updatedAt: now, properties: [:], tags: [], location: nil)
+                          diskFormat: nil, containerFormat: nil, createdAt: now, updatedAt: now, properties: [:], tags: [], locations: [:])
         if let id = fields["id"] {
             guard let text = id.stringValue, UUID(uuidString: text) != nil else {
                 throw APIError.badRequest("Invalid input for field/attribute id. Value: \(id.serialized()). It is not a valid UUID.")
@@ -93,11 +108,12 @@ public final class ImageService: Sendable {
         try authorize("add_image", caller, image)
         try checkVisibilityPolicy(image.visibility, caller, image)
         let created = image
+        let countLimit = try await limit(.imageCountTotal, project: image.owner)
         do {
             try await db.transaction { x in
                 if let owner = created.owner,
-                   try await !self.store.reserve(project: owner, images: 1, bytes: 0, imageLimit: self.quotas.imageCountTotal, byteLimit: -1, x) {
-                    throw Self.overLimit(owner, "image_count_total", limit: self.quotas.imageCountTotal)
+                   try await !self.store.reserve(project: owner, images: 1, bytes: 0, imageLimit: countLimit, byteLimit: -1, x) {
+                    throw Self.overLimit(owner, .imageCountTotal, limit: countLimit)
                 }
                 try await self.store.insert(created, x)
             }
@@ -358,9 +374,11 @@ public final class ImageService: Sendable {
             try await self.store.update(changed, x)
             // A new owner (admins only) takes the image's usage with it.
             if changed.owner != original.owner {
-                let bytes = original.status == .active || original.status == .deactivated ? original.size ?? 0 : 0
-                if let old = original.owner { try await self.store.release(project: old, images: 1, bytes: bytes, x) }
-                if let new = changed.owner { _ = try await self.store.reserve(project: new, images: 1, bytes: bytes, imageLimit: -1, byteLimit: -1, x) }
+                let bytes = original.storedBytes
+                if let old = original.owner { try await self.store.release(project: old, images: 1, bytes: bytes, staged: original.stagedBytes, x) }
+                if let new = changed.owner {
+                    _ = try await self.store.reserve(project: new, images: 1, bytes: bytes, staged: original.stagedBytes, imageLimit: -1, byteLimit: -1, x)
+                }
             }
         }
         return image
@@ -404,12 +422,10 @@ public final class ImageService: Sendable {
         try await db.transaction { x in
             try await self.store.delete(id: id, x)
             if let owner = image.owner {
-                try await self.store.release(project: owner, images: 1, bytes: image.status == .active || image.status == .deactivated ? image.size ?? 0 : 0, x)
+                try await self.store.release(project: owner, images: 1, bytes: image.storedBytes, staged: image.stagedBytes, x)
             }
         }
-        if let location = image.location {
-            do { try dataStore.delete(location: location) } catch { logger.warning("image \(id): could not delete data: \(error)") }
-        }
+        deleteData(image)
     }
 
     /// `deactivate` hides an active image's data from non-admins; `reactivate` undoes it.

@@ -4,15 +4,22 @@ import Foundation
 /// for RBD or S3 plugs in without touching routes or service logic; only the local
 /// filesystem store exists today.
 public protocol ImageDataStore: Sendable {
-    /// Short name reported by `/v2/info/stores` and `nimbus manage`.
-    var name: String { get }
+    /// The store's id (Glance's backend name), shown in `/v2/info/stores`, in an image's
+    /// `stores` field and by `nimbus manage`.
+    var id: String { get }
+    var description: String { get }
     /// Starts a new object for the image. Nothing is visible until `commit`.
     func beginWrite(imageID: String) throws -> any ImageDataWriter
+    /// Where `commit` puts the image's object; lets the staging area be found by image id.
+    func location(imageID: String) -> String
     func open(location: String) throws -> any ImageDataReader
     /// Removing a missing object is not an error: deletes must be idempotent.
     func delete(location: String) throws
     /// Objects stored and their total bytes.
     func usage() throws -> (objects: Int, bytes: Int64)
+    /// Removes what writes interrupted by a crash left behind. Only the serving process calls
+    /// it, at startup, since it cannot tell an abandoned write from a live one.
+    func removeInterruptedWrites()
 }
 
 /// Receives an upload chunk by chunk. Exactly one of `commit` or `abort` ends it; `abort`
@@ -38,17 +45,61 @@ public struct ImageStoreError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// The enabled stores (Glance's multi-store `enabled_backends`), the default one, and the
+/// staging area the import API's `glance-direct` method writes to before an import.
+public struct ImageStoreSet: Sendable {
+    /// In the operator's order; the first is the default unless one is named.
+    public let stores: [any ImageDataStore]
+    public let defaultID: String
+    public let staging: any ImageDataStore
+
+    public init(stores: [any ImageDataStore], defaultID: String? = nil, staging: any ImageDataStore) throws {
+        guard let first = stores.first else { throw ImageStoreError("no image store is enabled") }
+        let ids = stores.map(\.id)
+        guard Set(ids).count == ids.count else { throw ImageStoreError("image store ids must be unique: \(ids.joined(separator: ", "))") }
+        if let defaultID, !ids.contains(defaultID) { throw ImageStoreError("default image store \(defaultID) is not enabled") }
+        self.stores = stores
+        self.defaultID = defaultID ?? first.id
+        self.staging = staging
+    }
+
+    /// Filesystem stores from `[glance_store] enabled_backends` (`id:file, id2:file`), each in
+    /// `<directory>/<id>`, with staging in `<directory>/staging` (so no store may be called that).
+    public static func filesystem(backends: String, defaultBackend: String, directory: String) throws -> ImageStoreSet {
+        var stores: [any ImageDataStore] = []
+        for entry in backends.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let type = parts.count > 1 ? parts[1] : "file"
+            guard type == "file" else { throw ImageStoreError("image store \(parts[0]): type \(type) is not supported (only file)") }
+            guard parts[0].range(of: "^[A-Za-z0-9_-]+$", options: .regularExpression) != nil, parts[0] != "staging" else {
+                throw ImageStoreError("invalid image store id \"\(parts[0])\"")
+            }
+            stores.append(try FileImageStore(id: parts[0], directory: "\(directory)/\(parts[0])"))
+        }
+        return try ImageStoreSet(stores: stores, defaultID: defaultBackend.isEmpty ? nil : defaultBackend,
+                                 staging: try FileImageStore(id: "staging", directory: "\(directory)/staging"))
+    }
+
+    public var defaultStore: any ImageDataStore { stores.first { $0.id == defaultID }! }
+
+    public func store(_ id: String) -> (any ImageDataStore)? { stores.first { $0.id == id } }
+}
+
 /// Images as files under one directory: `<dir>/<image id>`, written as `<id>.partial` and
 /// renamed into place after fsync, so a crash never leaves a half-written object under a
 /// final name.
 public struct FileImageStore: ImageDataStore {
+    public let id: String
     public let directory: String
-    public var name: String { "file" }
+    public var description: String { "Filesystem store in \(directory)" }
 
-    public init(directory: String) throws {
+    public init(id: String, directory: String) throws {
+        self.id = id
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // Leftovers of uploads interrupted by a crash.
+    }
+
+    public func removeInterruptedWrites() {
         for file in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where file.hasSuffix(".partial") {
             try? FileManager.default.removeItem(atPath: "\(directory)/\(file)")
         }
@@ -57,6 +108,8 @@ public struct FileImageStore: ImageDataStore {
     public func beginWrite(imageID: String) throws -> any ImageDataWriter {
         try FileWriter(final: "\(directory)/\(imageID)")
     }
+
+    public func location(imageID: String) -> String { "file://\(directory)/\(imageID)" }
 
     func path(_ location: String) throws -> String {
         guard location.hasPrefix("file://") else { throw ImageStoreError("not a file store location: \(location)") }

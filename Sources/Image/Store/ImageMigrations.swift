@@ -27,5 +27,18 @@ public enum ImageMigrations {
             // reserve/commit/rollback; the row lock serialises them on PostgreSQL).
             "CREATE TABLE image_usage (project_id TEXT PRIMARY KEY, images BIGINT NOT NULL DEFAULT 0, bytes BIGINT NOT NULL DEFAULT 0)",
         ]),
+        Migration(service: "image", version: 2, name: "multiple stores, staging and import tasks", statements: [
+            // Store id → location as a JSON object. The old `location` column is left unused:
+            // version 1 was never released, so no data lives there.
+            "ALTER TABLE image_image ADD COLUMN locations TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE image_usage ADD COLUMN staged_bytes BIGINT NOT NULL DEFAULT 0",
+            """
+            CREATE TABLE image_task (
+                id TEXT PRIMARY KEY, image_id TEXT NOT NULL, status TEXT NOT NULL, owner TEXT, user_id TEXT NOT NULL,
+                request_id TEXT NOT NULL, input TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
+                created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION)
+            """,
+            "CREATE INDEX image_task_image ON image_task (image_id)",
+        ]),
     ]
 }

@@ -13,7 +13,8 @@ struct ImageStore: Sendable {
                      size: r.optionalInt("size"), virtualSize: r.optionalInt("virtual_size"), minRAM: r.int("min_ram"), minDisk: r.int("min_disk"),
                      diskFormat: r.optionalString("disk_format"), containerFormat: r.optionalString("container_format"),
                      createdAt: Date(timeIntervalSince1970: r.double("created_at")), updatedAt: Date(timeIntervalSince1970: r.double("updated_at")),
-                     properties: properties, tags: tags, location: r.optionalString("location"))
+                     properties: properties, tags: tags,
+                     locations: (try? JSON.parse(r.string("locations")))?.objectValue?.compactMapValues(\.stringValue) ?? [:])
     }
 
     static func binds(_ i: Image) -> [SQLValue] {
@@ -22,10 +23,10 @@ struct ImageStore: Sendable {
          i.virtualSize.map { .integer($0) } ?? .null, .integer(i.minRAM), .integer(i.minDisk), .optional(i.diskFormat),
          .optional(i.containerFormat), .real(i.updatedAt.timeIntervalSince1970),
          .text(JSON.object(i.properties.mapValues { .string($0) }).serialized()), .text(JSON.array(i.tags.map { .string($0) }).serialized()),
-         .optional(i.location)]
+         .text(JSON.object(i.locations.mapValues { .string($0) }).serialized())]
     }
 
-    static let columns = "name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value, owner, size, virtual_size, min_ram, min_disk, disk_format, container_format, updated_at, properties, tags, location"
+    static let columns = "name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value, owner, size, virtual_size, min_ram, min_disk, disk_format, container_format, updated_at, properties, tags, locations"
 
     /// `name = ?, status = ?, …` for every column in `columns`, built once.
     static let assignments = columns.split(separator: ",").map { "\($0.trimmingCharacters(in: .whitespaces)) = ?" }.joined(separator: ", ")
@@ -93,27 +94,98 @@ struct ImageStore: Sendable {
         try await x.execute("DELETE FROM image_member WHERE image_id = ? AND member_id = ?", [.text(imageID), .text(memberID)]) > 0
     }
 
+    // MARK: Tasks
+
+    static func task(_ r: Row) -> ImageTask {
+        ImageTask(id: r.string("id"), imageID: r.string("image_id"), status: ImageTask.Status(rawValue: r.string("status")) ?? .failure,
+                  owner: r.optionalString("owner"), userID: r.string("user_id"), requestID: r.string("request_id"),
+                  input: (try? JSON.parse(r.string("input"))) ?? .null, message: r.string("message"),
+                  createdAt: Date(timeIntervalSince1970: r.double("created_at")), updatedAt: Date(timeIntervalSince1970: r.double("updated_at")),
+                  expiresAt: r.optionalDouble("expires_at").map { Date(timeIntervalSince1970: $0) })
+    }
+
+    func insert(_ t: ImageTask, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            INSERT INTO image_task (id, image_id, status, owner, user_id, request_id, input, message, created_at, updated_at, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(t.id), .text(t.imageID), .text(t.status.rawValue), .optional(t.owner), .text(t.userID), .text(t.requestID),
+                  .text(t.input.serialized()), .text(t.message), .real(t.createdAt.timeIntervalSince1970),
+                  .real(t.updatedAt.timeIntervalSince1970), t.expiresAt.map { .real($0.timeIntervalSince1970) } ?? .null])
+    }
+
+    func update(_ t: ImageTask, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE image_task SET status = ?, message = ?, updated_at = ?, expires_at = ? WHERE id = ?",
+                            [.text(t.status.rawValue), .text(t.message), .real(t.updatedAt.timeIntervalSince1970),
+                             t.expiresAt.map { .real($0.timeIntervalSince1970) } ?? .null, .text(t.id)])
+    }
+
+    func tasks(imageID: String, _ x: any SQLExecutor) async throws -> [ImageTask] {
+        try await x.query("SELECT * FROM image_task WHERE image_id = ? ORDER BY created_at DESC", [.text(imageID)]).map(Self.task)
+    }
+
+    func task(id: String, _ x: any SQLExecutor) async throws -> ImageTask? {
+        try await x.query("SELECT * FROM image_task WHERE id = ?", [.text(id)]).first.map(Self.task)
+    }
+
+    func unfinishedTasks(_ x: any SQLExecutor) async throws -> [ImageTask] {
+        try await x.query("SELECT * FROM image_task WHERE status IN ('pending', 'processing')", []).map(Self.task)
+    }
+
+    func images(status: Image.Status, _ x: any SQLExecutor) async throws -> [Image] {
+        try await x.query("SELECT * FROM image_image WHERE status = ?", [.text(status.rawValue)]).map(Self.image)
+    }
+
     // MARK: Usage
 
-    /// Adds `images` and `bytes` to the project's usage unless that would pass a limit
-    /// (negative = unlimited). Returns false, changing nothing, when it would.
-    func reserve(project: String, images: Int64, bytes: Int64, imageLimit: Int64, byteLimit: Int64, _ x: any SQLExecutor) async throws -> Bool {
+    /// Adds `images`, stored `bytes` and `staged` bytes to the project's usage unless that would
+    /// pass a limit (negative = unlimited). Returns false, changing nothing, when it would.
+    func reserve(project: String, images: Int64, bytes: Int64, staged: Int64 = 0, imageLimit: Int64, byteLimit: Int64,
+                 stagedLimit: Int64 = -1, _ x: any SQLExecutor) async throws -> Bool {
         try await x.execute("INSERT INTO image_usage (project_id, images, bytes) VALUES (?, 0, 0) ON CONFLICT DO NOTHING", [.text(project)])
         return try await x.execute("""
-            UPDATE image_usage SET images = images + ?, bytes = bytes + ?
-            WHERE project_id = ? AND (? < 0 OR images + ? <= ?) AND (? < 0 OR bytes + ? <= ?)
-            """, [.integer(images), .integer(bytes), .text(project), .integer(imageLimit), .integer(images), .integer(imageLimit),
-                  .integer(byteLimit), .integer(bytes), .integer(byteLimit)]) > 0
+            UPDATE image_usage SET images = images + ?, bytes = bytes + ?, staged_bytes = staged_bytes + ?
+            WHERE project_id = ? AND (? < 0 OR images + ? <= ?) AND (? < 0 OR bytes + ? <= ?) AND (? < 0 OR staged_bytes + ? <= ?)
+            """, [.integer(images), .integer(bytes), .integer(staged), .text(project),
+                  .integer(imageLimit), .integer(images), .integer(imageLimit),
+                  .integer(byteLimit), .integer(bytes), .integer(byteLimit),
+                  .integer(stagedLimit), .integer(staged), .integer(stagedLimit)]) > 0
     }
 
     /// Gives usage back (a delete, a failed upload). Never fails on limits.
-    func release(project: String, images: Int64, bytes: Int64, _ x: any SQLExecutor) async throws {
-        try await x.execute("UPDATE image_usage SET images = images - ?, bytes = bytes - ? WHERE project_id = ?",
-                            [.integer(images), .integer(bytes), .text(project)])
+    func release(project: String, images: Int64, bytes: Int64, staged: Int64 = 0, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE image_usage SET images = images - ?, bytes = bytes - ?, staged_bytes = staged_bytes - ? WHERE project_id = ?",
+                            [.integer(images), .integer(bytes), .integer(staged), .text(project)])
     }
 
-    func usage(project: String, _ x: any SQLExecutor) async throws -> (images: Int64, bytes: Int64) {
-        guard let row = try await x.first("SELECT images, bytes FROM image_usage WHERE project_id = ?", .text(project)) else { return (0, 0) }
-        return (row.int("images"), row.int("bytes"))
+    /// Rewrites every project's usage from the images themselves (startup repair: drops the
+    /// reservations of transfers a crash interrupted).
+    func recountUsage(_ x: any SQLExecutor) async throws {
+        var totals: [String: (images: Int64, bytes: Int64, staged: Int64)] = [:]
+        for image in try await images(x) {
+            guard let owner = image.owner else { continue }
+            var total = totals[owner] ?? (0, 0, 0)
+            total.images += 1
+            total.bytes += image.storedBytes
+            total.staged += image.stagedBytes
+            totals[owner] = total
+        }
+        try await x.execute("DELETE FROM image_usage", [])
+        for (project, total) in totals {
+            try await x.execute("INSERT INTO image_usage (project_id, images, bytes, staged_bytes) VALUES (?, ?, ?, ?)",
+                                [.text(project), .integer(total.images), .integer(total.bytes), .integer(total.staged)])
+        }
+    }
+
+    /// Images of the project with an upload, stage or import under way.
+    func uploadingCount(project: String, _ x: any SQLExecutor) async throws -> Int64 {
+        try await x.first("SELECT COUNT(*) AS n FROM image_image WHERE owner = ? AND status IN ('saving', 'uploading', 'importing')",
+                          .text(project))?.int("n") ?? 0
+    }
+
+    func usage(project: String, _ x: any SQLExecutor) async throws -> (images: Int64, bytes: Int64, staged: Int64) {
+        guard let row = try await x.first("SELECT images, bytes, staged_bytes FROM image_usage WHERE project_id = ?", .text(project)) else {
+            return (0, 0, 0)
+        }
+        return (row.int("images"), row.int("bytes"), row.int("staged_bytes"))
     }
 }
