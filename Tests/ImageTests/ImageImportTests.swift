@@ -67,6 +67,13 @@ final class ImageImportTests: XCTestCase {
             XCTAssertEqual(task.status, 200)
             let again = try await api.call(.post, "/image/v2/images/\(id)/import", token: admin, body: ["method": ["name": "glance-direct"]])
             XCTAssertEqual(again.status, 409, "an active image is no import target")
+            // copy-image to all stores skips those holding the image: with one store, nothing to do.
+            let copyAll = try await api.call(.post, "/image/v2/images/\(id)/import", token: admin,
+                                             body: ["method": ["name": "copy-image"], "all_stores": true, "all_stores_must_succeed": false])
+            XCTAssertEqual(copyAll.status, 202, copyAll.text)
+            let unchanged = try await Self.waitForImport(api, id, token: admin)
+            XCTAssertEqual(unchanged["stores"]?.stringValue, "local")
+            XCTAssertEqual(unchanged["os_glance_failed_import"]?.stringValue, "")
         }
     }
 

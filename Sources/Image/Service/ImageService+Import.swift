@@ -153,9 +153,9 @@ extension ImageService {
         } else {
             targets = [stores.defaultID]
         }
-        targets = targets.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
-        guard !targets.isEmpty else { throw APIError.conflict("Image is already present in every store.") }
-        return targets
+        // With all_stores, stores that already hold the image are skipped, so the list may
+        // be empty: the import then succeeds without copying (Glance does the same).
+        return targets.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
     }
 
     func runImport(_ started: ImageTask, method: String, targets: [String], allMustSucceed: Bool) async {
