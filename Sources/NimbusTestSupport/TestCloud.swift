@@ -75,10 +75,16 @@ public struct TestCloud: Sendable {
 
     /// Starts the control plane and runs `body` against its router.
     public func run(_ body: @Sendable (API) async throws -> Void) async throws {
+        try await run { _, api in try await body(api) }
+    }
+
+    /// Starts the control plane and runs `body` against its router, handing it the plane too
+    /// for what other services call in-process (such as `ProjectLimitLookup`).
+    public func run(_ body: @Sendable (NimbusControlPlane, API) async throws -> Void) async throws {
         let plane = try await start()
         let app = Application(router: try plane.makeRouter())
         do {
-            try await app.test(.router) { client in try await body(API(client: client)) }
+            try await app.test(.router) { client in try await body(plane, API(client: client)) }
         } catch {
             await plane.close()
             throw error
@@ -159,11 +165,17 @@ public func assertKeystoneError(_ reply: API.Reply, _ status: Int, file: StaticS
 extension XCTestCase {
     /// Runs the body once per engine, each on a new cloud.
     public func onEachEngine(settings: [String: [String: String]] = [:], _ body: @Sendable (TestCloud, API) async throws -> Void) async throws {
+        try await onEachEngine(settings: settings) { cloud, _, api in try await body(cloud, api) }
+    }
+
+    /// Runs the body once per engine, each on a new cloud, with its running control plane.
+    public func onEachEngine(settings: [String: [String: String]] = [:],
+                             _ body: @Sendable (TestCloud, NimbusControlPlane, API) async throws -> Void) async throws {
         for engine in TestCloud.engines {
             var cloud = try await TestCloud.make(engine)
             cloud.settings = settings
             let configured = cloud
-            try await configured.run { api in try await body(configured, api) }
+            try await configured.run { plane, api in try await body(configured, plane, api) }
         }
     }
 }

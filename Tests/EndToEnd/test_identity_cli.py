@@ -647,3 +647,84 @@ def test_user_password_set(osc, nimbus: Nimbus, tmp_path: Path):
 
     osc("user", "delete", user["id"])
     osc("project", "delete", project["id"])
+
+
+# ---------------------------------------------------------------------------
+# Unified limits
+# ---------------------------------------------------------------------------
+
+
+def test_registered_limit_and_limit_lifecycle(osc, nimbus: Nimbus, tmp_path: Path):
+    image = osc("service", "show", "image")
+    registered = osc("registered", "limit", "create", "--service", "image",
+                     "--default-limit", "10", "image_count_total")
+    assert registered["service_id"] == image["id"]
+    assert registered["resource_name"] == "image_count_total"
+    assert registered["default_limit"] == 10
+    assert registered["region_id"] is None
+    assert registered["description"] is None
+
+    rows = osc("registered", "limit", "list", "--service", "image")
+    row = by_name(rows, registered["id"], key="ID")
+    assert row["Resource Name"] == "image_count_total" and row["Default Limit"] == 10
+    assert osc("registered", "limit", "list", "--resource-name", "no-such-resource") == []
+    shown = osc("registered", "limit", "show", registered["id"])
+    assert shown["default_limit"] == 10 and shown["service_id"] == image["id"]
+    updated = osc("registered", "limit", "set", registered["id"], "--default-limit", "20",
+                  "--description", "images per project", fmt="json")
+    assert updated["default_limit"] == 20 and updated["description"] == "images per project"
+
+    # The same service and resource again is a duplicate.
+    failed = osc("registered", "limit", "create", "--service", "image", "--default-limit", "5",
+                 "image_count_total", expect_fail=True)
+    assert "409" in failed.stderr, failed.stderr
+
+    project = make_project(osc)
+    limit = osc("limit", "create", "--project", project["id"], "--service", "image",
+                "--resource-limit", "5", "image_count_total")
+    assert limit["project_id"] == project["id"]
+    assert limit["service_id"] == image["id"]
+    assert limit["resource_name"] == "image_count_total"
+    assert limit["resource_limit"] == 5
+    assert limit["region_id"] is None
+
+    # A resource with no registered limit cannot be limited.
+    failed = osc("limit", "create", "--project", project["id"], "--service", "image",
+                 "--resource-limit", "5", "image_size_total", expect_fail=True)
+    assert "403" in failed.stderr, failed.stderr
+
+    rows = osc("limit", "list", "--project", project["id"])
+    assert [r["ID"] for r in rows] == [limit["id"]]
+    assert rows[0]["Resource Limit"] == 5 and rows[0]["Project ID"] == project["id"]
+    assert by_name(osc("limit", "list", "--service", "image", "--resource-name",
+                       "image_count_total"), limit["id"], key="ID")
+    shown = osc("limit", "show", limit["id"])
+    assert shown["resource_limit"] == 5 and shown["project_id"] == project["id"]
+    updated = osc("limit", "set", limit["id"], "--resource-limit", "7",
+                  "--description", "seven", fmt="json")
+    assert updated["resource_limit"] == 7 and updated["description"] == "seven"
+
+    # A member of the project reads its own limit but creates none and sees no other's.
+    user = make_user(osc, password="Lim1t-Passw0rd")
+    osc("role", "add", "--user", user["id"], "--project", project["id"], "member")
+    env = nimbus.password_cloud(tmp_path / "member.yaml", user["name"], "Lim1t-Passw0rd",
+                                project=project["name"])
+    own = osc("limit", "list", cloud="test", env=env)
+    assert [r["ID"] for r in own] == [limit["id"]]
+    assert osc("registered", "limit", "show", registered["id"], cloud="test", env=env)["id"] == registered["id"]
+    failed = osc("registered", "limit", "create", "--service", "image", "--default-limit", "1",
+                 "image_size_total", cloud="test", env=env, expect_fail=True)
+    assert "403" in failed.stderr, failed.stderr
+
+    # A registered limit with limits on it cannot be deleted.
+    failed = osc("registered", "limit", "delete", registered["id"], expect_fail=True)
+    assert "403" in failed.stderr, failed.stderr
+
+    osc("limit", "delete", limit["id"])
+    failed = osc("limit", "show", limit["id"], expect_fail=True)
+    assert "Could not find limit" in failed.stderr, failed.stderr
+    osc("registered", "limit", "delete", registered["id"])
+    failed = osc("registered", "limit", "show", registered["id"], expect_fail=True)
+    assert "Could not find registered limit" in failed.stderr, failed.stderr
+    osc("user", "delete", user["id"])
+    osc("project", "delete", project["id"])

@@ -29,6 +29,14 @@ public enum IdentityPolicy {
             "identity:change_password": "rule:admin_or_owner",
             "identity:get_region": "",
             "identity:list_regions": "",
+            // Unified limits: anyone authenticated reads registered limits and the model; a
+            // limit is read by administrators and by its own project or domain.
+            "identity:get_registered_limit": "",
+            "identity:list_registered_limits": "",
+            "identity:get_limit_model": "",
+            "identity:list_limits": "",
+            "identity:get_limit": "rule:admin_required or project_id:%(target.limit.project_id)s or domain_id:%(target.limit.domain.id)s"
+                + " or domain_id:%(target.limit.project.domain_id)s",
         ]
         let credentialOwner = "rule:admin_required or user_id:%(target.credential.user_id)s"
         for action in ["create_credential", "get_credential", "update_credential", "delete_credential"] {
@@ -56,6 +64,8 @@ public enum IdentityPolicy {
             "get_endpoint", "list_endpoints", "create_endpoint", "update_endpoint", "delete_endpoint",
             "create_policy", "get_policy", "list_policies", "update_policy", "delete_policy",
             "create_endpoint_group", "get_endpoint_group", "list_endpoint_groups", "update_endpoint_group", "delete_endpoint_group",
+            "create_registered_limits", "update_registered_limit", "delete_registered_limit",
+            "create_limits", "update_limit", "delete_limit",
         ]
         for action in adminActions { rules["identity:\(action)"] = "rule:admin_required" }
         return rules

@@ -37,6 +37,7 @@ public struct IdentityRoutes: Sendable {
         registerGrants(api)
         registerCatalog(api)
         registerCredentials(api)
+        registerLimits(api)
     }
 
     // MARK: Helpers
@@ -67,11 +68,42 @@ public struct IdentityRoutes: Sendable {
         update: @escaping @Sendable (String, JSONInput, AuthContext) async throws -> Model,
         delete: @escaping @Sendable (String, AuthContext) async throws -> Void
     ) {
-        let collection = String(path.split(separator: "/").last ?? Substring(path))
-        let item = RouterPath(stringLiteral: "/\(path)/:id")
         api.post(RouterPath(stringLiteral: "/\(path)")) { request, context in
             Self.ok([key: try await create(try await input(request, key), try context.requireAuth()).json(links(request))], .created)
         }
+        registerMembers(api, path, key: key, index: index, show: show, update: update, delete: delete)
+    }
+
+    /// A collection Keystone creates in batches (registered limits, limits): POST takes
+    /// `{"<collection>": [{...}, ...]}`, creates all or none, and answers 201 with the created
+    /// list (without collection links); the other four routes are `registerCollection`'s.
+    func registerBatchCollection<Model: IdentityResource>(
+        _ api: RouterGroup<Context>, _ path: String, key: String,
+        create: @escaping @Sendable ([JSONInput], AuthContext) async throws -> [Model],
+        index: @escaping @Sendable (IdentityService.Query, AuthContext) async throws -> [Model],
+        show: @escaping @Sendable (String, AuthContext) async throws -> Model,
+        update: @escaping @Sendable (String, JSONInput, AuthContext) async throws -> Model,
+        delete: @escaping @Sendable (String, AuthContext) async throws -> Void
+    ) {
+        let collection = String(path.split(separator: "/").last ?? Substring(path))
+        api.post(RouterPath(stringLiteral: "/\(path)")) { request, context in
+            let items = try JSONInput.list(body: try await request.jsonBody(limit: maxBodySize), key: collection)
+            let created = try await create(items, try context.requireAuth())
+            return Self.ok([collection: .array(created.map { $0.json(links(request)) })], .created)
+        }
+        registerMembers(api, path, key: key, index: index, show: show, update: update, delete: delete)
+    }
+
+    /// List, show, update (PATCH) and delete (204) of a collection's members.
+    func registerMembers<Model: IdentityResource>(
+        _ api: RouterGroup<Context>, _ path: String, key: String,
+        index: @escaping @Sendable (IdentityService.Query, AuthContext) async throws -> [Model],
+        show: @escaping @Sendable (String, AuthContext) async throws -> Model,
+        update: @escaping @Sendable (String, JSONInput, AuthContext) async throws -> Model,
+        delete: @escaping @Sendable (String, AuthContext) async throws -> Void
+    ) {
+        let collection = String(path.split(separator: "/").last ?? Substring(path))
+        let item = RouterPath(stringLiteral: "/\(path)/:id")
         api.get(RouterPath(stringLiteral: "/\(path)")) { request, context in
             list(request, collection, try await index(request.queryDictionary, try context.requireAuth()).map { $0.json(links(request)) })
         }
@@ -445,6 +477,22 @@ extension IdentityRoutes {
         }
         registerCollection(api, "policies", key: "policy", create: service.createPolicyDocument, index: service.listPolicyDocuments, show: service.getPolicyDocument,
                            update: service.updatePolicyDocument, delete: service.deletePolicyDocument)
+    }
+}
+
+extension IdentityRoutes {
+    // MARK: Unified limits
+
+    func registerLimits(_ api: RouterGroup<Context>) {
+        registerBatchCollection(api, "registered_limits", key: "registered_limit", create: service.createRegisteredLimits,
+                                index: service.listRegisteredLimits, show: service.getRegisteredLimit,
+                                update: service.updateRegisteredLimit, delete: service.deleteRegisteredLimit)
+        // The router prefers this constant segment to the `limits/:id` capture.
+        api.get("/limits/model") { _, context in
+            Self.ok(["model": try service.limitModel(caller: try context.requireAuth())])
+        }
+        registerBatchCollection(api, "limits", key: "limit", create: service.createLimits, index: service.listLimits, show: service.getLimit,
+                                update: service.updateLimit, delete: service.deleteLimit)
     }
 }
 

@@ -106,6 +106,10 @@ extension IdentityService {
             if hasChildren || hasEndpoints {
                 throw APIError.forbidden("Unable to delete region \(id) because it or its child regions have associated endpoints.")
             }
+            // Keystone's foreign key refuses this without saying why; Nimbus says why.
+            if try await x.first("SELECT id FROM identity_registered_limit WHERE region_id = ?", .text(id)) != nil {
+                throw APIError.forbidden("Unable to delete region \(id) because registered limits refer to it.")
+            }
             try await x.execute("DELETE FROM identity_region WHERE id = ?", [.text(id)])
         }
     }
@@ -142,7 +146,11 @@ extension IdentityService {
     }
 
     public func updateService(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> CatalogService {
-        defer { catalogCache.invalidate() }
+        // Limits are looked up by service type, which may change here.
+        defer {
+            catalogCache.invalidate()
+            limitCache.invalidate()
+        }
         try authorize("identity:update_service", caller)
         return try await db.transaction { x in
             guard var s = try await self.store.service(id: id, x) else { throw APIError.notFound("Could not find service: \(id).") }
@@ -161,6 +169,10 @@ extension IdentityService {
         try authorize("identity:delete_service", caller)
         try await db.transaction { x in
             guard try await self.store.service(id: id, x) != nil else { throw APIError.notFound("Could not find service: \(id).") }
+            // Keystone's foreign key refuses this without saying why; Nimbus says why.
+            if try await x.first("SELECT id FROM identity_registered_limit WHERE service_id = ?", .text(id)) != nil {
+                throw APIError.forbidden("Unable to delete service \(id) because registered limits refer to it.")
+            }
             try await x.execute("DELETE FROM identity_endpoint WHERE service_id = ?", [.text(id)])
             try await x.execute("DELETE FROM identity_service WHERE id = ?", [.text(id)])
         }

@@ -99,6 +99,7 @@ extension IdentityService {
                 if leaves.isEmpty { break }
                 for p in leaves {
                     try await x.execute("DELETE FROM identity_assignment WHERE target_id = ?", [.text(p.id)])
+                    try await x.execute("DELETE FROM identity_limit WHERE project_id = ?", [.text(p.id)])
                     try await x.execute("DELETE FROM identity_project WHERE id = ?", [.text(p.id)])
                 }
                 remaining.removeAll { leaves.map(\.id).contains($0.id) }
@@ -112,12 +113,14 @@ extension IdentityService {
             try await x.execute("DELETE FROM identity_group WHERE domain_id = ?", [.text(id)])
             try await x.execute("DELETE FROM identity_role WHERE domain_id = ?", [.text(id)])
             try await x.execute("DELETE FROM identity_assignment WHERE target_id = ?", [.text(id)])
+            try await x.execute("DELETE FROM identity_limit WHERE domain_id = ?", [.text(id)])
             try await x.execute("DELETE FROM identity_domain WHERE id = ?", [.text(id)])
             let events = [RevocationEvent(domainID: id, issuedBefore: Self.now(), revokedAt: Self.now())]
             try await self.revoke(events, x)
             return events
         }
         didChange(revoked: events)
+        limitCache.invalidate()
     }
 
     // MARK: Projects
@@ -255,12 +258,15 @@ extension IdentityService {
                 throw APIError.forbidden("Cannot delete the project \(id) since it is not a leaf in the hierarchy.")
             }
             try await x.execute("DELETE FROM identity_assignment WHERE target_id = ? AND kind LIKE '%project'", [.text(id)])
+            // A project's limits go with it, as in Keystone.
+            try await x.execute("DELETE FROM identity_limit WHERE project_id = ?", [.text(id)])
             try await x.execute("DELETE FROM identity_project WHERE id = ?", [.text(id)])
             let events = [RevocationEvent(projectID: id, issuedBefore: Self.now(), revokedAt: Self.now())]
             try await self.revoke(events, x)
             return events
         }
         didChange(revoked: events)
+        limitCache.invalidate()
     }
 
     // MARK: Users

@@ -5,8 +5,8 @@ import NimbusCore
 import NimbusStore
 
 /// Keystone's logic: authentication, token issue and validation, and the identity, resource,
-/// assignment and catalog APIs. No HTTP here: routes translate requests into these calls, and
-/// other services reach it through `TokenValidating`.
+/// assignment, catalog and unified limit APIs. No HTTP here: routes translate requests into
+/// these calls, and other services reach it through `TokenValidating` and `ProjectLimitLookup`.
 public final class IdentityService: TokenValidating, Sendable {
     let db: any Database
     let store: IdentityStore
@@ -19,6 +19,7 @@ public final class IdentityService: TokenValidating, Sendable {
     let revocations = RevocationList()
     let tokenCache: ValidatedTokenCache
     let catalogCache = CatalogCache()
+    let limitCache = LimitCache()
     /// Keys are read once and re-read by `reloadKeys()` after a rotation.
     let keyCache: KeyCache
     /// Encrypt stored credentials; a repository of their own, as Keystone keeps.

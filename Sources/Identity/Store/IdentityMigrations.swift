@@ -112,5 +112,29 @@ public enum IdentityMigrations {
                 id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', filters TEXT NOT NULL DEFAULT '{}')
             """,
         ]),
+        Migration(service: "identity", version: 3, name: "unified limits", statements: [
+            // region_id is NULL for a limit that applies in every region; the unique index reads
+            // it as '' so that two region-less registered limits on one resource also collide.
+            """
+            CREATE TABLE identity_registered_limit (
+                id TEXT PRIMARY KEY, service_id TEXT NOT NULL REFERENCES identity_service(id),
+                region_id TEXT REFERENCES identity_region(id), resource_name TEXT NOT NULL,
+                default_limit BIGINT NOT NULL, description TEXT)
+            """,
+            "CREATE UNIQUE INDEX identity_registered_limit_key ON identity_registered_limit (service_id, COALESCE(region_id, ''), resource_name)",
+            // A limit's service, region and resource are its registered limit's. Exactly one of
+            // project_id and domain_id is set; neither references its table, because deleting a
+            // project or domain deletes its limits in the same transaction instead.
+            """
+            CREATE TABLE identity_limit (
+                id TEXT PRIMARY KEY, registered_limit_id TEXT NOT NULL REFERENCES identity_registered_limit(id),
+                project_id TEXT, domain_id TEXT, resource_limit BIGINT NOT NULL, description TEXT)
+            """,
+            """
+            CREATE UNIQUE INDEX identity_limit_key ON identity_limit (registered_limit_id, COALESCE(project_id, ''), COALESCE(domain_id, ''))
+            """,
+            "CREATE INDEX identity_limit_project ON identity_limit (project_id)",
+            "CREATE INDEX identity_limit_domain ON identity_limit (domain_id)",
+        ]),
     ]
 }

@@ -293,6 +293,112 @@ struct IdentityStore: Sendable {
                             [.text(e.serviceID), .text(e.interface), .text(e.url), .optional(e.regionID), .bool(e.enabled), Self.encode(e.extra), .text(e.id)])
     }
 
+    // MARK: Unified limits
+
+    static func registeredLimit(_ r: Row) -> RegisteredLimit {
+        RegisteredLimit(id: r.string("id"), serviceID: r.string("service_id"), regionID: r.optionalString("region_id"),
+                        resourceName: r.string("resource_name"), defaultLimit: r.int("default_limit"), description: r.optionalString("description"))
+    }
+
+    func insert(_ l: RegisteredLimit, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            INSERT INTO identity_registered_limit (id, service_id, region_id, resource_name, default_limit, description) VALUES (?, ?, ?, ?, ?, ?)
+            """, [.text(l.id), .text(l.serviceID), .optional(l.regionID), .text(l.resourceName), .integer(l.defaultLimit), .optional(l.description)])
+    }
+
+    func update(_ l: RegisteredLimit, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            UPDATE identity_registered_limit SET service_id = ?, region_id = ?, resource_name = ?, default_limit = ?, description = ? WHERE id = ?
+            """, [.text(l.serviceID), .optional(l.regionID), .text(l.resourceName), .integer(l.defaultLimit), .optional(l.description), .text(l.id)])
+    }
+
+    func registeredLimit(id: String, _ x: any SQLExecutor) async throws -> RegisteredLimit? {
+        try await x.query("SELECT * FROM identity_registered_limit WHERE id = ?", [.text(id)]).first.map(Self.registeredLimit)
+    }
+
+    /// The registered limit a new limit hangs on: same service, resource and region (both
+    /// region-less counts as the same region).
+    func registeredLimit(serviceID: String, regionID: String?, resourceName: String, _ x: any SQLExecutor) async throws -> RegisteredLimit? {
+        try await x.query("""
+            SELECT * FROM identity_registered_limit WHERE service_id = ? AND COALESCE(region_id, '') = ? AND resource_name = ?
+            """, [.text(serviceID), .text(regionID ?? ""), .text(resourceName)]).first.map(Self.registeredLimit)
+    }
+
+    func registeredLimits(_ x: any SQLExecutor) async throws -> [RegisteredLimit] {
+        try await x.query("SELECT * FROM identity_registered_limit ORDER BY resource_name, id", []).map(Self.registeredLimit)
+    }
+
+    func hasLimits(registeredLimitID: String, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.first("SELECT id FROM identity_limit WHERE registered_limit_id = ?", .text(registeredLimitID)) != nil
+    }
+
+    /// A limit joined with its registered limit, which holds its service, region and resource.
+    static let limitSelect = """
+        SELECT l.*, r.service_id, r.region_id, r.resource_name
+        FROM identity_limit l JOIN identity_registered_limit r ON r.id = l.registered_limit_id
+        """
+
+    static func limit(_ r: Row) -> Limit {
+        Limit(id: r.string("id"), registeredLimitID: r.string("registered_limit_id"), projectID: r.optionalString("project_id"),
+              domainID: r.optionalString("domain_id"), serviceID: r.string("service_id"), regionID: r.optionalString("region_id"),
+              resourceName: r.string("resource_name"), resourceLimit: r.int("resource_limit"), description: r.optionalString("description"))
+    }
+
+    func insert(_ l: Limit, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            INSERT INTO identity_limit (id, registered_limit_id, project_id, domain_id, resource_limit, description) VALUES (?, ?, ?, ?, ?, ?)
+            """, [.text(l.id), .text(l.registeredLimitID), .optional(l.projectID), .optional(l.domainID), .integer(l.resourceLimit),
+                  .optional(l.description)])
+    }
+
+    /// Only the value and the description of a limit change; the rest is what it hangs on.
+    func update(_ l: Limit, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE identity_limit SET resource_limit = ?, description = ? WHERE id = ?",
+                            [.integer(l.resourceLimit), .optional(l.description), .text(l.id)])
+    }
+
+    func limit(id: String, _ x: any SQLExecutor) async throws -> Limit? {
+        try await x.query(Self.limitSelect + " WHERE l.id = ?", [.text(id)]).first.map(Self.limit)
+    }
+
+    /// Limits matching every given filter (`service_id`, `region_id`, `resource_name`,
+    /// `project_id`, `domain_id`), and, with `visibleInDomain`, only those of that domain or of
+    /// its projects.
+    func limits(_ filters: [String: String], visibleInDomain domainID: String? = nil, _ x: any SQLExecutor) async throws -> [Limit] {
+        var clauses: [String] = []
+        var binds: [SQLValue] = []
+        for (key, column) in [("service_id", "r.service_id"), ("region_id", "r.region_id"), ("resource_name", "r.resource_name"),
+                              ("project_id", "l.project_id"), ("domain_id", "l.domain_id")] {
+            if let value = filters[key] {
+                clauses.append("\(column) = ?")
+                binds.append(.text(value))
+            }
+        }
+        if let domainID {
+            clauses.append("(l.domain_id = ? OR l.project_id IN (SELECT id FROM identity_project WHERE domain_id = ?))")
+            binds += [.text(domainID), .text(domainID)]
+        }
+        let filter = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+        return try await x.query(Self.limitSelect + filter + " ORDER BY r.resource_name, l.id", binds).map(Self.limit)
+    }
+
+    /// A project's limit on a resource of the service of a catalog type: its own limit, else
+    /// the registered default; nil when none is registered. A registered limit for `regionID`
+    /// wins over a region-less one; among services sharing a type, the lowest id decides, so
+    /// the answer is stable.
+    func effectiveLimit(serviceType: String, resourceName: String, projectID: String, regionID: String,
+                        _ x: any SQLExecutor) async throws -> Int64? {
+        guard let row = try await x.first("""
+            SELECT r.default_limit, l.resource_limit FROM identity_registered_limit r
+            JOIN identity_service s ON s.id = r.service_id
+            LEFT JOIN identity_limit l ON l.registered_limit_id = r.id AND l.project_id = ?
+            WHERE s.type = ? AND r.resource_name = ? AND (r.region_id IS NULL OR r.region_id = ?)
+            ORDER BY CASE WHEN r.region_id IS NULL THEN 1 ELSE 0 END, s.id
+            LIMIT 1
+            """, .text(projectID), .text(serviceType), .text(resourceName), .text(regionID)) else { return nil }
+        return row.optionalInt("resource_limit") ?? row.int("default_limit")
+    }
+
     // MARK: Application credentials
 
     static func appCredential(_ r: Row) -> ApplicationCredential {

@@ -25,11 +25,46 @@ public struct JSONInput: Sendable {
         self.init(fields, path: key)
     }
 
+    /// The objects of a list under `key` of a whole body: `{"limits": [{...}, ...]}`, for the
+    /// APIs that create in batches. The list must not be empty; each item's path is
+    /// `key[index]`.
+    public static func list(body: JSON, key: String) throws -> [JSONInput] {
+        guard let object = body.objectValue else {
+            throw APIError.badRequest("Invalid input: the request body must be a JSON object.")
+        }
+        guard let inner = object[key] else {
+            throw APIError.badRequest("Invalid input for field '\(key)': '\(key)' is a required property.")
+        }
+        guard let items = inner.arrayValue else {
+            throw APIError.badRequest("Invalid input for field '\(key)': \(shortened(inner)) is not of type 'array'.")
+        }
+        guard !items.isEmpty else { throw APIError.badRequest("Invalid input for field '\(key)': [] is too short.") }
+        return try items.enumerated().map { index, item in
+            guard let fields = item.objectValue else {
+                throw APIError.badRequest("Invalid input for field '\(key)[\(index)]': \(shortened(item)) is not of type 'object'.")
+            }
+            return JSONInput(fields, path: "\(key)[\(index)]")
+        }
+    }
+
+    static func shortened(_ value: JSON) -> String {
+        let shown = value.serialized()
+        return shown.count > 64 ? String(shown.prefix(64)) + "…" : shown
+    }
+
     func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
+    /// Rejects fields outside `allowed`, as a schema with `additionalProperties: false` does.
+    public func rejectUnknown(_ allowed: Set<String>) throws {
+        let unknown = fields.keys.filter { !allowed.contains($0) }.sorted()
+        guard unknown.isEmpty else {
+            let listed = unknown.map { "'\($0)'" }.joined(separator: ", ")
+            throw APIError.badRequest("Invalid input for field '\(path)': Additional properties are not allowed (\(listed) \(unknown.count == 1 ? "was" : "were") unexpected).")
+        }
+    }
+
     func typeError(_ key: String, _ value: JSON, _ type: String) -> APIError {
-        let shown = value.serialized()
-        return APIError.badRequest("Invalid input for field '\(name(key))': \(shown.count > 64 ? String(shown.prefix(64)) + "…" : shown) is not of type '\(type)'.")
+        APIError.badRequest("Invalid input for field '\(name(key))': \(Self.shortened(value)) is not of type '\(type)'.")
     }
 
     public func has(_ key: String) -> Bool { fields[key] != nil }
@@ -74,6 +109,25 @@ public struct JSONInput: Sendable {
     public func int(_ key: String) throws -> Int64? {
         guard let value = fields[key], !value.isNull else { return nil }
         guard let i = value.intValue else { throw typeError(key, value, "integer") }
+        return i
+    }
+
+    /// An integer within `range`, as JSON Schema's `minimum` and `maximum` bound it.
+    public func int(_ key: String, in range: ClosedRange<Int64>) throws -> Int64? {
+        guard let i = try int(key) else { return nil }
+        if i < range.lowerBound {
+            throw APIError.badRequest("Invalid input for field '\(name(key))': \(i) is less than the minimum of \(range.lowerBound).")
+        }
+        if i > range.upperBound {
+            throw APIError.badRequest("Invalid input for field '\(name(key))': \(i) is greater than the maximum of \(range.upperBound).")
+        }
+        return i
+    }
+
+    public func requiredInt(_ key: String, in range: ClosedRange<Int64>) throws -> Int64 {
+        guard let i = try int(key, in: range) else {
+            throw APIError.badRequest("Invalid input for field '\(name(key))': '\(key)' is a required property.")
+        }
         return i
     }
 
