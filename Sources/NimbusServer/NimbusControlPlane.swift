@@ -47,7 +47,7 @@ public final class NimbusControlPlane: Sendable {
             _ = try await Migrator.migrate(db, Self.migrations)
             identity = try IdentityService(db: db, config: config, dataDir: dataDir, policy: policy, logger: logger)
             try await identity.start()
-            var quotas = ImageService.Quotas()
+            var quotas = ImageService.Quotas(keystone: identity)
             for resource in ImageService.QuotaResource.allCases {
                 quotas.defaults[resource] = Int64(try config.int("image_quota", resource.rawValue))
             }

@@ -416,7 +416,7 @@ def test_effective_assignments_include_group_roles(osc):
 def test_implied_roles(osc):
     listed = osc("implied", "role", "list")
     pairs = {(r["Prior Role Name"], r["Implied Role Name"]) for r in listed}
-    assert {("admin", "member"), ("member", "reader")} <= pairs
+    assert {("admin", "manager"), ("manager", "member"), ("member", "reader")} <= pairs
 
     prior = osc("role", "create", unique("prior"))
     implied = osc("role", "create", unique("implied"))

@@ -25,7 +25,7 @@ final class AuthenticationTests: XCTestCase {
             let token = try XCTUnwrap(reply.json["token"])
             XCTAssertEqual(token["project"]?["name"]?.stringValue, "admin")
             XCTAssertEqual(token["user"]?["domain"]?["id"]?.stringValue, "default")
-            XCTAssertEqual(Set(token["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []), ["admin", "member", "reader"])
+            XCTAssertEqual(Set(token["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []), ["admin", "manager", "member", "reader"])
             XCTAssertEqual(token["methods"], ["password"])
             let identity = token["catalog"]?.arrayValue?.first { $0["type"]?.stringValue == "identity" }
             XCTAssertEqual(identity?["endpoints"]?.arrayValue?.count, 3)

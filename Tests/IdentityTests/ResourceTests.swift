@@ -60,7 +60,7 @@ final class ResourceTests: XCTestCase {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
             let inferences = try await api.call(.get, "/identity/v3/role_inferences", token: admin)
-            XCTAssertEqual(inferences.json["role_inferences"]?.arrayValue?.count, 2, inferences.text)
+            XCTAssertEqual(inferences.json["role_inferences"]?.arrayValue?.count, 3, inferences.text)
             let lead = try await api.create("roles", "role", ["name": "lead"], token: admin)
             let member = try await api.roleID("member", token: admin)
             let created = try await api.call(.put, "/identity/v3/roles/\(lead)/implies/\(member)", token: admin)

@@ -28,6 +28,35 @@ final class ImageQuotaTests: XCTestCase {
         }
     }
 
+    /// Keystone's unified limits for the `image` service override the configured defaults, and a
+    /// project's own limit overrides the registered default.
+    func testKeystoneLimitsApplyPerProject() async throws {
+        try await onEachEngine(settings: ["image_quota": ["image_count_total": "100"]]) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let services = try await api.call(.get, "/identity/v3/services?type=image", token: admin)
+            let serviceID = try XCTUnwrap(services.json["services"]?.arrayValue?.first?["id"]?.stringValue)
+            let registered = try await api.call(.post, "/identity/v3/registered_limits", token: admin, body: [
+                "registered_limits": [["service_id": .string(serviceID), "resource_name": "image_count_total", "default_limit": 2]]])
+            XCTAssertEqual(registered.status, 201, registered.text)
+            let small = try await api.projectUser(admin: admin, name: "small")
+            let big = try await api.projectUser(admin: admin, name: "big")
+            let own = try await api.call(.post, "/identity/v3/limits", token: admin, body: [
+                "limits": [["service_id": .string(serviceID), "project_id": .string(small.project), "resource_name": "image_count_total", "resource_limit": 1]]])
+            XCTAssertEqual(own.status, 201, own.text)
+            func create(_ token: String) async throws -> Int {
+                try await api.call(.post, "/image/v2/images", token: token, body: ["disk_format": "raw", "container_format": "bare"]).status
+            }
+            let smallFirst = try await create(small.token)
+            let smallSecond = try await create(small.token)
+            XCTAssertEqual([smallFirst, smallSecond], [201, 413], "the project's own limit of 1")
+            var bigStatuses: [Int] = []
+            for _ in 0..<3 { bigStatuses.append(try await create(big.token)) }
+            XCTAssertEqual(bigStatuses, [201, 201, 413], "the registered default of 2")
+            let usage = try await api.call(.get, "/image/v2/info/usage", token: small.token).json["usage"]
+            XCTAssertEqual(usage?["image_count_total"]?["limit"]?.intValue, 1)
+        }
+    }
+
     func testStoredBytesQuotaHoldsUnderConcurrentUploads() async throws {
         try await onEachEngine(settings: ["image_quota": ["image_size_total": "1"]]) { cloud, api in
             let admin = try await api.adminToken(cloud)

@@ -3,7 +3,7 @@ import NimbusCore
 import NimbusStore
 
 /// What `keystone-manage bootstrap` does, idempotently: the Default domain, the admin project
-/// and user, the admin ⇒ member ⇒ reader roles, RegionOne, and a catalog entry for every
+/// and user, the admin ⇒ manager ⇒ member ⇒ reader roles, RegionOne, and a catalog entry for every
 /// service this process serves. Run at every start; it only fills in what is missing and
 /// corrects endpoint URLs when the listener moved.
 extension IdentityService {
@@ -58,7 +58,7 @@ extension IdentityService {
             }
             var roleIDs: [String: String] = [:]
             let roles = try await self.store.roles(x)
-            for name in ["admin", "member", "reader", "service"] {
+            for name in ["admin", "manager", "member", "reader", "service"] {
                 if let r = roles.first(where: { $0.name == name && $0.domainID == nil }) {
                     roleIDs[name] = r.id
                 } else {
@@ -68,7 +68,7 @@ extension IdentityService {
                 }
             }
             if createdUser {
-                for (prior, implied) in [("admin", "member"), ("member", "reader")] {
+                for (prior, implied) in [("admin", "manager"), ("manager", "member"), ("member", "reader")] {
                     if try await x.first("SELECT prior_role_id FROM identity_implied_role WHERE prior_role_id = ? AND implied_role_id = ?",
                                          .text(roleIDs[prior]!), .text(roleIDs[implied]!)) == nil {
                         try await x.execute("INSERT INTO identity_implied_role (prior_role_id, implied_role_id) VALUES (?, ?)",

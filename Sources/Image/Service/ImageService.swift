@@ -16,11 +16,17 @@ public final class ImageService: Sendable {
     /// Background imports in flight, so tests and shutdown can wait for them.
     let imports = ImportTracker()
 
-    /// Glance's per-project limits (its unified-limit resource names): the cloud-wide defaults
-    /// from `[image_quota]`, negative meaning unlimited. Sizes are in MiB, as Glance counts them.
+    /// Glance's per-project limits, under its unified-limit resource names: Keystone's limits
+    /// for the `image` service (a project's own, else the registered default) when there are
+    /// any, else the cloud-wide defaults from `[image_quota]`. Negative means unlimited; sizes
+    /// are in MiB, as Glance counts them.
     public struct Quotas: Sendable {
         public var defaults: [QuotaResource: Int64]
-        public init(defaults: [QuotaResource: Int64] = [:]) { self.defaults = defaults }
+        public var keystone: (any ProjectLimitLookup)?
+        public init(defaults: [QuotaResource: Int64] = [:], keystone: (any ProjectLimitLookup)? = nil) {
+            self.defaults = defaults
+            self.keystone = keystone
+        }
     }
 
     public enum QuotaResource: String, Sendable, CaseIterable {
@@ -43,7 +49,8 @@ public final class ImageService: Sendable {
     /// The project's limit on `resource`, in images or bytes; negative means unlimited.
     func limit(_ resource: QuotaResource, project: String?) async throws -> Int64 {
         guard let project else { return -1 }
-        let value = quotas.defaults[resource] ?? -1
+        let registered = try await quotas.keystone?.limit(serviceType: "image", resource: resource.rawValue, projectID: project)
+        let value = registered ?? quotas.defaults[resource] ?? -1
         return value >= 0 && resource.isSize ? value << 20 : value
     }
 
