@@ -43,8 +43,14 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "Placement", dependencies: [
+            "NimbusCore", "NimbusStore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "NimbusServer", dependencies: [
-            "NimbusCore", "NimbusStore", "Identity", "Image",
+            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -64,6 +70,10 @@ let package = Package(
             "NimbusTestSupport", "NimbusServer", "Image", "NimbusCore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .testTarget(name: "PlacementTests", dependencies: [
+            "NimbusTestSupport", "NimbusServer", "Placement", "NimbusCore", "NimbusStore",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "IdentityTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Identity", "NimbusCore", "NimbusStore",

@@ -5,6 +5,7 @@ import Image
 import Logging
 import NimbusCore
 import NimbusStore
+import Placement
 
 /// Everything behind the single listener: the database, the services, and the router that
 /// mounts each service under its path prefix. Built the same way by `nimbus up`, by
@@ -15,6 +16,7 @@ public final class NimbusControlPlane: Sendable {
     public let db: any Database
     public let identity: IdentityService
     public let image: ImageService
+    public let placement: PlacementService
     public let policy: PolicyEngine
     public let logger: Logger
     /// Base URL advertised in the catalog, e.g. `http://127.0.0.1:8800`.
@@ -33,6 +35,7 @@ public final class NimbusControlPlane: Sendable {
             // One rule set for every service: Keystone's names are prefixed (`identity:`),
             // Glance's are not, exactly as operators write them in policy.yaml.
             let defaults = IdentityPolicy.defaults.merging(ImagePolicy.defaults) { identity, _ in identity }
+                .merging(PlacementPolicy.defaults) { existing, _ in existing }
             policy = try PolicyEngine(defaults: defaults, overrides: try PolicyEngine.loadOverrides(path: policyPath))
         } catch {
             throw StartupError("bad policy file \(policyPath): \(error)")
@@ -52,6 +55,8 @@ public final class NimbusControlPlane: Sendable {
                 quotas.defaults[resource] = Int64(try config.int("image_quota", resource.rawValue))
             }
             image = ImageService(db: db, stores: try Self.imageStores(config: config, dataDir: dataDir), policy: policy, quotas: quotas, logger: logger)
+            placement = PlacementService(db: db, policy: policy, logger: logger,
+                                         conflictRetries: try config.int("placement", "allocation_conflict_retry_count"))
         } catch {
             await db.close()
             throw StartupError("cannot initialise the services: \(error)")
@@ -65,12 +70,13 @@ public final class NimbusControlPlane: Sendable {
                                             directory: dir.hasPrefix("/") ? dir : "\(dataDir)/\(dir)")
     }
 
-    public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all }
+    public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all + PlacementMigrations.all }
 
     /// The services in the catalog, each at its path prefix under the one listener.
     public var catalog: [IdentityService.CatalogEntry] {
         [IdentityService.CatalogEntry(type: "identity", name: "keystone", url: "\(publicURL)/identity"),
-         IdentityService.CatalogEntry(type: "image", name: "glance", url: "\(publicURL)/image")]
+         IdentityService.CatalogEntry(type: "image", name: "glance", url: "\(publicURL)/image"),
+         IdentityService.CatalogEntry(type: "placement", name: "placement", url: "\(publicURL)/placement")]
     }
 
     /// Prepares a cloud to serve: the admin and catalog exist, and work a crash interrupted is
@@ -87,6 +93,7 @@ public final class NimbusControlPlane: Sendable {
         let maxBody = try config.int("DEFAULT", "max_request_body_size")
         IdentityRoutes(service: identity, maxBodySize: maxBody).register(on: router)
         ImageRoutes(service: image, validator: identity, maxBodySize: maxBody).register(on: router)
+        PlacementRoutes(service: placement, validator: identity, maxBodySize: maxBody, publicURL: publicURL).register(on: router)
         return router
     }
 

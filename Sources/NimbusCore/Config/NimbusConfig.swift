@@ -51,6 +51,8 @@ public struct NimbusConfig: Sendable {
                help: "MiB of staged (glance-direct) data one project may hold awaiting import; -1 is unlimited."),
         Option(section: "image_quota", name: "image_count_uploading", defaultValue: "-1",
                help: "Uploads, stages and imports one project may have under way at once; -1 is unlimited."),
+        Option(section: "placement", name: "allocation_conflict_retry_count", defaultValue: "10",
+               help: "Times an allocation write that lost a race with another writer on the same provider is retried before answering 409."),
         Option(section: "oslo_policy", name: "policy_file", defaultValue: "policy.yaml",
                help: "Operator policy overrides, relative to the data dir; a missing file means the built-in defaults."),
     ]

@@ -13,6 +13,11 @@ public enum ErrorStyle: Sendable {
     /// for `*/*` or `text/html`, plain text otherwise. Clients depend on each form (glanceclient
     /// breaks on flat JSON and only ever asks for `*/*`), so Nimbus negotiates the same way.
     case glance
+    /// Placement: `{"errors": [{"status", "title", "detail", "code", "request_id"}]}`, always
+    /// JSON. `detail` is webob's explanation for the status, a blank line, then the specific
+    /// message on the last line (osc-placement shows the last line; Nova searches the text).
+    /// `code` is rendered when the error carries one: the placement routes set it from 1.23 on.
+    case placement
 }
 
 /// An error meant for the API caller: a status code and a message, rendered in the shape of the
@@ -21,11 +26,19 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var status: HTTPResponse.Status
     public var message: String
     public var headers: HTTPFields
+    /// Placement's machine-readable error code (`placement.concurrent_update`); only the
+    /// placement style renders it.
+    public var code: String?
+    /// Further members of the error object (placement's `max_version`/`min_version` on a
+    /// microversion 406); only the placement style renders them.
+    public var extra: [String: JSON]
 
-    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:], code: String? = nil, extra: [String: JSON] = [:]) {
         self.status = status
         self.message = message
         self.headers = headers
+        self.code = code
+        self.extra = extra
     }
 
     public var description: String { "\(status.code) \(message)" }
@@ -62,17 +75,46 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The error as the service whose route raised it spells it. `accept` is the request's
-    /// Accept header, which only Glance's shape depends on.
-    public func response(style: ErrorStyle, accept: String? = nil) -> Response {
+    /// Accept header, which only Glance's shape depends on; `requestID` goes into placement's body.
+    public func response(style: ErrorStyle, accept: String? = nil, requestID: String? = nil) -> Response {
         var response: Response
         switch style {
         case .keystone:
             response = JSONResponse(status: status, keystoneBody).response()
         case .glance:
             response = glanceResponse(accept: accept?.lowercased() ?? "")
+        case .placement:
+            response = placementResponse(requestID: requestID)
         }
         for field in headers { response.headers.append(field) }
         return response
+    }
+
+    /// webob's explanation for a status, the first paragraph of placement's `detail`.
+    var webobExplanation: String {
+        switch status.code {
+        case 400: return "The server could not comply with the request since it is either malformed or otherwise incorrect."
+        case 403: return "Access was denied to this resource."
+        case 404: return "The resource could not be found."
+        case 405: return "The method specified is not allowed for this resource."
+        case 406: return "The resource could not be generated that was acceptable to your browser."
+        case 409: return "There was a conflict when trying to complete your request."
+        case 415: return "The request media type is not supported by this server."
+        case 500: return "The server has either erred or is incapable of performing the requested operation."
+        default: return status.reasonPhrase + "."
+        }
+    }
+
+    func placementResponse(requestID: String?) -> Response {
+        // keystonemiddleware answers a missing or bad token before placement is reached.
+        if status == .unauthorized { return JSONResponse(status: status, keystoneBody).response() }
+        var error: [String: JSON] = extra
+        error["status"] = .int(Int64(status.code))
+        error["title"] = .string(title)
+        error["detail"] = .string("\(webobExplanation)\n\n \(message)  ")
+        if let code { error["code"] = .string(code) }
+        if let requestID { error["request_id"] = .string(requestID) }
+        return JSONResponse(status: status, ["errors": [.object(error)]]).response()
     }
 
     func glanceResponse(accept: String) -> Response {

@@ -36,7 +36,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            response = APIError.from(error, logger: context.logger).response(style: context.errorStyle, accept: request.headers[.accept])
+            response = APIError.from(error, logger: context.logger).response(style: context.errorStyle, accept: request.headers[.accept], requestID: context.requestID)
         }
         response.headers[HTTPField.Name("x-openstack-request-id")!] = context.requestID
         let status = response.status.code
@@ -61,7 +61,7 @@ public struct ErrorStyleMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            return APIError.from(error, logger: context.logger).response(style: style, accept: request.headers[.accept])
+            return APIError.from(error, logger: context.logger).response(style: style, accept: request.headers[.accept], requestID: context.requestID)
         }
     }
 }

@@ -79,7 +79,9 @@ public enum JSON: Sendable, Equatable {
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d):
-            let text = d.isFinite ? (d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)) : "null"
+            // Python's spelling: a float keeps its decimal point (`16.0`), as OpenStack's
+            // services write floats such as placement's `allocation_ratio`.
+            let text = d.isFinite ? String(d) : "null"
             out.append(contentsOf: text.utf8)
         case .string(let s): JSON.writeString(s, to: &out)
         case .array(let a):

@@ -1,0 +1,130 @@
+import Foundation
+import NimbusCore
+import NimbusStore
+
+/// The in-process API the scheduler, conductor and compute agent use: the same operations
+/// the HTTP API offers, without HTTP, microversions or policy (callers are trusted code).
+/// Errors are `APIError`s with placement's messages and codes.
+extension PlacementService {
+    /// Ways to satisfy `request`, and a summary of every provider of the trees they come from.
+    /// Summaries list every class each provider has inventory of.
+    public func allocationCandidates(_ request: ResourceRequest) async throws
+        -> (candidates: [AllocationCandidate], summaries: [String: ProviderSummary])
+    {
+        var group = RequestGroup(resources: request.resources)
+        group.requiredTraits = request.requiredTraits.sorted().map { [$0] }
+        group.forbiddenTraits = request.forbiddenTraits
+        group.memberOf = request.memberOf.map { Set($0) }
+        group.inTree = request.inTree
+        var query = CandidateQuery(groups: ["": group])
+        query.rootRequired = request.rootRequiredTraits.sorted().map { [$0] }
+        query.rootForbidden = request.rootForbiddenTraits
+        query.limit = request.limit
+        let result = try await allocationCandidates(query)
+        return (result.candidates, result.summaries)
+    }
+
+    /// Atomically replaces the consumer's allocations with `allocations` (provider uuid →
+    /// class → amount). Returns false, writing nothing, if any provider lacks the inventory or
+    /// the capacity, or an amount breaks min_unit/max_unit/step_size. Throws for an unknown
+    /// provider or class, and 409 concurrent_update if other writers kept winning the race.
+    public func claim(consumer: String, project: String, user: String, allocations: [String: [String: Int64]],
+                      consumerType: String? = nil) async throws -> Bool {
+        let request = ConsumerAllocations(consumer: consumer, project: project, user: user, generation: .none, consumerType: consumerType,
+                                          allocations: allocations.filter { !$0.value.isEmpty })
+        do {
+            try await retrying("Inventory and/or allocations") { x in
+                try await self.writeAllocationsInTransaction([request], x)
+            }
+            return true
+        } catch is CapacityRefusal {
+            return false
+        }
+    }
+
+    /// Provider uuid → class → amount the consumer holds; empty when it holds nothing.
+    public func allocations(consumer: String) async throws -> [String: [String: Int64]] {
+        try await store.allocations(consumer: consumer, db)
+    }
+
+    /// Removes every allocation of the consumer (nothing to do is not an error).
+    public func deleteAllocations(consumer: String) async throws {
+        try await db.transaction { x in
+            try await x.execute("DELETE FROM placement_allocation WHERE consumer_uuid = ?", [.text(consumer)])
+            try await x.execute("DELETE FROM placement_consumer WHERE uuid = ?", [.text(consumer)])
+        }
+    }
+
+    /// Moves all of `from`'s allocations to `to` in one transaction: Nova's migration-record
+    /// trick for resize and cold migrate (the source host's usage is held by the migration
+    /// while the instance claims the destination), and its reverse on revert. `to` ends with
+    /// exactly what `from` had; `from` ends with nothing.
+    public func moveAllocations(from: String, to: String, project: String, user: String, consumerType: String? = nil) async throws {
+        try await retrying("Inventory and/or allocations") { x in
+            let held = try await self.store.allocations(consumer: from, x)
+            try await self.writeAllocationsInTransaction([
+                ConsumerAllocations(consumer: from, project: project, user: user, generation: .none, consumerType: nil, allocations: [:]),
+                ConsumerAllocations(consumer: to, project: project, user: user, generation: .none, consumerType: consumerType, allocations: held),
+            ], x)
+        }
+    }
+
+    /// Creates or updates a compute node's provider, as the agent's periodic report does: the
+    /// name, the whole inventory (classes left out are removed, which fails with 409
+    /// inventory.inuse while they have allocations), and the traits. `traits` replaces the
+    /// provider's standard traits; custom traits (`CUSTOM_*`) an operator set are kept, and
+    /// custom traits named in `traits` are created if needed. Nothing is written when nothing
+    /// changed, so the generation only moves on real changes.
+    public func syncProvider(uuid: String, name: String, inventory: [String: Inventory], traits: Set<String>) async throws {
+        for trait in traits where Self.isCustom(trait) { _ = try await ensureTrait(trait) }
+        do {
+            try await retrying("Resource provider") { x in
+                var provider: ResourceProvider
+                if let existing = try await self.store.provider(uuid: uuid, x) {
+                    provider = existing
+                    if existing.name != name {
+                        provider.name = name
+                        try await self.store.update(provider, x)
+                    }
+                } else {
+                    provider = ResourceProvider(uuid: uuid, name: name)
+                    try await self.store.insert(provider, x)
+                }
+                let currentInventory = try await self.store.inventories(uuid, x)
+                let currentTraits = Set(try await self.store.traits(uuid, x))
+                let newTraits = traits.union(currentTraits.filter { Self.isCustom($0) && !traits.contains($0) })
+                guard currentInventory != inventory || currentTraits != newTraits else { return }
+                try await self.requireTraits(newTraits, x)
+                guard try await self.store.bumpGeneration(uuid, expected: provider.generation, x) else { throw LostRace() }
+                if currentInventory != inventory { try await self.replaceInventories(uuid, inventory, strictReserved: false, x) }
+                if currentTraits != newTraits { try await self.store.setTraits(uuid, newTraits, x) }
+            }
+        } catch DatabaseError.uniqueViolation {
+            throw Self.conflict("Conflicting resource provider name: \(name) already exists.", code: Code.duplicateName)
+        }
+    }
+
+    /// Deletes a provider with its inventory, traits and aggregate links. 409 while it has
+    /// allocations or children; deleting an unknown provider is not an error.
+    public func deleteProvider(uuid: String) async throws {
+        do {
+            try await deleteProvider(uuid)
+        } catch let error as APIError where error.status == .notFound {
+            return
+        }
+    }
+
+    /// Class → amount allocated to the project's consumers (and the user's, if given).
+    public func usages(project: String, user: String?) async throws -> [String: Int64] {
+        var total: [String: Int64] = [:]
+        for (_, group) in try await projectUsages(project: project, user: user) {
+            for (rc, amount) in group.usages { total[rc, default: 0] += amount }
+        }
+        return total.filter { $0.value > 0 }
+    }
+
+    /// The provider, or nil.
+    public func resourceProvider(uuid: String) async throws -> ResourceProvider? {
+        try await store.provider(uuid: uuid, db)
+    }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import NimbusCore
+import NimbusStore
+
+/// Everything placement knows about the providers, read at once: what allocation candidates
+/// and filtered provider lists are computed from.
+struct PlacementSnapshot: Sendable {
+    var providers: [String: ResourceProvider] = [:]
+    /// Provider uuids in creation order, the order lists and candidates follow.
+    var order: [String] = []
+    var inventories: [String: [String: Inventory]] = [:]
+    var usages: [String: [String: Int64]] = [:]
+    var traits: [String: Set<String>] = [:]
+    var aggregates: [String: Set<String>] = [:]
+
+    /// Children by parent uuid.
+    var children: [String: [String]] {
+        var out: [String: [String]] = [:]
+        for p in providers.values { if let parent = p.parentUUID { out[parent, default: []].append(p.uuid) } }
+        return out
+    }
+}
+
+/// SQL for providers, inventories, traits, aggregates, consumers and allocations.
+struct PlacementStore: Sendable {
+    // MARK: Providers
+
+    static func provider(_ r: Row) -> ResourceProvider {
+        ResourceProvider(uuid: r.string("uuid"), name: r.string("name"), generation: r.int("generation"), parentUUID: r.optionalString("parent_uuid"),
+                         rootUUID: r.string("root_uuid"), updatedAt: Date(timeIntervalSince1970: r.double("updated_at")))
+    }
+
+    func provider(uuid: String, _ x: any SQLExecutor) async throws -> ResourceProvider? {
+        try await x.query("SELECT * FROM placement_provider WHERE uuid = ?", [.text(uuid)]).first.map(Self.provider)
+    }
+
+    func provider(name: String, _ x: any SQLExecutor) async throws -> ResourceProvider? {
+        try await x.query("SELECT * FROM placement_provider WHERE name = ?", [.text(name)]).first.map(Self.provider)
+    }
+
+    func providers(_ x: any SQLExecutor) async throws -> [ResourceProvider] {
+        try await x.query("SELECT * FROM placement_provider ORDER BY created_at, uuid", []).map(Self.provider)
+    }
+
+    func insert(_ p: ResourceProvider, _ x: any SQLExecutor) async throws {
+        let now = Date().timeIntervalSince1970
+        try await x.execute("""
+            INSERT INTO placement_provider (uuid, name, generation, parent_uuid, root_uuid, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [.text(p.uuid), .text(p.name), .integer(p.generation), .optional(p.parentUUID), .text(p.rootUUID), .real(now), .real(now)])
+    }
+
+    func update(_ p: ResourceProvider, _ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE placement_provider SET name = ?, parent_uuid = ?, root_uuid = ?, updated_at = ? WHERE uuid = ?",
+                            [.text(p.name), .optional(p.parentUUID), .text(p.rootUUID), .real(Date().timeIntervalSince1970), .text(p.uuid)])
+    }
+
+    /// Moves every provider whose root is `oldRoot` and that lies under `subtree` to `newRoot`.
+    func setRoot(_ uuids: [String], root: String, _ x: any SQLExecutor) async throws {
+        for uuid in uuids {
+            try await x.execute("UPDATE placement_provider SET root_uuid = ? WHERE uuid = ?", [.text(root), .text(uuid)])
+        }
+    }
+
+    func providers(root: String, _ x: any SQLExecutor) async throws -> [ResourceProvider] {
+        try await x.query("SELECT * FROM placement_provider WHERE root_uuid = ?", [.text(root)]).map(Self.provider)
+    }
+
+    func hasChildren(_ uuid: String, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.first("SELECT 1 AS one FROM placement_provider WHERE parent_uuid = ?", .text(uuid)) != nil
+    }
+
+    func delete(provider uuid: String, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.execute("DELETE FROM placement_provider WHERE uuid = ?", [.text(uuid)]) > 0
+    }
+
+    /// The compare-and-swap every generation-guarded write goes through: moves the generation
+    /// from `expected` to `expected + 1`, or changes nothing and returns false when another
+    /// writer got there first. On PostgreSQL the row lock it takes holds until commit, so the
+    /// writes that follow in the transaction cannot interleave with another claim's.
+    func bumpGeneration(_ uuid: String, expected: Int64, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.execute("UPDATE placement_provider SET generation = generation + 1, updated_at = ? WHERE uuid = ? AND generation = ?",
+                            [.real(Date().timeIntervalSince1970), .text(uuid), .integer(expected)]) == 1
+    }
+
+    // MARK: Inventories
+
+    static func inventory(_ r: Row) -> Inventory {
+        Inventory(total: r.int("total"), reserved: r.int("reserved"), minUnit: r.int("min_unit"), maxUnit: r.int("max_unit"),
+                  stepSize: r.int("step_size"), allocationRatio: r.double("allocation_ratio"))
+    }
+
+    func inventories(_ provider: String, _ x: any SQLExecutor) async throws -> [String: Inventory] {
+        var out: [String: Inventory] = [:]
+        for r in try await x.query("SELECT * FROM placement_inventory WHERE provider_uuid = ?", [.text(provider)]) {
+            out[r.string("resource_class")] = Self.inventory(r)
+        }
+        return out
+    }
+
+    func insertInventory(_ provider: String, _ rc: String, _ i: Inventory, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            INSERT INTO placement_inventory (provider_uuid, resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(provider), .text(rc), .integer(i.total), .integer(i.reserved), .integer(i.minUnit), .integer(i.maxUnit),
+                  .integer(i.stepSize), .real(i.allocationRatio)])
+    }
+
+    func updateInventory(_ provider: String, _ rc: String, _ i: Inventory, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            UPDATE placement_inventory SET total = ?, reserved = ?, min_unit = ?, max_unit = ?, step_size = ?, allocation_ratio = ?
+            WHERE provider_uuid = ? AND resource_class = ?
+            """, [.integer(i.total), .integer(i.reserved), .integer(i.minUnit), .integer(i.maxUnit), .integer(i.stepSize),
+                  .real(i.allocationRatio), .text(provider), .text(rc)])
+    }
+
+    func deleteInventory(_ provider: String, _ rc: String, _ x: any SQLExecutor) async throws {
+        try await x.execute("DELETE FROM placement_inventory WHERE provider_uuid = ? AND resource_class = ?", [.text(provider), .text(rc)])
+    }
+
+    func classInUseByInventory(_ rc: String, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.first("SELECT 1 AS one FROM placement_inventory WHERE resource_class = ?", .text(rc)) != nil
+    }
+
+    // MARK: Usage
+
+    /// Class → amount allocated on one provider.
+    func usages(_ provider: String, _ x: any SQLExecutor) async throws -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for r in try await x.query("SELECT resource_class, CAST(SUM(used) AS BIGINT) AS used FROM placement_allocation WHERE provider_uuid = ? GROUP BY resource_class",
+                                   [.text(provider)]) {
+            out[r.string("resource_class")] = r.int("used")
+        }
+        return out
+    }
+
+    /// Per consumer type (nil = none), class → amount and the number of consumers, over the
+    /// consumers of a project (and user).
+    func projectUsages(project: String, user: String?, _ x: any SQLExecutor) async throws -> [String?: (usages: [String: Int64], consumers: Int64)] {
+        var sql = """
+            SELECT c.consumer_type AS consumer_type, a.resource_class AS resource_class, CAST(SUM(a.used) AS BIGINT) AS used
+            FROM placement_allocation a JOIN placement_consumer c ON c.uuid = a.consumer_uuid WHERE c.project_id = ?
+            """
+        var binds: [SQLValue] = [.text(project)]
+        if let user {
+            sql += " AND c.user_id = ?"
+            binds.append(.text(user))
+        }
+        var out: [String?: (usages: [String: Int64], consumers: Int64)] = [:]
+        for r in try await x.query(sql + " GROUP BY c.consumer_type, a.resource_class", binds) {
+            out[r.optionalString("consumer_type"), default: ([:], 0)].usages[r.string("resource_class")] = r.int("used")
+        }
+        var countSQL = "SELECT consumer_type, COUNT(*) AS n FROM placement_consumer WHERE project_id = ?"
+        if user != nil { countSQL += " AND user_id = ?" }
+        for r in try await x.query(countSQL + " GROUP BY consumer_type", binds) {
+            out[r.optionalString("consumer_type"), default: ([:], 0)].consumers = r.int("n")
+        }
+        return out
+    }
+
+    // MARK: Traits and aggregates
+
+    func traits(_ provider: String, _ x: any SQLExecutor) async throws -> [String] {
+        try await x.query("SELECT trait FROM placement_provider_trait WHERE provider_uuid = ? ORDER BY trait", [.text(provider)]).map { $0.string("trait") }
+    }
+
+    func setTraits(_ provider: String, _ traits: Set<String>, _ x: any SQLExecutor) async throws {
+        try await x.execute("DELETE FROM placement_provider_trait WHERE provider_uuid = ?", [.text(provider)])
+        for trait in traits.sorted() {
+            try await x.execute("INSERT INTO placement_provider_trait (provider_uuid, trait) VALUES (?, ?)", [.text(provider), .text(trait)])
+        }
+    }
+
+    func aggregates(_ provider: String, _ x: any SQLExecutor) async throws -> [String] {
+        try await x.query("SELECT aggregate FROM placement_provider_aggregate WHERE provider_uuid = ? ORDER BY aggregate", [.text(provider)])
+            .map { $0.string("aggregate") }
+    }
+
+    func setAggregates(_ provider: String, _ aggregates: Set<String>, _ x: any SQLExecutor) async throws {
+        try await x.execute("DELETE FROM placement_provider_aggregate WHERE provider_uuid = ?", [.text(provider)])
+        for aggregate in aggregates.sorted() {
+            try await x.execute("INSERT INTO placement_provider_aggregate (provider_uuid, aggregate) VALUES (?, ?)", [.text(provider), .text(aggregate)])
+        }
+    }
+
+    func customTraits(_ x: any SQLExecutor) async throws -> [String] {
+        try await x.query("SELECT name FROM placement_trait ORDER BY name", []).map { $0.string("name") }
+    }
+
+    func associatedTraits(_ x: any SQLExecutor) async throws -> Set<String> {
+        Set(try await x.query("SELECT DISTINCT trait FROM placement_provider_trait", []).map { $0.string("trait") })
+    }
+
+    func customTraitExists(_ name: String, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.first("SELECT 1 AS one FROM placement_trait WHERE name = ?", .text(name)) != nil
+    }
+
+    func customClasses(_ x: any SQLExecutor) async throws -> [String] {
+        try await x.query("SELECT name FROM placement_resource_class ORDER BY created_at, name", []).map { $0.string("name") }
+    }
+
+    func customClassExists(_ name: String, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.first("SELECT 1 AS one FROM placement_resource_class WHERE name = ?", .text(name)) != nil
+    }
+
+    // MARK: Consumers and allocations
+
+    struct Consumer: Sendable {
+        var uuid: String
+        var project: String
+        var user: String
+        var consumerType: String?
+        var generation: Int64
+    }
+
+    func consumer(_ uuid: String, _ x: any SQLExecutor) async throws -> Consumer? {
+        try await x.query("SELECT * FROM placement_consumer WHERE uuid = ?", [.text(uuid)]).first.map {
+            Consumer(uuid: $0.string("uuid"), project: $0.string("project_id"), user: $0.string("user_id"),
+                     consumerType: $0.optionalString("consumer_type"), generation: $0.int("generation"))
+        }
+    }
+
+    /// Provider → class → amount held by `consumer`.
+    func allocations(consumer: String, _ x: any SQLExecutor) async throws -> [String: [String: Int64]] {
+        var out: [String: [String: Int64]] = [:]
+        for r in try await x.query("SELECT provider_uuid, resource_class, used FROM placement_allocation WHERE consumer_uuid = ?", [.text(consumer)]) {
+            out[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = r.int("used")
+        }
+        return out
+    }
+
+    /// Consumer → class → amount on `provider`.
+    func allocations(provider: String, _ x: any SQLExecutor) async throws -> [String: [String: Int64]] {
+        var out: [String: [String: Int64]] = [:]
+        for r in try await x.query("SELECT consumer_uuid, resource_class, used FROM placement_allocation WHERE provider_uuid = ?", [.text(provider)]) {
+            out[r.string("consumer_uuid"), default: [:]][r.string("resource_class")] = r.int("used")
+        }
+        return out
+    }
+
+    func consumerGenerations(_ uuids: [String], _ x: any SQLExecutor) async throws -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for uuid in uuids {
+            if let c = try await consumer(uuid, x) { out[uuid] = c.generation }
+        }
+        return out
+    }
+
+    func hasAllocations(provider: String, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.first("SELECT 1 AS one FROM placement_allocation WHERE provider_uuid = ?", .text(provider)) != nil
+    }
+
+    // MARK: Snapshot
+
+    func snapshot(_ x: any SQLExecutor) async throws -> PlacementSnapshot {
+        var s = PlacementSnapshot()
+        for p in try await providers(x) {
+            s.providers[p.uuid] = p
+            s.order.append(p.uuid)
+        }
+        for r in try await x.query("SELECT * FROM placement_inventory", []) {
+            s.inventories[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = Self.inventory(r)
+        }
+        for r in try await x.query("SELECT provider_uuid, resource_class, CAST(SUM(used) AS BIGINT) AS used FROM placement_allocation GROUP BY provider_uuid, resource_class", []) {
+            s.usages[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = r.int("used")
+        }
+        for r in try await x.query("SELECT provider_uuid, trait FROM placement_provider_trait", []) {
+            s.traits[r.string("provider_uuid"), default: []].insert(r.string("trait"))
+        }
+        for r in try await x.query("SELECT provider_uuid, aggregate FROM placement_provider_aggregate", []) {
+            s.aggregates[r.string("provider_uuid"), default: []].insert(r.string("aggregate"))
+        }
+        return s
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import NimbusCore
+import NimbusServer
+import NimbusTestSupport
+import Placement
+import XCTest
+
+/// The in-process API the scheduler and the compute agent use.
+final class PlacementServiceTests: XCTestCase {
+    func onEachEngine(_ body: (PlacementService) async throws -> Void) async throws {
+        for engine in TestCloud.engines {
+            let cloud = try await TestCloud.make(engine)
+            let plane = try await cloud.start()
+            do {
+                try await body(plane.placement)
+            } catch {
+                await plane.close()
+                throw error
+            }
+            await plane.close()
+        }
+    }
+
+    func testComputeNodeLifecycle() async throws {
+        try await onEachEngine { placement in
+            let cn1 = newUUID(), cn2 = newUUID()
+            let inventory = ["VCPU": Inventory(total: 4, allocationRatio: 4.0), "MEMORY_MB": Inventory(total: 8192, reserved: 512),
+                             "DISK_GB": Inventory(total: 100)]
+            try await placement.syncProvider(uuid: cn1, name: "host1", inventory: inventory, traits: ["COMPUTE_NODE", "CUSTOM_AGENT_OWNED"])
+            try await placement.syncProvider(uuid: cn2, name: "host2", inventory: inventory, traits: ["COMPUTE_NODE", "COMPUTE_STATUS_DISABLED"])
+            // A second report with nothing new does not move the generation.
+            let before = try await placement.resourceProvider(uuid: cn1)?.generation
+            try await placement.syncProvider(uuid: cn1, name: "host1", inventory: inventory, traits: ["COMPUTE_NODE", "CUSTOM_AGENT_OWNED"])
+            let after = try await placement.resourceProvider(uuid: cn1)?.generation
+            XCTAssertEqual(before, after)
+
+            var request = ResourceRequest(resources: ["VCPU": 2, "MEMORY_MB": 1024, "DISK_GB": 10], rootForbiddenTraits: ["COMPUTE_STATUS_DISABLED"])
+            var (candidates, summaries) = try await placement.allocationCandidates(request)
+            XCTAssertEqual(candidates.map(\.allocations), [[cn1: ["VCPU": 2, "MEMORY_MB": 1024, "DISK_GB": 10]]])
+            XCTAssertEqual(summaries[cn1]?.resources["VCPU"], ResourceUsage(capacity: 16, used: 0))
+            XCTAssertEqual(summaries[cn1]?.resources["MEMORY_MB"], ResourceUsage(capacity: 7680, used: 0))
+            XCTAssertEqual(summaries[cn1]?.name, "host1")
+            XCTAssertTrue(summaries[cn1]?.traits.contains("CUSTOM_AGENT_OWNED") ?? false)
+
+            let instance = newUUID()
+            let claimed = try await placement.claim(consumer: instance, project: "proj", user: "user", allocations: candidates[0].allocations)
+            XCTAssertTrue(claimed)
+            let value1 = try await placement.allocations(consumer: instance)
+            XCTAssertEqual(value1, candidates[0].allocations)
+            let usage1 = try await placement.usages(project: "proj", user: nil)
+            XCTAssertEqual(usage1, ["VCPU": 2, "MEMORY_MB": 1024, "DISK_GB": 10])
+            let tooBig = try await placement.claim(consumer: newUUID(), project: "proj", user: "user", allocations: [cn1: ["DISK_GB": 91]])
+            XCTAssertFalse(tooBig)
+            let usage2 = try await placement.usages(project: "proj", user: "user")
+            XCTAssertEqual(usage2["DISK_GB"], 10, "a refused claim writes nothing")
+
+            // Resize: the migration record takes the source allocation, the instance claims anew.
+            let migration = newUUID()
+            try await placement.moveAllocations(from: instance, to: migration, project: "proj", user: "user")
+            let value2 = try await placement.allocations(consumer: instance)
+            XCTAssertEqual(value2, [:])
+            let value3 = try await placement.allocations(consumer: migration)
+            XCTAssertEqual(value3, candidates[0].allocations)
+            let resized = try await placement.claim(consumer: instance, project: "proj", user: "user", allocations: [cn1: ["VCPU": 4]])
+            XCTAssertTrue(resized)
+            request.resources = ["VCPU": 11]
+            (candidates, summaries) = try await placement.allocationCandidates(request)
+            XCTAssertTrue(candidates.isEmpty, "16 VCPU with 6 used")
+            XCTAssertTrue(summaries.isEmpty)
+            try await placement.deleteAllocations(consumer: migration)
+            try await placement.deleteAllocations(consumer: migration)
+            let usage3 = try await placement.usages(project: "proj", user: nil)
+            XCTAssertEqual(usage3, ["VCPU": 4])
+
+            // Operators' custom traits survive the agent's report; its own standard ones are replaced.
+            try await placement.syncProvider(uuid: cn2, name: "host2", inventory: inventory, traits: ["COMPUTE_NODE"])
+            (candidates, _) = try await placement.allocationCandidates(ResourceRequest(resources: ["VCPU": 1], rootForbiddenTraits: ["COMPUTE_STATUS_DISABLED"]))
+            XCTAssertEqual(Set(candidates.flatMap(\.allocations.keys)), [cn1, cn2])
+            (candidates, _) = try await placement.allocationCandidates(ResourceRequest(resources: ["VCPU": 1], requiredTraits: ["CUSTOM_AGENT_OWNED"], limit: 5))
+            XCTAssertEqual(candidates.map { Array($0.allocations.keys) }, [[cn1]])
+
+            // Removing a class still allocated is refused; deleting a busy provider too.
+            do {
+                try await placement.syncProvider(uuid: cn1, name: "host1", inventory: ["MEMORY_MB": Inventory(total: 8192)], traits: ["COMPUTE_NODE"])
+                XCTFail("removed an inventory in use")
+            } catch let error as APIError {
+                XCTAssertEqual(error.code, "placement.inventory.inuse")
+            }
+            do {
+                try await placement.deleteProvider(uuid: cn1)
+                XCTFail("deleted a provider with allocations")
+            } catch let error as APIError {
+                XCTAssertEqual(error.code, "placement.resource_provider.inuse")
+            }
+            try await placement.deleteAllocations(consumer: instance)
+            try await placement.deleteProvider(uuid: cn1)
+            try await placement.deleteProvider(uuid: cn1)
+            let value4 = try await placement.resourceProvider(uuid: cn1)
+            XCTAssertNil(value4)
+        }
+    }
+}
