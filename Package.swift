@@ -49,14 +49,21 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "Compute", dependencies: [
+            "NimbusCore", "NimbusStore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "NimbusServer", dependencies: [
-            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement",
+            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "nimbus", dependencies: [
-            "NimbusServer",
+            "NimbusServer", "NimbusCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NimbusCoreTests", dependencies: ["NimbusCore", "NimbusStore"]),
@@ -73,6 +80,10 @@ let package = Package(
         ]),
         .testTarget(name: "PlacementTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Placement", "NimbusCore", "NimbusStore",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
+        .testTarget(name: "ComputeTests", dependencies: [
+            "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "IdentityTests", dependencies: [

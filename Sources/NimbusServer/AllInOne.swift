@@ -10,12 +10,14 @@ public struct AllInOne: Sendable {
     public var listen: String?
     public var adminPassword: String?
     public var database: String?
+    public var fakeHosts: Int?
 
-    public init(dataDir: String, listen: String?, adminPassword: String?, database: String?) {
+    public init(dataDir: String, listen: String?, adminPassword: String?, database: String?, fakeHosts: Int? = nil) {
         self.dataDir = dataDir
         self.listen = listen
         self.adminPassword = adminPassword
         self.database = database
+        self.fakeHosts = fakeHosts
     }
 
     public func run() async throws {
@@ -32,6 +34,10 @@ public struct AllInOne: Sendable {
         }
         if let listen { config.set("DEFAULT", "listen", listen) }
         if let database { config.set("database", "connection", database) }
+        if let fakeHosts {
+            guard fakeHosts >= 0 else { throw StartupError("--fake-hosts must be 0 or more") }
+            config.set("fake_hosts", "count", String(fakeHosts))
+        }
         let (host, port) = try Self.parseListen(config.string("DEFAULT", "listen"))
         let publicURL = config.string("DEFAULT", "public_url").isEmpty ? "http://\(host):\(port)" : config.string("DEFAULT", "public_url")
 
@@ -57,7 +63,8 @@ public struct AllInOne: Sendable {
                 FileHandle.standardOutput.write(Data(ready.utf8))
             },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let hosts = try plane.fakeHostFleet()
+        let group = ServiceGroup(configuration: .init(services: [app, hosts], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

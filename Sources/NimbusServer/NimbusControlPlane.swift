@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 import Hummingbird
 import Identity
@@ -17,6 +18,7 @@ public final class NimbusControlPlane: Sendable {
     public let identity: IdentityService
     public let image: ImageService
     public let placement: PlacementService
+    public let compute: ComputeService
     public let policy: PolicyEngine
     public let logger: Logger
     /// Base URL advertised in the catalog, e.g. `http://127.0.0.1:8800`.
@@ -35,7 +37,7 @@ public final class NimbusControlPlane: Sendable {
             // One rule set for every service: Keystone's names are prefixed (`identity:`),
             // Glance's are not, exactly as operators write them in policy.yaml.
             let defaults = IdentityPolicy.defaults.merging(ImagePolicy.defaults) { identity, _ in identity }
-                .merging(PlacementPolicy.defaults) { existing, _ in existing }
+                .merging(PlacementPolicy.defaults) { first, _ in first }.merging(ComputePolicy.defaults) { first, _ in first }
             policy = try PolicyEngine(defaults: defaults, overrides: try PolicyEngine.loadOverrides(path: policyPath))
         } catch {
             throw StartupError("bad policy file \(policyPath): \(error)")
@@ -57,6 +59,9 @@ public final class NimbusControlPlane: Sendable {
             image = ImageService(db: db, stores: try Self.imageStores(config: config, dataDir: dataDir), policy: policy, quotas: quotas, logger: logger)
             placement = PlacementService(db: db, policy: policy, logger: logger,
                                          conflictRetries: try config.int("placement", "allocation_conflict_retry_count"))
+            compute = ComputeService(db: db, policy: policy, placement: PlacementServiceClient(placement: placement),
+                                     images: ImageServiceClient(images: image), scheduler: try Self.schedulerSettings(config),
+                                     settings: try Self.computeSettings(config), logger: logger)
         } catch {
             await db.close()
             throw StartupError("cannot initialise the services: \(error)")
@@ -70,13 +75,53 @@ public final class NimbusControlPlane: Sendable {
                                             directory: dir.hasPrefix("/") ? dir : "\(dataDir)/\(dir)")
     }
 
-    public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all + PlacementMigrations.all }
+    public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all + PlacementMigrations.all + ComputeMigrations.all }
+
+    static func schedulerSettings(_ config: NimbusConfig) throws -> SchedulerSettings {
+        var settings = SchedulerSettings()
+        settings.enabledFilters = config.list("filter_scheduler", "enabled_filters")
+        settings.ramWeightMultiplier = try config.double("filter_scheduler", "ram_weight_multiplier")
+        settings.cpuWeightMultiplier = try config.double("filter_scheduler", "cpu_weight_multiplier")
+        settings.diskWeightMultiplier = try config.double("filter_scheduler", "disk_weight_multiplier")
+        settings.hostSubsetSize = max(try config.int("filter_scheduler", "host_subset_size"), 1)
+        settings.maxAttempts = max(try config.int("scheduler", "max_attempts"), 1)
+        settings.maxPlacementResults = try config.int("scheduler", "max_placement_results")
+        return settings
+    }
+
+    static func computeSettings(_ config: NimbusConfig) throws -> ComputeService.Settings {
+        var settings = ComputeService.Settings()
+        settings.serviceDownTime = TimeInterval(try config.int("DEFAULT", "service_down_time"))
+        settings.defaultAvailabilityZone = config.string("DEFAULT", "default_availability_zone")
+        for resource in ComputeQuotas.defaults.keys where NimbusConfig.options.contains(where: { $0.section == "quota" && $0.name == resource }) {
+            settings.quotaDefaults[resource] = Int64(try config.int("quota", resource))
+        }
+        settings.allocationRatios.cpu = try config.double("DEFAULT", "cpu_allocation_ratio")
+        settings.allocationRatios.ram = try config.double("DEFAULT", "ram_allocation_ratio")
+        settings.allocationRatios.disk = try config.double("DEFAULT", "disk_allocation_ratio")
+        settings.allocationRatios.reservedHostMemoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
+        return settings
+    }
+
+    /// The fake compute hosts `[fake_hosts] count` asks for, run as one lifecycle service.
+    public func fakeHostFleet() throws -> FakeHostFleet {
+        var agents: [ComputeAgent] = []
+        let link = LocalAgentLink(conductor: compute.conductor)
+        for index in 0..<(try config.int("fake_hosts", "count")) {
+            let driver = FakeDriver(vcpus: Int64(try config.int("fake_hosts", "vcpus")), memoryMB: Int64(try config.int("fake_hosts", "memory_mb")),
+                                    diskGB: Int64(try config.int("fake_hosts", "disk_gb")))
+            agents.append(ComputeAgent(host: "fake-\(index + 1)", driver: driver, link: link,
+                                       heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")), logger: logger))
+        }
+        return FakeHostFleet(agents: agents)
+    }
 
     /// The services in the catalog, each at its path prefix under the one listener.
     public var catalog: [IdentityService.CatalogEntry] {
         [IdentityService.CatalogEntry(type: "identity", name: "keystone", url: "\(publicURL)/identity"),
          IdentityService.CatalogEntry(type: "image", name: "glance", url: "\(publicURL)/image"),
-         IdentityService.CatalogEntry(type: "placement", name: "placement", url: "\(publicURL)/placement")]
+         IdentityService.CatalogEntry(type: "placement", name: "placement", url: "\(publicURL)/placement"),
+         IdentityService.CatalogEntry(type: "compute", name: "nova", url: "\(publicURL)/compute/v2.1")]
     }
 
     /// Prepares a cloud to serve: the admin and catalog exist, and work a crash interrupted is
@@ -85,6 +130,8 @@ public final class NimbusControlPlane: Sendable {
     public func bootstrap(adminPassword: String) async throws {
         try await identity.bootstrap(adminPassword: adminPassword, catalog: catalog)
         try await image.recoverInterrupted()
+        try await compute.registerControlServices(host: ProcessInfo.processInfo.hostName)
+        try await compute.conductor.resumeInterrupted()
     }
 
     public func makeRouter() throws -> Router<NimbusRequestContext> {
@@ -94,6 +141,7 @@ public final class NimbusControlPlane: Sendable {
         IdentityRoutes(service: identity, maxBodySize: maxBody).register(on: router)
         ImageRoutes(service: image, validator: identity, maxBodySize: maxBody).register(on: router)
         PlacementRoutes(service: placement, validator: identity, maxBodySize: maxBody, publicURL: publicURL).register(on: router)
+        ComputeRoutes(service: compute, validator: identity, maxBodySize: maxBody).register(on: router)
         return router
     }
 
@@ -107,8 +155,3 @@ public final class NimbusControlPlane: Sendable {
     }
 }
 
-/// A reason the program cannot start, printed as one line.
-public struct StartupError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}

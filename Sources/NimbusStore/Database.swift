@@ -43,6 +43,8 @@ extension SQLDialect {
     public var forUpdate: String { self == .postgres ? " FOR UPDATE" : "" }
     /// Type of a binary column.
     public var blobType: String { self == .postgres ? "BYTEA" : "BLOB" }
+    /// An integer primary key the database numbers itself, in insertion order.
+    public var serialKey: String { self == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT" }
 }
 
 /// Opens a database from a URL: `sqlite:///path/to/file.db` (or a plain path) or

@@ -1,7 +1,7 @@
 import Foundation
 
-/// One schema change of one service. Statements may use `{blob}` for the engine's binary type;
-/// everything else must be SQL both engines accept (TEXT, BIGINT, INTEGER, DOUBLE PRECISION).
+/// One schema change of one service. Statements may use `{blob}` for the engine's binary type
+/// and `{serial}` for a self-numbering integer primary key; everything else must be SQL both engines accept (TEXT, BIGINT, INTEGER, DOUBLE PRECISION).
 public struct Migration: Sendable {
     public let service: String
     public let version: Int
@@ -31,7 +31,8 @@ public enum Migrator {
         where !applied.contains("\(migration.service)/\(migration.version)") {
             try await db.transaction { tx in
                 for statement in migration.statements {
-                    try await tx.execute(statement.replacingOccurrences(of: "{blob}", with: tx.dialect.blobType), [])
+                    try await tx.execute(statement.replacingOccurrences(of: "{blob}", with: tx.dialect.blobType)
+                        .replacingOccurrences(of: "{serial}", with: tx.dialect.serialKey), [])
                 }
                 try await tx.execute(
                     "INSERT INTO schema_migrations (service, version, name, applied_at) VALUES (?, ?, ?, ?)",

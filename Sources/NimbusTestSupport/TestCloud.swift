@@ -80,15 +80,22 @@ public struct TestCloud: Sendable {
 
     /// Starts the control plane and runs `body` against its router, handing it the plane too
     /// for what other services call in-process (such as `ProjectLimitLookup`).
+    /// Fake compute hosts (`[fake_hosts] count` in `settings`) run for the duration of the body.
     public func run(_ body: @Sendable (NimbusControlPlane, API) async throws -> Void) async throws {
         let plane = try await start()
+        let fleet = try plane.fakeHostFleet()
+        let hosts = Task { await fleet.runAgents() }
         let app = Application(router: try plane.makeRouter())
         do {
             try await app.test(.router) { client in try await body(plane, API(client: client)) }
         } catch {
+            hosts.cancel()
+            await hosts.value
             await plane.close()
             throw error
         }
+        hosts.cancel()
+        await hosts.value
         await plane.close()
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NimbusCore
 import NimbusServer
 
 @main
@@ -36,9 +37,12 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Database URL: sqlite:///path or postgres://user:password@host:port/db (default: SQLite in the data dir).")
     var database: String?
 
+    @Option(help: "Run N compute hosts with the fake driver in this process (fake-1 … fake-N), for trying the API and scale tests.")
+    var fakeHosts: Int?
+
     func run() async throws {
         try await runOrExit {
-            try await AllInOne(dataDir: dataDir, listen: listen, adminPassword: adminPassword, database: database).run()
+            try await AllInOne(dataDir: dataDir, listen: listen, adminPassword: adminPassword, database: database, fakeHosts: fakeHosts).run()
         }
     }
 }

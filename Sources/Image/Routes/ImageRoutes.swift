@@ -218,15 +218,3 @@ public struct ImageRoutes: Sendable {
         return b >= a ? (a, b) : nil
     }
 }
-
-extension Request {
-    /// Every value of a repeated query parameter (`?tag=a&tag=b`).
-    func queryValues(_ name: String) -> [String] {
-        guard let query = uri.query else { return [] }
-        return query.split(separator: "&").compactMap { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, parts[0].removingPercentEncoding == name else { return nil }
-            return String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
-        }
-    }
-}

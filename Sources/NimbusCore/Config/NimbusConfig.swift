@@ -53,6 +53,47 @@ public struct NimbusConfig: Sendable {
                help: "Uploads, stages and imports one project may have under way at once; -1 is unlimited."),
         Option(section: "placement", name: "allocation_conflict_retry_count", defaultValue: "10",
                help: "Times an allocation write that lost a race with another writer on the same provider is retried before answering 409."),
+        Option(section: "DEFAULT", name: "cpu_allocation_ratio", defaultValue: "4.0",
+               help: "Virtual CPUs per physical CPU that placement lets compute hosts sell (Nova's initial_cpu_allocation_ratio)."),
+        Option(section: "DEFAULT", name: "ram_allocation_ratio", defaultValue: "1.0",
+               help: "Virtual RAM per physical RAM that placement lets compute hosts sell."),
+        Option(section: "DEFAULT", name: "disk_allocation_ratio", defaultValue: "1.0",
+               help: "Virtual disk per physical disk that placement lets compute hosts sell."),
+        Option(section: "DEFAULT", name: "reserved_host_memory_mb", defaultValue: "512",
+               help: "MiB of each compute host's RAM kept for the host itself (reported as reserved to placement)."),
+        Option(section: "DEFAULT", name: "service_down_time", defaultValue: "60",
+               help: "Seconds without a heartbeat after which a compute service is down (and its servers may be evacuated)."),
+        Option(section: "DEFAULT", name: "report_interval", defaultValue: "10",
+               help: "Seconds between a compute agent's heartbeats."),
+        Option(section: "DEFAULT", name: "default_availability_zone", defaultValue: "nova",
+               help: "Availability zone of compute hosts that are in no aggregate with an availability_zone."),
+        Option(section: "filter_scheduler", name: "enabled_filters",
+               defaultValue: "AvailabilityZoneFilter, ComputeFilter, ComputeCapabilitiesFilter, ImagePropertiesFilter, ServerGroupAntiAffinityFilter, ServerGroupAffinityFilter",
+               help: "Filters a host must pass, in order. Also available: AggregateInstanceExtraSpecsFilter, SameHostFilter, DifferentHostFilter."),
+        Option(section: "filter_scheduler", name: "ram_weight_multiplier", defaultValue: "1.0",
+               help: "Weight of free RAM: positive spreads servers across hosts, negative stacks them."),
+        Option(section: "filter_scheduler", name: "cpu_weight_multiplier", defaultValue: "1.0",
+               help: "Weight of free vCPUs: positive spreads, negative stacks."),
+        Option(section: "filter_scheduler", name: "disk_weight_multiplier", defaultValue: "1.0",
+               help: "Weight of free disk: positive spreads, negative stacks."),
+        Option(section: "filter_scheduler", name: "host_subset_size", defaultValue: "1",
+               help: "Pick at random among this many of the best hosts (1: always the best)."),
+        Option(section: "scheduler", name: "max_attempts", defaultValue: "3",
+               help: "Hosts tried for one build: the chosen one and alternates used when a build fails."),
+        Option(section: "scheduler", name: "max_placement_results", defaultValue: "1000",
+               help: "Most candidate hosts asked of placement per server."),
+        Option(section: "quota", name: "instances", defaultValue: "10", help: "Servers per project, unless set for the project."),
+        Option(section: "quota", name: "cores", defaultValue: "20", help: "vCPUs per project."),
+        Option(section: "quota", name: "ram", defaultValue: "51200", help: "MiB of RAM per project."),
+        Option(section: "quota", name: "key_pairs", defaultValue: "100", help: "Key pairs per user."),
+        Option(section: "quota", name: "server_groups", defaultValue: "10", help: "Server groups per project."),
+        Option(section: "quota", name: "server_group_members", defaultValue: "10", help: "Servers per server group."),
+        Option(section: "quota", name: "metadata_items", defaultValue: "128", help: "Metadata items per server."),
+        Option(section: "fake_hosts", name: "count", defaultValue: "0",
+               help: "Compute hosts with the fake driver run inside `nimbus up` (the --fake-hosts flag sets it), named fake-1, fake-2, …"),
+        Option(section: "fake_hosts", name: "vcpus", defaultValue: "8", help: "vCPUs each fake host reports."),
+        Option(section: "fake_hosts", name: "memory_mb", defaultValue: "16384", help: "MiB of RAM each fake host reports."),
+        Option(section: "fake_hosts", name: "disk_gb", defaultValue: "200", help: "GiB of disk each fake host reports."),
         Option(section: "oslo_policy", name: "policy_file", defaultValue: "policy.yaml",
                help: "Operator policy overrides, relative to the data dir; a missing file means the built-in defaults."),
     ]
@@ -111,6 +152,18 @@ public struct NimbusConfig: Sendable {
     }
 
     /// The sample file written on first start: every option, commented out at its default.
+    /// A number option; a value that is not one is an error naming the option.
+    public func double(_ section: String, _ name: String) throws -> Double {
+        let value = string(section, name)
+        guard let number = Double(value) else { throw ConfigError("[\(section)] \(name) must be a number, not '\(value)'") }
+        return number
+    }
+
+    /// A comma-separated list option.
+    public func list(_ section: String, _ name: String) -> [String] {
+        string(section, name).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     public static func sampleText() -> String {
         var out = "# Nimbus configuration. Every option is shown at its default; uncomment to change.\n"
         var current = ""

@@ -18,6 +18,8 @@ public enum ErrorStyle: Sendable {
     /// message on the last line (osc-placement shows the last line; Nova searches the text).
     /// `code` is rendered when the error carries one: the placement routes set it from 1.23 on.
     case placement
+    /// Nova: `{"itemNotFound": {"code": 404, "message": "…"}}`, the key naming the kind of fault.
+    case nova
 }
 
 /// An error meant for the API caller: a status code and a message, rendered in the shape of the
@@ -70,6 +72,23 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Nova's name for a fault of this status.
+    var novaFaultName: String {
+        switch status.code {
+        case 400: return "badRequest"
+        case 401: return "unauthorized"
+        case 403: return "forbidden"
+        case 404: return "itemNotFound"
+        case 405: return "badMethod"
+        case 409: return "conflictingRequest"
+        case 413, 429: return "overLimit"
+        case 415: return "badMediaType"
+        case 501: return "notImplemented"
+        case 503: return "serviceUnavailable"
+        default: return "computeFault"
+        }
+    }
+
     var keystoneBody: JSON {
         ["error": ["code": .int(Int64(status.code)), "title": .string(title), "message": .string(message)]]
     }
@@ -85,6 +104,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             response = glanceResponse(accept: accept?.lowercased() ?? "")
         case .placement:
             response = placementResponse(requestID: requestID)
+        case .nova:
+            // A missing or bad token is answered by the token middleware, as keystonemiddleware does.
+            response = JSONResponse(status: status, status == .unauthorized ? keystoneBody : [novaFaultName: ["code": .int(Int64(status.code)), "message": .string(message)]]).response()
         }
         for field in headers { response.headers.append(field) }
         return response

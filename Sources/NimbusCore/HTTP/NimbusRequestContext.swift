@@ -11,6 +11,8 @@ public struct NimbusRequestContext: RequestContext {
     public var requestID: String
     public var auth: AuthContext?
     public var errorStyle: ErrorStyle = .keystone
+    /// The microversion the request runs at, for services that have them (Nova, Placement).
+    public var microversion = Microversion(1, 0)
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

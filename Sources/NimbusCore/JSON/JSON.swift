@@ -22,6 +22,13 @@ public enum JSON: Sendable, Equatable {
     public var objectValue: [String: JSON]? { if case .object(let o) = self { return o }; return nil }
     public var arrayValue: [JSON]? { if case .array(let a) = self { return a }; return nil }
     public var isNull: Bool { self == .null }
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
     public var intValue: Int64? {
         switch self {
         case .int(let i): return i

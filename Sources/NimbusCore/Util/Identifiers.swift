@@ -9,6 +9,13 @@ public enum Identifiers {
 
     /// Standard dashed UUID, as Nova, Glance and Neutron use.
     public static func uuid() -> String { UUID().uuidString.lowercased() }
+
+    /// A random password of letters and digits (Nova's generated `adminPass`).
+    public static func password(length: Int) -> String {
+        let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+    }
 }
 
 public enum Timestamps {

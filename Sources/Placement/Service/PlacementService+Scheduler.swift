@@ -123,6 +123,12 @@ extension PlacementService {
         return total.filter { $0.value > 0 }
     }
 
+    /// Replaces the provider's aggregates (the API's host aggregates, mirrored so zone requests
+    /// can use member_of).
+    public func setAggregates(provider: String, aggregates: Set<String>) async throws {
+        _ = try await setProviderAggregates(provider, generation: nil, aggregates)
+    }
+
     /// The provider, or nil.
     public func resourceProvider(uuid: String) async throws -> ResourceProvider? {
         try await store.provider(uuid: uuid, db)

@@ -1,0 +1,353 @@
+import Foundation
+import NimbusCore
+import NimbusStore
+
+/// `POST /servers/{id}/action`: each action checks the lock and the state machine, moves the
+/// server into its transient task_state and queues the host's work, all in one transaction,
+/// so two racing actions give one 202 and one 409.
+extension ComputeService {
+    /// What the route answers: a status and an optional body.
+    public struct ActionResult: Sendable {
+        public var status: Int
+        public var body: JSON?
+        /// Rebuild answers with the server itself (plus `adminPass`).
+        public var server: Instance?
+
+        init(status: Int, body: JSON?, server: Instance? = nil) {
+            (self.status, self.body, self.server) = (status, body, server)
+        }
+    }
+
+    /// The rules of one action (nova/compute/api.py's check_instance_state decorators).
+    struct ActionRule {
+        var label: String
+        var policy: String
+        var lockChecked = true
+        var vmStates: Set<VMState>
+        /// Allowed task states; nil in the set means "no task".
+        var taskStates: Set<TaskState?> = [nil]
+        var needsLaunch = true
+    }
+
+    func check(_ instance: Instance, _ rule: ActionRule, caller: AuthContext) throws {
+        try authorize(rule.policy, caller, project: instance.projectID)
+        if rule.lockChecked { try checkLock(instance, caller) }
+        guard rule.vmStates.contains(instance.vmState) else {
+            throw APIError.conflict("Cannot '\(rule.label)' instance \(instance.uuid) while it is in vm_state \(instance.vmState.rawValue)")
+        }
+        guard rule.taskStates.contains(instance.taskState) else {
+            throw APIError.conflict("Cannot '\(rule.label)' instance \(instance.uuid) while it is in task_state \(instance.taskState?.rawValue ?? "None")")
+        }
+        if rule.needsLaunch && instance.launchedAt == nil {
+            throw APIError.conflict("Cannot '\(rule.label)' instance \(instance.uuid) while it is in launched_at None")
+        }
+    }
+
+    /// Checks `rule`, applies `change` and records the action in one transaction, retrying
+    /// the check if the server changed under it; returns the server as written.
+    @discardableResult
+    func transition(_ uuid: String, _ rule: ActionRule, caller: AuthContext, requestID: String, action: String, event: String?,
+                    _ change: @escaping @Sendable (inout Instance, Int64, any SQLExecutor) async throws -> Void) async throws -> (Instance, Int64) {
+        try await db.transaction { x -> (Instance, Int64) in
+            guard var instance = try await self.store.instance(uuid: uuid, x), instance.deletedAt == nil,
+                  caller.isAdmin || instance.projectID == caller.projectID else {
+                throw APIError.notFound("Instance \(uuid) could not be found.")
+            }
+            try self.check(instance, rule, caller: caller)
+            let before = (instance.vmState, instance.taskState)
+            let actionID = try await self.store.startAction(uuid, action: action, requestID: requestID, userID: caller.userID,
+                                                            projectID: instance.projectID, event: event, x)
+            try await change(&instance, actionID, x)
+            instance.updatedAt = Date()
+            guard try await self.store.update(instance, expecting: before, x) else {
+                throw APIError.conflict("Cannot '\(rule.label)' instance \(uuid) while it is in task_state \(instance.taskState?.rawValue ?? "None")")
+            }
+            if event == nil { try await self.store.finishEvents(actionID: actionID, error: nil, host: nil, x) }
+            return (instance, actionID)
+        }
+    }
+
+    /// The common shape: a transient task_state, one message to the server's host, and the
+    /// vm_state the server ends in when the agent reports success.
+    func simple(_ uuid: String, _ rule: ActionRule, caller: AuthContext, requestID: String, action: String, kind: String,
+                task: TaskState, endState: VMState?, payload: [String: JSON] = [:]) async throws {
+        let (instance, _) = try await transition(uuid, rule, caller: caller, requestID: requestID, action: action,
+                                                 event: "compute_\(kind)_instance") { instance, actionID, x in
+            guard let host = instance.host else { throw APIError.conflict("Instance \(uuid) is not ready") }
+            instance.taskState = task
+            var body = payload
+            body["action_id"] = .int(actionID)
+            if let endState { body["vm_state"] = .string(endState.rawValue) }
+            if body["guest"] == nil { body["guest"] = self.conductor.guest(instance).json }
+            try await self.conductor.send(kind, to: host, instance: uuid, payload: .object(body), x)
+        }
+        if let host = instance.host { await conductor.wake(host) }
+    }
+
+    public func action(_ uuid: String, _ body: JSON, version: Microversion, caller: AuthContext, requestID: String) async throws -> ActionResult {
+        guard let object = body.objectValue, object.count == 1, let (name, value) = object.first else {
+            throw APIError.badRequest("Malformed request body")
+        }
+        // Make unknown servers 404 before anything else.
+        _ = try await visibleInstance(uuid, caller: caller)
+        let member = "os_compute_api:servers"
+        switch name {
+        case "os-stop":
+            try await simple(uuid, ActionRule(label: "stop", policy: "\(member):stop", vmStates: [.active, .error]), caller: caller,
+                             requestID: requestID, action: "stop", kind: "stop", task: .poweringOff, endState: .stopped)
+        case "os-start":
+            try await simple(uuid, ActionRule(label: "start", policy: "\(member):start", vmStates: [.stopped]), caller: caller,
+                             requestID: requestID, action: "start", kind: "start", task: .poweringOn, endState: .active)
+        case "reboot":
+            guard let type = value["type"]?.stringValue?.uppercased(), type == "SOFT" || type == "HARD" else {
+                throw APIError.badRequest("Invalid input for field/attribute reboot. 'type' must be SOFT or HARD")
+            }
+            let hard = type == "HARD"
+            let rule = hard
+                ? ActionRule(label: "reboot", policy: "\(member):reboot", vmStates: [.active, .stopped, .paused, .suspended, .error],
+                             taskStates: [nil, .rebooting, .rebootingHard, .resuming, .unpausing, .pausing, .suspending])
+                : ActionRule(label: "reboot", policy: "\(member):reboot", vmStates: [.active])
+            try await simple(uuid, rule, caller: caller, requestID: requestID, action: "reboot", kind: "reboot",
+                             task: hard ? .rebootingHard : .rebooting, endState: .active, payload: ["hard": .bool(hard)])
+        case "pause", "unpause", "suspend", "resume":
+            let (from, to, task): (VMState, VMState, TaskState) = switch name {
+            case "pause": (.active, .paused, .pausing)
+            case "unpause": (.paused, .active, .unpausing)
+            case "suspend": (.active, .suspended, .suspending)
+            default: (.suspended, .active, .resuming)
+            }
+            let policy = name == "pause" || name == "unpause" ? "os_compute_api:os-pause-server:\(name)" : "os_compute_api:os-suspend-server:\(name)"
+            try await simple(uuid, ActionRule(label: name, policy: policy, vmStates: [from]), caller: caller, requestID: requestID,
+                             action: name, kind: name, task: task, endState: to)
+        case "lock":
+            let reason = version >= Microversion(2, 73) ? value["locked_reason"]?.stringValue : nil
+            if let reason, reason.isEmpty || reason.count > 255 { throw APIError.badRequest("Invalid input for field/attribute locked_reason.") }
+            try await transition(uuid, ActionRule(label: "lock", policy: "os_compute_api:os-lock-server:lock", lockChecked: false,
+                                                  vmStates: Set(VMState.allCases), taskStates: Self.anyTask, needsLaunch: false),
+                                 caller: caller, requestID: requestID, action: "lock", event: nil) { instance, _, _ in
+                if instance.locked { return }
+                instance.locked = true
+                instance.lockedReason = reason
+                instance.lockedBy = instance.projectID == caller.projectID ? "owner" : "admin"
+            }
+        case "unlock":
+            let instance = try await visibleInstance(uuid, caller: caller)
+            if instance.lockedBy == "admin" && !caller.isAdmin {
+                throw APIError.forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.")
+            }
+            try await transition(uuid, ActionRule(label: "unlock", policy: "os_compute_api:os-lock-server:unlock", lockChecked: false,
+                                                  vmStates: Set(VMState.allCases), taskStates: Self.anyTask, needsLaunch: false),
+                                 caller: caller, requestID: requestID, action: "unlock", event: nil) { instance, _, _ in
+                instance.locked = false
+                instance.lockedReason = nil
+                instance.lockedBy = nil
+            }
+        case "rescue":
+            let adminPass = value["adminPass"]?.stringValue ?? Identifiers.password(length: 12)
+            var payload: [String: JSON] = [:]
+            if let image = value["rescue_image_ref"]?.stringValue {
+                guard try await images.image(image, caller: caller) != nil else { throw APIError.badRequest("Rescue image \(image) could not be found.") }
+                payload["rescue_image"] = .string(image)
+            }
+            try await simple(uuid, ActionRule(label: "rescue", policy: "os_compute_api:os-rescue", vmStates: [.active, .stopped, .error]),
+                             caller: caller, requestID: requestID, action: "rescue", kind: "rescue", task: .rescuing, endState: .rescued, payload: payload)
+            return ActionResult(status: 200, body: ["adminPass": .string(adminPass)])
+        case "unrescue":
+            try await simple(uuid, ActionRule(label: "unrescue", policy: "os_compute_api:os-rescue:unrescue", vmStates: [.rescued]),
+                             caller: caller, requestID: requestID, action: "unrescue", kind: "unrescue", task: .unrescuing, endState: .active)
+        case "os-getConsoleOutput":
+            try authorize("os_compute_api:os-console-output", caller)
+            let instance = try await visibleInstance(uuid, caller: caller)
+            guard let host = instance.host else { throw APIError.conflict("Instance \(uuid) is not ready") }
+            var length: Int64?
+            if let raw = value["length"], !raw.isNull {
+                guard let n = raw.intValue ?? raw.stringValue.flatMap({ Int64($0) }), n >= -1 else {
+                    throw APIError.badRequest("Invalid input for field/attribute length. Value: \(raw.serialized()).")
+                }
+                length = n == -1 ? nil : n
+            }
+            let report = try await conductor.call("console", host: host, instance: uuid, payload: length.map { ["length": .int($0)] } ?? [:])
+            if let error = report.error { throw APIError(.notImplemented, "Unable to get console output: \(error)") }
+            return ActionResult(status: 200, body: ["output": report.output["output"] ?? ""])
+        case "createImage":
+            return try await createImage(uuid, value, version: version, caller: caller, requestID: requestID)
+        case "shelve":
+            try await shelve(uuid, caller: caller, requestID: requestID)
+        case "shelveOffload":
+            try await simple(uuid, ActionRule(label: "shelveOffload", policy: "os_compute_api:os-shelve:shelve_offload", vmStates: [.shelved]),
+                             caller: caller, requestID: requestID, action: "shelveOffload", kind: "shelve_offload", task: .shelvingOffloading, endState: nil)
+        case "unshelve":
+            try await unshelve(uuid, value, version: version, caller: caller, requestID: requestID)
+        case "rebuild":
+            return try await rebuild(uuid, value, version: version, caller: caller, requestID: requestID)
+        case "resize":
+            guard let ref = value["flavorRef"].flatMap({ $0.stringValue ?? $0.intValue.map(String.init) }) else {
+                throw APIError.badRequest("Invalid input for field/attribute resize. 'flavorRef' is a required property")
+            }
+            try await move(uuid, kind: .resize(flavorID: String(ref.split(separator: "/").last ?? "")), caller: caller, requestID: requestID)
+        case "migrate":
+            let host = value["host"]?.stringValue
+            if host != nil { try authorize("os_compute_api:os-migrate-server:migrate:host", caller) }
+            try await move(uuid, kind: .coldMigrate(host: host), caller: caller, requestID: requestID)
+        case "os-migrateLive":
+            guard value.objectValue != nil else { throw APIError.badRequest("Invalid input for field/attribute os-migrateLive.") }
+            let host = value["host"]?.stringValue
+            if host != nil { try authorize("os_compute_api:os-migrate-server:migrate_live:host", caller) }
+            let block = value["block_migration"]?.boolValue ?? false
+            try await move(uuid, kind: .liveMigrate(host: host, block: block), caller: caller, requestID: requestID)
+        case "confirmResize":
+            try await confirmResize(uuid, caller: caller, requestID: requestID)
+            return ActionResult(status: 204, body: nil)
+        case "revertResize":
+            try await revertResize(uuid, caller: caller, requestID: requestID)
+        case "evacuate":
+            try await evacuate(uuid, value, version: version, caller: caller, requestID: requestID)
+            return ActionResult(status: 200, body: version < Microversion(2, 14) ? ["adminPass": .string(Identifiers.password(length: 12))] : nil)
+        case "os-resetState":
+            guard let state = value["state"]?.stringValue, state == "active" || state == "error" else {
+                throw APIError.badRequest("Invalid input for field/attribute state.")
+            }
+            try await transition(uuid, ActionRule(label: "resetState", policy: "os_compute_api:os-admin-actions:reset_state", lockChecked: false,
+                                                  vmStates: Set(VMState.allCases), taskStates: Self.anyTask, needsLaunch: false),
+                                 caller: caller, requestID: requestID, action: "resetState", event: nil) { instance, _, _ in
+                instance.vmState = state == "active" ? .active : .error
+                instance.taskState = nil
+            }
+        default:
+            throw APIError.badRequest("There is no such action: \(name)")
+        }
+        return ActionResult(status: 202, body: nil)
+    }
+
+    static let anyTask: Set<TaskState?> = Set([nil] + TaskState.allCases.map { Optional($0) })
+
+    // MARK: Snapshots and shelve
+
+    func createImage(_ uuid: String, _ value: JSON, version: Microversion, caller: AuthContext, requestID: String) async throws -> ActionResult {
+        guard let name = value["name"]?.stringValue, !name.isEmpty, name.count <= 255 else {
+            throw APIError.badRequest("Invalid input for field/attribute name.")
+        }
+        let instance = try await visibleInstance(uuid, caller: caller)
+        let rule = ActionRule(label: "createImage", policy: "os_compute_api:servers:create_image", lockChecked: false,
+                              vmStates: [.active, .stopped, .paused, .suspended])
+        try check(instance, rule, caller: caller)
+        var properties = try Self.metadata(value["metadata"], field: "metadata")
+        properties["image_type"] = "snapshot"
+        properties["instance_uuid"] = uuid
+        properties["user_id"] = caller.userID
+        properties["base_image_ref"] = instance.imageRef
+        let imageID = try await images.createImage(name: name, properties: properties, caller: caller)
+        try await simple(uuid, rule, caller: caller, requestID: requestID, action: "createImage", kind: "snapshot", task: .imageSnapshot,
+                         endState: nil, payload: ["image_id": .string(imageID)])
+        if version >= Microversion(2, 45) { return ActionResult(status: 202, body: ["image_id": .string(imageID)]) }
+        return ActionResult(status: 202, body: nil)
+    }
+
+    func shelve(_ uuid: String, caller: AuthContext, requestID: String) async throws {
+        let instance = try await visibleInstance(uuid, caller: caller)
+        let rule = ActionRule(label: "shelve", policy: "os_compute_api:os-shelve:shelve", vmStates: [.active, .stopped, .paused, .suspended])
+        try check(instance, rule, caller: caller)
+        let imageID = try await images.createImage(name: "\(instance.name)-shelved",
+                                                   properties: ["image_type": "snapshot", "instance_uuid": uuid, "base_image_ref": instance.imageRef],
+                                                   caller: caller)
+        try await simple(uuid, rule, caller: caller, requestID: requestID, action: "shelve", kind: "snapshot", task: .shelvingImageUploading,
+                         endState: nil, payload: ["image_id": .string(imageID), "shelve": true])
+    }
+
+    func unshelve(_ uuid: String, _ value: JSON, version: Microversion, caller: AuthContext, requestID: String) async throws {
+        let zone = version >= Microversion(2, 77) ? value["availability_zone"]?.stringValue : nil
+        let host = version >= Microversion(2, 91) ? value["host"]?.stringValue : nil
+        if host != nil { try authorize("os_compute_api:os-shelve:unshelve_to_host", caller) }
+        let rule = ActionRule(label: "unshelve", policy: "os_compute_api:os-shelve:unshelve", vmStates: [.shelved, .shelvedOffloaded])
+        let current = try await visibleInstance(uuid, caller: caller)
+        if (zone != nil || host != nil) && current.vmState != .shelvedOffloaded {
+            throw APIError.conflict("Specifying an availability zone or a host when unshelving server \"\(uuid)\" with status \"\(current.status)\" is not supported. The server status must be SHELVED_OFFLOADED.")
+        }
+        if let host, try await store.node(host: host, db) == nil { throw APIError.badRequest("Compute host \(host) could not be found.") }
+        let (instance, actionID) = try await transition(uuid, rule, caller: caller, requestID: requestID, action: "unshelve",
+                                                        event: "compute_unshelve_instance") { instance, _, _ in
+            instance.taskState = .unshelving
+            if let zone {
+                instance.extra["pinned_availability_zone"] = .string(zone)
+                if case .object(var spec) = instance.extra["request_spec"] ?? [:] {
+                    spec["availability_zone"] = .string(zone)
+                    instance.extra["request_spec"] = .object(spec)
+                }
+            }
+        }
+        Task { await self.placeUnshelved(instance, requestedHost: host, actionID: actionID) }
+    }
+
+    /// Unshelve of an offloaded server schedules it like a new boot.
+    func placeUnshelved(_ instance: Instance, requestedHost: String?, actionID: Int64) async {
+        do {
+            if instance.vmState == .shelved, let host = instance.host {
+                try await db.transaction { x in
+                    try await self.conductor.send("start", to: host, instance: instance.uuid,
+                                                  payload: ["action_id": .int(actionID), "vm_state": "active"], x)
+                }
+                await conductor.wake(host)
+                return
+            }
+            var spec = try await conductor.requestSpec(instance)
+            spec.requestedHost = requestedHost
+            let selection = try await conductor.schedule(spec)[0]
+            try await db.transaction { x in
+                guard var current = try await self.store.instance(uuid: instance.uuid, x), current.taskState == .unshelving else { return }
+                current.host = selection.host
+                current.node = selection.node.hypervisorHostname
+                current.availabilityZone = try await self.conductor.zone(of: selection.host, x)
+                try await self.store.update(current, x)
+                try await self.conductor.send("unshelve", to: selection.host, instance: instance.uuid,
+                                              payload: ["guest": self.conductor.guest(current).json, "action_id": .int(actionID)], x)
+            }
+            await conductor.wake(selection.host)
+        } catch {
+            try? await db.transaction { x in
+                guard var current = try await self.store.instance(uuid: instance.uuid, x) else { return }
+                current.taskState = nil
+                try await self.store.update(current, x)
+                try await self.store.finishEvents(actionID: actionID, error: "\(error)", host: nil, x)
+            }
+        }
+    }
+
+    func rebuild(_ uuid: String, _ value: JSON, version: Microversion, caller: AuthContext, requestID: String) async throws -> ActionResult {
+        guard let ref = value["imageRef"]?.stringValue else { throw APIError.badRequest("Invalid input for field/attribute rebuild. 'imageRef' is a required property") }
+        let imageID = String(ref.split(separator: "/").last ?? "")
+        guard let image = try await images.image(imageID, caller: caller), image.status == "active" else {
+            throw APIError.badRequest("Cannot find image for rebuild")
+        }
+        let name = value["name"]?.stringValue
+        let metadata = value["metadata"] == nil ? nil : try Self.metadata(value["metadata"], field: "metadata")
+        let adminPass = value["adminPass"]?.stringValue ?? Identifiers.password(length: 12)
+        let rule = ActionRule(label: "rebuild", policy: "os_compute_api:servers:rebuild", vmStates: [.active, .stopped, .error])
+        let (instance, _) = try await transition(uuid, rule, caller: caller, requestID: requestID, action: "rebuild",
+                                                 event: "compute_rebuild_instance") { instance, actionID, x in
+            guard let host = instance.host else { throw APIError.conflict("Instance \(uuid) is not ready") }
+            let wasStopped = instance.vmState == .stopped
+            instance.imageRef = imageID
+            if let name { instance.name = name }
+            if let metadata { instance.metadata = metadata }
+            if case .object(var spec) = instance.extra["request_spec"] ?? [:] {
+                spec["image_properties"] = .object(image.properties.mapValues { JSON.string($0) })
+                instance.extra["request_spec"] = .object(spec)
+            }
+            instance.taskState = .rebuilding
+            try await self.conductor.send("rebuild", to: host, instance: uuid,
+                                          payload: ["guest": self.conductor.guest(instance).json, "action_id": .int(actionID),
+                                                    "vm_state": .string(wasStopped ? "stopped" : "active"), "power_off": .bool(wasStopped)], x)
+        }
+        if let host = instance.host { await conductor.wake(host) }
+        return ActionResult(status: 202, body: ["adminPass": .string(adminPass)], server: instance)
+    }
+}
+
+extension TaskState: CaseIterable {
+    public static let allCases: [TaskState] = [
+        .scheduling, .networking, .spawning, .blockDeviceMapping, .imageSnapshot, .imagePendingUpload, .imageUploading, .rebooting,
+        .rebootingHard, .pausing, .unpausing, .suspending, .resuming, .poweringOff, .poweringOn, .rescuing, .unrescuing, .rebuilding,
+        .rebuildSpawning, .resizePrep, .resizeMigrating, .resizeMigrated, .resizeFinish, .resizeReverting, .resizeConfirming, .migrating,
+        .deleting, .shelving, .shelvingOffloading, .unshelving, .shelvingImagePendingUpload, .shelvingImageUploading,
+    ]
+}

@@ -1,0 +1,168 @@
+import Foundation
+import NimbusCore
+import NimbusStore
+
+/// Nova's quota resources and defaults (`[quota]` in nova.conf).
+public enum ComputeQuotas {
+    public static let instances = "instances", cores = "cores", ram = "ram", keyPairs = "key_pairs"
+    public static let serverGroups = "server_groups", serverGroupMembers = "server_group_members", metadataItems = "metadata_items"
+
+    public static let defaults: [String: Int64] = [
+        instances: 10, cores: 20, ram: 51200, keyPairs: 100, serverGroups: 10, serverGroupMembers: 10, metadataItems: 128,
+        "injected_files": 5, "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
+    ]
+
+    /// Resources shown at a microversion: injected files went away in 2.57.
+    static func shown(_ version: Microversion) -> [String] {
+        let all = defaults.keys.sorted()
+        return version >= Microversion(2, 57) ? all.filter { !$0.hasPrefix("injected_file") } : all
+    }
+}
+
+extension ComputeService {
+    /// A project's limit: its own, else the `default` quota class's, else the configured default.
+    func quotaLimit(_ resource: String, project: String) async throws -> Int64 {
+        if let own = try await store.quotaLimits(project: project, db)[resource] { return own }
+        if let classLimit = try await store.classLimits("default", db)[resource] { return classLimit }
+        return settings.quotaDefaults[resource] ?? -1
+    }
+
+    func quotaLimits(project: String) async throws -> [String: Int64] {
+        var limits = settings.quotaDefaults
+        for (k, v) in try await store.classLimits("default", db) { limits[k] = v }
+        for (k, v) in try await store.quotaLimits(project: project, db) { limits[k] = v }
+        return limits
+    }
+
+    /// The usage the quota APIs report; key pairs count per user.
+    func quotaUsage(project: String, user: String) async throws -> [String: Int64] {
+        var usage = try await store.usage(project: project, db)
+        usage[ComputeQuotas.keyPairs] = try await store.usage(project: "user:\(user)", db)[ComputeQuotas.keyPairs] ?? 0
+        usage[ComputeQuotas.serverGroups] = Int64(try await store.serverGroups(project: project, db).count)
+        return usage
+    }
+
+    /// Reserves a server's instances/cores/ram inside the transaction that creates it, so the
+    /// usage change and the server commit or roll back together.
+    func reserveServer(_ flavor: Flavor, count: Int64, project: String, limits: [String: Int64], _ x: any SQLExecutor) async throws {
+        for (resource, amount) in [(ComputeQuotas.instances, count), (ComputeQuotas.cores, flavor.vcpus * count), (ComputeQuotas.ram, flavor.ram * count)] {
+            let limit = limits[resource] ?? -1
+            guard try await store.reserve(project: project, resource: resource, amount: amount, limit: limit, x) else {
+                let used = try await store.usage(project: project, x)[resource] ?? 0
+                throw APIError.forbidden("Quota exceeded for \(resource): Requested \(amount), but already used \(used) of \(limit) \(resource)")
+            }
+        }
+    }
+
+    func releaseServer(_ flavor: Flavor, project: String, _ x: any SQLExecutor) async throws {
+        try await store.release(project: project, resource: ComputeQuotas.instances, amount: 1, x)
+        try await store.release(project: project, resource: ComputeQuotas.cores, amount: flavor.vcpus, x)
+        try await store.release(project: project, resource: ComputeQuotas.ram, amount: flavor.ram, x)
+    }
+
+    // MARK: os-quota-sets
+
+    public func quotaSet(project: String, detail: Bool, version: Microversion, caller: AuthContext) async throws -> JSON {
+        try authorize(detail ? "os_compute_api:os-quota-sets:detail" : "os_compute_api:os-quota-sets:show", caller, project: project)
+        let limits = try await quotaLimits(project: project)
+        let usage = detail ? try await quotaUsage(project: project, user: caller.userID) : [:]
+        var out: [String: JSON] = ["id": .string(project)]
+        for resource in ComputeQuotas.shown(version) {
+            let limit = limits[resource] ?? -1
+            out[resource] = detail ? ["limit": .int(limit), "in_use": .int(usage[resource] ?? 0), "reserved": 0] : .int(limit)
+        }
+        return ["quota_set": .object(out)]
+    }
+
+    public func quotaDefaults(project: String, version: Microversion, caller: AuthContext) async throws -> JSON {
+        try authorize("os_compute_api:os-quota-sets:defaults", caller, project: project)
+        var limits = settings.quotaDefaults
+        for (k, v) in try await store.classLimits("default", db) { limits[k] = v }
+        var out: [String: JSON] = ["id": .string(project)]
+        for resource in ComputeQuotas.shown(version) { out[resource] = .int(limits[resource] ?? -1) }
+        return ["quota_set": .object(out)]
+    }
+
+    public func updateQuotaSet(project: String, _ body: JSON, version: Microversion, caller: AuthContext) async throws -> JSON {
+        try authorize("os_compute_api:os-quota-sets:update", caller, project: project)
+        let input = try JSONInput(body: body, key: "quota_set")
+        let force = input.fields["force"]?.boolValue ?? (input.fields["force"]?.stringValue?.lowercased() == "true")
+        let allowed = Set(ComputeQuotas.shown(version))
+        var changes: [String: Int64] = [:]
+        for (key, value) in input.fields where key != "force" {
+            guard allowed.contains(key) else { throw APIError.badRequest("Invalid input for field/attribute quota_set. Additional properties are not allowed ('\(key)' was unexpected)") }
+            let limit: Int64?
+            if let i = value.intValue { limit = i } else if let s = value.stringValue { limit = Int64(s) } else { limit = nil }
+            guard let limit, limit >= -1 else { throw APIError.badRequest("Invalid input for field/attribute \(key). Value: \(value.serialized()). must be an integer of at least -1") }
+            changes[key] = limit
+        }
+        if !force {
+            let usage = try await quotaUsage(project: project, user: caller.userID)
+            for (resource, limit) in changes where limit >= 0 && (usage[resource] ?? 0) > limit {
+                throw APIError.badRequest("Quota limit \(limit) for \(resource) must be greater than or equal to already used and reserved \(usage[resource] ?? 0).")
+            }
+        }
+        let validated = changes
+        try await db.transaction { x in
+            for (resource, limit) in validated { try await self.store.setQuota(project: project, resource: resource, limit: limit, x) }
+        }
+        var shown = try await quotaSet(project: project, detail: false, version: version, caller: caller)
+        if case .object(var set) = shown["quota_set"] {
+            set["id"] = nil
+            shown = ["quota_set": .object(set)]
+        }
+        return shown
+    }
+
+    public func resetQuotaSet(project: String, caller: AuthContext) async throws {
+        try authorize("os_compute_api:os-quota-sets:delete", caller, project: project)
+        try await store.deleteQuotas(project: project, db)
+    }
+
+    public func quotaClassSet(_ name: String, version: Microversion, caller: AuthContext) async throws -> JSON {
+        try authorize("os_compute_api:os-quota-class-sets:show", caller)
+        var limits = settings.quotaDefaults
+        for (k, v) in try await store.classLimits(name, db) { limits[k] = v }
+        var out: [String: JSON] = ["id": .string(name)]
+        for resource in ComputeQuotas.shown(version) { out[resource] = .int(limits[resource] ?? -1) }
+        return ["quota_class_set": .object(out)]
+    }
+
+    public func updateQuotaClassSet(_ name: String, _ body: JSON, version: Microversion, caller: AuthContext) async throws -> JSON {
+        try authorize("os_compute_api:os-quota-class-sets:update", caller)
+        let input = try JSONInput(body: body, key: "quota_class_set")
+        let allowed = Set(ComputeQuotas.shown(version))
+        try await db.transaction { x in
+            for (key, value) in input.fields {
+                guard allowed.contains(key) else { throw APIError.badRequest("Invalid input for field/attribute quota_class_set. '\(key)' was unexpected") }
+                guard let limit = value.intValue, limit >= -1 else { throw APIError.badRequest("Invalid input for field/attribute \(key). Value: \(value.serialized()).") }
+                try await self.store.setClassLimit(name, resource: key, limit: limit, x)
+            }
+        }
+        var shown = try await quotaClassSet(name, version: version, caller: caller)
+        if case .object(var set) = shown["quota_class_set"] {
+            set["id"] = nil
+            shown = ["quota_class_set": .object(set)]
+        }
+        return shown
+    }
+
+    /// `GET /limits`: absolute limits with what is used, as `openstack limits show --absolute`
+    /// prints them.
+    public func limits(caller: AuthContext, projectID: String?) async throws -> JSON {
+        let project = projectID ?? caller.projectID ?? ""
+        if project != caller.projectID { try authorize("os_compute_api:limits:other_project", caller, project: project) }
+        let limits = try await quotaLimits(project: project)
+        let usage = try await quotaUsage(project: project, user: caller.userID)
+        let absolute: [String: JSON] = [
+            "maxTotalInstances": .int(limits[ComputeQuotas.instances] ?? -1), "totalInstancesUsed": .int(usage[ComputeQuotas.instances] ?? 0),
+            "maxTotalCores": .int(limits[ComputeQuotas.cores] ?? -1), "totalCoresUsed": .int(usage[ComputeQuotas.cores] ?? 0),
+            "maxTotalRAMSize": .int(limits[ComputeQuotas.ram] ?? -1), "totalRAMUsed": .int(usage[ComputeQuotas.ram] ?? 0),
+            "maxTotalKeypairs": .int(limits[ComputeQuotas.keyPairs] ?? -1),
+            "maxServerMeta": .int(limits[ComputeQuotas.metadataItems] ?? -1),
+            "maxServerGroups": .int(limits[ComputeQuotas.serverGroups] ?? -1), "totalServerGroupsUsed": .int(usage[ComputeQuotas.serverGroups] ?? 0),
+            "maxServerGroupMembers": .int(limits[ComputeQuotas.serverGroupMembers] ?? -1),
+        ]
+        return ["limits": ["rate": [], "absolute": .object(absolute)]]
+    }
+}

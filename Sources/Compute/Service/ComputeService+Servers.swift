@@ -1,0 +1,449 @@
+import Foundation
+import NimbusCore
+import NimbusStore
+
+/// Servers: create, list, show, update, delete, metadata and tags.
+extension ComputeService {
+    /// What a create request returns: the first server and its generated admin password.
+    public struct Created: Sendable {
+        public var instance: Instance
+        public var adminPass: String
+        public var reservationID: String
+        public var returnReservationID: Bool
+    }
+
+    func visibleInstance(_ uuid: String, caller: AuthContext, includeDeleted: Bool = false) async throws -> Instance {
+        guard let instance = try await store.instance(uuid: uuid, db), includeDeleted || instance.deletedAt == nil,
+              caller.isAdmin || instance.projectID == caller.projectID
+        else { throw APIError.notFound("Instance \(uuid) could not be found.") }
+        return instance
+    }
+
+    /// `host` → `host_status` for the servers being shown.
+    public func hostStatuses() async throws -> [String: String] {
+        let now = Date()
+        var out: [String: String] = [:]
+        for service in try await store.services(db) where service.binary == "nova-compute" {
+            out[service.host] = !service.isUp(now: now, timeout: settings.serviceDownTime) ? "DOWN" : service.disabled ? "MAINTENANCE" : "UP"
+        }
+        return out
+    }
+
+    // MARK: Create
+
+    public func createServer(_ body: JSON, version: Microversion, caller: AuthContext, requestID: String) async throws -> Created {
+        try authorize("os_compute_api:servers:create", caller)
+        guard let top = body.objectValue else { throw APIError.badRequest("Malformed request body") }
+        for key in top.keys where !["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"].contains(key) {
+            throw APIError.badRequest("Invalid input for field/attribute server. Additional properties are not allowed ('\(key)' was unexpected)")
+        }
+        let input = try JSONInput(body: body, key: "server")
+        let name = try input.requiredString("name", maxLength: 255)
+        guard name.trimmingCharacters(in: .whitespaces) == name else {
+            throw APIError.badRequest("Invalid input for field/attribute name. Value: \(name). '\(name)' does not match the pattern")
+        }
+        guard let project = caller.projectID else { throw APIError.badRequest("Servers can only be created with a project-scoped token.") }
+
+        // Flavor and image.
+        guard let flavorRef = input.fields["flavorRef"].flatMap({ $0.stringValue ?? $0.intValue.map(String.init) }), !flavorRef.isEmpty else {
+            throw APIError.badRequest("Invalid input for field/attribute server. 'flavorRef' is a required property")
+        }
+        let flavorID = String(flavorRef.split(separator: "/").last ?? "")
+        guard let flavor = try await store.flavor(id: flavorID, db), !flavor.disabled else { throw APIError.badRequest("Flavor \(flavorID) could not be found.") }
+        if !flavor.isPublic && !caller.isAdmin, try await !store.accessibleFlavors(project: project, db).contains(flavor.id) {
+            throw APIError.badRequest("Flavor \(flavorID) could not be found.")
+        }
+        var imageRef = try input.string("imageRef") ?? ""
+        if let mappings = input.fields["block_device_mapping_v2"] {
+            guard let list = mappings.arrayValue else { throw APIError.badRequest("Invalid input for field/attribute block_device_mapping_v2.") }
+            for mapping in list {
+                let source = mapping["source_type"]?.stringValue ?? ""
+                let destination = mapping["destination_type"]?.stringValue ?? "local"
+                guard ["image", "blank"].contains(source), destination == "local" else {
+                    throw APIError.badRequest("Block Device Mapping is Invalid: volumes are not available in this cloud.")
+                }
+                if source == "image", mapping["boot_index"]?.intValue ?? Int64(mapping["boot_index"]?.stringValue ?? "") == 0, imageRef.isEmpty {
+                    imageRef = mapping["uuid"]?.stringValue ?? ""
+                }
+            }
+        }
+        imageRef = String(imageRef.split(separator: "/").last ?? "")
+        guard !imageRef.isEmpty else { throw APIError.badRequest("Missing imageRef attribute") }
+        guard let image = try await images.image(imageRef, caller: caller) else { throw APIError.badRequest("Can not find requested image") }
+        guard image.status == "active" else { throw APIError.badRequest("Image \(imageRef) is not active.") }
+        if image.minRAM > flavor.ram { throw APIError.badRequest("Flavor's memory is too small for requested image.") }
+        if flavor.disk > 0 {
+            if let size = image.size, size > flavor.disk << 30 {
+                throw APIError.badRequest("Flavor's disk is too small for requested image. Flavor disk is \(flavor.disk << 30) bytes, image is \(size) bytes.")
+            }
+            if image.minDisk > flavor.disk {
+                throw APIError.badRequest("Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is \(flavor.disk << 30) bytes, minimum size is \(image.minDisk << 30) bytes.")
+            }
+        }
+
+        // Networks: without a network service, `auto` and `none` give a server without NICs.
+        if version >= Microversion(2, 37) && input.fields["networks"] == nil {
+            throw APIError.badRequest("Invalid input for field/attribute server. 'networks' is a required property")
+        }
+        if let networks = input.fields["networks"], networks.stringValue == nil {
+            guard let list = networks.arrayValue else {
+                throw APIError.badRequest("Invalid input for field/attribute networks. Value: \(networks.serialized()). not valid under any of the given schemas")
+            }
+            if let first = list.first {
+                throw APIError.badRequest("Network \(first["uuid"]?.stringValue ?? first["port"]?.stringValue ?? "") could not be found.")
+            }
+        } else if let mode = input.fields["networks"]?.stringValue, !["auto", "none"].contains(mode) {
+            throw APIError.badRequest("Invalid input for field/attribute networks. Value: \(mode).")
+        }
+
+        // Where: `az`, `az:host` or `az:host:node`.
+        var zone: String?
+        var forcedHost: String?
+        if let raw = try input.optionalString("availability_zone") {
+            let parts = raw.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 3 else { throw APIError.badRequest("Unable to parse availability_zone") }
+            zone = parts[0].isEmpty ? nil : parts[0]
+            let host = parts.count > 1 && !parts[1].isEmpty ? parts[1] : parts.count > 2 && !parts[2].isEmpty ? parts[2] : nil
+            if let host {
+                try authorize("os_compute_api:servers:create:forced_host", caller)
+                forcedHost = host
+            } else if let zone, try await !availabilityZoneNames().contains(zone) {
+                throw APIError.badRequest("The requested availability zone is not available")
+            }
+        }
+        var requestedHost: String?
+        if version >= Microversion(2, 74), let host = try input.optionalString("host") ?? input.optionalString("hypervisor_hostname") {
+            try authorize("compute:servers:create:requested_destination", caller)
+            guard try await store.node(host: host, db) != nil else { throw APIError.badRequest("Compute host \(host) could not be found.") }
+            requestedHost = host
+        }
+
+        // Key, metadata, tags, counts, hints.
+        var keyData: String?
+        let keyName = try input.optionalString("key_name")
+        if let keyName {
+            guard let keypair = try await store.keypair(user: caller.userID, name: keyName, db) else { throw APIError.badRequest("Invalid key_name provided.") }
+            keyData = keypair.publicKey
+        }
+        let metadata = try Self.metadata(input.fields["metadata"], field: "metadata")
+        let metadataLimit = try await quotaLimit(ComputeQuotas.metadataItems, project: project)
+        if metadataLimit >= 0 && metadata.count > Int(metadataLimit) {
+            throw APIError.forbidden("Quota exceeded for metadata_items: Requested \(metadata.count), but already used 0 of \(metadataLimit) metadata_items")
+        }
+        let tags = version >= Microversion(2, 52) ? try Self.tags(input.fields["tags"]) : []
+        func count(_ key: String) throws -> Int64? {
+            guard let raw = input.fields[key] else { return nil }
+            guard let n = raw.intValue ?? raw.stringValue.flatMap({ Int64($0) }), n >= 1 else {
+                throw APIError.badRequest("Invalid input for field/attribute \(key). Value: \(raw.serialized()). must be >= 1")
+            }
+            return n
+        }
+        let minCount = try count("min_count") ?? 1
+        let maxCount = try count("max_count") ?? minCount
+        guard minCount <= maxCount else { throw APIError.badRequest("min_count must be <= max_count") }
+        var userData: String?
+        if let raw = try input.optionalString("user_data", maxLength: 65535) {
+            guard Data(base64Encoded: raw) != nil else { throw APIError.badRequest("Invalid input for field/attribute user_data. Value: \(raw). 'user_data' is not base64") }
+            userData = raw
+        }
+        let hintsBody = top["os:scheduler_hints"] ?? top["OS-SCH-HNT:scheduler_hints"] ?? [:]
+        guard let rawHints = hintsBody.objectValue else { throw APIError.badRequest("Invalid input for field/attribute scheduler_hints.") }
+        var hints: [String: JSON] = [:]
+        for (key, value) in rawHints {
+            hints[key] = .array((value.arrayValue ?? [value]).map { $0.stringValue.map(JSON.string) ?? .string($0.serialized()) })
+        }
+        var group: ServerGroup?
+        if let groupID = hints["group"]?.arrayValue?.first?.stringValue {
+            guard let found = try await store.serverGroup(uuid: groupID, db), caller.isAdmin || found.projectID == project else {
+                throw APIError.badRequest("Instance group \(groupID) could not be found.")
+            }
+            let limit = try await quotaLimit(ComputeQuotas.serverGroupMembers, project: project)
+            if limit >= 0 && Int64(found.members.count) + maxCount > limit { throw APIError.forbidden("Quota exceeded, too many servers in group") }
+            group = found
+        }
+
+        let adminPass = try input.optionalString("adminPass") ?? Identifiers.password(length: 12)
+        let reservationID = "r-" + String((0..<8).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
+        var requestSpec: [String: JSON] = ["hints": .object(hints), "image_properties": .object(image.properties.mapValues { JSON.string($0) })]
+        if let zone { requestSpec["availability_zone"] = .string(zone) }
+        if let forcedHost { requestSpec["forced_host"] = .string(forcedHost) }
+        if let requestedHost { requestSpec["requested_host"] = .string(requestedHost) }
+        if let group { requestSpec["group"] = .string(group.uuid) }
+        var extra: [String: JSON] = ["request_spec": .object(requestSpec), "diskConfig": .string(try input.optionalString("OS-DCF:diskConfig") ?? "MANUAL")]
+        if let userData { extra["user_data"] = .string(userData) }
+        if let keyData { extra["key_data"] = .string(keyData) }
+        if let description = input.fields["description"], version >= Microversion(2, 19) { extra["description"] = description }
+        if let zone { extra["pinned_availability_zone"] = .string(zone) }
+        for key in ["accessIPv4", "accessIPv6", "config_drive", "trusted_image_certificates", "hostname"] where input.fields[key] != nil {
+            extra[key] = input.fields[key]
+        }
+        if let groups = input.fields["security_groups"]?.arrayValue { extra["security_groups"] = .array(groups.compactMap { $0["name"] }) }
+
+        let limits = try await quotaLimits(project: project)
+        let chosenGroup = group
+        let now = Date()
+        let template = Instance(uuid: "", name: name, projectID: project, userID: caller.userID, vmState: .building, taskState: .scheduling,
+                                powerState: .noState, host: nil, node: nil, availabilityZone: zone, flavor: flavor, newFlavor: nil,
+                                imageRef: imageRef, keyName: keyName, metadata: metadata, tags: tags, locked: false, lockedReason: nil,
+                                lockedBy: nil, fault: nil, launchIndex: 0, reservationID: reservationID, createdAt: now, updatedAt: now,
+                                launchedAt: nil, terminatedAt: nil, deletedAt: nil, extra: extra)
+        // Quota and the new servers commit together: the most that fit between min and max.
+        let created = try await db.transaction { x -> [(Instance, Int64)] in
+            var count = maxCount
+            while true {
+                do {
+                    try await self.reserveServer(flavor, count: count, project: project, limits: limits, x)
+                    break
+                } catch let error as APIError where error.status == .forbidden && count > minCount {
+                    count -= 1
+                }
+            }
+            var result: [(Instance, Int64)] = []
+            for index in 0..<count {
+                var instance = template
+                instance.uuid = Identifiers.uuid()
+                instance.launchIndex = index
+                if count > 1 { instance.name = "\(name)-\(index + 1)" }
+                try await self.store.insert(instance, x)
+                if let chosenGroup { try await self.store.addGroupMember(group: chosenGroup.uuid, instance: instance.uuid, x) }
+                let actionID = try await self.store.startAction(instance.uuid, action: "create", requestID: requestID, userID: caller.userID,
+                                                                projectID: project, event: "conductor_schedule_and_build_instances", x)
+                result.append((instance, actionID))
+            }
+            return result
+        }
+        for (instance, actionID) in created {
+            let uuid = instance.uuid
+            Task { await self.conductor.build(uuid, actionID: actionID) }
+        }
+        return Created(instance: created[0].0, adminPass: adminPass, reservationID: reservationID,
+                       returnReservationID: input.fields["return_reservation_id"]?.boolValue ?? false)
+    }
+
+    static func metadata(_ value: JSON?, field: String) throws -> [String: String] {
+        guard let value else { return [:] }
+        guard let object = value.objectValue else { throw APIError.badRequest("Invalid input for field/attribute \(field). Value: \(value.serialized()). is not of type 'object'") }
+        var out: [String: String] = [:]
+        for (key, item) in object {
+            guard !key.isEmpty, key.count <= 255 else { throw APIError.badRequest("Invalid input for field/attribute \(field). Metadata keys must be 1 to 255 characters.") }
+            guard let text = item.stringValue, text.count <= 255 else {
+                throw APIError.badRequest("Invalid input for field/attribute \(field). Value of '\(key)' must be a string of at most 255 characters.")
+            }
+            out[key] = text
+        }
+        return out
+    }
+
+    static func tags(_ value: JSON?) throws -> [String] {
+        guard let value else { return [] }
+        guard let list = value.arrayValue else { throw APIError.badRequest("Invalid input for field/attribute tags. must be an array") }
+        var tags: [String] = []
+        for item in list {
+            guard let tag = item.stringValue, !tag.isEmpty, tag.count <= 60, !tag.contains("/"), !tag.contains(",") else {
+                throw APIError.badRequest("Invalid input for field/attribute tags. Value: \(item.serialized()). is not a valid tag")
+            }
+            if !tags.contains(tag) { tags.append(tag) }
+        }
+        guard tags.count <= 50 else { throw APIError.badRequest("The number of tags exceeded the per-server limit 50") }
+        return tags
+    }
+
+    // MARK: List and show
+
+    public func servers(_ query: [String: String], statuses: [String], version: Microversion, caller: AuthContext) async throws -> [Instance] {
+        try authorize("os_compute_api:servers:index", caller)
+        let allTenants = query["all_tenants"].map { $0.isEmpty || Self.truthy($0) } ?? false
+        if allTenants { try authorize("os_compute_api:servers:index:get_all_tenants", caller) }
+        let changesSince = try query["changes-since"].map { try Self.time($0, "changes-since") }
+        let changesBefore = try query["changes-before"].map { try Self.time($0, "changes-before") }
+        let wantDeleted = caller.isAdmin && Self.truthy(query["deleted"] ?? "false")
+        var project: String? = caller.projectID
+        if allTenants { project = caller.isAdmin ? (query["project_id"] ?? query["tenant_id"]) : caller.projectID }
+        var list = try await store.instances(project: project, includeDeleted: changesSince != nil || changesBefore != nil || wantDeleted, db)
+        let wanted = Set(statuses.map { $0.uppercased() })
+        let known: Set<String> = ["ACTIVE", "BUILD", "REBOOT", "HARD_REBOOT", "REBUILD", "RESIZE", "VERIFY_RESIZE", "REVERT_RESIZE", "MIGRATING",
+                                  "SHUTOFF", "PAUSED", "SUSPENDED", "RESCUE", "ERROR", "DELETED", "SOFT_DELETED", "SHELVED", "SHELVED_OFFLOADED",
+                                  "PASSWORD", "UNKNOWN"]
+        for status in wanted where !known.contains(status) {
+            if version >= Microversion(2, 38) { throw APIError.badRequest("Invalid status value") }
+            return []
+        }
+        if wanted.contains("DELETED") && !caller.isAdmin { throw APIError.forbidden("Only administrators may list deleted instances") }
+        let namePattern = try query["name"].map { try NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
+        list = list.filter { i in
+            if wantDeleted && i.deletedAt == nil && query["deleted"] != nil { return false }
+            if !wanted.isEmpty && !wanted.contains(i.deletedAt != nil ? "DELETED" : i.status) { return false }
+            if let namePattern, namePattern.firstMatch(in: i.name, range: NSRange(i.name.startIndex..., in: i.name)) == nil { return false }
+            if let image = query["image"], image.split(separator: "/").last.map(String.init) != i.imageRef { return false }
+            if let flavor = query["flavor"], flavor != i.flavor.id { return false }
+            if let reservation = query["reservation_id"], reservation != i.reservationID { return false }
+            if let since = changesSince, i.updatedAt < since { return false }
+            if let before = changesBefore, i.updatedAt > before { return false }
+            if let locked = query["locked"], Self.truthy(locked) != i.locked { return false }
+            if caller.isAdmin {
+                if let host = query["host"], host != i.host { return false }
+                if let node = query["node"], node != i.node { return false }
+                if let user = query["user_id"], user != i.userID { return false }
+            }
+            if let zone = query["availability_zone"], zone != i.availabilityZone { return false }
+            if let tags = query["tags"]?.split(separator: ","), !tags.allSatisfy({ i.tags.contains(String($0)) }) { return false }
+            if let any = query["tags-any"]?.split(separator: ","), !any.contains(where: { i.tags.contains(String($0)) }) { return false }
+            if let not = query["not-tags"]?.split(separator: ","), not.allSatisfy({ i.tags.contains(String($0)) }) { return false }
+            if let notAny = query["not-tags-any"]?.split(separator: ","), notAny.contains(where: { i.tags.contains(String($0)) }) { return false }
+            return true
+        }
+        if let key = query["sort_key"] {
+            let ascending = query["sort_dir"] == "asc"
+            if (key == "host" || key == "node") && !caller.isAdmin { throw APIError.forbidden("Only administrators can sort servers by \(key)") }
+            list.sort { a, b in
+                let (x, y): (String, String)
+                switch key {
+                case "display_name", "name": (x, y) = (a.name, b.name)
+                case "vm_state": (x, y) = (a.vmState.rawValue, b.vmState.rawValue)
+                case "host": (x, y) = (a.host ?? "", b.host ?? "")
+                case "uuid": (x, y) = (a.uuid, b.uuid)
+                case "updated_at": (x, y) = (String(format: "%020.6f", a.updatedAt.timeIntervalSince1970), String(format: "%020.6f", b.updatedAt.timeIntervalSince1970))
+                default: (x, y) = (String(format: "%020.6f", a.createdAt.timeIntervalSince1970), String(format: "%020.6f", b.createdAt.timeIntervalSince1970))
+                }
+                return x == y ? a.uuid > b.uuid : ascending ? x < y : x > y
+            }
+        }
+        return try Paging.page(list, query: query, id: \.uuid)
+    }
+
+    static func truthy(_ value: String) -> Bool { ["true", "1", "yes", "on", "t", "y"].contains(value.lowercased()) }
+
+    static func time(_ raw: String, _ name: String) throws -> Date {
+        if let date = Timestamps.parse(raw) { return date }
+        throw APIError.badRequest("Invalid input for query parameters \(name). Value: \(raw). '\(raw)' is not a 'date-time'")
+    }
+
+    public func server(_ uuid: String, caller: AuthContext) async throws -> (Instance, [String]) {
+        try authorize("os_compute_api:servers:show", caller)
+        let instance = try await visibleInstance(uuid, caller: caller)
+        let groups = try await store.serverGroups(project: nil, db).filter { $0.members.contains(uuid) }.map(\.uuid)
+        return (instance, groups)
+    }
+
+    // MARK: Update and delete
+
+    public func updateServer(_ uuid: String, _ body: JSON, version: Microversion, caller: AuthContext) async throws -> Instance {
+        try authorize("os_compute_api:servers:update", caller)
+        let input = try JSONInput(body: body, key: "server")
+        var instance = try await visibleInstance(uuid, caller: caller)
+        for key in input.fields.keys where !["name", "OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "description", "hostname"].contains(key) {
+            throw APIError.badRequest("Invalid input for field/attribute server. Additional properties are not allowed ('\(key)' was unexpected)")
+        }
+        if input.has("name") { instance.name = try input.requiredString("name", maxLength: 255) }
+        for key in ["OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "hostname"] where input.has(key) {
+            instance.extra[key == "OS-DCF:diskConfig" ? "diskConfig" : key] = .optional(try input.optionalString(key))
+        }
+        if input.has("description") {
+            guard version >= Microversion(2, 19) else { throw APIError.badRequest("Invalid input for field/attribute server. 'description' was unexpected") }
+            instance.extra["description"] = .optional(try input.optionalString("description", maxLength: 255))
+        }
+        instance.updatedAt = Date()
+        try await store.update(instance, db)
+        return instance
+    }
+
+    /// Delete is accepted in any state: the server is gone from the API at once, its quota is
+    /// returned in the same transaction, and the host's agent is told to destroy the guest.
+    public func deleteServer(_ uuid: String, caller: AuthContext, requestID: String) async throws {
+        try authorize("os_compute_api:servers:delete", caller)
+        let instance = try await visibleInstance(uuid, caller: caller)
+        try checkLock(instance, caller)
+        let host = try await db.transaction { x -> String? in
+            guard var current = try await self.store.instance(uuid: uuid, x), current.deletedAt == nil else {
+                throw APIError.notFound("Instance \(uuid) could not be found.")
+            }
+            let now = Date()
+            let actionID = try await self.store.startAction(uuid, action: "delete", requestID: requestID, userID: caller.userID,
+                                                            projectID: current.projectID, event: "compute_terminate_instance", x)
+            current.vmState = .deleted
+            current.taskState = nil
+            current.deletedAt = now
+            current.terminatedAt = now
+            current.updatedAt = now
+            try await self.store.update(current, x)
+            try await self.releaseServer(current.flavor, project: current.projectID, x)
+            try await self.store.removeGroupMember(instance: uuid, x)
+            if let host = current.host {
+                try await self.conductor.send("destroy", to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
+            } else {
+                try await self.store.finishEvents(actionID: actionID, error: nil, host: nil, x)
+            }
+            return current.host
+        }
+        try await conductor.placement.deleteAllocations(consumer: uuid)
+        if let migration = instance.extra["migration"]?.stringValue { try await conductor.placement.deleteAllocations(consumer: migration) }
+        if let host { await conductor.wake(host) }
+    }
+
+    func checkLock(_ instance: Instance, _ caller: AuthContext) throws {
+        if instance.locked && !caller.isAdmin { throw APIError.conflict("Instance \(instance.uuid) is locked") }
+    }
+
+    // MARK: Metadata and tags
+
+    static let metadataStates: Set<VMState> = [.active, .paused, .suspended, .stopped]
+
+    public func metadata(_ uuid: String, caller: AuthContext) async throws -> [String: String] {
+        try authorize("os_compute_api:server-metadata:index", caller)
+        return try await visibleInstance(uuid, caller: caller).metadata
+    }
+
+    /// Merges (`replace: false`) or replaces the server's metadata.
+    public func setMetadata(_ uuid: String, _ items: [String: String], replace: Bool, caller: AuthContext) async throws -> [String: String] {
+        try authorize(replace ? "os_compute_api:server-metadata:update_all" : "os_compute_api:server-metadata:create", caller)
+        var instance = try await visibleInstance(uuid, caller: caller)
+        try checkLock(instance, caller)
+        guard Self.metadataStates.contains(instance.vmState) else {
+            throw APIError.conflict("Cannot 'update metadata' instance \(uuid) while it is in vm_state \(instance.vmState.rawValue)")
+        }
+        instance.metadata = replace ? items : instance.metadata.merging(items) { _, new in new }
+        let limit = try await quotaLimit(ComputeQuotas.metadataItems, project: instance.projectID)
+        if limit >= 0 && instance.metadata.count > Int(limit) { throw APIError.forbidden("Maximum number of metadata items exceeds \(limit)") }
+        instance.updatedAt = Date()
+        try await store.update(instance, db)
+        return instance.metadata
+    }
+
+    public func deleteMetadata(_ uuid: String, key: String, caller: AuthContext) async throws {
+        try authorize("os_compute_api:server-metadata:delete", caller)
+        var instance = try await visibleInstance(uuid, caller: caller)
+        try checkLock(instance, caller)
+        guard Self.metadataStates.contains(instance.vmState) else {
+            throw APIError.conflict("Cannot 'delete metadata' instance \(uuid) while it is in vm_state \(instance.vmState.rawValue)")
+        }
+        guard instance.metadata.removeValue(forKey: key) != nil else { throw APIError.notFound("Metadata item was not found") }
+        instance.updatedAt = Date()
+        try await store.update(instance, db)
+    }
+
+    public func tags(_ uuid: String, caller: AuthContext) async throws -> [String] {
+        try authorize("os_compute_api:os-server-tags:index", caller)
+        return try await visibleInstance(uuid, caller: caller).tags
+    }
+
+    /// Replaces the tag list (`tags`), or adds/removes one tag. Returns whether it changed.
+    @discardableResult
+    public func changeTags(_ uuid: String, set: [String]? = nil, add: String? = nil, remove: String? = nil, caller: AuthContext) async throws -> Bool {
+        try authorize("os_compute_api:os-server-tags:update", caller)
+        var instance = try await visibleInstance(uuid, caller: caller)
+        guard Self.metadataStates.contains(instance.vmState) else {
+            throw APIError.conflict("Cannot 'update tags' instance \(uuid) while it is in vm_state \(instance.vmState.rawValue)")
+        }
+        let before = instance.tags
+        if let set { instance.tags = try Self.tags(.array(set.map { .string($0) })) }
+        if let add, !instance.tags.contains(add) { instance.tags = try Self.tags(.array((instance.tags + [add]).map { .string($0) })) }
+        if let remove {
+            guard instance.tags.contains(remove) else { throw APIError.notFound("Server \(uuid) has no tag '\(remove)'") }
+            instance.tags.removeAll { $0 == remove }
+        }
+        guard instance.tags != before else { return false }
+        instance.updatedAt = Date()
+        try await store.update(instance, db)
+        return true
+    }
+}

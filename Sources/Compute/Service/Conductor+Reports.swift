@@ -1,0 +1,218 @@
+import Foundation
+import NimbusCore
+import NimbusStore
+
+/// Applying what agents report. Each report is applied in one transaction with the deletion
+/// of its message; a report whose message is already gone was applied before and is ignored.
+extension Conductor {
+    typealias FollowUp = @Sendable () async throws -> Void
+
+    func apply(_ report: AgentReport) async throws {
+        guard let row = try await db.first("SELECT * FROM compute_message WHERE id = ? AND host = ?", .integer(report.messageID), .text(report.host)) else {
+            await hub.deliver(report.messageID, report)
+            return
+        }
+        let message = AgentMessage(id: row.int("id"), kind: row.string("kind"), instanceUUID: row.optionalString("instance_uuid"),
+                                   payload: (try? JSON.parse(row.string("payload"))) ?? .null)
+        let actionID = message.payload["action_id"]?.intValue ?? 0
+        let power = report.output["power_state"]?.intValue.flatMap(PowerState.init(rawValue:))
+        let followUp = try await db.transaction { x -> FollowUp? in
+            var followUp: FollowUp?
+            try await self.store.acknowledge(host: report.host, upTo: message.id, x)
+            guard let uuid = message.instanceUUID, var instance = try await self.store.instance(uuid: uuid, x) else { return nil }
+            let failed = report.error != nil
+            // A server deleted meanwhile only needs its events closed.
+            if instance.deletedAt != nil && message.kind != "destroy" {
+                try await self.store.finishEvents(actionID: actionID, error: report.error, host: report.host, x)
+                return followUp
+            }
+            instance.updatedAt = Date()
+            if let power { instance.powerState = power }
+            switch (message.kind, failed) {
+            case ("console", _):
+                return nil  // a synchronous call: the caller gets the report itself
+            case ("build", false), ("unshelve", false):
+                instance.vmState = .active
+                instance.taskState = nil
+                instance.launchedAt = instance.launchedAt ?? Date()
+                instance.extra["alternates"] = nil
+                if message.kind == "unshelve", let shelved = instance.extra["shelved_image"]?.stringValue {
+                    instance.extra["shelved_image"] = nil
+                    followUp = { try? await self.images.deleteImage(shelved) }
+                }
+            case ("build", true):
+                instance.taskState = .spawning
+                let snapshot = instance
+                followUp = { try await self.reschedule(snapshot, actionID: actionID, error: report.error ?? "") }
+                try await self.store.update(instance, x)
+                return followUp
+            case ("destroy", _):
+                break
+            case ("snapshot", false):
+                let path = report.output["path"]?.stringValue ?? ""
+                let imageID = message.payload["image_id"]?.stringValue ?? ""
+                let shelving = message.payload["shelve"]?.boolValue ?? false
+                let host = report.host
+                instance.taskState = shelving ? .shelvingImageUploading : .imageUploading
+                followUp = { await self.finishSnapshot(uuid, imageID: imageID, path: path, shelving: shelving, host: host, actionID: actionID) }
+                try await self.store.update(instance, x)
+                return followUp
+            case ("migrate_out", false):
+                // The source is quiet; the destination takes the guest with the new flavor.
+                let destination = message.payload["destination"]?.stringValue ?? report.host
+                let flavor = instance.newFlavor ?? instance.flavor
+                instance.taskState = .resizeMigrated
+                try await self.store.update(instance, x)
+                try await self.send("resize_in", to: destination, instance: uuid,
+                                    payload: ["guest": self.guest(instance, flavor: flavor).json, "action_id": .int(actionID),
+                                              "source": .string(report.host), "power_off": .bool(instance.vmState == .stopped)], x)
+                followUp = { await self.wake(destination) }
+                return followUp
+            case ("resize_in", false):
+                instance.extra["resize_source"] = message.payload["source"] ?? .string(instance.host ?? "")
+                instance.extra["resize_prior_state"] = .string(instance.vmState.rawValue)
+                instance.host = report.host
+                instance.node = report.host
+                instance.availabilityZone = try await self.zone(of: report.host, x)
+                if let newFlavor = instance.newFlavor {
+                    instance.newFlavor = instance.flavor  // kept for a revert
+                    instance.flavor = newFlavor
+                }
+                instance.vmState = .resized
+                instance.taskState = nil
+            case ("confirm_resize", _):
+                instance.vmState = VMState(rawValue: instance.extra["resize_prior_state"]?.stringValue ?? "active") ?? .active
+                instance.taskState = nil
+                instance.newFlavor = nil
+                instance.extra["resize_source"] = nil
+                instance.extra["resize_prior_state"] = nil
+                let migration = message.payload["migration"]?.stringValue ?? ""
+                followUp = { try await self.placement.deleteAllocations(consumer: migration) }
+            case ("revert_resize", false):
+                // Back on the source with the old flavor; the source's allocation returns to the server.
+                if let old = instance.newFlavor { instance.flavor = old }
+                instance.newFlavor = nil
+                instance.host = report.host
+                instance.node = report.host
+                instance.availabilityZone = try await self.zone(of: report.host, x)
+                instance.vmState = VMState(rawValue: instance.extra["resize_prior_state"]?.stringValue ?? "active") ?? .active
+                instance.taskState = nil
+                instance.extra["resize_source"] = nil
+                instance.extra["resize_prior_state"] = nil
+                let (migration, project, user) = (message.payload["migration"]?.stringValue ?? "", instance.projectID, instance.userID)
+                followUp = { try await self.placement.moveAllocations(from: migration, to: uuid, project: project, user: user) }
+            case ("live_migrate", false):
+                let destination = message.payload["destination"]?.stringValue ?? ""
+                try await self.send("adopt", to: destination, instance: uuid,
+                                    payload: ["guest": self.guest(instance).json, "action_id": .int(actionID),
+                                              "migration": message.payload["migration"] ?? .null], x)
+                try await self.store.update(instance, x)
+                followUp = { await self.wake(destination) }
+                return followUp
+            case ("adopt", false):
+                instance.host = report.host
+                instance.node = report.host
+                instance.availabilityZone = try await self.zone(of: report.host, x)
+                instance.taskState = nil
+                let migration = message.payload["migration"]?.stringValue ?? ""
+                followUp = { try await self.placement.deleteAllocations(consumer: migration) }
+            case ("evacuate", false):
+                let source = message.payload["source_provider"]?.stringValue ?? ""
+                instance.host = report.host
+                instance.node = report.host
+                instance.availabilityZone = try await self.zone(of: report.host, x)
+                instance.vmState = message.payload["power_off"]?.boolValue == true ? .stopped : .active
+                instance.taskState = nil
+                let (project, user) = (instance.projectID, instance.userID)
+                followUp = { try await self.dropProvider(source, from: uuid, project: project, user: user) }
+            case ("shelve_offload", false):
+                instance.vmState = .shelvedOffloaded
+                instance.taskState = nil
+                instance.host = nil
+                instance.node = nil
+                instance.powerState = .shutdown
+                followUp = { try await self.placement.deleteAllocations(consumer: uuid) }
+            case ("migrate_out", true), ("resize_in", true), ("live_migrate", true), ("adopt", true):
+                // The move failed: the server stays where it was, with what it had.
+                instance.taskState = nil
+                instance.newFlavor = nil
+                let (migration, project, user) = (message.payload["migration"]?.stringValue ?? "", instance.projectID, instance.userID)
+                followUp = { try await self.placement.moveAllocations(from: migration, to: uuid, project: project, user: user) }
+            case ("evacuate", true):
+                instance.vmState = .error
+                instance.taskState = nil
+                instance.fault = ["code": 500, "message": .string(String((report.error ?? "").prefix(255))), "created": .string(Timestamps.iso8601(Date()))]
+            case (_, false):
+                // The simple actions carry the vm_state they end in.
+                if let state = message.payload["vm_state"]?.stringValue.flatMap(VMState.init(rawValue:)) { instance.vmState = state }
+                instance.taskState = nil
+            case (_, true):
+                instance.taskState = nil
+            }
+            try await self.store.update(instance, x)
+            try await self.store.finishEvents(actionID: actionID, error: report.error, host: report.host, x)
+            return followUp
+        }
+        await hub.deliver(report.messageID, report)
+        if let followUp {
+            do { try await followUp() } catch { logger.error("after \(message.kind) of \(message.instanceUUID ?? ""): \(error)") }
+        }
+    }
+
+    /// Removes one provider's part of a consumer's allocations (evacuate leaves the dead host's).
+    func dropProvider(_ provider: String, from consumer: String, project: String, user: String) async throws {
+        var allocations = try await placement.allocations(consumer: consumer)
+        guard allocations.removeValue(forKey: provider) != nil else { return }
+        _ = try await placement.claim(consumer: consumer, project: project, user: user, allocations: allocations)
+    }
+
+    /// Uploads a snapshot the agent wrote, then ends the action (or, for shelve, offloads).
+    func finishSnapshot(_ uuid: String, imageID: String, path: String, shelving: Bool, host: String, actionID: Int64) async {
+        var failure: String?
+        do { try await images.upload(imageID: imageID, path: path) } catch { failure = "Snapshot upload failed: \(error)" }
+        try? FileManager.default.removeItem(atPath: path)
+        let uploadFailure = failure
+        do {
+            try await db.transaction { x in
+                guard var instance = try await self.store.instance(uuid: uuid, x), instance.deletedAt == nil else { return }
+                instance.updatedAt = Date()
+                if shelving && uploadFailure == nil {
+                    instance.vmState = .shelved
+                    instance.taskState = .shelvingOffloading
+                    instance.extra["shelved_image"] = .string(imageID)
+                    try await self.store.update(instance, x)
+                    try await self.send("shelve_offload", to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
+                    return
+                }
+                instance.taskState = nil
+                try await self.store.update(instance, x)
+                try await self.store.finishEvents(actionID: actionID, error: uploadFailure, host: host, x)
+            }
+            if shelving && failure == nil { await wake(host) }
+        } catch {
+            logger.error("snapshot of \(uuid): \(error)")
+        }
+    }
+
+    /// After a restart: builds that were never scheduled are scheduled again, and builds
+    /// whose scheduling was cut short fail cleanly, so nothing stays in BUILD.
+    public func resumeInterrupted() async throws {
+        for instance in try await store.unsettledInstances(db) where instance.vmState == .building {
+            let actionID = try await store.actions(instanceUUID: instance.uuid, db).last?.id ?? 0
+            if instance.taskState == .scheduling || instance.host == nil {
+                // Any claim a crashed scheduler made is dropped before scheduling again.
+                try await placement.deleteAllocations(consumer: instance.uuid)
+                try await db.transaction { x in
+                    var reset = instance
+                    reset.taskState = .scheduling
+                    reset.host = nil
+                    reset.node = nil
+                    try await self.store.update(reset, x)
+                }
+                let uuid = instance.uuid
+                Task { await self.build(uuid, actionID: actionID) }
+            }
+            // Otherwise its build message is in the outbox and the agent will report it.
+        }
+    }
+}

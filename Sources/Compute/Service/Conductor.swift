@@ -1,0 +1,228 @@
+import Foundation
+import Logging
+import NimbusCore
+import NimbusStore
+
+/// nova-conductor and nova-scheduler's role: schedules accepted builds and moves, sends the
+/// agents their work through the durable outbox, and applies what the agents report. Every
+/// state change and the message it causes are written in one transaction, and a report is
+/// applied together with the deletion (acknowledgement) of its message, so a crash of either
+/// side loses nothing and applies nothing twice.
+public final class Conductor: Sendable {
+    let db: any Database
+    let store = ComputeStore()
+    let placement: any PlacementClient
+    let images: any ImageClient
+    let schedulerSettings: SchedulerSettings
+    let settings: ComputeService.Settings
+    let logger: Logger
+    let hub = AgentHub()
+    let hosts = HostCache()
+    let groupLocks = KeyedLock()
+    let allocationRatios: AllocationRatios
+
+    /// `[DEFAULT] cpu/ram/disk_allocation_ratio` and the host reservations reported to placement.
+    public struct AllocationRatios: Sendable {
+        public var cpu = 4.0, ram = 1.0, disk = 1.0
+        public var reservedHostMemoryMB: Int64 = 512
+        public init() {}
+    }
+
+    init(db: any Database, placement: any PlacementClient, images: any ImageClient, scheduler: SchedulerSettings,
+         settings: ComputeService.Settings, logger: Logger) {
+        self.db = db
+        self.placement = placement
+        self.images = images
+        schedulerSettings = scheduler
+        self.settings = settings
+        self.logger = logger
+        allocationRatios = settings.allocationRatios
+    }
+
+    func scheduler() throws -> FilterScheduler { try FilterScheduler(settings: schedulerSettings, placement: placement, logger: logger) }
+
+    // MARK: Hosts
+
+    /// A host's agent announced itself: its service and node records and its placement
+    /// provider are created or refreshed.
+    func register(_ registration: AgentRegistration) async throws {
+        let now = Date()
+        let existing = try await store.node(host: registration.host, db)
+        var capabilities: [String: JSON] = ["cpu_info": .object(registration.resources.cpuInfo.mapValues { .string($0) })]
+        let caps = registration.capabilities
+        for (key, value) in [("supports_live_migration", caps.supportsLiveMigration), ("supports_pause", caps.supportsPause),
+                             ("supports_suspend", caps.supportsSuspend), ("supports_rescue", caps.supportsRescue),
+                             ("supports_snapshot", caps.supportsSnapshot)] { capabilities[key] = .bool(value) }
+        let node = ComputeNode(uuid: existing?.uuid ?? Identifiers.uuid(), host: registration.host, hypervisorHostname: registration.host,
+                               hypervisorType: registration.resources.hypervisorType, hypervisorVersion: registration.resources.hypervisorVersion,
+                               hostIP: registration.hostIP, vcpus: registration.resources.vcpus, memoryMB: registration.resources.memoryMB,
+                               localGB: registration.resources.diskGB, capabilities: capabilities, updatedAt: now)
+        let service = ServiceRecord(id: Identifiers.uuid(), host: registration.host, binary: "nova-compute", disabled: false, disabledReason: nil,
+                                    forcedDown: false, lastSeenUp: now, createdAt: now, updatedAt: now)
+        try await db.transaction { x in
+            try await self.store.upsertService(service, x)
+            try await self.store.upsertNode(node, x)
+        }
+        let record = try await store.service(host: registration.host, binary: "nova-compute", db)
+        try await syncProvider(node, capabilities: caps, disabled: record?.disabled ?? false)
+        await hosts.invalidate()
+    }
+
+    func syncProvider(_ node: ComputeNode, capabilities: DriverCapabilities, disabled: Bool) async throws {
+        let ratios = allocationRatios
+        var inventory: [String: ProviderInventory] = [
+            "VCPU": ProviderInventory(total: node.vcpus, allocationRatio: ratios.cpu),
+            "MEMORY_MB": ProviderInventory(total: node.memoryMB, reserved: min(ratios.reservedHostMemoryMB, node.memoryMB - 1), allocationRatio: ratios.ram),
+        ]
+        if node.localGB > 0 { inventory["DISK_GB"] = ProviderInventory(total: node.localGB, allocationRatio: ratios.disk) }
+        var traits = capabilities.traits
+        if disabled { traits.insert("COMPUTE_STATUS_DISABLED") }
+        try await placement.syncProvider(uuid: node.uuid, name: node.hypervisorHostname, inventory: inventory, traits: traits)
+    }
+
+    func heartbeat(host: String) async throws {
+        guard try await store.heartbeat(host: host, binary: "nova-compute", at: Date(), db) else {
+            throw APIError.notFound("Compute host \(host) could not be found.")
+        }
+    }
+
+    // MARK: Outbox
+
+    /// Queues work for a host inside the caller's transaction; the agent is woken after commit.
+    func send(_ kind: String, to host: String, instance: String?, payload: JSON, _ x: any SQLExecutor) async throws {
+        try await store.send(host: host, kind: kind, instanceUUID: instance, payload: payload, x)
+    }
+
+    func wake(_ host: String) async { await hub.wake(host) }
+
+    func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage] {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let generation = await hub.generation(host)
+            let messages = try await store.messages(host: host, after: after, limit: 100, db).map {
+                AgentMessage(id: $0.id, kind: $0.kind, instanceUUID: $0.instanceUUID, payload: $0.payload)
+            }
+            if !messages.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return messages }
+            await hub.wait(host, since: generation, until: deadline)
+        }
+    }
+
+    /// A synchronous request to a host's agent (console output): sent through the outbox like
+    /// any message, answered by its report.
+    func call(_ kind: String, host: String, instance: String, payload: JSON, timeout: Duration = .seconds(30)) async throws -> AgentReport {
+        let id = try await db.transaction { x -> Int64 in
+            try await self.store.send(host: host, kind: kind, instanceUUID: instance, payload: payload, x)
+            return try await x.first("SELECT MAX(id) AS id FROM compute_message WHERE host = ?", .text(host))?.int("id") ?? 0
+        }
+        await wake(host)
+        guard let report = await hub.awaitReply(id, timeout: timeout) else {
+            throw APIError(.serviceUnavailable, "The compute host \(host) did not answer in time.")
+        }
+        return report
+    }
+}
+
+/// Wakes long-polling agents when work arrives, and hands replies to synchronous callers.
+actor AgentHub {
+    private var generations: [String: Int] = [:]
+    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private var replies: [Int64: CheckedContinuation<AgentReport?, Never>] = [:]
+    private var earlyReplies: [Int64: AgentReport] = [:]
+
+    func generation(_ host: String) -> Int { generations[host, default: 0] }
+
+    func wake(_ host: String) {
+        generations[host, default: 0] += 1
+        for waiter in waiters.removeValue(forKey: host) ?? [] { waiter.resume() }
+    }
+
+    /// Returns when `host` is woken after `since`, or at `deadline`.
+    func wait(_ host: String, since: Int, until deadline: ContinuousClock.Instant) async {
+        if generations[host, default: 0] != since || Task.isCancelled { return }
+        let timer = Task { [weak self] in
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            await self?.wake(host)
+        }
+        // A cancelled agent (shutdown) stops waiting at once.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { waiters[host, default: []].append($0) }
+        } onCancel: {
+            Task { await self.wake(host) }
+        }
+        timer.cancel()
+    }
+
+    func awaitReply(_ id: Int64, timeout: Duration) async -> AgentReport? {
+        if let early = earlyReplies.removeValue(forKey: id) { return early }
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.deliver(id, nil)
+        }
+        let report = await withCheckedContinuation { replies[id] = $0 }
+        timer.cancel()
+        return report
+    }
+
+    func deliver(_ id: Int64, _ report: AgentReport?) {
+        if let waiter = replies.removeValue(forKey: id) {
+            waiter.resume(returning: report)
+        } else if let report {
+            earlyReplies[id] = report
+        }
+    }
+}
+
+/// Serialises work per key (a server group), so two concurrent boots in one anti-affinity
+/// group cannot both pick the same host.
+actor KeyedLock {
+    private var held: Set<String> = []
+    private var queues: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    func lock(_ key: String) async {
+        if !held.contains(key) {
+            held.insert(key)
+            return
+        }
+        await withCheckedContinuation { queues[key, default: []].append($0) }
+    }
+
+    func unlock(_ key: String) {
+        if var queue = queues[key], !queue.isEmpty {
+            let next = queue.removeFirst()
+            queues[key] = queue
+            next.resume()
+        } else {
+            held.remove(key)
+            queues[key] = nil
+        }
+    }
+}
+
+/// Compute nodes, services and aggregates, cached briefly: the scheduler reads them for every
+/// boot, and with a thousand hosts reading them each time would dominate.
+actor HostCache {
+    struct Snapshot: Sendable {
+        var nodes: [String: ComputeNode]
+        var nodesByUUID: [String: ComputeNode]
+        var services: [String: ServiceRecord]
+        var aggregates: [Aggregate]
+        var loadedAt: Date
+    }
+
+    private var snapshot: Snapshot?
+
+    func invalidate() { snapshot = nil }
+
+    func get(_ db: any Database, maxAge: TimeInterval = 1) async throws -> Snapshot {
+        if let snapshot, Date().timeIntervalSince(snapshot.loadedAt) < maxAge { return snapshot }
+        let store = ComputeStore()
+        let nodes = try await store.nodes(db)
+        let services = try await store.services(db).filter { $0.binary == "nova-compute" }
+        let fresh = Snapshot(nodes: Dictionary(nodes.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a }),
+                             nodesByUUID: Dictionary(nodes.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a }),
+                             services: Dictionary(services.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a }),
+                             aggregates: try await store.aggregates(db), loadedAt: Date())
+        snapshot = fresh
+        return fresh
+    }
+}

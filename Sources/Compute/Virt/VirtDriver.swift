@@ -1,0 +1,100 @@
+import Foundation
+import NimbusCore
+
+/// What a hypervisor driver is told about a server: enough to build, move or change it,
+/// nothing that needs the database (the agent that runs the driver never touches it).
+public struct GuestSpec: Sendable {
+    public var uuid: String
+    public var name: String
+    public var vcpus: Int64
+    public var memoryMB: Int64
+    public var diskGB: Int64
+    public var imageRef: String
+    public var userData: String?
+    public var keyData: String?
+    public var metadata: [String: String]
+
+    public init(uuid: String, name: String, vcpus: Int64, memoryMB: Int64, diskGB: Int64, imageRef: String,
+                userData: String? = nil, keyData: String? = nil, metadata: [String: String] = [:]) {
+        (self.uuid, self.name, self.vcpus, self.memoryMB, self.diskGB, self.imageRef) = (uuid, name, vcpus, memoryMB, diskGB, imageRef)
+        (self.userData, self.keyData, self.metadata) = (userData, keyData, metadata)
+    }
+}
+
+/// What a host offers, reported by its agent and turned into placement inventory.
+public struct HostResources: Sendable, Equatable {
+    public var vcpus: Int64
+    public var memoryMB: Int64
+    public var diskGB: Int64
+    public var hypervisorType: String
+    public var hypervisorVersion: Int64
+    public var cpuInfo: [String: String]
+
+    public init(vcpus: Int64, memoryMB: Int64, diskGB: Int64, hypervisorType: String, hypervisorVersion: Int64, cpuInfo: [String: String] = [:]) {
+        (self.vcpus, self.memoryMB, self.diskGB, self.hypervisorType, self.hypervisorVersion, self.cpuInfo) =
+            (vcpus, memoryMB, diskGB, hypervisorType, hypervisorVersion, cpuInfo)
+    }
+}
+
+/// What a driver can do, declared as data (Nova's `capabilities` dict): the API refuses an
+/// action the host's driver cannot perform instead of failing it later, and the scheduler
+/// turns these into `COMPUTE_*` traits.
+public struct DriverCapabilities: Sendable, Equatable {
+    public var supportsLiveMigration = true
+    public var supportsPause = true
+    public var supportsSuspend = true
+    public var supportsRescue = true
+    public var supportsSnapshot = true
+    public var supportsAttachInterface = true
+    public var supportsAttachVolume = true
+    public var supportsConsoleOutput = true
+
+    public init() {}
+
+    /// The traits a host with this driver reports to placement.
+    public var traits: Set<String> {
+        var traits: Set<String> = ["COMPUTE_NODE"]
+        if supportsAttachInterface { traits.insert("COMPUTE_NET_ATTACH_INTERFACE") }
+        if supportsAttachVolume { traits.insert("COMPUTE_VOLUME_ATTACH") }
+        if supportsRescue { traits.insert("COMPUTE_RESCUE_BFV") }
+        return traits
+    }
+}
+
+public struct VirtError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The contract between the compute agent and a hypervisor, after Nova's `ComputeDriver`:
+/// each call does one thing to one guest on this host and returns when it is done or throws.
+/// The agent owns the state machine around the calls; a driver keeps no server state of its
+/// own beyond what the hypervisor holds. The fake driver and the QEMU driver both implement
+/// it, so everything above it is tested against the real contract.
+public protocol VirtDriver: Sendable {
+    var capabilities: DriverCapabilities { get }
+    func hostResources() async throws -> HostResources
+    /// Guests the hypervisor knows, with their power state (used to reconcile after a restart).
+    func listGuests() async throws -> [String: PowerState]
+
+    func spawn(_ guest: GuestSpec) async throws
+    func destroy(_ uuid: String) async throws
+    func powerOff(_ uuid: String) async throws
+    func powerOn(_ uuid: String) async throws
+    func reboot(_ uuid: String, hard: Bool) async throws
+    func pause(_ uuid: String) async throws
+    func unpause(_ uuid: String) async throws
+    func suspend(_ uuid: String) async throws
+    func resume(_ uuid: String) async throws
+    /// Writes the guest's root disk to `path` as qcow2 and returns its size.
+    func snapshot(_ uuid: String, to path: String) async throws -> Int64
+    func rescue(_ guest: GuestSpec, rescueImage: String) async throws
+    func unrescue(_ uuid: String) async throws
+    /// Resize on this host, or the receiving half of a resize or cold migration.
+    func resize(_ guest: GuestSpec) async throws
+    /// Sending half of a live migration; the destination then adopts the guest.
+    func liveMigrate(_ uuid: String, to destination: String, blockMigration: Bool) async throws
+    func adoptMigratedGuest(_ guest: GuestSpec) async throws
+    func consoleOutput(_ uuid: String, lines: Int?) async throws -> String
+    func powerState(_ uuid: String) async throws -> PowerState
+}

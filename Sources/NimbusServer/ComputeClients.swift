@@ -1,0 +1,61 @@
+import Compute
+import Foundation
+import Image
+import NIOCore
+import NimbusCore
+
+/// The compute service's view of the image service, in process: lookups run as the user who
+/// asked; snapshot uploads and shelved-image cleanup run with the compute service's own
+/// (admin) right, since the request that caused them was authorised when it was accepted.
+struct ImageServiceClient: ImageClient {
+    let images: ImageService
+
+    /// The compute service acting on its own behalf (nova's service user).
+    static let computeService = AuthContext(
+        token: "", userID: "nova", userName: "nova", userDomainID: "default", userDomainName: "Default", scope: .system,
+        roles: [AuthContext.Role(id: "admin", name: "admin"), AuthContext.Role(id: "service", name: "service")],
+        methods: ["internal"], auditIDs: [], issuedAt: Date(), expiresAt: .distantFuture)
+
+    func image(_ id: String, caller: AuthContext) async throws -> ImageInfo? {
+        do {
+            let image = try await images.get(id, caller: caller)
+            return ImageInfo(id: image.id, name: image.name, status: image.status.rawValue, minRAM: image.minRAM, minDisk: image.minDisk,
+                             size: image.size, diskFormat: image.diskFormat, properties: image.properties)
+        } catch let error as APIError where error.status == .notFound || error.status == .forbidden {
+            return nil
+        }
+    }
+
+    func createImage(name: String, properties: [String: String], caller: AuthContext) async throws -> String {
+        var body: [String: JSON] = ["name": .string(name), "disk_format": "qcow2", "container_format": "bare", "visibility": "private"]
+        for (key, value) in properties { body[key] = .string(value) }
+        return try await images.create(.object(body), caller: caller).id
+    }
+
+    func upload(imageID: String, path: String) async throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw StartupError("cannot read snapshot \(path)") }
+        defer { try? handle.close() }
+        try await images.upload(imageID, options: ImageService.UploadOptions(contentType: "application/octet-stream", expectedMD5: nil),
+                                body: FileChunks(handle: handle), caller: Self.computeService)
+    }
+
+    func deleteImage(_ id: String) async throws {
+        try await images.delete(id, caller: Self.computeService)
+    }
+}
+
+/// A file read as upload chunks of 1 MiB.
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let handle: FileHandle
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: FileHandle
+        mutating func next() async throws -> ByteBuffer? {
+            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else { return nil }
+            return ByteBuffer(bytes: data)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import HTTPTypes
+import NimbusCore
+import NimbusTestSupport
+import XCTest
+
+/// Nova's API through the real router with fake-driver hosts, on SQLite and PostgreSQL.
+final class ComputeAPITests: XCTestCase {
+    func testVersionsAndMicroversionNegotiation() async throws {
+        try await onEachEngine { cloud, api in
+            let root = try await api.call(.get, "/compute")
+            XCTAssertEqual(root.status, 200)
+            XCTAssertEqual(root.json["versions"]?.arrayValue?.last?["version"]?.stringValue, "2.100")
+            let v21 = try await api.call(.get, "/compute/v2.1")
+            XCTAssertEqual(v21.json["version"]?["min_version"]?.stringValue, "2.1")
+            let admin = try await api.adminToken(cloud)
+            let none = try await api.call(.get, "/compute/v2.1/flavors", token: admin)
+            XCTAssertEqual(none.headers[HTTPField.Name("OpenStack-API-Version")!], "compute 2.1")
+            let latest = try await api.call(.get, "/compute/v2.1/flavors", token: admin, headers: ["OpenStack-API-Version": "compute latest"])
+            XCTAssertEqual(latest.headers[HTTPField.Name("X-OpenStack-Nova-API-Version")!], "2.100")
+            let legacy = try await api.call(.get, "/compute/v2.1/flavors", token: admin, headers: ["X-OpenStack-Nova-API-Version": "2.55"])
+            XCTAssertEqual(legacy.headers[HTTPField.Name("OpenStack-API-Version")!], "compute 2.55")
+            let tooHigh = try await api.call(.get, "/compute/v2.1/flavors", token: admin, headers: ["OpenStack-API-Version": "compute 2.101"])
+            XCTAssertEqual(tooHigh.status, 406)
+            XCTAssertEqual(tooHigh.json["computeFault"]?["code"]?.intValue, 406, tooHigh.text)
+            let malformed = try await api.call(.get, "/compute/v2.1/flavors", token: admin, headers: ["OpenStack-API-Version": "compute 2.01x"])
+            XCTAssertEqual(malformed.status, 400)
+            let noToken = try await api.call(.get, "/compute/v2.1/servers")
+            XCTAssertEqual(noToken.status, 401)
+        }
+    }
+
+    func testFlavorsExtraSpecsAccessAndKeypairs() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+            let created = try await Compute.call(api, .post, "/flavors", token: admin,
+                                                 body: ["flavor": ["name": "m1.tiny", "ram": 512, "vcpus": 1, "disk": 1, "id": .null]])
+            XCTAssertEqual(created.status, 200, created.text)
+            let id = try XCTUnwrap(created.json["flavor"]?["id"]?.stringValue)
+            XCTAssertEqual(created.json["flavor"]?["rxtx_factor"], .double(1.0))
+            let duplicate = try await Compute.call(api, .post, "/flavors", token: admin, body: ["flavor": ["name": "m1.tiny", "ram": 1, "vcpus": 1, "disk": 0]])
+            XCTAssertEqual(duplicate.status, 409)
+            XCTAssertNotNil(duplicate.json["conflictingRequest"], duplicate.text)
+            let byMember = try await Compute.call(api, .post, "/flavors", token: alice.token, body: ["flavor": ["name": "x", "ram": 1, "vcpus": 1, "disk": 0]])
+            XCTAssertEqual(byMember.status, 403)
+            let badRAM = try await Compute.call(api, .post, "/flavors", token: admin, body: ["flavor": ["name": "y", "ram": "lots", "vcpus": 1, "disk": 0]])
+            XCTAssertEqual(badRAM.status, 400)
+            XCTAssertNotNil(badRAM.json["badRequest"], badRAM.text)
+            let specs = try await Compute.call(api, .post, "/flavors/\(id)/os-extra_specs", token: admin, body: ["extra_specs": ["hw:cpu_policy": "shared"]])
+            XCTAssertEqual(specs.json["extra_specs"]?["hw:cpu_policy"]?.stringValue, "shared")
+            let shown = try await Compute.call(api, .get, "/flavors/\(id)", token: alice.token)
+            XCTAssertEqual(shown.json["flavor"]?["extra_specs"]?["hw:cpu_policy"]?.stringValue, "shared")
+
+            let privateFlavor = try await Compute.call(api, .post, "/flavors", token: admin,
+                                                       body: ["flavor": ["name": "private", "ram": 64, "vcpus": 1, "disk": 0, "os-flavor-access:is_public": false]])
+            let privateID = try XCTUnwrap(privateFlavor.json["flavor"]?["id"]?.stringValue)
+            let hidden = try await Compute.call(api, .get, "/flavors", token: alice.token).json["flavors"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            XCTAssertFalse(hidden.contains(privateID))
+            let granted = try await Compute.call(api, .post, "/flavors/\(privateID)/action", token: admin, body: ["addTenantAccess": ["tenant": .string(alice.project)]])
+            XCTAssertEqual(granted.status, 200, granted.text)
+            let visible = try await Compute.call(api, .get, "/flavors", token: alice.token).json["flavors"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            XCTAssertTrue(visible.contains(privateID))
+
+            let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbdLLNv4eRqIjYgG1Uvvr0fMBE/gwUTJSEsTS+qlt3f alice@example"
+            let keypair = try await Compute.call(api, .post, "/os-keypairs", token: alice.token, body: ["keypair": ["name": "k1", "public_key": .string(key)]],
+                                                 version: "2.10")
+            XCTAssertEqual(keypair.status, 201, keypair.text)
+            XCTAssertEqual(keypair.json["keypair"]?["fingerprint"]?.stringValue?.split(separator: ":").count, 16)
+            let again = try await Compute.call(api, .post, "/os-keypairs", token: alice.token, body: ["keypair": ["name": "k1", "public_key": .string(key)]])
+            XCTAssertEqual(again.status, 409)
+            let garbage = try await Compute.call(api, .post, "/os-keypairs", token: alice.token, body: ["keypair": ["name": "k2", "public_key": "not a key"]])
+            XCTAssertEqual(garbage.status, 400)
+            let adminList = try await Compute.call(api, .get, "/os-keypairs", token: admin).json["keypairs"]?.arrayValue ?? []
+            XCTAssertTrue(adminList.isEmpty, "keypairs belong to their user")
+            let deleted = try await Compute.call(api, .delete, "/os-keypairs/k1", token: alice.token, version: "2.10")
+            XCTAssertEqual(deleted.status, 204)
+        }
+    }
+
+    func testBootLandsOnAHostAndEveryActionDrivesTheStateMachine() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let (_, bigger) = try await Compute.bootables(api, admin: admin, vcpus: 2, ram: 1024)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+
+            let created = try await Compute.boot(api, token: alice.token, image: image, flavor: flavor, extra: ["metadata": ["a": "b"]])
+            XCTAssertEqual(created.status, 202, created.text)
+            XCTAssertNotNil(created.json["server"]?["adminPass"]?.stringValue)
+            let id = try XCTUnwrap(created.json["server"]?["id"]?.stringValue)
+            var server = try await Compute.waitFor(api, id, token: alice.token, status: "ACTIVE")
+            XCTAssertEqual(server["OS-EXT-STS:power_state"]?.intValue, 1)
+            XCTAssertNil(server["OS-EXT-SRV-ATTR:host"], "non-admins do not see the host")
+            XCTAssertEqual(server["flavor"]?["original_name"]?.stringValue, "f1-512")
+            let asAdmin = try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"]
+            let host = try XCTUnwrap(asAdmin?["OS-EXT-SRV-ATTR:host"]?.stringValue)
+            XCTAssertTrue(host.hasPrefix("fake-"))
+
+            // Each action, and a refused one in the wrong state.
+            let start = try await Compute.action(api, id, token: alice.token, ["os-start": .null])
+            XCTAssertEqual(start.status, 409, "an active server cannot be started")
+            XCTAssertTrue(start.json["conflictingRequest"]?["message"]?.stringValue?.contains("vm_state active") ?? false, start.text)
+            for (body, status) in [(["os-stop": JSON.null], "SHUTOFF"), (["os-start": .null], "ACTIVE"), (["reboot": ["type": "HARD"]], "ACTIVE"),
+                                   (["pause": .null], "PAUSED"), (["unpause": .null], "ACTIVE"), (["suspend": .null], "SUSPENDED"),
+                                   (["resume": .null], "ACTIVE"), (["rescue": [:]], "RESCUE"), (["unrescue": .null], "ACTIVE")] as [(JSON, String)] {
+                let reply = try await Compute.action(api, id, token: alice.token, body)
+                XCTAssertTrue([200, 202].contains(reply.status), "\(body.serialized()): \(reply.text)")
+                try await Compute.waitFor(api, id, token: alice.token, status: status)
+            }
+            let locked = try await Compute.action(api, id, token: alice.token, ["lock": ["locked_reason": "maintenance"]])
+            XCTAssertEqual(locked.status, 202)
+            let refused = try await Compute.action(api, id, token: alice.token, ["os-stop": .null])
+            XCTAssertEqual(refused.status, 409, "a locked server refuses its owner")
+            server = try await Compute.call(api, .get, "/servers/\(id)", token: alice.token).json["server"] ?? .null
+            XCTAssertEqual(server["locked_reason"]?.stringValue, "maintenance")
+            _ = try await Compute.action(api, id, token: alice.token, ["unlock": .null])
+
+            // Resize and revert, resize and confirm.
+            let resize = try await Compute.action(api, id, token: alice.token, ["resize": ["flavorRef": .string(bigger)]])
+            XCTAssertEqual(resize.status, 202, resize.text)
+            server = try await Compute.waitFor(api, id, token: alice.token, status: "VERIFY_RESIZE")
+            XCTAssertEqual(server["flavor"]?["vcpus"]?.intValue, 2)
+            _ = try await Compute.action(api, id, token: alice.token, ["revertResize": .null])
+            server = try await Compute.waitFor(api, id, token: alice.token, status: "ACTIVE")
+            XCTAssertEqual(server["flavor"]?["vcpus"]?.intValue, 1)
+            _ = try await Compute.action(api, id, token: alice.token, ["resize": ["flavorRef": .string(bigger)]])
+            try await Compute.waitFor(api, id, token: alice.token, status: "VERIFY_RESIZE")
+            let confirm = try await Compute.action(api, id, token: alice.token, ["confirmResize": .null])
+            XCTAssertEqual(confirm.status, 204, confirm.text)
+            server = try await Compute.waitFor(api, id, token: alice.token, status: "ACTIVE")
+            XCTAssertEqual(server["flavor"]?["vcpus"]?.intValue, 2)
+
+            // Cold and live migration move it to the other host.
+            let before = try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"]?["OS-EXT-SRV-ATTR:host"]?.stringValue
+            _ = try await Compute.action(api, id, token: admin, ["migrate": .null])
+            try await Compute.waitFor(api, id, token: admin, status: "VERIFY_RESIZE")
+            _ = try await Compute.action(api, id, token: admin, ["confirmResize": .null])
+            let migrated = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            XCTAssertNotEqual(migrated["OS-EXT-SRV-ATTR:host"]?.stringValue, before)
+            let live = try await Compute.action(api, id, token: admin, ["os-migrateLive": ["host": .null, "block_migration": "auto"]])
+            XCTAssertEqual(live.status, 202, live.text)
+            let back = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            XCTAssertEqual(back["OS-EXT-SRV-ATTR:host"]?.stringValue, before)
+
+            // Snapshot, shelve/unshelve, rebuild, console.
+            let snapshot = try await Compute.action(api, id, token: alice.token, ["createImage": ["name": "snap"]])
+            XCTAssertEqual(snapshot.status, 202, snapshot.text)
+            let snapshotID = try XCTUnwrap(snapshot.json["image_id"]?.stringValue)
+            try await Compute.waitFor(api, id, token: alice.token, status: "ACTIVE")
+            let snapshotImage = try await api.call(.get, "/image/v2/images/\(snapshotID)", token: alice.token).json
+            XCTAssertEqual(snapshotImage["status"]?.stringValue, "active", snapshotImage.serialized())
+            _ = try await Compute.action(api, id, token: alice.token, ["shelve": .null])
+            server = try await Compute.waitFor(api, id, token: alice.token, status: "SHELVED_OFFLOADED")
+            _ = try await Compute.action(api, id, token: alice.token, ["unshelve": .null])
+            try await Compute.waitFor(api, id, token: alice.token, status: "ACTIVE")
+            let rebuild = try await Compute.action(api, id, token: alice.token, ["rebuild": ["imageRef": .string(snapshotID)]])
+            XCTAssertEqual(rebuild.status, 202, rebuild.text)
+            XCTAssertEqual(rebuild.json["server"]?["image"]?["id"]?.stringValue, snapshotID)
+            try await Compute.waitFor(api, id, token: alice.token, status: "ACTIVE")
+            let console = try await Compute.action(api, id, token: alice.token, ["os-getConsoleOutput": ["length": 2]])
+            XCTAssertEqual(console.status, 200, console.text)
+            XCTAssertEqual(console.json["output"]?.stringValue?.split(separator: "\n").count, 2)
+
+            // Every request is an instance action with its events.
+            let actions = try await Compute.call(api, .get, "/servers/\(id)/os-instance-actions", token: alice.token, version: "2.84")
+            let names = actions.json["instanceActions"]?.arrayValue?.compactMap { $0["action"]?.stringValue } ?? []
+            for expected in ["create", "stop", "start", "reboot", "pause", "resize", "confirmResize", "revertResize", "migrate", "live-migration",
+                             "shelve", "unshelve", "rebuild", "createImage", "lock", "unlock"] {
+                XCTAssertTrue(names.contains(expected), "\(expected) missing from \(names)")
+            }
+            let createAction = try XCTUnwrap(actions.json["instanceActions"]?.arrayValue?.last)
+            let detail = try await Compute.call(api, .get, "/servers/\(id)/os-instance-actions/\(createAction["request_id"]?.stringValue ?? "")",
+                                                token: alice.token, version: "2.84")
+            XCTAssertEqual(detail.json["instanceAction"]?["events"]?.arrayValue?.first?["result"]?.stringValue, "Success", detail.text)
+
+            let deleted = try await Compute.call(api, .delete, "/servers/\(id)", token: alice.token)
+            XCTAssertEqual(deleted.status, 204)
+            let gone = try await Compute.call(api, .get, "/servers/\(id)", token: alice.token)
+            XCTAssertEqual(gone.status, 404)
+            XCTAssertNotNil(gone.json["itemNotFound"], gone.text)
+            let limits = try await Compute.call(api, .get, "/limits", token: alice.token, version: "2.1")
+            XCTAssertEqual(limits.json["limits"]?["absolute"]?["totalInstancesUsed"]?.intValue, 0, "delete gives the quota back")
+        }
+    }
+
+    func testEvacuateNeedsTheHostDown() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let created = try await Compute.boot(api, token: admin, image: image, flavor: flavor)
+            let id = try XCTUnwrap(created.json["server"]?["id"]?.stringValue)
+            let active = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let host = try XCTUnwrap(active["OS-EXT-SRV-ATTR:host"]?.stringValue)
+            let early = try await Compute.action(api, id, token: admin, ["evacuate": [:]])
+            XCTAssertEqual(early.status, 400, "the host is up: \(early.text)")
+            let services = try await Compute.call(api, .get, "/os-services?binary=nova-compute&host=\(host)", token: admin, version: "2.53")
+            let serviceID = try XCTUnwrap(services.json["services"]?.arrayValue?.first?["id"]?.stringValue)
+            let down = try await Compute.call(api, .put, "/os-services/\(serviceID)", token: admin, body: ["forced_down": true], version: "2.53")
+            XCTAssertEqual(down.status, 200, down.text)
+            let evacuated = try await Compute.action(api, id, token: admin, ["evacuate": [:]])
+            XCTAssertEqual(evacuated.status, 200, evacuated.text)
+            let moved = try await Compute.waitFor(api, id, token: admin, status: "SHUTOFF")
+            XCTAssertNotEqual(moved["OS-EXT-SRV-ATTR:host"]?.stringValue, host)
+            let actions = try await Compute.call(api, .get, "/servers/\(id)/os-instance-actions", token: admin).json["instanceActions"]?.arrayValue ?? []
+            XCTAssertTrue(actions.contains { $0["action"]?.stringValue == "evacuate" })
+        }
+    }
+
+    func testServicesHypervisorsZonesAggregatesAndForcedHost() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            var computes: [JSON] = []
+            for _ in 0..<200 {
+                computes = (try await Compute.call(api, .get, "/os-services?binary=nova-compute", token: admin, version: "2.69")).json["services"]?.arrayValue ?? []
+                if computes.count == 2 { break }
+                try await Task.sleep(nanoseconds: 10_000_000)
+            }
+            XCTAssertEqual(computes.compactMap { $0["state"]?.stringValue }, ["up", "up"])
+            let hypervisors = try await Compute.call(api, .get, "/os-hypervisors/detail", token: admin, version: "2.88")
+            XCTAssertEqual(hypervisors.json["hypervisors"]?.arrayValue?.first?["hypervisor_type"]?.stringValue, "fake")
+            let zones = try await Compute.call(api, .get, "/os-availability-zone", token: admin, version: "2.1")
+            XCTAssertEqual(zones.json["availabilityZoneInfo"]?.arrayValue?.compactMap { $0["zoneName"]?.stringValue }, ["nova"])
+            let hosts = try await Compute.call(api, .get, "/os-hosts", token: admin, version: "2.1")
+            XCTAssertTrue(hosts.json["hosts"]?.arrayValue?.contains { $0["host_name"]?.stringValue == "fake-1" } ?? false, hosts.text)
+
+            let aggregate = try await Compute.call(api, .post, "/os-aggregates", token: admin, body: ["aggregate": ["name": "agg", "availability_zone": "az1"]])
+            XCTAssertEqual(aggregate.status, 200, aggregate.text)
+            let aggregateID = try XCTUnwrap(aggregate.json["aggregate"]?["id"]?.intValue)
+            let added = try await Compute.call(api, .post, "/os-aggregates/\(aggregateID)/action", token: admin, body: ["add_host": ["host": "fake-2"]])
+            XCTAssertEqual(added.status, 200, added.text)
+            let zonesNow = try await Compute.call(api, .get, "/os-availability-zone", token: admin, version: "2.1")
+            XCTAssertEqual(Set(zonesNow.json["availabilityZoneInfo"]?.arrayValue?.compactMap { $0["zoneName"]?.stringValue } ?? []), ["nova", "az1"])
+
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let inZone = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["availability_zone": "az1"])
+            let zoned = try await Compute.waitFor(api, try XCTUnwrap(inZone.json["server"]?["id"]?.stringValue), token: admin, status: "ACTIVE")
+            XCTAssertEqual(zoned["OS-EXT-SRV-ATTR:host"]?.stringValue, "fake-2")
+            XCTAssertEqual(zoned["OS-EXT-AZ:availability_zone"]?.stringValue, "az1")
+            let forced = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["availability_zone": "nova:fake-1"])
+            let onHost = try await Compute.waitFor(api, try XCTUnwrap(forced.json["server"]?["id"]?.stringValue), token: admin, status: "ACTIVE")
+            XCTAssertEqual(onHost["OS-EXT-SRV-ATTR:host"]?.stringValue, "fake-1")
+
+            // A disabled host gets no new servers.
+            let fake1 = try XCTUnwrap(computes.first { $0["host"]?.stringValue == "fake-1" }?["id"]?.stringValue)
+            let disabled = try await Compute.call(api, .put, "/os-services/\(fake1)", token: admin, body: ["status": "disabled", "disabled_reason": "test"],
+                                                  version: "2.53")
+            XCTAssertEqual(disabled.json["service"]?["status"]?.stringValue, "disabled", disabled.text)
+            for _ in 0..<3 {
+                let reply = try await Compute.boot(api, token: admin, image: image, flavor: flavor)
+                let server = try await Compute.waitFor(api, try XCTUnwrap(reply.json["server"]?["id"]?.stringValue), token: admin, status: "ACTIVE")
+                XCTAssertEqual(server["OS-EXT-SRV-ATTR:host"]?.stringValue, "fake-2")
+            }
+        }
+    }
+}
