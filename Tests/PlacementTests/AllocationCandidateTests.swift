@@ -156,4 +156,34 @@ final class AllocationCandidateTests: XCTestCase {
             XCTAssertEqual(summary.json["provider_summaries"]?[c.cn3]?["resources"]?["VCPU"], ["capacity": 1, "used": 1])
         }
     }
+
+    func testSharingProviderJoinsTreesThroughAnAggregate() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let host = try await api.createProvider("host", token: admin)
+            let storage = try await api.createProvider("shared-storage", token: admin)
+            let lonely = try await api.createProvider("other-host", token: admin)
+            try await api.setInventory(host, ["VCPU": ["total": 4]], token: admin)
+            try await api.setInventory(lonely, ["VCPU": ["total": 4]], token: admin)
+            try await api.setInventory(storage, ["DISK_GB": ["total": 1000]], token: admin)
+            try await api.setTraits(storage, ["MISC_SHARES_VIA_AGGREGATE"], token: admin)
+            let aggregate = newUUID()
+            for rp in [host, storage] {
+                let generation = try await api.placement(.get, "/resource_providers/\(rp)", token: admin).json["generation"] ?? 0
+                let reply = try await api.placement(.put, "/resource_providers/\(rp)/aggregates", token: admin,
+                                                    body: ["aggregates": [.string(aggregate)], "resource_provider_generation": generation])
+                XCTAssertEqual(reply.status, 200, reply.text)
+            }
+            let reply = try await api.placement(.get, "/allocation_candidates?resources=VCPU:1,DISK_GB:100", token: admin)
+            XCTAssertEqual(reply.json["allocation_requests"]?.arrayValue?.count, 1, reply.text)
+            let allocation = reply.json["allocation_requests"]?[0]?["allocations"]
+            XCTAssertEqual(allocation?[host]?["resources"], ["VCPU": 1])
+            XCTAssertEqual(allocation?[storage]?["resources"], ["DISK_GB": 100])
+            XCTAssertEqual(Set(reply.json["provider_summaries"]?.objectValue?.keys.map { $0 } ?? []), [host, storage])
+            // A claim on both is one atomic write.
+            let claimed = try await api.allocate(newUUID(), allocation?.objectValue?.mapValues { $0["resources"]?.objectValue?.mapValues { $0.intValue ?? 0 } ?? [:] } ?? [:],
+                                                 token: admin)
+            XCTAssertEqual(claimed.status, 204, claimed.text)
+        }
+    }
 }

@@ -506,4 +506,41 @@ final class PlacementAPITests: XCTestCase {
             XCTAssertEqual(created.status, 200, created.text)
         }
     }
+
+    func testReshaperMovesInventoryAndAllocationsAtOnce() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let root = try await api.createProvider("reshape-root", token: admin)
+            let child = try await api.createProvider("reshape-child", token: admin, parent: root)
+            try await api.setInventory(root, ["VCPU": ["total": 8], "VGPU": ["total": 2]], token: admin)
+            let consumer = newUUID()
+            let claimed = try await api.allocate(consumer, [root: ["VCPU": 1, "VGPU": 1]], token: admin)
+            XCTAssertEqual(claimed.status, 204, claimed.text)
+            let rootGeneration = try await api.placement(.get, "/resource_providers/\(root)", token: admin).json["generation"] ?? 0
+            // Moving VGPU to the child without moving its allocation is refused as a whole.
+            let orphaning = try await api.placement(.post, "/reshaper", token: admin, body: [
+                "inventories": [root: ["inventories": ["VCPU": ["total": 8]], "resource_provider_generation": rootGeneration],
+                                child: ["inventories": ["VGPU": ["total": 2]], "resource_provider_generation": 0]],
+                "allocations": [:],
+            ])
+            assertPlacementError(orphaning, 409, code: "placement.inventory.inuse")
+            let reshaped = try await api.placement(.post, "/reshaper", token: admin, version: "1.30", body: [
+                "inventories": [root: ["inventories": ["VCPU": ["total": 8]], "resource_provider_generation": rootGeneration],
+                                child: ["inventories": ["VGPU": ["total": 2]], "resource_provider_generation": 0]],
+                "allocations": [consumer: ["allocations": [root: ["resources": ["VCPU": 1]], child: ["resources": ["VGPU": 1]]],
+                                           "project_id": "p1", "user_id": "u1", "consumer_generation": 1]],
+            ])
+            XCTAssertEqual(reshaped.status, 204, reshaped.text)
+            let childUsage = try await api.placement(.get, "/resource_providers/\(child)/usages", token: admin)
+            XCTAssertEqual(childUsage.json["usages"], ["VGPU": 1])
+            let rootInventory = try await api.placement(.get, "/resource_providers/\(root)/inventories", token: admin)
+            XCTAssertEqual(rootInventory.json["inventories"]?.objectValue?.keys.sorted(), ["VCPU"])
+            let unknown = try await api.placement(.post, "/reshaper", token: admin, body: [
+                "inventories": [newUUID(): ["inventories": [:], "resource_provider_generation": 0]], "allocations": [:],
+            ])
+            assertPlacementError(unknown, 400, code: "placement.resource_provider.not_found")
+            let tooOld = try await api.placement(.post, "/reshaper", token: admin, version: "1.29", body: ["inventories": [:], "allocations": [:]])
+            XCTAssertEqual(tooOld.status, 404)
+        }
+    }
 }

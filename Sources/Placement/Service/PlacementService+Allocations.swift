@@ -147,6 +147,18 @@ extension PlacementService {
                     """, [.text(request.consumer), .text(request.project), .text(request.user), .optional(request.consumerType), .real(now), .real(now)])
             }
         }
+        if !inventories.isEmpty { try await checkReshapedInventories(inventories.map(\.provider), x) }
+    }
+
+    /// After a reshape, every allocation on a reshaped provider must still have inventory.
+    func checkReshapedInventories(_ providers: [String], _ x: any SQLExecutor) async throws {
+        for uuid in providers {
+            let classes = Set(try await store.inventories(uuid, x).keys)
+            let orphaned = try await store.usages(uuid, x).filter { $0.value > 0 && !classes.contains($0.key) }.keys.sorted()
+            if !orphaned.isEmpty {
+                throw Self.conflict("Inventory for '\(orphaned.joined(separator: ", "))' on resource provider '\(uuid)' in use.", code: Code.inventoryInUse)
+            }
+        }
     }
 
     /// `GET /allocations/{c}`.
