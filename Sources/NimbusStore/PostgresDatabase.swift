@@ -111,8 +111,14 @@ public final class PostgresDatabase: Database, @unchecked Sendable {
         switch cell.dataType {
         case .int2, .int4, .int8:
             return (try? cell.decode(Int64.self)).map { .integer($0) } ?? .null
-        case .float4, .float8, .numeric:
+        case .float4, .float8:
             return (try? cell.decode(Double.self)).map { .real($0) } ?? .null
+        case .numeric:
+            // SUM() and AVG() answer numeric; whole values come back as integers, as on SQLite.
+            guard let value = try? cell.decode(Decimal.self) else { return .null }
+            let whole = NSDecimalNumber(decimal: value).int64Value
+            if Decimal(whole) == value { return .integer(whole) }
+            return .real(NSDecimalNumber(decimal: value).doubleValue)
         case .bool:
             return (try? cell.decode(Bool.self)).map { .bool($0) } ?? .null
         case .bytea:
