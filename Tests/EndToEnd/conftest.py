@@ -168,6 +168,8 @@ class Nimbus:
             "--data-dir", str(self.data_dir),
             "--listen", f"{self.host}:{self.port}",
             "--admin-password", self.admin_password,
+            # Compute hosts with the fake driver: fake-1 and fake-2.
+            "--fake-hosts", "2",
         ]
         if self.backend == "postgres":
             self._pg_dbname = "nimbus_e2e_" + secrets.token_hex(6)
@@ -177,7 +179,8 @@ class Nimbus:
         # SQLite is the default: no --database, so the default is what runs.
         # Two image stores, so the import API's copy-image has somewhere to copy to.
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "nimbus.conf").write_text("[glance_store]\nenabled_backends = local:file, backup:file\n")
+        (self.data_dir / "nimbus.conf").write_text("[glance_store]\nenabled_backends = local:file, backup:file\n"
+                                                   "[DEFAULT]\nreport_interval = 1\n")
 
         self._log_file = open(self.log_path, "wb")
         self.process = subprocess.Popen(
