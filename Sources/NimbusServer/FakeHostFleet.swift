@@ -7,7 +7,7 @@ public struct FakeHostFleet: Service {
 
     /// Until the server shuts down.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { await runAgents() }
+        await cancelWhenGracefulShutdown { await runAgents() }
     }
 
     /// Until cancelled.

@@ -142,6 +142,7 @@ public final class NimbusControlPlane: Sendable {
         ImageRoutes(service: image, validator: identity, maxBodySize: maxBody).register(on: router)
         PlacementRoutes(service: placement, validator: identity, maxBodySize: maxBody, publicURL: publicURL).register(on: router)
         ComputeRoutes(service: compute, validator: identity, maxBodySize: maxBody).register(on: router)
+        AgentRoutes(conductor: compute.conductor, policy: policy, validator: identity, maxBodySize: maxBody).register(on: router)
         return router
     }
 

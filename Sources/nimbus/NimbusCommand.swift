@@ -8,7 +8,7 @@ struct Nimbus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nimbus",
         abstract: "An IaaS cloud that speaks the OpenStack APIs, in one program.",
-        subcommands: [Up.self, Manage.self])
+        subcommands: [Up.self, Controller.self, Agent.self, Manage.self])
 }
 
 /// Prints a one-line reason and exits non-zero, instead of a stack of error text.
@@ -43,6 +43,56 @@ struct Up: AsyncParsableCommand {
     func run() async throws {
         try await runOrExit {
             try await AllInOne(dataDir: dataDir, listen: listen, adminPassword: adminPassword, database: database, fakeHosts: fakeHosts).run()
+        }
+    }
+}
+
+struct Controller: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start the control plane only (every API, scheduler and conductor); compute hosts join with `nimbus agent`.")
+
+    @Option(help: "Data directory (database, token keys, nimbus.conf, clouds.yaml, openrc).")
+    var dataDir = "./.nimbus"
+
+    @Option(help: "HOST:PORT to listen on (default from nimbus.conf, else 127.0.0.1:8800).")
+    var listen: String?
+
+    @Option(help: "Admin password; generated on first start and stored in the data dir when omitted.")
+    var adminPassword: String?
+
+    @Option(help: "Database URL: sqlite:///path or postgres://user:password@host:port/db (default: SQLite in the data dir).")
+    var database: String?
+
+    func run() async throws {
+        try await runOrExit {
+            try await AllInOne(dataDir: dataDir, listen: listen, adminPassword: adminPassword, database: database, fakeHosts: 0).run()
+        }
+    }
+}
+
+struct Agent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one compute host (fake driver) that works for a controller over HTTP, with its own credentials.")
+
+    @Option(help: "Base URL of the controller, e.g. http://127.0.0.1:8800.") var controller: String
+    @Option(help: "This host's name (its compute service and hypervisor).") var host: String
+    @Option(help: "User the agent authenticates as; it needs the service or admin role.") var username = "admin"
+    @Option(help: "File holding that user's password (e.g. the controller's data-dir/admin-password).") var passwordFile: String
+    @Option(help: "Project to scope the agent's token to.") var project = "admin"
+    @Option(help: "vCPUs this host reports.") var vcpus: Int64 = 8
+    @Option(help: "MiB of RAM this host reports.") var memoryMb: Int64 = 16384
+    @Option(help: "GiB of disk this host reports.") var diskGb: Int64 = 200
+    @Option(help: "Seconds between heartbeats.") var heartbeat = 10
+
+    func run() async throws {
+        try await runOrExit {
+            guard let password = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                throw StartupError("cannot read the password file \(passwordFile)")
+            }
+            var options = RemoteAgent.Options(controller: controller, host: host, username: username,
+                                              password: password.trimmingCharacters(in: .whitespacesAndNewlines), project: project)
+            (options.vcpus, options.memoryMB, options.diskGB, options.heartbeatSeconds) = (vcpus, memoryMb, diskGb, heartbeat)
+            try await RemoteAgent(options: options).run()
         }
     }
 }

@@ -39,6 +39,8 @@ public enum ComputePolicy {
             rules["os_compute_api:\(rule)"] = admin
         }
         rules["compute:servers:create:requested_destination"] = admin
+        // Host agents (nimbus agent) reach the control plane with a service user's token.
+        rules["compute_agent"] = "role:service or role:admin"
         for rule in ["flavors:index", "flavors:show", "os-quota-sets:defaults", "limits", "os-availability-zone:list"] {
             rules["os_compute_api:\(rule)"] = anyone
         }

@@ -1,0 +1,125 @@
+import Compute
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import NimbusCore
+import ServiceLifecycle
+
+/// `nimbus agent`: one compute host in its own process, reaching the controller over HTTP
+/// with its own Keystone credentials and never touching the database.
+public struct RemoteAgent: Sendable {
+    public struct Options: Sendable {
+        public var controller: String
+        public var host: String
+        public var username: String
+        public var password: String
+        public var project: String
+        public var domain = "Default"
+        public var vcpus: Int64 = 8
+        public var memoryMB: Int64 = 16384
+        public var diskGB: Int64 = 200
+        public var heartbeatSeconds = 10
+
+        public init(controller: String, host: String, username: String, password: String, project: String) {
+            (self.controller, self.host, self.username, self.password, self.project) = (controller, host, username, password, project)
+        }
+    }
+
+    let options: Options
+
+    public init(options: Options) { self.options = options }
+
+    public func run() async throws {
+        var logger = Logger(label: "nimbus-agent")
+        logger.logLevel = .info
+        guard let base = URL(string: options.controller), base.scheme != nil else {
+            throw StartupError("bad controller URL '\(options.controller)': expected e.g. http://127.0.0.1:8800")
+        }
+        let link = HTTPAgentLink(base: base, options: options)
+        let agent = ComputeAgent(host: options.host, driver: FakeDriver(vcpus: options.vcpus, memoryMB: options.memoryMB, diskGB: options.diskGB),
+                                 link: link, heartbeatInterval: .seconds(options.heartbeatSeconds), logger: logger)
+        FileHandle.standardOutput.write(Data("Nimbus agent \(options.host) working for \(options.controller)\n".utf8))
+        let group = ServiceGroup(configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
+    }
+}
+
+struct AgentService: Service {
+    let agent: ComputeAgent
+    func run() async throws { await cancelWhenGracefulShutdown { await agent.run() } }
+}
+
+/// The agent's four calls as HTTP requests to `/compute-agent/v1`, with a token from the
+/// controller's identity service, renewed when it is refused.
+actor HTTPAgentLink: AgentLink {
+    let base: URL
+    let options: RemoteAgent.Options
+    let session: URLSession
+    var token: String?
+
+    init(base: URL, options: RemoteAgent.Options) {
+        self.base = base
+        self.options = options
+        let configuration = URLSessionConfiguration.default
+        configuration.timeoutIntervalForRequest = 60
+        session = URLSession(configuration: configuration)
+    }
+
+    struct LinkError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func authenticate() async throws -> String {
+        let body: JSON = ["auth": ["identity": ["methods": ["password"], "password": ["user": [
+            "name": .string(options.username), "domain": ["name": .string(options.domain)], "password": .string(options.password)]]],
+                                   "scope": ["project": ["name": .string(options.project), "domain": ["name": .string(options.domain)]]]]]
+        var request = URLRequest(url: base.appendingPathComponent("identity/v3/auth/tokens"))
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(body.serializedBytes())
+        let (_, response) = try await session.data(for: request)
+        guard let http = response as? HTTPURLResponse, http.statusCode == 201, let token = http.value(forHTTPHeaderField: "X-Subject-Token") else {
+            throw LinkError(description: "cannot authenticate to \(base) as \(options.username)")
+        }
+        self.token = token
+        return token
+    }
+
+    func call(_ method: String, _ path: String, query: String = "", body: JSON? = nil) async throws -> JSON {
+        for attempt in 0..<2 {
+            let token: String
+            if let current = self.token { token = current } else { token = try await authenticate() }
+            var components = URLComponents(url: base.appendingPathComponent("compute-agent/v1/hosts/\(options.host)/\(path)"), resolvingAgainstBaseURL: false)!
+            if !query.isEmpty { components.percentEncodedQuery = query }
+            var request = URLRequest(url: components.url!)
+            request.httpMethod = method
+            request.setValue(token, forHTTPHeaderField: "X-Auth-Token")
+            if let body {
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                request.httpBody = Data(body.serializedBytes())
+            }
+            let (data, response) = try await session.data(for: request)
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            if status == 401 && attempt == 0 {
+                self.token = nil
+                continue
+            }
+            guard (200..<300).contains(status) else {
+                throw LinkError(description: "\(method) \(path): HTTP \(status) \(String(decoding: data, as: UTF8.self))")
+            }
+            return data.isEmpty ? .null : try JSON.parse(Array(data))
+        }
+        throw LinkError(description: "\(method) \(path): not authorised")
+    }
+
+    func register(_ registration: AgentRegistration) async throws { _ = try await call("POST", "register", body: registration.json) }
+    func heartbeat(host: String) async throws { _ = try await call("POST", "heartbeat") }
+    func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage] {
+        let reply = try await call("GET", "messages", query: "after=\(after)&wait=\(wait.components.seconds)")
+        return reply["messages"]?.arrayValue?.compactMap(AgentMessage.init(json:)) ?? []
+    }
+    func report(_ report: AgentReport) async throws { _ = try await call("POST", "reports", body: report.json) }
+}
