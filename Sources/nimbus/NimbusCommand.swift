@@ -21,10 +21,8 @@ func runOrExit(_ body: () async throws -> Void) async throws {
     }
 }
 
-struct Up: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Start an all-in-one cloud: every API on one listener, state in one data directory.")
-
+/// What `nimbus up` and `nimbus controller` share: where state lives and where to listen.
+struct ServerOptions: ParsableArguments {
     @Option(help: "Data directory (database, token keys, nimbus.conf, clouds.yaml, openrc).")
     var dataDir = "./.nimbus"
 
@@ -37,13 +35,22 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Database URL: sqlite:///path or postgres://user:password@host:port/db (default: SQLite in the data dir).")
     var database: String?
 
+    func allInOne(fakeHosts: Int?) -> AllInOne {
+        AllInOne(dataDir: dataDir, listen: listen, adminPassword: adminPassword, database: database, fakeHosts: fakeHosts)
+    }
+}
+
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start an all-in-one cloud: every API on one listener, state in one data directory.")
+
+    @OptionGroup var server: ServerOptions
+
     @Option(help: "Run N compute hosts with the fake driver in this process (fake-1 … fake-N), for trying the API and scale tests.")
     var fakeHosts: Int?
 
     func run() async throws {
-        try await runOrExit {
-            try await AllInOne(dataDir: dataDir, listen: listen, adminPassword: adminPassword, database: database, fakeHosts: fakeHosts).run()
-        }
+        try await runOrExit { try await server.allInOne(fakeHosts: fakeHosts).run() }
     }
 }
 
@@ -51,22 +58,10 @@ struct Controller: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start the control plane only (every API, scheduler and conductor); compute hosts join with `nimbus agent`.")
 
-    @Option(help: "Data directory (database, token keys, nimbus.conf, clouds.yaml, openrc).")
-    var dataDir = "./.nimbus"
-
-    @Option(help: "HOST:PORT to listen on (default from nimbus.conf, else 127.0.0.1:8800).")
-    var listen: String?
-
-    @Option(help: "Admin password; generated on first start and stored in the data dir when omitted.")
-    var adminPassword: String?
-
-    @Option(help: "Database URL: sqlite:///path or postgres://user:password@host:port/db (default: SQLite in the data dir).")
-    var database: String?
+    @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        try await runOrExit {
-            try await AllInOne(dataDir: dataDir, listen: listen, adminPassword: adminPassword, database: database, fakeHosts: 0).run()
-        }
+        try await runOrExit { try await server.allInOne(fakeHosts: 0).run() }
     }
 }
 

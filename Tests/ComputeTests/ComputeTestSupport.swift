@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 import HTTPTypes
 import NimbusCore
@@ -28,25 +29,12 @@ enum Compute {
         let image = try await api.call(.post, "/image/v2/images", token: admin,
                                        body: ["name": "cirros", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"])
         let imageID = try XCTUnwrap(image.json["id"]?.stringValue, image.text)
-        let uploaded = try await api.call(.put, "/image/v2/images/\(imageID)/file", token: admin, bytes: qcow2Header())
+        let uploaded = try await api.call(.put, "/image/v2/images/\(imageID)/file", token: admin, bytes: FakeDriver.qcow2Header(virtualSize: 1 << 30))
         XCTAssertEqual(uploaded.status, 204, uploaded.text)
         let flavor = try await call(api, .post, "/flavors", token: admin,
                                     body: ["flavor": ["name": .string("f\(vcpus)-\(ram)"), "ram": .int(ram), "vcpus": .int(vcpus), "disk": 1]])
         XCTAssertEqual(flavor.status, 200, flavor.text)
         return (imageID, try XCTUnwrap(flavor.json["flavor"]?["id"]?.stringValue))
-    }
-
-    static func qcow2Header() -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 512)
-        func put(_ value: UInt64, at offset: Int, width: Int) {
-            for i in 0..<width { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * (width - 1 - i))) }
-        }
-        bytes[0...3] = [0x51, 0x46, 0x49, 0xFB]
-        put(3, at: 4, width: 4)
-        put(16, at: 20, width: 4)
-        put(1 << 30, at: 24, width: 8)
-        put(104, at: 100, width: 4)
-        return bytes
     }
 
     static func boot(_ api: API, token: String, image: String, flavor: String, name: String = "vm", extra: [String: JSON] = [:],

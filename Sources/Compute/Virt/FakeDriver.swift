@@ -98,7 +98,8 @@ public final class FakeDriver: VirtDriver, @unchecked Sendable {
         }
     }
 
-    static func qcow2Header(virtualSize: UInt64) -> [UInt8] {
+    /// A valid, empty qcow2 v3 header: what fake snapshots contain (tests boot from it too).
+    public static func qcow2Header(virtualSize: UInt64) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 512)
         func put(_ value: UInt64, at offset: Int, width: Int) {
             for i in 0..<width { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * (width - 1 - i))) }

@@ -103,6 +103,14 @@ extension ImageService {
         var virtualSize: Int64?
         /// Bytes reserved against `image_size_total` for this copy.
         var reserved: Int64
+
+        /// Records what the data is on the image.
+        func describe(_ image: inout Image) {
+            image.size = size
+            image.checksum = checksum
+            image.hashValue = hashValue
+            image.virtualSize = virtualSize
+        }
     }
 
     /// Streams `body` into `target`: hashing, inspecting and reserving quota batch by batch.
@@ -165,10 +173,7 @@ extension ImageService {
     func activate(_ image: Image, with data: Ingested, from: Image.Status) async throws {
         let written = try await transition(image.id, from: from) { image in
             image.status = .active
-            image.size = data.size
-            image.checksum = data.checksum
-            image.hashValue = data.hashValue
-            image.virtualSize = data.virtualSize
+            data.describe(&image)
             image.locations = [data.storeID: data.location]
         }
         guard written != nil else {

@@ -211,14 +211,9 @@ extension ImageService {
                                                failed.joined(separator: ","))
         let done = try? await transition(id, from: .importing, releasingStaged: staged) { image in
             image.status = .active
-            image.size = first.size
-            image.checksum = first.checksum
-            image.hashValue = first.hashValue
-            image.virtualSize = first.virtualSize
+            first.describe(&image)
             image.locations = locations
-            image.properties[Self.lockKey] = nil
-            image.properties[Self.importingKey] = nil
-            image.properties[Self.failedKey] = failedList
+            Self.endImport(&image, failedStores: failedList)
         }
         if done == nil {
             for copy in copies { discard(copy, owner: image.owner) }
@@ -256,15 +251,20 @@ extension ImageService {
         let failedList = failed.joined(separator: ",")
         let done = try? await transition(id, from: .active) { image in
             for copy in kept { image.locations[copy.storeID] = copy.location }
-            image.properties[Self.lockKey] = nil
-            image.properties[Self.importingKey] = nil
-            image.properties[Self.failedKey] = failedList
+            Self.endImport(&image, failedStores: failedList)
         }
         if done == nil {
             for copy in kept { discard(copy, owner: image.owner) }
             return (targets, "Image \(id) changed status during the copy.")
         }
         return (failed, message)
+    }
+
+    /// Lifts the import lock and records which stores failed ("" when none did).
+    static func endImport(_ image: inout Image, failedStores: String) {
+        image.properties[lockKey] = nil
+        image.properties[importingKey] = nil
+        image.properties[failedKey] = failedStores
     }
 
     static func reason(_ error: any Error) -> String {
@@ -346,18 +346,17 @@ extension ImageService {
         }
         for image in try await store.images(db) {
             let failedStores = image.properties[Self.importingKey] ?? ""
-            let clearLock: [String: String?] = [Self.lockKey: nil, Self.importingKey: nil, Self.failedKey: failedStores]
             switch image.status {
             case .saving:
                 try await revertToQueued(image, from: .saving)
             case .importing:
                 try? stores.staging.delete(location: stores.staging.location(imageID: image.id))
-                try await revertToQueued(image, from: .importing, properties: clearLock)
+                try await revertToQueued(image, from: .importing, properties: [Self.lockKey: nil, Self.importingKey: nil, Self.failedKey: failedStores])
             case .uploading where image.size == nil:
                 try? stores.staging.delete(location: stores.staging.location(imageID: image.id))
                 try await revertToQueued(image, from: .uploading)
             case .active where image.properties[Self.lockKey] != nil:
-                try await transition(image.id, from: .active) { image in for (k, v) in clearLock { image.properties[k] = v } }
+                try await transition(image.id, from: .active) { image in Self.endImport(&image, failedStores: failedStores) }
             default:
                 break
             }
