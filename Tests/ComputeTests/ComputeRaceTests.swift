@@ -27,6 +27,23 @@ final class ComputeRaceTests: XCTestCase {
         }
     }
 
+    /// min_count/max_count create as many as the quota allows, and count each exactly once.
+    func testMultiCreateTakesWhatTheQuotaAllows() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1, extra: ["quota": ["cores": "4"]])) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let many = try await Compute.boot(api, token: admin, image: image, flavor: flavor, name: "multi", extra: ["min_count": 1, "max_count": 6])
+            XCTAssertEqual(many.status, 202, many.text)
+            let names = try await Compute.call(api, .get, "/servers", token: admin).json["servers"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+            XCTAssertEqual(Set(names), ["multi-1", "multi-2", "multi-3", "multi-4"], "cores allow 4 of the 6")
+            let limits = try await Compute.call(api, .get, "/limits", token: admin, version: "2.1").json["limits"]?["absolute"]
+            XCTAssertEqual(limits?["totalInstancesUsed"]?.intValue, 4)
+            XCTAssertEqual(limits?["totalCoresUsed"]?.intValue, 4)
+            let none = try await Compute.boot(api, token: admin, image: image, flavor: flavor, name: "more", extra: ["min_count": 1])
+            XCTAssertEqual(none.status, 403, none.text)
+        }
+    }
+
     /// 4 hosts of 8 vCPUs (allocation ratio 1.0) and 100 concurrent 1-vCPU boots: exactly 32
     /// become ACTIVE, the rest ERROR with No valid host, and no host holds more than it has.
     func testCapacityClaimsNeverOvercommit() async throws {

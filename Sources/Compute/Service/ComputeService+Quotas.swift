@@ -44,13 +44,17 @@ extension ComputeService {
 
     /// Reserves a server's instances/cores/ram inside the transaction that creates it, so the
     /// usage change and the server commit or roll back together.
+    /// All three or none: a caller may retry with fewer servers in the same transaction.
     func reserveServer(_ flavor: Flavor, count: Int64, project: String, limits: [String: Int64], _ x: any SQLExecutor) async throws {
+        var reserved: [(String, Int64)] = []
         for (resource, amount) in [(ComputeQuotas.instances, count), (ComputeQuotas.cores, flavor.vcpus * count), (ComputeQuotas.ram, flavor.ram * count)] {
             let limit = limits[resource] ?? -1
             guard try await store.reserve(project: project, resource: resource, amount: amount, limit: limit, x) else {
+                for (done, doneAmount) in reserved { try await store.release(project: project, resource: done, amount: doneAmount, x) }
                 let used = try await store.usage(project: project, x)[resource] ?? 0
                 throw APIError.forbidden("Quota exceeded for \(resource): Requested \(amount), but already used \(used) of \(limit) \(resource)")
             }
+            reserved.append((resource, amount))
         }
     }
 
