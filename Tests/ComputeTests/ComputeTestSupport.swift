@@ -50,7 +50,8 @@ enum Compute {
     @discardableResult
     static func waitFor(_ api: API, _ id: String, token: String, status: String, file: StaticString = #filePath, line: UInt = #line) async throws -> JSON {
         var last: JSON = .null
-        for _ in 0..<500 {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
             let reply = try await call(api, .get, "/servers/\(id)", token: token)
             last = reply.json["server"] ?? .null
             if last["status"]?.stringValue == status && last["OS-EXT-STS:task_state"] == .null { return last }

@@ -87,7 +87,7 @@ public final class ComputeAgent: Sendable {
                 guard let guest else { throw VirtError("no guest in message") }
                 if try await driver.listGuests()[uuid] == nil { try await driver.spawn(guest) }
                 if message.payload["power_off"]?.boolValue == true { try await driver.powerOff(uuid) }
-            case "destroy", "shelve_offload", "confirm_resize":
+            case "destroy", "shelve_offload", "confirm_resize", "cleanup":
                 try await driver.destroy(uuid)
             case "stop": try await driver.powerOff(uuid)
             case "start": try await driver.powerOn(uuid)

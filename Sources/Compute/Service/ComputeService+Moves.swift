@@ -110,7 +110,7 @@ extension ComputeService {
             try await self.reserveDelta(from: instance.flavor, to: old, project: instance.projectID, limits: limits, x)
             instance.taskState = .resizeReverting
             if destination != source {
-                try await self.conductor.send("destroy", to: destination, instance: uuid, payload: ["action_id": .int(actionID)], x)
+                try await self.conductor.send("cleanup", to: destination, instance: uuid, payload: ["action_id": .int(actionID)], x)
             }
             try await self.conductor.send("revert_resize", to: source, instance: uuid,
                                           payload: ["guest": self.conductor.guest(instance, flavor: old).json, "action_id": .int(actionID),

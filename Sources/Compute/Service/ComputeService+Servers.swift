@@ -12,6 +12,22 @@ extension ComputeService {
         public var returnReservationID: Bool
     }
 
+    /// Changes a server the caller may see in one transaction, on the row as it is now (not
+    /// a copy read earlier, which could undo a concurrent change such as the chosen host).
+    @discardableResult
+    func mutate(_ uuid: String, caller: AuthContext, _ change: @escaping @Sendable (inout Instance) throws -> Bool) async throws -> Instance {
+        try await db.transaction { x in
+            guard var instance = try await self.store.instance(uuid: uuid, x), instance.deletedAt == nil,
+                  caller.isAdmin || instance.projectID == caller.projectID
+            else { throw APIError.notFound("Instance \(uuid) could not be found.") }
+            if try change(&instance) {
+                instance.updatedAt = Date()
+                try await self.store.update(instance, x)
+            }
+            return instance
+        }
+    }
+
     func visibleInstance(_ uuid: String, caller: AuthContext, includeDeleted: Bool = false) async throws -> Instance {
         guard let instance = try await store.instance(uuid: uuid, db), includeDeleted || instance.deletedAt == nil,
               caller.isAdmin || instance.projectID == caller.projectID
@@ -330,21 +346,24 @@ extension ComputeService {
     public func updateServer(_ uuid: String, _ body: JSON, version: Microversion, caller: AuthContext) async throws -> Instance {
         try authorize("os_compute_api:servers:update", caller)
         let input = try JSONInput(body: body, key: "server")
-        var instance = try await visibleInstance(uuid, caller: caller)
         for key in input.fields.keys where !["name", "OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "description", "hostname"].contains(key) {
             throw APIError.badRequest("Invalid input for field/attribute server. Additional properties are not allowed ('\(key)' was unexpected)")
         }
-        if input.has("name") { instance.name = try input.requiredString("name", maxLength: 255) }
+        if input.has("description") && version < Microversion(2, 19) {
+            throw APIError.badRequest("Invalid input for field/attribute server. 'description' was unexpected")
+        }
+        let name = input.has("name") ? try input.requiredString("name", maxLength: 255) : nil
+        var extra: [String: JSON] = [:]
         for key in ["OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "hostname"] where input.has(key) {
-            instance.extra[key == "OS-DCF:diskConfig" ? "diskConfig" : key] = .optional(try input.optionalString(key))
+            extra[key == "OS-DCF:diskConfig" ? "diskConfig" : key] = .optional(try input.optionalString(key))
         }
-        if input.has("description") {
-            guard version >= Microversion(2, 19) else { throw APIError.badRequest("Invalid input for field/attribute server. 'description' was unexpected") }
-            instance.extra["description"] = .optional(try input.optionalString("description", maxLength: 255))
+        if input.has("description") { extra["description"] = .optional(try input.optionalString("description", maxLength: 255)) }
+        let changes = extra
+        return try await mutate(uuid, caller: caller) { instance in
+            if let name { instance.name = name }
+            for (key, value) in changes { instance.extra[key] = value }
+            return true
         }
-        instance.updatedAt = Date()
-        try await store.update(instance, db)
-        return instance
     }
 
     /// Delete is accepted in any state: the server is gone from the API at once, its quota is
@@ -396,29 +415,30 @@ extension ComputeService {
     /// Merges (`replace: false`) or replaces the server's metadata.
     public func setMetadata(_ uuid: String, _ items: [String: String], replace: Bool, caller: AuthContext) async throws -> [String: String] {
         try authorize(replace ? "os_compute_api:server-metadata:update_all" : "os_compute_api:server-metadata:create", caller)
-        var instance = try await visibleInstance(uuid, caller: caller)
-        try checkLock(instance, caller)
-        guard Self.metadataStates.contains(instance.vmState) else {
-            throw APIError.conflict("Cannot 'update metadata' instance \(uuid) while it is in vm_state \(instance.vmState.rawValue)")
-        }
-        instance.metadata = replace ? items : instance.metadata.merging(items) { _, new in new }
-        let limit = try await quotaLimit(ComputeQuotas.metadataItems, project: instance.projectID)
-        if limit >= 0 && instance.metadata.count > Int(limit) { throw APIError.forbidden("Maximum number of metadata items exceeds \(limit)") }
-        instance.updatedAt = Date()
-        try await store.update(instance, db)
-        return instance.metadata
+        let limit = try await quotaLimit(ComputeQuotas.metadataItems, project: try await visibleInstance(uuid, caller: caller).projectID)
+        return try await mutate(uuid, caller: caller) { instance in
+            try self.checkLock(instance, caller)
+            try Self.checkMetadataState(instance, "update metadata")
+            instance.metadata = replace ? items : instance.metadata.merging(items) { _, new in new }
+            if limit >= 0 && instance.metadata.count > Int(limit) { throw APIError.forbidden("Maximum number of metadata items exceeds \(limit)") }
+            return true
+        }.metadata
     }
 
     public func deleteMetadata(_ uuid: String, key: String, caller: AuthContext) async throws {
         try authorize("os_compute_api:server-metadata:delete", caller)
-        var instance = try await visibleInstance(uuid, caller: caller)
-        try checkLock(instance, caller)
-        guard Self.metadataStates.contains(instance.vmState) else {
-            throw APIError.conflict("Cannot 'delete metadata' instance \(uuid) while it is in vm_state \(instance.vmState.rawValue)")
+        try await mutate(uuid, caller: caller) { instance in
+            try self.checkLock(instance, caller)
+            try Self.checkMetadataState(instance, "delete metadata")
+            guard instance.metadata.removeValue(forKey: key) != nil else { throw APIError.notFound("Metadata item was not found") }
+            return true
         }
-        guard instance.metadata.removeValue(forKey: key) != nil else { throw APIError.notFound("Metadata item was not found") }
-        instance.updatedAt = Date()
-        try await store.update(instance, db)
+    }
+
+    static func checkMetadataState(_ instance: Instance, _ label: String) throws {
+        guard metadataStates.contains(instance.vmState) else {
+            throw APIError.conflict("Cannot '\(label)' instance \(instance.uuid) while it is in vm_state \(instance.vmState.rawValue)")
+        }
     }
 
     public func tags(_ uuid: String, caller: AuthContext) async throws -> [String] {
@@ -430,20 +450,18 @@ extension ComputeService {
     @discardableResult
     public func changeTags(_ uuid: String, set: [String]? = nil, add: String? = nil, remove: String? = nil, caller: AuthContext) async throws -> Bool {
         try authorize("os_compute_api:os-server-tags:update", caller)
-        var instance = try await visibleInstance(uuid, caller: caller)
-        guard Self.metadataStates.contains(instance.vmState) else {
-            throw APIError.conflict("Cannot 'update tags' instance \(uuid) while it is in vm_state \(instance.vmState.rawValue)")
+        let before = try await visibleInstance(uuid, caller: caller).tags
+        let after = try await mutate(uuid, caller: caller) { instance in
+            try Self.checkMetadataState(instance, "update tags")
+            let current = instance.tags
+            if let set { instance.tags = try Self.tags(.array(set.map { .string($0) })) }
+            if let add, !instance.tags.contains(add) { instance.tags = try Self.tags(.array((instance.tags + [add]).map { .string($0) })) }
+            if let remove {
+                guard instance.tags.contains(remove) else { throw APIError.notFound("Server \(uuid) has no tag '\(remove)'") }
+                instance.tags.removeAll { $0 == remove }
+            }
+            return instance.tags != current
         }
-        let before = instance.tags
-        if let set { instance.tags = try Self.tags(.array(set.map { .string($0) })) }
-        if let add, !instance.tags.contains(add) { instance.tags = try Self.tags(.array((instance.tags + [add]).map { .string($0) })) }
-        if let remove {
-            guard instance.tags.contains(remove) else { throw APIError.notFound("Server \(uuid) has no tag '\(remove)'") }
-            instance.tags.removeAll { $0 == remove }
-        }
-        guard instance.tags != before else { return false }
-        instance.updatedAt = Date()
-        try await store.update(instance, db)
-        return true
+        return after.tags != before
     }
 }

@@ -31,6 +31,8 @@ extension Conductor {
             switch (message.kind, failed) {
             case ("console", _):
                 return nil  // a synchronous call: the caller gets the report itself
+            case ("cleanup", _):
+                return nil  // a revert's leftover guest on the destination: the revert itself ends the action
             case ("build", false), ("unshelve", false):
                 instance.vmState = .active
                 instance.taskState = nil

@@ -146,8 +146,12 @@ struct ComputeStore: Sendable {
         return try await x.execute(sql, binds) > 0
     }
 
+    /// Inside a transaction on PostgreSQL the row stays locked until commit, so a
+    /// read-modify-write of a server (an action, an agent's report) cannot lose a concurrent
+    /// one's change; SQLite runs one transaction at a time anyway.
     func instance(uuid: String, _ x: any SQLExecutor) async throws -> Instance? {
-        try await x.first("SELECT * FROM compute_instance WHERE uuid = ?", .text(uuid)).map(Self.instance)
+        let lock = x.dialect == .postgres ? " FOR UPDATE" : ""
+        return try await x.first("SELECT * FROM compute_instance WHERE uuid = ?" + lock, .text(uuid)).map(Self.instance)
     }
 
     /// Instances of one project (nil: every project), newest first; deleted ones only when asked.
