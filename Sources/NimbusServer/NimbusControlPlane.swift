@@ -146,7 +146,12 @@ public final class NimbusControlPlane: Sendable {
         return router
     }
 
-    public func close() async { await db.close() }
+    /// Waits for work started by accepted requests (imports, builds), then closes the database.
+    public func close() async {
+        await image.waitForImports()
+        await compute.conductor.drain()
+        await db.close()
+    }
 
     /// A database URL with its password hidden, for messages.
     static func redacted(_ url: String) -> String {

@@ -184,6 +184,44 @@ final class ComputeAPITests: XCTestCase {
         }
     }
 
+    /// Shapes older microversions keep, as Tempest's schemas check them.
+    func testOlderMicroversionShapes() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let project = try await api.call(.get, "/identity/v3/auth/tokens", token: admin, headers: ["X-Subject-Token": admin])
+                .json["token"]?["project"]?["id"]?.stringValue ?? ""
+            let flavor = try await Compute.call(api, .post, "/flavors", token: admin,
+                                                body: ["flavor": ["name": "numbered", "ram": "64", "vcpus": 1, "disk": 0, "id": 4242, "os-flavor-access:is_public": "True"]],
+                                                version: "2.1")
+            XCTAssertEqual(flavor.status, 200, flavor.text)
+            XCTAssertEqual(flavor.json["flavor"]?["id"]?.stringValue, "4242")
+            XCTAssertEqual(flavor.json["flavor"]?["swap"]?.stringValue, "", "swap is \"\" before 2.75")
+            let quota21 = try await Compute.call(api, .get, "/os-quota-sets/\(project)", token: admin, version: "2.1").json["quota_set"]
+            XCTAssertEqual(quota21?["floating_ips"]?.intValue, 10)
+            let quota257 = try await Compute.call(api, .get, "/os-quota-sets/\(project)", token: admin, version: "2.57").json["quota_set"]
+            XCTAssertNil(quota257?["floating_ips"])
+            XCTAssertNil(quota257?["injected_files"])
+            let limits = try await Compute.call(api, .get, "/limits", token: admin, version: "2.1").json["limits"]?["absolute"]
+            XCTAssertNotNil(limits?["maxImageMeta"])
+            let aggregate = try await Compute.call(api, .post, "/os-aggregates", token: admin, body: ["aggregate": ["name": "old"]], version: "2.1")
+            XCTAssertNil(aggregate.json["aggregate"]?["uuid"], "uuid arrives in 2.41")
+
+            let (image, small) = try await Compute.bootables(api, admin: admin)
+            let created = try await Compute.boot(api, token: admin, image: image, flavor: small,
+                                                 extra: ["accessIPv6": "0000:0000:0000:0000:0000:babe:220.12.22.2"])
+            let id = try XCTUnwrap(created.json["server"]?["id"]?.stringValue)
+            let active = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            XCTAssertEqual(active["accessIPv6"]?.stringValue, "::babe:dc0c:1602")
+            let renamed = try await Compute.call(api, .put, "/servers/\(id)", token: admin, body: ["server": ["name": "renamed"]], version: "2.1")
+            XCTAssertEqual(renamed.json["server"]?["name"]?.stringValue, "renamed")
+            XCTAssertNil(renamed.json["server"]?["OS-EXT-STS:vm_state"], "PUT answers the restricted view before 2.75")
+            let rebuilt = try await Compute.action(api, id, token: admin, ["rebuild": ["imageRef": .string(image)]], version: "2.57")
+            XCTAssertEqual(rebuilt.status, 202, rebuilt.text)
+            XCTAssertEqual(rebuilt.json["server"]?["user_data"], .null)
+            XCTAssertNotNil(rebuilt.json["server"]?["key_name"])
+        }
+    }
+
     func testEvacuateNeedsTheHostDown() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, api in
             let admin = try await api.adminToken(cloud)

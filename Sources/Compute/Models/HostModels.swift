@@ -51,11 +51,15 @@ public struct Aggregate: Sendable {
 
     public var availabilityZone: String? { metadata["availability_zone"] }
 
-    public var json: JSON {
-        ["id": .int(id), "uuid": .string(uuid), "name": .string(name), "availability_zone": .optional(availabilityZone),
-         "metadata": .object(metadata.mapValues { .string($0) }), "hosts": .array(hosts.map { .string($0) }),
-         "created_at": .string(Timestamps.novaTime(createdAt)), "updated_at": updatedAt.map { .string(Timestamps.novaTime($0)) } ?? .null,
-         "deleted_at": .null, "deleted": false]
+    /// The full view; `uuid` from 2.41.
+    public func json(_ version: Microversion) -> JSON {
+        var out: [String: JSON] = [
+            "id": .int(id), "name": .string(name), "availability_zone": .optional(availabilityZone),
+            "metadata": .object(metadata.mapValues { .string($0) }), "hosts": .array(hosts.map { .string($0) }),
+            "created_at": .string(Timestamps.novaTime(createdAt)), "updated_at": updatedAt.map { .string(Timestamps.novaTime($0)) } ?? .null,
+            "deleted_at": .null, "deleted": false]
+        if version >= Microversion(2, 41) { out["uuid"] = .string(uuid) }
+        return .object(out)
     }
 }
 

@@ -21,6 +21,29 @@ struct ServerView {
         ["id": .string(i.uuid), "name": .string(i.name), "links": links("servers/\(i.uuid)")]
     }
 
+    /// Fields the PUT and rebuild answers keep before 2.75 (Nova's restricted view).
+    static let restrictedFields: Set<String> = [
+        "id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor", "created", "updated", "addresses",
+        "accessIPv4", "accessIPv6", "links", "OS-DCF:diskConfig", "progress", "fault", "locked", "description", "tags",
+        "trusted_image_certificates", "server_groups", "locked_reason",
+    ]
+
+    /// What `PUT /servers/{id}` and a rebuild answer: the restricted view before 2.75, the full
+    /// one from then on; a rebuild also shows `key_name` (2.54+) and `user_data` (2.57+, top
+    /// level instead of the extended attribute).
+    func updated(_ i: Instance, groups: [String], rebuild: Bool) -> JSON {
+        var out = detail(i, groups: groups).objectValue ?? [:]
+        if !at(2, 75) {
+            out = out.filter { Self.restrictedFields.contains($0.key) }
+            if rebuild && at(2, 54) { out["key_name"] = .optional(i.keyName) }
+        }
+        if rebuild {
+            out["OS-EXT-SRV-ATTR:user_data"] = nil
+            if at(2, 57) { out["user_data"] = i.extra["user_data"] ?? .null }
+        }
+        return .object(out)
+    }
+
     /// The full view; `groups` only for show, PUT and rebuild (2.71+).
     func detail(_ i: Instance, groups: [String]? = nil) -> JSON {
         let status = i.deletedAt != nil ? "DELETED" : i.status

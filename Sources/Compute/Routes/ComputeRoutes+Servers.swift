@@ -39,9 +39,10 @@ extension ComputeRoutes {
             return JSONResponse(["server": try await view(request, context).detail(instance, groups: groups)]).response()
         }
         api.put("/servers/:id") { request, context in
-            let instance = try await service.updateServer(try context.parameters.require("id"), try await body(request),
-                                                          version: context.microversion, caller: try context.requireAuth())
-            return JSONResponse(["server": try await view(request, context).detail(instance, groups: [])]).response()
+            let id = try context.parameters.require("id")
+            _ = try await service.updateServer(id, try await body(request), version: context.microversion, caller: try context.requireAuth())
+            let (instance, groups) = try await service.server(id, caller: try context.requireAuth())
+            return JSONResponse(["server": try await view(request, context).updated(instance, groups: groups, rebuild: false)]).response()
         }
         api.delete("/servers/:id") { _, context in
             try await service.deleteServer(try context.parameters.require("id"), caller: try context.requireAuth(), requestID: context.requestID)
@@ -51,7 +52,8 @@ extension ComputeRoutes {
             let result = try await service.action(try context.parameters.require("id"), try await body(request), version: context.microversion,
                                                   caller: try context.requireAuth(), requestID: context.requestID)
             if let server = result.server {
-                var shown = try await view(request, context).detail(server, groups: []).objectValue ?? [:]
+                let groups = try await service.server(server.uuid, caller: try context.requireAuth()).1
+                var shown = try await view(request, context).updated(server, groups: groups, rebuild: true).objectValue ?? [:]
                 shown["adminPass"] = result.body?["adminPass"]
                 var response = JSONResponse(status: .accepted, ["server": .object(shown)]).response()
                 response.headers[.location] = "\(Self.base(request))/v2.1/servers/\(server.uuid)"
@@ -194,20 +196,20 @@ extension ComputeRoutes {
             JSONResponse(try await service.availabilityZones(detail: true, caller: try context.requireAuth())).response()
         }
         api.get("/os-aggregates") { _, context in
-            JSONResponse(["aggregates": .array(try await service.aggregates(caller: try context.requireAuth()).map(\.json))]).response()
+            JSONResponse(["aggregates": .array(try await service.aggregates(caller: try context.requireAuth()).map { $0.json(context.microversion) })]).response()
         }
         api.post("/os-aggregates") { request, context in
-            var shown = try await service.createAggregate(try await body(request), caller: try context.requireAuth()).json.objectValue ?? [:]
+            var shown = try await service.createAggregate(try await body(request), caller: try context.requireAuth()).json(context.microversion).objectValue ?? [:]
             shown["hosts"] = nil
             shown["metadata"] = nil
             return JSONResponse(["aggregate": .object(shown)]).response()
         }
         api.get("/os-aggregates/:id") { _, context in
-            JSONResponse(["aggregate": try await service.showAggregate(try context.parameters.require("id"), caller: try context.requireAuth()).json]).response()
+            JSONResponse(["aggregate": try await service.showAggregate(try context.parameters.require("id"), caller: try context.requireAuth()).json(context.microversion)]).response()
         }
         api.put("/os-aggregates/:id") { request, context in
             JSONResponse(["aggregate": try await service.updateAggregate(try context.parameters.require("id"), try await body(request),
-                                                                         caller: try context.requireAuth()).json]).response()
+                                                                         caller: try context.requireAuth()).json(context.microversion)]).response()
         }
         api.delete("/os-aggregates/:id") { _, context in
             try await service.deleteAggregate(try context.parameters.require("id"), caller: try context.requireAuth())
@@ -215,11 +217,11 @@ extension ComputeRoutes {
         }
         api.post("/os-aggregates/:id/action") { request, context in
             JSONResponse(["aggregate": try await service.aggregateAction(try context.parameters.require("id"), try await body(request),
-                                                                         caller: try context.requireAuth()).json]).response()
+                                                                         caller: try context.requireAuth()).json(context.microversion)]).response()
         }
         api.get("/os-hosts") { request, context in
             try Self.below(context, 2, 43)
-            return JSONResponse(try await service.osHosts(zone: request.queryDictionary["zone"], caller: try context.requireAuth())).response()
+            return JSONResponse(try await service.osHosts(zone: request.queryDictionary["zone"].flatMap { $0.isEmpty ? nil : $0 }, caller: try context.requireAuth())).response()
         }
         api.get("/os-hosts/:id") { _, context in
             try Self.below(context, 2, 43)
@@ -281,7 +283,8 @@ extension ComputeRoutes {
                                                                version: context.microversion, caller: try context.requireAuth())).response()
         }
         api.get("/limits") { request, context in
-            JSONResponse(try await service.limits(caller: try context.requireAuth(), projectID: request.queryDictionary["tenant_id"])).response()
+            JSONResponse(try await service.limits(caller: try context.requireAuth(), projectID: request.queryDictionary["tenant_id"],
+                                                  version: context.microversion)).response()
         }
     }
 }

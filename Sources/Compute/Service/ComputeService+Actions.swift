@@ -275,7 +275,7 @@ extension ComputeService {
                 }
             }
         }
-        Task { await self.placeUnshelved(instance, requestedHost: host, actionID: actionID) }
+        await conductor.spawn { await self.placeUnshelved(instance, requestedHost: host, actionID: actionID) }
     }
 
     /// Unshelve of an offloaded server schedules it like a new boot.
@@ -320,7 +320,25 @@ extension ComputeService {
         }
         let name = value["name"]?.stringValue
         let metadata = value["metadata"] == nil ? nil : try Self.metadata(value["metadata"], field: "metadata")
+        // key_name (2.54+) and user_data (2.57+) may be replaced or cleared with null.
+        var keyChange: (name: String?, data: String?)?
+        if version >= Microversion(2, 54), let raw = value["key_name"] {
+            if let keyName = raw.stringValue {
+                guard let keypair = try await store.keypair(user: caller.userID, name: keyName, db) else { throw APIError.badRequest("Invalid key_name provided.") }
+                keyChange = (keyName, keypair.publicKey)
+            } else {
+                keyChange = (nil, nil)
+            }
+        }
+        var userData: JSON?
+        if version >= Microversion(2, 57), let raw = value["user_data"] {
+            guard raw.isNull || raw.stringValue.flatMap({ Data(base64Encoded: $0) }) != nil else {
+                throw APIError.badRequest("Invalid input for field/attribute user_data. 'user_data' is not base64")
+            }
+            userData = raw
+        }
         let adminPass = value["adminPass"]?.stringValue ?? Identifiers.password(length: 12)
+        let (newKey, newUserData) = (keyChange, userData)
         let rule = ActionRule(label: "rebuild", policy: "os_compute_api:servers:rebuild", vmStates: [.active, .stopped, .error])
         let (instance, _) = try await transition(uuid, rule, caller: caller, requestID: requestID, action: "rebuild",
                                                  event: "compute_rebuild_instance") { instance, actionID, x in
@@ -329,6 +347,11 @@ extension ComputeService {
             instance.imageRef = imageID
             if let name { instance.name = name }
             if let metadata { instance.metadata = metadata }
+            if let newKey {
+                instance.keyName = newKey.name
+                instance.extra["key_data"] = .optional(newKey.data)
+            }
+            if let newUserData { instance.extra["user_data"] = newUserData.isNull ? nil : newUserData }
             if case .object(var spec) = instance.extra["request_spec"] ?? [:] {
                 spec["image_properties"] = .object(image.properties.mapValues { JSON.string($0) })
                 instance.extra["request_spec"] = .object(spec)

@@ -59,7 +59,8 @@ extension ComputeService {
             instance.taskState = { if case .liveMigrate = kind { return .migrating } else { return .resizePrep } }()
             instance.extra["migration"] = .string(migration)
         }
-        Task { await self.conductor.move(moving, kind: kind, migration: migration, target: target, actionID: actionID) }
+        let destination = target
+        await conductor.spawn { await self.conductor.move(moving, kind: kind, migration: migration, target: destination, actionID: actionID) }
     }
 
     /// Cores and RAM a resize adds (or frees), checked against the project's limits.
@@ -141,7 +142,7 @@ extension ComputeService {
                                                       event: "compute_rebuild_instance") { instance, _, _ in
             instance.taskState = .rebuilding
         }
-        Task { await self.conductor.evacuate(moving, from: source, sourceProvider: sourceProvider, target: target, powerOff: powerOff, actionID: actionID) }
+        await conductor.spawn { await self.conductor.evacuate(moving, from: source, sourceProvider: sourceProvider, target: target, powerOff: powerOff, actionID: actionID) }
     }
 }
 

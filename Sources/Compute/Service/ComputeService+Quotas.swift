@@ -10,12 +10,21 @@ public enum ComputeQuotas {
     public static let defaults: [String: Int64] = [
         instances: 10, cores: 20, ram: 51200, keyPairs: 100, serverGroups: 10, serverGroupMembers: 10, metadataItems: 128,
         "injected_files": 5, "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
+        // Nova-network's quotas, still shown before 2.36 (Neutron enforces its own).
+        "floating_ips": 10, "fixed_ips": -1, "security_groups": 10, "security_group_rules": 20,
     ]
 
-    /// Resources shown at a microversion: injected files went away in 2.57.
-    static func shown(_ version: Microversion) -> [String] {
-        let all = defaults.keys.sorted()
-        return version >= Microversion(2, 57) ? all.filter { !$0.hasPrefix("injected_file") } : all
+    static let networkQuotas: Set<String> = ["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]
+
+    /// Resources shown at a microversion: the network ones went away in 2.36 (2.50 for quota
+    /// classes, which gained the server-group ones then), injected files in 2.57.
+    static func shown(_ version: Microversion, quotaClass: Bool = false) -> [String] {
+        defaults.keys.sorted().filter { resource in
+            if networkQuotas.contains(resource) { return version < Microversion(2, quotaClass ? 50 : 36) }
+            if resource.hasPrefix("injected_file") { return version < Microversion(2, 57) }
+            if quotaClass && resource.hasPrefix("server_group") { return version >= Microversion(2, 50) }
+            return true
+        }
     }
 }
 
@@ -128,14 +137,14 @@ extension ComputeService {
         var limits = settings.quotaDefaults
         for (k, v) in try await store.classLimits(name, db) { limits[k] = v }
         var out: [String: JSON] = ["id": .string(name)]
-        for resource in ComputeQuotas.shown(version) { out[resource] = .int(limits[resource] ?? -1) }
+        for resource in ComputeQuotas.shown(version, quotaClass: true) { out[resource] = .int(limits[resource] ?? -1) }
         return ["quota_class_set": .object(out)]
     }
 
     public func updateQuotaClassSet(_ name: String, _ body: JSON, version: Microversion, caller: AuthContext) async throws -> JSON {
         try authorize("os_compute_api:os-quota-class-sets:update", caller)
         let input = try JSONInput(body: body, key: "quota_class_set")
-        let allowed = Set(ComputeQuotas.shown(version))
+        let allowed = Set(ComputeQuotas.shown(version, quotaClass: true))
         try await db.transaction { x in
             for (key, value) in input.fields {
                 guard allowed.contains(key) else { throw APIError.badRequest("Invalid input for field/attribute quota_class_set. '\(key)' was unexpected") }
@@ -153,12 +162,12 @@ extension ComputeService {
 
     /// `GET /limits`: absolute limits with what is used, as `openstack limits show --absolute`
     /// prints them.
-    public func limits(caller: AuthContext, projectID: String?) async throws -> JSON {
+    public func limits(caller: AuthContext, projectID: String?, version: Microversion) async throws -> JSON {
         let project = projectID ?? caller.projectID ?? ""
         if project != caller.projectID { try authorize("os_compute_api:limits:other_project", caller, project: project) }
         let limits = try await quotaLimits(project: project)
         let usage = try await quotaUsage(project: project, user: caller.userID)
-        let absolute: [String: JSON] = [
+        var absolute: [String: JSON] = [
             "maxTotalInstances": .int(limits[ComputeQuotas.instances] ?? -1), "totalInstancesUsed": .int(usage[ComputeQuotas.instances] ?? 0),
             "maxTotalCores": .int(limits[ComputeQuotas.cores] ?? -1), "totalCoresUsed": .int(usage[ComputeQuotas.cores] ?? 0),
             "maxTotalRAMSize": .int(limits[ComputeQuotas.ram] ?? -1), "totalRAMUsed": .int(usage[ComputeQuotas.ram] ?? 0),
@@ -167,6 +176,18 @@ extension ComputeService {
             "maxServerGroups": .int(limits[ComputeQuotas.serverGroups] ?? -1), "totalServerGroupsUsed": .int(usage[ComputeQuotas.serverGroups] ?? 0),
             "maxServerGroupMembers": .int(limits[ComputeQuotas.serverGroupMembers] ?? -1),
         ]
+        if version < Microversion(2, 36) {
+            absolute["maxSecurityGroups"] = .int(limits["security_groups"] ?? -1)
+            absolute["maxSecurityGroupRules"] = .int(limits["security_group_rules"] ?? -1)
+            absolute["maxTotalFloatingIps"] = .int(limits["floating_ips"] ?? -1)
+            absolute["totalFloatingIpsUsed"] = 0
+            absolute["totalSecurityGroupsUsed"] = 0
+        }
+        if version < Microversion(2, 39) { absolute["maxImageMeta"] = .int(limits[ComputeQuotas.metadataItems] ?? -1) }
+        if version < Microversion(2, 57) {
+            absolute["maxPersonality"] = .int(limits["injected_files"] ?? -1)
+            absolute["maxPersonalitySize"] = .int(limits["injected_file_content_bytes"] ?? -1)
+        }
         return ["limits": ["rate": [], "absolute": .object(absolute)]]
     }
 }

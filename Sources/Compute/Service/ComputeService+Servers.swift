@@ -190,8 +190,11 @@ extension ComputeService {
         if let keyData { extra["key_data"] = .string(keyData) }
         if let description = input.fields["description"], version >= Microversion(2, 19) { extra["description"] = description }
         if let zone { extra["pinned_availability_zone"] = .string(zone) }
-        for key in ["accessIPv4", "accessIPv6", "config_drive", "trusted_image_certificates", "hostname"] where input.fields[key] != nil {
+        for key in ["config_drive", "trusted_image_certificates", "hostname"] where input.fields[key] != nil {
             extra[key] = input.fields[key]
+        }
+        for key in ["accessIPv4", "accessIPv6"] {
+            if let address = try input.optionalString(key) { extra[key] = .string(try Self.canonicalAddress(address, field: key)) }
         }
         if let groups = input.fields["security_groups"]?.arrayValue { extra["security_groups"] = .array(groups.compactMap { $0["name"] }) }
 
@@ -230,10 +233,22 @@ extension ComputeService {
         }
         for (instance, actionID) in created {
             let uuid = instance.uuid
-            Task { await self.conductor.build(uuid, actionID: actionID) }
+            await conductor.spawn { await self.conductor.build(uuid, actionID: actionID) }
         }
         return Created(instance: created[0].0, adminPass: adminPass, reservationID: reservationID,
                        returnReservationID: input.fields["return_reservation_id"]?.boolValue ?? false)
+    }
+
+    /// An access address in canonical form (`::babe:dc0c:1602`, as Nova stores it); "" clears it.
+    static func canonicalAddress(_ text: String, field: String) throws -> String {
+        if text.isEmpty { return "" }
+        let family = field == "accessIPv6" ? AF_INET6 : AF_INET
+        var buffer = [UInt8](repeating: 0, count: 16)
+        var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_pton(family, text, &buffer) == 1, inet_ntop(family, buffer, &out, socklen_t(out.count)) != nil else {
+            throw APIError.badRequest("Invalid input for field/attribute \(field). Value: \(text). '\(text)' is not a '\(field == "accessIPv6" ? "ipv6" : "ipv4")'")
+        }
+        return String(cString: out)
     }
 
     static func metadata(_ value: JSON?, field: String) throws -> [String: String] {
@@ -354,8 +369,11 @@ extension ComputeService {
         }
         let name = input.has("name") ? try input.requiredString("name", maxLength: 255) : nil
         var extra: [String: JSON] = [:]
-        for key in ["OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "hostname"] where input.has(key) {
+        for key in ["OS-DCF:diskConfig", "hostname"] where input.has(key) {
             extra[key == "OS-DCF:diskConfig" ? "diskConfig" : key] = .optional(try input.optionalString(key))
+        }
+        for key in ["accessIPv4", "accessIPv6"] where input.has(key) {
+            extra[key] = .optional(try input.optionalString(key).map { try Self.canonicalAddress($0, field: key) })
         }
         if input.has("description") { extra["description"] = .optional(try input.optionalString("description", maxLength: 255)) }
         let changes = extra

@@ -111,7 +111,8 @@ public final class ComputeService: Sendable {
             }
             return value
         }
-        var id = try input.optionalString("id", maxLength: 255) ?? "auto"
+        // Nova takes a numeric id as its decimal string.
+        var id = try input.fields["id"]?.intValue.map(String.init) ?? input.optionalString("id", maxLength: 255) ?? "auto"
         if id == "auto" { id = Identifiers.uuid() }
         guard id.range(of: "^[\\w\\.\\- ]+$", options: .regularExpression) != nil, id.trimmingCharacters(in: .whitespaces) == id else {
             throw APIError.badRequest("Invalid input for field/attribute id. Value: \(id). Does not match the flavor id pattern")
@@ -123,7 +124,9 @@ public final class ComputeService: Sendable {
         }
         var isPublic = true
         if let raw = input.fields["os-flavor-access:is_public"] {
-            guard let b = raw.boolValue else { throw APIError.badRequest("Invalid input for field/attribute os-flavor-access:is_public. Value: \(raw.serialized()).") }
+            guard let b = Self.lenientBool(raw) else {
+                throw APIError.badRequest("Invalid input for field/attribute os-flavor-access:is_public. Value: \(raw.serialized()).")
+            }
             isPublic = b
         }
         let flavor = Flavor(id: id, name: name.trimmingCharacters(in: .whitespaces), ram: try count("ram", required: true, min: 1),
@@ -217,6 +220,16 @@ public final class ComputeService: Sendable {
             throw APIError.notFound("Flavor access not found for \(id) / \(project) combination.")
         }
         return try await store.flavorAccess(flavorID: id, db)
+    }
+
+    /// Nova's `parameter_types.boolean`: a JSON boolean or one of its spellings as a string.
+    static func lenientBool(_ value: JSON) -> Bool? {
+        if let b = value.boolValue { return b }
+        switch value.stringValue?.lowercased() {
+        case "true", "1", "yes", "on", "t", "y": return true
+        case "false", "0", "no", "off", "f", "n": return false
+        default: return nil
+        }
     }
 
     // MARK: Keypairs

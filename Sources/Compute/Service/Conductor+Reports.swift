@@ -212,7 +212,7 @@ extension Conductor {
                     try await self.store.update(reset, x)
                 }
                 let uuid = instance.uuid
-                Task { await self.build(uuid, actionID: actionID) }
+                await spawn { await self.build(uuid, actionID: actionID) }
             }
             // Otherwise its build message is in the outbox and the agent will report it.
         }

@@ -19,6 +19,8 @@ public final class Conductor: Sendable {
     let hub = AgentHub()
     let hosts = HostCache()
     let groupLocks = KeyedLock()
+    /// Builds and moves under way, so shutdown can wait for them.
+    let background = BackgroundWork()
     let allocationRatios: AllocationRatios
 
     /// `[DEFAULT] cpu/ram/disk_allocation_ratio` and the host reservations reported to placement.
@@ -38,6 +40,12 @@ public final class Conductor: Sendable {
         self.logger = logger
         allocationRatios = settings.allocationRatios
     }
+
+    /// Runs work that follows an accepted request, detached from the request.
+    func spawn(_ work: @escaping @Sendable () async -> Void) async { await background.run(work) }
+
+    /// Waits for builds and moves in flight (a clean shutdown).
+    public func drain() async { await background.waitForAll() }
 
     func scheduler() throws -> FilterScheduler { try FilterScheduler(settings: schedulerSettings, placement: placement, logger: logger) }
 

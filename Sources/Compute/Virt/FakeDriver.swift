@@ -42,7 +42,8 @@ public final class FakeDriver: VirtDriver, @unchecked Sendable {
         try lock.withLock {
             if failingSpawns.contains(guest.name) { throw VirtError("Fake spawn failure for \(guest.name).") }
             guard guests[guest.uuid] == nil else { throw VirtError("Guest \(guest.uuid) already exists on this host.") }
-            guests[guest.uuid] = (guest, .running, ["[fake] booting \(guest.name)", "[fake] \(guest.name) login:"])
+            guests[guest.uuid] = (guest, .running, ["FAKE CONSOLE OUTPUT", "[fake] booting \(guest.name)", "[fake] kernel up",
+                                                     "[fake] network up", "[fake] \(guest.name) login:"])
         }
     }
 

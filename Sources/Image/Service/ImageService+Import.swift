@@ -364,24 +364,3 @@ extension ImageService {
         try await db.transaction { x in try await self.store.recountUsage(x) }
     }
 }
-
-/// Background imports, so the service can wait for them to finish.
-actor ImportTracker {
-    private var running: [UUID: Task<Void, Never>] = [:]
-
-    func run(_ work: @escaping @Sendable () async -> Void) {
-        let id = UUID()
-        running[id] = Task {
-            await work()
-            self.finished(id)
-        }
-    }
-
-    private func finished(_ id: UUID) { running[id] = nil }
-
-    func waitForAll() async {
-        while let (_, task) = running.first {
-            await task.value
-        }
-    }
-}

@@ -14,7 +14,7 @@ public final class ImageService: Sendable {
     let logger: Logger
     let quotas: Quotas
     /// Background imports in flight, so tests and shutdown can wait for them.
-    let imports = ImportTracker()
+    let imports = BackgroundWork()
 
     /// Glance's per-project limits, under its unified-limit resource names: Keystone's limits
     /// for the `image` service (a project's own, else the registered default) when there are
