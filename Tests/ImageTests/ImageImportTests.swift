@@ -53,6 +53,7 @@ final class ImageImportTests: XCTestCase {
             XCTAssertEqual(active["status"]?.stringValue, "active", active.serialized())
             XCTAssertEqual(active["stores"]?.stringValue, "local")
             XCTAssertEqual(active["os_glance_failed_import"]?.stringValue, "")
+            XCTAssertEqual(active["os_glance_importing_to_stores"]?.stringValue, "", "left empty, as clients wait for")
             XCTAssertEqual(active["checksum"]?.stringValue, ImageAPITests.hex(Insecure.MD5.hash(data: bytes)))
             let download = try await api.call(.get, "/image/v2/images/\(id)/file", token: admin)
             XCTAssertEqual(download.bytes, bytes)

@@ -204,7 +204,7 @@ extension ImageService {
         if copies.isEmpty || (allMustSucceed && !failed.isEmpty) {
             for copy in copies { discard(copy, owner: image.owner) }
             try? await revertToQueued(image, from: .importing, releasingStaged: staged,
-                                      properties: [Self.lockKey: nil, Self.importingKey: nil, Self.failedKey: failed.joined(separator: ",")])
+                                      properties: [Self.lockKey: nil, Self.importingKey: "", Self.failedKey: failed.joined(separator: ",")])
             return (failed, message)
         }
         let (first, locations, failedList) = (copies[0], Dictionary(uniqueKeysWithValues: copies.map { ($0.storeID, $0.location) }),
@@ -260,10 +260,11 @@ extension ImageService {
         return (failed, message)
     }
 
-    /// Lifts the import lock and records which stores failed ("" when none did).
+    /// Lifts the import lock and records which stores failed ("" when none did). Like Glance,
+    /// `os_glance_importing_to_stores` stays, empty: clients wait for exactly that.
     static func endImport(_ image: inout Image, failedStores: String) {
         image.properties[lockKey] = nil
-        image.properties[importingKey] = nil
+        image.properties[importingKey] = ""
         image.properties[failedKey] = failedStores
     }
 
@@ -351,7 +352,7 @@ extension ImageService {
                 try await revertToQueued(image, from: .saving)
             case .importing:
                 try? stores.staging.delete(location: stores.staging.location(imageID: image.id))
-                try await revertToQueued(image, from: .importing, properties: [Self.lockKey: nil, Self.importingKey: nil, Self.failedKey: failedStores])
+                try await revertToQueued(image, from: .importing, properties: [Self.lockKey: nil, Self.importingKey: "", Self.failedKey: failedStores])
             case .uploading where image.size == nil:
                 try? stores.staging.delete(location: stores.staging.location(imageID: image.id))
                 try await revertToQueued(image, from: .uploading)
