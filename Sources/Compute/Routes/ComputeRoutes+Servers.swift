@@ -4,10 +4,12 @@ import Hummingbird
 import NimbusCore
 
 extension ComputeRoutes {
-    func view(_ request: Request, _ context: Context) async throws -> ServerView {
+    /// How to show `servers`; `host_status` (admins, 2.16+) is read for their hosts only.
+    func view(_ request: Request, _ context: Context, for servers: [Instance] = []) async throws -> ServerView {
         let caller = try context.requireAuth()
+        let needsStatus = caller.isAdmin && context.microversion >= Microversion(2, 16)
         return ServerView(version: context.microversion, base: Self.base(request), isAdmin: caller.isAdmin,
-                          hostStatus: caller.isAdmin ? try await service.hostStatuses() : [:])
+                          hostStatus: needsStatus ? try await service.hostStatuses(Set(servers.compactMap(\.host))) : [:])
     }
 
     func registerServers(_ api: RouterGroup<Context>) {
@@ -29,20 +31,20 @@ extension ComputeRoutes {
             api.get(detail ? "/servers/detail" : "/servers") { request, context in
                 let servers = try await service.servers(request.queryDictionary, statuses: request.queryValues("status"),
                                                         version: context.microversion, caller: try context.requireAuth())
-                let view = try await view(request, context)
+                let view = try await view(request, context, for: detail ? servers : [])
                 return Self.page("servers", servers.map { detail ? view.detail($0) : view.summary($0) }, request, lastID: servers.last?.uuid,
                                  path: detail ? "servers/detail" : "servers")
             }
         }
         api.get("/servers/:id") { request, context in
             let (instance, groups) = try await service.server(try context.parameters.require("id"), caller: try context.requireAuth())
-            return JSONResponse(["server": try await view(request, context).detail(instance, groups: groups)]).response()
+            return JSONResponse(["server": try await view(request, context, for: [instance]).detail(instance, groups: groups)]).response()
         }
         api.put("/servers/:id") { request, context in
             let id = try context.parameters.require("id")
             _ = try await service.updateServer(id, try await body(request), version: context.microversion, caller: try context.requireAuth())
             let (instance, groups) = try await service.server(id, caller: try context.requireAuth())
-            return JSONResponse(["server": try await view(request, context).updated(instance, groups: groups, rebuild: false)]).response()
+            return JSONResponse(["server": try await view(request, context, for: [instance]).updated(instance, groups: groups, rebuild: false)]).response()
         }
         api.delete("/servers/:id") { _, context in
             try await service.deleteServer(try context.parameters.require("id"), caller: try context.requireAuth(), requestID: context.requestID)
@@ -53,7 +55,7 @@ extension ComputeRoutes {
                                                   caller: try context.requireAuth(), requestID: context.requestID)
             if let server = result.server {
                 let groups = try await service.server(server.uuid, caller: try context.requireAuth()).1
-                var shown = try await view(request, context).updated(server, groups: groups, rebuild: true).objectValue ?? [:]
+                var shown = try await view(request, context, for: [server]).updated(server, groups: groups, rebuild: true).objectValue ?? [:]
                 shown["adminPass"] = result.body?["adminPass"]
                 var response = JSONResponse(status: .accepted, ["server": .object(shown)]).response()
                 response.headers[.location] = "\(Self.base(request))/v2.1/servers/\(server.uuid)"

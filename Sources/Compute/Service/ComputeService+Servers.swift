@@ -35,12 +35,14 @@ extension ComputeService {
         return instance
     }
 
-    /// `host` → `host_status` for the servers being shown.
-    public func hostStatuses() async throws -> [String: String] {
+    /// `host` → `host_status` for the hosts of the servers being shown (only those: with a
+    /// thousand hosts, reading every service for each GET would dominate it).
+    public func hostStatuses(_ hosts: Set<String>) async throws -> [String: String] {
         let now = Date()
         var out: [String: String] = [:]
-        for service in try await store.services(db) where service.binary == "nova-compute" {
-            out[service.host] = !service.isUp(now: now, timeout: settings.serviceDownTime) ? "DOWN" : service.disabled ? "MAINTENANCE" : "UP"
+        for host in hosts {
+            guard let service = try await store.service(host: host, binary: "nova-compute", db) else { continue }
+            out[host] = !service.isUp(now: now, timeout: settings.serviceDownTime) ? "DOWN" : service.disabled ? "MAINTENANCE" : "UP"
         }
         return out
     }
@@ -352,7 +354,7 @@ extension ComputeService {
     public func server(_ uuid: String, caller: AuthContext) async throws -> (Instance, [String]) {
         try authorize("os_compute_api:servers:show", caller)
         let instance = try await visibleInstance(uuid, caller: caller)
-        let groups = try await store.serverGroups(project: nil, db).filter { $0.members.contains(uuid) }.map(\.uuid)
+        let groups = try await store.groups(containing: uuid, db)
         return (instance, groups)
     }
 

@@ -366,6 +366,10 @@ struct ComputeStore: Sendable {
         try await x.execute("DELETE FROM compute_server_group WHERE uuid = ?", [.text(uuid)]) > 0
     }
 
+    func groups(containing instance: String, _ x: any SQLExecutor) async throws -> [String] {
+        try await x.query("SELECT group_uuid FROM compute_server_group_member WHERE instance_uuid = ?", [.text(instance)]).map { $0.string("group_uuid") }
+    }
+
     func addGroupMember(group: String, instance: String, _ x: any SQLExecutor) async throws {
         try await x.execute("INSERT INTO compute_server_group_member (group_uuid, instance_uuid) VALUES (?, ?)", [.text(group), .text(instance)])
     }
