@@ -11,6 +11,14 @@ import pytest
 from conftest import Nimbus, unique
 from test_image_cli import qcow2_file
 
+@pytest.fixture(autouse=True)
+def one_backend(nimbus: Nimbus):
+    """The CLI layer runs once: the Swift compute tests cover both engines, and
+    test_separate_processes.py drives compute on PostgreSQL end to end."""
+    if nimbus.backend != "sqlite":
+        pytest.skip("compute CLI tests run against the SQLite cloud only")
+
+
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbdLLNv4eRqIjYgG1Uvvr0fMBE/gwUTJSEsTS+qlt3f e2e@nimbus"
 
 
