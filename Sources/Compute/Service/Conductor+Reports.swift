@@ -18,7 +18,8 @@ extension Conductor {
         let power = report.output["power_state"]?.intValue.flatMap(PowerState.init(rawValue:))
         let followUp = try await db.transaction { x -> FollowUp? in
             var followUp: FollowUp?
-            try await self.store.acknowledge(host: report.host, upTo: message.id, x)
+            // Whoever deletes the message applies the report; a duplicate finds it gone.
+            guard try await self.store.acknowledge(host: report.host, id: message.id, x) else { return nil }
             guard let uuid = message.instanceUUID, var instance = try await self.store.instance(uuid: uuid, x) else { return nil }
             let failed = report.error != nil
             // A server deleted meanwhile only needs its events closed.

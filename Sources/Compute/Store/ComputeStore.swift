@@ -450,7 +450,8 @@ struct ComputeStore: Sendable {
         }
     }
 
-    func acknowledge(host: String, upTo id: Int64, _ x: any SQLExecutor) async throws {
-        try await x.execute("DELETE FROM compute_message WHERE host = ? AND id <= ?", [.text(host), .integer(id)])
+    /// Deletes the message; false when it was already gone (its report was applied before).
+    func acknowledge(host: String, id: Int64, _ x: any SQLExecutor) async throws -> Bool {
+        try await x.execute("DELETE FROM compute_message WHERE host = ? AND id = ?", [.text(host), .integer(id)]) > 0
     }
 }
