@@ -21,6 +21,37 @@ final class PlacementServiceTests: XCTestCase {
         }
     }
 
+    /// Candidates reuse inventories, traits and aggregates between requests; every change to
+    /// them shows in the next request.
+    func testCandidatesSeeEveryStructureChange() async throws {
+        try await onEachEngine { placement in
+            let cn = newUUID()
+            try await placement.syncProvider(uuid: cn, name: "host", inventory: ["VCPU": Inventory(total: 2)], traits: ["COMPUTE_NODE"])
+            let request = ResourceRequest(resources: ["VCPU": 1], requiredTraits: ["CUSTOM_FAST"])
+            let none = try await placement.allocationCandidates(request).candidates
+            XCTAssertTrue(none.isEmpty)
+            try await placement.syncProvider(uuid: cn, name: "host", inventory: ["VCPU": Inventory(total: 2)], traits: ["COMPUTE_NODE", "CUSTOM_FAST"])
+            let one = try await placement.allocationCandidates(request).candidates
+            XCTAssertEqual(one.count, 1, "a new trait is seen")
+            let bigger = ResourceRequest(resources: ["VCPU": 3])
+            let tooSmall = try await placement.allocationCandidates(bigger).candidates
+            XCTAssertTrue(tooSmall.isEmpty)
+            try await placement.syncProvider(uuid: cn, name: "host", inventory: ["VCPU": Inventory(total: 4)], traits: ["COMPUTE_NODE", "CUSTOM_FAST"])
+            let grown = try await placement.allocationCandidates(bigger).candidates
+            XCTAssertEqual(grown.count, 1, "a larger inventory is seen")
+            let inAggregate = ResourceRequest(resources: ["VCPU": 1], memberOf: [["0c4a0e0c-0000-4000-8000-000000000001"]])
+            let outside = try await placement.allocationCandidates(inAggregate).candidates
+            XCTAssertTrue(outside.isEmpty)
+            try await placement.setAggregates(provider: cn, aggregates: ["0c4a0e0c-0000-4000-8000-000000000001"])
+            let inside = try await placement.allocationCandidates(inAggregate).candidates
+            XCTAssertEqual(inside.count, 1, "new aggregate membership is seen")
+            let claimed = try await placement.claim(consumer: newUUID(), project: "p", user: "u", allocations: [cn: ["VCPU": 4]])
+            XCTAssertTrue(claimed)
+            let full = try await placement.allocationCandidates(bigger).candidates
+            XCTAssertTrue(full.isEmpty, "usage is read each time")
+        }
+    }
+
     func testComputeNodeLifecycle() async throws {
         try await onEachEngine { placement in
             let cn1 = newUUID(), cn2 = newUUID()

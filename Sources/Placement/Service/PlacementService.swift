@@ -21,6 +21,8 @@ public final class PlacementService: Sendable {
     /// How often an allocation write that lost a provider-generation race is retried before
     /// answering 409 (`[placement] allocation_conflict_retry_count`).
     let conflictRetries: Int
+    /// What allocation candidates reuse between requests (see `StructureCache`).
+    let structure = StructureCache()
     /// Project and user stored for allocations written below 1.8, which carry neither.
     public static let incompleteConsumerProject = "00000000-0000-0000-0000-000000000000"
     public static let incompleteConsumerUser = "00000000-0000-0000-0000-000000000000"
@@ -440,6 +442,7 @@ public final class PlacementService: Sendable {
             if try await self.classExists(newName, x) { throw Self.conflict("Resource class already exists: \(newName)") }
             try await x.execute("UPDATE placement_resource_class SET name = ? WHERE name = ?", [.text(newName), .text(name)])
             try await x.execute("UPDATE placement_inventory SET resource_class = ? WHERE resource_class = ?", [.text(newName), .text(name)])
+            try await self.store.structureChanged(x)
             try await x.execute("UPDATE placement_allocation SET resource_class = ? WHERE resource_class = ?", [.text(newName), .text(name)])
         }
     }

@@ -54,5 +54,11 @@ public enum PlacementMigrations {
             """,
             "CREATE INDEX placement_allocation_provider ON placement_allocation (provider_uuid, resource_class)",
         ]),
+        Migration(service: "placement", version: 2, name: "structure version", statements: [
+            // Moves whenever inventories, traits or aggregates change, so readers can keep those
+            // (which every boot reads, and which change rarely) until it moves.
+            "CREATE TABLE placement_structure (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
+            "INSERT INTO placement_structure (id, version) VALUES (1, 0)",
+        ]),
     ]
 }

@@ -70,7 +70,13 @@ struct PlacementStore: Sendable {
     }
 
     func delete(provider uuid: String, _ x: any SQLExecutor) async throws -> Bool {
-        try await x.execute("DELETE FROM placement_provider WHERE uuid = ?", [.text(uuid)]) > 0
+        try await structureChanged(x)
+        return try await x.execute("DELETE FROM placement_provider WHERE uuid = ?", [.text(uuid)]) > 0
+    }
+
+    /// Every write of inventories, traits or aggregates calls this in its transaction.
+    func structureChanged(_ x: any SQLExecutor) async throws {
+        try await x.execute("UPDATE placement_structure SET version = version + 1 WHERE id = 1", [])
     }
 
     /// The compare-and-swap every generation-guarded write goes through: moves the generation
@@ -98,6 +104,7 @@ struct PlacementStore: Sendable {
     }
 
     func insertInventory(_ provider: String, _ rc: String, _ i: Inventory, _ x: any SQLExecutor) async throws {
+        try await structureChanged(x)
         try await x.execute("""
             INSERT INTO placement_inventory (provider_uuid, resource_class, total, reserved, min_unit, max_unit, step_size, allocation_ratio)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -106,6 +113,7 @@ struct PlacementStore: Sendable {
     }
 
     func updateInventory(_ provider: String, _ rc: String, _ i: Inventory, _ x: any SQLExecutor) async throws {
+        try await structureChanged(x)
         try await x.execute("""
             UPDATE placement_inventory SET total = ?, reserved = ?, min_unit = ?, max_unit = ?, step_size = ?, allocation_ratio = ?
             WHERE provider_uuid = ? AND resource_class = ?
@@ -114,6 +122,7 @@ struct PlacementStore: Sendable {
     }
 
     func deleteInventory(_ provider: String, _ rc: String, _ x: any SQLExecutor) async throws {
+        try await structureChanged(x)
         try await x.execute("DELETE FROM placement_inventory WHERE provider_uuid = ? AND resource_class = ?", [.text(provider), .text(rc)])
     }
 
@@ -164,6 +173,7 @@ struct PlacementStore: Sendable {
     }
 
     func setTraits(_ provider: String, _ traits: Set<String>, _ x: any SQLExecutor) async throws {
+        try await structureChanged(x)
         try await x.execute("DELETE FROM placement_provider_trait WHERE provider_uuid = ?", [.text(provider)])
         for trait in traits.sorted() {
             try await x.execute("INSERT INTO placement_provider_trait (provider_uuid, trait) VALUES (?, ?)", [.text(provider), .text(trait)])
@@ -176,6 +186,7 @@ struct PlacementStore: Sendable {
     }
 
     func setAggregates(_ provider: String, _ aggregates: Set<String>, _ x: any SQLExecutor) async throws {
+        try await structureChanged(x)
         try await x.execute("DELETE FROM placement_provider_aggregate WHERE provider_uuid = ?", [.text(provider)])
         for aggregate in aggregates.sorted() {
             try await x.execute("INSERT INTO placement_provider_aggregate (provider_uuid, aggregate) VALUES (?, ?)", [.text(provider), .text(aggregate)])
@@ -251,17 +262,26 @@ struct PlacementStore: Sendable {
 
     // MARK: Snapshot
 
-    func snapshot(_ x: any SQLExecutor) async throws -> PlacementSnapshot {
+    /// Providers and usage as they are now; inventories, traits and aggregates from `cache`
+    /// when the structure version has not moved since it was filled.
+    func snapshot(_ x: any SQLExecutor, cache: StructureCache? = nil) async throws -> PlacementSnapshot {
         var s = PlacementSnapshot()
+        // Read first: a structure change committed after this read moves the version again,
+        // so what is cached under it can only be as new or newer, never older.
+        let version = try await x.first("SELECT version FROM placement_structure WHERE id = 1")?.int("version")
         for p in try await providers(x) {
             s.providers[p.uuid] = p
             s.order.append(p.uuid)
         }
-        for r in try await x.query("SELECT * FROM placement_inventory", []) {
-            s.inventories[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = Self.inventory(r)
-        }
         for r in try await x.query("SELECT provider_uuid, resource_class, CAST(SUM(used) AS BIGINT) AS used FROM placement_allocation GROUP BY provider_uuid, resource_class", []) {
             s.usages[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = r.int("used")
+        }
+        if let version, let cached = cache?.entry(version) {
+            (s.inventories, s.traits, s.aggregates) = (cached.inventories, cached.traits, cached.aggregates)
+            return s
+        }
+        for r in try await x.query("SELECT * FROM placement_inventory", []) {
+            s.inventories[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = Self.inventory(r)
         }
         for r in try await x.query("SELECT provider_uuid, trait FROM placement_provider_trait", []) {
             s.traits[r.string("provider_uuid"), default: []].insert(r.string("trait"))
@@ -269,6 +289,26 @@ struct PlacementStore: Sendable {
         for r in try await x.query("SELECT provider_uuid, aggregate FROM placement_provider_aggregate", []) {
             s.aggregates[r.string("provider_uuid"), default: []].insert(r.string("aggregate"))
         }
+        if let version {
+            cache?.store(StructureCache.Entry(version: version, inventories: s.inventories, traits: s.traits, aggregates: s.aggregates))
+        }
         return s
     }
+}
+
+/// Inventories, traits and aggregates as of one structure version: every boot reads them, and
+/// they change only when agents report new hosts or operators change them.
+final class StructureCache: @unchecked Sendable {
+    struct Entry {
+        var version: Int64
+        var inventories: [String: [String: Inventory]]
+        var traits: [String: Set<String>]
+        var aggregates: [String: Set<String>]
+    }
+
+    private let lock = NSLock()
+    private var current: Entry?
+
+    func entry(_ version: Int64) -> Entry? { lock.withLock { current?.version == version ? current : nil } }
+    func store(_ entry: Entry) { lock.withLock { current = entry } }
 }
