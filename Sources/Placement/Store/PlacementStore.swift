@@ -43,6 +43,7 @@ struct PlacementStore: Sendable {
     }
 
     func insert(_ p: ResourceProvider, _ x: any SQLExecutor) async throws {
+        try await structureChanged(x)
         let now = Date().timeIntervalSince1970
         try await x.execute("""
             INSERT INTO placement_provider (uuid, name, generation, parent_uuid, root_uuid, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -50,12 +51,14 @@ struct PlacementStore: Sendable {
     }
 
     func update(_ p: ResourceProvider, _ x: any SQLExecutor) async throws {
+        try await structureChanged(x)
         try await x.execute("UPDATE placement_provider SET name = ?, parent_uuid = ?, root_uuid = ?, updated_at = ? WHERE uuid = ?",
                             [.text(p.name), .optional(p.parentUUID), .text(p.rootUUID), .real(Date().timeIntervalSince1970), .text(p.uuid)])
     }
 
     /// Moves every provider whose root is `oldRoot` and that lies under `subtree` to `newRoot`.
     func setRoot(_ uuids: [String], root: String, _ x: any SQLExecutor) async throws {
+        try await structureChanged(x)
         for uuid in uuids {
             try await x.execute("UPDATE placement_provider SET root_uuid = ? WHERE uuid = ?", [.text(root), .text(uuid)])
         }
@@ -74,7 +77,8 @@ struct PlacementStore: Sendable {
         return try await x.execute("DELETE FROM placement_provider WHERE uuid = ?", [.text(uuid)]) > 0
     }
 
-    /// Every write of inventories, traits or aggregates calls this in its transaction.
+    /// Every write of providers (other than their generation), inventories, traits or
+    /// aggregates calls this in its transaction.
     func structureChanged(_ x: any SQLExecutor) async throws {
         try await x.execute("UPDATE placement_structure SET version = version + 1 WHERE id = 1", [])
     }
@@ -262,23 +266,25 @@ struct PlacementStore: Sendable {
 
     // MARK: Snapshot
 
-    /// Providers and usage as they are now; inventories, traits and aggregates from `cache`
-    /// when the structure version has not moved since it was filled.
+    /// Usage as it is now; providers (with their generations), inventories, traits and
+    /// aggregates as of the structure version, from `cache` when it has not moved since the
+    /// cache was filled. Readers that show generations pass no cache.
     func snapshot(_ x: any SQLExecutor, cache: StructureCache? = nil) async throws -> PlacementSnapshot {
         var s = PlacementSnapshot()
         // Read first: a structure change committed after this read moves the version again,
         // so what is cached under it can only be as new or newer, never older.
         let version = try await x.first("SELECT version FROM placement_structure WHERE id = 1")?.int("version")
-        for p in try await providers(x) {
-            s.providers[p.uuid] = p
-            s.order.append(p.uuid)
-        }
         for r in try await x.query("SELECT provider_uuid, resource_class, CAST(SUM(used) AS BIGINT) AS used FROM placement_allocation GROUP BY provider_uuid, resource_class", []) {
             s.usages[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = r.int("used")
         }
         if let version, let cached = cache?.entry(version) {
-            (s.inventories, s.traits, s.aggregates) = (cached.inventories, cached.traits, cached.aggregates)
+            (s.providers, s.order, s.inventories, s.traits, s.aggregates) =
+                (cached.providers, cached.order, cached.inventories, cached.traits, cached.aggregates)
             return s
+        }
+        for p in try await providers(x) {
+            s.providers[p.uuid] = p
+            s.order.append(p.uuid)
         }
         for r in try await x.query("SELECT * FROM placement_inventory", []) {
             s.inventories[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = Self.inventory(r)
@@ -290,17 +296,20 @@ struct PlacementStore: Sendable {
             s.aggregates[r.string("provider_uuid"), default: []].insert(r.string("aggregate"))
         }
         if let version {
-            cache?.store(StructureCache.Entry(version: version, inventories: s.inventories, traits: s.traits, aggregates: s.aggregates))
+            cache?.store(StructureCache.Entry(version: version, providers: s.providers, order: s.order, inventories: s.inventories,
+                                              traits: s.traits, aggregates: s.aggregates))
         }
         return s
     }
 }
 
-/// Inventories, traits and aggregates as of one structure version: every boot reads them, and
-/// they change only when agents report new hosts or operators change them.
+/// Providers, inventories, traits and aggregates as of one structure version: every boot reads
+/// them, and they change only when agents report new hosts or operators change them.
 final class StructureCache: @unchecked Sendable {
     struct Entry {
         var version: Int64
+        var providers: [String: ResourceProvider]
+        var order: [String]
         var inventories: [String: [String: Inventory]]
         var traits: [String: Set<String>]
         var aggregates: [String: Set<String>]
