@@ -1,26 +1,46 @@
 import CSQLite
 import Foundation
 
-/// SQLite in WAL mode through one connection. Every statement runs while holding `mutex`, so
-/// a transaction owns the connection from BEGIN to COMMIT and SQLite's single-writer rule is
-/// met without `SQLITE_BUSY` inside the process. `busy_timeout` covers other processes
-/// (`nimbus manage` run beside a live server).
+/// SQLite in WAL mode: one writing connection and a few reading ones. Every write and every
+/// transaction runs on the writer while holding `mutex`, so a transaction owns it from BEGIN to
+/// COMMIT and SQLite's single-writer rule is met without `SQLITE_BUSY` inside the process.
+/// Plain SELECTs outside a transaction go to a reader: WAL lets them run beside the writer and
+/// see everything committed, so reads (a client polling a server) do not queue behind writes.
+/// `busy_timeout` covers other processes (`nimbus manage` run beside a live server).
 public final class SQLiteDatabase: Database, @unchecked Sendable {
     public let dialect = SQLDialect.sqlite
     private let mutex = AsyncMutex()
     // Touched only while `mutex` is held.
     private let connection: SQLiteConnection
+    private let readers: [(mutex: AsyncMutex, connection: SQLiteConnection)]
+    private let nextReader = NSLock()
+    private var readerIndex = 0
 
-    public init(path: String) throws {
+    public init(path: String, readers readerCount: Int = 2) throws {
         connection = try SQLiteConnection(path: path)
         try connection.run("PRAGMA journal_mode=WAL")
         try connection.run("PRAGMA synchronous=NORMAL")
         try connection.run("PRAGMA foreign_keys=ON")
         try connection.run("PRAGMA busy_timeout=5000")
+        readers = try (0..<readerCount).map { _ in
+            let reader = try SQLiteConnection(path: path)
+            try reader.run("PRAGMA busy_timeout=5000")
+            return (AsyncMutex(), reader)
+        }
     }
 
     public func query(_ sql: String, _ binds: [SQLValue]) async throws -> [Row] {
-        try await mutex.withLock { try connection.query(sql, binds) }
+        guard !readers.isEmpty, Self.isPlainSelect(sql) else { return try await mutex.withLock { try connection.query(sql, binds) } }
+        let reader = readers[nextReader.withLock {
+            readerIndex = (readerIndex + 1) % readers.count
+            return readerIndex
+        }]
+        return try await reader.mutex.withLock { try reader.connection.query(sql, binds) }
+    }
+
+    /// A statement that only reads (an `INSERT … RETURNING` also comes through `query`).
+    static func isPlainSelect(_ sql: String) -> Bool {
+        sql.drop { $0.isWhitespace }.prefix(6).lowercased() == "select"
     }
 
     @discardableResult
@@ -43,6 +63,7 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
     }
 
     public func close() async {
+        for reader in readers { await reader.mutex.withLock { reader.connection.close() } }
         await mutex.withLock { connection.close() }
     }
 }
