@@ -51,6 +51,11 @@ public struct Aggregate: Sendable {
 
     public var availabilityZone: String? { metadata["availability_zone"] }
 
+    /// A host's zone: that of an aggregate it is in which names one, else the default zone.
+    static func zone(of host: String, in aggregates: [Aggregate], default defaultZone: String) -> String {
+        aggregates.first { $0.hosts.contains(host) && $0.availabilityZone != nil }?.availabilityZone ?? defaultZone
+    }
+
     /// The full view; `uuid` from 2.41.
     public func json(_ version: Microversion) -> JSON {
         var out: [String: JSON] = [

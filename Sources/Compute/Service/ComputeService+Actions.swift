@@ -292,11 +292,12 @@ extension ComputeService {
             var spec = try await conductor.requestSpec(instance)
             spec.requestedHost = requestedHost
             let selection = try await conductor.schedule(spec)[0]
+            let hostZone = try await conductor.zone(of: selection.host)
             try await db.transaction { x in
                 guard var current = try await self.store.instance(uuid: instance.uuid, x), current.taskState == .unshelving else { return }
                 current.host = selection.host
                 current.node = selection.node.hypervisorHostname
-                current.availabilityZone = try await self.conductor.zone(of: selection.host, x)
+                current.availabilityZone = hostZone
                 try await self.store.update(current, x)
                 try await self.conductor.send("unshelve", to: selection.host, instance: instance.uuid,
                                               payload: ["guest": self.conductor.guest(current).json, "action_id": .int(actionID)], x)

@@ -25,7 +25,7 @@ extension ComputeService {
     }
 
     func zoneOfHost(_ host: String, aggregates: [Aggregate]) -> String {
-        aggregates.first { $0.hosts.contains(host) && $0.availabilityZone != nil }?.availabilityZone ?? settings.defaultAvailabilityZone
+        Aggregate.zone(of: host, in: aggregates, default: settings.defaultAvailabilityZone)
     }
 
     func serviceJSON(_ s: ServiceRecord, version: Microversion, aggregates: [Aggregate], legacyID: Int) -> JSON {

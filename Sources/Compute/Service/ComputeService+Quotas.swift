@@ -37,10 +37,14 @@ extension ComputeService {
     }
 
     func quotaLimits(project: String) async throws -> [String: Int64] {
-        var limits = settings.quotaDefaults
-        for (k, v) in try await store.classLimits("default", db) { limits[k] = v }
+        var limits = try await classLimits("default")
         for (k, v) in try await store.quotaLimits(project: project, db) { limits[k] = v }
         return limits
+    }
+
+    /// A quota class's limits over the configured defaults.
+    func classLimits(_ name: String) async throws -> [String: Int64] {
+        settings.quotaDefaults.merging(try await store.classLimits(name, db)) { _, set in set }
     }
 
     /// The usage the quota APIs report; key pairs count per user.
@@ -89,8 +93,7 @@ extension ComputeService {
 
     public func quotaDefaults(project: String, version: Microversion, caller: AuthContext) async throws -> JSON {
         try authorize("os_compute_api:os-quota-sets:defaults", caller, project: project)
-        var limits = settings.quotaDefaults
-        for (k, v) in try await store.classLimits("default", db) { limits[k] = v }
+        let limits = try await classLimits("default")
         var out: [String: JSON] = ["id": .string(project)]
         for resource in ComputeQuotas.shown(version) { out[resource] = .int(limits[resource] ?? -1) }
         return ["quota_set": .object(out)]
@@ -134,8 +137,7 @@ extension ComputeService {
 
     public func quotaClassSet(_ name: String, version: Microversion, caller: AuthContext) async throws -> JSON {
         try authorize("os_compute_api:os-quota-class-sets:show", caller)
-        var limits = settings.quotaDefaults
-        for (k, v) in try await store.classLimits(name, db) { limits[k] = v }
+        let limits = try await classLimits(name)
         var out: [String: JSON] = ["id": .string(name)]
         for resource in ComputeQuotas.shown(version, quotaClass: true) { out[resource] = .int(limits[resource] ?? -1) }
         return ["quota_class_set": .object(out)]

@@ -250,7 +250,7 @@ extension ComputeService {
         guard inet_pton(family, text, &buffer) == 1, inet_ntop(family, buffer, &out, socklen_t(out.count)) != nil else {
             throw APIError.badRequest("Invalid input for field/attribute \(field). Value: \(text). '\(text)' is not a '\(field == "accessIPv6" ? "ipv6" : "ipv4")'")
         }
-        return String(cString: out)
+        return out.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     static func metadata(_ value: JSON?, field: String) throws -> [String: String] {

@@ -112,13 +112,14 @@ extension Conductor {
 
     func startBuild(_ uuid: String, on selection: Selection, alternates: [Selection], actionID: Int64,
                     from task: TaskState = .scheduling) async throws {
+        let hostZone = try await zone(of: selection.host)
         let started = try await db.transaction { x -> Bool in
             guard var instance = try await self.store.instance(uuid: uuid, x), instance.vmState == .building, instance.deletedAt == nil,
                   instance.taskState == task else { return false }
             instance.host = selection.host
             instance.node = selection.node.hypervisorHostname
             instance.taskState = .spawning
-            instance.availabilityZone = try await self.zone(of: selection.host, x)
+            instance.availabilityZone = hostZone
             instance.extra["alternates"] = .array(alternates.map { .object(["host": .string($0.host), "allocation": Self.allocationJSON($0.allocation)]) })
             instance.updatedAt = Date()
             try await self.store.update(instance, x)
@@ -130,8 +131,10 @@ extension Conductor {
         if started { await wake(selection.host) } else { try await placement.deleteAllocations(consumer: uuid) }
     }
 
-    func zone(of host: String, _ x: any SQLExecutor) async throws -> String {
-        try await store.aggregates(x).first { $0.hosts.contains(host) && $0.availabilityZone != nil }?.availabilityZone ?? settings.defaultAvailabilityZone
+    /// The host's zone, from the cached aggregates (every aggregate change invalidates them),
+    /// so builds and moves do not read every aggregate inside their transactions.
+    func zone(of host: String) async throws -> String {
+        Aggregate.zone(of: host, in: try await hosts.get(db).aggregates, default: settings.defaultAvailabilityZone)
     }
 
     static func allocationJSON(_ allocation: [String: [String: Int64]]) -> JSON {

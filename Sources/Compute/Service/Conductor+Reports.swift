@@ -16,6 +16,8 @@ extension Conductor {
                                    payload: (try? JSON.parse(row.string("payload"))) ?? .null)
         let actionID = message.payload["action_id"]?.intValue ?? 0
         let power = report.output["power_state"]?.intValue.flatMap(PowerState.init(rawValue:))
+        // Read before the transaction: it may need the database itself.
+        let hostZone = try await zone(of: report.host)
         let followUp = try await db.transaction { x -> FollowUp? in
             var followUp: FollowUp?
             // Whoever deletes the message applies the report; a duplicate finds it gone.
@@ -76,7 +78,7 @@ extension Conductor {
                 instance.extra["resize_prior_state"] = .string(instance.vmState.rawValue)
                 instance.host = report.host
                 instance.node = report.host
-                instance.availabilityZone = try await self.zone(of: report.host, x)
+                instance.availabilityZone = hostZone
                 if let newFlavor = instance.newFlavor {
                     instance.newFlavor = instance.flavor  // kept for a revert
                     instance.flavor = newFlavor
@@ -97,7 +99,7 @@ extension Conductor {
                 instance.newFlavor = nil
                 instance.host = report.host
                 instance.node = report.host
-                instance.availabilityZone = try await self.zone(of: report.host, x)
+                instance.availabilityZone = hostZone
                 instance.vmState = VMState(rawValue: instance.extra["resize_prior_state"]?.stringValue ?? "active") ?? .active
                 instance.taskState = nil
                 instance.extra["resize_source"] = nil
@@ -115,7 +117,7 @@ extension Conductor {
             case ("adopt", false):
                 instance.host = report.host
                 instance.node = report.host
-                instance.availabilityZone = try await self.zone(of: report.host, x)
+                instance.availabilityZone = hostZone
                 instance.taskState = nil
                 let migration = message.payload["migration"]?.stringValue ?? ""
                 followUp = { try await self.placement.deleteAllocations(consumer: migration) }
@@ -123,7 +125,7 @@ extension Conductor {
                 let source = message.payload["source_provider"]?.stringValue ?? ""
                 instance.host = report.host
                 instance.node = report.host
-                instance.availabilityZone = try await self.zone(of: report.host, x)
+                instance.availabilityZone = hostZone
                 instance.vmState = message.payload["power_off"]?.boolValue == true ? .stopped : .active
                 instance.taskState = nil
                 let (project, user) = (instance.projectID, instance.userID)
