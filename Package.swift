@@ -56,8 +56,14 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "Networking", dependencies: [
+            "NimbusCore", "NimbusStore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "NimbusServer", dependencies: [
-            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute",
+            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute", "Networking",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -84,6 +90,10 @@ let package = Package(
         ]),
         .testTarget(name: "ComputeTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
+        .testTarget(name: "NetworkingTests", dependencies: [
+            "NimbusTestSupport", "NimbusServer", "Networking", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "IdentityTests", dependencies: [

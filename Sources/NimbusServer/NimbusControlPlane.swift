@@ -4,6 +4,7 @@ import Hummingbird
 import Identity
 import Image
 import Logging
+import Networking
 import NimbusCore
 import NimbusStore
 import Placement
@@ -19,6 +20,7 @@ public final class NimbusControlPlane: Sendable {
     public let image: ImageService
     public let placement: PlacementService
     public let compute: ComputeService
+    public let network: NetworkService
     public let policy: PolicyEngine
     public let logger: Logger
     /// Base URL advertised in the catalog, e.g. `http://127.0.0.1:8800`.
@@ -38,6 +40,7 @@ public final class NimbusControlPlane: Sendable {
             // Glance's are not, exactly as operators write them in policy.yaml.
             let defaults = IdentityPolicy.defaults.merging(ImagePolicy.defaults) { identity, _ in identity }
                 .merging(PlacementPolicy.defaults) { first, _ in first }.merging(ComputePolicy.defaults) { first, _ in first }
+                .merging(NetworkPolicy.defaults) { first, _ in first }
             policy = try PolicyEngine(defaults: defaults, overrides: try PolicyEngine.loadOverrides(path: policyPath))
         } catch {
             throw StartupError("bad policy file \(policyPath): \(error)")
@@ -62,6 +65,7 @@ public final class NimbusControlPlane: Sendable {
             compute = ComputeService(db: db, policy: policy, placement: PlacementServiceClient(placement: placement),
                                      images: ImageServiceClient(images: image), scheduler: try Self.schedulerSettings(config),
                                      settings: try Self.computeSettings(config), logger: logger)
+            network = NetworkService(db: db, policy: policy, settings: try Self.networkSettings(config), logger: logger)
         } catch {
             await db.close()
             throw StartupError("cannot initialise the services: \(error)")
@@ -75,7 +79,11 @@ public final class NimbusControlPlane: Sendable {
                                             directory: dir.hasPrefix("/") ? dir : "\(dataDir)/\(dir)")
     }
 
-    public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all + PlacementMigrations.all + ComputeMigrations.all }
+    public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all + PlacementMigrations.all + ComputeMigrations.all + NetworkMigrations.all }
+
+    static func networkSettings(_ config: NimbusConfig) throws -> NetworkService.Settings {
+        NetworkService.Settings()
+    }
 
     static func schedulerSettings(_ config: NimbusConfig) throws -> SchedulerSettings {
         var settings = SchedulerSettings()
@@ -142,6 +150,7 @@ public final class NimbusControlPlane: Sendable {
         ImageRoutes(service: image, validator: identity, maxBodySize: maxBody).register(on: router)
         PlacementRoutes(service: placement, validator: identity, maxBodySize: maxBody, publicURL: publicURL).register(on: router)
         ComputeRoutes(service: compute, validator: identity, maxBodySize: maxBody).register(on: router)
+        NetworkRoutes(service: network, validator: identity, maxBodySize: maxBody).register(on: router)
         AgentRoutes(conductor: compute.conductor, policy: policy, validator: identity, maxBodySize: maxBody).register(on: router)
         return router
     }

@@ -19,27 +19,21 @@ extension ImageService {
         }
     }
 
-    /// Digests and inspection of one upload, fed chunk by chunk.
-    struct UploadDigest {
+    /// Digests and inspection of one upload, fed batch by batch. swift-crypto's hash states are
+    /// not marked Sendable; a digest is safe to move between tasks because exactly one task
+    /// owns it at a time (`ingest` hands it to the task of the batch in flight and takes it
+    /// back by awaiting that task).
+    struct UploadDigest: @unchecked Sendable {
         var md5 = Insecure.MD5()
         var sha512 = SHA512()
         var sha256: SHA256?
         var inspector = DiskFormatInspector()
         var size: Int64 = 0
-
-        mutating func feedExceptSHA512(_ bytes: UnsafeRawBufferPointer) {
-            md5.update(bufferPointer: bytes)
-            sha256?.update(bufferPointer: bytes)
-            inspector.feed(bytes)
-            size += Int64(bytes.count)
-        }
     }
 
     static let hashBatchSize = 1 << 20
 
-    /// The running SHA-512, handed to the child task and back. swift-crypto does not mark it
-    /// Sendable; it is safe here because the uploading task never touches it while the child
-    /// holds it (it awaits the child before the next use).
+    /// The running SHA-512 handed to a child task and back (see `UploadDigest` on Sendable).
     struct HashInFlight: @unchecked Sendable {
         var hash: SHA512
     }
@@ -48,6 +42,25 @@ extension ImageService {
         var running = start
         for chunk in chunks { chunk.withUnsafeReadableBytes { running.hash.update(bufferPointer: $0) } }
         return running
+    }
+
+    /// One batch: SHA-512 (the most expensive step, more than the disk write) on a child task,
+    /// while this task writes the bytes, computes MD5 and inspects them.
+    static func digest(_ batch: [ByteBuffer], from start: UploadDigest, writer: any ImageDataWriter) async throws -> UploadDigest {
+        var digest = start
+        let running = HashInFlight(hash: start.sha512)
+        async let sha512 = hashed(running, batch)
+        for buffer in batch {
+            try buffer.withUnsafeReadableBytes { bytes in
+                try writer.write(bytes)
+                digest.md5.update(bufferPointer: bytes)
+                digest.sha256?.update(bufferPointer: bytes)
+                digest.inspector.feed(bytes)
+                digest.size += Int64(bytes.count)
+            }
+        }
+        digest.sha512 = await sha512.hash
+        return digest
     }
 
     static func hex<D: Digest>(_ digest: D) -> String { digest.map { String(format: "%02x", $0) }.joined() }
@@ -118,36 +131,38 @@ extension ImageService {
     func ingest<Body: AsyncSequence>(_ image: Image, body: Body, into target: any ImageDataStore, expectedMD5: String?) async throws -> Ingested
     where Body.Element == ByteBuffer {
         let writer = try target.beginWrite(imageID: image.id)
-        var digest = UploadDigest()
-        if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty { digest.sha256 = SHA256() }
+        var settled = UploadDigest()
+        if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty { settled.sha256 = SHA256() }
         let sizeLimit = try await limit(.imageSizeTotal, project: image.owner)
         var reserved: Int64 = 0
+        // A pipeline of about 1 MiB batches: while one batch is hashed, written and inspected
+        // (on two cores, see `digest`), this task already receives the next one from the
+        // socket. At most one batch is in flight and one filling, which keeps memory flat
+        // whatever the image size.
+        var inFlight: Task<UploadDigest, any Error>?
+        func settle() async throws -> UploadDigest {
+            if let task = inFlight {
+                inFlight = nil
+                settled = try await task.value
+            }
+            return settled
+        }
         do {
-            // SHA-512 is the most expensive step of an upload (more than the disk write), so
-            // each batch of about 1 MiB is hashed by a child task on another core while this
-            // task writes the batch, computes MD5 and inspects it. At most one batch is in
-            // flight, which keeps memory flat whatever the image size.
             var batch: [ByteBuffer] = []
             var batchBytes = 0
             func flush() async throws {
+                guard batchBytes > 0 else { return }
                 // Quota: each batch is reserved before it is written, so concurrent uploads of
                 // one project cannot together pass image_size_total.
-                if let owner = image.owner, batchBytes > 0 {
+                if let owner = image.owner {
                     guard try await store.reserve(project: owner, images: 0, bytes: Int64(batchBytes), imageLimit: -1, byteLimit: sizeLimit, db) else {
                         throw Self.overLimit(owner, .imageSizeTotal, limit: sizeLimit)
                     }
                     reserved += Int64(batchBytes)
                 }
+                let start = try await settle()
                 let chunks = batch
-                let running = HashInFlight(hash: digest.sha512)
-                async let sha512 = Self.hashed(running, chunks)
-                for buffer in chunks {
-                    try buffer.withUnsafeReadableBytes { bytes in
-                        try writer.write(bytes)
-                        digest.feedExceptSHA512(bytes)
-                    }
-                }
-                digest.sha512 = await sha512.hash
+                inFlight = Task { try await Self.digest(chunks, from: start, writer: writer) }
                 batch.removeAll(keepingCapacity: true)
                 batchBytes = 0
             }
@@ -157,12 +172,15 @@ extension ImageService {
                 if batchBytes >= Self.hashBatchSize { try await flush() }
             }
             try await flush()
+            let digest = try await settle()
             let report = digest.inspector.finish()
             try checkUpload(digest, report: report, image: image, expectedMD5: expectedMD5)
             let location = try writer.commit()
             return Ingested(storeID: target.id, location: location, size: digest.size, checksum: Self.hex(digest.md5.finalize()),
                             hashValue: Self.hex(digest.sha512.finalize()), virtualSize: report.virtualSize, reserved: reserved)
         } catch {
+            // The batch in flight must finish writing before the partial object is removed.
+            _ = try? await inFlight?.value
             writer.abort()
             if let owner = image.owner, reserved > 0 { try? await store.release(project: owner, images: 0, bytes: reserved, db) }
             throw error

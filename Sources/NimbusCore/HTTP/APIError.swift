@@ -20,6 +20,10 @@ public enum ErrorStyle: Sendable {
     case placement
     /// Nova: `{"itemNotFound": {"code": 404, "message": "…"}}`, the key naming the kind of fault.
     case nova
+    /// Neutron: `{"NeutronError": {"type": "NetworkNotFound", "message": "…", "detail": ""}}`;
+    /// `type` is the error's `code` when it has one (Neutron's exception name), else the
+    /// webob class for the status (`HTTPBadRequest`).
+    case neutron
 }
 
 /// An error meant for the API caller: a status code and a message, rendered in the shape of the
@@ -89,6 +93,22 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// webob's exception class for a status, Neutron's `type` for errors without a code.
+    var neutronTypeName: String {
+        switch status.code {
+        case 400: return "HTTPBadRequest"
+        case 403: return "HTTPForbidden"
+        case 404: return "HTTPNotFound"
+        case 405: return "HTTPMethodNotAllowed"
+        case 409: return "HTTPConflict"
+        case 413: return "HTTPRequestEntityTooLarge"
+        case 415: return "HTTPUnsupportedMediaType"
+        case 501: return "HTTPNotImplemented"
+        case 503: return "HTTPServiceUnavailable"
+        default: return "HTTPInternalServerError"
+        }
+    }
+
     var keystoneBody: JSON {
         ["error": ["code": .int(Int64(status.code)), "title": .string(title), "message": .string(message)]]
     }
@@ -107,6 +127,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case .nova:
             // A missing or bad token is answered by the token middleware, as keystonemiddleware does.
             response = JSONResponse(status: status, status == .unauthorized ? keystoneBody : [novaFaultName: ["code": .int(Int64(status.code)), "message": .string(message)]]).response()
+        case .neutron:
+            response = JSONResponse(status: status, status == .unauthorized ? keystoneBody
+                : ["NeutronError": ["type": .string(code ?? neutronTypeName), "message": .string(message), "detail": ""]]).response()
         }
         for field in headers { response.headers.append(field) }
         return response

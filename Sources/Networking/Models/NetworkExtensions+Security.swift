@@ -1,0 +1,4 @@
+extension NetworkExtensions {
+    /// Security groups and agents.
+    static let security: [NetworkExtension] = []
+}

@@ -1,0 +1,4 @@
+extension NetworkPolicy {
+    /// Networks, subnets, subnet pools, ports, segments, quotas, availability zones.
+    static let core: [String: String] = [:]
+}

@@ -1,0 +1,4 @@
+extension NetworkPolicy {
+    /// Security groups, rules and agents.
+    static let security: [String: String] = [:]
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Logging
+import NimbusCore
+import NimbusStore
+
+/// Neutron's logic: networks and their segments (ML2 type drivers), subnets, subnet pools and
+/// IP address management, ports and their bindings, and the rest of the resource families in
+/// `NetworkService+<Family>.swift`. No HTTP here; the routes translate JSON to these calls,
+/// and Nova's side calls the public methods in-process.
+public final class NetworkService: Sendable {
+    let db: any Database
+    let policy: PolicyEngine
+    let settings: Settings
+    let logger: Logger
+
+    /// What `nimbus.conf` decides for networking.
+    public struct Settings: Sendable {
+        public init() {}
+    }
+
+    public init(db: any Database, policy: PolicyEngine, settings: Settings, logger: Logger) {
+        self.db = db
+        self.policy = policy
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Whether `caller` may do `action` on a target with these attributes; 403 in Neutron's
+    /// words otherwise. Callers that must hide existence (another project's network) check
+    /// visibility first and answer 404 themselves.
+    func authorize(_ action: String, _ caller: AuthContext, target: [String: String] = [:]) throws {
+        guard policy.enforce(action, credentials: caller.policyInput, target: target) else {
+            throw APIError(.forbidden, "(rule:\(action)) is disallowed by policy", code: "PolicyNotAuthorized")
+        }
+    }
+}

@@ -1,0 +1,6 @@
+import NimbusStore
+
+extension NetworkMigrations {
+    /// Security groups and rules, and agents.
+    static let security: [Migration] = []
+}
