@@ -70,7 +70,7 @@ extension GuestSpec {
     var json: JSON {
         ["uuid": .string(uuid), "name": .string(name), "vcpus": .int(vcpus), "memory_mb": .int(memoryMB), "disk_gb": .int(diskGB),
          "image_ref": .string(imageRef), "user_data": .optional(userData), "key_data": .optional(keyData),
-         "metadata": .object(metadata.mapValues { .string($0) })]
+         "metadata": .object(metadata.mapValues { .string($0) }), "nics": .array(nics.map(\.json))]
     }
 
     init?(json: JSON) {
@@ -78,6 +78,7 @@ extension GuestSpec {
         self.init(uuid: uuid, name: json["name"]?.stringValue ?? "", vcpus: json["vcpus"]?.intValue ?? 0, memoryMB: json["memory_mb"]?.intValue ?? 0,
                   diskGB: json["disk_gb"]?.intValue ?? 0, imageRef: json["image_ref"]?.stringValue ?? "",
                   userData: json["user_data"]?.stringValue, keyData: json["key_data"]?.stringValue,
-                  metadata: json["metadata"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
+                  metadata: json["metadata"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
+                  nics: json["nics"]?.arrayValue?.compactMap(AttachedNIC.init(json:)) ?? [])
     }
 }

@@ -89,3 +89,93 @@ public struct ImageInfo: Sendable {
             (id, name, status, minRAM, minDisk, size, diskFormat, properties)
     }
 }
+
+/// What the compute service needs from the network service (Neutron's role in Nova's boot):
+/// requested networks checked at the API, ports created or bound on the chosen host before
+/// the guest starts, and released when it is deleted. Nimbus wires the in-process networking
+/// service behind it; without one, servers boot without NICs.
+public protocol NetworkClient: Sendable {
+    /// Checks what a server asks for, as the caller, and resolves `auto` into concrete networks
+    /// (the project's only usable network, or none when there is no network at all). Errors
+    /// are the API's 400/404/409 answers.
+    func resolve(_ request: NetworkRequest, caller: AuthContext) async throws -> [RequestedNIC]
+    /// The instance's ports, bound to `host`: created on the requested networks (with their
+    /// fixed IPs) or taken over from the requested ports. Idempotent: ports the instance
+    /// already has are rebound rather than created again, so a resumed or rescheduled build
+    /// does not leak ports.
+    func allocate(_ nics: [RequestedNIC], instance: String, project: String, host: String) async throws -> [AttachedNIC]
+    /// Deletes the ports compute created for the instance and unbinds the ones it was given.
+    func deallocate(instance: String) async throws
+}
+
+/// The server body's `networks`: `auto`, `none`, or a list.
+public enum NetworkRequest: Sendable, Equatable {
+    case auto, none
+    case list([RequestedNIC])
+}
+
+/// One entry of the server body's `networks`: a network (optionally with a fixed IP) or a port.
+public struct RequestedNIC: Sendable, Equatable {
+    public var networkID: String?
+    public var fixedIP: String?
+    public var portID: String?
+    public var tag: String?
+
+    public init(networkID: String? = nil, fixedIP: String? = nil, portID: String? = nil, tag: String? = nil) {
+        (self.networkID, self.fixedIP, self.portID, self.tag) = (networkID, fixedIP, portID, tag)
+    }
+
+    var json: JSON {
+        var out: [String: JSON] = [:]
+        if let networkID { out["uuid"] = .string(networkID) }
+        if let fixedIP { out["fixed_ip"] = .string(fixedIP) }
+        if let portID { out["port"] = .string(portID) }
+        if let tag { out["tag"] = .string(tag) }
+        return .object(out)
+    }
+
+    init(json: JSON) {
+        self.init(networkID: json["uuid"]?.stringValue, fixedIP: json["fixed_ip"]?.stringValue, portID: json["port"]?.stringValue,
+                  tag: json["tag"]?.stringValue)
+    }
+}
+
+/// A port attached to a server, as the driver wires it and as `addresses` shows it.
+public struct AttachedNIC: Sendable, Equatable {
+    public var portID: String
+    public var networkID: String
+    public var networkName: String
+    public var macAddress: String
+    public var fixedIPs: [String]
+    /// The port's binding details for the driver (`binding:vif_type`, `binding:vif_details`, MTU…).
+    public var binding: [String: String]
+
+    public init(portID: String, networkID: String, networkName: String, macAddress: String, fixedIPs: [String], binding: [String: String] = [:]) {
+        (self.portID, self.networkID, self.networkName, self.macAddress, self.fixedIPs, self.binding) =
+            (portID, networkID, networkName, macAddress, fixedIPs, binding)
+    }
+
+    var json: JSON {
+        ["port_id": .string(portID), "network_id": .string(networkID), "network_name": .string(networkName), "mac_address": .string(macAddress),
+         "fixed_ips": .array(fixedIPs.map { .string($0) }), "binding": .object(binding.mapValues { .string($0) })]
+    }
+
+    init?(json: JSON) {
+        guard let port = json["port_id"]?.stringValue else { return nil }
+        self.init(portID: port, networkID: json["network_id"]?.stringValue ?? "", networkName: json["network_name"]?.stringValue ?? "",
+                  macAddress: json["mac_address"]?.stringValue ?? "", fixedIPs: json["fixed_ips"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                  binding: json["binding"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
+    }
+
+    /// Nova's `addresses`: network name → `[{version, addr, OS-EXT-IPS:type, OS-EXT-IPS-MAC:mac_addr}]`.
+    static func addresses(_ nics: [AttachedNIC]) -> JSON {
+        var out: [String: [JSON]] = [:]
+        for nic in nics {
+            for ip in nic.fixedIPs {
+                out[nic.networkName, default: []].append(["version": .int(ip.contains(":") ? 6 : 4), "addr": .string(ip),
+                                                          "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": .string(nic.macAddress)])
+            }
+        }
+        return .object(out.mapValues { .array($0) })
+    }
+}

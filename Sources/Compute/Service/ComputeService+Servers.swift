@@ -99,19 +99,17 @@ extension ComputeService {
             }
         }
 
-        // Networks: without a network service, `auto` and `none` give a server without NICs.
+        // Networks: checked and resolved now (Nova's validate_networks), ports made once the
+        // host is chosen. Without a network service, `auto` and `none` give a server without NICs.
         if version >= Microversion(2, 37) && input.fields["networks"] == nil {
             throw APIError.badRequest("Invalid input for field/attribute server. 'networks' is a required property")
         }
-        if let networks = input.fields["networks"], networks.stringValue == nil {
-            guard let list = networks.arrayValue else {
-                throw APIError.badRequest("Invalid input for field/attribute networks. Value: \(networks.serialized()). not valid under any of the given schemas")
-            }
-            if let first = list.first {
-                throw APIError.badRequest("Network \(first["uuid"]?.stringValue ?? first["port"]?.stringValue ?? "") could not be found.")
-            }
-        } else if let mode = input.fields["networks"]?.stringValue, !["auto", "none"].contains(mode) {
-            throw APIError.badRequest("Invalid input for field/attribute networks. Value: \(mode).")
+        let networkRequest = try Self.networkRequest(input.fields["networks"])
+        var nics: [RequestedNIC] = []
+        if let network = conductor.network {
+            nics = try await network.resolve(networkRequest, caller: caller)
+        } else if case .list(let list) = networkRequest, let first = list.first {
+            throw APIError.badRequest("Network \(first.networkID ?? first.portID ?? "") could not be found.")
         }
 
         // Where: `az`, `az:host` or `az:host:node`.
@@ -159,6 +157,9 @@ extension ComputeService {
         let minCount = try count("min_count") ?? 1
         let maxCount = try count("max_count") ?? minCount
         guard minCount <= maxCount else { throw APIError.badRequest("min_count must be <= max_count") }
+        if maxCount > 1 && nics.contains(where: { $0.portID != nil }) {
+            throw APIError.badRequest("Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.")
+        }
         var userData: String?
         if let raw = try input.optionalString("user_data", maxLength: 65535) {
             guard Data(base64Encoded: raw) != nil else { throw APIError.badRequest("Invalid input for field/attribute user_data. Value: \(raw). 'user_data' is not base64") }
@@ -187,6 +188,7 @@ extension ComputeService {
         if let forcedHost { requestSpec["forced_host"] = .string(forcedHost) }
         if let requestedHost { requestSpec["requested_host"] = .string(requestedHost) }
         if let group { requestSpec["group"] = .string(group.uuid) }
+        if !nics.isEmpty { requestSpec["networks"] = .array(nics.map(\.json)) }
         var extra: [String: JSON] = ["request_spec": .object(requestSpec), "diskConfig": .string(try input.optionalString("OS-DCF:diskConfig") ?? "MANUAL")]
         if let userData { extra["user_data"] = .string(userData) }
         if let keyData { extra["key_data"] = .string(keyData) }
@@ -416,7 +418,35 @@ extension ComputeService {
         }
         try await conductor.placement.deleteAllocations(consumer: uuid)
         if let migration = instance.extra["migration"]?.stringValue { try await conductor.placement.deleteAllocations(consumer: migration) }
+        await conductor.releaseNICs(instance)
         if let host { await conductor.wake(host) }
+    }
+
+    /// The server body's `networks` as Nova's schema reads it.
+    static func networkRequest(_ value: JSON?) throws -> NetworkRequest {
+        switch value {
+        case nil, .string("auto"): return .auto
+        case .string("none"): return .none
+        case .array(let entries):
+            return .list(try entries.map { entry in
+                guard let fields = entry.objectValue else {
+                    throw APIError.badRequest("Invalid input for field/attribute networks. Value: \(entry.serialized()). not an object")
+                }
+                let nic = RequestedNIC(json: entry)
+                if let unknown = fields.keys.first(where: { !["uuid", "fixed_ip", "port", "tag"].contains($0) }) {
+                    throw APIError.badRequest("Invalid input for field/attribute networks. Additional properties are not allowed ('\(unknown)' was unexpected)")
+                }
+                guard nic.networkID != nil || nic.portID != nil else {
+                    throw APIError.badRequest("Bad networks format: network uuid is not in proper format ()")
+                }
+                if let ip = nic.fixedIP, (try? canonicalAddress(ip, field: ip.contains(":") ? "accessIPv6" : "accessIPv4")) == nil {
+                    throw APIError.badRequest("Invalid fixed IP address (\(ip))")
+                }
+                return nic
+            })
+        default:
+            throw APIError.badRequest("Invalid input for field/attribute networks. Value: \(value?.serialized() ?? ""). not valid under any of the given schemas")
+        }
     }
 
     func checkLock(_ instance: Instance, _ caller: AuthContext) throws {

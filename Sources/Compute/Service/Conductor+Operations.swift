@@ -86,7 +86,7 @@ extension Conductor {
         let f = flavor ?? instance.flavor
         return GuestSpec(uuid: instance.uuid, name: instance.name, vcpus: f.vcpus, memoryMB: f.ram, diskGB: f.disk, imageRef: instance.imageRef,
                          userData: instance.extra["user_data"]?.stringValue, keyData: instance.extra["key_data"]?.stringValue,
-                         metadata: instance.metadata)
+                         metadata: instance.metadata, nics: instance.extra["nics"]?.arrayValue?.compactMap(AttachedNIC.init(json:)) ?? [])
     }
 
     // MARK: Build
@@ -113,6 +113,17 @@ extension Conductor {
     func startBuild(_ uuid: String, on selection: Selection, alternates: [Selection], actionID: Int64,
                     from task: TaskState = .scheduling) async throws {
         let hostZone = try await zone(of: selection.host)
+        // Ports are bound to the chosen host before the agent hears of the guest (Nova's
+        // allocate_for_instance on the compute host). A network failure is not the host's
+        // fault, so it fails the build instead of rescheduling it, as Nova does.
+        let nics: [AttachedNIC]?
+        do {
+            nics = try await bindNICs(uuid, host: selection.host)
+        } catch {
+            try await fail(uuid, actionID: actionID, message: "Build of instance \(uuid) aborted: Failed to allocate the network(s), not rescheduling. \(APIError.from(error, logger: logger).message)",
+                           host: selection.host)
+            return
+        }
         let started = try await db.transaction { x -> Bool in
             guard var instance = try await self.store.instance(uuid: uuid, x), instance.vmState == .building, instance.deletedAt == nil,
                   instance.taskState == task else { return false }
@@ -120,6 +131,10 @@ extension Conductor {
             instance.node = selection.node.hypervisorHostname
             instance.taskState = .spawning
             instance.availabilityZone = hostZone
+            if let nics {
+                instance.extra["nics"] = .array(nics.map(\.json))
+                instance.extra["addresses"] = AttachedNIC.addresses(nics)
+            }
             instance.extra["alternates"] = .array(alternates.map { .object(["host": .string($0.host), "allocation": Self.allocationJSON($0.allocation)]) })
             instance.updatedAt = Date()
             try await self.store.update(instance, x)
@@ -128,7 +143,28 @@ extension Conductor {
                                 payload: ["guest": self.guest(instance).json, "action_id": .int(actionID)], x)
             return true
         }
-        if started { await wake(selection.host) } else { try await placement.deleteAllocations(consumer: uuid) }
+        if started {
+            await wake(selection.host)
+        } else {
+            // Deleted meanwhile: what was claimed and bound for it goes back.
+            try await placement.deleteAllocations(consumer: uuid)
+            if nics != nil, let network { try await network.deallocate(instance: uuid) }
+        }
+    }
+
+    /// The instance's requested NICs as ports bound to `host`; nil when it asked for none.
+    func bindNICs(_ uuid: String, host: String) async throws -> [AttachedNIC]? {
+        guard let network, let instance = try await store.instance(uuid: uuid, db),
+              let requested = instance.extra["request_spec"]?["networks"]?.arrayValue, !requested.isEmpty else { return nil }
+        return try await network.allocate(requested.map(RequestedNIC.init(json:)), instance: uuid, project: instance.projectID, host: host)
+    }
+
+    /// Releases a deleted server's ports.
+    func releaseNICs(_ instance: Instance) async {
+        guard let network, instance.extra["nics"] != nil || instance.extra["request_spec"]?["networks"] != nil else { return }
+        do { try await network.deallocate(instance: instance.uuid) } catch {
+            logger.error("could not release the ports of deleted server \(instance.uuid): \(error)")
+        }
     }
 
     /// The host's zone, from the cached aggregates (every aggregate change invalidates them),

@@ -13,6 +13,8 @@ public final class Conductor: Sendable {
     let store = ComputeStore()
     let placement: any PlacementClient
     let images: any ImageClient
+    /// Nil in a cloud without a network service: servers then boot without NICs.
+    let network: (any NetworkClient)?
     let schedulerSettings: SchedulerSettings
     let settings: ComputeService.Settings
     let logger: Logger
@@ -30,11 +32,12 @@ public final class Conductor: Sendable {
         public init() {}
     }
 
-    init(db: any Database, placement: any PlacementClient, images: any ImageClient, scheduler: SchedulerSettings,
+    init(db: any Database, placement: any PlacementClient, images: any ImageClient, network: (any NetworkClient)?, scheduler: SchedulerSettings,
          settings: ComputeService.Settings, logger: Logger) {
         self.db = db
         self.placement = placement
         self.images = images
+        self.network = network
         schedulerSettings = scheduler
         self.settings = settings
         self.logger = logger

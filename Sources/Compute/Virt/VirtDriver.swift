@@ -13,11 +13,13 @@ public struct GuestSpec: Sendable {
     public var userData: String?
     public var keyData: String?
     public var metadata: [String: String]
+    /// The ports to plug, already bound to this host by the network service.
+    public var nics: [AttachedNIC]
 
     public init(uuid: String, name: String, vcpus: Int64, memoryMB: Int64, diskGB: Int64, imageRef: String,
-                userData: String? = nil, keyData: String? = nil, metadata: [String: String] = [:]) {
+                userData: String? = nil, keyData: String? = nil, metadata: [String: String] = [:], nics: [AttachedNIC] = []) {
         (self.uuid, self.name, self.vcpus, self.memoryMB, self.diskGB, self.imageRef) = (uuid, name, vcpus, memoryMB, diskGB, imageRef)
-        (self.userData, self.keyData, self.metadata) = (userData, keyData, metadata)
+        (self.userData, self.keyData, self.metadata, self.nics) = (userData, keyData, metadata, nics)
     }
 }
 
