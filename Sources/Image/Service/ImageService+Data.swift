@@ -32,6 +32,8 @@ extension ImageService {
     }
 
     static let hashBatchSize = 1 << 20
+    /// How much of `image_size_total` an upload reserves at a time when it can.
+    static let reservationStep: Int64 = 64 << 20
 
     /// The running SHA-512 handed to a child task and back (see `UploadDigest` on Sendable).
     struct HashInFlight: @unchecked Sendable {
@@ -135,6 +137,7 @@ extension ImageService {
         if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty { settled.sha256 = SHA256() }
         let sizeLimit = try await limit(.imageSizeTotal, project: image.owner)
         var reserved: Int64 = 0
+        var written: Int64 = 0
         // A pipeline of about 1 MiB batches: while one batch is hashed, written and inspected
         // (on two cores, see `digest`), this task already receives the next one from the
         // socket. At most one batch is in flight and one filling, which keeps memory flat
@@ -152,14 +155,23 @@ extension ImageService {
             var batchBytes = 0
             func flush() async throws {
                 guard batchBytes > 0 else { return }
-                // Quota: each batch is reserved before it is written, so concurrent uploads of
-                // one project cannot together pass image_size_total.
-                if let owner = image.owner {
-                    guard try await store.reserve(project: owner, images: 0, bytes: Int64(batchBytes), imageLimit: -1, byteLimit: sizeLimit, db) else {
-                        throw Self.overLimit(owner, .imageSizeTotal, limit: sizeLimit)
+                // Quota: bytes are reserved before they are written, so concurrent uploads of
+                // one project cannot together pass image_size_total. Reserving a batch at a
+                // time would cost a write transaction per MiB, so a larger step is tried first
+                // and the exact batch only when the step does not fit; what the upload did not
+                // use is given back when it ends.
+                if let owner = image.owner, written + Int64(batchBytes) > reserved {
+                    let needed = written + Int64(batchBytes) - reserved
+                    var step = max(needed, Self.reservationStep)
+                    if try await !store.reserve(project: owner, images: 0, bytes: step, imageLimit: -1, byteLimit: sizeLimit, db) {
+                        step = needed
+                        guard try await store.reserve(project: owner, images: 0, bytes: step, imageLimit: -1, byteLimit: sizeLimit, db) else {
+                            throw Self.overLimit(owner, .imageSizeTotal, limit: sizeLimit)
+                        }
                     }
-                    reserved += Int64(batchBytes)
+                    reserved += step
                 }
+                written += Int64(batchBytes)
                 let start = try await settle()
                 let chunks = batch
                 inFlight = Task { try await Self.digest(chunks, from: start, writer: writer) }
@@ -175,6 +187,10 @@ extension ImageService {
             let digest = try await settle()
             let report = digest.inspector.finish()
             try checkUpload(digest, report: report, image: image, expectedMD5: expectedMD5)
+            if let owner = image.owner, reserved > written {
+                try await store.release(project: owner, images: 0, bytes: reserved - written, db)
+                reserved = written
+            }
             let location = try writer.commit()
             return Ingested(storeID: target.id, location: location, size: digest.size, checksum: Self.hex(digest.md5.finalize()),
                             hashValue: Self.hex(digest.sha512.finalize()), virtualSize: report.virtualSize, reserved: reserved)
