@@ -32,6 +32,7 @@ public enum ComputePolicy {
                      "os-flavor-manage:delete", "os-flavor-extra-specs:create", "os-flavor-extra-specs:update", "os-flavor-extra-specs:delete",
                      "os-flavor-access", "os-flavor-access:add_tenant_access", "os-flavor-access:remove_tenant_access", "os-services:list",
                      "os-services:update", "os-services:delete", "os-hypervisors:list", "os-hypervisors:detail", "os-hypervisors:show",
+                     "os-hypervisors:statistics", "os-hypervisors:uptime", "os-hypervisors:search", "os-hypervisors:servers",
                      "os-aggregates:index", "os-aggregates:show", "os-aggregates:create", "os-aggregates:update", "os-aggregates:delete",
                      "os-aggregates:add_host", "os-aggregates:remove_host", "os-aggregates:set_metadata", "os-hosts:list", "os-hosts:show",
                      "os-availability-zone:detail", "os-quota-sets:update", "os-quota-sets:delete", "os-quota-class-sets:show",

@@ -187,6 +187,19 @@ extension ComputeRoutes {
                                                            caller: try context.requireAuth())).response()
             }
         }
+        api.get("/os-hypervisors/statistics") { _, context in
+            JSONResponse(try await service.hypervisorStatistics(version: context.microversion, caller: try context.requireAuth())).response()
+        }
+        api.get("/os-hypervisors/:id/uptime") { _, context in
+            JSONResponse(try await service.hypervisorUptime(try context.parameters.require("id"), version: context.microversion,
+                                                            caller: try context.requireAuth())).response()
+        }
+        for servers in [false, true] {
+            api.get(servers ? "/os-hypervisors/:id/servers" : "/os-hypervisors/:id/search") { _, context in
+                JSONResponse(try await service.hypervisorSearch(try context.parameters.require("id"), withServers: servers,
+                                                                version: context.microversion, caller: try context.requireAuth())).response()
+            }
+        }
         api.get("/os-hypervisors/:id") { request, context in
             JSONResponse(try await service.hypervisor(try context.parameters.require("id"), query: request.queryDictionary,
                                                       version: context.microversion, caller: try context.requireAuth())).response()

@@ -170,6 +170,59 @@ extension ComputeService {
                                              withServers: Self.truthy(query["with_servers"] ?? "false"))]
     }
 
+    /// The legacy sums over every hypervisor (gone from 2.88, like the usage fields).
+    public func hypervisorStatistics(version: Microversion, caller: AuthContext) async throws -> JSON {
+        guard version < Microversion(2, 88) else { throw APIError.notFound("The resource could not be found.") }
+        try authorize("os_compute_api:os-hypervisors:statistics", caller)
+        let nodes = try await store.nodes(db)
+        let services = try await allServices()
+        let instances = try await store.instances(project: nil, includeDeleted: false, db)
+        var totals: [String: Int64] = [:]
+        for (index, node) in nodes.enumerated() {
+            let shown = hypervisorJSON(node, index: index + 1, detail: true, version: version, services: services, instances: instances, withServers: false)
+            for key in ["vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used", "free_ram_mb", "free_disk_gb",
+                        "current_workload", "running_vms", "disk_available_least"] {
+                totals[key, default: 0] += shown[key]?.intValue ?? 0
+            }
+        }
+        totals["count"] = Int64(nodes.count)
+        return ["hypervisor_statistics": .object(totals.mapValues { .int($0) })]
+    }
+
+    /// `GET /os-hypervisors/{id}/uptime` below 2.88 (2.88 folds uptime into show).
+    public func hypervisorUptime(_ id: String, version: Microversion, caller: AuthContext) async throws -> JSON {
+        guard version < Microversion(2, 88) else { throw APIError.notFound("The resource could not be found.") }
+        try authorize("os_compute_api:os-hypervisors:uptime", caller)
+        var shown = try await hypervisor(id, query: [:], version: version, caller: caller)["hypervisor"]?.objectValue ?? [:]
+        shown = shown.filter { ["id", "hypervisor_hostname", "state", "status"].contains($0.key) }
+        shown["uptime"] = .string(Self.hostUptime())
+        return ["hypervisor": .object(shown)]
+    }
+
+    /// `GET /os-hypervisors/{pattern}/search` and `/servers`, replaced in 2.53 by query parameters.
+    public func hypervisorSearch(_ pattern: String, withServers: Bool, version: Microversion, caller: AuthContext) async throws -> JSON {
+        guard version < Microversion(2, 53) else { throw APIError.notFound("The resource could not be found.") }
+        try authorize(withServers ? "os_compute_api:os-hypervisors:servers" : "os_compute_api:os-hypervisors:search", caller)
+        let nodes = try await store.nodes(db)
+        let services = try await allServices()
+        let instances = try await store.instances(project: nil, includeDeleted: false, db)
+        let matched = nodes.enumerated().filter { $0.element.hypervisorHostname.contains(pattern) }
+        guard !matched.isEmpty else { throw APIError.notFound("No hypervisor matching '\(pattern)' could be found.") }
+        return ["hypervisors": .array(matched.map { index, node in
+            hypervisorJSON(node, index: index + 1, detail: false, version: version, services: services, instances: instances, withServers: withServers)
+        })]
+    }
+
+    /// `uptime`'s one line, which Nova's libvirt driver returns as the hypervisor's uptime.
+    static func hostUptime() -> String {
+        let seconds = (try? String(contentsOfFile: "/proc/uptime", encoding: .utf8)).flatMap { Double($0.split(separator: " ").first ?? "") } ?? 0
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: ", ") ?? "0.00, 0.00, 0.00"
+        let now = Int(Date().timeIntervalSince1970) % 86400
+        let time = String(format: "%02d:%02d:%02d", now / 3600, now % 3600 / 60, now % 60)
+        let days = Int(seconds) / 86400, hours = Int(seconds) % 86400 / 3600, minutes = Int(seconds) % 3600 / 60
+        return " \(time) up \(days) days, \(hours):\(String(format: "%02d", minutes)),  0 users,  load average: \(load)"
+    }
+
     func hypervisorJSON(_ node: ComputeNode, index: Int, detail: Bool, version: Microversion, services: [ServiceRecord], instances: [Instance],
                         withServers: Bool) -> JSON {
         let service = services.first { $0.host == node.host && $0.binary == "nova-compute" }
