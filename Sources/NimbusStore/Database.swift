@@ -35,7 +35,16 @@ extension SQLExecutor {
 /// (`UPDATE … WHERE used + n <= total`) or `SELECT … FOR UPDATE` via `forUpdate`.
 public protocol Database: SQLExecutor {
     func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T
+    /// Reads that must see one consistent state (several SELECTs as of one moment) and write
+    /// nothing. On SQLite they run on a reader connection, so they do not hold up writers.
+    func readTransaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T
     func close() async
+}
+
+extension Database {
+    public func readTransaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        try await transaction(body)
+    }
 }
 
 extension SQLDialect {

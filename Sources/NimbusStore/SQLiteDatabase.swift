@@ -31,11 +31,27 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
 
     public func query(_ sql: String, _ binds: [SQLValue]) async throws -> [Row] {
         guard !readers.isEmpty, Self.isPlainSelect(sql) else { return try await mutex.withLock { try connection.query(sql, binds) } }
-        let reader = readers[nextReader.withLock {
+        let reader = nextReaderConnection()
+        return try await reader.mutex.withLock { try reader.connection.query(sql, binds) }
+    }
+
+    private func nextReaderConnection() -> (mutex: AsyncMutex, connection: SQLiteConnection) {
+        readers[nextReader.withLock {
             readerIndex = (readerIndex + 1) % readers.count
             return readerIndex
         }]
-        return try await reader.mutex.withLock { try reader.connection.query(sql, binds) }
+    }
+
+    /// A deferred transaction on a reader: WAL gives it a snapshot as of its first read, and
+    /// the writer goes on meanwhile. The body's statements must all be SELECTs.
+    public func readTransaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        guard !readers.isEmpty else { return try await transaction(body) }
+        let reader = nextReaderConnection()
+        return try await reader.mutex.withLock {
+            try reader.connection.run("BEGIN")
+            defer { try? reader.connection.run("COMMIT") }
+            return try await body(SQLiteTransaction(connection: reader.connection))
+        }
     }
 
     /// A statement that only reads (an `INSERT … RETURNING` also comes through `query`).

@@ -3,14 +3,19 @@ import NimbusCore
 
 /// What the scheduler knows about one candidate host while it decides (Nova's HostState):
 /// the compute node, its service, its aggregates, and placement's view of its capacity.
-struct HostState: Sendable {
-    var node: ComputeNode
-    var service: ServiceRecord?
-    var aggregates: [Aggregate]
-    var candidate: ProviderCandidate
+final class HostState: Sendable {
+    let node: ComputeNode
+    let service: ServiceRecord?
+    let aggregates: [Aggregate]
+    let candidate: ProviderCandidate
     /// Servers on the host (only loaded when a filter or weigher needs them).
-    var instances: Set<String>
-    var failedBuilds: Int
+    let instances: Set<String>
+    let failedBuilds: Int
+
+    init(node: ComputeNode, service: ServiceRecord?, aggregates: [Aggregate], candidate: ProviderCandidate, instances: Set<String>, failedBuilds: Int) {
+        (self.node, self.service, self.aggregates, self.candidate, self.instances, self.failedBuilds) =
+            (node, service, aggregates, candidate, instances, failedBuilds)
+    }
 
     var host: String { node.host }
 
@@ -19,12 +24,6 @@ struct HostState: Sendable {
     var freeRAM: Double { Double(max(node.memoryMB - (candidate.used["MEMORY_MB"] ?? 0), 0)) }
     var freeVCPUs: Double { Double(max(candidate.free("VCPU"), 0)) }
     var freeDisk: Double { Double(max(candidate.free("DISK_GB"), 0)) * 1024 }
-
-    /// Takes a claimed server into account for the next instance of a multi-create.
-    mutating func consume(_ resources: [String: Int64], instance: String) {
-        for (rc, amount) in resources { candidate.used[rc, default: 0] += amount }
-        instances.insert(instance)
-    }
 }
 
 /// What is being placed: Nova's RequestSpec.

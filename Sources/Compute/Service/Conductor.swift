@@ -209,8 +209,10 @@ actor KeyedLock {
     }
 }
 
-/// Compute nodes, services and aggregates, cached briefly: the scheduler reads them for every
-/// boot, and with a thousand hosts reading them each time would dominate.
+/// Compute nodes, services and aggregates, cached: the scheduler reads them for every boot,
+/// and with a thousand hosts reading them each time would dominate. Nodes and aggregates
+/// change only through this process (agent registrations, the aggregate API), which
+/// invalidates them; services are re-read at most every `maxAge` seconds for their heartbeats.
 actor HostCache {
     struct Snapshot: Sendable {
         var nodes: [String: ComputeNode]
@@ -221,18 +223,32 @@ actor HostCache {
     }
 
     private var snapshot: Snapshot?
+    private var structureValid = false
 
-    func invalidate() { snapshot = nil }
+    func invalidate() { structureValid = false }
 
     func get(_ db: any Database, maxAge: TimeInterval = 1) async throws -> Snapshot {
-        if let snapshot, Date().timeIntervalSince(snapshot.loadedAt) < maxAge { return snapshot }
+        if let snapshot, structureValid, Date().timeIntervalSince(snapshot.loadedAt) < maxAge { return snapshot }
         let store = ComputeStore()
-        let nodes = try await store.nodes(db)
+        var fresh: Snapshot
+        if let snapshot, structureValid {
+            fresh = snapshot
+        } else {
+            // Marked valid before reading, so an invalidation during the read is not lost.
+            structureValid = true
+            do {
+                let nodes = try await store.nodes(db)
+                fresh = Snapshot(nodes: Dictionary(nodes.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a }),
+                                 nodesByUUID: Dictionary(nodes.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a }),
+                                 services: [:], aggregates: try await store.aggregates(db), loadedAt: Date())
+            } catch {
+                structureValid = false
+                throw error
+            }
+        }
         let services = try await store.services(db).filter { $0.binary == "nova-compute" }
-        let fresh = Snapshot(nodes: Dictionary(nodes.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a }),
-                             nodesByUUID: Dictionary(nodes.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a }),
-                             services: Dictionary(services.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a }),
-                             aggregates: try await store.aggregates(db), loadedAt: Date())
+        fresh.services = Dictionary(services.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
+        fresh.loadedAt = Date()
         snapshot = fresh
         return fresh
     }

@@ -28,7 +28,7 @@ extension PlacementService {
     }
 
     func allocationCandidates(_ query: CandidateQuery) async throws -> CandidateResult {
-        let s = try await db.transaction { x in try await self.store.snapshot(x, cache: self.structure) }
+        let s = try await db.readTransaction { x in try await self.store.snapshot(x, cache: self.structure) }
         return Self.candidates(query, s)
     }
 
