@@ -88,6 +88,20 @@ extension PlacementService {
                     && (query.nestedAware || trees[s.providers[sp]?.rootUUID ?? ""]?.count == 1)
             }
 
+            // The common case (a flat host, one unsuffixed group, no sharing): the host alone
+            // holds everything or nothing, and its one candidate cannot repeat another's, so
+            // the general combination and de-duplication below are skipped.
+            if members.count == 1 && sharers.isEmpty && query.sameSubtree.isEmpty && query.groups.count == 1,
+               let g = query.groups[""], !g.resources.isEmpty, g.inTree == nil {
+                let t = traits(root)
+                if g.resources.allSatisfy({ hasCapacity(root, $0.key, $0.value) })
+                    && g.requiredTraits.allSatisfy({ !$0.isDisjoint(with: t) }) && g.forbiddenTraits.isDisjoint(with: t) && satisfiesAggregates(root, g) {
+                    let candidate = AllocationCandidate(allocations: [root: g.resources], mappings: ["": [root]])
+                    results.append((candidate, root, [root]))
+                }
+                continue
+            }
+
             var choicesPerGroup: [[GroupChoice]] = []
             var groupSuffixes: [String] = []
             var feasible = true
