@@ -27,12 +27,13 @@ public final class ComputeService: Sendable {
     }
 
     public init(db: any Database, policy: PolicyEngine, placement: any PlacementClient, images: any ImageClient,
-                scheduler: SchedulerSettings, settings: Settings, logger: Logger) {
+                scheduler: SchedulerSettings, settings: Settings, logger: Logger, hostHeartbeat: @escaping HostHeartbeatHook = { _ in }) {
         self.db = db
         self.policy = policy
         self.settings = settings
         self.logger = logger
-        conductor = Conductor(db: db, placement: placement, images: images, scheduler: scheduler, settings: settings, logger: logger)
+        conductor = Conductor(db: db, placement: placement, images: images, scheduler: scheduler, settings: settings, logger: logger,
+                              hostHeartbeat: hostHeartbeat)
     }
 
     // MARK: Access
