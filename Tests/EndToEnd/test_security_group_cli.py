@@ -61,15 +61,16 @@ def test_network_agents(osc, nimbus: Nimbus):
         time.sleep(0.5)
     assert {"DHCP agent", "L3 agent", "Metadata agent", "Linux bridge agent"} <= types, agents
     assert {"fake-1", "fake-2"} <= {a["Host"] for a in agents if a["Agent Type"] == "Linux bridge agent"}
-    table = osc("network", "agent", "list", "-c", "Alive", "-c", "State", fmt="value")
-    assert {tuple(line.split()) for line in table.splitlines()} == {(":-)", "UP")}
+    # The table shows liveness and state as the CLI draws them for people.
+    table = osc("network", "agent", "list", "-c", "Alive", "-c", "State", fmt="table")
+    assert ":-)" in table and "UP" in table and "XXX" not in table and "DOWN" not in table
 
     bridge = next(a for a in agents if a["Agent Type"] == "Linux bridge agent")
     shown = osc("network", "agent", "show", bridge["ID"])
     assert shown["binary"] == "neutron-linuxbridge-agent" and shown["host"] == bridge["Host"]
     osc("network", "agent", "set", "--disable", "--description", "draining", bridge["ID"])
     shown = osc("network", "agent", "show", bridge["ID"])
-    assert shown["description"] == "draining"
-    assert osc("network", "agent", "show", bridge["ID"], "-c", "admin_state_up", fmt="value").strip() == "DOWN"
+    assert shown["description"] == "draining" and shown["admin_state_up"] is False
+    assert "DOWN" in osc("network", "agent", "show", bridge["ID"], "-c", "admin_state_up", fmt="table")
     osc("network", "agent", "set", "--enable", bridge["ID"])
-    assert osc("network", "agent", "show", bridge["ID"], "-c", "admin_state_up", fmt="value").strip() == "UP"
+    assert osc("network", "agent", "show", bridge["ID"])["admin_state_up"] is True

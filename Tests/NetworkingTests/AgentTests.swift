@@ -61,7 +61,8 @@ final class AgentTests: XCTestCase {
             XCTAssertEqual(updated.json["agent"]?["description"], "draining")
             // A later report keeps what the admin set.
             try await plane.network.reportAgentState(host: "net-1", type: .l3)
-            XCTAssertEqual(try await api.neutron(.get, "/agents/\(id)", token: admin).json["agent"]?["admin_state_up"], false)
+            let afterReport = try await api.neutron(.get, "/agents/\(id)", token: admin)
+            XCTAssertEqual(afterReport.json["agent"]?["admin_state_up"], false, afterReport.text)
             assertNeutronError(try await api.neutron(.put, "/agents/\(id)", token: admin, body: ["agent": ["host": "elsewhere"]]), 400)
 
             assertNeutronError(try await api.neutron(.get, "/agents", token: member.token), 403)
@@ -69,7 +70,8 @@ final class AgentTests: XCTestCase {
             assertNeutronError(try await api.neutron(.put, "/agents/\(id)", token: member.token, body: ["agent": ["admin_state_up": true]]), 403)
             assertNeutronError(try await api.neutron(.delete, "/agents/\(id)", token: member.token), 403)
 
-            XCTAssertEqual(try await api.neutron(.delete, "/agents/\(id)", token: admin).status, 204)
+            let deleted = try await api.neutron(.delete, "/agents/\(id)", token: admin)
+            XCTAssertEqual(deleted.status, 204, deleted.text)
             assertNeutronError(try await api.neutron(.get, "/agents/\(id)", token: admin), 404, type: "AgentNotFound")
         }
     }

@@ -56,7 +56,8 @@ final class SecurityGroupTests: XCTestCase {
 
             assertNeutronError(try await api.neutron(.post, "/security-groups", token: member.token, body: ["security_group": ["name": "default"]]),
                                409, type: "SecurityGroupDefaultAlreadyExists")
-            XCTAssertEqual(try await api.neutron(.delete, "/security-groups/\(id)", token: member.token).status, 204)
+            let deleted = try await api.neutron(.delete, "/security-groups/\(id)", token: member.token)
+            XCTAssertEqual(deleted.status, 204, deleted.text)
             assertNeutronError(try await api.neutron(.get, "/security-groups/\(id)", token: member.token), 404, type: "SecurityGroupNotFound")
             let rulesLeft = try await api.neutron(.get, "/security-group-rules?security_group_id=\(id)", token: member.token)
             XCTAssertEqual(rulesLeft.json["security_group_rules"]?.arrayValue?.count, 0, rulesLeft.text)
@@ -119,8 +120,10 @@ final class SecurityGroupTests: XCTestCase {
                 assertNeutronError(try await api.neutron(.post, "/security-group-rules", token: member.token, body: rule(fields)), 400, type: type)
             }
 
-            XCTAssertEqual(try await api.neutron(.get, "/security-group-rules/\(sshID)", token: member.token).status, 200)
-            XCTAssertEqual(try await api.neutron(.delete, "/security-group-rules/\(sshID)", token: member.token).status, 204)
+            let ruleShown = try await api.neutron(.get, "/security-group-rules/\(sshID)", token: member.token)
+            XCTAssertEqual(ruleShown.status, 200, ruleShown.text)
+            let ruleDeleted = try await api.neutron(.delete, "/security-group-rules/\(sshID)", token: member.token)
+            XCTAssertEqual(ruleDeleted.status, 204, ruleDeleted.text)
             assertNeutronError(try await api.neutron(.get, "/security-group-rules/\(sshID)", token: member.token), 404, type: "SecurityGroupRuleNotFound")
             let shown = try await api.neutron(.get, "/security-groups/\(id)", token: member.token)
             XCTAssertEqual(shown.json["security_group"]?["security_group_rules"]?.arrayValue?.count, 5, shown.text)
@@ -166,9 +169,11 @@ final class SecurityGroupTests: XCTestCase {
             assertNeutronError(try await api.neutron(.delete, "/security-groups/\(id)", token: member.token), 409, type: "SecurityGroupCannotRemoveDefault")
             assertNeutronError(try await api.neutron(.put, "/security-groups/\(id)", token: member.token, body: ["security_group": ["name": "other"]]),
                                409, type: "SecurityGroupCannotUpdateDefault")
-            XCTAssertEqual(try await api.neutron(.put, "/security-groups/\(id)", token: member.token,
-                                                 body: ["security_group": ["description": "still default"]]).status, 200)
-            XCTAssertEqual(try await api.neutron(.delete, "/security-groups/\(id)", token: admin).status, 204)
+            let described = try await api.neutron(.put, "/security-groups/\(id)", token: member.token,
+                                                 body: ["security_group": ["description": "still default"]])
+            XCTAssertEqual(described.status, 200, described.text)
+            let deletedByAdmin = try await api.neutron(.delete, "/security-groups/\(id)", token: admin)
+            XCTAssertEqual(deletedByAdmin.status, 204, deletedByAdmin.text)
             // The project's next use brings a new default.
             let again = try await api.neutron(.get, "/security-groups?name=default", token: member.token)
             let newID = try XCTUnwrap(again.json["security_groups"]?.arrayValue?.first?["id"]?.stringValue, again.text)

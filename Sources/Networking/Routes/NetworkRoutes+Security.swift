@@ -24,7 +24,7 @@ extension NetworkRoutes {
         }
         api.delete("/security-groups/:id") { _, context in
             try await service.deleteSecurityGroup(try context.parameters.require("id"), caller: try context.requireAuth())
-            return JSONResponse.empty()
+            return Response.empty()
         }
 
         api.get("/security-group-rules") { request, context in
@@ -41,7 +41,7 @@ extension NetworkRoutes {
         }
         api.delete("/security-group-rules/:id") { _, context in
             try await service.deleteSecurityGroupRule(try context.parameters.require("id"), caller: try context.requireAuth())
-            return JSONResponse.empty()
+            return Response.empty()
         }
 
         api.get("/agents") { request, context in
@@ -57,7 +57,7 @@ extension NetworkRoutes {
         }
         api.delete("/agents/:id") { _, context in
             try await service.deleteAgent(try context.parameters.require("id"), caller: try context.requireAuth())
-            return JSONResponse.empty()
+            return Response.empty()
         }
     }
 

@@ -33,10 +33,11 @@ extension NetworkService {
         try authorize("update_agent", caller)
         try input.rejectUnknown(["admin_state_up", "description"])
         let agent = try await storedAgent(id)
+        var description = agent.description
+        if input.has("description") { description = try input.optionalString("description") }
         try await db.execute("UPDATE network_agent SET admin_state_up = ?, description = ? WHERE id = ?",
-                             .bool(try input.bool("admin_state_up") ?? agent.adminStateUp),
-                             input.has("description") ? .optional(try input.optionalString("description")) : .optional(agent.description), .text(id))
-        return try await agent(id, caller: caller)
+                             .bool(try input.bool("admin_state_up") ?? agent.adminStateUp), .optional(description), .text(id))
+        return try await self.agent(id, caller: caller)
     }
 
     public func deleteAgent(_ id: String, caller: AuthContext) async throws {

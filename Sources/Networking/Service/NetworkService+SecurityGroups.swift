@@ -39,7 +39,9 @@ extension NetworkService {
 
     public func securityGroups(caller: AuthContext, project filter: String?) async throws -> [SecurityGroup] {
         // Neutron creates the default group of the project asked about (or the caller's) on first listing.
-        if let project = filter ?? caller.projectID { try await ensureDefaultSecurityGroup(project: project) }
+        if let project = filter ?? caller.projectID, canSee("get_security_group", project, caller) {
+            try await ensureDefaultSecurityGroup(project: project)
+        }
         let groups = try await db.query("SELECT * FROM network_security_group ORDER BY created_at, id").map(SecurityGroup.init(row:))
             .filter { canSee("get_security_group", $0.projectID, caller) }
         return try await withRules(groups)
@@ -51,7 +53,7 @@ extension NetworkService {
     }
 
     public func createSecurityGroup(_ input: JSONInput, caller: AuthContext) async throws -> SecurityGroup {
-        try input.rejectUnknown(["name", "description", "stateful", "project_id", "tenant_id", "tags"])
+        try input.rejectUnknown(["name", "description", "stateful", "project_id", "tenant_id"])
         let project = try ownerProject(input, caller)
         try authorize("create_security_group", caller, target: ["project_id": project])
         let name = try input.optionalString("name") ?? ""
