@@ -16,8 +16,10 @@ extension NetworkService {
             .optional(type.availabilityZone), .text(configurations.serialized()), time, time, time)
     }
 
+    /// Every agent, or none for a caller policy does not let see them (Neutron filters a
+    /// list rather than refusing it).
     public func agents(caller: AuthContext) async throws -> [[String: JSON]] {
-        try authorize("get_agent", caller)
+        guard policy.enforce("get_agent", credentials: caller.policyInput, target: [:]) else { return [] }
         let now = Date()
         return try await db.query("SELECT * FROM network_agent ORDER BY host, agent_type").map {
             Agent(row: $0).json(now: now, downTime: settings.security.agentDownTime)
@@ -25,12 +27,12 @@ extension NetworkService {
     }
 
     public func agent(_ id: String, caller: AuthContext) async throws -> [String: JSON] {
-        try authorize("get_agent", caller)
+        try authorizeAgent("get_agent", caller)
         return try await storedAgent(id).json(now: Date(), downTime: settings.security.agentDownTime)
     }
 
     public func updateAgent(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> [String: JSON] {
-        try authorize("update_agent", caller)
+        try authorizeAgent("update_agent", caller)
         try input.rejectUnknown(["admin_state_up", "description"])
         let agent = try await storedAgent(id)
         var description = agent.description
@@ -41,8 +43,16 @@ extension NetworkService {
     }
 
     public func deleteAgent(_ id: String, caller: AuthContext) async throws {
-        try authorize("delete_agent", caller)
+        try authorizeAgent("delete_agent", caller)
         guard try await db.execute("DELETE FROM network_agent WHERE id = ?", .text(id)) == 1 else { throw Self.agentNotFound(id) }
+    }
+
+    /// Agents belong to no project, so a caller refused by policy is told they do not exist,
+    /// as Neutron answers for objects that are not the caller's.
+    func authorizeAgent(_ action: String, _ caller: AuthContext) throws {
+        guard policy.enforce(action, credentials: caller.policyInput, target: [:]) else {
+            throw APIError.notFound("The resource could not be found.")
+        }
     }
 
     func storedAgent(_ id: String) async throws -> Agent {
