@@ -17,12 +17,12 @@ extension NetworkService {
         try input.rejectUnknown(["security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
                                  "remote_ip_prefix", "remote_group_id", "remote_address_group_id", "description", "project_id", "tenant_id"])
         var rule = try Self.parseRule(input, at: Date())
-        let group = try await visibleGroup(rule.securityGroupID, "get_security_group", caller, db)
+        let group = try await visibleGroup(rule.securityGroupID, caller)
         rule.projectID = group.projectID
         try authorize("create_security_group_rule", caller, target: ["project_id": group.projectID])
         // A remote group must be one of the same project's.
-        if let remote = rule.remoteGroupID, try await visibleGroup(remote, "get_security_group", caller, db).projectID != group.projectID {
-            throw APIError(.notFound, "Security group \(remote) does not exist", code: "SecurityGroupNotFound")
+        if let remote = rule.remoteGroupID, try await visibleGroup(remote, caller).projectID != group.projectID {
+            throw Self.groupNotFound(remote)
         }
         let limit = try await securityQuotaLimit(resource: "security_group_rule", project: group.projectID)
         let created = rule
@@ -38,7 +38,7 @@ extension NetworkService {
                 try await self.insertRule(created, x)
             } catch DatabaseError.constraintViolation {
                 // The group (or the remote group) was deleted since it was read.
-                throw APIError(.notFound, "Security group \(created.securityGroupID) does not exist", code: "SecurityGroupNotFound")
+                throw Self.groupNotFound(created.securityGroupID)
             }
             try await self.touchGroup(created.securityGroupID, x)
         }
@@ -50,7 +50,7 @@ extension NetworkService {
         try authorize("delete_security_group_rule", caller, target: ["project_id": rule.projectID])
         try await db.transaction { x in
             guard try await x.execute("DELETE FROM network_security_group_rule WHERE id = ?", .text(id)) == 1 else {
-                throw APIError(.notFound, "Security group rule \(id) does not exist", code: "SecurityGroupRuleNotFound")
+                throw Self.ruleNotFound(id)
             }
             try await self.touchGroup(rule.securityGroupID, x)
         }
@@ -59,9 +59,13 @@ extension NetworkService {
     func visibleRule(_ id: String, _ caller: AuthContext) async throws -> SecurityGroupRule {
         guard let row = try await db.first("SELECT * FROM network_security_group_rule WHERE id = ?", .text(id)),
               canSee("get_security_group_rule", row.string("project_id"), caller) else {
-            throw APIError(.notFound, "Security group rule \(id) does not exist", code: "SecurityGroupRuleNotFound")
+            throw Self.ruleNotFound(id)
         }
         return SecurityGroupRule(row: row)
+    }
+
+    static func ruleNotFound(_ id: String) -> APIError {
+        APIError(.notFound, "Security group rule \(id) does not exist", code: "SecurityGroupRuleNotFound")
     }
 
     /// A rule change is a change of its group: the group's revision moves on.

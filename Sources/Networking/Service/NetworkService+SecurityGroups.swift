@@ -49,7 +49,7 @@ extension NetworkService {
 
     public func securityGroup(_ id: String, caller: AuthContext) async throws -> SecurityGroup {
         if let project = caller.projectID { try await ensureDefaultSecurityGroup(project: project) }
-        return try await withRules([try await visibleGroup(id, "get_security_group", caller, db)])[0]
+        return try await shownGroup(id, caller)
     }
 
     public func createSecurityGroup(_ input: JSONInput, caller: AuthContext) async throws -> SecurityGroup {
@@ -66,12 +66,12 @@ extension NetworkService {
             try await self.checkQuota("security_group", limit: limit, table: "network_security_group", project: project, x)
             return try await self.insertGroup(project: project, name: name, description: description, stateful: stateful, isDefault: false, x)
         }
-        return try await withRules([try await visibleGroup(id, "get_security_group", caller, db)])[0]
+        return try await shownGroup(id, caller)
     }
 
     public func updateSecurityGroup(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> SecurityGroup {
         try input.rejectUnknown(["name", "description", "stateful"])
-        let group = try await visibleGroup(id, "get_security_group", caller, db)
+        let group = try await visibleGroup(id, caller)
         try authorize("update_security_group", caller, target: ["project_id": group.projectID])
         let name = try input.optionalString("name") ?? group.name
         if name != group.name {
@@ -85,11 +85,11 @@ extension NetworkService {
             WHERE id = ?
             """, .text(name), .text(try input.optionalString("description") ?? group.description),
             .bool(try input.bool("stateful") ?? group.stateful), .real(Date().timeIntervalSince1970), .text(id))
-        return try await withRules([try await visibleGroup(id, "get_security_group", caller, db)])[0]
+        return try await shownGroup(id, caller)
     }
 
     public func deleteSecurityGroup(_ id: String, caller: AuthContext) async throws {
-        let group = try await visibleGroup(id, "get_security_group", caller, db)
+        let group = try await visibleGroup(id, caller)
         try authorize("delete_security_group", caller, target: ["project_id": group.projectID])
         try await db.transaction { x in
             if try await self.isDefault(id, x) {
@@ -115,12 +115,17 @@ extension NetworkService {
         policy.enforce(action, credentials: caller.policyInput, target: ["project_id": project])
     }
 
-    func visibleGroup(_ id: String, _ action: String, _ caller: AuthContext, _ x: any SQLExecutor) async throws -> SecurityGroup {
-        guard let row = try await x.first("SELECT * FROM network_security_group WHERE id = ?", .text(id)),
-              canSee(action, row.string("project_id"), caller) else {
-            throw APIError(.notFound, "Security group \(id) does not exist", code: "SecurityGroupNotFound")
+    func visibleGroup(_ id: String, _ caller: AuthContext) async throws -> SecurityGroup {
+        guard let row = try await db.first("SELECT * FROM network_security_group WHERE id = ?", .text(id)),
+              canSee("get_security_group", row.string("project_id"), caller) else {
+            throw Self.groupNotFound(id)
         }
         return SecurityGroup(row: row)
+    }
+
+    /// The group as the API shows it, rules included.
+    func shownGroup(_ id: String, _ caller: AuthContext) async throws -> SecurityGroup {
+        try await withRules([try await visibleGroup(id, caller)])[0]
     }
 
     func withRules(_ groups: [SecurityGroup]) async throws -> [SecurityGroup] {
@@ -138,6 +143,10 @@ extension NetworkService {
             throw APIError.badRequest("project_id is required for a caller without a project scope.")
         }
         return project
+    }
+
+    static func groupNotFound(_ id: String) -> APIError {
+        APIError(.notFound, "Security group \(id) does not exist", code: "SecurityGroupNotFound")
     }
 
     static func rejectDefaultName(_ name: String) throws {
@@ -161,12 +170,14 @@ extension NetworkService {
     /// project's marker row first decides the race: a concurrent creator waits on the row
     /// (PostgreSQL) or runs after (SQLite) and then finds it taken.
     func ensureDefaultSecurityGroup(project: String, _ x: any SQLExecutor) async throws -> String {
-        let marker = "SELECT security_group_id FROM network_default_security_group WHERE project_id = ?"
-        if let row = try await x.first(marker, .text(project)) { return row.string("security_group_id") }
+        if let row = try await x.first("SELECT security_group_id FROM network_default_security_group WHERE project_id = ?", .text(project)) {
+            return row.string("security_group_id")
+        }
         let id = Identifiers.uuid()
         let claimed = try await x.execute("INSERT INTO network_default_security_group (project_id, security_group_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                           .text(project), .text(id))
-        guard claimed == 1 else { return try await x.first(marker, .text(project))?.string("security_group_id") ?? id }
+        // Taken by a concurrent creator, whose row the next read sees.
+        guard claimed == 1 else { return try await ensureDefaultSecurityGroup(project: project, x) }
         return try await insertGroup(project: project, name: "default", description: "Default security group", stateful: true, isDefault: true, x,
                                      id: id)
     }
