@@ -65,7 +65,8 @@ public struct AllInOne: Sendable {
             logger: logger)
         let hosts = try plane.fakeHostFleet()
         // The fleet ends at once when it has no hosts; that is not a failure.
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: hosts, successTerminationBehavior: .ignore)],
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: hosts, successTerminationBehavior: .ignore),
+                                                                 .init(service: try plane.controllerNetworkAgents())],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

@@ -62,10 +62,16 @@ public final class NimbusControlPlane: Sendable {
             image = ImageService(db: db, stores: try Self.imageStores(config: config, dataDir: dataDir), policy: policy, quotas: quotas, logger: logger)
             placement = PlacementService(db: db, policy: policy, logger: logger,
                                          conflictRetries: try config.int("placement", "allocation_conflict_retry_count"))
+            let networking = NetworkService(db: db, policy: policy, settings: try Self.networkSettings(config), logger: logger)
+            network = networking
+            // A compute host's heartbeat is its Linux bridge agent's report too: Nimbus runs no separate L2 agent.
             compute = ComputeService(db: db, policy: policy, placement: PlacementServiceClient(placement: placement),
                                      images: ImageServiceClient(images: image), scheduler: try Self.schedulerSettings(config),
-                                     settings: try Self.computeSettings(config), logger: logger)
-            network = NetworkService(db: db, policy: policy, settings: try Self.networkSettings(config), logger: logger)
+                                     settings: try Self.computeSettings(config), logger: logger, hostHeartbeat: { host in
+                do { try await networking.reportAgentState(host: host, type: .linuxBridge) } catch {
+                    logger.warning("cannot record the Linux bridge agent of \(host): \(error)")
+                }
+            })
         } catch {
             await db.close()
             throw StartupError("cannot initialise the services: \(error)")
@@ -82,7 +88,11 @@ public final class NimbusControlPlane: Sendable {
     public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all + PlacementMigrations.all + ComputeMigrations.all + NetworkMigrations.all }
 
     static func networkSettings(_ config: NimbusConfig) throws -> NetworkService.Settings {
-        NetworkService.Settings()
+        var settings = NetworkService.Settings()
+        settings.security.securityGroupQuota = Int64(try config.int("quotas", "quota_security_group"))
+        settings.security.securityGroupRuleQuota = Int64(try config.int("quotas", "quota_security_group_rule"))
+        settings.security.agentDownTime = TimeInterval(try config.int("DEFAULT", "agent_down_time"))
+        return settings
     }
 
     static func schedulerSettings(_ config: NimbusConfig) throws -> SchedulerSettings {
@@ -124,12 +134,19 @@ public final class NimbusControlPlane: Sendable {
         return FakeHostFleet(agents: agents)
     }
 
+    /// The controller's DHCP, L3 and metadata agents' reports, run as one lifecycle service.
+    public func controllerNetworkAgents() throws -> ControllerNetworkAgents {
+        ControllerNetworkAgents(network: network, host: ProcessInfo.processInfo.hostName,
+                                interval: .seconds(try config.int("DEFAULT", "report_interval")), logger: logger)
+    }
+
     /// The services in the catalog, each at its path prefix under the one listener.
     public var catalog: [IdentityService.CatalogEntry] {
         [IdentityService.CatalogEntry(type: "identity", name: "keystone", url: "\(publicURL)/identity"),
          IdentityService.CatalogEntry(type: "image", name: "glance", url: "\(publicURL)/image"),
          IdentityService.CatalogEntry(type: "placement", name: "placement", url: "\(publicURL)/placement"),
-         IdentityService.CatalogEntry(type: "compute", name: "nova", url: "\(publicURL)/compute/v2.1")]
+         IdentityService.CatalogEntry(type: "compute", name: "nova", url: "\(publicURL)/compute/v2.1"),
+         IdentityService.CatalogEntry(type: "network", name: "neutron", url: "\(publicURL)/networking")]
     }
 
     /// Prepares a cloud to serve: the admin and catalog exist, and work a crash interrupted is

@@ -60,6 +60,10 @@ public struct ProviderInventory: Sendable, Equatable {
     }
 }
 
+/// Called when a compute host's agent registers or heartbeats, so a service with per-host
+/// agents of its own (networking's L2 agent) sees the host alive without compute knowing it.
+public typealias HostHeartbeatHook = @Sendable (_ host: String) async -> Void
+
 /// What the compute service needs from the image service.
 public protocol ImageClient: Sendable {
     /// The image if the caller may see it; nil otherwise.

@@ -4,5 +4,65 @@ import NimbusCore
 extension NetworkRoutes {
     /// Security groups and rules, agents.
     func registerSecurity(_ api: RouterGroup<Context>) {
+        api.get("/security-groups") { request, context in
+            let listing = NeutronListing(collection: "security_groups", request: request)
+            let project = listing.values("project_id").first ?? listing.values("tenant_id").first
+            return try listing.response(try await service.securityGroups(caller: try context.requireAuth(), project: project).map(\.json))
+        }
+        api.get("/security-groups/:id") { request, context in
+            let group = try await service.securityGroup(try context.parameters.require("id"), caller: try context.requireAuth())
+            return Self.one("security_group", group.json, request)
+        }
+        api.post("/security-groups") { request, context in
+            let group = try await service.createSecurityGroup(try await input(request, "security_group"), caller: try context.requireAuth())
+            return JSONResponse(status: .created, ["security_group": .object(group.json)]).response()
+        }
+        api.put("/security-groups/:id") { request, context in
+            let group = try await service.updateSecurityGroup(try context.parameters.require("id"), try await input(request, "security_group"),
+                                                              caller: try context.requireAuth())
+            return JSONResponse(["security_group": .object(group.json)]).response()
+        }
+        api.delete("/security-groups/:id") { _, context in
+            try await service.deleteSecurityGroup(try context.parameters.require("id"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+
+        api.get("/security-group-rules") { request, context in
+            let rules = try await service.securityGroupRules(caller: try context.requireAuth())
+            return try NeutronListing(collection: "security_group_rules", request: request).response(rules.map(\.json))
+        }
+        api.get("/security-group-rules/:id") { request, context in
+            let rule = try await service.securityGroupRule(try context.parameters.require("id"), caller: try context.requireAuth())
+            return Self.one("security_group_rule", rule.json, request)
+        }
+        api.post("/security-group-rules") { request, context in
+            let rule = try await service.createSecurityGroupRule(try await input(request, "security_group_rule"), caller: try context.requireAuth())
+            return JSONResponse(status: .created, ["security_group_rule": .object(rule.json)]).response()
+        }
+        api.delete("/security-group-rules/:id") { _, context in
+            try await service.deleteSecurityGroupRule(try context.parameters.require("id"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+
+        api.get("/agents") { request, context in
+            try NeutronListing(collection: "agents", request: request).response(try await service.agents(caller: try context.requireAuth()))
+        }
+        api.get("/agents/:id") { request, context in
+            Self.one("agent", try await service.agent(try context.parameters.require("id"), caller: try context.requireAuth()), request)
+        }
+        api.put("/agents/:id") { request, context in
+            let agent = try await service.updateAgent(try context.parameters.require("id"), try await input(request, "agent"),
+                                                      caller: try context.requireAuth())
+            return JSONResponse(["agent": .object(agent)]).response()
+        }
+        api.delete("/agents/:id") { _, context in
+            try await service.deleteAgent(try context.parameters.require("id"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+    }
+
+    /// One resource under its key, with only the requested `fields`.
+    static func one(_ key: String, _ item: [String: JSON], _ request: Request) -> Response {
+        JSONResponse([key: .object(NeutronListing(collection: key, request: request).project(item))]).response()
     }
 }

@@ -15,6 +15,7 @@ public final class NetworkService: Sendable {
 
     /// What `nimbus.conf` decides for networking.
     public struct Settings: Sendable {
+        public var security = SecuritySettings()
         public init() {}
     }
 

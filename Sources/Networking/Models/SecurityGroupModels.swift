@@ -1,0 +1,129 @@
+import Foundation
+import NimbusCore
+import NimbusStore
+
+/// A security group: a project's named set of rules, applied to the ports that name it.
+public struct SecurityGroup: Sendable {
+    public var id: String
+    public var projectID: String
+    public var name: String
+    public var description: String
+    public var stateful: Bool
+    public var tags: [String]
+    public var revisionNumber: Int64
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Filled in by the service when it reads the group.
+    public var rules: [SecurityGroupRule] = []
+
+    init(row: Row) {
+        id = row.string("id")
+        projectID = row.string("project_id")
+        name = row.string("name")
+        description = row.string("description")
+        stateful = row.bool("stateful")
+        tags = ((try? JSON.parse(row.string("tags")))?.arrayValue ?? []).compactMap(\.stringValue)
+        revisionNumber = row.int("revision_number")
+        createdAt = Date(timeIntervalSince1970: row.double("created_at"))
+        updatedAt = Date(timeIntervalSince1970: row.double("updated_at"))
+    }
+
+    /// Neutron's representation, its rules embedded.
+    var json: [String: JSON] {
+        ["id": .string(id), "name": .string(name), "description": .string(description), "project_id": .string(projectID),
+         "tenant_id": .string(projectID), "stateful": .bool(stateful), "shared": false, "tags": .array(tags.map { .string($0) }),
+         "security_group_rules": .array(rules.map { .object($0.json) }), "revision_number": .int(revisionNumber),
+         "created_at": .string(Timestamps.iso8601(createdAt)), "updated_at": .string(Timestamps.iso8601(updatedAt))]
+    }
+}
+
+/// One rule of a security group: traffic of one direction and family that the group lets
+/// through, narrowed by protocol, ports and the remote side (a prefix or the ports of a group).
+public struct SecurityGroupRule: Sendable, Equatable {
+    public enum Direction: String, Sendable, CaseIterable { case ingress, egress }
+    public enum EtherType: String, Sendable, CaseIterable {
+        case ipv4 = "IPv4", ipv6 = "IPv6"
+        var anyPrefix: String { self == .ipv4 ? "0.0.0.0/0" : "::/0" }
+    }
+
+    public var id: String
+    public var securityGroupID: String
+    public var projectID: String
+    public var direction: Direction
+    public var etherType: EtherType
+    /// As the client gave it, lower-cased: a name from `IPProtocols.numbers` or a number 0-255; nil for any.
+    public var `protocol`: String?
+    /// TCP/UDP-like protocols: the port range; ICMP: the type and code.
+    public var portRangeMin: Int64?
+    public var portRangeMax: Int64?
+    public var remoteIPPrefix: String?
+    public var remoteGroupID: String?
+    public var description: String
+    public var revisionNumber: Int64
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    init(id: String, securityGroupID: String, projectID: String, direction: Direction, etherType: EtherType, protocol: String? = nil,
+         portRangeMin: Int64? = nil, portRangeMax: Int64? = nil, remoteIPPrefix: String? = nil, remoteGroupID: String? = nil,
+         description: String = "", at now: Date) {
+        (self.id, self.securityGroupID, self.projectID, self.direction, self.etherType, self.protocol) =
+            (id, securityGroupID, projectID, direction, etherType, `protocol`)
+        (self.portRangeMin, self.portRangeMax, self.remoteIPPrefix, self.remoteGroupID, self.description) =
+            (portRangeMin, portRangeMax, remoteIPPrefix, remoteGroupID, description)
+        (revisionNumber, createdAt, updatedAt) = (0, now, now)
+    }
+
+    init(row: Row) {
+        id = row.string("id")
+        securityGroupID = row.string("security_group_id")
+        projectID = row.string("project_id")
+        direction = Direction(rawValue: row.string("direction")) ?? .ingress
+        etherType = EtherType(rawValue: row.string("ethertype")) ?? .ipv4
+        `protocol` = row.optionalString("protocol")
+        portRangeMin = row.optionalInt("port_range_min")
+        portRangeMax = row.optionalInt("port_range_max")
+        remoteIPPrefix = row.optionalString("remote_ip_prefix")
+        remoteGroupID = row.optionalString("remote_group_id")
+        description = row.string("description")
+        revisionNumber = row.int("revision_number")
+        createdAt = Date(timeIntervalSince1970: row.double("created_at"))
+        updatedAt = Date(timeIntervalSince1970: row.double("updated_at"))
+    }
+
+    /// The IP protocol number, whether the rule names it or numbers it; nil for any.
+    public var protocolNumber: Int? { `protocol`.flatMap(IPProtocols.number) }
+
+    /// What makes two rules the same rule (Neutron's duplicate check): the protocol by number,
+    /// and a prefix of the whole family the same as no prefix.
+    var identity: [String?] {
+        [direction.rawValue, etherType.rawValue, protocolNumber.map(String.init), portRangeMin.map(String.init),
+         portRangeMax.map(String.init), remoteIPPrefix == etherType.anyPrefix ? nil : remoteIPPrefix, remoteGroupID, securityGroupID]
+    }
+
+    var json: [String: JSON] {
+        ["id": .string(id), "security_group_id": .string(securityGroupID), "project_id": .string(projectID),
+         "tenant_id": .string(projectID), "direction": .string(direction.rawValue), "ethertype": .string(etherType.rawValue),
+         "protocol": .optional(`protocol`), "port_range_min": portRangeMin.map { .int($0) } ?? .null,
+         "port_range_max": portRangeMax.map { .int($0) } ?? .null, "remote_ip_prefix": .optional(remoteIPPrefix),
+         "remote_group_id": .optional(remoteGroupID), "remote_address_group_id": .null, "description": .string(description),
+         "revision_number": .int(revisionNumber), "created_at": .string(Timestamps.iso8601(createdAt)),
+         "updated_at": .string(Timestamps.iso8601(updatedAt))]
+    }
+}
+
+/// The IP protocols a rule may name (Neutron's list), and which of them have ports.
+public enum IPProtocols {
+    public static let numbers: [String: Int] = [
+        "ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "hopopt": 0, "icmp": 1, "igmp": 2, "ip": 0, "ipip": 4,
+        "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58, "icmpv6": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, "ipv6-route": 43,
+        "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6, "udp": 17, "udplite": 136, "vrrp": 112,
+    ]
+    /// Protocols whose rules may have a port range (dccp, sctp, tcp, udp, udplite).
+    static let withPorts: Set<Int> = [33, 132, 6, 17, 136]
+    /// Protocols whose rules' "ports" are an ICMP type and code.
+    static let icmp: Set<Int> = [1, 58]
+    /// Protocols that only exist in IPv6, so an IPv4 rule cannot name them.
+    static let ipv6Only: Set<Int> = [41, 44, 58, 59, 60, 43]
+
+    public static func number(_ protocol: String) -> Int? { numbers[`protocol`] ?? Int(`protocol`) }
+}
