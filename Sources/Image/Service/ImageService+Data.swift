@@ -19,13 +19,13 @@ extension ImageService {
         }
     }
 
-    /// Digests and inspection of one upload, fed batch by batch. swift-crypto's hash states are
-    /// not marked Sendable; a digest is safe to move between tasks because exactly one task
-    /// owns it at a time (`ingest` hands it to the task of the batch in flight and takes it
-    /// back by awaiting that task).
+    /// Digests and inspection of one upload, fed batch by batch. The hash states are not
+    /// Sendable; a digest is safe to move between tasks because exactly one task owns it at a
+    /// time (`ingest` hands it to the task of the batch in flight and takes it back by
+    /// awaiting that task).
     struct UploadDigest: @unchecked Sendable {
         var md5 = Insecure.MD5()
-        var sha512 = SHA512()
+        let sha512 = SystemSHA512()
         var sha256: SHA256?
         var inspector = DiskFormatInspector()
         var size: Int64 = 0
@@ -35,23 +35,15 @@ extension ImageService {
     /// How much of `image_size_total` an upload reserves at a time when it can.
     static let reservationStep: Int64 = 64 << 20
 
-    /// The running SHA-512 handed to a child task and back (see `UploadDigest` on Sendable).
-    struct HashInFlight: @unchecked Sendable {
-        var hash: SHA512
-    }
-
-    static func hashed(_ start: HashInFlight, _ chunks: [ByteBuffer]) async -> HashInFlight {
-        var running = start
-        for chunk in chunks { chunk.withUnsafeReadableBytes { running.hash.update(bufferPointer: $0) } }
-        return running
+    static func hashed(_ sha512: SystemSHA512, _ chunks: [ByteBuffer]) async {
+        for chunk in chunks { chunk.withUnsafeReadableBytes { sha512.update($0) } }
     }
 
     /// One batch: SHA-512 (the most expensive step, more than the disk write) on a child task,
     /// while this task writes the bytes, computes MD5 and inspects them.
     static func digest(_ batch: [ByteBuffer], from start: UploadDigest, writer: any ImageDataWriter) async throws -> UploadDigest {
         var digest = start
-        let running = HashInFlight(hash: start.sha512)
-        async let sha512 = hashed(running, batch)
+        async let sha512: Void = hashed(start.sha512, batch)
         for buffer in batch {
             try buffer.withUnsafeReadableBytes { bytes in
                 try writer.write(bytes)
@@ -61,11 +53,11 @@ extension ImageService {
                 digest.size += Int64(bytes.count)
             }
         }
-        digest.sha512 = await sha512.hash
+        await sha512
         return digest
     }
 
-    static func hex<D: Digest>(_ digest: D) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+    static func hex<D: Sequence<UInt8>>(_ digest: D) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 
     static func requireOctetStream(_ contentType: String?) throws {
         guard contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/octet-stream" else {
