@@ -3,11 +3,12 @@
 # latency against a release build of `nimbus up --fake-hosts N` on a temp data dir.
 #
 #   (a) GET /compute/v2.1              version document from the same client: the baseline
-#   (b) boot-and-delete cycles/s       POST /servers, GET /servers/{id} every 5 ms until
+#   (b) boot-and-delete cycles/s       POST /servers, GET /servers/{id} every --poll-ms until
 #                                      ACTIVE, DELETE; --concurrency workers, --servers cycles
 #   (c) create-to-ACTIVE latency       POST sent -> first GET showing ACTIVE
 #   (d) POST /servers latency alone    the 202 comes before scheduling
 #   (e)/(f) the polling GET and the DELETE
+#   (g) create-to-ACTIVE again from a second, smaller run at concurrency 5 (no queueing)
 #
 # The measuring is done by benchmarks/compute_boot.py (see its docstring). Before the first
 # start the data dir gets a nimbus.conf with a high cpu_allocation_ratio so capacity is
@@ -22,7 +23,7 @@
 #   --hosts N           fake compute hosts (default 1000)
 #   --servers N         measured boot-and-delete cycles (default 2000)
 #   --concurrency N     client threads (default 50)
-#   --poll-ms MS        pause between GETs while waiting for ACTIVE (default 5)
+#   --poll-ms MS        pause between GETs while waiting for ACTIVE (default 20)
 #   --baseline-seconds  length of the (a) run (default 10)
 # Environment: NIMBUS_BIN overrides the binary (.build/release/nimbus); PYTHON the
 # interpreter (default .venv/bin/python, else python3).
@@ -36,7 +37,7 @@ BUILD=1
 HOSTS=1000
 SERVERS=2000
 CONCURRENCY=50
-POLL_MS=5
+POLL_MS=20
 BASELINE_SECONDS=10
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -212,3 +212,42 @@ def test_quotas_and_limits(osc, bootables):
     limits = {row["Name"]: row["Value"] for row in osc("limits", "show", "--absolute")}
     assert limits["instances"] == 10 and isinstance(limits["instances_used"], int), limits
     assert limits["total_cores_used"] >= 0 and limits["server_groups"] == 10, limits
+
+
+def test_servers_on_networks(osc, bootables):
+    """Nova and Neutron together: `--nic net-id=…,v4-fixed-ip=…`, `--network` and `--port`
+    become ports bound to the server's host, `server show` lists their addresses, and
+    deleting the server deletes the ports Nova made and frees the one it was given."""
+    image, small, _ = bootables
+    net = unique("net")
+    network = osc("network", "create", net)
+    osc("subnet", "create", "--network", net, "--subnet-range", "10.20.0.0/24", unique("subnet"))
+
+    fixed = unique("vm-fixed")
+    osc("server", "create", "--flavor", small, "--image", image, "--nic", f"net-id={network['id']},v4-fixed-ip=10.20.0.50", "--wait", fixed)
+    shown = osc("server", "show", fixed)
+    assert shown["status"] == "ACTIVE" and "10.20.0.50" in str(shown["addresses"]), shown
+    ports = osc("port", "list", "--server", fixed, "--long")
+    assert len(ports) == 1 and "10.20.0.50" in str(ports[0]["Fixed IP Addresses"]), ports
+    port = osc("port", "show", ports[0]["ID"])
+    assert port["device_owner"].startswith("compute:") and port["binding_host_id"] == shown["OS-EXT-SRV-ATTR:host"], port
+
+    by_name = unique("vm-net")
+    osc("server", "create", "--flavor", small, "--image", image, "--network", net, "--wait", by_name)
+    assert "10.20.0." in str(osc("server", "show", by_name)["addresses"])
+
+    given = osc("port", "create", "--network", net, "--fixed-ip", "ip-address=10.20.0.77", unique("port"))
+    on_port = unique("vm-port")
+    osc("server", "create", "--flavor", small, "--image", image, "--port", given["id"], "--wait", on_port)
+    assert "10.20.0.77" in str(osc("server", "show", on_port)["addresses"])
+
+    # A second server on a port in use is refused before it is created.
+    refused = osc("server", "create", "--flavor", small, "--image", image, "--port", given["id"], unique("vm-again"), expect_fail=True)
+    assert "in use" in refused.stderr, refused.stderr
+
+    made = ports[0]["ID"]
+    osc("server", "delete", "--wait", fixed, by_name, on_port)
+    assert made not in [p["ID"] for p in osc("port", "list", "--network", net)]
+    kept = osc("port", "show", given["id"])
+    assert kept["device_id"] == "" and kept["fixed_ips"][0]["ip_address"] == "10.20.0.77", kept
+    osc("port", "delete", given["id"])
