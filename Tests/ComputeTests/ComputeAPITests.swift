@@ -291,6 +291,20 @@ final class ComputeAPITests: XCTestCase {
             let onHost = try await Compute.waitFor(api, try XCTUnwrap(forced.json["server"]?["id"]?.stringValue), token: admin, status: "ACTIVE")
             XCTAssertEqual(onHost["OS-EXT-SRV-ATTR:host"]?.stringValue, "fake-1")
 
+            // Usage: the running servers count from their launch, per project.
+            let project = try XCTUnwrap(onHost["tenant_id"]?.stringValue)
+            let usages = try await Compute.call(api, .get, "/os-simple-tenant-usage?detailed=1&start=2020-01-01T00:00:00", token: admin, version: "2.1")
+            let mine = usages.json["tenant_usages"]?.arrayValue?.first { $0["tenant_id"]?.stringValue == project }
+            XCTAssertEqual(mine?["server_usages"]?.arrayValue?.count, 2, usages.text)
+            XCTAssertGreaterThan(mine?["total_hours"]?.doubleValue ?? 0, 0, usages.text)
+            let shown = try await Compute.call(api, .get, "/os-simple-tenant-usage/\(project)?start=2020-01-01T00:00:00", token: admin, version: "2.40")
+            XCTAssertEqual(shown.json["tenant_usage"]?["server_usages"]?.arrayValue?.first?["state"]?.stringValue, "active", shown.text)
+            let backwards = try await Compute.call(api, .get, "/os-simple-tenant-usage?start=2030-01-01T00:00:00&end=2020-01-01T00:00:00", token: admin)
+            XCTAssertEqual(backwards.status, 400, backwards.text)
+            let outsider = try await api.projectUser(admin: admin, name: "usage-outsider")
+            let denied = try await Compute.call(api, .get, "/os-simple-tenant-usage/\(project)", token: outsider.token)
+            XCTAssertEqual(denied.status, 403, denied.text)
+
             // A disabled host gets no new servers.
             let fake1 = try XCTUnwrap(computes.first { $0["host"]?.stringValue == "fake-1" }?["id"]?.stringValue)
             let disabled = try await Compute.call(api, .put, "/os-services/\(fake1)", token: admin, body: ["status": "disabled", "disabled_reason": "test"],

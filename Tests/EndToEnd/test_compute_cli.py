@@ -212,6 +212,10 @@ def test_quotas_and_limits(osc, bootables):
     limits = {row["Name"]: row["Value"] for row in osc("limits", "show", "--absolute")}
     assert limits["instances"] == 10 and isinstance(limits["instances_used"], int), limits
     assert limits["total_cores_used"] >= 0 and limits["server_groups"] == 10, limits
+    # os-simple-tenant-usage, the seed's `nova usage-list`.
+    usage = osc("usage", "show", "--start", "2020-01-01")
+    assert "Servers" in usage and "CPU Hours" in usage, usage
+    assert isinstance(osc("usage", "list", "--start", "2020-01-01"), list)
 
 
 def test_servers_on_networks(osc, bootables):

@@ -12,7 +12,7 @@ public enum ComputePolicy {
         var rules: [String: String] = [:]
         for rule in ["servers:index", "servers:detail", "servers:show", "server-metadata:index", "server-metadata:show", "os-server-tags:index",
                      "os-server-tags:show", "os-instance-actions:list", "os-instance-actions:show", "os-server-groups:index",
-                     "os-server-groups:show", "os-quota-sets:show", "os-quota-sets:detail", "os-flavor-extra-specs:index",
+                     "os-server-groups:show", "os-simple-tenant-usage:show", "os-quota-sets:show", "os-quota-sets:detail", "os-flavor-extra-specs:index",
                      "os-flavor-extra-specs:show"] {
             rules["os_compute_api:\(rule)"] = reader
         }
@@ -32,7 +32,7 @@ public enum ComputePolicy {
                      "os-flavor-manage:delete", "os-flavor-extra-specs:create", "os-flavor-extra-specs:update", "os-flavor-extra-specs:delete",
                      "os-flavor-access", "os-flavor-access:add_tenant_access", "os-flavor-access:remove_tenant_access", "os-services:list",
                      "os-services:update", "os-services:delete", "os-hypervisors:list", "os-hypervisors:detail", "os-hypervisors:show",
-                     "os-hypervisors:statistics", "os-hypervisors:uptime", "os-hypervisors:search", "os-hypervisors:servers",
+                     "os-simple-tenant-usage:list", "os-hypervisors:statistics", "os-hypervisors:uptime", "os-hypervisors:search", "os-hypervisors:servers",
                      "os-aggregates:index", "os-aggregates:show", "os-aggregates:create", "os-aggregates:update", "os-aggregates:delete",
                      "os-aggregates:add_host", "os-aggregates:remove_host", "os-aggregates:set_metadata", "os-hosts:list", "os-hosts:show",
                      "os-availability-zone:detail", "os-quota-sets:update", "os-quota-sets:delete", "os-quota-class-sets:show",

@@ -187,6 +187,13 @@ extension ComputeRoutes {
                                                            caller: try context.requireAuth())).response()
             }
         }
+        api.get("/os-simple-tenant-usage") { request, context in
+            JSONResponse(try await service.usages(request.queryDictionary, version: context.microversion, caller: try context.requireAuth())).response()
+        }
+        api.get("/os-simple-tenant-usage/:id") { request, context in
+            JSONResponse(try await service.usage(project: try context.parameters.require("id"), request.queryDictionary,
+                                                 version: context.microversion, caller: try context.requireAuth())).response()
+        }
         api.get("/os-hypervisors/statistics") { _, context in
             JSONResponse(try await service.hypervisorStatistics(version: context.microversion, caller: try context.requireAuth())).response()
         }
