@@ -82,7 +82,16 @@ public final class NimbusControlPlane: Sendable {
     public static var migrations: [Migration] { IdentityMigrations.all + ImageMigrations.all + PlacementMigrations.all + ComputeMigrations.all + NetworkMigrations.all }
 
     static func networkSettings(_ config: NimbusConfig) throws -> NetworkService.Settings {
-        NetworkService.Settings()
+        var settings = NetworkService.Settings()
+        settings.baseMAC = config.string("DEFAULT", "base_mac")
+        settings.ml2 = try ML2Settings(typeDrivers: config.list("ml2", "type_drivers"), tenantNetworkTypes: config.list("ml2", "tenant_network_types"),
+                                       networkVLANRanges: config.list("ml2_type_vlan", "network_vlan_ranges"), vniRanges: config.list("ml2_type_vxlan", "vni_ranges"),
+                                       tunnelIDRanges: config.list("ml2_type_gre", "tunnel_id_ranges"), flatNetworks: config.list("ml2_type_flat", "flat_networks"),
+                                       pathMTU: try config.int("ml2", "path_mtu"))
+        for resource in NetworkQuotas.defaults.keys where NimbusConfig.options.contains(where: { $0.section == "quotas" && $0.name == "quota_\(resource)" }) {
+            settings.quotaDefaults[resource] = Int64(try config.int("quotas", "quota_\(resource)"))
+        }
+        return settings
     }
 
     static func schedulerSettings(_ config: NimbusConfig) throws -> SchedulerSettings {
@@ -129,7 +138,8 @@ public final class NimbusControlPlane: Sendable {
         [IdentityService.CatalogEntry(type: "identity", name: "keystone", url: "\(publicURL)/identity"),
          IdentityService.CatalogEntry(type: "image", name: "glance", url: "\(publicURL)/image"),
          IdentityService.CatalogEntry(type: "placement", name: "placement", url: "\(publicURL)/placement"),
-         IdentityService.CatalogEntry(type: "compute", name: "nova", url: "\(publicURL)/compute/v2.1")]
+         IdentityService.CatalogEntry(type: "compute", name: "nova", url: "\(publicURL)/compute/v2.1"),
+         IdentityService.CatalogEntry(type: "network", name: "neutron", url: "\(publicURL)/networking")]
     }
 
     /// Prepares a cloud to serve: the admin and catalog exist, and work a crash interrupted is
