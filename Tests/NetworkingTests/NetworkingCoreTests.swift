@@ -68,7 +68,7 @@ final class NetworkingCoreTests: XCTestCase {
             let segments = try await api.neutron(.get, "/segments?network_id=\(vlan["id"]?.stringValue ?? "")", token: admin)
             XCTAssertEqual(segments.json["segments"]?.arrayValue?.first?["segmentation_id"], 101, segments.text)
 
-            XCTAssertEqual(try await api.neutron(.delete, "/networks/\(id)", token: alice.token).status, 204)
+            assertStatus(try await api.neutron(.delete, "/networks/\(id)", token: alice.token), 204)
             assertNeutronError(try await api.neutron(.get, "/networks/\(id)", token: alice.token), 404)
         }
     }
@@ -83,7 +83,7 @@ final class NetworkingCoreTests: XCTestCase {
             let sixth = try await api.neutron(.post, "/networks", token: admin, body: ["network": ["name": "n5"]])
             assertNeutronError(sixth, 503, type: "NoNetworkAvailable")
             XCTAssertEqual(sixth.json["NeutronError"]?["message"], "Unable to create the network. No tenant network is available for allocation.")
-            XCTAssertEqual(try await api.neutron(.delete, "/networks/\(ids[2])", token: admin).status, 204)
+            assertStatus(try await api.neutron(.delete, "/networks/\(ids[2])", token: admin), 204)
             let again = try await api.neutronCreate("networks", "network", ["name": "n5"], token: admin)
             let shown = try await api.neutron(.get, "/networks/\(again["id"]?.stringValue ?? "")", token: admin)
             XCTAssertEqual(shown.json["network"]?["provider:segmentation_id"], 3)
@@ -123,8 +123,8 @@ final class NetworkingCoreTests: XCTestCase {
 
             let port = try await api.neutronCreate("ports", "port", ["network_id": net, "fixed_ips": [["subnet_id": subnet["id"]!]]], token: admin)
             assertNeutronError(try await api.neutron(.delete, "/subnets/\(subnet["id"]?.stringValue ?? "")", token: admin), 409, type: "SubnetInUse")
-            XCTAssertEqual(try await api.neutron(.delete, "/ports/\(port["id"]?.stringValue ?? "")", token: admin).status, 204)
-            XCTAssertEqual(try await api.neutron(.delete, "/subnets/\(subnet["id"]?.stringValue ?? "")", token: admin).status, 204)
+            assertStatus(try await api.neutron(.delete, "/ports/\(port["id"]?.stringValue ?? "")", token: admin), 204)
+            assertStatus(try await api.neutron(.delete, "/subnets/\(subnet["id"]?.stringValue ?? "")", token: admin), 204)
         }
     }
 
@@ -208,8 +208,9 @@ final class NetworkingCoreTests: XCTestCase {
             XCTAssertEqual(defaults.json["quota"]?["network"], 100)
             let listed = try await api.neutron(.get, "/quotas", token: admin)
             XCTAssertEqual(listed.json["quotas"]?.arrayValue?.first?["project_id"]?.stringValue, alice.project)
-            XCTAssertEqual(try await api.neutron(.delete, "/quotas/\(alice.project)", token: admin).status, 204)
-            XCTAssertEqual(try await api.neutron(.get, "/quotas/\(alice.project)", token: admin).json["quota"]?["network"], 100)
+            assertStatus(try await api.neutron(.delete, "/quotas/\(alice.project)", token: admin), 204)
+            let reset = try await api.neutron(.get, "/quotas/\(alice.project)", token: admin)
+            XCTAssertEqual(reset.json["quota"]?["network"], 100)
             let zones = try await api.neutron(.get, "/availability_zones", token: alice.token)
             XCTAssertEqual(zones.json["availability_zones"]?.arrayValue?.count, 2, zones.text)
         }
@@ -233,14 +234,16 @@ final class NetworkingCoreTests: XCTestCase {
             let rest = try await api.neutron(.get, "/networks?sort_key=name&limit=2&marker=\(marker)", token: admin)
             XCTAssertEqual(rest.json["networks"]?.arrayValue?.compactMap { $0["name"]?.stringValue }, ["c", "d"])
 
-            XCTAssertEqual(try await api.neutron(.put, "/networks/\(ids[0])/tags", token: admin, body: ["tags": ["red", "blue"]]).status, 200)
-            XCTAssertEqual(try await api.neutron(.put, "/networks/\(ids[1])/tags/red", token: admin).status, 201)
+            assertStatus(try await api.neutron(.put, "/networks/\(ids[0])/tags", token: admin, body: ["tags": ["red", "blue"]]), 200)
+            assertStatus(try await api.neutron(.put, "/networks/\(ids[1])/tags/red", token: admin), 201)
             let red = try await api.neutron(.get, "/networks?tags=red", token: admin)
             XCTAssertEqual(Set(red.json["networks"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []), Set(ids[0...1]))
-            XCTAssertEqual(try await api.neutron(.get, "/networks/\(ids[0])/tags", token: admin).json["tags"], ["blue", "red"])
-            XCTAssertEqual(try await api.neutron(.delete, "/networks/\(ids[0])/tags/red", token: admin).status, 204)
+            let tags = try await api.neutron(.get, "/networks/\(ids[0])/tags", token: admin)
+            XCTAssertEqual(tags.json["tags"], ["blue", "red"])
+            assertStatus(try await api.neutron(.delete, "/networks/\(ids[0])/tags/red", token: admin), 204)
             assertNeutronError(try await api.neutron(.delete, "/networks/\(ids[0])/tags/red", token: admin), 404)
-            XCTAssertEqual(try await api.neutron(.get, "/networks/\(ids[0])", token: admin).json["network"]?["revision_number"], 2)
+            let revised = try await api.neutron(.get, "/networks/\(ids[0])", token: admin)
+            XCTAssertEqual(revised.json["network"]?["revision_number"], 2)
         }
     }
 }

@@ -54,7 +54,7 @@ public struct ML2Settings: Sendable {
         }
         self.typeDrivers = try types(typeDrivers, "type_drivers")
         self.tenantNetworkTypes = try types(tenantNetworkTypes, "tenant_network_types")
-        for type in tenantNetworkTypes where !self.typeDrivers.contains(type) {
+        for type in self.tenantNetworkTypes where !self.typeDrivers.contains(type) {
             throw ConfigError("[ml2] tenant_network_types: '\(type.rawValue)' is not in type_drivers")
         }
         for entry in networkVLANRanges {

@@ -54,10 +54,14 @@ extension NetworkService {
     /// attribute in `input`: 403 when they fail.
     func authorize(_ action: String, _ caller: AuthContext, target: [String: String], attributes input: JSONInput) throws {
         try authorize(action, caller, target: target)
-        for attribute in Self.attributeRules[action] ?? [] where input.has(attribute) {
+        // A create that asks for an attribute's default asks for nothing (the CLI sends some).
+        for attribute in Self.attributeRules[action] ?? [] where input.has(attribute)
+        && !(action.hasPrefix("create_") && input.fields[attribute] == Self.attributeDefaults[attribute]) {
             try authorize("\(action):\(attribute)", caller, target: target)
         }
     }
+
+    static let attributeDefaults: [String: JSON] = ["shared": false, "router:external": false, "is_default": false]
 
     /// Attribute rule names by action: `create_network` → [`shared`, `provider:network_type`…].
     static let attributeRules: [String: [String]] = {
@@ -95,8 +99,8 @@ extension NetworkService {
         for tag in Set(tags).sorted() { try await x.execute("INSERT INTO network_tag (resource_id, tag) VALUES (?, ?)", .text(id), .text(tag)) }
     }
 
-    /// One tagged resource of `kind` (`network`, `subnet`, `subnetpool`, `port`) and its table.
-    func taggable(_ kind: String, _ id: String, _ x: any SQLExecutor) async throws -> (Rendered, table: String) {
+    /// One resource of `kind` (`network`, `subnet`, `subnetpool`, `port`), whatever the caller may see.
+    func stored(_ kind: String, _ id: String, _ x: any SQLExecutor) async throws -> Rendered {
         let found: Rendered?
         switch kind {
         case "network": found = try await networks(where: "WHERE id = ?", [.text(id)], x).first
@@ -105,20 +109,32 @@ extension NetworkService {
         default: found = try await ports(where: "WHERE p.id = ?", [.text(id)], x).first
         }
         guard let found else { throw Self.notFound(kind, id) }
-        return (found, "network_\(kind)")
+        return found
+    }
+
+    /// One resource as the caller sees it; 404 when they may not.
+    func shown(_ kind: String, _ id: String, caller: AuthContext) async throws -> [String: JSON] {
+        let item = try await stored(kind, id, db)
+        guard let json = visible(kind, item.json, target: item.target, caller: caller) else { throw Self.notFound(kind, id) }
+        return json
+    }
+
+    /// The resource `action` (`update_port`) is about, after checking the caller may do it.
+    func forWrite(_ kind: String, _ id: String, _ action: String, caller: AuthContext, input: JSONInput? = nil, _ x: any SQLExecutor) async throws -> Rendered {
+        let item = try await stored(kind, id, x)
+        try authorizeVisible(action, kind, item, id: id, caller: caller, input: input)
+        return item
     }
 
     /// Replaces a resource's tags with `change(current)`; changing tags is updating the resource.
     public func changeTags(_ kind: String, _ id: String, caller: AuthContext,
                            _ change: @escaping @Sendable ([String]) throws -> [String]) async throws -> [String: JSON] {
         try await write { x in
-            let (item, table) = try await self.taggable(kind, id, x)
-            try self.authorizeVisible("update_\(kind)", kind, item, id: id, caller: caller)
+            let item = try await self.forWrite(kind, id, "update_\(kind)", caller: caller, x)
             try await self.setTags(id, try change((item.json["tags"]?.arrayValue ?? []).compactMap(\.stringValue)), x)
-            try await self.touch(table, id, x)
-            let (changed, _) = try await self.taggable(kind, id, x)
-            return self.visible(kind, changed.json, target: changed.target, caller: caller) ?? [:]
+            try await self.touch("network_\(kind)", id, x)
         }
+        return try await shown(kind, id, caller: caller)
     }
 
     /// Moves a resource's revision and `updated_at`, as every change to it does in Neutron.

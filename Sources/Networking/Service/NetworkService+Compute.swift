@@ -60,8 +60,5 @@ extension NetworkService {
         }
     }
 
-    func adminPort(_ id: String) async throws -> [String: JSON] {
-        guard let port = try await ports(where: "WHERE p.id = ?", [.text(id)], db).first else { throw Self.notFound("port", id) }
-        return port.json
-    }
+    func adminPort(_ id: String) async throws -> [String: JSON] { try await stored("port", id, db).json }
 }

@@ -82,7 +82,7 @@ extension NetworkService {
     }
 
     public func network(_ id: String, caller: AuthContext) async throws -> [String: JSON] {
-        try await visibleNetwork(id, caller: caller, db).json
+        try await shown("network", id, caller: caller)
     }
 
     public func createNetwork(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
@@ -122,7 +122,7 @@ extension NetworkService {
             try await self.setTags(id, tags, x)
             try await self.mechanism.networkPrecommit(try await self.networks(where: "WHERE id = ?", [.text(id)], x)[0].json, x)
         }
-        let created = try await visibleNetwork(id, caller: caller, db).json
+        let created = try await network(id, caller: caller)
         await mechanism.networkPostcommit(created)
         return created
     }
@@ -131,8 +131,7 @@ extension NetworkService {
         let input = try JSONInput(body: body, key: "network")
         try Self.allowOnly(input, Self.networkAttributes.subtracting(["project_id", "tenant_id", "tags"]))
         try await write { x in
-            let network = try await self.networks(where: "WHERE id = ?", [.text(id)], x).first ?? { throw Self.notFound("network", id) }()
-            try self.authorizeVisible("update_network", "network", network, id: id, caller: caller, input: input)
+            let network = try await self.forWrite("network", id, "update_network", caller: caller, input: input, x)
             for attribute in Self.providerAttributes where input.has(attribute) && input.fields[attribute] != network.json[attribute] {
                 throw Self.badRequest("Invalid input for operation: Plugin does not support updating provider attributes.", code: "InvalidInput")
             }
@@ -160,15 +159,14 @@ extension NetworkService {
             try await x.execute("UPDATE network_network SET \(sets.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE id = ?", sets.map(\.1) + [.text(id)])
             try await self.touch("network_network", id, x)
         }
-        return try await visibleNetwork(id, caller: caller, db).json
+        return try await network(id, caller: caller)
     }
 
     /// Deletes the network with its subnets and the ports Neutron owns on it (DHCP, router
     /// interfaces); ports of anything else keep it in use (409 NetworkInUse).
     public func deleteNetwork(_ id: String, caller: AuthContext) async throws {
         try await write { x in
-            let network = try await self.networks(where: "WHERE id = ?", [.text(id)], x).first ?? { throw Self.notFound("network", id) }()
-            try self.authorizeVisible("delete_network", "network", network, id: id, caller: caller)
+            _ = try await self.forWrite("network", id, "delete_network", caller: caller, x)
             if try await x.first("SELECT 1 FROM network_port WHERE network_id = ? AND device_owner NOT LIKE 'network:%'", .text(id)) != nil {
                 throw Self.conflict("Unable to complete operation on network \(id). There are one or more ports still in use on the network.", code: "NetworkInUse")
             }

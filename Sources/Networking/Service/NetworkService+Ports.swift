@@ -58,12 +58,6 @@ extension NetworkService {
         }
     }
 
-    func portForWrite(_ id: String, _ action: String, caller: AuthContext, input: JSONInput? = nil, _ x: any SQLExecutor) async throws -> Rendered {
-        guard let port = try await ports(where: "WHERE p.id = ?", [.text(id)], x).first else { throw Self.notFound("port", id) }
-        try authorizeVisible(action, "port", port, id: id, caller: caller, input: input)
-        return port
-    }
-
     /// Ports the caller may see; `fixed_ips` filters (`ip_address=…`, `subnet_id=…`, each
     /// entry of one address) are applied here, as the generic listing skips list attributes.
     public func listPorts(fixedIPFilters: [String], caller: AuthContext) async throws -> [[String: JSON]] {
@@ -83,9 +77,7 @@ extension NetworkService {
     }
 
     public func port(_ id: String, caller: AuthContext) async throws -> [String: JSON] {
-        guard let port = try await ports(where: "WHERE p.id = ?", [.text(id)], db).first,
-              let json = visible("port", port.json, target: port.target, caller: caller) else { throw Self.notFound("port", id) }
-        return json
+        try await shown("port", id, caller: caller)
     }
 
     public func createPort(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
@@ -155,7 +147,7 @@ extension NetworkService {
         let input = try JSONInput(body: body, key: "port")
         try Self.allowOnly(input, Self.portAttributes.subtracting(["network_id", "project_id", "tenant_id", "tags"]))
         try await write { x in
-            let port = try await self.portForWrite(id, "update_port", caller: caller, input: input, x)
+            let port = try await self.forWrite("port", id, "update_port", caller: caller, input: input, x)
             let networkID = port.json["network_id"]?.stringValue ?? ""
             var sets: [(String, SQLValue)] = []
             if let name = try input.optionalString("name") { sets.append(("name", .text(name))) }
@@ -178,8 +170,10 @@ extension NetworkService {
             let pairs = try input.array("allowed_address_pairs") ?? port.json["allowed_address_pairs"]?.arrayValue
             sets.append(("allowed_address_pairs", Self.encode(try Self.addressPairs(pairs, mac: mac, portSecurity: security))))
             if input.has("security_groups") || input.has("port_security_enabled") {
-                let groups = input.has("security_groups") ? try await self.securityGroups(input, portSecurity: security, project: port.target["project_id"] ?? "", x)
-                    : (security ? (port.json["security_groups"]?.arrayValue ?? []).compactMap(\.stringValue) : [])
+                var groups = security ? (port.json["security_groups"]?.arrayValue ?? []).compactMap(\.stringValue) : []
+                if input.has("security_groups") {
+                    groups = try await self.securityGroups(input, portSecurity: security, project: port.target["project_id"] ?? "", x)
+                }
                 if !security && !groups.isEmpty {
                     throw Self.conflict("Port has security group associated. Cannot disable port security or IP address until security group is removed.", code: "PortSecurityPortHasSecurityGroup")
                 }
@@ -195,7 +189,8 @@ extension NetworkService {
                     entry["ip_address"]?.stringValue.flatMap(IPAddress.init).map { (entry["subnet_id"]?.stringValue ?? "", $0) }
                 }
                 for index in requests.indices where requests[index].address == nil {
-                    if let kept = current.firstIndex(where: { $0.0 == requests[index].subnetID && !requests.contains(where: { r in r.address == $0.1 }) }) {
+                    let asked = Set(requests.compactMap(\.address))
+                    if let kept = current.firstIndex(where: { $0.0 == requests[index].subnetID && !asked.contains($0.1) }) {
                         requests[index].address = current.remove(at: kept).1
                     }
                 }
@@ -213,7 +208,7 @@ extension NetworkService {
 
     public func deletePort(_ id: String, caller: AuthContext) async throws {
         try await write { x in
-            _ = try await self.portForWrite(id, "delete_port", caller: caller, x)
+            _ = try await self.forWrite("port", id, "delete_port", caller: caller, x)
             try await self.removePort(id, x)
         }
     }
@@ -387,7 +382,7 @@ extension NetworkService {
             guard let ip = pair["ip_address"]?.stringValue, IPNetwork(ip) != nil else {
                 throw badRequest("Invalid input for allowed_address_pairs. Reason: '\(pair.serialized())' needs a valid ip_address.", code: "InvalidInput")
             }
-            return ["ip_address": .string(ip), "mac_address": .string(try pair["mac_address"]?.stringValue.map(mac) ?? mac)]
+            return ["ip_address": .string(ip), "mac_address": .string(try pair["mac_address"]?.stringValue.map { try Self.mac($0) } ?? mac)]
         })
     }
 

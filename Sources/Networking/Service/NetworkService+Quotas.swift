@@ -82,7 +82,7 @@ extension NetworkService {
     public func updateQuota(project: String, _ body: JSON, caller: AuthContext) async throws -> JSON {
         try authorize("update_quota", caller, target: quotaTarget(project))
         let input = try JSONInput(body: body, key: "quota")
-        var limits: [(String, Int64)] = []
+        var asked: [(String, Int64)] = []
         for (resource, value) in input.fields.sorted(by: { $0.key < $1.key }) {
             guard settings.quotaDefaults[resource] != nil else {
                 throw Self.badRequest("Unrecognized attribute(s) '\(resource)'")
@@ -90,8 +90,9 @@ extension NetworkService {
             guard let limit = value.intValue ?? value.stringValue.flatMap({ Int64($0) }), limit >= -1 else {
                 throw Self.badRequest("Invalid input for \(resource). Reason: '\(value.serialized())' is not a valid quota limit.", code: "InvalidInput")
             }
-            limits.append((resource, limit))
+            asked.append((resource, limit))
         }
+        let limits = asked
         try await db.transaction { x in
             for (resource, limit) in limits {
                 try await x.execute("DELETE FROM network_quota WHERE project_id = ? AND resource = ?", .text(project), .text(resource))

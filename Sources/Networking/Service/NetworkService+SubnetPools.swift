@@ -30,9 +30,7 @@ extension NetworkService {
     }
 
     public func subnetPool(_ id: String, caller: AuthContext) async throws -> [String: JSON] {
-        guard let pool = try await subnetPools(where: "WHERE id = ?", [.text(id)], db).first,
-              let json = visible("subnetpool", pool.json, target: pool.target, caller: caller) else { throw Self.notFound("subnetpool", id) }
-        return json
+        try await shown("subnetpool", id, caller: caller)
     }
 
     public func createSubnetPool(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
@@ -76,8 +74,7 @@ extension NetworkService {
         let input = try JSONInput(body: body, key: "subnetpool")
         try Self.allowOnly(input, ["name", "description", "prefixes", "default_prefixlen", "min_prefixlen", "max_prefixlen", "is_default", "default_quota", "address_scope_id"])
         try await write { x in
-            guard let pool = try await self.subnetPools(where: "WHERE id = ?\(x.dialect.forUpdate)", [.text(id)], x).first else { throw Self.notFound("subnetpool", id) }
-            try self.authorizeVisible("update_subnetpool", "subnetpool", pool, id: id, caller: caller, input: input)
+            let pool = try await self.forWrite("subnetpool", id, "update_subnetpool", caller: caller, input: input, x)
             var sets: [(String, SQLValue)] = []
             if let name = try input.optionalString("name") { sets.append(("name", .text(name))) }
             if let description = try input.optionalString("description") { sets.append(("description", .text(description))) }
@@ -103,8 +100,7 @@ extension NetworkService {
 
     public func deleteSubnetPool(_ id: String, caller: AuthContext) async throws {
         try await write { x in
-            guard let pool = try await self.subnetPools(where: "WHERE id = ?", [.text(id)], x).first else { throw Self.notFound("subnetpool", id) }
-            try self.authorizeVisible("delete_subnetpool", "subnetpool", pool, id: id, caller: caller)
+            _ = try await self.forWrite("subnetpool", id, "delete_subnetpool", caller: caller, x)
             if try await x.first("SELECT 1 FROM network_subnet WHERE subnetpool_id = ?", .text(id)) != nil {
                 throw Self.conflict("Unable to complete operation on subnet pool \(id). Subnets are allocated from it.", code: "SubnetPoolInUse")
             }

@@ -37,20 +37,12 @@ extension NetworkService {
         }
     }
 
-    func subnetForWrite(_ id: String, _ action: String, caller: AuthContext, input: JSONInput? = nil, _ x: any SQLExecutor) async throws -> Rendered {
-        guard let subnet = try await subnets(where: "WHERE s.id = ?", [.text(id)], x).first else { throw Self.notFound("subnet", id) }
-        try authorizeVisible(action, "subnet", subnet, id: id, caller: caller, input: input)
-        return subnet
-    }
-
     public func listSubnets(caller: AuthContext) async throws -> [[String: JSON]] {
         try await subnets(where: "ORDER BY s.created_at, s.id", [], db).compactMap { visible("subnet", $0.json, target: $0.target, caller: caller) }
     }
 
     public func subnet(_ id: String, caller: AuthContext) async throws -> [String: JSON] {
-        guard let subnet = try await subnets(where: "WHERE s.id = ?", [.text(id)], db).first,
-              let json = visible("subnet", subnet.json, target: subnet.target, caller: caller) else { throw Self.notFound("subnet", id) }
-        return json
+        try await shown("subnet", id, caller: caller)
     }
 
     public func createSubnet(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
@@ -99,7 +91,7 @@ extension NetworkService {
         let input = try JSONInput(body: body, key: "subnet")
         try Self.allowOnly(input, ["name", "description", "gateway_ip", "allocation_pools", "dns_nameservers", "host_routes", "enable_dhcp", "segment_id", "service_types"])
         try await write { x in
-            let subnet = try await self.subnetForWrite(id, "update_subnet", caller: caller, input: input, x)
+            let subnet = try await self.forWrite("subnet", id, "update_subnet", caller: caller, input: input, x)
             guard let cidr = IPNetwork(subnet.json["cidr"]?.stringValue ?? "") else { return }
             var sets: [(String, SQLValue)] = []
             if let name = try input.optionalString("name") { sets.append(("name", .text(name))) }
@@ -108,9 +100,10 @@ extension NetworkService {
             if input.has("dns_nameservers") { sets.append(("dns_nameservers", Self.encode(.array(try Self.nameservers(input, cidr.version).map { .string($0) })))) }
             if input.has("host_routes") { sets.append(("host_routes", Self.encode(try Self.hostRoutes(input, cidr.version)))) }
             if input.has("gateway_ip") || input.has("allocation_pools") {
-                let gateway = input.has("gateway_ip") ? try Self.gateway(input, cidr) : subnet.json["gateway_ip"]?.stringValue.flatMap(IPAddress.init)
-                let pools = input.has("allocation_pools") ? try Self.allocationPools(input, cidr, gateway: gateway)
-                    : try Self.allocationPools(JSONInput(["allocation_pools": subnet.json["allocation_pools"] ?? []], path: "subnet"), cidr, gateway: gateway)
+                let gateway = try input.has("gateway_ip") ? Self.gateway(input, cidr) : subnet.json["gateway_ip"]?.stringValue.flatMap(IPAddress.init)
+                // Pools kept as they are must still leave the (new) gateway out.
+                let pools = try Self.allocationPools(input.has("allocation_pools") ? input : JSONInput(["allocation_pools": subnet.json["allocation_pools"] ?? []], path: "subnet"),
+                                                     cidr, gateway: gateway)
                 sets.append(("gateway_ip", .optional(gateway?.description)))
                 sets.append(("allocation_pools", Self.encode(.array(pools.map(\.json)))))
             }
@@ -125,7 +118,7 @@ extension NetworkService {
     /// those give their address up. Anything else's address keeps it in use (409 SubnetInUse).
     public func deleteSubnet(_ id: String, caller: AuthContext) async throws {
         try await write { x in
-            let subnet = try await self.subnetForWrite(id, "delete_subnet", caller: caller, x)
+            let subnet = try await self.forWrite("subnet", id, "delete_subnet", caller: caller, x)
             if try await x.first("""
                 SELECT 1 FROM network_ip_allocation a JOIN network_port p ON p.id = a.port_id
                 WHERE a.subnet_id = ? AND p.device_owner NOT LIKE 'network:%'
