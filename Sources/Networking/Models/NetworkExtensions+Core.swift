@@ -13,6 +13,7 @@ extension NetworkExtensions {
         NetworkExtension(alias: "binding", name: "Port Binding", description: "The binding:* attributes of ports."),
         NetworkExtension(alias: "quotas", name: "Quota management support", description: "Per-project limits under /v2.0/quotas."),
         NetworkExtension(alias: "quota_details", name: "Quota details management support", description: "Used, limit and reserved counts of each quota."),
+        NetworkExtension(alias: "quota-check-limit", name: "Quota engine limit check", description: "check_limit refuses a limit below the usage."),
         NetworkExtension(alias: "availability_zone", name: "Availability Zone", description: "The availability zones under /v2.0/availability_zones."),
         NetworkExtension(alias: "network_availability_zone", name: "Network Availability Zone", description: "Availability zone hints and zones of networks."),
         NetworkExtension(alias: "standard-attr-tag", name: "Tag support for resources with standard attribute", description: "Tags on networks, subnets, subnet pools and ports."),

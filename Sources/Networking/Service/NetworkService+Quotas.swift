@@ -82,8 +82,10 @@ extension NetworkService {
     public func updateQuota(project: String, _ body: JSON, caller: AuthContext) async throws -> JSON {
         try authorize("update_quota", caller, target: quotaTarget(project))
         let input = try JSONInput(body: body, key: "quota")
+        // quota-check-limit: refuse a limit below what the project already uses.
+        let checkLimit = try input.bool("check_limit") ?? false
         var asked: [(String, Int64)] = []
-        for (resource, value) in input.fields.sorted(by: { $0.key < $1.key }) {
+        for (resource, value) in input.fields.sorted(by: { $0.key < $1.key }) where resource != "check_limit" {
             guard settings.quotaDefaults[resource] != nil else {
                 throw Self.badRequest("Unrecognized attribute(s) '\(resource)'")
             }
@@ -95,6 +97,9 @@ extension NetworkService {
         let limits = asked
         try await db.transaction { x in
             for (resource, limit) in limits {
+                if checkLimit, limit >= 0, case let used = try await self.quotaUsage(resource, project: project, x), used > limit {
+                    throw Self.badRequest("Quota limit \(limit) for \(resource) must be greater than or equal to already used \(used).", code: "InvalidQuotaValue")
+                }
                 try await x.execute("DELETE FROM network_quota WHERE project_id = ? AND resource = ?", .text(project), .text(resource))
                 try await x.execute("INSERT INTO network_quota (project_id, resource, hard_limit) VALUES (?, ?, ?)", .text(project), .text(resource), .integer(limit))
             }
