@@ -11,9 +11,8 @@ extension NetworkService {
                         code: kind == "subnetpool" ? "SubnetPoolNotFound" : (names[kind] ?? kind) + "NotFound")
     }
 
-    static func badRequest(_ message: String, code: String = "BadRequest") -> APIError {
-        APIError(.badRequest, code == "InvalidInput" ? "Invalid input for operation: \(message)." : message, code: code)
-    }
+    /// Without a code, Neutron's type is webob's `HTTPBadRequest` (unknown attributes, bad bodies).
+    static func badRequest(_ message: String, code: String? = nil) -> APIError { APIError(.badRequest, message, code: code) }
 
     static func conflict(_ message: String, code: String) -> APIError { APIError(.conflict, message, code: code) }
 

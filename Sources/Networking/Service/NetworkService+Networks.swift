@@ -12,7 +12,6 @@ extension NetworkService {
     static let networkAttributes: Set<String> = [
         "name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled", "availability_zone_hints",
         "is_default", "tags", "project_id", "tenant_id", "provider:network_type", "provider:physical_network", "provider:segmentation_id",
-        "dns_domain",
     ]
     static let providerAttributes = ["provider:network_type", "provider:physical_network", "provider:segmentation_id"]
 
@@ -120,7 +119,7 @@ extension NetworkService {
                                     .text(segment.type.rawValue), .text(segment.physicalNetwork ?? ""), .integer(segment.segmentationID ?? 0), .text(id))
             }
             try await self.setTags(id, tags, x)
-            try await self.mechanism.networkPrecommit(try await self.networks(where: "WHERE id = ?", [.text(id)], x)[0].json, x)
+            try await self.mechanism.networkPrecommit(try await self.stored("network", id, x).json, x)
         }
         let created = try await network(id, caller: caller)
         await mechanism.networkPostcommit(created)

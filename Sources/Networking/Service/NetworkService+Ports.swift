@@ -84,10 +84,7 @@ extension NetworkService {
         let input = try JSONInput(body: body, key: "port")
         try Self.allowOnly(input, Self.portAttributes)
         let project = try Self.owner(input, caller)
-        let id = try await insertPort(input, project: project, caller: caller)
-        let created = try await port(id, caller: caller)
-        await mechanism.portPostcommit(created)
-        return created
+        return try await port(try await insertPort(input, project: project, caller: caller), caller: caller)
     }
 
     /// The port-creating transaction every path shares: the API's, and Nova's (no `caller`:
@@ -138,8 +135,9 @@ extension NetworkService {
             }
             try await self.setTags(id, tags, x)
             if !host.isEmpty { try await self.bind(id, host: host, x) }
-            try await self.mechanism.portPrecommit(try await self.ports(where: "WHERE p.id = ?", [.text(id)], x)[0].json, x)
+            try await self.mechanism.portPrecommit(try await self.stored("port", id, x).json, x)
         }
+        await mechanism.portPostcommit(try await stored("port", id, db).json)
         return id
     }
 
@@ -264,6 +262,8 @@ extension NetworkService {
             }
             return row
         }
+        // Address-autoconfigured subnets (SLAAC) give every port its EUI-64 address, asked for or not.
+        let automatic = subnets.filter { ["slaac", "dhcpv6-stateless"].contains($0.optionalString("ipv6_address_mode") ?? "") }
         var plan: [(subnet: Row, address: IPAddress?)] = []
         if let requests {
             for request in requests {
@@ -279,9 +279,13 @@ extension NetworkService {
                     plan.append((try subnet(subnetID), nil))
                 }
             }
+            // An explicit empty list asks for no address at all.
+            if !requests.isEmpty {
+                plan += automatic.filter { row in !plan.contains { $0.subnet.string("id") == row.string("id") } }.map { ($0, nil) }
+            }
         } else {
-            // One address per IP version: the first subnet of it with one free.
-            for version in [4, 6] {
+            // One address of each IP version (IPv6 only without SLAAC): the first subnet of it with one free.
+            for version in automatic.isEmpty ? [4, 6] : [4] {
                 let candidates = subnets.filter { $0.int("ip_version") == Int64(version) }
                 guard !candidates.isEmpty else { continue }
                 var done = false
@@ -294,7 +298,7 @@ extension NetworkService {
                 }
                 if !done { throw Self.conflict("No more IP addresses available on network \(network).", code: "IpAddressGenerationFailure") }
             }
-            return
+            plan = automatic.map { ($0, nil) }
         }
         for (row, address) in plan {
             try await lockSubnet(row.string("id"), x)

@@ -151,7 +151,7 @@ extension NetworkService {
             return cidr
         }
         guard let poolID else {
-            guard let asked else { throw Self.badRequest("Bad subnets request: a cidr must be specified in the absence of a subnet pool.") }
+            guard let asked else { throw Self.badRequest("Bad subnets request: a cidr must be specified in the absence of a subnet pool.", code: "BadRequest") }
             if try input.int("ip_version") == nil { throw Self.badRequest("Invalid input for ip_version. Reason: 'None' is not in [4, 6].", code: "InvalidInput") }
             return (asked, nil)
         }
