@@ -170,6 +170,15 @@ final class NetworkingCoreTests: XCTestCase {
             assertNeutronError(try await api.neutron(.post, "/ports", token: alice.token, body: ["port": [
                 "network_id": .string(net), "binding:host_id": "h1"]]), 403)
 
+            // A bulk create makes all of its ports or none.
+            assertNeutronError(try await api.neutron(.post, "/ports", token: alice.token, body: ["ports": [
+                ["network_id": .string(net)], ["network_id": .string(net), "fixed_ips": [["ip_address": "10.5.0.50"]]]]]), 409, type: "IpAddressAlreadyAllocated")
+            let before = try await api.neutron(.get, "/ports?network_id=\(net)", token: alice.token)
+            XCTAssertEqual(before.json["ports"]?.arrayValue?.count, 1, before.text)
+            let pair = try await api.neutron(.post, "/ports", token: alice.token, body: ["ports": [["network_id": .string(net)], ["network_id": .string(net)]]])
+            assertStatus(pair, 201)
+            XCTAssertEqual(pair.json["ports"]?.arrayValue?.count, 2)
+
             let bob = try await api.projectUser(admin: admin, name: "bob")
             assertNeutronError(try await api.neutron(.post, "/ports", token: bob.token, body: ["port": ["network_id": .string(net)]]), 404, type: "NetworkNotFound")
 

@@ -7,14 +7,14 @@ extension NetworkRoutes {
     func registerCore(_ api: RouterGroup<Context>) {
         let service = self.service
         registerCRUD(api, "network", "networks", list: { request, caller in try await service.listNetworks(caller: caller) },
-                     show: service.network, create: service.createNetwork, update: service.updateNetwork, delete: service.deleteNetwork)
+                     show: service.network, update: service.updateNetwork, delete: service.deleteNetwork)
         registerCRUD(api, "subnet", "subnets", list: { _, caller in try await service.listSubnets(caller: caller) },
-                     show: service.subnet, create: service.createSubnet, update: service.updateSubnet, delete: service.deleteSubnet)
+                     show: service.subnet, update: service.updateSubnet, delete: service.deleteSubnet)
         registerCRUD(api, "subnetpool", "subnetpools", list: { _, caller in try await service.listSubnetPools(caller: caller) },
-                     show: service.subnetPool, create: service.createSubnetPool, update: service.updateSubnetPool, delete: service.deleteSubnetPool)
+                     show: service.subnetPool, update: service.updateSubnetPool, delete: service.deleteSubnetPool)
         registerCRUD(api, "port", "ports", list: { request, caller in
             try await service.listPorts(fixedIPFilters: NeutronListing(collection: "ports", request: request).values("fixed_ips"), caller: caller)
-        }, show: service.port, create: service.createPort, update: service.updatePort, delete: service.deletePort)
+        }, show: service.port, update: service.updatePort, delete: service.deletePort)
 
         api.get("/segments") { request, context in
             try NeutronListing(collection: "segments", request: request).response(try await service.listSegments(caller: try context.requireAuth()))
@@ -33,22 +33,21 @@ extension NetworkRoutes {
     func registerCRUD(_ api: RouterGroup<Context>, _ key: String, _ collection: String,
                       list: @escaping @Sendable (Request, AuthContext) async throws -> [[String: JSON]],
                       show: @escaping @Sendable (String, AuthContext) async throws -> [String: JSON],
-                      create: @escaping @Sendable (JSON, AuthContext) async throws -> [String: JSON],
                       update: @escaping @Sendable (String, JSON, AuthContext) async throws -> [String: JSON],
                       delete: @escaping @Sendable (String, AuthContext) async throws -> Void) {
         api.get("/\(collection)") { request, context in
             try NeutronListing(collection: collection, request: request).response(try await list(request, try context.requireAuth()))
         }
         api.post("/\(collection)") { request, context in
-            let caller = try context.requireAuth()
             let body = try await self.body(request)
-            // A list under the collection's name is a bulk create; each item is created in turn.
+            // A list under the collection's name is a bulk create.
             if let items = body[collection]?.arrayValue {
-                var created: [JSON] = []
-                for item in items { created.append(.object(try await create([key: item], caller))) }
-                return JSONResponse(status: .created, [collection: .array(created)]).response()
+                let created = try await self.service.create(key, items, caller: try context.requireAuth())
+                return JSONResponse(status: .created, [collection: .array(created.map { .object($0) })]).response()
             }
-            return JSONResponse(status: .created, [key: .object(try await create(body, caller))]).response()
+            let item = try JSONInput(body: body, key: key)
+            let created = try await self.service.create(key, [.object(item.fields)], caller: try context.requireAuth())
+            return JSONResponse(status: .created, [key: .object(created[0])]).response()
         }
         api.get("/\(collection)/:id") { request, context in
             let item = try await show(try context.parameters.require("id"), try context.requireAuth())

@@ -35,6 +35,36 @@ extension NetworkService {
 
     static func now() -> String { Timestamps.iso8601(Date()) }
 
+    /// Writes one checked, new resource inside the creating transaction; returns its id.
+    typealias Insert = @Sendable (any SQLExecutor) async throws -> String
+
+    /// Creates resources of `kind` (`network`, `subnet`, `subnetpool`, `port`) from request
+    /// objects in one transaction: a bulk create makes all of them or none, as Neutron's does.
+    public func create(_ kind: String, _ items: [JSON], caller: AuthContext) async throws -> [[String: JSON]] {
+        let inserts = try items.map { item -> Insert in
+            let input = try JSONInput(body: [kind: item], key: kind)
+            switch kind {
+            case "network": return try networkInsert(input, caller: caller)
+            case "subnet": return try subnetInsert(input, caller: caller)
+            case "subnetpool": return try subnetPoolInsert(input, caller: caller)
+            default: return try portInsert(input, project: try Self.owner(input, caller), caller: caller)
+            }
+        }
+        let ids = try await write { x in
+            var ids: [String] = []
+            for insert in inserts { ids.append(try await insert(x)) }
+            return ids
+        }
+        var created: [[String: JSON]] = []
+        for id in ids {
+            let item = try await stored(kind, id, db)
+            if kind == "network" { await mechanism.networkPostcommit(item.json) }
+            if kind == "port" { await mechanism.portPostcommit(item.json) }
+            created.append(visible(kind, item.json, target: item.target, caller: caller) ?? [:])
+        }
+        return created
+    }
+
     // MARK: Policy
 
     /// The caller's view of a resource: `get_<kind>` decides whether it exists for them (404

@@ -13,8 +13,10 @@ extension NetworkService {
     public func createInstancePort(network: String, project: String, instance: String, fixedIPv4: String? = nil) async throws -> [String: JSON] {
         var fields: [String: JSON] = ["network_id": .string(network), "device_id": .string(instance)]
         if let fixedIPv4 { fields["fixed_ips"] = [["ip_address": .string(fixedIPv4)]] }
-        let id = try await insertPort(JSONInput(fields, path: "port"), project: project, caller: nil)
-        return try await adminPort(id)
+        let id = try await write(try portInsert(JSONInput(fields, path: "port"), project: project, caller: nil))
+        let port = try await adminPort(id)
+        await mechanism.portPostcommit(port)
+        return port
     }
 
     /// Binds the port to `host` for `instance`: `binding:host_id`, `device_id`, `device_owner`

@@ -48,7 +48,6 @@ extension NetworkService {
             json["subnets"] = .array((subnets[id] ?? []).map { .string($0) })
             json["ipv4_address_scope"] = .null
             json["ipv6_address_scope"] = .null
-            json["l2_adjacency"] = true
             json["provider:network_type"] = .optional(segment?.optionalString("network_type"))
             json["provider:physical_network"] = .optional(segment?.optionalString("physical_network"))
             json["provider:segmentation_id"] = segment?.optionalInt("segmentation_id").map { .int($0) } ?? .null
@@ -84,8 +83,8 @@ extension NetworkService {
         try await shown("network", id, caller: caller)
     }
 
-    public func createNetwork(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "network")
+    /// Checks a network create; the insert allocates its segment and counts its quota.
+    func networkInsert(_ input: JSONInput, caller: AuthContext) throws -> Insert {
         try Self.allowOnly(input, Self.networkAttributes)
         let project = try Self.owner(input, caller)
         try authorize("create_network", caller, target: ["project_id": project, "tenant_id": project], attributes: input)
@@ -96,7 +95,7 @@ extension NetworkService {
         let hints = try availabilityZoneHints(input)
         let tags = try input.stringArray("tags") ?? []
         let id = Identifiers.uuid()
-        try await write { x in
+        return { x in
             try await self.enforceQuota("network", project: project, x)
             let segment = try await self.allocateSegment(provider, network: id, x)
             let maxMTU = Int64(self.settings.ml2.mtu(segment.type))
@@ -120,10 +119,8 @@ extension NetworkService {
             }
             try await self.setTags(id, tags, x)
             try await self.mechanism.networkPrecommit(try await self.stored("network", id, x).json, x)
+            return id
         }
-        let created = try await network(id, caller: caller)
-        await mechanism.networkPostcommit(created)
-        return created
     }
 
     public func updateNetwork(_ id: String, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {

@@ -50,8 +50,6 @@ extension NetworkService {
             json["binding:vif_details"] = Self.decode(row, "vif_details")
             json["binding:vnic_type"] = .string(row.string("vnic_type"))
             json["binding:profile"] = Self.decode(row, "profile")
-            json["extra_dhcp_opts"] = []
-            json["ip_allocation"] = "immediate"
             return Rendered(json: json, target: ["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
                                                  "network_project_id": row.string("network_project_id"),
                                                  "shared": Self.flag(row.bool("network_shared")), "external": "False"])
@@ -80,16 +78,9 @@ extension NetworkService {
         try await shown("port", id, caller: caller)
     }
 
-    public func createPort(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "port")
-        try Self.allowOnly(input, Self.portAttributes)
-        let project = try Self.owner(input, caller)
-        return try await port(try await insertPort(input, project: project, caller: caller), caller: caller)
-    }
-
-    /// The port-creating transaction every path shares: the API's, and Nova's (no `caller`:
-    /// Nova has checked its user, so only the network's owner or sharing decides).
-    func insertPort(_ input: JSONInput, project: String, caller: AuthContext?) async throws -> String {
+    /// Checks a port create, the API's or Nova's (no `caller`: Nova has checked its user, so
+    /// only the network's owner or sharing decides); the insert gives it a MAC and addresses.
+    func portInsert(_ input: JSONInput, project: String, caller: AuthContext?) throws -> Insert {
         let networkID = try input.requiredString("network_id")
         let requests = try input.array("fixed_ips").map(Self.fixedIPRequests)
         let pairs = try input.array("allowed_address_pairs")
@@ -101,7 +92,7 @@ extension NetworkService {
         let tags = try input.stringArray("tags") ?? []
         try Self.validateTags(tags)
         let id = Identifiers.uuid()
-        try await write { x in
+        return { x in
             guard let network = try await self.networks(where: "WHERE id = ?", [.text(networkID)], x).first,
                   caller.map({ self.visible("network", network.json, target: network.target, caller: $0) != nil }) ?? true,
                   // Only the owner's, shared or (for admins) any network takes ports: seeing an
@@ -136,9 +127,8 @@ extension NetworkService {
             try await self.setTags(id, tags, x)
             if !host.isEmpty { try await self.bind(id, host: host, x) }
             try await self.mechanism.portPrecommit(try await self.stored("port", id, x).json, x)
+            return id
         }
-        await mechanism.portPostcommit(try await stored("port", id, db).json)
-        return id
     }
 
     public func updatePort(_ id: String, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {

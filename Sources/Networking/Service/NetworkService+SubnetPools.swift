@@ -33,8 +33,8 @@ extension NetworkService {
         try await shown("subnetpool", id, caller: caller)
     }
 
-    public func createSubnetPool(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "subnetpool")
+    /// Checks a subnet pool create; the insert counts its quota and keeps one default pool per IP version.
+    func subnetPoolInsert(_ input: JSONInput, caller: AuthContext) throws -> Insert {
         try Self.allowOnly(input, Self.subnetPoolAttributes)
         let project = try Self.owner(input, caller)
         try authorize("create_subnetpool", caller, target: ["project_id": project, "tenant_id": project], attributes: input)
@@ -53,7 +53,7 @@ extension NetworkService {
         let tags = try input.stringArray("tags") ?? []
         try Self.validateTags(tags)
         let id = Identifiers.uuid(), now = Self.now()
-        try await write { x in
+        return { x in
             try await self.enforceQuota("subnetpool", project: project, x)
             if isDefault, try await x.first("SELECT 1 FROM network_subnetpool WHERE is_default = 1 AND ip_version = ?", .integer(Int64(version))) != nil {
                 throw Self.badRequest("Invalid input for operation: A default subnetpool for this IP family has already been set.", code: "InvalidInput")
@@ -66,8 +66,8 @@ extension NetworkService {
                       .integer(Int64(version)), Self.encode(.array(prefixes.map { .string($0.description) })), .integer(defaultLength),
                       .integer(minimum), .integer(maximum), .bool(try input.bool("shared") ?? false), .bool(isDefault), .text(now), .text(now)])
             try await self.setTags(id, tags, x)
+            return id
         }
-        return try await subnetPool(id, caller: caller)
     }
 
     public func updateSubnetPool(_ id: String, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {

@@ -6,7 +6,7 @@ extension NetworkService {
     static let subnetAttributes: Set<String> = [
         "name", "description", "network_id", "ip_version", "cidr", "gateway_ip", "allocation_pools", "dns_nameservers", "host_routes",
         "enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id", "prefixlen", "use_default_subnetpool", "tags",
-        "project_id", "tenant_id", "segment_id", "service_types",
+        "project_id", "tenant_id",
     ]
     static let ipv6Modes: Set<String> = ["slaac", "dhcpv6-stateful", "dhcpv6-stateless"]
 
@@ -30,7 +30,6 @@ extension NetworkService {
             json["ipv6_address_mode"] = .optional(row.optionalString("ipv6_address_mode"))
             json["subnetpool_id"] = .optional(row.optionalString("subnetpool_id"))
             json["segment_id"] = .null
-            json["service_types"] = []
             return Rendered(json: json, target: ["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
                                                  "network_project_id": row.string("network_project_id"),
                                                  "shared": Self.flag(row.bool("network_shared")), "external": Self.flag(row.bool("network_external"))])
@@ -45,15 +44,15 @@ extension NetworkService {
         try await shown("subnet", id, caller: caller)
     }
 
-    public func createSubnet(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "subnet")
+    /// Checks a subnet create; the insert carves its CIDR from a pool when asked and counts its quota.
+    func subnetInsert(_ input: JSONInput, caller: AuthContext) throws -> Insert {
         try Self.allowOnly(input, Self.subnetAttributes)
         let networkID = try input.requiredString("network_id")
         let project = try Self.owner(input, caller)
         let tags = try input.stringArray("tags") ?? []
         try Self.validateTags(tags)
         let id = Identifiers.uuid()
-        try await write { x in
+        return { x in
             let network = try await self.visibleNetwork(networkID, caller: caller, x)
             var target = network.target
             target["project_id"] = project
@@ -83,13 +82,13 @@ extension NetworkService {
                       .bool(try input.bool("enable_dhcp") ?? true), .optional(raMode), .optional(addressMode), .optional(poolID), .text(now), .text(now)])
             try await self.setTags(id, tags, x)
             try await self.touch("network_network", networkID, x)
+            return id
         }
-        return try await subnet(id, caller: caller)
     }
 
     public func updateSubnet(_ id: String, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
         let input = try JSONInput(body: body, key: "subnet")
-        try Self.allowOnly(input, ["name", "description", "gateway_ip", "allocation_pools", "dns_nameservers", "host_routes", "enable_dhcp", "segment_id", "service_types"])
+        try Self.allowOnly(input, ["name", "description", "gateway_ip", "allocation_pools", "dns_nameservers", "host_routes", "enable_dhcp"])
         try await write { x in
             let subnet = try await self.forWrite("subnet", id, "update_subnet", caller: caller, input: input, x)
             guard let cidr = IPNetwork(subnet.json["cidr"]?.stringValue ?? "") else { return }
