@@ -30,6 +30,8 @@ final class NetworkingCoreTests: XCTestCase {
             XCTAssertEqual(net["shared"], false)
             XCTAssertEqual(net["router:external"], false)
             XCTAssertEqual(net["revision_number"], 0)
+            XCTAssertNotNil(net["created_at"]?.stringValue.flatMap(Timestamps.parse), "\(net)")
+            XCTAssertEqual(net["created_at"]?.stringValue?.count, "2026-01-01T00:00:00Z".count)
             XCTAssertEqual(net["tags"], ["a"])
             XCTAssertNil(net["provider:network_type"], "provider attributes are admin-only to see")
 

@@ -2,6 +2,12 @@ import Foundation
 import NimbusCore
 import NimbusStore
 
+/// A resource as stored, rendered to Neutron's JSON, with the attributes policy rules test.
+struct Rendered: Sendable {
+    var json: [String: JSON]
+    var target: [String: String]
+}
+
 /// What every resource family shares: Neutron's errors, the retrying transaction, policy on
 /// attributes, standard attributes (timestamps, revisions, tags) and JSON columns.
 extension NetworkService {
@@ -33,7 +39,10 @@ extension NetworkService {
         }
     }
 
-    static func now() -> String { Timestamps.iso8601(Date()) }
+    static func now() -> SQLValue { .real(Date().timeIntervalSince1970) }
+
+    /// A stored time as Neutron shows it: `2026-11-26T03:00:00Z`.
+    static func time(_ row: Row, _ column: String) -> JSON { .string(Timestamps.iso8601(Date(timeIntervalSince1970: row.double(column)))) }
 
     /// Writes one checked, new resource inside the creating transaction; returns its id.
     typealias Insert = @Sendable (any SQLExecutor) async throws -> String
@@ -168,14 +177,14 @@ extension NetworkService {
 
     /// Moves a resource's revision and `updated_at`, as every change to it does in Neutron.
     func touch(_ table: String, _ id: String, _ x: any SQLExecutor) async throws {
-        try await x.execute("UPDATE \(table) SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?", .text(Self.now()), .text(id))
+        try await x.execute("UPDATE \(table) SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?", Self.now(), .text(id))
     }
 
     /// The standard attributes every resource shows.
     static func standard(_ row: Row, tags: [String]) -> [String: JSON] {
         ["id": .string(row.string("id")), "project_id": .string(row.string("project_id")), "tenant_id": .string(row.string("project_id")),
          "name": .string(row.string("name")), "description": .string(row.string("description")),
-         "created_at": .string(row.string("created_at")), "updated_at": .string(row.string("updated_at")),
+         "created_at": time(row, "created_at"), "updated_at": time(row, "updated_at"),
          "revision_number": .int(row.int("revision_number")), "tags": .array(tags.map { .string($0) })]
     }
 

@@ -2,12 +2,6 @@ import Foundation
 import NimbusCore
 import NimbusStore
 
-/// A resource as stored, rendered to Neutron's JSON, with the attributes policy rules test.
-struct Rendered: Sendable {
-    var json: [String: JSON]
-    var target: [String: String]
-}
-
 extension NetworkService {
     static let networkAttributes: Set<String> = [
         "name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled", "availability_zone_hints",
@@ -111,12 +105,8 @@ extension NetworkService {
                 """, [.text(id), .text(project), .text(try input.optionalString("name") ?? ""), .text(try input.optionalString("description") ?? ""),
                       .bool(try input.bool("admin_state_up") ?? true), .bool(try input.bool("shared") ?? false), .bool(external), .bool(isDefault),
                       .integer(mtu), .bool(try input.bool("port_security_enabled") ?? true), Self.encode(.array(hints.map { .string($0) })),
-                      .text(now), .text(now)])
+                      now, now])
             try await self.insertSegment(segment, network: id, x)
-            if segment.type != .local {
-                try await x.execute("INSERT INTO network_segment_allocation (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
-                                    .text(segment.type.rawValue), .text(segment.physicalNetwork ?? ""), .integer(segment.segmentationID ?? 0), .text(id))
-            }
             try await self.setTags(id, tags, x)
             try await self.mechanism.networkPrecommit(try await self.stored("network", id, x).json, x)
             return id
@@ -207,7 +197,7 @@ extension NetworkService {
                 if type == .local { return SegmentSpec(type: .local) }
                 if let found = try await freeSegment(type, physicalNetwork: nil, x) { return found }
             }
-            throw APIError(.serviceUnavailable, "Unable to create the network. No tenant network is available for allocation.", code: "NoNetworkAvailable")
+            throw Self.noNetworkAvailable
         }
         switch spec.type {
         case .local:
@@ -219,9 +209,7 @@ extension NetworkService {
             return spec
         case .vlan, .vxlan, .gre:
             guard let id = spec.segmentationID else {
-                guard let found = try await freeSegment(spec.type, physicalNetwork: spec.physicalNetwork, x) else {
-                    throw APIError(.serviceUnavailable, "Unable to create the network. No tenant network is available for allocation.", code: "NoNetworkAvailable")
-                }
+                guard let found = try await freeSegment(spec.type, physicalNetwork: spec.physicalNetwork, x) else { throw Self.noNetworkAvailable }
                 return found
             }
             if spec.type != .vlan { spec.physicalNetwork = nil }
@@ -232,6 +220,9 @@ extension NetworkService {
             return spec
         }
     }
+
+    static let noNetworkAvailable = APIError(.serviceUnavailable, "Unable to create the network. No tenant network is available for allocation.",
+                                             code: "NoNetworkAvailable")
 
     func allocation(_ type: NetworkType, _ physicalNetwork: String, _ id: Int64, _ x: any SQLExecutor) async throws -> Bool {
         try await x.first("SELECT 1 FROM network_segment_allocation WHERE network_type = ? AND physical_network = ? AND segmentation_id = ?",
@@ -255,13 +246,19 @@ extension NetworkService {
         return nil
     }
 
+    /// Records the network's segment and claims its id (a flat network claims id 0 of its
+    /// physical network; local networks claim nothing).
     func insertSegment(_ spec: SegmentSpec, network: String, _ x: any SQLExecutor) async throws {
+        if spec.type != .local {
+            try await x.execute("INSERT INTO network_segment_allocation (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
+                                .text(spec.type.rawValue), .text(spec.physicalNetwork ?? ""), .integer(spec.segmentationID ?? 0), .text(network))
+        }
         let now = Self.now()
         try await x.execute("""
             INSERT INTO network_segment (id, network_id, name, description, network_type, physical_network, segmentation_id, revision_number, created_at, updated_at)
             VALUES (?, ?, NULL, '', ?, ?, ?, 0, ?, ?)
             """, .text(Identifiers.uuid()), .text(network), .text(spec.type.rawValue), .optional(spec.physicalNetwork),
-                            spec.segmentationID.map { .integer($0) } ?? .null, .text(now), .text(now))
+                            spec.segmentationID.map { .integer($0) } ?? .null, now, now)
     }
 
     func segmentSpec(network: String, _ x: any SQLExecutor) async throws -> SegmentSpec {
@@ -287,7 +284,7 @@ extension NetworkService {
          "description": .string(row.string("description")), "network_type": .string(row.string("network_type")),
          "physical_network": .optional(row.optionalString("physical_network")),
          "segmentation_id": row.optionalInt("segmentation_id").map { .int($0) } ?? .null,
-         "created_at": .string(row.string("created_at")), "updated_at": .string(row.string("updated_at")),
+         "created_at": time(row, "created_at"), "updated_at": time(row, "updated_at"),
          "revision_number": .int(row.int("revision_number"))]
     }
 

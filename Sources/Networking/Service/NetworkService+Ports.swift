@@ -119,7 +119,7 @@ extension NetworkService {
                 """, [.text(id), .text(project), .text(networkID), .text(try input.optionalString("name") ?? ""),
                       .text(try input.optionalString("description") ?? ""), .text(mac), .bool(try input.bool("admin_state_up") ?? true),
                       .text(try input.optionalString("device_id") ?? ""), .text(try input.optionalString("device_owner") ?? ""), .bool(security),
-                      Self.encode(addressPairs), .text(vnic), Self.encode(profile), .text(now), .text(now)])
+                      Self.encode(addressPairs), .text(vnic), Self.encode(profile), now, now])
             try await self.allocateAddresses(requests, port: id, network: networkID, mac: mac, x)
             for group in groups {
                 try await x.execute("INSERT INTO network_port_security_group (port_id, security_group_id) VALUES (?, ?)", .text(id), .text(group))

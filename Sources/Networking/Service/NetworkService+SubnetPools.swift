@@ -64,7 +64,7 @@ extension NetworkService {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
                 """, [.text(id), .text(project), .text(try input.optionalString("name") ?? ""), .text(try input.optionalString("description") ?? ""),
                       .integer(Int64(version)), Self.encode(.array(prefixes.map { .string($0.description) })), .integer(defaultLength),
-                      .integer(minimum), .integer(maximum), .bool(try input.bool("shared") ?? false), .bool(isDefault), .text(now), .text(now)])
+                      .integer(minimum), .integer(maximum), .bool(try input.bool("shared") ?? false), .bool(isDefault), now, now])
             try await self.setTags(id, tags, x)
             return id
         }

@@ -79,7 +79,7 @@ extension NetworkService {
                       .text(try input.optionalString("description") ?? ""), .integer(Int64(cidr.version)), .text(cidr.description),
                       .optional(gateway?.description), Self.encode(.array(pools.map(\.json))),
                       Self.encode(.array(try Self.nameservers(input, cidr.version).map { .string($0) })), Self.encode(try Self.hostRoutes(input, cidr.version)),
-                      .bool(try input.bool("enable_dhcp") ?? true), .optional(raMode), .optional(addressMode), .optional(poolID), .text(now), .text(now)])
+                      .bool(try input.bool("enable_dhcp") ?? true), .optional(raMode), .optional(addressMode), .optional(poolID), now, now])
             try await self.setTags(id, tags, x)
             try await self.touch("network_network", networkID, x)
             return id

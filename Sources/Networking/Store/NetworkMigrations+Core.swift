@@ -7,7 +7,7 @@ extension NetworkMigrations {
     /// lost race is a constraint violation (and a retry), never a duplicate: a segmentation id
     /// by `network_segment_allocation`'s primary key, an address by `network_ip_allocation`'s,
     /// a MAC address by `network_port`'s UNIQUE (network_id, mac_address).
-    /// Booleans are 0/1 integers, lists and objects JSON text, times ISO-8601 text.
+    /// Booleans are 0/1 integers, lists and objects JSON text, times epoch seconds.
     static let core: [Migration] = [
         Migration(service: "network", version: 1, name: "network_001_core", statements: [
             """
@@ -15,14 +15,14 @@ extension NetworkMigrations {
                 id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
                 admin_state_up INTEGER NOT NULL, shared INTEGER NOT NULL, external INTEGER NOT NULL, is_default INTEGER NOT NULL,
                 mtu INTEGER NOT NULL, port_security_enabled INTEGER NOT NULL, availability_zone_hints TEXT NOT NULL,
-                revision_number BIGINT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)
+                revision_number BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
             """,
             "CREATE INDEX network_network_project ON network_network (project_id)",
             """
             CREATE TABLE network_segment (
                 id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES network_network(id) ON DELETE CASCADE,
                 name TEXT, description TEXT NOT NULL, network_type TEXT NOT NULL, physical_network TEXT, segmentation_id BIGINT,
-                revision_number BIGINT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)
+                revision_number BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
             """,
             "CREATE INDEX network_segment_network ON network_segment (network_id)",
             // Flat networks hold segmentation id 0 of their physical network; tunnels '' as physical network.
@@ -37,7 +37,7 @@ extension NetworkMigrations {
                 id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
                 ip_version INTEGER NOT NULL, prefixes TEXT NOT NULL, default_prefixlen INTEGER NOT NULL,
                 min_prefixlen INTEGER NOT NULL, max_prefixlen INTEGER NOT NULL, shared INTEGER NOT NULL, is_default INTEGER NOT NULL,
-                revision_number BIGINT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)
+                revision_number BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
             """,
             """
             CREATE TABLE network_subnet (
@@ -45,7 +45,7 @@ extension NetworkMigrations {
                 name TEXT NOT NULL, description TEXT NOT NULL, ip_version INTEGER NOT NULL, cidr TEXT NOT NULL, gateway_ip TEXT,
                 allocation_pools TEXT NOT NULL, dns_nameservers TEXT NOT NULL, host_routes TEXT NOT NULL, enable_dhcp INTEGER NOT NULL,
                 ipv6_ra_mode TEXT, ipv6_address_mode TEXT, subnetpool_id TEXT REFERENCES network_subnetpool(id),
-                revision_number BIGINT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)
+                revision_number BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
             """,
             "CREATE INDEX network_subnet_network ON network_subnet (network_id)",
             "CREATE INDEX network_subnet_pool ON network_subnet (subnetpool_id)",
@@ -56,7 +56,7 @@ extension NetworkMigrations {
                 status TEXT NOT NULL, device_id TEXT NOT NULL, device_owner TEXT NOT NULL, port_security_enabled INTEGER NOT NULL,
                 allowed_address_pairs TEXT NOT NULL, host_id TEXT NOT NULL, vif_type TEXT NOT NULL, vif_details TEXT NOT NULL,
                 vnic_type TEXT NOT NULL, profile TEXT NOT NULL,
-                revision_number BIGINT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                revision_number BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
                 UNIQUE (network_id, mac_address))
             """,
             "CREATE INDEX network_port_device ON network_port (device_id)",
