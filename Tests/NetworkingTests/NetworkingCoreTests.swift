@@ -183,6 +183,11 @@ final class NetworkingCoreTests: XCTestCase {
 
             let bob = try await api.projectUser(admin: admin, name: "bob")
             assertNeutronError(try await api.neutron(.post, "/ports", token: bob.token, body: ["port": ["network_id": .string(net)]]), 404, type: "NetworkNotFound")
+            assertStatus(try await api.neutron(.put, "/networks/\(net)", token: admin, body: ["network": ["shared": true]]), 200)
+            assertStatus(try await api.neutron(.post, "/ports", token: bob.token, body: ["port": ["network_id": .string(net)]]), 201)
+            assertNeutronError(try await api.neutron(.post, "/ports", token: bob.token, body: ["port": [
+                "network_id": .string(net), "fixed_ips": [["ip_address": "10.5.0.1"]]]]), 403)
+            assertNeutronError(try await api.neutron(.put, "/networks/\(net)", token: admin, body: ["network": ["shared": false]]), 409, type: "InvalidSharedSetting")
 
             let id = port["id"]?.stringValue ?? ""
             let bound = try await api.neutron(.put, "/ports/\(id)", token: admin, body: ["port": ["binding:host_id": "host-1"]])

@@ -29,6 +29,8 @@ extension NetworkPolicy {
             "create_port:mac_address": networkOwner, "create_port:port_security_enabled": networkOwner,
             "update_port:port_security_enabled": networkOwner, "update_port:mac_address": admin,
             "create_port:allowed_address_pairs": networkOwner, "update_port:allowed_address_pairs": networkOwner,
+            // Choosing an address on someone else's (shared) network could take its router's.
+            "create_port:fixed_ips:ip_address": networkOwner, "update_port:fixed_ips:ip_address": networkOwner,
 
             "get_quota": "rule:network:context_is_admin or project_id:%(project_id)s",
             "update_quota": admin, "delete_quota": admin,

@@ -105,6 +105,9 @@ extension NetworkService {
                 target["project_id"] = project
                 target["tenant_id"] = project
                 try self.authorize("create_port", caller, target: target, attributes: input)
+                if requests?.contains(where: { $0.address != nil }) == true {
+                    try self.authorize("create_port:fixed_ips:ip_address", caller, target: target)
+                }
             }
             try await self.enforceQuota("port", project: project, x)
             let security = try input.bool("port_security_enabled") ?? (network.json["port_security_enabled"]?.boolValue ?? true)
@@ -171,6 +174,9 @@ extension NetworkService {
                 }
             }
             if let entries = try input.array("fixed_ips") {
+                if entries.contains(where: { $0["ip_address"] != nil }) {
+                    try self.authorize("update_port:fixed_ips:ip_address", caller, target: port.target)
+                }
                 // Addresses the port keeps are re-inserted in the same transaction, so they are never free in between.
                 var requests = try Self.fixedIPRequests(entries)
                 var current = (port.json["fixed_ips"]?.arrayValue ?? []).compactMap { entry in
