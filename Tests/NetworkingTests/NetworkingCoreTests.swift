@@ -130,6 +130,36 @@ final class NetworkingCoreTests: XCTestCase {
         }
     }
 
+    func testConcurrentSubnetsNeitherOverlapNorShareAPoolPrefix() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+            let net = try await api.neutronCreate("networks", "network", ["name": "n"], token: alice.token)["id"] ?? .null
+            let same = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<10 {
+                    group.addTask { try await api.neutron(.post, "/subnets", token: alice.token, body: ["subnet": ["network_id": net, "ip_version": 4, "cidr": "10.8.0.0/24"]]).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            XCTAssertEqual(same.sorted(), [201] + Array(repeating: 400, count: 9))
+
+            let pool = try await api.neutronCreate("subnetpools", "subnetpool", ["prefixes": ["172.20.0.0/24"], "default_prefixlen": 28, "shared": true], token: admin)
+            let carved = try await withThrowingTaskGroup(of: API.Reply.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        let network = try await api.neutron(.post, "/networks", token: alice.token, body: ["network": [:]]).json["network"]?["id"] ?? .null
+                        return try await api.neutron(.post, "/subnets", token: alice.token, body: ["subnet": ["network_id": network, "ip_version": 4, "subnetpool_id": pool["id"] ?? .null]])
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let cidrs = carved.compactMap { $0.json["subnet"]?["cidr"]?.stringValue }
+            XCTAssertEqual(cidrs.count, 16)
+            XCTAssertEqual(Set(cidrs).count, 16)
+            for failure in carved where failure.status != 201 { assertNeutronError(failure, 409, type: "SubnetAllocationError") }
+        }
+    }
+
     func testPortsAllocateEveryAddressOnceUnderConcurrency() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)

@@ -6,7 +6,7 @@ extension NetworkRoutes {
     /// Networks, segments, subnets, subnet pools, ports, quotas, availability zones, tags.
     func registerCore(_ api: RouterGroup<Context>) {
         let service = self.service
-        registerCRUD(api, "network", "networks", list: { request, caller in try await service.listNetworks(caller: caller) },
+        registerCRUD(api, "network", "networks", list: { _, caller in try await service.listNetworks(caller: caller) },
                      show: service.network, update: service.updateNetwork, delete: service.deleteNetwork)
         registerCRUD(api, "subnet", "subnets", list: { _, caller in try await service.listSubnets(caller: caller) },
                      show: service.subnet, update: service.updateSubnet, delete: service.deleteSubnet)

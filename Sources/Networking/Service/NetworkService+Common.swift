@@ -175,6 +175,12 @@ extension NetworkService {
         return try await shown(kind, id, caller: caller)
     }
 
+    /// Holds a row until the transaction ends, so writers that check then insert under it take
+    /// turns on PostgreSQL (SQLite's single writer already serialises them).
+    func lock(_ table: String, _ id: String, _ x: any SQLExecutor) async throws {
+        _ = try await x.query("SELECT id FROM \(table) WHERE id = ?\(x.dialect.forUpdate)", .text(id))
+    }
+
     /// Moves a resource's revision and `updated_at`, as every change to it does in Neutron.
     func touch(_ table: String, _ id: String, _ x: any SQLExecutor) async throws {
         try await x.execute("UPDATE \(table) SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?", Self.now(), .text(id))

@@ -286,7 +286,7 @@ extension NetworkService {
                 guard !candidates.isEmpty else { continue }
                 var done = false
                 for row in candidates where !done {
-                    try await lockSubnet(row.string("id"), x)
+                    try await lock("network_subnet", row.string("id"), x)
                     if let address = try await freeAddress(row, mac: mac, x) {
                         try await insertAllocation(address, subnet: row, port: port, x)
                         done = true
@@ -297,7 +297,7 @@ extension NetworkService {
             plan = automatic.map { ($0, nil) }
         }
         for (row, address) in plan {
-            try await lockSubnet(row.string("id"), x)
+            try await lock("network_subnet", row.string("id"), x)
             if let address {
                 if try await x.first("SELECT 1 FROM network_ip_allocation WHERE network_id = ? AND ip_address = ?", .text(network), .text(address.description)) != nil {
                     throw Self.conflict("Unable to complete operation for network \(network). The IP address \(address) is in use.", code: "IpAddressAlreadyAllocated")
@@ -310,10 +310,6 @@ extension NetworkService {
                 try await insertAllocation(free, subnet: row, port: port, x)
             }
         }
-    }
-
-    func lockSubnet(_ id: String, _ x: any SQLExecutor) async throws {
-        _ = try await x.query("SELECT id FROM network_subnet WHERE id = ?\(x.dialect.forUpdate)", .text(id))
     }
 
     func insertAllocation(_ address: IPAddress, subnet: Row, port: String, _ x: any SQLExecutor) async throws {

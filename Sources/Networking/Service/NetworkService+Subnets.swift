@@ -58,6 +58,8 @@ extension NetworkService {
             target["project_id"] = project
             try self.authorize("create_subnet", caller, target: target, attributes: input)
             try await self.enforceQuota("subnet", project: project, x)
+            // Overlap is checked against the network's subnets: concurrent creates on it take turns.
+            try await self.lock("network_network", networkID, x)
             let (cidr, poolID) = try await self.subnetCIDR(input, project: project, caller: caller, x)
             if let version = try input.int("ip_version"), version != Int64(cidr.version) {
                 throw Self.badRequest("Invalid input for operation: Cidr \(cidr) does not match ip_version \(version).", code: "InvalidInput")
