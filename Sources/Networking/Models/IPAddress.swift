@@ -46,7 +46,9 @@ struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
         return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    func advanced(by n: UInt128) -> IPAddress { IPAddress(version: version, value: value + n) }
+    /// Wraps past the top of the address space instead of trapping; callers walking blocks
+    /// stop when the result leaves the network they walk.
+    func advanced(by n: UInt128) -> IPAddress { IPAddress(version: version, value: value &+ n) }
 
     static func < (a: IPAddress, b: IPAddress) -> Bool { (a.version, a.value) < (b.version, b.value) }
 }

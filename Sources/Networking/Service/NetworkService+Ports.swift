@@ -326,10 +326,12 @@ extension NetworkService {
         }
         for pool in Self.decode(subnet, "allocation_pools").arrayValue ?? [] {
             guard let start = pool["start"]?.stringValue.flatMap(IPAddress.init), let end = pool["end"]?.stringValue.flatMap(IPAddress.init) else { continue }
+            // At most one step per used address plus one; stops at `end`, which may be the last
+            // address there is.
             var candidate = start
-            // At most one step per used address plus one.
-            while candidate <= end {
+            while true {
                 if !used.contains(candidate.description) { return candidate }
+                if candidate >= end { break }
                 candidate = candidate.advanced(by: 1)
             }
         }

@@ -60,7 +60,7 @@ extension NetworkService {
             try await self.enforceQuota("subnet", project: project, x)
             // Overlap is checked against the network's subnets: concurrent creates on it take turns.
             try await self.lock("network_network", networkID, x)
-            let (cidr, poolID) = try await self.subnetCIDR(input, project: project, caller: caller, x)
+            let (cidr, poolID) = try await self.subnetCIDR(input, caller: caller, x)
             if let version = try input.int("ip_version"), version != Int64(cidr.version) {
                 throw Self.badRequest("Invalid input for operation: Cidr \(cidr) does not match ip_version \(version).", code: "InvalidInput")
             }
@@ -80,7 +80,7 @@ extension NetworkService {
                 """, [.text(id), .text(project), .text(networkID), .text(try input.optionalString("name") ?? ""),
                       .text(try input.optionalString("description") ?? ""), .integer(Int64(cidr.version)), .text(cidr.description),
                       .optional(gateway?.description), Self.encode(.array(pools.map(\.json))),
-                      Self.encode(.array(try Self.nameservers(input, cidr.version).map { .string($0) })), Self.encode(try Self.hostRoutes(input, cidr.version)),
+                      Self.encode(.array(try Self.nameservers(input).map { .string($0) })), Self.encode(try Self.hostRoutes(input, cidr.version)),
                       .bool(try input.bool("enable_dhcp") ?? true), .optional(raMode), .optional(addressMode), .optional(poolID), now, now])
             try await self.setTags(id, tags, x)
             try await self.touch("network_network", networkID, x)
@@ -98,7 +98,7 @@ extension NetworkService {
             if let name = try input.optionalString("name") { sets.append(("name", .text(name))) }
             if let description = try input.optionalString("description") { sets.append(("description", .text(description))) }
             if let dhcp = try input.bool("enable_dhcp") { sets.append(("enable_dhcp", .bool(dhcp))) }
-            if input.has("dns_nameservers") { sets.append(("dns_nameservers", Self.encode(.array(try Self.nameservers(input, cidr.version).map { .string($0) })))) }
+            if input.has("dns_nameservers") { sets.append(("dns_nameservers", Self.encode(.array(try Self.nameservers(input).map { .string($0) })))) }
             if input.has("host_routes") { sets.append(("host_routes", Self.encode(try Self.hostRoutes(input, cidr.version)))) }
             if input.has("gateway_ip") || input.has("allocation_pools") {
                 let gateway = try input.has("gateway_ip") ? Self.gateway(input, cidr) : subnet.json["gateway_ip"]?.stringValue.flatMap(IPAddress.init)
@@ -137,7 +137,7 @@ extension NetworkService {
 
     /// The CIDR asked for, or one carved from the subnet pool (`subnetpool_id` or the default
     /// pool) with `prefixlen`; the pool's id when one was used.
-    func subnetCIDR(_ input: JSONInput, project: String, caller: AuthContext, _ x: any SQLExecutor) async throws -> (IPNetwork, String?) {
+    func subnetCIDR(_ input: JSONInput, caller: AuthContext, _ x: any SQLExecutor) async throws -> (IPNetwork, String?) {
         var poolID = try input.string("subnetpool_id")
         if poolID == nil, try input.bool("use_default_subnetpool") == true {
             let version = try input.int("ip_version") ?? 4
@@ -212,7 +212,7 @@ extension NetworkService {
         return pools
     }
 
-    static func nameservers(_ input: JSONInput, _ version: Int) throws -> [String] {
+    static func nameservers(_ input: JSONInput) throws -> [String] {
         let servers = try input.stringArray("dns_nameservers") ?? []
         for server in servers where IPAddress(server) == nil {
             throw badRequest("Invalid input for dns_nameservers. Reason: '\(server)' is not a valid nameserver.", code: "InvalidInput")
