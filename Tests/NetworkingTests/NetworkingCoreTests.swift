@@ -217,6 +217,9 @@ final class NetworkingCoreTests: XCTestCase {
             assertStatus(try await api.neutron(.post, "/ports", token: bob.token, body: ["port": ["network_id": .string(net)]]), 201)
             assertNeutronError(try await api.neutron(.post, "/ports", token: bob.token, body: ["port": [
                 "network_id": .string(net), "fixed_ips": [["ip_address": "10.5.0.1"]]]]), 403)
+            assertNeutronError(try await api.neutron(.post, "/ports", token: bob.token, body: ["port": [
+                "network_id": .string(net), "device_owner": "network:dhcp"]]), 403)
+            assertStatus(try await api.neutron(.post, "/ports", token: bob.token, body: ["port": ["network_id": .string(net), "device_owner": "compute:nova"]]), 201)
             assertNeutronError(try await api.neutron(.put, "/networks/\(net)", token: admin, body: ["network": ["shared": false]]), 409, type: "InvalidSharedSetting")
 
             let id = port["id"]?.stringValue ?? ""

@@ -29,6 +29,7 @@ extension NetworkPolicy {
             "create_port:mac_address": networkOwner, "create_port:port_security_enabled": networkOwner,
             "update_port:port_security_enabled": networkOwner, "update_port:mac_address": admin,
             "create_port:allowed_address_pairs": networkOwner, "update_port:allowed_address_pairs": networkOwner,
+            "create_port:device_owner": networkOwner, "update_port:device_owner": networkOwner,
             // Choosing an address on someone else's (shared) network could take its router's.
             "create_port:fixed_ips:ip_address": networkOwner, "update_port:fixed_ips:ip_address": networkOwner,
 

@@ -92,14 +92,19 @@ extension NetworkService {
     /// attribute in `input`: 403 when they fail.
     func authorize(_ action: String, _ caller: AuthContext, target: [String: String], attributes input: JSONInput) throws {
         try authorize(action, caller, target: target)
-        // A create that asks for an attribute's default asks for nothing (the CLI sends some).
-        for attribute in Self.attributeRules[action] ?? [] where input.has(attribute)
-        && !(action.hasPrefix("create_") && input.fields[attribute] == Self.attributeDefaults[attribute]) {
+        for attribute in Self.attributeRules[action] ?? [] where Self.restricted(action, attribute, input.fields[attribute]) {
             try authorize("\(action):\(attribute)", caller, target: target)
         }
     }
 
-    static let attributeDefaults: [String: JSON] = ["shared": false, "router:external": false, "is_default": false]
+    /// Whether an attribute's rule applies to this value. A create that asks for the default
+    /// asks for nothing (the CLI sends some); only Neutron's own device owners (`network:dhcp`…)
+    /// are guarded, since ports it owns are deleted with their network and do not keep subnets in use.
+    static func restricted(_ action: String, _ attribute: String, _ value: JSON?) -> Bool {
+        guard let value else { return false }
+        if attribute == "device_owner" { return value.stringValue?.hasPrefix("network:") == true }
+        return !(action.hasPrefix("create_") && value == ["shared": false, "router:external": false, "is_default": false][attribute])
+    }
 
     /// Attribute rule names by action: `create_network` → [`shared`, `provider:network_type`…].
     static let attributeRules: [String: [String]] = {
