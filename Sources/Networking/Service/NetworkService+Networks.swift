@@ -85,7 +85,7 @@ extension NetworkService {
         let provider = try providerSpec(input)
         let external = try input.bool("router:external") ?? false
         let isDefault = try input.bool("is_default") ?? false
-        if isDefault && !external { throw Self.badRequest("Invalid input for operation: is_default can only be set on external networks.", code: "InvalidInput") }
+        if isDefault && !external { throw Self.defaultNeedsExternal }
         let hints = try availabilityZoneHints(input)
         let tags = try input.stringArray("tags") ?? []
         let id = Identifiers.uuid()
@@ -128,7 +128,11 @@ extension NetworkService {
             if let security = try input.bool("port_security_enabled") { sets.append(("port_security_enabled", .bool(security))) }
             if input.has("availability_zone_hints") { sets.append(("availability_zone_hints", Self.encode(.array(try self.availabilityZoneHints(input).map { .string($0) })))) }
             if let external = try input.bool("router:external") { sets.append(("external", .bool(external))) }
-            if let isDefault = try input.bool("is_default") { sets.append(("is_default", .bool(isDefault))) }
+            if let isDefault = try input.bool("is_default") {
+                let external = try input.bool("router:external") ?? network.json["router:external"]?.boolValue ?? false
+                if isDefault && !external { throw Self.defaultNeedsExternal }
+                sets.append(("is_default", .bool(isDefault)))
+            }
             if let mtu = try input.int("mtu", in: 68...Int64.max) {
                 let maxMTU = Int64(self.settings.ml2.mtu(NetworkType(rawValue: network.json["provider:network_type"]?.stringValue ?? "") ?? .local))
                 if mtu > maxMTU { throw Self.badRequest("Invalid input for operation: Requested MTU is too big, maximum is \(maxMTU).", code: "InvalidInput") }
@@ -220,6 +224,9 @@ extension NetworkService {
             return spec
         }
     }
+
+    /// The default external network (`is_default`) is what auto-allocation plugs routers into.
+    static let defaultNeedsExternal = badRequest("Invalid input for operation: is_default can only be set on external networks.", code: "InvalidInput")
 
     static let noNetworkAvailable = APIError(.serviceUnavailable, "Unable to create the network. No tenant network is available for allocation.",
                                              code: "NoNetworkAvailable")
