@@ -89,9 +89,15 @@ public final class NimbusControlPlane: Sendable {
 
     static func networkSettings(_ config: NimbusConfig) throws -> NetworkService.Settings {
         var settings = NetworkService.Settings()
-        settings.security.securityGroupQuota = Int64(try config.int("quotas", "quota_security_group"))
-        settings.security.securityGroupRuleQuota = Int64(try config.int("quotas", "quota_security_group_rule"))
-        settings.security.agentDownTime = TimeInterval(try config.int("DEFAULT", "agent_down_time"))
+        settings.baseMAC = config.string("DEFAULT", "base_mac")
+        settings.ml2 = try ML2Settings(typeDrivers: config.list("ml2", "type_drivers"), tenantNetworkTypes: config.list("ml2", "tenant_network_types"),
+                                       networkVLANRanges: config.list("ml2_type_vlan", "network_vlan_ranges"), vniRanges: config.list("ml2_type_vxlan", "vni_ranges"),
+                                       tunnelIDRanges: config.list("ml2_type_gre", "tunnel_id_ranges"), flatNetworks: config.list("ml2_type_flat", "flat_networks"),
+                                       pathMTU: try config.int("ml2", "path_mtu"))
+        for resource in NetworkQuotas.defaults.keys where NimbusConfig.options.contains(where: { $0.section == "quotas" && $0.name == "quota_\(resource)" }) {
+            settings.quotaDefaults[resource] = Int64(try config.int("quotas", "quota_\(resource)"))
+        }
+        settings.agentDownTime = TimeInterval(try config.int("DEFAULT", "agent_down_time"))
         return settings
     }
 

@@ -180,7 +180,8 @@ class Nimbus:
         # Two image stores, so the import API's copy-image has somewhere to copy to.
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "nimbus.conf").write_text("[glance_store]\nenabled_backends = local:file, backup:file\n"
-                                                   "[DEFAULT]\nreport_interval = 1\n")
+                                                   "[DEFAULT]\nreport_interval = 1\n"
+                                                   "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:199\n")
 
         self._log_file = open(self.log_path, "wb")
         self.process = subprocess.Popen(

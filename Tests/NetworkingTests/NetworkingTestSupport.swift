@@ -21,3 +21,8 @@ func assertNeutronError(_ reply: API.Reply, _ status: Int, type: String? = nil, 
     XCTAssertNotNil(error?["detail"], reply.text, file: file, line: line)
     if let type { XCTAssertEqual(error?["type"]?.stringValue, type, reply.text, file: file, line: line) }
 }
+
+/// Asserts a reply's status, showing its body when it differs.
+func assertStatus(_ reply: API.Reply, _ status: Int, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(reply.status, status, reply.text, file: file, line: line)
+}

@@ -22,13 +22,13 @@ extension NetworkService {
         guard policy.enforce("get_agent", credentials: caller.policyInput, target: [:]) else { return [] }
         let now = Date()
         return try await db.query("SELECT * FROM network_agent ORDER BY host, agent_type").map {
-            Agent(row: $0).json(now: now, downTime: settings.security.agentDownTime)
+            Agent(row: $0).json(now: now, downTime: settings.agentDownTime)
         }
     }
 
     public func agent(_ id: String, caller: AuthContext) async throws -> [String: JSON] {
         try authorizeAgent("get_agent", caller)
-        return try await storedAgent(id).json(now: Date(), downTime: settings.security.agentDownTime)
+        return try await storedAgent(id).json(now: Date(), downTime: settings.agentDownTime)
     }
 
     public func updateAgent(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> [String: JSON] {

@@ -24,16 +24,15 @@ extension NetworkService {
         if let remote = rule.remoteGroupID, try await visibleGroup(remote, caller).projectID != group.projectID {
             throw Self.groupNotFound(remote)
         }
-        let limit = try await securityQuotaLimit(resource: "security_group_rule", project: group.projectID)
         let created = rule
         try await db.transaction { x in
-            try await self.lockSecurityQuota(project: created.projectID, x)
+            _ = try await self.ensureDefaultSecurityGroup(project: created.projectID, x)
             let existing = try await x.query("SELECT * FROM network_security_group_rule WHERE security_group_id = ?", .text(created.securityGroupID))
                 .map(SecurityGroupRule.init(row:))
             if let same = existing.first(where: { $0.identity == created.identity }) {
                 throw APIError(.conflict, "Security group rule already exists. Rule id is \(same.id).", code: "SecurityGroupRuleExists")
             }
-            try await self.checkQuota("security_group_rule", limit: limit, table: "network_security_group_rule", project: created.projectID, x)
+            try await self.enforceQuota("security_group_rule", project: created.projectID, x)
             do {
                 try await self.insertRule(created, x)
             } catch DatabaseError.constraintViolation {

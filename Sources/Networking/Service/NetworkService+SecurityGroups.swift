@@ -3,22 +3,6 @@ import NimbusCore
 import NimbusStore
 
 extension NetworkService {
-    /// What `nimbus.conf` decides for security groups and agents.
-    public struct SecuritySettings: Sendable {
-        /// `[quotas] quota_security_group` and `quota_security_group_rule`: the defaults per project; -1 is unlimited.
-        public var securityGroupQuota: Int64 = 10
-        public var securityGroupRuleQuota: Int64 = 100
-        /// `[DEFAULT] agent_down_time`: seconds without a report after which an agent is dead.
-        public var agentDownTime: TimeInterval = 75
-        public init() {}
-    }
-
-    /// The project's limit on `resource` (`security_group`, `security_group_rule`); -1 is unlimited.
-    /// The one place the security families read a quota, so it can later consult per-project quotas.
-    func securityQuotaLimit(resource: String, project: String) async throws -> Int64 {
-        resource == "security_group" ? settings.security.securityGroupQuota : settings.security.securityGroupRuleQuota
-    }
-
     // MARK: For ports
 
     /// The project's default security group, created with its rules on first need, as the
@@ -60,10 +44,10 @@ extension NetworkService {
         try Self.rejectDefaultName(name)
         let description = try input.optionalString("description") ?? ""
         let stateful = try input.bool("stateful") ?? true
-        let limit = try await securityQuotaLimit(resource: "security_group", project: project)
         let id = try await db.transaction { x -> String in
-            try await self.lockSecurityQuota(project: project, x)
-            try await self.checkQuota("security_group", limit: limit, table: "network_security_group", project: project, x)
+            // The default group exists first, so it counts against the quota like Neutron's.
+            _ = try await self.ensureDefaultSecurityGroup(project: project, x)
+            try await self.enforceQuota("security_group", project: project, x)
             return try await self.insertGroup(project: project, name: name, description: description, stateful: stateful, isDefault: false, x)
         }
         return try await shownGroup(id, caller)
@@ -210,20 +194,5 @@ extension NetworkService {
             .text(rule.etherType.rawValue), .optional(rule.protocol), rule.portRangeMin.map { .integer($0) } ?? .null,
             rule.portRangeMax.map { .integer($0) } ?? .null, .optional(rule.remoteIPPrefix), .optional(rule.remoteGroupID),
             .text(rule.description), .real(rule.createdAt.timeIntervalSince1970), .real(rule.updatedAt.timeIntervalSince1970))
-    }
-
-    /// Serialises the project's group and rule creations for the rest of the transaction, so a
-    /// count taken now still holds at commit. The default group's marker row is the lock.
-    func lockSecurityQuota(project: String, _ x: any SQLExecutor) async throws {
-        _ = try await ensureDefaultSecurityGroup(project: project, x)
-        _ = try await x.first("SELECT security_group_id FROM network_default_security_group WHERE project_id = ?\(x.dialect.forUpdate)",
-                              .text(project))
-    }
-
-    /// 409 `OverQuota` when the project already has `limit` rows in `table`.
-    func checkQuota(_ resource: String, limit: Int64, table: String, project: String, _ x: any SQLExecutor) async throws {
-        guard limit >= 0 else { return }
-        let used = try await x.first("SELECT COUNT(*) AS n FROM \(table) WHERE project_id = ?", .text(project))?.int("n") ?? 0
-        if used >= limit { throw APIError(.conflict, "Quota exceeded for resources: ['\(resource)'].", code: "OverQuota") }
     }
 }

@@ -12,10 +12,19 @@ public final class NetworkService: Sendable {
     let policy: PolicyEngine
     let settings: Settings
     let logger: Logger
+    let mechanism: any MechanismDriver = NoopMechanismDriver()
 
     /// What `nimbus.conf` decides for networking.
     public struct Settings: Sendable {
-        public var security = SecuritySettings()
+        public var ml2 = ML2Settings()
+        /// `[DEFAULT] base_mac`: ports' MAC addresses keep its non-zero octets and randomise the rest.
+        public var baseMAC = "fa:16:3e:00:00:00"
+        /// `[quotas] quota_<resource>`: each project's limit unless set for it; -1 is unlimited.
+        public var quotaDefaults: [String: Int64] = NetworkQuotas.defaults
+        /// How often a write that lost an allocation race (segment id, address, MAC) is retried.
+        public var allocationRetries = 20
+        /// `[DEFAULT] agent_down_time`: seconds without a report after which an agent is dead.
+        public var agentDownTime: TimeInterval = 75
         public init() {}
     }
 
