@@ -4,17 +4,20 @@ import Image
 import NIOCore
 import NimbusCore
 
+extension AuthContext {
+    /// The compute service acting on its own behalf (nova's service user) in the image and
+    /// network services.
+    static let computeService = AuthContext(
+        token: "", userID: "nova", userName: "nova", userDomainID: "default", userDomainName: "Default", scope: .system,
+        roles: [AuthContext.Role(id: "admin", name: "admin"), AuthContext.Role(id: "service", name: "service")],
+        methods: ["internal"], auditIDs: [], issuedAt: Date(), expiresAt: .distantFuture)
+}
+
 /// The compute service's view of the image service, in process: lookups run as the user who
 /// asked; snapshot uploads and shelved-image cleanup run with the compute service's own
 /// (admin) right, since the request that caused them was authorised when it was accepted.
 struct ImageServiceClient: ImageClient {
     let images: ImageService
-
-    /// The compute service acting on its own behalf (nova's service user).
-    static let computeService = AuthContext(
-        token: "", userID: "nova", userName: "nova", userDomainID: "default", userDomainName: "Default", scope: .system,
-        roles: [AuthContext.Role(id: "admin", name: "admin"), AuthContext.Role(id: "service", name: "service")],
-        methods: ["internal"], auditIDs: [], issuedAt: Date(), expiresAt: .distantFuture)
 
     func image(_ id: String, caller: AuthContext) async throws -> ImageInfo? {
         do {
@@ -36,11 +39,11 @@ struct ImageServiceClient: ImageClient {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw StartupError("cannot read snapshot \(path)") }
         defer { try? handle.close() }
         try await images.upload(imageID, options: ImageService.UploadOptions(contentType: "application/octet-stream", expectedMD5: nil),
-                                body: FileChunks(handle: handle), caller: Self.computeService)
+                                body: FileChunks(handle: handle), caller: .computeService)
     }
 
     func deleteImage(_ id: String) async throws {
-        try await images.delete(id, caller: Self.computeService)
+        try await images.delete(id, caller: .computeService)
     }
 }
 

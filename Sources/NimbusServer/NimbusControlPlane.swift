@@ -62,16 +62,10 @@ public final class NimbusControlPlane: Sendable {
             image = ImageService(db: db, stores: try Self.imageStores(config: config, dataDir: dataDir), policy: policy, quotas: quotas, logger: logger)
             placement = PlacementService(db: db, policy: policy, logger: logger,
                                          conflictRetries: try config.int("placement", "allocation_conflict_retry_count"))
-            let networking = NetworkService(db: db, policy: policy, settings: try Self.networkSettings(config), logger: logger)
-            network = networking
-            // A compute host's heartbeat is its Linux bridge agent's report too: Nimbus runs no separate L2 agent.
+            network = NetworkService(db: db, policy: policy, settings: try Self.networkSettings(config), logger: logger)
             compute = ComputeService(db: db, policy: policy, placement: PlacementServiceClient(placement: placement),
-                                     images: ImageServiceClient(images: image), scheduler: try Self.schedulerSettings(config),
-                                     settings: try Self.computeSettings(config), logger: logger, hostHeartbeat: { host in
-                do { try await networking.reportAgentState(host: host, type: .linuxBridge) } catch {
-                    logger.warning("cannot record the Linux bridge agent of \(host): \(error)")
-                }
-            })
+                                     images: ImageServiceClient(images: image), network: NetworkServiceClient(network: network, logger: logger),
+                                     scheduler: try Self.schedulerSettings(config), settings: try Self.computeSettings(config), logger: logger)
         } catch {
             await db.close()
             throw StartupError("cannot initialise the services: \(error)")

@@ -60,10 +60,6 @@ public struct ProviderInventory: Sendable, Equatable {
     }
 }
 
-/// Called when a compute host's agent registers or heartbeats, so a service with per-host
-/// agents of its own (networking's L2 agent) sees the host alive without compute knowing it.
-public typealias HostHeartbeatHook = @Sendable (_ host: String) async -> Void
-
 /// What the compute service needs from the image service.
 public protocol ImageClient: Sendable {
     /// The image if the caller may see it; nil otherwise.
@@ -107,9 +103,13 @@ public protocol NetworkClient: Sendable {
     /// fixed IPs) or taken over from the requested ports. Idempotent: ports the instance
     /// already has are rebound rather than created again, so a resumed or rescheduled build
     /// does not leak ports.
-    func allocate(_ nics: [RequestedNIC], instance: String, project: String, host: String) async throws -> [AttachedNIC]
-    /// Deletes the ports compute created for the instance and unbinds the ones it was given.
-    func deallocate(instance: String) async throws
+    func allocate(_ nics: [RequestedNIC], instance: String, project: String, host: String, zone: String) async throws -> [AttachedNIC]
+    /// Deletes the ports compute created for the instance and unbinds the ones in `keep`
+    /// (ports the user gave it), which keep their addresses.
+    func deallocate(instance: String, keep: Set<String>) async throws
+    /// A compute host's agent registered or heartbeat: the host's L2 agent is alive too
+    /// (Nimbus runs no separate one).
+    func hostAlive(_ host: String) async
 }
 
 /// The server body's `networks`: `auto`, `none`, or a list.

@@ -27,14 +27,13 @@ public final class ComputeService: Sendable {
     }
 
     public init(db: any Database, policy: PolicyEngine, placement: any PlacementClient, images: any ImageClient,
-                network: (any NetworkClient)? = nil, scheduler: SchedulerSettings, settings: Settings, logger: Logger,
-                hostHeartbeat: @escaping HostHeartbeatHook = { _ in }) {
+                network: (any NetworkClient)? = nil, scheduler: SchedulerSettings, settings: Settings, logger: Logger) {
         self.db = db
         self.policy = policy
         self.settings = settings
         self.logger = logger
         conductor = Conductor(db: db, placement: placement, images: images, network: network, scheduler: scheduler, settings: settings,
-                              logger: logger, hostHeartbeat: hostHeartbeat)
+                              logger: logger)
     }
 
     // MARK: Access

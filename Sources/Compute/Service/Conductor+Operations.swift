@@ -118,7 +118,7 @@ extension Conductor {
         // fault, so it fails the build instead of rescheduling it, as Nova does.
         let nics: [AttachedNIC]?
         do {
-            nics = try await bindNICs(uuid, host: selection.host)
+            nics = try await bindNICs(uuid, host: selection.host, zone: hostZone)
         } catch {
             try await fail(uuid, actionID: actionID, message: "Build of instance \(uuid) aborted: Failed to allocate the network(s), not rescheduling. \(APIError.from(error, logger: logger).message)",
                            host: selection.host)
@@ -148,21 +148,20 @@ extension Conductor {
         } else {
             // Deleted meanwhile: what was claimed and bound for it goes back.
             try await placement.deleteAllocations(consumer: uuid)
-            if nics != nil, let network { try await network.deallocate(instance: uuid) }
+            if nics != nil, let instance = try await store.instance(uuid: uuid, db) { await releaseNICs(instance) }
         }
     }
 
     /// The instance's requested NICs as ports bound to `host`; nil when it asked for none.
-    func bindNICs(_ uuid: String, host: String) async throws -> [AttachedNIC]? {
-        guard let network, let instance = try await store.instance(uuid: uuid, db),
-              let requested = instance.extra["request_spec"]?["networks"]?.arrayValue, !requested.isEmpty else { return nil }
-        return try await network.allocate(requested.map(RequestedNIC.init(json:)), instance: uuid, project: instance.projectID, host: host)
+    func bindNICs(_ uuid: String, host: String, zone: String) async throws -> [AttachedNIC]? {
+        guard let network, let instance = try await store.instance(uuid: uuid, db), !instance.requestedNICs.isEmpty else { return nil }
+        return try await network.allocate(instance.requestedNICs, instance: uuid, project: instance.projectID, host: host, zone: zone)
     }
 
-    /// Releases a deleted server's ports.
+    /// Releases a deleted server's ports: those compute made go, those the user gave stay.
     func releaseNICs(_ instance: Instance) async {
-        guard let network, instance.extra["nics"] != nil || instance.extra["request_spec"]?["networks"] != nil else { return }
-        do { try await network.deallocate(instance: instance.uuid) } catch {
+        guard let network, !instance.requestedNICs.isEmpty else { return }
+        do { try await network.deallocate(instance: instance.uuid, keep: Set(instance.requestedNICs.compactMap(\.portID))) } catch {
             logger.error("could not release the ports of deleted server \(instance.uuid): \(error)")
         }
     }
@@ -226,5 +225,12 @@ extension ComputeStore {
     /// Records the chosen host early (group scheduling), before the build message goes out.
     func db_setHost(_ uuid: String, host: String, node: String, _ x: any SQLExecutor) async throws {
         try await x.execute("UPDATE compute_instance SET host = ?, node = ? WHERE uuid = ?", [.text(host), .text(node), .text(uuid)])
+    }
+}
+
+extension Instance {
+    /// The NICs the server asked for, as resolved when it was accepted.
+    var requestedNICs: [RequestedNIC] {
+        extra["request_spec"]?["networks"]?.arrayValue?.map(RequestedNIC.init(json:)) ?? []
     }
 }

@@ -24,7 +24,6 @@ public final class Conductor: Sendable {
     /// Builds and moves under way, so shutdown can wait for them.
     let background = BackgroundWork()
     let allocationRatios: AllocationRatios
-    let hostHeartbeat: HostHeartbeatHook
 
     /// `[DEFAULT] cpu/ram/disk_allocation_ratio` and the host reservations reported to placement.
     public struct AllocationRatios: Sendable {
@@ -34,7 +33,7 @@ public final class Conductor: Sendable {
     }
 
     init(db: any Database, placement: any PlacementClient, images: any ImageClient, network: (any NetworkClient)?, scheduler: SchedulerSettings,
-         settings: ComputeService.Settings, logger: Logger, hostHeartbeat: @escaping HostHeartbeatHook) {
+         settings: ComputeService.Settings, logger: Logger) {
         self.db = db
         self.placement = placement
         self.images = images
@@ -43,7 +42,6 @@ public final class Conductor: Sendable {
         self.settings = settings
         self.logger = logger
         allocationRatios = settings.allocationRatios
-        self.hostHeartbeat = hostHeartbeat
     }
 
     /// Runs work that follows an accepted request, detached from the request.
@@ -79,7 +77,7 @@ public final class Conductor: Sendable {
         let record = try await store.service(host: registration.host, binary: "nova-compute", db)
         try await syncProvider(node, capabilities: caps, disabled: record?.disabled ?? false)
         await hosts.invalidate()
-        await hostHeartbeat(registration.host)
+        await network?.hostAlive(registration.host)
     }
 
     func syncProvider(_ node: ComputeNode, capabilities: DriverCapabilities, disabled: Bool) async throws {
@@ -98,7 +96,7 @@ public final class Conductor: Sendable {
         guard try await store.heartbeat(host: host, binary: "nova-compute", at: Date(), db) else {
             throw APIError.notFound("Compute host \(host) could not be found.")
         }
-        await hostHeartbeat(host)
+        await network?.hostAlive(host)
     }
 
     // MARK: Outbox

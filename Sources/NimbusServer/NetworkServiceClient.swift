@@ -1,0 +1,96 @@
+import Compute
+import Foundation
+import Logging
+import Networking
+import NimbusCore
+
+/// The compute service's view of the networking service, in process: requested networks and
+/// ports are checked as the user who asked (Nova's validate_networks); ports are then made and
+/// bound with the compute service's own right, as Nova's service user does in Neutron.
+struct NetworkServiceClient: NetworkClient {
+    let network: NetworkService
+    let logger: Logger
+
+    func resolve(_ request: NetworkRequest, caller: AuthContext) async throws -> [RequestedNIC] {
+        switch request {
+        case .none:
+            return []
+        case .auto:
+            // Nova's get-me-a-network without an auto-allocated topology: the one network the
+            // project can boot on (its own or shared, with a subnet), or none at all.
+            let usable = try await network.listNetworks(caller: caller).filter { net in
+                net["router:external"]?.boolValue != true && !(net["subnets"]?.arrayValue?.isEmpty ?? true)
+            }
+            if usable.count > 1 { throw APIError.conflict("Multiple possible networks found, use a Network ID to be more specific.") }
+            return usable.compactMap { $0["id"]?.stringValue }.map { RequestedNIC(networkID: $0) }
+        case .list(let nics):
+            for nic in nics {
+                if let port = nic.portID {
+                    guard let shown = try await visible({ try await network.port(port, caller: caller) }) else {
+                        throw APIError.badRequest("Port id \(port) could not be found.")
+                    }
+                    if let device = shown["device_id"]?.stringValue, !device.isEmpty { throw APIError.conflict("Port \(port) is still in use.") }
+                } else if let id = nic.networkID, try await visible({ try await network.network(id, caller: caller) }) == nil {
+                    throw APIError.badRequest("Network \(id) could not be found.")
+                }
+            }
+            return nics
+        }
+    }
+
+    func allocate(_ nics: [RequestedNIC], instance: String, project: String, host: String, zone: String) async throws -> [AttachedNIC] {
+        // Ports made for this instance by an earlier, interrupted attempt are used again.
+        var leftover = try await network.devicePorts(instance)
+        let given = Set(nics.compactMap(\.portID))
+        var ports: [String] = []
+        do {
+            for nic in nics {
+                if let port = nic.portID {
+                    ports.append(port)
+                } else if let id = nic.networkID {
+                    if let index = leftover.firstIndex(where: { $0["network_id"]?.stringValue == id && !given.contains($0["id"]?.stringValue ?? "") }) {
+                        ports.append(leftover.remove(at: index)["id"]?.stringValue ?? "")
+                    } else {
+                        let created = try await network.createInstancePort(network: id, project: project, instance: instance, fixedIPv4: nic.fixedIP)
+                        ports.append(created["id"]?.stringValue ?? "")
+                    }
+                }
+            }
+            var attached: [AttachedNIC] = []
+            for port in ports {
+                attached.append(try await nic(try await network.bindPort(port, host: host, instance: instance, availabilityZone: zone)))
+            }
+            return attached
+        } catch {
+            try? await network.releaseDevicePorts(instance, keep: given)
+            throw error
+        }
+    }
+
+    func deallocate(instance: String, keep: Set<String>) async throws {
+        try await network.releaseDevicePorts(instance, keep: keep)
+    }
+
+    func hostAlive(_ host: String) async {
+        do { try await network.reportAgentState(host: host, type: .linuxBridge) } catch {
+            logger.warning("cannot record the Linux bridge agent of \(host): \(error)")
+        }
+    }
+
+    /// A bound port as the driver and `addresses` need it.
+    func nic(_ port: [String: JSON]) async throws -> AttachedNIC {
+        let networkID = port["network_id"]?.stringValue ?? ""
+        let name = try await network.network(networkID, caller: .computeService)["name"]?.stringValue ?? networkID
+        var binding: [String: String] = [:]
+        for key in ["binding:vif_type", "binding:host_id"] { binding[key] = port[key]?.stringValue }
+        for (key, value) in port["binding:vif_details"]?.objectValue ?? [:] { binding[key] = value.stringValue ?? value.serialized() }
+        return AttachedNIC(portID: port["id"]?.stringValue ?? "", networkID: networkID, networkName: name,
+                           macAddress: port["mac_address"]?.stringValue ?? "",
+                           fixedIPs: port["fixed_ips"]?.arrayValue?.compactMap { $0["ip_address"]?.stringValue } ?? [], binding: binding)
+    }
+
+    /// The result, or nil when the caller may not see it (Neutron's 404).
+    func visible(_ lookup: () async throws -> [String: JSON]) async throws -> [String: JSON]? {
+        do { return try await lookup() } catch let error as APIError where error.status == .notFound { return nil }
+    }
+}

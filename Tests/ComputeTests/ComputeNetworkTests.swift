@@ -1,0 +1,80 @@
+import Foundation
+import HTTPTypes
+import NimbusCore
+import NimbusTestSupport
+import XCTest
+
+/// Nova with Neutron: requested networks and ports become ports bound to the server's host.
+final class ComputeNetworkTests: XCTestCase {
+    func testServersGetPortsOnTheirNetworksAndGiveThemBack() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let network = try await api.call(.post, "/networking/v2.0/networks", token: admin, body: ["network": ["name": "net1"]])
+            let networkID = try XCTUnwrap(network.json["network"]?["id"]?.stringValue, network.text)
+            let subnet = try await api.call(.post, "/networking/v2.0/subnets", token: admin,
+                                            body: ["subnet": ["network_id": .string(networkID), "cidr": "10.30.0.0/24", "ip_version": 4]])
+            XCTAssertEqual(subnet.status, 201, subnet.text)
+
+            // A network with a fixed address: the port is made, bound to the host and shown.
+            let fixed = try await Compute.boot(api, token: admin, image: image, flavor: flavor,
+                                               extra: ["networks": [["uuid": .string(networkID), "fixed_ip": "10.30.0.40"]]])
+            XCTAssertEqual(fixed.status, 202, fixed.text)
+            let fixedID = try XCTUnwrap(fixed.json["server"]?["id"]?.stringValue)
+            let active = try await Compute.waitFor(api, fixedID, token: admin, status: "ACTIVE")
+            XCTAssertEqual(active["addresses"]?["net1"]?.arrayValue?.first?["addr"]?.stringValue, "10.30.0.40", active.serialized())
+            let ports = try await api.call(.get, "/networking/v2.0/ports?device_id=\(fixedID)", token: admin).json["ports"]?.arrayValue ?? []
+            XCTAssertEqual(ports.count, 1)
+            XCTAssertEqual(ports.first?["binding:host_id"]?.stringValue, active["OS-EXT-SRV-ATTR:host"]?.stringValue)
+            XCTAssertEqual(ports.first?["status"]?.stringValue, "ACTIVE")
+
+            // `auto` with one network in the project uses it.
+            let auto = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "auto"])
+            let autoServer = try await Compute.waitFor(api, try XCTUnwrap(auto.json["server"]?["id"]?.stringValue), token: admin, status: "ACTIVE")
+            XCTAssertNotNil(autoServer["addresses"]?["net1"], autoServer.serialized())
+
+            // A port handed over is bound and, after the server is deleted, kept but freed.
+            let port = try await api.call(.post, "/networking/v2.0/ports", token: admin, body: ["port": ["network_id": .string(networkID)]])
+            let portID = try XCTUnwrap(port.json["port"]?["id"]?.stringValue, port.text)
+            let onPort = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": [["port": .string(portID)]]])
+            let onPortID = try XCTUnwrap(onPort.json["server"]?["id"]?.stringValue, onPort.text)
+            _ = try await Compute.waitFor(api, onPortID, token: admin, status: "ACTIVE")
+            let again = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": [["port": .string(portID)]]])
+            XCTAssertEqual(again.status, 409, again.text)
+
+            // Bad requests are refused before a server exists.
+            let unknown = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": [["uuid": .string(Identifiers.uuid())]]])
+            XCTAssertEqual(unknown.status, 400, unknown.text)
+            let badIP = try await Compute.boot(api, token: admin, image: image, flavor: flavor,
+                                               extra: ["networks": [["uuid": .string(networkID), "fixed_ip": "10.30.0.300"]]])
+            XCTAssertEqual(badIP.status, 400, badIP.text)
+
+            for id in [fixedID, onPortID] {
+                let deleted = try await Compute.call(api, .delete, "/servers/\(id)", token: admin)
+                XCTAssertEqual(deleted.status, 204, deleted.text)
+            }
+            let made = try await api.call(.get, "/networking/v2.0/ports?device_id=\(fixedID)", token: admin).json["ports"]?.arrayValue ?? []
+            XCTAssertEqual(made.count, 0, "the port compute made is deleted with the server")
+            let kept = try await api.call(.get, "/networking/v2.0/ports/\(portID)", token: admin).json["port"]
+            XCTAssertEqual(kept?["device_id"]?.stringValue, "", kept?.serialized() ?? "")
+            XCTAssertEqual(kept?["binding:host_id"]?.stringValue, "", kept?.serialized() ?? "")
+        }
+    }
+
+    func testAnExhaustedNetworkFailsTheBuildWithAFault() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let network = try await api.call(.post, "/networking/v2.0/networks", token: admin, body: ["network": ["name": "tiny"]])
+            let networkID = try XCTUnwrap(network.json["network"]?["id"]?.stringValue, network.text)
+            // A /30 has two hosts, one of them the gateway: one port fits.
+            _ = try await api.call(.post, "/networking/v2.0/subnets", token: admin,
+                                   body: ["subnet": ["network_id": .string(networkID), "cidr": "10.31.0.0/30", "ip_version": 4]])
+            let first = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": [["uuid": .string(networkID)]]])
+            _ = try await Compute.waitFor(api, try XCTUnwrap(first.json["server"]?["id"]?.stringValue), token: admin, status: "ACTIVE")
+            let second = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": [["uuid": .string(networkID)]]])
+            let failed = try await Compute.waitFor(api, try XCTUnwrap(second.json["server"]?["id"]?.stringValue), token: admin, status: "ERROR")
+            XCTAssertTrue(failed["fault"]?["message"]?.stringValue?.contains("Failed to allocate the network") ?? false, failed.serialized())
+        }
+    }
+}
