@@ -19,43 +19,9 @@ extension ImageService {
         }
     }
 
-    /// Digests and inspection of one upload, fed batch by batch. The hash states are not
-    /// Sendable; a digest is safe to move between tasks because exactly one task owns it at a
-    /// time (`ingest` hands it to the task of the batch in flight and takes it back by
-    /// awaiting that task).
-    struct UploadDigest: @unchecked Sendable {
-        var md5 = Insecure.MD5()
-        let sha512 = SystemSHA512()
-        var sha256: SHA256?
-        var inspector = DiskFormatInspector()
-        var size: Int64 = 0
-    }
-
     static let hashBatchSize = 1 << 20
     /// How much of `image_size_total` an upload reserves at a time when it can.
     static let reservationStep: Int64 = 64 << 20
-
-    static func hashed(_ sha512: SystemSHA512, _ chunks: [ByteBuffer]) async {
-        for chunk in chunks { chunk.withUnsafeReadableBytes { sha512.update($0) } }
-    }
-
-    /// One batch: SHA-512 (the most expensive step, more than the disk write) on a child task,
-    /// while this task writes the bytes, computes MD5 and inspects them.
-    static func digest(_ batch: [ByteBuffer], from start: UploadDigest, writer: any ImageDataWriter) async throws -> UploadDigest {
-        var digest = start
-        async let sha512: Void = hashed(start.sha512, batch)
-        for buffer in batch {
-            try buffer.withUnsafeReadableBytes { bytes in
-                try writer.write(bytes)
-                digest.md5.update(bufferPointer: bytes)
-                digest.sha256?.update(bufferPointer: bytes)
-                digest.inspector.feed(bytes)
-                digest.size += Int64(bytes.count)
-            }
-        }
-        await sha512
-        return digest
-    }
 
     static func hex<D: Sequence<UInt8>>(_ digest: D) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 
@@ -125,23 +91,10 @@ extension ImageService {
     func ingest<Body: AsyncSequence>(_ image: Image, body: Body, into target: any ImageDataStore, expectedMD5: String?) async throws -> Ingested
     where Body.Element == ByteBuffer {
         let writer = try target.beginWrite(imageID: image.id)
-        var settled = UploadDigest()
-        if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty { settled.sha256 = SHA256() }
+        let pipeline = IngestPipeline(writer: writer, computeSHA256: !(image.properties["owner_specified.openstack.sha256"] ?? "").isEmpty)
         let sizeLimit = try await limit(.imageSizeTotal, project: image.owner)
         var reserved: Int64 = 0
         var written: Int64 = 0
-        // A pipeline of about 1 MiB batches: while one batch is hashed, written and inspected
-        // (on two cores, see `digest`), this task already receives the next one from the
-        // socket. At most one batch is in flight and one filling, which keeps memory flat
-        // whatever the image size.
-        var inFlight: Task<UploadDigest, any Error>?
-        func settle() async throws -> UploadDigest {
-            if let task = inFlight {
-                inFlight = nil
-                settled = try await task.value
-            }
-            return settled
-        }
         do {
             var batch: [ByteBuffer] = []
             var batchBytes = 0
@@ -164,9 +117,7 @@ extension ImageService {
                     reserved += step
                 }
                 written += Int64(batchBytes)
-                let start = try await settle()
-                let chunks = batch
-                inFlight = Task { try await Self.digest(chunks, from: start, writer: writer) }
+                try await pipeline.submit(batch)
                 batch.removeAll(keepingCapacity: true)
                 batchBytes = 0
             }
@@ -176,7 +127,7 @@ extension ImageService {
                 if batchBytes >= Self.hashBatchSize { try await flush() }
             }
             try await flush()
-            let digest = try await settle()
+            let digest = try await pipeline.finish()
             let report = digest.inspector.finish()
             try checkUpload(digest, report: report, image: image, expectedMD5: expectedMD5)
             if let owner = image.owner, reserved > written {
@@ -187,8 +138,8 @@ extension ImageService {
             return Ingested(storeID: target.id, location: location, size: digest.size, checksum: Self.hex(digest.md5.finalize()),
                             hashValue: Self.hex(digest.sha512.finalize()), virtualSize: report.virtualSize, reserved: reserved)
         } catch {
-            // The batch in flight must finish writing before the partial object is removed.
-            _ = try? await inFlight?.value
+            // The batches in flight must finish writing before the partial object is removed.
+            await pipeline.drain()
             writer.abort()
             if let owner = image.owner, reserved > 0 { try? await store.release(project: owner, images: 0, bytes: reserved, db) }
             throw error
@@ -256,7 +207,7 @@ extension ImageService {
 
     /// The checks that reject an upload: what the data is against what was declared, unsafe
     /// qcow2/vmdk features, and checksums the client supplied.
-    func checkUpload(_ digest: UploadDigest, report: FormatReport, image: Image, expectedMD5: String?) throws {
+    func checkUpload(_ digest: IngestPipeline.Result, report: FormatReport, image: Image, expectedMD5: String?) throws {
         // Glance inspects only bare containers; other containers wrap the disk.
         if image.containerFormat == "bare", let diskFormat = image.diskFormat {
             if let problem = report.problems.first {
