@@ -97,7 +97,7 @@ extension NetworkService {
         }
         try checkPorts(rule)
         if let text = try input.optionalString("remote_ip_prefix") {
-            guard let prefix = IPPrefix(text) else { throw invalid("remote_ip_prefix", "'\(text)' is not a valid IP prefix") }
+            guard let prefix = IPNetwork(text) else { throw invalid("remote_ip_prefix", "'\(text)' is not a valid IP prefix") }
             guard prefix.version == (etherType == .ipv4 ? 4 : 6) else {
                 throw APIError(.badRequest, "Conflicting value ethertype \(etherType.rawValue) for CIDR \(text)", code: "SecurityGroupRuleParameterConflict")
             }
