@@ -21,7 +21,7 @@ extension NetworkRoutes {
         }
         api.get("/segments/:id") { request, context in
             let segment = try await service.segment(try context.parameters.require("id"), caller: try context.requireAuth())
-            return JSONResponse(["segment": .object(NeutronListing(collection: "segments", request: request).project(segment))]).response()
+            return Self.one("segment", segment, request)
         }
         api.get("/availability_zones") { request, context in
             try NeutronListing(collection: "availability_zones", request: request).response(try service.availabilityZones(caller: try context.requireAuth()))
@@ -51,7 +51,7 @@ extension NetworkRoutes {
         }
         api.get("/\(collection)/:id") { request, context in
             let item = try await show(try context.parameters.require("id"), try context.requireAuth())
-            return JSONResponse([key: .object(NeutronListing(collection: collection, request: request).project(item))]).response()
+            return Self.one(key, item, request)
         }
         api.put("/\(collection)/:id") { request, context in
             let item = try await update(try context.parameters.require("id"), try await self.body(request), try context.requireAuth())

@@ -60,9 +60,4 @@ extension NetworkRoutes {
             return Response.empty()
         }
     }
-
-    /// One resource under its key, with only the requested `fields`.
-    static func one(_ key: String, _ item: [String: JSON], _ request: Request) -> Response {
-        JSONResponse([key: .object(NeutronListing(collection: key, request: request).project(item))]).response()
-    }
 }

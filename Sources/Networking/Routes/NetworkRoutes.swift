@@ -61,6 +61,11 @@ public struct NetworkRoutes: Sendable {
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }
 
+    /// One resource under its key, with only the requested `fields`.
+    static func one(_ key: String, _ item: [String: JSON], _ request: Request) -> Response {
+        JSONResponse([key: .object(NeutronListing(collection: key, request: request).project(item))]).response()
+    }
+
     /// The single resource object of a request body: `{"network": {…}}`.
     func input(_ request: Request, _ key: String) async throws -> JSONInput {
         try JSONInput(body: try await body(request), key: key)
