@@ -28,6 +28,25 @@ final class ComputeNetworkTests: XCTestCase {
             XCTAssertEqual(ports.first?["binding:host_id"]?.stringValue, active["OS-EXT-SRV-ATTR:host"]?.stringValue)
             XCTAssertEqual(ports.first?["status"]?.stringValue, "ACTIVE")
 
+            // A cold migration takes the port along to the new host.
+            let migrated = try await Compute.call(api, .post, "/servers/\(fixedID)/action", token: admin, body: ["migrate": .null])
+            XCTAssertEqual(migrated.status, 202, migrated.text)
+            let resized = try await Compute.waitFor(api, fixedID, token: admin, status: "VERIFY_RESIZE")
+            let newHost = try XCTUnwrap(resized["OS-EXT-SRV-ATTR:host"]?.stringValue)
+            XCTAssertNotEqual(newHost, active["OS-EXT-SRV-ATTR:host"]?.stringValue)
+            // The binding follows right after the move is reported.
+            var boundTo: String?
+            let deadline = Date().addingTimeInterval(10)
+            while boundTo != newHost && Date() < deadline {
+                let moved = try await api.call(.get, "/networking/v2.0/ports?device_id=\(fixedID)", token: admin).json["ports"]?.arrayValue?.first
+                boundTo = moved?["binding:host_id"]?.stringValue
+                if boundTo != newHost { try await Task.sleep(nanoseconds: 20_000_000) }
+            }
+            XCTAssertEqual(boundTo, newHost)
+            let confirmed = try await Compute.call(api, .post, "/servers/\(fixedID)/action", token: admin, body: ["confirmResize": .null])
+            XCTAssertEqual(confirmed.status, 204, confirmed.text)
+            _ = try await Compute.waitFor(api, fixedID, token: admin, status: "ACTIVE")
+
             // `auto` with one network in the project uses it.
             let auto = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "auto"])
             let autoServer = try await Compute.waitFor(api, try XCTUnwrap(auto.json["server"]?["id"]?.stringValue), token: admin, status: "ACTIVE")

@@ -156,12 +156,29 @@ extension Conductor {
             }
             try await self.store.update(instance, x)
             try await self.store.finishEvents(actionID: actionID, error: report.error, host: report.host, x)
+            // A server that now runs on another host takes its ports with it.
+            if !failed, Self.moves.contains(message.kind), let host = instance.host, !instance.requestedNICs.isEmpty {
+                let (moved, then) = (instance, followUp)
+                followUp = {
+                    try await self.rebindNICs(moved, host: host, zone: hostZone)
+                    try await then?()
+                }
+            }
             return followUp
         }
         await hub.deliver(report.messageID, report)
         if let followUp {
             do { try await followUp() } catch { logger.error("after \(message.kind) of \(message.instanceUUID ?? ""): \(error)") }
         }
+    }
+
+    /// Reports after which a server runs on a host other than the one its ports are bound to.
+    static let moves: Set<String> = ["resize_in", "revert_resize", "adopt", "evacuate", "unshelve"]
+
+    /// Binds the server's ports to `host` (they keep their addresses).
+    func rebindNICs(_ instance: Instance, host: String, zone: String) async throws {
+        guard let network else { return }
+        _ = try await network.allocate(instance.requestedNICs, instance: instance.uuid, project: instance.projectID, host: host, zone: zone)
     }
 
     /// Removes one provider's part of a consumer's allocations (evacuate leaves the dead host's).
