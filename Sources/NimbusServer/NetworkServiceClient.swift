@@ -43,6 +43,7 @@ struct NetworkServiceClient: NetworkClient {
         var leftover = try await network.devicePorts(instance)
         let given = Set(nics.compactMap(\.portID))
         var ports: [String] = []
+        var created: [String] = []
         do {
             for nic in nics {
                 if let port = nic.portID {
@@ -51,8 +52,10 @@ struct NetworkServiceClient: NetworkClient {
                     if let index = leftover.firstIndex(where: { $0["network_id"]?.stringValue == id && !given.contains($0["id"]?.stringValue ?? "") }) {
                         ports.append(leftover.remove(at: index)["id"]?.stringValue ?? "")
                     } else {
-                        let created = try await network.createInstancePort(network: id, project: project, instance: instance, fixedIPv4: nic.fixedIP)
-                        ports.append(created["id"]?.stringValue ?? "")
+                        let port = try await network.createInstancePort(network: id, project: project, instance: instance, fixedIPv4: nic.fixedIP)
+                        let portID = port["id"]?.stringValue ?? ""
+                        created.append(portID)
+                        ports.append(portID)
                     }
                 }
             }
@@ -62,7 +65,9 @@ struct NetworkServiceClient: NetworkClient {
             }
             return attached
         } catch {
-            try? await network.releaseDevicePorts(instance, keep: given)
+            // Only what this call made goes back: the instance's other ports may be serving it
+            // (a move's rebind), and a failed build's are released when the server is deleted.
+            for port in created { try? await network.deletePort(port, caller: .computeService) }
             throw error
         }
     }
