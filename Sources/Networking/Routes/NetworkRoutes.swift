@@ -57,6 +57,7 @@ public struct NetworkRoutes: Sendable {
     func registerResources(_ api: RouterGroup<Context>) {
         registerCore(api)
         registerSecurity(api)
+        registerRouting(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }

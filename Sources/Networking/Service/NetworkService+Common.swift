@@ -12,9 +12,10 @@ struct Rendered: Sendable {
 /// attributes, standard attributes (timestamps, revisions, tags) and JSON columns.
 extension NetworkService {
     static func notFound(_ kind: String, _ id: String) -> APIError {
-        let names = ["network": "Network", "subnet": "Subnet", "port": "Port", "subnetpool": "Subnet pool", "segment": "Segment"]
-        return APIError(.notFound, "\(names[kind] ?? kind) \(id) could not be found.",
-                        code: kind == "subnetpool" ? "SubnetPoolNotFound" : (names[kind] ?? kind) + "NotFound")
+        let names = ["network": "Network", "subnet": "Subnet", "port": "Port", "subnetpool": "Subnet pool", "segment": "Segment",
+                     "router": "Router", "floatingip": "Floating IP"]
+        let codes = ["subnetpool": "SubnetPoolNotFound", "floatingip": "FloatingIPNotFound"]
+        return APIError(.notFound, "\(names[kind] ?? kind) \(id) could not be found.", code: codes[kind] ?? (names[kind] ?? kind) + "NotFound")
     }
 
     /// Without a code, Neutron's type is webob's `HTTPBadRequest` (unknown attributes, bad bodies).
@@ -47,7 +48,7 @@ extension NetworkService {
     /// Writes one checked, new resource inside the creating transaction; returns its id.
     typealias Insert = @Sendable (any SQLExecutor) async throws -> String
 
-    /// Creates resources of `kind` (`network`, `subnet`, `subnetpool`, `port`) from request
+    /// Creates resources of `kind` (`network`, `subnet`, `subnetpool`, `port`, `router`, `floatingip`) from request
     /// objects in one transaction: a bulk create makes all of them or none, as Neutron's does.
     public func create(_ kind: String, _ items: [JSON], caller: AuthContext) async throws -> [[String: JSON]] {
         let inserts = try items.map { item -> Insert in
@@ -56,6 +57,8 @@ extension NetworkService {
             case "network": return try networkInsert(input, caller: caller)
             case "subnet": return try subnetInsert(input, caller: caller)
             case "subnetpool": return try subnetPoolInsert(input, caller: caller)
+            case "router": return try routerInsert(input, caller: caller)
+            case "floatingip": return try floatingIPInsert(input, caller: caller)
             default: return try portInsert(input, project: try Self.owner(input, caller), caller: caller)
             }
         }
@@ -103,7 +106,7 @@ extension NetworkService {
     static func restricted(_ action: String, _ attribute: String, _ value: JSON?) -> Bool {
         guard let value else { return false }
         if attribute == "device_owner" { return value.stringValue?.hasPrefix("network:") == true }
-        return !(action.hasPrefix("create_") && value == ["shared": false, "router:external": false, "is_default": false][attribute])
+        return !(action.hasPrefix("create_") && value == ["shared": false, "router:external": false, "is_default": false, "distributed": false, "ha": false][attribute])
     }
 
     /// Attribute rule names by action: `create_network` → [`shared`, `provider:network_type`…].
@@ -142,13 +145,15 @@ extension NetworkService {
         for tag in Set(tags).sorted() { try await x.execute("INSERT INTO network_tag (resource_id, tag) VALUES (?, ?)", .text(id), .text(tag)) }
     }
 
-    /// One resource of `kind` (`network`, `subnet`, `subnetpool`, `port`), whatever the caller may see.
+    /// One resource of `kind` (`network`, `subnet`, `subnetpool`, `port`, `router`, `floatingip`), whatever the caller may see.
     func stored(_ kind: String, _ id: String, _ x: any SQLExecutor) async throws -> Rendered {
         let found: Rendered?
         switch kind {
         case "network": found = try await networks(where: "WHERE id = ?", [.text(id)], x).first
         case "subnet": found = try await subnets(where: "WHERE s.id = ?", [.text(id)], x).first
         case "subnetpool": found = try await subnetPools(where: "WHERE id = ?", [.text(id)], x).first
+        case "router": found = try await routers(where: "WHERE id = ?", [.text(id)], x).first
+        case "floatingip": found = try await floatingIPs(where: "WHERE f.id = ?", [.text(id)], x).first
         default: found = try await ports(where: "WHERE p.id = ?", [.text(id)], x).first
         }
         guard let found else { throw Self.notFound(kind, id) }

@@ -127,7 +127,13 @@ extension NetworkService {
             if let up = try input.bool("admin_state_up") { sets.append(("admin_state_up", .bool(up))) }
             if let security = try input.bool("port_security_enabled") { sets.append(("port_security_enabled", .bool(security))) }
             if input.has("availability_zone_hints") { sets.append(("availability_zone_hints", Self.encode(.array(try self.availabilityZoneHints(input).map { .string($0) })))) }
-            if let external = try input.bool("router:external") { sets.append(("external", .bool(external))) }
+            if let external = try input.bool("router:external") {
+                if !external, try await x.first("SELECT 1 FROM network_router WHERE gateway_network_id = ?", .text(id)) != nil {
+                    throw Self.conflict("External network \(id) cannot be updated to be made non-external, since it has existing gateway ports.",
+                                        code: "ExternalNetworkInUse")
+                }
+                sets.append(("external", .bool(external)))
+            }
             if let isDefault = try input.bool("is_default") {
                 let external = try input.bool("router:external") ?? network.json["router:external"]?.boolValue ?? false
                 if isDefault && !external { throw Self.defaultNeedsExternal }
@@ -152,12 +158,12 @@ extension NetworkService {
         return try await network(id, caller: caller)
     }
 
-    /// Deletes the network with its subnets and the ports Neutron owns on it (DHCP, router
-    /// interfaces); ports of anything else keep it in use (409 NetworkInUse).
+    /// Deletes the network with its subnets and its DHCP ports; any other port (an instance's,
+    /// a router's gateway or interface, a floating IP's) keeps it in use (409 NetworkInUse).
     public func deleteNetwork(_ id: String, caller: AuthContext) async throws {
         try await write { x in
             _ = try await self.forWrite("network", id, "delete_network", caller: caller, x)
-            if try await x.first("SELECT 1 FROM network_port WHERE network_id = ? AND device_owner NOT LIKE 'network:%'", .text(id)) != nil {
+            if try await x.first("SELECT 1 FROM network_port WHERE network_id = ? AND device_owner <> 'network:dhcp'", .text(id)) != nil {
                 throw Self.conflict("Unable to complete operation on network \(id). There are one or more ports still in use on the network.", code: "NetworkInUse")
             }
             let doomed = try await x.query("SELECT id FROM network_port WHERE network_id = ? UNION SELECT id FROM network_subnet WHERE network_id = ?", .text(id), .text(id))

@@ -114,15 +114,10 @@ extension NetworkService {
             let mac = try await self.macAddress(asked, network: networkID, x)
             let addressPairs = try Self.addressPairs(pairs, mac: mac, portSecurity: security)
             let groups = try await self.securityGroups(input, portSecurity: security, project: project, x)
-            let now = Self.now()
-            try await x.execute("""
-                INSERT INTO network_port (id, project_id, network_id, name, description, mac_address, admin_state_up, status, device_id, device_owner,
-                    port_security_enabled, allowed_address_pairs, host_id, vif_type, vif_details, vnic_type, profile, revision_number, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 'DOWN', ?, ?, ?, ?, '', 'unbound', '{}', ?, ?, 0, ?, ?)
-                """, [.text(id), .text(project), .text(networkID), .text(try input.optionalString("name") ?? ""),
-                      .text(try input.optionalString("description") ?? ""), .text(mac), .bool(try input.bool("admin_state_up") ?? true),
-                      .text(try input.optionalString("device_id") ?? ""), .text(try input.optionalString("device_owner") ?? ""), .bool(security),
-                      Self.encode(addressPairs), .text(vnic), Self.encode(profile), now, now])
+            try await self.insertPortRow(id, project: project, network: networkID, mac: mac, device: try input.optionalString("device_id") ?? "",
+                                         owner: try input.optionalString("device_owner") ?? "", portSecurity: security,
+                                         name: try input.optionalString("name") ?? "", description: try input.optionalString("description") ?? "",
+                                         adminUp: try input.bool("admin_state_up") ?? true, addressPairs: addressPairs, vnic: vnic, profile: profile, x)
             try await self.allocateAddresses(requests, port: id, network: networkID, mac: mac, x)
             for group in groups {
                 try await x.execute("INSERT INTO network_port_security_group (port_id, security_group_id) VALUES (?, ?)", .text(id), .text(group))
@@ -132,6 +127,32 @@ extension NetworkService {
             try await self.mechanism.portPrecommit(try await self.stored("port", id, x).json, x)
             return id
         }
+    }
+
+    /// A new port's row; its addresses, groups and tags are the caller's to add.
+    func insertPortRow(_ id: String, project: String, network: String, mac: String, device: String, owner: String, portSecurity: Bool,
+                       name: String = "", description: String = "", adminUp: Bool = true,
+                       addressPairs: JSON = [], vnic: String = "normal", profile: JSON = [:], _ x: any SQLExecutor) async throws {
+        let now = Self.now()
+        try await x.execute("""
+            INSERT INTO network_port (id, project_id, network_id, name, description, mac_address, admin_state_up, status, device_id, device_owner,
+                port_security_enabled, allowed_address_pairs, host_id, vif_type, vif_details, vnic_type, profile, revision_number, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'DOWN', ?, ?, ?, ?, '', 'unbound', '{}', ?, ?, 0, ?, ?)
+            """, [.text(id), .text(project), .text(network), .text(name), .text(description), .text(mac), .bool(adminUp),
+                  .text(device), .text(owner), .bool(portSecurity), Self.encode(addressPairs), .text(vnic), Self.encode(profile), now, now])
+    }
+
+    /// A port Neutron makes for one of its own devices (a router's gateway or interface, a
+    /// floating IP): no security groups, no quota (Neutron counts only what projects create),
+    /// addresses as `fixedIPs` asks or one of each IP version. Returns its id.
+    func insertServicePort(project: String, network: String, device: String, owner: String, fixedIPs: [FixedIPRequest]?,
+                           versions: [Int] = [4, 6], _ x: any SQLExecutor) async throws -> String {
+        let id = Identifiers.uuid()
+        let mac = try await macAddress(nil, network: network, x)
+        try await insertPortRow(id, project: project, network: network, mac: mac, device: device, owner: owner, portSecurity: false, x)
+        try await allocateAddresses(fixedIPs, port: id, network: network, mac: mac, versions: versions, x)
+        try await x.execute("UPDATE network_port SET status = 'ACTIVE' WHERE id = ?", .text(id))
+        return id
     }
 
     public func updatePort(_ id: String, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
@@ -202,13 +223,19 @@ extension NetworkService {
 
     public func deletePort(_ id: String, caller: AuthContext) async throws {
         try await write { x in
-            _ = try await self.forWrite("port", id, "delete_port", caller: caller, x)
+            let port = try await self.forWrite("port", id, "delete_port", caller: caller, x)
+            try await self.refuseL3PortDeletion(port.json, x)
             try await self.removePort(id, x)
         }
     }
 
-    /// Deletes a port; its addresses and security group links go with it (ON DELETE CASCADE).
+    /// Deletes a port; its addresses and security group links go with it (ON DELETE CASCADE),
+    /// and floating IPs on it are disassociated, as Neutron does when an instance goes.
     func removePort(_ id: String, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            UPDATE network_floatingip SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL, status = 'DOWN',
+                revision_number = revision_number + 1, updated_at = ? WHERE port_id = ?
+            """, Self.now(), .text(id))
         try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
         try await x.execute("DELETE FROM network_port WHERE id = ?", .text(id))
     }
@@ -245,12 +272,14 @@ extension NetworkService {
     }
 
     /// Gives the port its addresses: each requested one (409 IpAddressAlreadyAllocated when
-    /// taken), or with no request one address of each IP version from the network's subnets.
+    /// taken), or with no request one address of each IP version (of `versions`) from the
+    /// network's subnets.
     ///
     /// Each subnet's row is locked before its addresses are read, so on PostgreSQL concurrent
     /// allocations from one subnet take turns; `network_ip_allocation`'s primary key
     /// (network, address) is the backstop that makes a duplicate impossible on any engine.
-    func allocateAddresses(_ requests: [FixedIPRequest]?, port: String, network: String, mac: String, _ x: any SQLExecutor) async throws {
+    func allocateAddresses(_ requests: [FixedIPRequest]?, port: String, network: String, mac: String, versions: [Int] = [4, 6],
+                           _ x: any SQLExecutor) async throws {
         let subnets = try await x.query("SELECT * FROM network_subnet WHERE network_id = ? ORDER BY created_at, id", .text(network))
         func subnet(_ id: String) throws -> Row {
             guard let row = subnets.first(where: { $0.string("id") == id }) else {
@@ -281,7 +310,7 @@ extension NetworkService {
             }
         } else {
             // One address of each IP version (IPv6 only without SLAAC): the first subnet of it with one free.
-            for version in automatic.isEmpty ? [4, 6] : [4] {
+            for version in versions where automatic.isEmpty || version == 4 {
                 let candidates = subnets.filter { $0.int("ip_version") == Int64(version) }
                 guard !candidates.isEmpty else { continue }
                 var done = false
@@ -294,7 +323,7 @@ extension NetworkService {
                 }
                 if !done { throw Self.conflict("No more IP addresses available on network \(network).", code: "IpAddressGenerationFailure") }
             }
-            plan = automatic.map { ($0, nil) }
+            plan = versions.contains(6) ? automatic.map { ($0, nil) } : []
         }
         for (row, address) in plan {
             try await lock("network_subnet", row.string("id"), x)

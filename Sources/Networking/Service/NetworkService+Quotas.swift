@@ -14,6 +14,7 @@ public enum NetworkQuotas {
     static let tables: [String: String] = [
         "network": "network_network", "subnet": "network_subnet", "port": "network_port", "subnetpool": "network_subnetpool",
         "security_group": "network_security_group", "security_group_rule": "network_security_group_rule",
+        "router": "network_router", "floatingip": "network_floatingip",
     ]
 }
 

@@ -115,14 +115,14 @@ extension NetworkService {
         return try await subnet(id, caller: caller)
     }
 
-    /// Deletes a subnet whose addresses only Neutron's own ports (DHCP, router interfaces) hold;
-    /// those give their address up. Anything else's address keeps it in use (409 SubnetInUse).
+    /// Deletes a subnet whose addresses only DHCP ports hold; those give their address up.
+    /// Anything else's address (an instance's, a router interface's) keeps it in use (409 SubnetInUse).
     public func deleteSubnet(_ id: String, caller: AuthContext) async throws {
         try await write { x in
             let subnet = try await self.forWrite("subnet", id, "delete_subnet", caller: caller, x)
             if try await x.first("""
                 SELECT 1 FROM network_ip_allocation a JOIN network_port p ON p.id = a.port_id
-                WHERE a.subnet_id = ? AND p.device_owner NOT LIKE 'network:%'
+                WHERE a.subnet_id = ? AND p.device_owner <> 'network:dhcp'
                 """, .text(id)) != nil {
                 throw Self.conflict("Unable to complete operation on subnet \(id): One or more ports have an IP allocation from this subnet.", code: "SubnetInUse")
             }

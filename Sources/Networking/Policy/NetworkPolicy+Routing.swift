@@ -1,0 +1,24 @@
+extension NetworkPolicy {
+    /// Routers and floating IPs. Choosing a gateway's or a floating IP's address and turning
+    /// SNAT off are admin-only, as in Neutron: addresses on an external network are the
+    /// operator's, and SNAT off exposes the project's addresses upstream.
+    static let routing: [String: String] = {
+        let owner = "rule:network:admin_or_owner"
+        var rules: [String: String] = [
+            "create_router": "", "get_router": owner, "update_router": owner, "delete_router": owner,
+            "add_router_interface": owner, "remove_router_interface": owner,
+            "add_extraroutes": owner, "remove_extraroutes": owner,
+            "create_router:distributed": admin, "get_router:distributed": admin, "update_router:distributed": admin,
+            "create_router:ha": admin, "get_router:ha": admin, "update_router:ha": admin,
+
+            "create_floatingip": "", "get_floatingip": owner, "update_floatingip": owner, "delete_floatingip": owner,
+            "create_floatingip:floating_ip_address": admin,
+        ]
+        // Sub-attributes of external_gateway_info, checked by the router code itself.
+        for action in ["create_router", "update_router"] {
+            rules["\(action):external_gateway_info:enable_snat"] = admin
+            rules["\(action):external_gateway_info:external_fixed_ips"] = admin
+        }
+        return rules
+    }()
+}
