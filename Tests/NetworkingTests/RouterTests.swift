@@ -157,6 +157,12 @@ final class RouterTests: XCTestCase {
             let ports = try await api.neutron(.get, "/ports?network_id=\(bare)", token: admin)
             XCTAssertEqual(ports.json["ports"]?.arrayValue?.count, 0)
             assertNeutronError(try await api.neutron(.post, "/routers", token: alice.token, body: ["router": ["colour": "red"]]), 400)
+
+            // Floating IPs that are only allocated go with their external network.
+            _ = try await api.neutronCreate("subnets", "subnet", ["network_id": .string(bare), "ip_version": 4, "cidr": "172.25.0.0/28"], token: admin)
+            let floating = try await api.neutronCreate("floatingips", "floatingip", ["floating_network_id": .string(bare)], token: alice.token)
+            assertStatus(try await api.neutron(.delete, "/networks/\(bare)", token: admin), 204)
+            assertNeutronError(try await api.neutron(.get, "/floatingips/\(floating["id"]?.stringValue ?? "")", token: admin), 404, type: "FloatingIPNotFound")
         }
     }
 

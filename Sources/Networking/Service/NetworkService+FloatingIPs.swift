@@ -121,10 +121,16 @@ extension NetworkService {
     public func deleteFloatingIP(_ id: String, caller: AuthContext) async throws {
         try await write { x in
             _ = try await self.forWrite("floatingip", id, "delete_floatingip", caller: caller, x)
-            let port = try await x.first("SELECT floating_port_id FROM network_floatingip WHERE id = ?", .text(id))?.string("floating_port_id")
-            try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
-            try await x.execute("DELETE FROM network_floatingip WHERE id = ?", .text(id))
-            if let port { try await self.removePort(port, x) }
+            try await self.removeFloatingIPs(where: "id = ?", .text(id), x)
+        }
+    }
+
+    /// Deletes the floating IPs `condition` picks, with their tags and their external ports.
+    func removeFloatingIPs(where condition: String, _ value: SQLValue, _ x: any SQLExecutor) async throws {
+        for row in try await x.query("SELECT id, floating_port_id FROM network_floatingip WHERE \(condition)", value) {
+            try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(row.string("id")))
+            try await x.execute("DELETE FROM network_floatingip WHERE id = ?", .text(row.string("id")))
+            try await removePort(row.string("floating_port_id"), x)
         }
     }
 

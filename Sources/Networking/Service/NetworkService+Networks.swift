@@ -158,11 +158,15 @@ extension NetworkService {
         return try await network(id, caller: caller)
     }
 
-    /// Deletes the network with its subnets and its DHCP ports; any other port (an instance's,
-    /// a router's gateway or interface, a floating IP's) keeps it in use (409 NetworkInUse).
+    /// Deletes the network with its subnets, its DHCP ports and the floating IPs taken from
+    /// it; any other port (an instance's, a router's gateway or interface) keeps it in use (409
+    /// NetworkInUse). An associated floating IP needs a router's gateway here, so it never goes.
     public func deleteNetwork(_ id: String, caller: AuthContext) async throws {
         try await write { x in
             _ = try await self.forWrite("network", id, "delete_network", caller: caller, x)
+            if try await x.first("SELECT 1 FROM network_router WHERE gateway_network_id = ?", .text(id)) == nil {
+                try await self.removeFloatingIPs(where: "floating_network_id = ?", .text(id), x)
+            }
             if try await x.first("SELECT 1 FROM network_port WHERE network_id = ? AND device_owner <> 'network:dhcp'", .text(id)) != nil {
                 throw Self.conflict("Unable to complete operation on network \(id). There are one or more ports still in use on the network.", code: "NetworkInUse")
             }
