@@ -227,7 +227,7 @@ final class NetworkingCoreTests: XCTestCase {
             XCTAssertEqual(bound.json["port"]?["binding:vif_type"], "other", bound.text)
             XCTAssertEqual(bound.json["port"]?["status"], "ACTIVE")
             _ = try await api.neutronCreate("ports", "port", ["network_id": .string(net)], token: alice.token)
-            for query in ["device_id=vm-1", "fixed_ips=ip_address%3D10.5.0.50", "mac_address=\(port["mac_address"]?.stringValue ?? "")"] {
+            for query in ["device_id=vm-1", "fixed_ips=ip_address%3D10.5.0.50", "fixed_ips=ip_address_substr%3D0.50", "mac_address=\(port["mac_address"]?.stringValue ?? "")"] {
                 let found = try await api.neutron(.get, "/ports?\(query)", token: alice.token)
                 XCTAssertEqual(found.json["ports"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [id], query)
             }

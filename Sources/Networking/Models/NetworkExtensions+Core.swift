@@ -18,7 +18,12 @@ extension NetworkExtensions {
         NetworkExtension(alias: "quota-check-limit", name: "Quota engine limit check", description: "check_limit refuses a limit below the usage."),
         NetworkExtension(alias: "availability_zone", name: "Availability Zone", description: "The availability zones under /v2.0/availability_zones."),
         NetworkExtension(alias: "network_availability_zone", name: "Network Availability Zone", description: "Availability zone hints and zones of networks."),
-        NetworkExtension(alias: "standard-attr-tag", name: "Tag support for resources with standard attribute", description: "Tags on networks, subnets, subnet pools and ports."),
+        NetworkExtension(alias: "standard-attr-tag", name: "Tag support for resources with standard attribute",
+                         description: "Tags on networks, subnets, subnet pools, ports, routers and floating IPs."),
+        // The original name of tags on networks, which older clients still look for.
+        NetworkExtension(alias: "tag", name: "Tag support", description: "Tags on networks."),
+        NetworkExtension(alias: "ip-substring-filtering", name: "IP address substring filtering",
+                         description: "Ports filtered by part of an address: fixed_ips=ip_address_substr=…"),
         NetworkExtension(alias: "standard-attr-description", name: "standard-attr-description", description: "The description attribute of every resource."),
         NetworkExtension(alias: "standard-attr-timestamp", name: "Resource timestamps", description: "created_at and updated_at of every resource."),
         NetworkExtension(alias: "standard-attr-revisions", name: "Resource revision numbers", description: "The revision_number of every resource."),

@@ -56,8 +56,9 @@ extension NetworkService {
         }
     }
 
-    /// Ports the caller may see; `fixed_ips` filters (`ip_address=…`, `subnet_id=…`, each
-    /// entry of one address) are applied here, as the generic listing skips list attributes.
+    /// Ports the caller may see; `fixed_ips` filters (`ip_address=…`, `subnet_id=…`,
+    /// `ip_address_substr=…`, each entry of one address) are applied here, as the generic
+    /// listing skips list attributes.
     public func listPorts(fixedIPFilters: [String], caller: AuthContext) async throws -> [[String: JSON]] {
         let wanted = fixedIPFilters.map { filter in
             Dictionary(filter.split(separator: "&").compactMap { part -> (String, String)? in
@@ -67,7 +68,9 @@ extension NetworkService {
         }
         return try await ports(where: "ORDER BY p.created_at, p.id", [], db).compactMap { port in
             let entries = port.json["fixed_ips"]?.arrayValue ?? []
-            for filter in wanted where !entries.contains(where: { entry in filter.allSatisfy { entry[$0.key]?.stringValue == $0.value } }) {
+            for filter in wanted where !entries.contains(where: { entry in filter.allSatisfy { key, value in
+                key == "ip_address_substr" ? entry["ip_address"]?.stringValue?.contains(value) == true : entry[key]?.stringValue == value
+            } }) {
                 return nil
             }
             return visible("port", port.json, target: port.target, caller: caller)
