@@ -237,6 +237,22 @@ final class NetworkingCoreTests: XCTestCase {
         }
     }
 
+    func testExtraDHCPOptionsAreSetMergedAndRemoved() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let net = try await api.neutronCreate("networks", "network", ["name": "n"], token: admin)["id"]?.stringValue ?? ""
+            let port = try await api.neutronCreate("ports", "port", ["network_id": .string(net), "extra_dhcp_opts": [
+                ["opt_name": "tftp-server", "opt_value": "10.0.0.5"], ["opt_name": "bootfile-name", "opt_value": "pxelinux.0"]]], token: admin)
+            XCTAssertEqual(port["extra_dhcp_opts"]?.arrayValue?.count, 2, "\(port)")
+            let id = port["id"]?.stringValue ?? ""
+            let updated = try await api.neutron(.put, "/ports/\(id)", token: admin, body: ["port": ["extra_dhcp_opts": [
+                ["opt_name": "tftp-server", "opt_value": "10.0.0.6"], ["opt_name": "bootfile-name", "opt_value": .null]]]])
+            XCTAssertEqual(updated.json["port"]?["extra_dhcp_opts"], [["opt_name": "tftp-server", "opt_value": "10.0.0.6", "ip_version": 4]], updated.text)
+            assertNeutronError(try await api.neutron(.put, "/ports/\(id)", token: admin, body: ["port": ["extra_dhcp_opts": [["opt_value": "x"]]]]),
+                               400, type: "InvalidInput")
+        }
+    }
+
     func testQuotasLimitCreatesAndReportUsage() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)

@@ -12,6 +12,7 @@ extension NetworkExtensions {
         NetworkExtension(alias: "default-subnetpools", name: "Default Subnetpools", description: "Subnets from the default subnet pool of their IP version."),
         NetworkExtension(alias: "port-security", name: "Port Security", description: "The port_security_enabled attribute of networks and ports."),
         NetworkExtension(alias: "allowed-address-pairs", name: "Allowed Address Pairs", description: "Further addresses a port may send from."),
+        NetworkExtension(alias: "extra_dhcp_opt", name: "Neutron Extra DHCP options", description: "DHCP options of a port (extra_dhcp_opts)."),
         NetworkExtension(alias: "binding", name: "Port Binding", description: "The binding:* attributes of ports."),
         NetworkExtension(alias: "quotas", name: "Quota management support", description: "Per-project limits under /v2.0/quotas."),
         NetworkExtension(alias: "quota_details", name: "Quota details management support", description: "Used, limit and reserved counts of each quota."),

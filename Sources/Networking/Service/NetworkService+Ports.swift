@@ -12,7 +12,7 @@ extension NetworkService {
     static let portAttributes: Set<String> = [
         "name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips", "device_id", "device_owner",
         "port_security_enabled", "allowed_address_pairs", "security_groups", "binding:host_id", "binding:profile", "binding:vnic_type",
-        "tags", "project_id", "tenant_id",
+        "tags", "project_id", "tenant_id", "extra_dhcp_opts",
     ]
     static let vnicTypes: Set<String> = ["normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic", "vdpa", "remote-managed"]
 
@@ -50,6 +50,7 @@ extension NetworkService {
             json["binding:vif_details"] = Self.decode(row, "vif_details")
             json["binding:vnic_type"] = .string(row.string("vnic_type"))
             json["binding:profile"] = Self.decode(row, "profile")
+            json["extra_dhcp_opts"] = Self.decode(row, "extra_dhcp_opts")
             return Rendered(json: json, target: ["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
                                                  "network_project_id": row.string("network_project_id"),
                                                  "shared": Self.flag(row.bool("network_shared")), "external": "False"])
@@ -92,6 +93,7 @@ extension NetworkService {
         guard Self.vnicTypes.contains(vnic) else { throw Self.badRequest("Invalid input for binding:vnic_type. Reason: '\(vnic)' is not in \(Self.vnicTypes.sorted()).", code: "InvalidInput") }
         let profile = try input.object("binding:profile").map { JSON.object($0.fields) } ?? [:]
         let host = try input.optionalString("binding:host_id") ?? ""
+        let dhcpOptions = try Self.extraDHCPOptions(input.array("extra_dhcp_opts") ?? [], merging: [])
         let tags = try input.stringArray("tags") ?? []
         try Self.validateTags(tags)
         let id = Identifiers.uuid()
@@ -120,7 +122,7 @@ extension NetworkService {
             try await self.insertPortRow(id, project: project, network: networkID, mac: mac, device: try input.optionalString("device_id") ?? "",
                                          owner: try input.optionalString("device_owner") ?? "", portSecurity: security,
                                          name: try input.optionalString("name") ?? "", description: try input.optionalString("description") ?? "",
-                                         adminUp: try input.bool("admin_state_up") ?? true, addressPairs: addressPairs, vnic: vnic, profile: profile, x)
+                                         adminUp: try input.bool("admin_state_up") ?? true, addressPairs: addressPairs, vnic: vnic, profile: profile, dhcpOptions: dhcpOptions, x)
             try await self.allocateAddresses(requests, port: id, network: networkID, mac: mac, x)
             for group in groups {
                 try await x.execute("INSERT INTO network_port_security_group (port_id, security_group_id) VALUES (?, ?)", .text(id), .text(group))
@@ -135,14 +137,17 @@ extension NetworkService {
     /// A new port's row; its addresses, groups and tags are the caller's to add.
     func insertPortRow(_ id: String, project: String, network: String, mac: String, device: String, owner: String, portSecurity: Bool,
                        name: String = "", description: String = "", adminUp: Bool = true,
-                       addressPairs: JSON = [], vnic: String = "normal", profile: JSON = [:], _ x: any SQLExecutor) async throws {
+                       addressPairs: JSON = [], vnic: String = "normal", profile: JSON = [:], dhcpOptions: JSON = [],
+                       _ x: any SQLExecutor) async throws {
         let now = Self.now()
         try await x.execute("""
             INSERT INTO network_port (id, project_id, network_id, name, description, mac_address, admin_state_up, status, device_id, device_owner,
-                port_security_enabled, allowed_address_pairs, host_id, vif_type, vif_details, vnic_type, profile, revision_number, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, 'DOWN', ?, ?, ?, ?, '', 'unbound', '{}', ?, ?, 0, ?, ?)
+                port_security_enabled, allowed_address_pairs, host_id, vif_type, vif_details, vnic_type, profile, extra_dhcp_opts,
+                revision_number, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'DOWN', ?, ?, ?, ?, '', 'unbound', '{}', ?, ?, ?, 0, ?, ?)
             """, [.text(id), .text(project), .text(network), .text(name), .text(description), .text(mac), .bool(adminUp),
-                  .text(device), .text(owner), .bool(portSecurity), Self.encode(addressPairs), .text(vnic), Self.encode(profile), now, now])
+                  .text(device), .text(owner), .bool(portSecurity), Self.encode(addressPairs), .text(vnic), Self.encode(profile),
+                  Self.encode(dhcpOptions), now, now])
     }
 
     /// A port Neutron makes for one of its own devices (a router's gateway or interface, a
@@ -172,6 +177,9 @@ extension NetworkService {
             if let owner = try input.optionalString("device_owner") { sets.append(("device_owner", .text(owner))) }
             if let vnic = try input.optionalString("binding:vnic_type") { sets.append(("vnic_type", .text(vnic))) }
             if let profile = try input.object("binding:profile") { sets.append(("profile", Self.encode(.object(profile.fields)))) }
+            if let options = try input.array("extra_dhcp_opts") {
+                sets.append(("extra_dhcp_opts", Self.encode(try Self.extraDHCPOptions(options, merging: port.json["extra_dhcp_opts"]?.arrayValue ?? []))))
+            }
             var mac = port.json["mac_address"]?.stringValue ?? ""
             if let asked = try input.optionalString("mac_address").map({ try Self.mac($0) }), asked != mac {
                 if port.json["binding:vif_type"]?.stringValue != "unbound" {
@@ -378,7 +386,30 @@ extension NetworkService {
         return IPAddress(version: 6, value: cidr.first.value | interface)
     }
 
-    // MARK: MAC addresses, pairs, groups
+    // MARK: MAC addresses, pairs, groups, DHCP options
+
+    /// `extra_dhcp_opts` after a request: each option replaces the one of its name and IP
+    /// version in `current`, and one whose `opt_value` is null removes it (Neutron's update rule).
+    static func extraDHCPOptions(_ asked: [JSON], merging current: [JSON]) throws -> JSON {
+        var options = current
+        for entry in asked {
+            guard let name = entry["opt_name"]?.stringValue, !name.isEmpty, entry["opt_value"] != nil,
+                  entry.objectValue?.keys.allSatisfy({ ["opt_name", "opt_value", "ip_version"].contains($0) }) == true else {
+                throw badRequest("Invalid input for extra_dhcp_opts. Reason: '\(entry.serialized())' needs opt_name and opt_value.", code: "InvalidInput")
+            }
+            let version = entry["ip_version"]?.intValue ?? entry["ip_version"]?.stringValue.flatMap { Int64($0) } ?? 4
+            guard version == 4 || version == 6 else {
+                throw badRequest("Invalid input for extra_dhcp_opts. Reason: ip_version must be 4 or 6.", code: "InvalidInput")
+            }
+            options.removeAll { $0["opt_name"]?.stringValue == name && ($0["ip_version"]?.intValue ?? 4) == version }
+            if let value = entry["opt_value"]?.stringValue {
+                options.append(["opt_name": .string(name), "opt_value": .string(value), "ip_version": .int(version)])
+            } else if entry["opt_value"] != .null {
+                throw badRequest("Invalid input for extra_dhcp_opts. Reason: opt_value of \(name) must be a string.", code: "InvalidInput")
+            }
+        }
+        return .array(options)
+    }
 
     static func mac(_ text: String) throws -> String {
         let octets = text.lowercased().split(separator: ":", omittingEmptySubsequences: false)

@@ -82,5 +82,9 @@ extension NetworkMigrations {
             // count-then-insert cannot be raced past the limit on PostgreSQL.
             "CREATE TABLE network_quota_lock (project_id TEXT PRIMARY KEY)",
         ]),
+        // extra_dhcp_opt: DHCP options the port's DHCP server hands out (tftp-server, bootfile-name…).
+        Migration(service: "network", version: 2, name: "network_002_extra_dhcp_opts", statements: [
+            "ALTER TABLE network_port ADD COLUMN extra_dhcp_opts TEXT NOT NULL DEFAULT '[]'",
+        ]),
     ]
 }
