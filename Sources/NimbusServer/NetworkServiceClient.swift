@@ -16,13 +16,14 @@ struct NetworkServiceClient: NetworkClient {
         case .none:
             return []
         case .auto:
-            // Nova's get-me-a-network without an auto-allocated topology: the one network the
-            // project can boot on (its own or shared, with a subnet), or none at all.
+            // Nova's get-me-a-network: the one network the project can boot on (its own or
+            // shared, with a subnet); with none, the project's auto-allocated topology.
             let usable = try await network.listNetworks(caller: caller).filter { net in
                 net["router:external"]?.boolValue != true && !(net["subnets"]?.arrayValue?.isEmpty ?? true)
             }
             if usable.count > 1 { throw APIError.conflict("Multiple possible networks found, use a Network ID to be more specific.") }
-            return usable.compactMap { $0["id"]?.stringValue }.map { RequestedNIC(networkID: $0) }
+            if let only = usable.first?["id"]?.stringValue { return [RequestedNIC(networkID: only)] }
+            return try await autoAllocated(caller: caller).map { [RequestedNIC(networkID: $0)] } ?? []
         case .list(let nics):
             for nic in nics {
                 if let port = nic.portID {
@@ -35,6 +36,20 @@ struct NetworkServiceClient: NetworkClient {
                 }
             }
             return nics
+        }
+    }
+
+    /// The project's auto-allocated network, or nil when the cloud lacks what one needs (a
+    /// default external network and subnet pool). Nova refuses such a boot (400 "Unable to
+    /// automatically allocate a network"); Nimbus boots the server without a network instead,
+    /// so a cloud with no networking set up still runs servers, as `nimbus up` promises.
+    func autoAllocated(caller: AuthContext) async throws -> String? {
+        guard let project = caller.projectID else { return nil }
+        do {
+            return try await network.autoAllocatedTopology(project: project, dryRun: false, caller: caller)["auto_allocated_topology"]?["id"]?.stringValue
+        } catch let error as APIError where error.code == "AutoAllocationFailure" || error.status == .forbidden {
+            logger.info("no auto-allocated network for project \(project): \(error.message)")
+            return nil
         }
     }
 

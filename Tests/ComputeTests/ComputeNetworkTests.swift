@@ -80,6 +80,29 @@ final class ComputeNetworkTests: XCTestCase {
         }
     }
 
+    func testAutoGivesAProjectWithoutANetworkItsAutoAllocatedOne() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            // Without a default external network and subnet pool, `auto` boots without a network.
+            let bare = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "auto"])
+            let bareServer = try await Compute.waitFor(api, try XCTUnwrap(bare.json["server"]?["id"]?.stringValue, bare.text), token: admin, status: "ACTIVE")
+            XCTAssertEqual(bareServer["addresses"], [:])
+
+            let external = try await api.call(.post, "/networking/v2.0/networks", token: admin,
+                                              body: ["network": ["name": "public", "router:external": true, "is_default": true]])
+            let externalID = try XCTUnwrap(external.json["network"]?["id"]?.stringValue, external.text)
+            _ = try await api.call(.post, "/networking/v2.0/subnets", token: admin,
+                                   body: ["subnet": ["network_id": .string(externalID), "cidr": "172.27.0.0/24", "ip_version": 4]])
+            _ = try await api.call(.post, "/networking/v2.0/subnetpools", token: admin, body: ["subnetpool": [
+                "name": "default", "prefixes": ["10.200.0.0/16"], "default_prefixlen": 24, "is_default": true, "shared": true]])
+            let auto = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "auto"])
+            let server = try await Compute.waitFor(api, try XCTUnwrap(auto.json["server"]?["id"]?.stringValue, auto.text), token: admin, status: "ACTIVE")
+            let address = server["addresses"]?["auto_allocated_network"]?.arrayValue?.first?["addr"]?.stringValue
+            XCTAssertTrue(address?.hasPrefix("10.200.0.") == true, server.serialized())
+        }
+    }
+
     func testAnExhaustedNetworkFailsTheBuildWithAFault() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
             let admin = try await api.adminToken(cloud)

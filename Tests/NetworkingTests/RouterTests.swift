@@ -276,3 +276,57 @@ final class RouterTests: XCTestCase {
         }
     }
 }
+
+final class AutoAllocatedTopologyTests: XCTestCase {
+    func testAProjectGetsOneTopologyOnceTheDefaultsExist() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+            let bob = try await api.projectUser(admin: admin, name: "bob")
+            let path = "/auto-allocated-topology/\(alice.project)"
+            assertNeutronError(try await api.neutron(.get, path + "?fields=dry-run", token: alice.token), 409, type: "AutoAllocationFailure")
+            let external = try await api.neutronCreate("networks", "network", ["name": "public", "router:external": true, "is_default": true], token: admin)
+            _ = try await api.neutronCreate("subnets", "subnet", ["network_id": external["id"] ?? "", "ip_version": 4, "cidr": "172.26.0.0/24"], token: admin)
+            let missingPool = try await api.neutron(.get, path + "?fields=dry-run", token: alice.token)
+            assertNeutronError(missingPool, 409, type: "AutoAllocationFailure")
+            XCTAssertTrue(missingPool.text.contains("subnetpools"), missingPool.text)
+            _ = try await api.neutronCreate("subnetpools", "subnetpool", ["name": "default-v4", "prefixes": ["10.128.0.0/16"], "default_prefixlen": 26,
+                                                                          "is_default": true, "shared": true], token: admin)
+            let dry = try await api.neutron(.get, path + "?fields=dry-run", token: alice.token)
+            XCTAssertEqual(dry.json["auto_allocated_topology"]?["dry-run"], "pass", dry.text)
+            let ports = try await api.neutron(.get, "/ports", token: admin)
+            XCTAssertEqual(ports.json["ports"]?.arrayValue?.count, 0, "a dry run makes nothing")
+
+            let made = try await api.neutron(.get, path, token: alice.token)
+            let network = try XCTUnwrap(made.json["auto_allocated_topology"]?["id"]?.stringValue, made.text)
+            XCTAssertEqual(made.json["auto_allocated_topology"]?["project_id"]?.stringValue, alice.project)
+            let shown = try await api.neutron(.get, "/networks/\(network)", token: alice.token)
+            XCTAssertEqual(shown.json["network"]?["project_id"]?.stringValue, alice.project)
+            XCTAssertEqual(shown.json["network"]?["subnets"]?.arrayValue?.count, 1)
+            let routers = try await api.neutron(.get, "/routers", token: alice.token).json["routers"]?.arrayValue ?? []
+            XCTAssertEqual(routers.count, 1)
+            XCTAssertEqual(routers.first?["external_gateway_info"]?["network_id"], external["id"])
+            let interface = try await api.neutron(.get, "/ports?device_owner=network:router_interface", token: alice.token)
+            XCTAssertEqual(interface.json["ports"]?.arrayValue?.first?["network_id"]?.stringValue, network, interface.text)
+            let again = try await api.neutron(.get, path, token: alice.token)
+            XCTAssertEqual(again.json["auto_allocated_topology"]?["id"]?.stringValue, network)
+            assertNeutronError(try await api.neutron(.get, path, token: bob.token), 403, type: "PolicyNotAuthorized")
+
+            // Concurrent first asks of another project end with one topology.
+            let bobPath = "/auto-allocated-topology/\(bob.project)"
+            let answers = try await withThrowingTaskGroup(of: API.Reply.self) { group in
+                for _ in 0..<8 { group.addTask { try await api.neutron(.get, bobPath, token: bob.token) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            XCTAssertEqual(Set(answers.compactMap { $0.json["auto_allocated_topology"]?["id"]?.stringValue }).count, 1, answers.map(\.text).joined())
+            let bobsNetworks = try await api.neutron(.get, "/networks?name=auto_allocated_network", token: bob.token)
+            XCTAssertEqual(bobsNetworks.json["networks"]?.arrayValue?.count, 1)
+
+            assertStatus(try await api.neutron(.delete, path, token: alice.token), 204)
+            assertStatus(try await api.neutron(.get, "/networks/\(network)", token: alice.token), 404)
+            let none = try await api.neutron(.get, "/routers", token: alice.token)
+            XCTAssertEqual(none.json["routers"]?.arrayValue?.count, 0)
+            assertNeutronError(try await api.neutron(.delete, path, token: alice.token), 404)
+        }
+    }
+}

@@ -1,5 +1,5 @@
 extension NetworkPolicy {
-    /// Routers and floating IPs. Choosing a gateway's or a floating IP's address and turning
+    /// Routers, floating IPs and auto-allocated topologies. Choosing a gateway's or a floating IP's address and turning
     /// SNAT off are admin-only, as in Neutron: addresses on an external network are the
     /// operator's, and SNAT off exposes the project's addresses upstream.
     static let routing: [String: String] = {
@@ -13,6 +13,7 @@ extension NetworkPolicy {
 
             "create_floatingip": "", "get_floatingip": owner, "update_floatingip": owner, "delete_floatingip": owner,
             "create_floatingip:floating_ip_address": admin,
+            "get_auto_allocated_topology": owner, "delete_auto_allocated_topology": owner,
         ]
         // Sub-attributes of external_gateway_info, checked by the router code itself.
         for action in ["create_router", "update_router"] {

@@ -2,7 +2,7 @@ import Hummingbird
 import NimbusCore
 
 extension NetworkRoutes {
-    /// Routers (with their interface and extra-route actions) and floating IPs.
+    /// Routers (with their interface and extra-route actions), floating IPs, auto-allocated topologies.
     func registerRouting(_ api: RouterGroup<Context>) {
         let service = self.service
         registerCRUD(api, "router", "routers", list: { _, caller in try await service.listRouters(caller: caller) },
@@ -24,6 +24,16 @@ extension NetworkRoutes {
                                                                  caller: try context.requireAuth())
                 return JSONResponse(["router": .object(router)]).response()
             }
+        }
+
+        api.get("/auto-allocated-topology/:project") { request, context in
+            let dryRun = NeutronListing(collection: "auto_allocated_topology", request: request).fields?.contains("dry-run") == true
+            return JSONResponse(try await service.autoAllocatedTopology(project: try context.parameters.require("project"), dryRun: dryRun,
+                                                                        caller: try context.requireAuth())).response()
+        }
+        api.delete("/auto-allocated-topology/:project") { _, context in
+            try await service.deleteAutoAllocatedTopology(project: try context.parameters.require("project"), caller: try context.requireAuth())
+            return Response(status: .noContent)
         }
     }
 }

@@ -170,14 +170,19 @@ extension NetworkService {
             if try await x.first("SELECT 1 FROM network_port WHERE network_id = ? AND device_owner <> 'network:dhcp'", .text(id)) != nil {
                 throw Self.conflict("Unable to complete operation on network \(id). There are one or more ports still in use on the network.", code: "NetworkInUse")
             }
-            let doomed = try await x.query("SELECT id FROM network_port WHERE network_id = ? UNION SELECT id FROM network_subnet WHERE network_id = ?", .text(id), .text(id))
-            for row in doomed { try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(row.string("id"))) }
-            try await x.execute("DELETE FROM network_port WHERE network_id = ?", .text(id))
-            try await x.execute("DELETE FROM network_subnet WHERE network_id = ?", .text(id))
-            try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
-            // Segments and their allocations go with the network (ON DELETE CASCADE), freeing the id.
-            try await x.execute("DELETE FROM network_network WHERE id = ?", .text(id))
+            try await self.removeNetwork(id, x)
         }
+    }
+
+    /// Deletes the network with its subnets, ports and tags, once nothing else needs it.
+    func removeNetwork(_ id: String, _ x: any SQLExecutor) async throws {
+        let doomed = try await x.query("SELECT id FROM network_port WHERE network_id = ? UNION SELECT id FROM network_subnet WHERE network_id = ?", .text(id), .text(id))
+        for row in doomed { try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(row.string("id"))) }
+        try await x.execute("DELETE FROM network_port WHERE network_id = ?", .text(id))
+        try await x.execute("DELETE FROM network_subnet WHERE network_id = ?", .text(id))
+        try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
+        // Segments and their allocations go with the network (ON DELETE CASCADE), freeing the id.
+        try await x.execute("DELETE FROM network_network WHERE id = ?", .text(id))
     }
 
     // MARK: Segments

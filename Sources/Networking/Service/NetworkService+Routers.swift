@@ -132,10 +132,15 @@ extension NetworkService {
             if try await x.first("SELECT 1 FROM network_port WHERE device_id = ? AND device_owner = ?", .text(id), .text(Self.interfaceOwner)) != nil {
                 throw Self.conflict("Router \(id) still has ports", code: "RouterInUse")
             }
-            try await self.changeGateway(id, .clear, x)
-            try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
-            try await x.execute("DELETE FROM network_router WHERE id = ?", .text(id))
+            try await self.removeRouter(id, x)
         }
+    }
+
+    /// Deletes the router with its gateway port and tags; its interfaces must be gone.
+    func removeRouter(_ id: String, _ x: any SQLExecutor) async throws {
+        try await changeGateway(id, .clear, x)
+        try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
+        try await x.execute("DELETE FROM network_router WHERE id = ?", .text(id))
     }
 
     // MARK: External gateway
@@ -210,38 +215,41 @@ extension NetworkService {
     public func addRouterInterface(_ id: String, _ body: JSON, caller: AuthContext) async throws -> JSON {
         let input = try JSONInput(body.objectValue ?? [:], path: "")
         let (subnetID, portID) = try Self.interfaceRequest(input)
-        let port = try await write { x -> String in
-            let router = try await self.forWrite("router", id, "add_router_interface", caller: caller, x)
-            let project = router.target["project_id"] ?? ""
-            let interfaces = try await self.interfaceSubnets(id, x)
-            let port: String
-            if let portID {
-                let found = try await self.stored("port", portID, x)
-                guard self.visible("port", found.json, target: found.target, caller: caller) != nil,
-                      caller.isAdmin || found.target["project_id"] == project else { throw Self.notFound("port", portID) }
-                if let device = found.json["device_id"]?.stringValue, !device.isEmpty {
-                    throw Self.conflict("Unable to complete operation on port \(portID) for network \(found.json["network_id"]?.stringValue ?? ""). Port already has an attached device \(device).",
-                                        code: "PortInUse")
-                }
-                let subnets = (found.json["fixed_ips"]?.arrayValue ?? []).compactMap { $0["subnet_id"]?.stringValue }
-                guard !subnets.isEmpty else { throw Self.badRequest("Bad router request: Router port must have at least one fixed IP.", code: "BadRequest") }
-                for subnet in subnets { try await self.checkInterfaceSubnet(subnet, router: id, existing: interfaces, caller: caller, x) }
-                try await x.execute("UPDATE network_port SET device_id = ?, device_owner = ?, status = 'ACTIVE' WHERE id = ?",
-                                    .text(id), .text(Self.interfaceOwner), .text(portID))
-                try await self.touch("network_port", portID, x)
-                port = portID
-            } else {
-                let subnet = try await self.checkInterfaceSubnet(subnetID ?? "", router: id, existing: interfaces, caller: caller, x)
-                guard let gateway = subnet.optionalString("gateway_ip").flatMap(IPAddress.init) else {
-                    throw Self.badRequest("Bad router request: Subnet for router interface must have a gateway IP.", code: "BadRequest")
-                }
-                port = try await self.insertServicePort(project: project, network: subnet.string("network_id"), device: id, owner: Self.interfaceOwner,
-                                                        fixedIPs: [FixedIPRequest(subnetID: subnet.string("id"), address: gateway)], x)
-            }
-            try await self.touch("network_router", id, x)
-            return port
-        }
+        let port = try await write { x in try await self.attachInterface(id, subnet: subnetID, port: portID, caller: caller, x) }
         return try await interfaceInfo(router: id, port: port, subnet: subnetID)
+    }
+
+    /// Adds the interface inside the caller's transaction; returns the interface's port.
+    func attachInterface(_ id: String, subnet subnetID: String?, port portID: String?, caller: AuthContext, _ x: any SQLExecutor) async throws -> String {
+        let router = try await forWrite("router", id, "add_router_interface", caller: caller, x)
+        let project = router.target["project_id"] ?? ""
+        let interfaces = try await interfaceSubnets(id, x)
+        let port: String
+        if let portID {
+            let found = try await stored("port", portID, x)
+            guard visible("port", found.json, target: found.target, caller: caller) != nil,
+                  caller.isAdmin || found.target["project_id"] == project else { throw Self.notFound("port", portID) }
+            if let device = found.json["device_id"]?.stringValue, !device.isEmpty {
+                throw Self.conflict("Unable to complete operation on port \(portID) for network \(found.json["network_id"]?.stringValue ?? ""). Port already has an attached device \(device).",
+                                    code: "PortInUse")
+            }
+            let subnets = (found.json["fixed_ips"]?.arrayValue ?? []).compactMap { $0["subnet_id"]?.stringValue }
+            guard !subnets.isEmpty else { throw Self.badRequest("Bad router request: Router port must have at least one fixed IP.", code: "BadRequest") }
+            for subnet in subnets { try await checkInterfaceSubnet(subnet, router: id, existing: interfaces, caller: caller, x) }
+            try await x.execute("UPDATE network_port SET device_id = ?, device_owner = ?, status = 'ACTIVE' WHERE id = ?",
+                                .text(id), .text(Self.interfaceOwner), .text(portID))
+            try await touch("network_port", portID, x)
+            port = portID
+        } else {
+            let subnet = try await checkInterfaceSubnet(subnetID ?? "", router: id, existing: interfaces, caller: caller, x)
+            guard let gateway = subnet.optionalString("gateway_ip").flatMap(IPAddress.init) else {
+                throw Self.badRequest("Bad router request: Subnet for router interface must have a gateway IP.", code: "BadRequest")
+            }
+            port = try await insertServicePort(project: project, network: subnet.string("network_id"), device: id, owner: Self.interfaceOwner,
+                                           fixedIPs: [FixedIPRequest(subnetID: subnet.string("id"), address: gateway)], x)
+        }
+        try await touch("network_router", id, x)
+        return port
     }
 
     /// `PUT /routers/{id}/remove_router_interface`: by `port_id` the router's interface port

@@ -9,7 +9,7 @@ extension NetworkMigrations {
     /// `network:floatingip`) and the router's or floating IP's id as `device_id`; addresses,
     /// IPAM and listing are the ports'. What is only the router's or the floating IP's is here.
     static let routing: [Migration] = [
-        Migration(service: "network", version: 201, name: "network_201_routing: routers and floating IPs", statements: [
+        Migration(service: "network", version: 201, name: "network_201_routing: routers, floating IPs, auto-allocated topologies", statements: [
             """
             CREATE TABLE network_router (
                 id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
@@ -31,6 +31,13 @@ extension NetworkMigrations {
             """,
             "CREATE INDEX network_floatingip_project ON network_floatingip (project_id)",
             "CREATE INDEX network_floatingip_router ON network_floatingip (router_id)",
+            // Get-me-a-network: the one topology each project gets; the key makes a second,
+            // concurrent first request a constraint violation that retries and finds the first.
+            """
+            CREATE TABLE network_auto_allocated_topology (
+                project_id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES network_network(id) ON DELETE CASCADE,
+                router_id TEXT REFERENCES network_router(id) ON DELETE SET NULL)
+            """,
         ]),
     ]
 }
