@@ -104,9 +104,16 @@ struct NetworkServiceClient: NetworkClient {
         var binding: [String: String] = [:]
         for key in ["binding:vif_type", "binding:host_id"] { binding[key] = port[key]?.stringValue }
         for (key, value) in port["binding:vif_details"]?.objectValue ?? [:] { binding[key] = value.stringValue ?? value.serialized() }
-        return AttachedNIC(portID: port["id"]?.stringValue ?? "", networkID: networkID, networkName: name,
-                           macAddress: port["mac_address"]?.stringValue ?? "",
-                           fixedIPs: port["fixed_ips"]?.arrayValue?.compactMap { $0["ip_address"]?.stringValue } ?? [], binding: binding)
+        let id = port["id"]?.stringValue ?? ""
+        return AttachedNIC(portID: id, networkID: networkID, networkName: name, macAddress: port["mac_address"]?.stringValue ?? "",
+                           fixedIPs: port["fixed_ips"]?.arrayValue?.compactMap { $0["ip_address"]?.stringValue } ?? [], binding: binding,
+                           floatingIPs: try await network.floatingAddresses(port: id))
+    }
+
+    func attached(instance: String) async throws -> [AttachedNIC] {
+        var nics: [AttachedNIC] = []
+        for port in try await network.devicePorts(instance) { nics.append(try await nic(port)) }
+        return nics
     }
 
     /// The result, or nil when the caller may not see it (Neutron's 404).

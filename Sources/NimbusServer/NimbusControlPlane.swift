@@ -66,6 +66,8 @@ public final class NimbusControlPlane: Sendable {
             compute = ComputeService(db: db, policy: policy, placement: PlacementServiceClient(placement: placement),
                                      images: ImageServiceClient(images: image), network: NetworkServiceClient(network: network, logger: logger),
                                      scheduler: try Self.schedulerSettings(config), settings: try Self.computeSettings(config), logger: logger)
+            let conductor = compute.conductor
+            network.notifier.onNetworkChanged { device, _ in await conductor.networkChanged(instance: device) }
         } catch {
             await db.close()
             throw StartupError("cannot initialise the services: \(error)")

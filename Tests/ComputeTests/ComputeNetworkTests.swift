@@ -100,6 +100,23 @@ final class ComputeNetworkTests: XCTestCase {
             let server = try await Compute.waitFor(api, try XCTUnwrap(auto.json["server"]?["id"]?.stringValue, auto.text), token: admin, status: "ACTIVE")
             let address = server["addresses"]?["auto_allocated_network"]?.arrayValue?.first?["addr"]?.stringValue
             XCTAssertTrue(address?.hasPrefix("10.200.0.") == true, server.serialized())
+
+            // A floating IP on the server's port shows in its addresses, and goes with it
+            // (the auto-allocated router joins the subnet to the external network).
+            let serverID = server["id"]?.stringValue ?? ""
+            let port = try await api.call(.get, "/networking/v2.0/ports?device_id=\(serverID)", token: admin).json["ports"]?.arrayValue?.first?["id"]
+            let floating = try await api.call(.post, "/networking/v2.0/floatingips", token: admin,
+                                              body: ["floatingip": ["floating_network_id": .string(externalID), "port_id": port ?? .null]])
+            XCTAssertEqual(floating.status, 201, floating.text)
+            let floatingAddress = try XCTUnwrap(floating.json["floatingip"]?["floating_ip_address"]?.stringValue)
+            let shown = try await Compute.call(api, .get, "/servers/\(serverID)", token: admin)
+            let entries = shown.json["server"]?["addresses"]?["auto_allocated_network"]?.arrayValue ?? []
+            XCTAssertEqual(entries.map { $0["OS-EXT-IPS:type"]?.stringValue }, ["fixed", "floating"], shown.text)
+            XCTAssertEqual(entries.last?["addr"]?.stringValue, floatingAddress)
+            let gone = try await api.call(.delete, "/networking/v2.0/floatingips/\(floating.json["floatingip"]?["id"]?.stringValue ?? "")", token: admin)
+            XCTAssertEqual(gone.status, 204)
+            let after = try await Compute.call(api, .get, "/servers/\(serverID)", token: admin)
+            XCTAssertEqual(after.json["server"]?["addresses"]?["auto_allocated_network"]?.arrayValue?.count, 1, after.text)
         }
     }
 

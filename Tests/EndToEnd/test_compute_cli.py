@@ -255,3 +255,35 @@ def test_servers_on_networks(osc, bootables):
     kept = osc("port", "show", given["id"])
     assert kept["device_id"] == "" and kept["fixed_ips"][0]["ip_address"] == "10.20.0.77", kept
     osc("port", "delete", given["id"])
+    osc("network", "delete", net)
+
+
+def test_server_floating_ip(osc, bootables):
+    """`server add floating ip`: the floating IP reaches the server's port through a router and
+    `server show` lists it; removing it, or deleting the server, gives it back."""
+    image, small, _ = bootables
+    external = osc("network", "create", unique("public"), "--external")["id"]
+    osc("subnet", "create", unique("public-sub"), "--network", external, "--subnet-range", "172.33.0.0/24", "--no-dhcp")
+    net = unique("net")
+    osc("network", "create", net)
+    subnet = osc("subnet", "create", "--network", net, "--subnet-range", "10.21.0.0/24", unique("subnet"))["id"]
+    router = osc("router", "create", unique("router"), "--external-gateway", external)["id"]
+    osc("router", "add", "subnet", router, subnet)
+
+    name = unique("vm-fip")
+    osc("server", "create", "--flavor", small, "--image", image, "--network", net, "--wait", name)
+    address = osc("floating", "ip", "create", external)["floating_ip_address"]
+    osc("server", "add", "floating", "ip", name, address)
+    shown = osc("server", "show", name)
+    assert address in str(shown["addresses"]) and "10.21.0." in str(shown["addresses"]), shown
+    assert osc("floating", "ip", "show", address)["status"] == "ACTIVE"
+    osc("server", "remove", "floating", "ip", name, address)
+    assert address not in str(osc("server", "show", name)["addresses"])
+
+    osc("server", "add", "floating", "ip", name, address)
+    osc("server", "delete", "--wait", name)
+    assert osc("floating", "ip", "show", address)["port_id"] is None
+    osc("floating", "ip", "delete", address)
+    osc("router", "remove", "subnet", router, subnet)
+    osc("router", "delete", router)
+    osc("network", "delete", net, external)

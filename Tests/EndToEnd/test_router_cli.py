@@ -101,3 +101,33 @@ def test_floating_ips(osc):
     osc("router", "remove", "subnet", router, subnet)
     osc("router", "delete", router)
     osc("network", "delete", network, external)
+
+
+def test_auto_allocated_topology(osc):
+    """Get-me-a-network for a project of its own, so the admin project's `auto` boots elsewhere
+    in the suite keep their networks."""
+    project = osc("project", "create", unique("gman"))["id"]
+    external = osc("network", "create", unique("public"), "--external", "--default")["id"]
+    osc("subnet", "create", unique("public-sub"), "--network", external, "--subnet-range", "172.32.0.0/24", "--no-dhcp")
+    missing = osc("network", "auto", "allocated", "topology", "create", "--project", project, "--check-resources",
+                  fmt="json", expect_fail=True)
+    assert "No default subnetpools" in missing.stderr, missing.stderr
+    pool = osc("subnet", "pool", "create", unique("default-pool"), "--pool-prefix", "10.210.0.0/16",
+               "--default-prefix-length", "24", "--default", "--share")["id"]
+    osc("network", "auto", "allocated", "topology", "create", "--project", project, "--check-resources", fmt="json")
+    topology = osc("network", "auto", "allocated", "topology", "create", "--project", project, fmt="json")
+    network = osc("network", "show", topology["id"])
+    assert network["project_id"] == project and len(network["subnets"]) == 1, network
+    routers = [r for r in osc("router", "list", "--project", project)]
+    assert len(routers) == 1, routers
+    gateway = osc("router", "show", routers[0]["ID"])["external_gateway_info"]
+    assert gateway["network_id"] == external, gateway
+    again = osc("network", "auto", "allocated", "topology", "create", "--project", project, fmt="json")
+    assert again["id"] == topology["id"]
+
+    osc("network", "auto", "allocated", "topology", "delete", "--project", project, fmt=None)
+    assert osc("router", "list", "--project", project) == []
+    osc("network", "set", external, "--no-default")
+    osc("subnet", "pool", "delete", pool)
+    osc("network", "delete", external)
+    osc("project", "delete", project)

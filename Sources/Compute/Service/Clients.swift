@@ -110,6 +110,9 @@ public protocol NetworkClient: Sendable {
     /// A compute host's agent registered or heartbeat: the host's L2 agent is alive too
     /// (Nimbus runs no separate one).
     func hostAlive(_ host: String) async
+    /// The instance's ports as they are now (addresses, floating IPs), for Nova's
+    /// `network-changed` refresh of what the server shows.
+    func attached(instance: String) async throws -> [AttachedNIC]
 }
 
 /// The server body's `networks`: `auto`, `none`, or a list.
@@ -153,31 +156,40 @@ public struct AttachedNIC: Sendable, Equatable {
     public var fixedIPs: [String]
     /// The port's binding details for the driver (`binding:vif_type`, `binding:vif_details`, MTU…).
     public var binding: [String: String]
+    /// Floating addresses NATed to this port, by the fixed address they reach.
+    public var floatingIPs: [String: String]
 
-    public init(portID: String, networkID: String, networkName: String, macAddress: String, fixedIPs: [String], binding: [String: String] = [:]) {
-        (self.portID, self.networkID, self.networkName, self.macAddress, self.fixedIPs, self.binding) =
-            (portID, networkID, networkName, macAddress, fixedIPs, binding)
+    public init(portID: String, networkID: String, networkName: String, macAddress: String, fixedIPs: [String], binding: [String: String] = [:],
+                floatingIPs: [String: String] = [:]) {
+        (self.portID, self.networkID, self.networkName, self.macAddress, self.fixedIPs, self.binding, self.floatingIPs) =
+            (portID, networkID, networkName, macAddress, fixedIPs, binding, floatingIPs)
     }
 
     var json: JSON {
         ["port_id": .string(portID), "network_id": .string(networkID), "network_name": .string(networkName), "mac_address": .string(macAddress),
-         "fixed_ips": .array(fixedIPs.map { .string($0) }), "binding": .object(binding.mapValues { .string($0) })]
+         "fixed_ips": .array(fixedIPs.map { .string($0) }), "binding": .object(binding.mapValues { .string($0) }),
+         "floating_ips": .object(floatingIPs.mapValues { .string($0) })]
     }
 
     init?(json: JSON) {
         guard let port = json["port_id"]?.stringValue else { return nil }
         self.init(portID: port, networkID: json["network_id"]?.stringValue ?? "", networkName: json["network_name"]?.stringValue ?? "",
                   macAddress: json["mac_address"]?.stringValue ?? "", fixedIPs: json["fixed_ips"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                  binding: json["binding"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
+                  binding: json["binding"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
+                  floatingIPs: json["floating_ips"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
     }
 
-    /// Nova's `addresses`: network name → `[{version, addr, OS-EXT-IPS:type, OS-EXT-IPS-MAC:mac_addr}]`.
+    /// Nova's `addresses`: network name → `[{version, addr, OS-EXT-IPS:type, OS-EXT-IPS-MAC:mac_addr}]`,
+    /// each floating address right after the fixed one it reaches.
     static func addresses(_ nics: [AttachedNIC]) -> JSON {
         var out: [String: [JSON]] = [:]
         for nic in nics {
             for ip in nic.fixedIPs {
-                out[nic.networkName, default: []].append(["version": .int(ip.contains(":") ? 6 : 4), "addr": .string(ip),
-                                                          "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": .string(nic.macAddress)])
+                for (addr, type) in [(ip, "fixed"), (nic.floatingIPs[ip], "floating")] {
+                    guard let addr else { continue }
+                    out[nic.networkName, default: []].append(["version": .int(addr.contains(":") ? 6 : 4), "addr": .string(addr),
+                                                              "OS-EXT-IPS:type": .string(type), "OS-EXT-IPS-MAC:mac_addr": .string(nic.macAddress)])
+                }
             }
         }
         return .object(out.mapValues { .array($0) })

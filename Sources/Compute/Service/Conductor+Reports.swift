@@ -181,6 +181,28 @@ extension Conductor {
         _ = try await network.allocate(instance.requestedNICs, instance: instance.uuid, project: instance.projectID, host: host, zone: zone)
     }
 
+    /// Nova's `network-changed` event: the networking service says a server's port changed
+    /// (a floating IP came or went), so the server's NICs and `addresses` are read again.
+    /// Each refresh reads the ports' current state, so refreshes racing each other end
+    /// with what the ports show now, whichever commits last.
+    public func networkChanged(instance uuid: String) async {
+        guard let network else { return }
+        do {
+            let current = try await network.attached(instance: uuid)
+            try await db.transaction { x in
+                guard var instance = try await self.store.instance(uuid: uuid, x), instance.deletedAt == nil else { return }
+                // Keep the order the server was given its NICs in (Nova's info cache order).
+                let order = (instance.extra["nics"]?.arrayValue ?? []).compactMap { $0["port_id"]?.stringValue }
+                let nics = current.sorted { (order.firstIndex(of: $0.portID) ?? .max) < (order.firstIndex(of: $1.portID) ?? .max) }
+                instance.extra["nics"] = .array(nics.map(\.json))
+                instance.extra["addresses"] = AttachedNIC.addresses(nics)
+                try await self.store.update(instance, x)
+            }
+        } catch {
+            logger.error("could not refresh the network information of server \(uuid): \(error)")
+        }
+    }
+
     /// Removes one provider's part of a consumer's allocations (evacuate leaves the dead host's).
     func dropProvider(_ provider: String, from consumer: String, project: String, user: String) async throws {
         var allocations = try await placement.allocations(consumer: consumer)

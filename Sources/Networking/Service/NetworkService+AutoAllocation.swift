@@ -19,7 +19,7 @@ extension NetworkService {
     }
 
     /// The project's topology, made if it has none; with `dryRun` only whether it could be
-    /// made (`{"dry-run": "pass"}`, else 409 AutoAllocationFailure naming what is missing).
+    /// made (the id `dry-run=pass`, else 409 AutoAllocationFailure naming what is missing).
     public func autoAllocatedTopology(project: String, dryRun: Bool, caller: AuthContext) async throws -> JSON {
         try authorize("get_auto_allocated_topology", caller, target: ["project_id": project, "tenant_id": project])
         let network = try await write { x -> String? in
@@ -30,7 +30,7 @@ extension NetworkService {
             if dryRun { return nil }
             return try await self.buildTopology(project: project, external: external, versions: versions, x)
         }
-        guard let network else { return ["auto_allocated_topology": ["dry-run": "pass"]] }
+        guard let network else { return Self.topology(network: "dry-run=pass", project: project) }
         return Self.topology(network: network, project: project)
     }
 

@@ -72,6 +72,7 @@ extension NetworkService {
             let item = try await stored(kind, id, db)
             if kind == "network" { await mechanism.networkPostcommit(item.json) }
             if kind == "port" { await mechanism.portPostcommit(item.json) }
+            if kind == "floatingip" { await notifier.floatingIPsChanged([item.json]) }
             created.append(visible(kind, item.json, target: item.target, caller: caller) ?? [:])
         }
         return created

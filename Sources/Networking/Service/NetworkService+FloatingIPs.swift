@@ -98,31 +98,49 @@ extension NetworkService {
         let input = try JSONInput(body: body, key: "floatingip")
         try Self.allowOnly(input, ["port_id", "fixed_ip_address", "description"])
         let fixedIP = try Self.ipv4(input, "fixed_ip_address")
-        try await write { x in
+        let before = try await write { x in
             let floating = try await self.forWrite("floatingip", id, "update_floatingip", caller: caller, input: input, x)
-            if let description = try input.optionalString("description") {
-                try await x.execute("UPDATE network_floatingip SET description = ? WHERE id = ?", .text(description), .text(id))
-            }
-            let port = input.has("port_id") ? try input.string("port_id") : floating.json["port_id"]?.stringValue
-            if input.has("port_id") || fixedIP != nil {
-                guard let port else {
-                    if fixedIP != nil { throw Self.fixedIPWithoutPort }
-                    try await self.disassociate(id, x)
-                    return
-                }
-                try await self.associate(id, port: port, fixedIP: fixedIP, caller: caller, x)
-            }
-            try await self.touch("network_floatingip", id, x)
+            try await self.changeFloatingIP(id, floating, input: input, fixedIP: fixedIP, caller: caller, x)
+            return floating.json
         }
+        let after = try await stored("floatingip", id, db).json
+        await notifier.floatingIPsChanged([before, after])
         return try await floatingIP(id, caller: caller)
+    }
+
+    func changeFloatingIP(_ id: String, _ floating: Rendered, input: JSONInput, fixedIP: IPAddress?, caller: AuthContext, _ x: any SQLExecutor) async throws {
+        if let description = try input.optionalString("description") {
+            try await x.execute("UPDATE network_floatingip SET description = ? WHERE id = ?", .text(description), .text(id))
+        }
+        let port = input.has("port_id") ? try input.string("port_id") : floating.json["port_id"]?.stringValue
+        if input.has("port_id") || fixedIP != nil {
+            guard let port else {
+                if fixedIP != nil { throw Self.fixedIPWithoutPort }
+                try await disassociate(id, x)
+                return
+            }
+            try await associate(id, port: port, fixedIP: fixedIP, caller: caller, x)
+        }
+        try await touch("network_floatingip", id, x)
     }
 
     /// Deletes the floating IP and the port that held its address.
     public func deleteFloatingIP(_ id: String, caller: AuthContext) async throws {
-        try await write { x in
-            _ = try await self.forWrite("floatingip", id, "delete_floatingip", caller: caller, x)
+        let deleted = try await write { x in
+            let floating = try await self.forWrite("floatingip", id, "delete_floatingip", caller: caller, x)
             try await self.removeFloatingIPs(where: "id = ?", .text(id), x)
+            return floating.json
         }
+        await notifier.floatingIPsChanged([deleted])
+    }
+
+    /// The floating addresses NATed to `port`, by fixed address: what Nova's `addresses` adds.
+    public func floatingAddresses(port: String) async throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try await db.query("SELECT fixed_ip_address, floating_ip_address FROM network_floatingip WHERE port_id = ?", .text(port)) {
+            if let fixed = row.optionalString("fixed_ip_address") { out[fixed] = row.string("floating_ip_address") }
+        }
+        return out
     }
 
     /// Deletes the floating IPs `condition` picks, with their tags and their external ports.

@@ -13,6 +13,7 @@ public final class NetworkService: Sendable {
     let settings: Settings
     let logger: Logger
     let mechanism: any MechanismDriver = NoopMechanismDriver()
+    public let notifier = NetworkNotifier()
 
     /// What `nimbus.conf` decides for networking.
     public struct Settings: Sendable {
