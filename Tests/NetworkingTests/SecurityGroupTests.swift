@@ -150,6 +150,16 @@ final class SecurityGroupTests: XCTestCase {
             assertNeutronError(try await api.neutron(.post, "/security-group-rules", token: stranger.token, body: [
                 "security_group_rule": ["security_group_id": .string(myID), "direction": "ingress", "remote_group_id": .string(theirID)]]),
                 404, type: "SecurityGroupNotFound")
+            // Nor can a port of theirs use it, on create or update.
+            let network = try await api.neutronCreate("networks", "network", ["name": "n"], token: stranger.token)["id"] ?? ""
+            assertNeutronError(try await api.neutron(.post, "/ports", token: stranger.token, body: [
+                "port": ["network_id": network, "security_groups": [.string(theirID)]]]), 404, type: "SecurityGroupNotFound")
+            let port = try await api.neutronCreate("ports", "port", ["network_id": network, "security_groups": [.string(myID)]], token: stranger.token)
+            assertNeutronError(try await api.neutron(.put, "/ports/\(port["id"]?.stringValue ?? "")", token: stranger.token, body: [
+                "port": ["security_groups": [.string(myID), .string(theirID)]]]), 404, type: "SecurityGroupNotFound")
+            assertNeutronError(try await api.neutron(.post, "/ports", token: stranger.token, body: [
+                "port": ["network_id": network, "security_groups": ["no-such-group"]]]), 404, type: "SecurityGroupNotFound")
+
             let listed = try await api.neutron(.get, "/security-groups", token: stranger.token)
             XCTAssertFalse(listed.json["security_groups"]?.arrayValue?.contains { $0["id"]?.stringValue == theirID } ?? true, listed.text)
             let rules = try await api.neutron(.get, "/security-group-rules", token: stranger.token)

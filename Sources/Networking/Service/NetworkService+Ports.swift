@@ -447,14 +447,21 @@ extension NetworkService {
         })
     }
 
-    /// The groups a port gets: those asked for, or with port security the project's default group.
+    /// The groups a port gets: those asked for, which must be the port's project's (another
+    /// project's group is 404 SecurityGroupNotFound, as if it did not exist), or with port
+    /// security the project's default group.
     func securityGroups(_ input: JSONInput, portSecurity: Bool, project: String, _ x: any SQLExecutor) async throws -> [String] {
         if let asked = try input.stringArray("security_groups") {
             if !portSecurity && !asked.isEmpty {
                 throw Self.badRequest("Port security must be enabled and port must have an IP address in order to use security groups.",
                                       code: "PortSecurityAndIPRequiredForSecurityGroups")
             }
-            return Array(Set(asked)).sorted()
+            let groups = Array(Set(asked)).sorted()
+            for group in groups where try await x.first("SELECT 1 FROM network_security_group WHERE id = ? AND project_id = ?",
+                                                        .text(group), .text(project)) == nil {
+                throw Self.groupNotFound(group)
+            }
+            return groups
         }
         return portSecurity ? try await defaultSecurityGroupIDs(project: project, x) : []
     }
