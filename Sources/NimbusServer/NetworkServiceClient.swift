@@ -53,7 +53,8 @@ struct NetworkServiceClient: NetworkClient {
         }
     }
 
-    func allocate(_ nics: [RequestedNIC], instance: String, project: String, host: String, zone: String) async throws -> [AttachedNIC] {
+    func allocate(_ nics: [RequestedNIC], instance: String, project: String, host: String, zone: String,
+                  securityGroups: [String]) async throws -> [AttachedNIC] {
         // Ports made for this instance by an earlier, interrupted attempt are used again.
         var leftover = try await network.devicePorts(instance)
         let given = Set(nics.compactMap(\.portID))
@@ -67,7 +68,8 @@ struct NetworkServiceClient: NetworkClient {
                     if let index = leftover.firstIndex(where: { $0["network_id"]?.stringValue == id && !given.contains($0["id"]?.stringValue ?? "") }) {
                         ports.append(leftover.remove(at: index)["id"]?.stringValue ?? "")
                     } else {
-                        let port = try await network.createInstancePort(network: id, project: project, instance: instance, fixedIPv4: nic.fixedIP)
+                        let port = try await network.createInstancePort(network: id, project: project, instance: instance, fixedIPv4: nic.fixedIP,
+                                                                        securityGroups: securityGroups)
                         let portID = port["id"]?.stringValue ?? ""
                         created.append(portID)
                         ports.append(portID)
@@ -85,6 +87,39 @@ struct NetworkServiceClient: NetworkClient {
             for port in created { try? await network.deletePort(port, caller: .computeService) }
             throw error
         }
+    }
+
+    func securityGroups(_ names: [String], caller: AuthContext) async throws -> [(id: String, name: String)] {
+        guard let project = caller.projectID else { return [] }
+        var groups: [(id: String, name: String)] = []
+        for name in names {
+            guard let group = try await network.projectSecurityGroup(name, project: project) else {
+                throw APIError.badRequest("Security group \(name) not found for project \(project).")
+            }
+            if !groups.contains(where: { $0.id == group.id }) { groups.append(group) }
+        }
+        return groups
+    }
+
+    func changeSecurityGroup(_ group: String, instance: String, project: String, adding: Bool, caller: AuthContext) async throws -> String {
+        guard let found = try await network.projectSecurityGroup(group, project: project) else {
+            throw APIError.notFound("Security group \(group) not found for project \(project).")
+        }
+        let ports = try await network.devicePorts(instance)
+        guard !ports.isEmpty else { throw APIError.badRequest("Server \(instance) has no port to apply security group \(found.name) to.") }
+        for port in ports {
+            let current = port["security_groups"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            if adding == current.contains(found.id) {
+                throw APIError.badRequest(adding ? "Security group \(found.name) is already associated with the instance \(instance)"
+                                                 : "Security group \(found.name) not associated with the instance \(instance)")
+            }
+        }
+        for port in ports {
+            let current = port["security_groups"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let groups = adding ? current + [found.id] : current.filter { $0 != found.id }
+            _ = try await network.updatePort(port["id"]?.stringValue ?? "", ["port": ["security_groups": .array(groups.map { .string($0) })]], caller: caller)
+        }
+        return found.name
     }
 
     func deallocate(instance: String, keep: Set<String>) async throws {

@@ -120,6 +120,51 @@ final class ComputeNetworkTests: XCTestCase {
         }
     }
 
+    func testSecurityGroupsGoOnTheServersPorts() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let network = try await api.call(.post, "/networking/v2.0/networks", token: admin, body: ["network": ["name": "net1"]])
+            let networkID = try XCTUnwrap(network.json["network"]?["id"]?.stringValue, network.text)
+            _ = try await api.call(.post, "/networking/v2.0/subnets", token: admin,
+                                   body: ["subnet": ["network_id": .string(networkID), "cidr": "10.31.0.0/24", "ip_version": 4]])
+            let web = try await api.call(.post, "/networking/v2.0/security-groups", token: admin, body: ["security_group": ["name": "web"]])
+            let webID = try XCTUnwrap(web.json["security_group"]?["id"]?.stringValue, web.text)
+
+            let unknown = try await Compute.boot(api, token: admin, image: image, flavor: flavor,
+                                                 extra: ["networks": [["uuid": .string(networkID)]], "security_groups": [["name": "no-such-group"]]])
+            XCTAssertEqual(unknown.status, 400, unknown.text)
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor,
+                                                extra: ["networks": [["uuid": .string(networkID)]], "security_groups": [["name": "web"]]])
+            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            let server = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            XCTAssertEqual(server["security_groups"], [["name": "web"]])
+            func portGroups() async throws -> [String] {
+                let ports = try await api.call(.get, "/networking/v2.0/ports?device_id=\(id)", token: admin).json["ports"]?.arrayValue ?? []
+                return (ports.first?["security_groups"]?.arrayValue ?? []).compactMap(\.stringValue).sorted()
+            }
+            let onPort = try await portGroups()
+            XCTAssertEqual(onPort, [webID])
+
+            let added = try await Compute.call(api, .post, "/servers/\(id)/action", token: admin, body: ["addSecurityGroup": ["name": "default"]])
+            XCTAssertEqual(added.status, 202, added.text)
+            let twoGroups = try await portGroups()
+            XCTAssertEqual(twoGroups.count, 2)
+            let again = try await Compute.call(api, .post, "/servers/\(id)/action", token: admin, body: ["addSecurityGroup": ["name": "web"]])
+            XCTAssertEqual(again.status, 400, again.text)
+            let removed = try await Compute.call(api, .post, "/servers/\(id)/action", token: admin, body: ["removeSecurityGroup": ["name": "web"]])
+            XCTAssertEqual(removed.status, 202, removed.text)
+            let remaining = try await portGroups()
+            XCTAssertFalse(remaining.contains(webID))
+            let shown = try await Compute.call(api, .get, "/servers/\(id)", token: admin)
+            XCTAssertEqual(shown.json["server"]?["security_groups"], [["name": "default"]], shown.text)
+            let notThere = try await Compute.call(api, .post, "/servers/\(id)/action", token: admin, body: ["removeSecurityGroup": ["name": "web"]])
+            XCTAssertEqual(notThere.status, 400, notThere.text)
+            let missing = try await Compute.call(api, .post, "/servers/\(id)/action", token: admin, body: ["addSecurityGroup": ["name": "nope"]])
+            XCTAssertEqual(missing.status, 404, missing.text)
+        }
+    }
+
     func testAnExhaustedNetworkFailsTheBuildWithAFault() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
             let admin = try await api.adminToken(cloud)

@@ -258,9 +258,10 @@ def test_servers_on_networks(osc, bootables):
     osc("network", "delete", net)
 
 
-def test_server_floating_ip(osc, bootables):
+def test_server_floating_ip_and_security_groups(osc, bootables):
     """`server add floating ip`: the floating IP reaches the server's port through a router and
-    `server show` lists it; removing it, or deleting the server, gives it back."""
+    `server show` lists it; removing it, or deleting the server, gives it back. Security groups
+    given at create, added and removed go on the server's port."""
     image, small, _ = bootables
     external = osc("network", "create", unique("public"), "--external")["id"]
     osc("subnet", "create", unique("public-sub"), "--network", external, "--subnet-range", "172.33.0.0/24", "--no-dhcp")
@@ -271,7 +272,16 @@ def test_server_floating_ip(osc, bootables):
     osc("router", "add", "subnet", router, subnet)
 
     name = unique("vm-fip")
-    osc("server", "create", "--flavor", small, "--image", image, "--network", net, "--wait", name)
+    web = osc("security", "group", "create", unique("web"))
+    osc("server", "create", "--flavor", small, "--image", image, "--network", net, "--security-group", web["name"], "--wait", name)
+    port = osc("port", "list", "--server", name)[0]["ID"]
+    assert osc("port", "show", port)["security_group_ids"] == [web["id"]]
+    osc("server", "add", "security", "group", name, "default")
+    assert len(osc("port", "show", port)["security_group_ids"]) == 2
+    osc("server", "remove", "security", "group", name, web["name"])
+    assert web["id"] not in osc("port", "show", port)["security_group_ids"]
+    assert [g["name"] for g in osc("server", "show", name)["security_groups"]] == ["default"]
+
     address = osc("floating", "ip", "create", external)["floating_ip_address"]
     osc("server", "add", "floating", "ip", name, address)
     shown = osc("server", "show", name)
@@ -287,3 +297,4 @@ def test_server_floating_ip(osc, bootables):
     osc("router", "remove", "subnet", router, subnet)
     osc("router", "delete", router)
     osc("network", "delete", net, external)
+    osc("security", "group", "delete", web["id"])

@@ -22,7 +22,8 @@ public enum ComputePolicy {
                      "os-suspend-server:suspend", "os-suspend-server:resume", "os-shelve:shelve", "os-shelve:unshelve", "os-rescue",
                      "os-rescue:unrescue", "os-console-output", "server-metadata:create", "server-metadata:update",
                      "server-metadata:update_all", "server-metadata:delete", "os-server-tags:update", "os-server-tags:update_all",
-                     "os-server-tags:delete", "os-server-tags:delete_all", "os-server-groups:create", "os-server-groups:delete"] {
+                     "os-server-tags:delete", "os-server-tags:delete_all", "os-server-groups:create", "os-server-groups:delete",
+                     "os-security-groups:add", "os-security-groups:remove"] {
             rules["os_compute_api:\(rule)"] = member
         }
         for rule in ["os-migrate-server:migrate", "os-migrate-server:migrate_live"] { rules["os_compute_api:\(rule)"] = manager }

@@ -103,7 +103,15 @@ public protocol NetworkClient: Sendable {
     /// fixed IPs) or taken over from the requested ports. Idempotent: ports the instance
     /// already has are rebound rather than created again, so a resumed or rescheduled build
     /// does not leak ports.
-    func allocate(_ nics: [RequestedNIC], instance: String, project: String, host: String, zone: String) async throws -> [AttachedNIC]
+    func allocate(_ nics: [RequestedNIC], instance: String, project: String, host: String, zone: String,
+                  securityGroups: [String]) async throws -> [AttachedNIC]
+    /// The caller's project's security groups named (by name or id) in a server create, as
+    /// (id, name); 400 naming the first that is not there.
+    func securityGroups(_ names: [String], caller: AuthContext) async throws -> [(id: String, name: String)]
+    /// Adds (or removes) the group, named or by id and of the server's project, on every port
+    /// of the instance, as the caller; returns the group's name. 400 when it is already there
+    /// (or not there), or the server has no port.
+    func changeSecurityGroup(_ group: String, instance: String, project: String, adding: Bool, caller: AuthContext) async throws -> String
     /// Deletes the ports compute created for the instance and unbinds the ones in `keep`
     /// (ports the user gave it), which keep their addresses.
     func deallocate(instance: String, keep: Set<String>) async throws

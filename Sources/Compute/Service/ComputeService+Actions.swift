@@ -169,6 +169,8 @@ extension ComputeService {
             let report = try await conductor.call("console", host: host, instance: uuid, payload: length.map { ["length": .int($0)] } ?? [:])
             if let error = report.error { throw APIError(.notImplemented, "Unable to get console output: \(error)") }
             return ActionResult(status: 200, body: ["output": report.output["output"] ?? ""])
+        case "addSecurityGroup", "removeSecurityGroup":
+            try await changeSecurityGroup(uuid, value, adding: name == "addSecurityGroup", caller: caller)
         case "createImage":
             return try await createImage(uuid, value, version: version, caller: caller, requestID: requestID)
         case "shelve":
@@ -364,6 +366,24 @@ extension ComputeService {
         }
         if let host = instance.host { await conductor.wake(host) }
         return ActionResult(status: 202, body: ["adminPass": .string(adminPass)], server: instance)
+    }
+
+    /// `addSecurityGroup`/`removeSecurityGroup`: the group goes on (or off) every port of the
+    /// server, in the networking service, and the server's `security_groups` follow.
+    func changeSecurityGroup(_ uuid: String, _ value: JSON, adding: Bool, caller: AuthContext) async throws {
+        let instance = try await visibleInstance(uuid, caller: caller)
+        try authorize("os_compute_api:os-security-groups:\(adding ? "add" : "remove")", caller, project: instance.projectID)
+        guard let group = value["name"]?.stringValue, !group.isEmpty else { throw APIError.badRequest("Security group name cannot be empty") }
+        guard let network = conductor.network else { throw APIError.badRequest("Security groups need the networking service.") }
+        let name = try await network.changeSecurityGroup(group, instance: uuid, project: instance.projectID, adding: adding, caller: caller)
+        try await db.transaction { x in
+            guard var current = try await self.store.instance(uuid: uuid, x), current.deletedAt == nil else { return }
+            var names = current.extra["security_groups"]?.arrayValue?.compactMap(\.stringValue) ?? ["default"]
+            names.removeAll { $0 == name }
+            if adding { names.append(name) }
+            current.extra["security_groups"] = .array(names.map { .string($0) })
+            try await self.store.update(current, x)
+        }
     }
 }
 

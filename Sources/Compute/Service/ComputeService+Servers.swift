@@ -106,8 +106,18 @@ extension ComputeService {
         }
         let networkRequest = try Self.networkRequest(input.fields["networks"])
         var nics: [RequestedNIC] = []
+        // Security groups by name or id, the caller's project's (Nova's 400 otherwise); the
+        // ports made for the server get them, ports handed over keep their own.
+        let groupNames = try (input.fields["security_groups"]?.arrayValue ?? []).map { entry in
+            guard let name = entry["name"]?.stringValue, !name.isEmpty else {
+                throw APIError.badRequest("Invalid input for field/attribute security_groups.")
+            }
+            return name
+        }
+        var groups: [(id: String, name: String)] = []
         if let network = conductor.network {
             nics = try await network.resolve(networkRequest, caller: caller)
+            if !groupNames.isEmpty && !nics.isEmpty { groups = try await network.securityGroups(groupNames, caller: caller) }
         } else if case .list(let list) = networkRequest, let first = list.first {
             throw APIError.badRequest("Network \(first.networkID ?? first.portID ?? "") could not be found.")
         }
@@ -189,6 +199,7 @@ extension ComputeService {
         if let requestedHost { requestSpec["requested_host"] = .string(requestedHost) }
         if let group { requestSpec["group"] = .string(group.uuid) }
         if !nics.isEmpty { requestSpec["networks"] = .array(nics.map(\.json)) }
+        if !groups.isEmpty { requestSpec["security_group_ids"] = .array(groups.map { .string($0.id) }) }
         var extra: [String: JSON] = ["request_spec": .object(requestSpec), "diskConfig": .string(try input.optionalString("OS-DCF:diskConfig") ?? "MANUAL")]
         if let userData { extra["user_data"] = .string(userData) }
         if let keyData { extra["key_data"] = .string(keyData) }
@@ -200,7 +211,8 @@ extension ComputeService {
         for key in ["accessIPv4", "accessIPv6"] {
             if let address = try input.optionalString(key) { extra[key] = .string(try Self.canonicalAddress(address, field: key)) }
         }
-        if let groups = input.fields["security_groups"]?.arrayValue { extra["security_groups"] = .array(groups.compactMap { $0["name"] }) }
+        // What `security_groups` shows: the groups' names, as Nova reads them back from the ports.
+        if !groupNames.isEmpty { extra["security_groups"] = .array((groups.isEmpty ? groupNames : groups.map(\.name)).map { .string($0) }) }
 
         let limits = try await quotaLimits(project: project)
         let chosenGroup = group

@@ -155,7 +155,8 @@ extension Conductor {
     /// The instance's requested NICs as ports bound to `host`; nil when it asked for none.
     func bindNICs(_ uuid: String, host: String, zone: String) async throws -> [AttachedNIC]? {
         guard let network, let instance = try await store.instance(uuid: uuid, db), !instance.requestedNICs.isEmpty else { return nil }
-        return try await network.allocate(instance.requestedNICs, instance: uuid, project: instance.projectID, host: host, zone: zone)
+        return try await network.allocate(instance.requestedNICs, instance: uuid, project: instance.projectID, host: host, zone: zone,
+                                          securityGroups: instance.securityGroupIDs)
     }
 
     /// Releases a deleted server's ports: those compute made go, those the user gave stay.
@@ -232,5 +233,11 @@ extension Instance {
     /// The NICs the server asked for, as resolved when it was accepted.
     var requestedNICs: [RequestedNIC] {
         extra["request_spec"]?["networks"]?.arrayValue?.map(RequestedNIC.init(json:)) ?? []
+    }
+
+    /// The security groups the ports compute makes for the server get (ids); empty for the
+    /// project's default group.
+    var securityGroupIDs: [String] {
+        extra["request_spec"]?["security_group_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
     }
 }

@@ -178,7 +178,8 @@ extension Conductor {
     /// Binds the server's ports to `host` (they keep their addresses).
     func rebindNICs(_ instance: Instance, host: String, zone: String) async throws {
         guard let network else { return }
-        _ = try await network.allocate(instance.requestedNICs, instance: instance.uuid, project: instance.projectID, host: host, zone: zone)
+        _ = try await network.allocate(instance.requestedNICs, instance: instance.uuid, project: instance.projectID, host: host, zone: zone,
+                                       securityGroups: instance.securityGroupIDs)
     }
 
     /// Nova's `network-changed` event: the networking service says a server's port changed

@@ -10,9 +10,11 @@ extension NetworkService {
     /// NetworkNotFound otherwise), with `fixedIPv4` as its address when given, else one
     /// address of each IP version from the network's subnets. Counts against the project's
     /// port quota (409 OverQuota); 409 IpAddressGenerationFailure when no address is free.
-    public func createInstancePort(network: String, project: String, instance: String, fixedIPv4: String? = nil) async throws -> [String: JSON] {
+    public func createInstancePort(network: String, project: String, instance: String, fixedIPv4: String? = nil,
+                                   securityGroups: [String] = []) async throws -> [String: JSON] {
         var fields: [String: JSON] = ["network_id": .string(network), "device_id": .string(instance)]
         if let fixedIPv4 { fields["fixed_ips"] = [["ip_address": .string(fixedIPv4)]] }
+        if !securityGroups.isEmpty { fields["security_groups"] = .array(securityGroups.map { .string($0) }) }
         let id = try await write(try portInsert(JSONInput(fields, path: "port"), project: project, caller: nil))
         let port = try await adminPort(id)
         await mechanism.portPostcommit(port)
@@ -63,4 +65,15 @@ extension NetworkService {
     }
 
     func adminPort(_ id: String) async throws -> [String: JSON] { try await stored("port", id, db).json }
+
+    /// The project's security group with this id or name, as (id, name): what Nova's
+    /// `security_groups` entries name. `default` is made on first use, as anywhere else.
+    /// Nil when there is none, or when a name is ambiguous (Neutron's clients refuse those too).
+    public func projectSecurityGroup(_ nameOrID: String, project: String) async throws -> (id: String, name: String)? {
+        if nameOrID == "default" { try await ensureDefaultSecurityGroup(project: project) }
+        let rows = try await db.query("SELECT id, name FROM network_security_group WHERE project_id = ? AND (id = ? OR name = ?)",
+                                      .text(project), .text(nameOrID), .text(nameOrID))
+        let row = rows.first { $0.string("id") == nameOrID } ?? (rows.count == 1 ? rows[0] : nil)
+        return row.map { ($0.string("id"), $0.string("name")) }
+    }
 }
