@@ -77,13 +77,15 @@ def test_subnets_pools_and_ports(osc):
 
 def test_extensions_quotas_and_zones(osc):
     aliases = {e["Alias"] for e in osc("extension", "list", "--network")}
-    assert {"provider", "external-net", "quotas", "availability_zone", "standard-attr-tag", "binding"} <= aliases
+    assert {"provider", "external-net", "quotas", "availability_zone", "standard-attr-tag", "binding",
+            "router", "ext-gw-mode", "extraroute", "auto-allocated-topology", "security-group"} <= aliases
 
     project = osc("project", "create", unique("netquota"))["id"]
-    osc("quota", "set", "--networks", "7", "--ports", "70", project, fmt=None)
+    osc("quota", "set", "--networks", "7", "--ports", "70", "--routers", "3", "--floating-ips", "4", project, fmt=None)
     shown = osc("quota", "show", project)
     values = {row["Resource"]: row["Limit"] for row in shown} if isinstance(shown, list) else shown
     assert values["networks"] == 7 and values["ports"] == 70, shown
+    assert values["routers"] == 3 and 4 in (values.get("floating-ips"), values.get("floating_ips")), shown
     assert values["subnets"] == 100, shown
 
     zones = osc("availability", "zone", "list", "--network")
