@@ -33,14 +33,7 @@ extension PlacementService {
     }
 
     static func candidates(_ query: CandidateQuery, _ s: PlacementSnapshot) -> CandidateResult {
-        var trees: [String: [String]] = [:]
-        var rootOrder: [String] = []
-        for uuid in s.order {
-            guard let p = s.providers[uuid] else { continue }
-            if trees[p.rootUUID] == nil { rootOrder.append(p.rootUUID) }
-            trees[p.rootUUID, default: []].append(uuid)
-        }
-        let sharing = s.order.filter { s.traits[$0]?.contains(sharingTrait) ?? false }
+        let (trees, rootOrder, sharing) = (s.layout.trees, s.layout.rootOrder, s.layout.sharing)
 
         func traits(_ p: String) -> Set<String> { s.traits[p] ?? [] }
         func aggregates(_ p: String) -> Set<String> { s.aggregates[p] ?? [] }
@@ -58,6 +51,7 @@ extension PlacementService {
             return false
         }
         func satisfiesAggregates(_ p: String, _ g: RequestGroup) -> Bool {
+            if g.memberOf.isEmpty && g.forbiddenAggregates.isEmpty { return true }
             let aggs = memberAggregates(p)
             return g.memberOf.allSatisfy { !$0.isDisjoint(with: aggs) } && g.forbiddenAggregates.isDisjoint(with: aggs)
         }
@@ -82,8 +76,8 @@ extension PlacementService {
             let rootTraits = traits(root)
             guard query.rootRequired.allSatisfy({ !$0.isDisjoint(with: rootTraits) }), query.rootForbidden.isDisjoint(with: rootTraits) else { continue }
             // Sharing providers from other trees that share an aggregate with this one.
-            let treeAggregates = members.reduce(into: Set<String>()) { $0.formUnion(aggregates($1)) }
-            let sharers = sharing.filter { sp in
+            let treeAggregates = sharing.isEmpty ? [] : members.reduce(into: Set<String>()) { $0.formUnion(aggregates($1)) }
+            let sharers = sharing.isEmpty ? [] : sharing.filter { sp in
                 s.providers[sp]?.rootUUID != root && !aggregates(sp).isDisjoint(with: treeAggregates)
                     && (query.nestedAware || trees[s.providers[sp]?.rootUUID ?? ""]?.count == 1)
             }

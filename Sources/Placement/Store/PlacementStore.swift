@@ -12,6 +12,28 @@ struct PlacementSnapshot: Sendable {
     var usages: [String: [String: Int64]] = [:]
     var traits: [String: Set<String>] = [:]
     var aggregates: [String: Set<String>] = [:]
+    /// How the providers group into trees; derived from the above, cached with them.
+    var layout = TreeLayout()
+
+    /// Provider trees in creation order, and the providers that share through aggregates.
+    /// Every candidate query walks these; with a thousand hosts, building them per query cost
+    /// more than checking the hosts' capacity.
+    struct TreeLayout: Sendable {
+        var trees: [String: [String]] = [:]
+        var rootOrder: [String] = []
+        var sharing: [String] = []
+
+        init() {}
+
+        init(order: [String], providers: [String: ResourceProvider], traits: [String: Set<String>], sharingTrait: String) {
+            for uuid in order {
+                guard let p = providers[uuid] else { continue }
+                if trees[p.rootUUID] == nil { rootOrder.append(p.rootUUID) }
+                trees[p.rootUUID, default: []].append(uuid)
+            }
+            sharing = order.filter { traits[$0]?.contains(sharingTrait) ?? false }
+        }
+    }
 
     /// Children by parent uuid.
     var children: [String: [String]] {
@@ -278,8 +300,8 @@ struct PlacementStore: Sendable {
             s.usages[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = r.int("used")
         }
         if let version, let cached = cache?.entry(version) {
-            (s.providers, s.order, s.inventories, s.traits, s.aggregates) =
-                (cached.providers, cached.order, cached.inventories, cached.traits, cached.aggregates)
+            (s.providers, s.order, s.inventories, s.traits, s.aggregates, s.layout) =
+                (cached.providers, cached.order, cached.inventories, cached.traits, cached.aggregates, cached.layout)
             return s
         }
         for p in try await providers(x) {
@@ -295,9 +317,10 @@ struct PlacementStore: Sendable {
         for r in try await x.query("SELECT provider_uuid, aggregate FROM placement_provider_aggregate", []) {
             s.aggregates[r.string("provider_uuid"), default: []].insert(r.string("aggregate"))
         }
+        s.layout = PlacementSnapshot.TreeLayout(order: s.order, providers: s.providers, traits: s.traits, sharingTrait: PlacementService.sharingTrait)
         if let version {
             cache?.store(StructureCache.Entry(version: version, providers: s.providers, order: s.order, inventories: s.inventories,
-                                              traits: s.traits, aggregates: s.aggregates))
+                                              traits: s.traits, aggregates: s.aggregates, layout: s.layout))
         }
         return s
     }
@@ -313,6 +336,7 @@ final class StructureCache: @unchecked Sendable {
         var inventories: [String: [String: Inventory]]
         var traits: [String: Set<String>]
         var aggregates: [String: Set<String>]
+        var layout: PlacementSnapshot.TreeLayout
     }
 
     private let lock = NSLock()
