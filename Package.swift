@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt", providers: [.apt(["libcrypt-dev"])]),
         // OpenSSL's libcrypto, for SHA-512 over image data only (see Image/Service/SystemSHA512.swift).
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
+        // sync_file_range, which Swift's Glibc module leaves out (see Image/Store/ImageDataStore.swift).
+        .target(name: "CFileIO", path: "Sources/CFileIO"),
         .target(name: "NimbusCore", dependencies: [
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -39,7 +41,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Image", dependencies: [
-            "NimbusCore", "NimbusStore", "COpenSSL",
+            "NimbusCore", "NimbusStore", "COpenSSL", "CFileIO",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -55,6 +55,7 @@ public struct AllInOne: Sendable {
 
         let app = Application(
             router: try plane.makeRouter(),
+            server: .nimbusHTTP1,
             configuration: .init(address: .hostname(host, port: port), serverName: "nimbus"),
             onServerRunning: { _ in
                 // One write, so a supervisor reading the pipe sees the whole message at once.
