@@ -85,7 +85,7 @@ public struct TestCloud: Sendable {
         let plane = try await start()
         let fleet = try plane.fakeHostFleet()
         let hosts = Task { await fleet.runAgents() }
-        let app = Application(router: try plane.makeRouter())
+        let app = Application(router: try plane.makeRouter(), server: .nimbusHTTP1)
         do {
             try await app.test(.router) { client in try await body(plane, API(client: client)) }
         } catch {
