@@ -106,7 +106,6 @@ struct NetworkServiceClient: NetworkClient {
             throw APIError.notFound("Security group \(group) not found for project \(project).")
         }
         let ports = try await network.devicePorts(instance)
-        guard !ports.isEmpty else { throw APIError.badRequest("Server \(instance) has no port to apply security group \(found.name) to.") }
         for port in ports {
             let current = port["security_groups"]?.arrayValue?.compactMap(\.stringValue) ?? []
             if adding == current.contains(found.id) {

@@ -165,6 +165,37 @@ final class ComputeNetworkTests: XCTestCase {
         }
     }
 
+    func testServerExternalEventsRefreshAndAnswerPerEvent() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let member = try await api.projectUser(admin: admin, name: "events-member")
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
+            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let one = try await Compute.call(api, .post, "/os-server-external-events", token: admin,
+                                             body: ["events": [["name": "network-changed", "server_uuid": .string(id), "tag": "port-1"]]])
+            XCTAssertEqual(one.status, 200, one.text)
+            XCTAssertEqual(one.json["events"]?.arrayValue?.first?["code"], 200)
+            XCTAssertEqual(one.json["events"]?.arrayValue?.first?["tag"], "port-1")
+            let mixed = try await Compute.call(api, .post, "/os-server-external-events", token: admin, body: ["events": [
+                ["name": "network-vif-plugged", "server_uuid": .string(id)], ["name": "network-changed", "server_uuid": "no-such-server"]]])
+            XCTAssertEqual(mixed.status, 207, mixed.text)
+            XCTAssertEqual(mixed.json["events"]?.arrayValue?.map { $0["code"] }, [200, 404])
+            let bad = try await Compute.call(api, .post, "/os-server-external-events", token: admin,
+                                             body: ["events": [["name": "made-up", "server_uuid": .string(id)]]])
+            XCTAssertEqual(bad.status, 400, bad.text)
+            let forbidden = try await Compute.call(api, .post, "/os-server-external-events", token: member.token,
+                                                   body: ["events": [["name": "network-changed", "server_uuid": .string(id)]]])
+            XCTAssertEqual(forbidden.status, 403, forbidden.text)
+            // Nothing is soft-deleted here, so restore and forceDelete always find the wrong state.
+            for action in ["restore", "forceDelete"] {
+                let refused = try await Compute.action(api, id, token: admin, [action: .null])
+                XCTAssertEqual(refused.status, 409, refused.text)
+            }
+        }
+    }
+
     func testAnExhaustedNetworkFailsTheBuildWithAFault() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
             let admin = try await api.adminToken(cloud)

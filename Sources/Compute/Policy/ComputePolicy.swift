@@ -23,7 +23,8 @@ public enum ComputePolicy {
                      "os-rescue:unrescue", "os-console-output", "server-metadata:create", "server-metadata:update",
                      "server-metadata:update_all", "server-metadata:delete", "os-server-tags:update", "os-server-tags:update_all",
                      "os-server-tags:delete", "os-server-tags:delete_all", "os-server-groups:create", "os-server-groups:delete",
-                     "os-security-groups:add", "os-security-groups:remove"] {
+                     "os-security-groups:add", "os-security-groups:remove", "os-deferred-delete:restore",
+                     "os-deferred-delete:force"] {
             rules["os_compute_api:\(rule)"] = member
         }
         for rule in ["os-migrate-server:migrate", "os-migrate-server:migrate_live"] { rules["os_compute_api:\(rule)"] = manager }
@@ -43,6 +44,8 @@ public enum ComputePolicy {
         rules["compute:servers:create:requested_destination"] = admin
         // Host agents (nimbus agent) reach the control plane with a service user's token.
         rules["compute_agent"] = "role:service or role:admin"
+        // Neutron (and Cinder) tell Nova about ports and volumes with a service user's token.
+        rules["os_compute_api:os-server-external-events:create"] = "role:service or role:admin"
         for rule in ["flavors:index", "flavors:show", "os-quota-sets:defaults", "limits", "os-availability-zone:list"] {
             rules["os_compute_api:\(rule)"] = anyone
         }

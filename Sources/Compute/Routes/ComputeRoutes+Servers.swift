@@ -187,6 +187,10 @@ extension ComputeRoutes {
                                                            caller: try context.requireAuth())).response()
             }
         }
+        api.post("/os-server-external-events") { request, context in
+            let (status, body) = try await service.externalEvents(try await request.jsonBody(limit: self.maxBodySize), caller: try context.requireAuth())
+            return JSONResponse(status: HTTPResponse.Status(code: status), body).response()
+        }
         api.get("/os-simple-tenant-usage") { request, context in
             JSONResponse(try await service.usages(request.queryDictionary, version: context.microversion, caller: try context.requireAuth())).response()
         }

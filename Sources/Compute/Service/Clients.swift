@@ -109,8 +109,8 @@ public protocol NetworkClient: Sendable {
     /// (id, name); 400 naming the first that is not there.
     func securityGroups(_ names: [String], caller: AuthContext) async throws -> [(id: String, name: String)]
     /// Adds (or removes) the group, named or by id and of the server's project, on every port
-    /// of the instance, as the caller; returns the group's name. 400 when it is already there
-    /// (or not there), or the server has no port.
+    /// of the instance, as the caller; returns the group's name. 404 when there is no such
+    /// group, 400 when a port already has it (or does not).
     func changeSecurityGroup(_ group: String, instance: String, project: String, adding: Bool, caller: AuthContext) async throws -> String
     /// Deletes the ports compute created for the instance and unbinds the ones in `keep`
     /// (ports the user gave it), which keep their addresses.

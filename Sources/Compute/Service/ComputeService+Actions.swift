@@ -169,6 +169,11 @@ extension ComputeService {
             let report = try await conductor.call("console", host: host, instance: uuid, payload: length.map { ["length": .int($0)] } ?? [:])
             if let error = report.error { throw APIError(.notImplemented, "Unable to get console output: \(error)") }
             return ActionResult(status: 200, body: ["output": report.output["output"] ?? ""])
+        case "restore", "forceDelete":
+            // Nimbus deletes at once (Nova's reclaim_instance_interval = 0), so no server is
+            // ever SOFT_DELETED and these refuse as Nova does for any other state.
+            let policy = name == "restore" ? "os_compute_api:os-deferred-delete:restore" : "os_compute_api:os-deferred-delete:force"
+            try check(try await visibleInstance(uuid, caller: caller), ActionRule(label: name, policy: policy, vmStates: [.softDeleted]), caller: caller)
         case "addSecurityGroup", "removeSecurityGroup":
             try await changeSecurityGroup(uuid, value, adding: name == "addSecurityGroup", caller: caller)
         case "createImage":
@@ -379,6 +384,11 @@ extension ComputeService {
         try await db.transaction { x in
             guard var current = try await self.store.instance(uuid: uuid, x), current.deletedAt == nil else { return }
             var names = current.extra["security_groups"]?.arrayValue?.compactMap(\.stringValue) ?? ["default"]
+            // A server without ports has only this record of its groups to check against.
+            if current.extra["nics"]?.arrayValue?.isEmpty ?? true, adding == names.contains(name) {
+                throw APIError.badRequest(adding ? "Security group \(name) is already associated with the instance \(uuid)"
+                                                 : "Security group \(name) not associated with the instance \(uuid)")
+            }
             names.removeAll { $0 == name }
             if adding { names.append(name) }
             current.extra["security_groups"] = .array(names.map { .string($0) })

@@ -58,7 +58,7 @@ public final class ComputeService: Sendable {
         flavors = flavors.filter { flavor in
             switch isPublic {
             case "none", "all": return caller.isAdmin || flavor.isPublic || access.contains(flavor.id)
-            case "false", "0", "no": return !flavor.isPublic && (caller.isAdmin || access.contains(flavor.id))
+            case "false", "f", "0", "no", "n", "off": return !flavor.isPublic && (caller.isAdmin || access.contains(flavor.id))
             default: return flavor.isPublic || access.contains(flavor.id)
             }
         }
