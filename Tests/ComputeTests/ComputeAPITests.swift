@@ -317,4 +317,31 @@ final class ComputeAPITests: XCTestCase {
             }
         }
     }
+
+    func testLegacyHostUpdateAndPowerActions() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let member = try await api.projectUser(admin: admin, name: "hosts-member")
+            let disabled = try await Compute.call(api, .put, "/os-hosts/fake-1", token: admin, body: ["status": "disable"], version: "2.42")
+            XCTAssertEqual(disabled.status, 200, disabled.text)
+            XCTAssertEqual(disabled.json["status"], "disabled")
+            let services = try await Compute.call(api, .get, "/os-services?binary=nova-compute", token: admin)
+            XCTAssertEqual(services.json["services"]?.arrayValue?.first?["status"], "disabled", services.text)
+            let enabled = try await Compute.call(api, .put, "/os-hosts/fake-1", token: admin, body: ["status": "enable"], version: "2.42")
+            XCTAssertEqual(enabled.json["status"], "enabled", enabled.text)
+            for (body, status) in [(JSON.object([:]), 400), (["status": "sideways"], 400), (["status": "enable", "maintenance_mode": "invalid"], 400),
+                                   (["maintenance_mode": "enable"], 501)] {
+                let reply = try await Compute.call(api, .put, "/os-hosts/fake-1", token: admin, body: body, version: "2.42")
+                XCTAssertEqual(reply.status, status, reply.text)
+            }
+            let missing = try await Compute.call(api, .put, "/os-hosts/no-such-host", token: admin, body: ["status": "enable"], version: "2.42")
+            XCTAssertEqual(missing.status, 404, missing.text)
+            let notAdmin = try await Compute.call(api, .put, "/os-hosts/fake-1", token: member.token, body: ["status": "enable"], version: "2.42")
+            XCTAssertEqual(notAdmin.status, 403, notAdmin.text)
+            let reboot = try await Compute.call(api, .get, "/os-hosts/fake-1/reboot", token: member.token, version: "2.42")
+            XCTAssertEqual(reboot.status, 403, reboot.text)
+            let refused = try await Compute.call(api, .get, "/os-hosts/fake-1/startup", token: admin, version: "2.42")
+            XCTAssertEqual(refused.status, 501, refused.text)
+        }
+    }
 }

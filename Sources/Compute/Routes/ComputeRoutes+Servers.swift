@@ -253,6 +253,18 @@ extension ComputeRoutes {
             try Self.below(context, 2, 43)
             return JSONResponse(try await service.osHost(try context.parameters.require("id"), caller: try context.requireAuth())).response()
         }
+        api.put("/os-hosts/:id") { request, context in
+            try Self.below(context, 2, 43)
+            return JSONResponse(try await service.updateOSHost(try context.parameters.require("id"), try await body(request),
+                                                               caller: try context.requireAuth())).response()
+        }
+        for (path, action) in [("reboot", "reboot"), ("shutdown", "shutdown"), ("startup", "start")] {
+            api.get("/os-hosts/:id/\(path)") { _, context in
+                try Self.below(context, 2, 43)
+                return JSONResponse(try await service.osHostPowerAction(try context.parameters.require("id"), action,
+                                                                        caller: try context.requireAuth())).response()
+            }
+        }
         api.get("/os-server-groups") { request, context in
             let v = context.microversion
             let groups = try await service.serverGroups(request.queryDictionary, caller: try context.requireAuth())

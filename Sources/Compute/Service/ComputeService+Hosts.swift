@@ -457,6 +457,39 @@ extension ComputeService {
         return ["host": .array(rows)]
     }
 
+    /// `PUT /os-hosts/{host}`: `status` enable/disable switches the host's nova-compute
+    /// service; `maintenance_mode` is checked, then refused as Nova's libvirt driver refuses it
+    /// (501): Nimbus has no maintenance mode apart from disabling the service.
+    public func updateOSHost(_ host: String, _ body: JSON, caller: AuthContext) async throws -> JSON {
+        try authorize("os_compute_api:os-hosts:update", caller)
+        let status = body["status"]?.stringValue, maintenance = body["maintenance_mode"]?.stringValue
+        guard status != nil || maintenance != nil else { throw APIError.badRequest("'status' or 'maintenance_mode' needed for host update") }
+        for (field, value) in [("status", status), ("maintenance_mode", maintenance)] {
+            if let value, value != "enable" && value != "disable" {
+                throw APIError.badRequest("Invalid input for field/attribute \(field). Value: \(value). '\(value)' is not one of ['enable', 'disable']")
+            }
+        }
+        guard let service = try await store.service(host: host, binary: "nova-compute", db) else {
+            throw APIError.notFound("Compute host \(host) could not be found.")
+        }
+        if maintenance != nil { throw APIError(.notImplemented, "Virt driver does not implement host maintenance mode.") }
+        var out: [String: JSON] = ["host": .string(host)]
+        if let status {
+            _ = try await updateService(service.id, ["status": status == "enable" ? "enabled" : "disabled"], version: Microversion(2, 53),
+                                        caller: caller)
+            out["status"] = status == "enable" ? "enabled" : "disabled"
+        }
+        return .object(out)
+    }
+
+    /// `GET /os-hosts/{host}/{reboot,shutdown,startup}`: admin-only, and refused (501) as
+    /// Nova's libvirt driver refuses them; a host's power is the operator's, not the API's.
+    public func osHostPowerAction(_ host: String, _ action: String, caller: AuthContext) async throws -> JSON {
+        try authorize("os_compute_api:os-hosts:\(action)", caller)
+        guard try await store.node(host: host, db) != nil else { throw APIError.notFound("Compute host \(host) could not be found.") }
+        throw APIError(.notImplemented, "Virt driver does not implement host power management.")
+    }
+
     // MARK: os-server-groups
 
     public func serverGroups(_ query: [String: String], caller: AuthContext) async throws -> [ServerGroup] {
