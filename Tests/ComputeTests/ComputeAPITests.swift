@@ -174,6 +174,26 @@ final class ComputeAPITests: XCTestCase {
                                                 token: alice.token, version: "2.84")
             XCTAssertEqual(detail.json["instanceAction"]?["events"]?.arrayValue?.first?["result"]?.stringValue, "Success", detail.text)
 
+            // Every move left a migration record, newest first, in the status it ended in.
+            let migrations = try await Compute.call(api, .get, "/os-migrations?instance_uuid=\(id)", token: admin)
+            XCTAssertEqual(migrations.status, 200, migrations.text)
+            let records = migrations.json["migrations"]?.arrayValue ?? []
+            XCTAssertEqual(records.map { $0["migration_type"]?.stringValue ?? "" }, ["live-migration", "migration", "resize", "resize"], migrations.text)
+            XCTAssertEqual(records.map { $0["status"]?.stringValue ?? "" }, ["completed", "confirmed", "confirmed", "reverted"], migrations.text)
+            XCTAssertNotNil(records.first?["dest_compute"]?.stringValue)
+            XCTAssertNotEqual(records.first?["dest_compute"], records.first?["source_compute"])
+            let paged = try await Compute.call(api, .get, "/os-migrations?instance_uuid=\(id)&limit=1", token: admin, version: "2.59")
+            XCTAssertEqual(paged.json["migrations"]?.arrayValue?.count, 1, paged.text)
+            XCTAssertNotNil(paged.json["migrations"]?.arrayValue?.first?["uuid"]?.stringValue)
+            XCTAssertNotNil(paged.json["migrations_links"], paged.text)
+            let liveOnly = try await Compute.call(api, .get, "/os-migrations?migration_type=live-migration&instance_uuid=\(id)", token: admin, version: "2.1")
+            XCTAssertEqual(liveOnly.json["migrations"]?.arrayValue?.count, 1)
+            XCTAssertNil(liveOnly.json["migrations"]?.arrayValue?.first?["migration_type"], "2.23 added migration_type")
+            let inProgress = try await Compute.call(api, .get, "/servers/\(id)/migrations", token: admin)
+            XCTAssertEqual(inProgress.json["migrations"], [], inProgress.text)
+            let forbidden = try await Compute.call(api, .get, "/os-migrations", token: alice.token)
+            XCTAssertEqual(forbidden.status, 403, forbidden.text)
+
             let deleted = try await Compute.call(api, .delete, "/servers/\(id)", token: alice.token)
             XCTAssertEqual(deleted.status, 204)
             let gone = try await Compute.call(api, .get, "/servers/\(id)", token: alice.token)
@@ -242,6 +262,9 @@ final class ComputeAPITests: XCTestCase {
             XCTAssertNotEqual(moved["OS-EXT-SRV-ATTR:host"]?.stringValue, host)
             let actions = try await Compute.call(api, .get, "/servers/\(id)/os-instance-actions", token: admin).json["instanceActions"]?.arrayValue ?? []
             XCTAssertTrue(actions.contains { $0["action"]?.stringValue == "evacuate" })
+            let records = try await Compute.call(api, .get, "/os-migrations?migration_type=evacuation", token: admin)
+            XCTAssertEqual(records.json["migrations"]?.arrayValue?.first?["status"], "done", records.text)
+            XCTAssertEqual(records.json["migrations"]?.arrayValue?.first?["source_compute"]?.stringValue, host)
         }
     }
 

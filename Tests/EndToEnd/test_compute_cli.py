@@ -104,6 +104,8 @@ def test_server_lifecycle_through_every_action(osc, bootables):
     assert moved != host
     osc("server", "migrate", "--live-migration", name)
     assert wait_status(osc, name, "ACTIVE")["OS-EXT-SRV-ATTR:host"] == host
+    migrations = osc("server", "migration", "list", "--server", name)
+    assert [(m["Type"], m["Status"]) for m in migrations][:2] == [("live-migration", "completed"), ("migration", "confirmed")], migrations
 
     snapshot = unique("snap")
     osc("server", "image", "create", "--name", snapshot, name)

@@ -187,6 +187,20 @@ extension ComputeRoutes {
                                                            caller: try context.requireAuth())).response()
             }
         }
+        api.get("/os-migrations") { request, context in
+            JSONResponse(try await service.migrations(request.queryDictionary, version: context.microversion, base: Self.base(request),
+                                                      caller: try context.requireAuth())).response()
+        }
+        api.get("/servers/:id/migrations") { _, context in
+            try Self.atLeast(context, 2, 23)
+            return JSONResponse(try await service.serverMigrations(try context.parameters.require("id"), version: context.microversion,
+                                                                   caller: try context.requireAuth())).response()
+        }
+        api.get("/servers/:id/migrations/:migration") { _, context in
+            try Self.atLeast(context, 2, 23)
+            return JSONResponse(try await service.serverMigration(try context.parameters.require("id"), id: try context.parameters.require("migration"),
+                                                                  version: context.microversion, caller: try context.requireAuth())).response()
+        }
         api.post("/os-server-external-events") { request, context in
             let (status, body) = try await service.externalEvents(try await request.jsonBody(limit: self.maxBodySize), caller: try context.requireAuth())
             return JSONResponse(status: HTTPResponse.Status(code: status), body).response()
@@ -285,8 +299,14 @@ extension ComputeRoutes {
         }
     }
 
+    /// A route removed at `major.minor`: 404 from that microversion on.
     static func below(_ context: Context, _ major: Int, _ minor: Int) throws {
         guard context.microversion < Microversion(major, minor) else { throw APIError.notFound("The resource could not be found.") }
+    }
+
+    /// A route added at `major.minor`: 404 before it.
+    static func atLeast(_ context: Context, _ major: Int, _ minor: Int) throws {
+        guard context.microversion >= Microversion(major, minor) else { throw APIError.notFound("The resource could not be found.") }
     }
 
     // MARK: Quotas and limits

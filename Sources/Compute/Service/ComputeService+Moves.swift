@@ -56,8 +56,11 @@ extension ComputeService {
                 try await self.reserveDelta(from: instance.flavor, to: newFlavor, project: instance.projectID, limits: limits, x)
                 instance.newFlavor = newFlavor
             }
-            instance.taskState = { if case .liveMigrate = kind { return .migrating } else { return .resizePrep } }()
+            let live = { if case .liveMigrate = kind { return true } else { return false } }()
+            instance.taskState = live ? .migrating : .resizePrep
             instance.extra["migration"] = .string(migration)
+            try await self.store.insertMigration(uuid: migration, instance: instance, kind: live ? .liveMigration : (resizeTo == nil ? .migration : .resize),
+                                                 status: live ? "accepted" : "pre-migrating", newFlavor: resizeTo, x)
         }
         let destination = target
         await conductor.spawn { await self.conductor.move(moving, kind: kind, migration: migration, target: destination, actionID: actionID) }
@@ -90,6 +93,7 @@ extension ComputeService {
                 instance.newFlavor = nil
                 instance.extra["resize_source"] = nil
                 instance.extra["resize_prior_state"] = nil
+                try await self.store.updateMigration(instance: uuid, status: "confirmed", x)
             } else if let source {
                 try await self.conductor.send("confirm_resize", to: source, instance: uuid,
                                               payload: ["action_id": .int(actionID), "migration": .string(migration)], x)
@@ -139,8 +143,9 @@ extension ComputeService {
         let powerOff = version >= Microversion(2, 95) || instance.vmState == .stopped
         let sourceProvider = try await store.node(host: source, db)?.uuid ?? ""
         let (moving, actionID) = try await transition(uuid, rule, caller: caller, requestID: requestID, action: "evacuate",
-                                                      event: "compute_rebuild_instance") { instance, _, _ in
+                                                      event: "compute_rebuild_instance") { instance, _, x in
             instance.taskState = .rebuilding
+            try await self.store.insertMigration(uuid: Identifiers.uuid(), instance: instance, kind: .evacuation, status: "accepted", newFlavor: nil, x)
         }
         await conductor.spawn { await self.conductor.evacuate(moving, from: source, sourceProvider: sourceProvider, target: target, powerOff: powerOff, actionID: actionID) }
     }
@@ -168,6 +173,8 @@ extension Conductor {
             }
             try await db.transaction { x in
                 guard var current = try await self.store.instance(uuid: uuid, x), current.deletedAt == nil else { return }
+                let live = { if case .liveMigrate = kind { return true } else { return false } }()
+                try await self.store.updateMigration(instance: uuid, status: live ? "running" : "migrating", destination: selection.host, x)
                 if case .liveMigrate(_, let block) = kind {
                     try await self.send("live_migrate", to: source, instance: uuid,
                                         payload: ["action_id": .int(actionID), "destination": .string(selection.host), "block_migration": .bool(block),
@@ -191,6 +198,7 @@ extension Conductor {
         try await placement.moveAllocations(from: migration, to: instance.uuid, project: instance.projectID, user: instance.userID)
         try await db.transaction { x in
             guard var current = try await self.store.instance(uuid: instance.uuid, x) else { return }
+            try await self.store.updateMigration(instance: instance.uuid, status: "error", x)
             if let newFlavor = current.newFlavor {
                 // Give back the quota the resize reserved.
                 for (resource, delta) in [(ComputeQuotas.cores, newFlavor.vcpus - current.flavor.vcpus), (ComputeQuotas.ram, newFlavor.ram - current.flavor.ram)] where delta != 0 {
@@ -217,11 +225,13 @@ extension Conductor {
             do {
                 selection = try await schedule(spec)[0]
             } catch let error as NoValidHost {
+                try await db.transaction { x in try await self.store.updateMigration(instance: uuid, status: "error", x) }
                 try await fail(uuid, actionID: actionID, message: error.description, host: nil)
                 return
             }
             try await db.transaction { x in
                 guard let current = try await self.store.instance(uuid: uuid, x), current.deletedAt == nil else { return }
+                try await self.store.updateMigration(instance: uuid, status: "pre-migrating", destination: selection.host, x)
                 try await self.send("evacuate", to: selection.host, instance: uuid,
                                     payload: ["guest": self.guest(current).json, "action_id": .int(actionID), "power_off": .bool(powerOff),
                                               "source_provider": .string(sourceProvider)], x)

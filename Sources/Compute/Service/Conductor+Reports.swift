@@ -31,6 +31,9 @@ extension Conductor {
             }
             instance.updatedAt = Date()
             if let power { instance.powerState = power }
+            if let status = Self.migrationStatus(after: message.kind, failed: failed) {
+                try await self.store.updateMigration(instance: uuid, status: status, x)
+            }
             switch (message.kind, failed) {
             case ("console", _):
                 return nil  // a synchronous call: the caller gets the report itself
@@ -169,6 +172,21 @@ extension Conductor {
         await hub.deliver(report.messageID, report)
         if let followUp {
             do { try await followUp() } catch { logger.error("after \(message.kind) of \(message.instanceUUID ?? ""): \(error)") }
+        }
+    }
+
+    /// Where a report leaves the server's migration record (Nova's statuses), if it is about one.
+    static func migrationStatus(after kind: String, failed: Bool) -> String? {
+        switch (kind, failed) {
+        case ("migrate_out", false): "post-migrating"
+        case ("resize_in", false): "finished"
+        case ("confirm_resize", _): "confirmed"
+        case ("revert_resize", false): "reverted"
+        case ("adopt", false): "completed"
+        case ("evacuate", false): "done"
+        case ("live_migrate", true), ("adopt", true), ("evacuate", true): "failed"
+        case ("migrate_out", true), ("resize_in", true), ("revert_resize", true): "error"
+        default: nil
         }
     }
 

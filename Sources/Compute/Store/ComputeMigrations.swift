@@ -88,5 +88,17 @@ public enum ComputeMigrations {
             """,
             "CREATE INDEX compute_message_host ON compute_message (host, id)",
         ]),
+        // Nova's migration records: one per resize, cold or live migration and evacuation, its
+        // status moved along as the conductor and the agents' reports drive the move.
+        Migration(service: "compute", version: 2, name: "migration records", statements: [
+            """
+            CREATE TABLE compute_migration (
+                id {serial}, uuid TEXT NOT NULL UNIQUE, instance_uuid TEXT NOT NULL, migration_type TEXT NOT NULL, status TEXT NOT NULL,
+                source_compute TEXT, source_node TEXT, dest_compute TEXT, dest_node TEXT, dest_host TEXT,
+                old_flavor_id TEXT, new_flavor_id TEXT, user_id TEXT NOT NULL, project_id TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
+            """,
+            "CREATE INDEX compute_migration_instance ON compute_migration (instance_uuid, id)",
+        ]),
     ]
 }
