@@ -93,7 +93,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "ComputeTests", dependencies: [
-            "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore",
+            "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "NetworkingTests", dependencies: [

@@ -282,42 +282,7 @@ extension ComputeService {
                 }
             }
         }
-        await conductor.spawn { await self.placeUnshelved(instance, requestedHost: host, actionID: actionID) }
-    }
-
-    /// Unshelve of an offloaded server schedules it like a new boot.
-    func placeUnshelved(_ instance: Instance, requestedHost: String?, actionID: Int64) async {
-        do {
-            if instance.vmState == .shelved, let host = instance.host {
-                try await db.transaction { x in
-                    try await self.conductor.send("start", to: host, instance: instance.uuid,
-                                                  payload: ["action_id": .int(actionID), "vm_state": "active"], x)
-                }
-                await conductor.wake(host)
-                return
-            }
-            var spec = try await conductor.requestSpec(instance)
-            spec.requestedHost = requestedHost
-            let selection = try await conductor.schedule(spec)[0]
-            let hostZone = try await conductor.zone(of: selection.host)
-            try await db.transaction { x in
-                guard var current = try await self.store.instance(uuid: instance.uuid, x), current.taskState == .unshelving else { return }
-                current.host = selection.host
-                current.node = selection.node.hypervisorHostname
-                current.availabilityZone = hostZone
-                try await self.store.update(current, x)
-                try await self.conductor.send("unshelve", to: selection.host, instance: instance.uuid,
-                                              payload: ["guest": self.conductor.guest(current).json, "action_id": .int(actionID)], x)
-            }
-            await conductor.wake(selection.host)
-        } catch {
-            try? await db.transaction { x in
-                guard var current = try await self.store.instance(uuid: instance.uuid, x) else { return }
-                current.taskState = nil
-                try await self.store.update(current, x)
-                try await self.store.finishEvents(actionID: actionID, error: "\(error)", host: nil, x)
-            }
-        }
+        await conductor.spawn { await self.conductor.placeUnshelved(instance, requestedHost: host, actionID: actionID) }
     }
 
     func rebuild(_ uuid: String, _ value: JSON, version: Microversion, caller: AuthContext, requestID: String) async throws -> ActionResult {

@@ -195,7 +195,11 @@ extension Conductor {
 
     /// A move that could not start: the server stays where it was, as it was.
     func abandonMove(_ instance: Instance, migration: String, actionID: Int64, error: String) async throws {
-        try await placement.moveAllocations(from: migration, to: instance.uuid, project: instance.projectID, user: instance.userID)
+        // Only a move that got as far as handing the source's allocation to the migration
+        // gives it back (moving nothing would leave the server with nothing).
+        if try await !placement.allocations(consumer: migration).isEmpty {
+            try await placement.moveAllocations(from: migration, to: instance.uuid, project: instance.projectID, user: instance.userID)
+        }
         try await db.transaction { x in
             guard var current = try await self.store.instance(uuid: instance.uuid, x) else { return }
             try await self.store.updateMigration(instance: instance.uuid, status: "error", x)

@@ -258,8 +258,17 @@ extension Conductor {
     }
 
     /// After a restart: builds that were never scheduled are scheduled again, and builds
-    /// whose scheduling was cut short fail cleanly, so nothing stays in BUILD.
+    /// whose scheduling was cut short fail cleanly, so nothing stays in BUILD. Other work the
+    /// conductor was doing in memory when it stopped — a move, an evacuation or an unshelve
+    /// not yet handed to an agent, an image upload after a snapshot — is resumed or ended
+    /// (see `settleInterrupted`), so no server stays in a task state.
     public func resumeInterrupted() async throws {
+        for instance in try await store.unsettledInstances(db) where instance.vmState != .building {
+            // With a message in the outbox an agent has the work, and its report settles it.
+            if try await db.first("SELECT 1 AS found FROM compute_message WHERE instance_uuid = ?", .text(instance.uuid)) == nil {
+                try await settleInterrupted(instance)
+            }
+        }
         for instance in try await store.unsettledInstances(db) where instance.vmState == .building {
             let actionID = try await store.actions(instanceUUID: instance.uuid, db).last?.id ?? 0
             if instance.taskState == .scheduling || instance.host == nil {
@@ -276,6 +285,69 @@ extension Conductor {
                 await spawn { await self.build(uuid, actionID: actionID) }
             }
             // Otherwise its build message is in the outbox and the agent will report it.
+        }
+    }
+
+    /// One server whose task the conductor was carrying when it stopped, with no agent
+    /// holding any of it.
+    func settleInterrupted(_ instance: Instance) async throws {
+        let actionID = try await store.actions(instanceUUID: instance.uuid, db).last?.id ?? 0
+        let reason = "Interrupted by a restart of the control plane."
+        switch instance.taskState {
+        case .resizePrep, .migrating:
+            // Accepted, but never sent to the source host: the server stays where it is.
+            try await abandonMove(instance, migration: instance.extra["migration"]?.stringValue ?? "", actionID: actionID, error: reason)
+        case .unshelving:
+            let uuid = instance.uuid
+            await spawn { await self.placeUnshelved(instance, requestedHost: nil, actionID: actionID) }
+            logger.info("resuming the unshelve of \(uuid)")
+        default:
+            // An evacuation not yet sent to its destination, or an image upload cut short: the
+            // task ends with an error on the action and the server keeps its state and host,
+            // so the operator can evacuate (or snapshot) again.
+            try await db.transaction { x in
+                guard var current = try await self.store.instance(uuid: instance.uuid, x), current.deletedAt == nil else { return }
+                if current.taskState == .rebuilding { try await self.store.updateMigration(instance: instance.uuid, status: "failed", x) }
+                current.taskState = nil
+                current.updatedAt = Date()
+                try await self.store.update(current, x)
+                try await self.store.finishEvents(actionID: actionID, error: reason, host: nil, x)
+            }
+        }
+    }
+
+    /// Unshelve of an offloaded server schedules it like a new boot.
+    func placeUnshelved(_ instance: Instance, requestedHost: String?, actionID: Int64) async {
+        do {
+            if instance.vmState == .shelved, let host = instance.host {
+                try await db.transaction { x in
+                    try await self.send("start", to: host, instance: instance.uuid,
+                                        payload: ["action_id": .int(actionID), "vm_state": "active"], x)
+                }
+                await wake(host)
+                return
+            }
+            var spec = try await requestSpec(instance)
+            spec.requestedHost = requestedHost
+            let selection = try await schedule(spec)[0]
+            let hostZone = try await zone(of: selection.host)
+            try await db.transaction { x in
+                guard var current = try await self.store.instance(uuid: instance.uuid, x), current.taskState == .unshelving else { return }
+                current.host = selection.host
+                current.node = selection.node.hypervisorHostname
+                current.availabilityZone = hostZone
+                try await self.store.update(current, x)
+                try await self.send("unshelve", to: selection.host, instance: instance.uuid,
+                                    payload: ["guest": self.guest(current).json, "action_id": .int(actionID)], x)
+            }
+            await wake(selection.host)
+        } catch {
+            try? await db.transaction { x in
+                guard var current = try await self.store.instance(uuid: instance.uuid, x) else { return }
+                current.taskState = nil
+                try await self.store.update(current, x)
+                try await self.store.finishEvents(actionID: actionID, error: "\(error)", host: nil, x)
+            }
         }
     }
 }
