@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+@testable import Compute
 import NimbusCore
 import NimbusStore
 import NimbusTestSupport
@@ -55,6 +56,43 @@ final class ComputeRecoveryTests: XCTestCase {
             let ended = try await Compute.call(api, .get, "/servers/\(id)", token: admin)
             XCTAssertEqual(ended.json["server"]?["OS-EXT-STS:task_state"], .null, ended.text)
             XCTAssertNotNil(ended.json["server"]?["OS-EXT-SRV-ATTR:host"]?.stringValue)
+        }
+    }
+
+    func testAReturningHostLosesTheGuestsEvacuatedFromIt() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
+            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            let active = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let source = try XCTUnwrap(active["OS-EXT-SRV-ATTR:host"]?.stringValue)
+            let services = try await Compute.call(api, .get, "/os-services?binary=nova-compute&host=\(source)", token: admin)
+            let service = try XCTUnwrap(services.json["services"]?.arrayValue?.first?["id"]?.stringValue, services.text)
+            _ = try await Compute.call(api, .put, "/os-services/\(service)", token: admin, body: ["forced_down": true])
+            _ = try await Compute.action(api, id, token: admin, ["evacuate": [:]])
+            // From 2.95 an evacuated server arrives stopped.
+            let moved = try await Compute.waitFor(api, id, token: admin, status: "SHUTOFF")
+            XCTAssertNotEqual(moved["OS-EXT-SRV-ATTR:host"]?.stringValue, source)
+            _ = try await Compute.call(api, .put, "/os-services/\(service)", token: admin, body: ["forced_down": false])
+
+            // The source's agent starts again: its copy of the guest is cleaned up, the server is not.
+            try await plane.compute.conductor.register(AgentRegistration(
+                host: source, hostIP: "127.0.0.1",
+                resources: HostResources(vcpus: 8, memoryMB: 16384, diskGB: 100, hypervisorType: "fake", hypervisorVersion: 1000),
+                capabilities: DriverCapabilities()))
+            let records = try await Compute.call(api, .get, "/os-migrations?migration_type=evacuation", token: admin)
+            XCTAssertEqual(records.json["migrations"]?.arrayValue?.first?["status"], "completed", records.text)
+            var left = 1
+            let deadline = Date().addingTimeInterval(10)
+            while left > 0 && Date() < deadline {
+                left = Int(try await plane.db.first("SELECT COUNT(*) AS n FROM compute_message WHERE kind = 'cleanup'")?.int("n") ?? 0)
+                if left > 0 { try await Task.sleep(nanoseconds: 20_000_000) }
+            }
+            XCTAssertEqual(left, 0, "the returning host's agent took the cleanup")
+            let after = try await Compute.call(api, .get, "/servers/\(id)", token: admin)
+            XCTAssertEqual(after.json["server"]?["status"], "SHUTOFF", after.text)
+            XCTAssertEqual(after.json["server"]?["OS-EXT-SRV-ATTR:host"], moved["OS-EXT-SRV-ATTR:host"])
         }
     }
 }

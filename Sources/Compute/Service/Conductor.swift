@@ -70,14 +70,32 @@ public final class Conductor: Sendable {
                                localGB: registration.resources.diskGB, capabilities: capabilities, updatedAt: now)
         let service = ServiceRecord(id: Identifiers.uuid(), host: registration.host, binary: "nova-compute", disabled: false, disabledReason: nil,
                                     forcedDown: false, lastSeenUp: now, createdAt: now, updatedAt: now)
-        try await db.transaction { x in
+        let evacuated = try await db.transaction { x -> Bool in
             try await self.store.upsertService(service, x)
             try await self.store.upsertNode(node, x)
+            return try await self.cleanUpEvacuated(host: registration.host, x)
         }
+        if evacuated { await wake(registration.host) }
         let record = try await store.service(host: registration.host, binary: "nova-compute", db)
         try await syncProvider(node, capabilities: caps, disabled: record?.disabled ?? false)
         await hosts.invalidate()
         await network?.hostAlive(registration.host)
+    }
+
+    /// A host that comes back after its servers were evacuated still has their guests: each
+    /// gets a `cleanup` (the guest is destroyed, the server is left alone) and its migration is
+    /// `completed`, as Nova's compute does when it starts. True when there was any.
+    func cleanUpEvacuated(host: String, _ x: any SQLExecutor) async throws -> Bool {
+        let rows = try await x.query("""
+            SELECT id, instance_uuid FROM compute_migration
+            WHERE migration_type = 'evacuation' AND source_compute = ? AND status IN ('accepted', 'pre-migrating', 'done')
+            """, [.text(host)])
+        for row in rows {
+            try await send("cleanup", to: host, instance: row.string("instance_uuid"), payload: ["evacuated": true], x)
+            try await x.execute("UPDATE compute_migration SET status = 'completed', updated_at = ? WHERE id = ?",
+                                [.real(Date().timeIntervalSince1970), .integer(row.int("id"))])
+        }
+        return !rows.isEmpty
     }
 
     func syncProvider(_ node: ComputeNode, capabilities: DriverCapabilities, disabled: Bool) async throws {
