@@ -45,6 +45,12 @@ struct ImageServiceClient: ImageClient {
     func deleteImage(_ id: String) async throws {
         try await images.delete(id, caller: .computeService)
     }
+
+    func backups(instance: String, type: String) async throws -> [String] {
+        let query = ["instance_uuid": instance, "image_type": "backup", "backup_type": type, "sort_key": "created_at", "sort_dir": "desc",
+                     "limit": "1000"]
+        return try await images.list(query, tags: [], caller: .computeService).images.map(\.id)
+    }
 }
 
 /// A file read as upload chunks of 1 MiB.

@@ -367,4 +367,41 @@ final class ComputeAPITests: XCTestCase {
             XCTAssertEqual(refused.status, 501, refused.text)
         }
     }
+
+    func testCreateBackupRotates() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
+            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            func backups() async throws -> [String] {
+                let listed = try await api.call(.get, "/image/v2/images?instance_uuid=\(id)&image_type=backup&sort_key=created_at&sort_dir=asc", token: admin)
+                return listed.json["images"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            }
+            var made: [String] = []
+            for index in 0..<3 {
+                let backup = try await Compute.action(api, id, token: admin, ["createBackup": ["name": .string("daily-\(index)"), "backup_type": "daily", "rotation": 2]])
+                XCTAssertEqual(backup.status, 202, backup.text)
+                made.append(try XCTUnwrap(backup.json["image_id"]?.stringValue, backup.text))
+                _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+                var deadline = Date().addingTimeInterval(10)
+                while try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"]?["OS-EXT-STS:task_state"] != .null && Date() < deadline {
+                    try await Task.sleep(nanoseconds: 20_000_000)
+                }
+                deadline = Date().addingTimeInterval(10)
+                while try await backups().count != min(index + 1, 2) && Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+            }
+            let kept = try await backups()
+            XCTAssertEqual(kept, Array(made.suffix(2)), "the oldest backup was rotated out")
+            let shown = try await api.call(.get, "/image/v2/images/\(made[2])", token: admin)
+            XCTAssertEqual(shown.json["backup_type"], "daily", shown.text)
+            let bad = try await Compute.action(api, id, token: admin, ["createBackup": ["name": "x", "backup_type": "daily", "rotation": -1]])
+            XCTAssertEqual(bad.status, 400, bad.text)
+            let none = try await Compute.action(api, id, token: admin, ["createBackup": ["name": "x", "backup_type": "daily", "rotation": 0]])
+            XCTAssertEqual(none.status, 202, none.text)
+            let left = try await backups()
+            XCTAssertEqual(left, [])
+        }
+    }
 }

@@ -11,7 +11,7 @@ public enum VMState: String, Sendable, CaseIterable {
 
 public enum TaskState: String, Sendable {
     case scheduling, networking, spawning = "spawning", blockDeviceMapping = "block_device_mapping"
-    case imageSnapshot = "image_snapshot", imagePendingUpload = "image_pending_upload", imageUploading = "image_uploading"
+    case imageSnapshot = "image_snapshot", imagePendingUpload = "image_pending_upload", imageUploading = "image_uploading", imageBackup = "image_backup"
     case rebooting, rebootingHard = "rebooting_hard", pausing, unpausing, suspending, resuming
     case poweringOff = "powering-off", poweringOn = "powering-on"
     case rescuing, unrescuing, rebuilding, rebuildSpawning = "rebuild_spawning"

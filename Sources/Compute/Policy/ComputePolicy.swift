@@ -23,7 +23,7 @@ public enum ComputePolicy {
                      "os-rescue:unrescue", "os-console-output", "server-metadata:create", "server-metadata:update",
                      "server-metadata:update_all", "server-metadata:delete", "os-server-tags:update", "os-server-tags:update_all",
                      "os-server-tags:delete", "os-server-tags:delete_all", "os-server-groups:create", "os-server-groups:delete",
-                     "os-security-groups:add", "os-security-groups:remove", "os-deferred-delete:restore",
+                     "os-security-groups:add", "os-security-groups:remove", "os-deferred-delete:restore", "os-create-backup",
                      "os-deferred-delete:force"] {
             rules["os_compute_api:\(rule)"] = member
         }

@@ -71,6 +71,8 @@ public protocol ImageClient: Sendable {
     func upload(imageID: String, path: String) async throws
     /// Deletes an image the compute service created (a shelved server's snapshot).
     func deleteImage(_ id: String) async throws
+    /// The server's backups of `type` (`createBackup`'s images), newest first.
+    func backups(instance: String, type: String) async throws -> [String]
 }
 
 public struct ImageInfo: Sendable {

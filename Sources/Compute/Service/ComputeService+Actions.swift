@@ -178,6 +178,8 @@ extension ComputeService {
             try await changeSecurityGroup(uuid, value, adding: name == "addSecurityGroup", caller: caller)
         case "createImage":
             return try await createImage(uuid, value, version: version, caller: caller, requestID: requestID)
+        case "createBackup":
+            return try await createBackup(uuid, value, version: version, caller: caller, requestID: requestID)
         case "shelve":
             try await shelve(uuid, caller: caller, requestID: requestID)
         case "shelveOffload":
@@ -246,6 +248,39 @@ extension ComputeService {
         let imageID = try await images.createImage(name: name, properties: properties, caller: caller)
         try await simple(uuid, rule, caller: caller, requestID: requestID, action: "createImage", kind: "snapshot", task: .imageSnapshot,
                          endState: nil, payload: ["image_id": .string(imageID)])
+        if version >= Microversion(2, 45) { return ActionResult(status: 202, body: ["image_id": .string(imageID)]) }
+        return ActionResult(status: 202, body: nil)
+    }
+
+    /// `createBackup`: a snapshot marked `image_type=backup` with its `backup_type`; once it is
+    /// uploaded, the server's backups of that type beyond the newest `rotation` are deleted.
+    /// A rotation of 0 takes no snapshot and deletes them all, as in Nova.
+    func createBackup(_ uuid: String, _ value: JSON, version: Microversion, caller: AuthContext, requestID: String) async throws -> ActionResult {
+        guard let name = value["name"]?.stringValue, !name.isEmpty, name.count <= 255 else {
+            throw APIError.badRequest("Invalid input for field/attribute name.")
+        }
+        guard let type = value["backup_type"]?.stringValue else {
+            throw APIError.badRequest("Invalid input for field/attribute createBackup. 'backup_type' is a required property")
+        }
+        guard let rotation = value["rotation"]?.intValue ?? value["rotation"]?.stringValue.flatMap({ Int64($0) }), rotation >= 0 else {
+            throw APIError.badRequest("Invalid input for field/attribute rotation. Value: \(value["rotation"]?.serialized() ?? "None").")
+        }
+        let instance = try await visibleInstance(uuid, caller: caller)
+        let rule = ActionRule(label: "createBackup", policy: "os_compute_api:os-create-backup", vmStates: [.active, .stopped, .paused, .suspended])
+        try check(instance, rule, caller: caller)
+        if rotation == 0 {
+            for image in try await images.backups(instance: uuid, type: type) { try await images.deleteImage(image) }
+            return ActionResult(status: 202, body: nil)
+        }
+        var properties = try Self.metadata(value["metadata"], field: "metadata")
+        properties["image_type"] = "backup"
+        properties["backup_type"] = type
+        properties["instance_uuid"] = uuid
+        properties["user_id"] = caller.userID
+        properties["base_image_ref"] = instance.imageRef
+        let imageID = try await images.createImage(name: name, properties: properties, caller: caller)
+        try await simple(uuid, rule, caller: caller, requestID: requestID, action: "createBackup", kind: "snapshot", task: .imageBackup,
+                         endState: nil, payload: ["image_id": .string(imageID), "backup_type": .string(type), "rotation": .int(rotation)])
         if version >= Microversion(2, 45) { return ActionResult(status: 202, body: ["image_id": .string(imageID)]) }
         return ActionResult(status: 202, body: nil)
     }
@@ -364,7 +399,7 @@ extension ComputeService {
 
 extension TaskState: CaseIterable {
     public static let allCases: [TaskState] = [
-        .scheduling, .networking, .spawning, .blockDeviceMapping, .imageSnapshot, .imagePendingUpload, .imageUploading, .rebooting,
+        .scheduling, .networking, .spawning, .blockDeviceMapping, .imageSnapshot, .imagePendingUpload, .imageUploading, .imageBackup, .rebooting,
         .rebootingHard, .pausing, .unpausing, .suspending, .resuming, .poweringOff, .poweringOn, .rescuing, .unrescuing, .rebuilding,
         .rebuildSpawning, .resizePrep, .resizeMigrating, .resizeMigrated, .resizeFinish, .resizeReverting, .resizeConfirming, .migrating,
         .deleting, .shelving, .shelvingOffloading, .unshelving, .shelvingImagePendingUpload, .shelvingImageUploading,

@@ -61,8 +61,11 @@ extension Conductor {
                 let imageID = message.payload["image_id"]?.stringValue ?? ""
                 let shelving = message.payload["shelve"]?.boolValue ?? false
                 let host = report.host
+                let rotation = message.payload["rotation"]?.intValue.map { (type: message.payload["backup_type"]?.stringValue ?? "", keep: Int($0)) }
                 instance.taskState = shelving ? .shelvingImageUploading : .imageUploading
-                followUp = { await self.finishSnapshot(uuid, imageID: imageID, path: path, shelving: shelving, host: host, actionID: actionID) }
+                followUp = {
+                    await self.finishSnapshot(uuid, imageID: imageID, path: path, shelving: shelving, host: host, actionID: actionID, rotation: rotation)
+                }
                 try await self.store.update(instance, x)
                 return followUp
             case ("migrate_out", false):
@@ -230,10 +233,20 @@ extension Conductor {
     }
 
     /// Uploads a snapshot the agent wrote, then ends the action (or, for shelve, offloads).
-    func finishSnapshot(_ uuid: String, imageID: String, path: String, shelving: Bool, host: String, actionID: Int64) async {
+    /// With `rotation` (a backup), the server's backups of that type beyond the newest `keep`
+    /// are deleted once this one is uploaded.
+    func finishSnapshot(_ uuid: String, imageID: String, path: String, shelving: Bool, host: String, actionID: Int64,
+                        rotation: (type: String, keep: Int)? = nil) async {
         var failure: String?
         do { try await images.upload(imageID: imageID, path: path) } catch { failure = "Snapshot upload failed: \(error)" }
         try? FileManager.default.removeItem(atPath: path)
+        if failure == nil, let rotation {
+            do {
+                for old in try await images.backups(instance: uuid, type: rotation.type).dropFirst(rotation.keep) { try await images.deleteImage(old) }
+            } catch {
+                logger.error("rotating the backups of \(uuid): \(error)")
+            }
+        }
         let uploadFailure = failure
         do {
             try await db.transaction { x in
