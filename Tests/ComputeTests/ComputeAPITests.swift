@@ -404,4 +404,27 @@ final class ComputeAPITests: XCTestCase {
             XCTAssertEqual(left, [])
         }
     }
+
+    func testDiagnosticsComeFromTheHostsDriver() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let member = try await api.projectUser(admin: admin, name: "diag-member")
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
+            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let standard = try await Compute.call(api, .get, "/servers/\(id)/diagnostics", token: admin, version: "2.48")
+            XCTAssertEqual(standard.status, 200, standard.text)
+            XCTAssertEqual(standard.json["state"], "running")
+            XCTAssertEqual(standard.json["num_cpus"], 1)
+            XCTAssertEqual(standard.json["memory_details"]?["maximum"], 512)
+            XCTAssertEqual(standard.json["config_drive"], false)
+            XCTAssertEqual(standard.json["disk_details"]?.arrayValue?.count, 1)
+            let legacy = try await Compute.call(api, .get, "/servers/\(id)/diagnostics", token: admin, version: "2.1")
+            XCTAssertNotNil(legacy.json["cpu0_time"], legacy.text)
+            XCTAssertNotNil(legacy.json["vda_read"], legacy.text)
+            let forbidden = try await Compute.call(api, .get, "/servers/\(id)/diagnostics", token: member.token)
+            XCTAssertTrue([403, 404].contains(forbidden.status), forbidden.text)
+        }
+    }
 }

@@ -187,6 +187,10 @@ extension ComputeRoutes {
                                                            caller: try context.requireAuth())).response()
             }
         }
+        api.get("/servers/:id/diagnostics") { _, context in
+            JSONResponse(try await service.diagnostics(try context.parameters.require("id"), version: context.microversion,
+                                                       caller: try context.requireAuth())).response()
+        }
         api.get("/os-migrations") { request, context in
             JSONResponse(try await service.migrations(request.queryDictionary, version: context.microversion, base: Self.base(request),
                                                       caller: try context.requireAuth())).response()

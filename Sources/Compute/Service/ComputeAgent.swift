@@ -131,6 +131,8 @@ public final class ComputeAgent: Sendable {
             case "console":
                 let lines = message.payload["length"]?.intValue.map(Int.init)
                 output = ["output": .string(try await driver.consoleOutput(uuid, lines: lines))]
+            case "diagnostics":
+                output = try await driver.diagnostics(uuid).json
             default:
                 throw VirtError("unknown message kind \(message.kind)")
             }

@@ -35,7 +35,7 @@ extension Conductor {
                 try await self.store.updateMigration(instance: uuid, status: status, x)
             }
             switch (message.kind, failed) {
-            case ("console", _):
+            case ("console", _), ("diagnostics", _):
                 return nil  // a synchronous call: the caller gets the report itself
             case ("cleanup", _):
                 return nil  // a revert's leftover guest on the destination: the revert itself ends the action

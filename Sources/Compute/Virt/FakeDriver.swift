@@ -84,6 +84,19 @@ public final class FakeDriver: VirtDriver, @unchecked Sendable {
         lock.withLock { guests[guest.uuid] = (guest, .running, ["[fake] arrived by live migration"]) }
     }
 
+    /// Fixed counters, as Nova's fake driver gives, shaped by the guest's flavor and ports.
+    public func diagnostics(_ uuid: String) async throws -> GuestDiagnostics {
+        try lock.withLock {
+            guard let guest = guests[uuid] else { throw VirtError("Instance \(uuid) could not be found on this host.") }
+            return GuestDiagnostics(state: guest.state, driver: "libvirt", hypervisor: "fake", hypervisorOS: "linux", uptime: 46664,
+                                    cpuTimes: Array(repeating: 17_300_000_000, count: Int(max(guest.spec.vcpus, 1))),
+                                    memoryMaximumMB: guest.spec.memoryMB, memoryUsedMB: guest.spec.memoryMB / 2,
+                                    nics: guest.spec.nics.map { GuestDiagnostics.NIC(macAddress: $0.macAddress, rxOctets: 4408, rxPackets: 65,
+                                                                                     txOctets: 1874, txPackets: 20) },
+                                    disks: [GuestDiagnostics.Disk(readBytes: 262_144, readRequests: 112, writeBytes: 5_778_432, writeRequests: 488)])
+        }
+    }
+
     public func consoleOutput(_ uuid: String, lines: Int?) async throws -> String {
         try lock.withLock {
             guard let guest = guests[uuid] else { throw VirtError("Instance \(uuid) could not be found on this host.") }
