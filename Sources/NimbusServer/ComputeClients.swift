@@ -19,14 +19,46 @@ extension AuthContext {
 struct ImageServiceClient: ImageClient {
     let images: ImageService
 
+    static func info(_ image: Image) -> ImageInfo {
+        ImageInfo(id: image.id, name: image.name, status: image.status.rawValue, minRAM: image.minRAM, minDisk: image.minDisk,
+                  size: image.size, diskFormat: image.diskFormat, properties: image.properties, createdAt: image.createdAt, updatedAt: image.updatedAt)
+    }
+
     func image(_ id: String, caller: AuthContext) async throws -> ImageInfo? {
         do {
-            let image = try await images.get(id, caller: caller)
-            return ImageInfo(id: image.id, name: image.name, status: image.status.rawValue, minRAM: image.minRAM, minDisk: image.minDisk,
-                             size: image.size, diskFormat: image.diskFormat, properties: image.properties)
+            return Self.info(try await images.get(id, caller: caller))
         } catch let error as APIError where error.status == .notFound || error.status == .forbidden {
             return nil
         }
+    }
+
+    func images(caller: AuthContext) async throws -> [ImageInfo] {
+        var out: [ImageInfo] = []
+        var marker: String?
+        repeat {
+            var query = ["limit": "1000", "sort_key": "created_at", "sort_dir": "desc"]
+            query["marker"] = marker
+            let page = try await images.list(query, tags: [], caller: caller)
+            out += page.images.map(Self.info)
+            marker = page.nextMarker
+        } while marker != nil
+        return out
+    }
+
+    func deleteImage(_ id: String, caller: AuthContext) async throws {
+        try await images.delete(id, caller: caller)
+    }
+
+    func changeProperties(_ id: String, set: [String: String], remove: [String], caller: AuthContext) async throws -> ImageInfo {
+        let current = try await images.get(id, caller: caller).properties
+        // JSON pointer: `~` and `/` in a key are escaped.
+        func path(_ key: String) -> JSON { .string("/" + key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")) }
+        var patch: [JSON] = set.sorted { $0.key < $1.key }.map { key, value in
+            ["op": .string(current[key] == nil ? "add" : "replace"), "path": path(key), "value": .string(value)]
+        }
+        patch += remove.filter { current[$0] != nil }.map { ["op": "remove", "path": path($0)] }
+        guard !patch.isEmpty else { return Self.info(try await images.get(id, caller: caller)) }
+        return Self.info(try await images.update(id, patch: .array(patch), mediaType: "application/openstack-images-v2.1-json-patch", caller: caller))
     }
 
     func createImage(name: String, properties: [String: String], caller: AuthContext) async throws -> String {

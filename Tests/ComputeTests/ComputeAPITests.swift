@@ -427,4 +427,58 @@ final class ComputeAPITests: XCTestCase {
             XCTAssertTrue([403, 404].contains(forbidden.status), forbidden.text)
         }
     }
+
+    func testImageProxy() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
+            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let snapshot = try await Compute.action(api, id, token: admin, ["createImage": ["name": "snap", "metadata": ["k": "v"]]], version: "2.1")
+            XCTAssertEqual(snapshot.status, 202, snapshot.text)
+            let location = try XCTUnwrap(snapshot.headers[.location], "before 2.45 the image is the Location")
+            let imageID = String(location.split(separator: "/").last ?? "")
+            var status = ""
+            let deadline = Date().addingTimeInterval(10)
+            while status != "ACTIVE" && Date() < deadline {
+                status = try await Compute.call(api, .get, "/images/\(imageID)", token: admin, version: "2.1").json["image"]?["status"]?.stringValue ?? ""
+                if status != "ACTIVE" { try await Task.sleep(nanoseconds: 20_000_000) }
+            }
+            XCTAssertEqual(status, "ACTIVE")
+            let shown = try await Compute.call(api, .get, "/images/\(imageID)", token: admin, version: "2.1")
+            XCTAssertEqual(shown.json["image"]?["server"]?["id"]?.stringValue, id, shown.text)
+            XCTAssertEqual(shown.json["image"]?["metadata"]?["k"], "v")
+            XCTAssertEqual(shown.json["image"]?["progress"], 100)
+            let list = try await Compute.call(api, .get, "/images", token: admin, version: "2.1")
+            XCTAssertEqual(Set(list.json["images"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []), [image, imageID], list.text)
+            XCTAssertNil(list.json["images"]?.arrayValue?.first?["status"], "the short list has ids, names and links")
+            let byServer = try await Compute.call(api, .get, "/images/detail?server=\(id)&type=snapshot", token: admin, version: "2.1")
+            XCTAssertEqual(byServer.json["images"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [imageID], byServer.text)
+            let limited = try await Compute.call(api, .get, "/images/detail?limit=1", token: admin, version: "2.1")
+            XCTAssertEqual(limited.json["images"]?.arrayValue?.count, 1)
+
+            let merged = try await Compute.call(api, .post, "/images/\(imageID)/metadata", token: admin, body: ["metadata": ["a": "1"]], version: "2.1")
+            XCTAssertEqual(merged.json["metadata"]?["a"], "1", merged.text)
+            XCTAssertEqual(merged.json["metadata"]?["k"], "v")
+            let replaced = try await Compute.call(api, .put, "/images/\(imageID)/metadata", token: admin, body: ["metadata": ["b": "2"]], version: "2.1")
+            XCTAssertNil(replaced.json["metadata"]?["a"], replaced.text)
+            XCTAssertEqual(replaced.json["metadata"]?["b"], "2")
+            let one = try await Compute.call(api, .put, "/images/\(imageID)/metadata/c", token: admin, body: ["meta": ["c": "3"]], version: "2.1")
+            XCTAssertEqual(one.json["meta"], ["c": "3"], one.text)
+            let mismatch = try await Compute.call(api, .put, "/images/\(imageID)/metadata/c", token: admin, body: ["meta": ["d": "3"]], version: "2.1")
+            XCTAssertEqual(mismatch.status, 400)
+            let removed = try await Compute.call(api, .delete, "/images/\(imageID)/metadata/c", token: admin, version: "2.1")
+            XCTAssertEqual(removed.status, 204, removed.text)
+            let missing = try await Compute.call(api, .get, "/images/\(imageID)/metadata/c", token: admin, version: "2.1")
+            XCTAssertEqual(missing.status, 404)
+
+            let gone = try await Compute.call(api, .get, "/images", token: admin, version: "2.36")
+            XCTAssertEqual(gone.status, 404, "the proxy ends at 2.36")
+            let deleted = try await Compute.call(api, .delete, "/images/\(imageID)", token: admin, version: "2.1")
+            XCTAssertEqual(deleted.status, 204, deleted.text)
+            let after = try await Compute.call(api, .get, "/images/\(imageID)", token: admin, version: "2.1")
+            XCTAssertEqual(after.status, 404)
+        }
+    }
 }

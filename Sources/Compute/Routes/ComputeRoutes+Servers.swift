@@ -61,6 +61,9 @@ extension ComputeRoutes {
                 response.headers[.location] = "\(Self.base(request))/v2.1/servers/\(server.uuid)"
                 return response
             }
+            if let image = result.imageID {
+                return Response(status: HTTPResponse.Status(code: result.status), headers: [.location: "\(Self.base(request))/v2.1/images/\(image)"])
+            }
             guard let body = result.body else { return Response(status: HTTPResponse.Status(code: result.status)) }
             return JSONResponse(status: HTTPResponse.Status(code: result.status), body).response()
         }

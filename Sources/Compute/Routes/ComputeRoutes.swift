@@ -51,6 +51,7 @@ public struct ComputeRoutes: Sendable {
         registerServers(api)
         registerHosts(api)
         registerQuotas(api)
+        registerImageProxy(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }

@@ -73,6 +73,12 @@ public protocol ImageClient: Sendable {
     func deleteImage(_ id: String) async throws
     /// The server's backups of `type` (`createBackup`'s images), newest first.
     func backups(instance: String, type: String) async throws -> [String]
+    /// Every image the caller may see, newest first (the compute API's image proxy).
+    func images(caller: AuthContext) async throws -> [ImageInfo]
+    /// Deletes an image as the caller (the proxy's `DELETE /images/{id}`).
+    func deleteImage(_ id: String, caller: AuthContext) async throws
+    /// Sets and removes free-form properties as the caller; the image as it then is.
+    func changeProperties(_ id: String, set: [String: String], remove: [String], caller: AuthContext) async throws -> ImageInfo
 }
 
 public struct ImageInfo: Sendable {
@@ -84,11 +90,14 @@ public struct ImageInfo: Sendable {
     public var size: Int64?
     public var diskFormat: String?
     public var properties: [String: String]
+    public var createdAt: Date
+    public var updatedAt: Date
 
     public init(id: String, name: String?, status: String, minRAM: Int64, minDisk: Int64, size: Int64?, diskFormat: String?,
-                properties: [String: String]) {
+                properties: [String: String], createdAt: Date = Date(timeIntervalSince1970: 0), updatedAt: Date = Date(timeIntervalSince1970: 0)) {
         (self.id, self.name, self.status, self.minRAM, self.minDisk, self.size, self.diskFormat, self.properties) =
             (id, name, status, minRAM, minDisk, size, diskFormat, properties)
+        (self.createdAt, self.updatedAt) = (createdAt, updatedAt)
     }
 }
 

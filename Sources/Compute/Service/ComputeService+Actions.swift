@@ -12,9 +12,11 @@ extension ComputeService {
         public var body: JSON?
         /// Rebuild answers with the server itself (plus `adminPass`).
         public var server: Instance?
+        /// The image a snapshot or backup makes: before 2.45 its URL is the `Location` header.
+        public var imageID: String?
 
-        init(status: Int, body: JSON?, server: Instance? = nil) {
-            (self.status, self.body, self.server) = (status, body, server)
+        init(status: Int, body: JSON?, server: Instance? = nil, imageID: String? = nil) {
+            (self.status, self.body, self.server, self.imageID) = (status, body, server, imageID)
         }
     }
 
@@ -249,7 +251,7 @@ extension ComputeService {
         try await simple(uuid, rule, caller: caller, requestID: requestID, action: "createImage", kind: "snapshot", task: .imageSnapshot,
                          endState: nil, payload: ["image_id": .string(imageID)])
         if version >= Microversion(2, 45) { return ActionResult(status: 202, body: ["image_id": .string(imageID)]) }
-        return ActionResult(status: 202, body: nil)
+        return ActionResult(status: 202, body: nil, imageID: imageID)
     }
 
     /// `createBackup`: a snapshot marked `image_type=backup` with its `backup_type`; once it is
@@ -282,7 +284,7 @@ extension ComputeService {
         try await simple(uuid, rule, caller: caller, requestID: requestID, action: "createBackup", kind: "snapshot", task: .imageBackup,
                          endState: nil, payload: ["image_id": .string(imageID), "backup_type": .string(type), "rotation": .int(rotation)])
         if version >= Microversion(2, 45) { return ActionResult(status: 202, body: ["image_id": .string(imageID)]) }
-        return ActionResult(status: 202, body: nil)
+        return ActionResult(status: 202, body: nil, imageID: imageID)
     }
 
     func shelve(_ uuid: String, caller: AuthContext, requestID: String) async throws {
