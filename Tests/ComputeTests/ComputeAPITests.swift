@@ -481,4 +481,20 @@ final class ComputeAPITests: XCTestCase {
             XCTAssertEqual(after.status, 404)
         }
     }
+
+    func testLegacyExtensionsAndEmptyUsageProject() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let list = try await Compute.call(api, .get, "/extensions", token: admin)
+            XCTAssertTrue(list.json["extensions"]?.arrayValue?.contains { $0["name"] == "Hosts" } ?? false, list.text)
+            let one = try await Compute.call(api, .get, "/extensions/os-consoles", token: admin)
+            XCTAssertEqual(one.json["extension"]?["alias"], "os-consoles", one.text)
+            let missing = try await Compute.call(api, .get, "/extensions/os-nothing", token: admin)
+            XCTAssertEqual(missing.status, 404)
+            let empty = try await Compute.call(api, .get, "/os-simple-tenant-usage/", token: admin)
+            XCTAssertEqual(empty.status, 404, empty.text)
+            let usage = try await Compute.call(api, .get, "/os-simple-tenant-usage", token: admin)
+            XCTAssertEqual(usage.status, 200, usage.text)
+        }
+    }
 }

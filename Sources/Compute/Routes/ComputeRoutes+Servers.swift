@@ -213,7 +213,9 @@ extension ComputeRoutes {
             return JSONResponse(status: HTTPResponse.Status(code: status), body).response()
         }
         api.get("/os-simple-tenant-usage") { request, context in
-            JSONResponse(try await service.usages(request.queryDictionary, version: context.microversion, caller: try context.requireAuth())).response()
+            // `/os-simple-tenant-usage/` is a show with an empty project id, not the list.
+            if request.uri.path.hasSuffix("/") { throw APIError.notFound("The resource could not be found.") }
+            return JSONResponse(try await service.usages(request.queryDictionary, version: context.microversion, caller: try context.requireAuth())).response()
         }
         api.get("/os-simple-tenant-usage/:id") { request, context in
             JSONResponse(try await service.usage(project: try context.parameters.require("id"), request.queryDictionary,

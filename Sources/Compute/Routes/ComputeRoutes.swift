@@ -52,6 +52,7 @@ public struct ComputeRoutes: Sendable {
         registerHosts(api)
         registerQuotas(api)
         registerImageProxy(api)
+        registerExtensions(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }
