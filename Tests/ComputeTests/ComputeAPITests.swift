@@ -482,7 +482,7 @@ final class ComputeAPITests: XCTestCase {
         }
     }
 
-    func testLegacyExtensionsAndEmptyUsageProject() async throws {
+    func testLegacyExtensionsAuditLogAndEmptyUsageProject() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
             let list = try await Compute.call(api, .get, "/extensions", token: admin)
@@ -495,6 +495,13 @@ final class ComputeAPITests: XCTestCase {
             XCTAssertEqual(empty.status, 404, empty.text)
             let usage = try await Compute.call(api, .get, "/os-simple-tenant-usage", token: admin)
             XCTAssertEqual(usage.status, 200, usage.text)
+            let audit = try await Compute.call(api, .get, "/os-instance_usage_audit_log/2026-03-15%2010:00:00", token: admin)
+            XCTAssertEqual(audit.json["instance_usage_audit_log"]?["period_beginning"], "2026-02-01 00:00:00", audit.text)
+            XCTAssertEqual(audit.json["instance_usage_audit_log"]?["period_ending"], "2026-03-01 00:00:00")
+            let invalid = try await Compute.call(api, .get, "/os-instance_usage_audit_log/not-a-date", token: admin)
+            XCTAssertEqual(invalid.status, 400, invalid.text)
+            let all = try await Compute.call(api, .get, "/os-instance_usage_audit_log", token: admin)
+            XCTAssertNotNil(all.json["instance_usage_audit_logs"]?["hosts_not_run"]?.arrayValue, all.text)
         }
     }
 }

@@ -38,7 +38,7 @@ public enum ComputePolicy {
                      "os-aggregates:index", "os-aggregates:show", "os-aggregates:create", "os-aggregates:update", "os-aggregates:delete",
                      "os-aggregates:add_host", "os-aggregates:remove_host", "os-aggregates:set_metadata", "os-hosts:list", "os-hosts:show",
                      "os-hosts:update", "os-hosts:reboot", "os-hosts:shutdown", "os-hosts:start", "os-migrations:index",
-                     "servers:migrations:index", "servers:migrations:show", "os-server-diagnostics",
+                     "servers:migrations:index", "servers:migrations:show", "os-server-diagnostics", "os-instance-usage-audit-log:list",
                      "os-availability-zone:detail", "os-quota-sets:update", "os-quota-sets:delete", "os-quota-class-sets:show",
                      "os-quota-class-sets:update", "limits:other_project", "os-server-groups:index:all_projects"] {
             rules["os_compute_api:\(rule)"] = admin

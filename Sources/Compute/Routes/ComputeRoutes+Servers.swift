@@ -212,6 +212,13 @@ extension ComputeRoutes {
             let (status, body) = try await service.externalEvents(try await request.jsonBody(limit: self.maxBodySize), caller: try context.requireAuth())
             return JSONResponse(status: HTTPResponse.Status(code: status), body).response()
         }
+        api.get("/os-instance_usage_audit_log") { _, context in
+            JSONResponse(["instance_usage_audit_logs": try await service.usageAuditLog(before: nil, caller: try context.requireAuth())]).response()
+        }
+        api.get("/os-instance_usage_audit_log/:before") { _, context in
+            JSONResponse(["instance_usage_audit_log": try await service.usageAuditLog(before: try context.parameters.require("before"),
+                                                                                     caller: try context.requireAuth())]).response()
+        }
         api.get("/os-simple-tenant-usage") { request, context in
             // `/os-simple-tenant-usage/` is a show with an empty project id, not the list.
             if request.uri.path.hasSuffix("/") { throw APIError.notFound("The resource could not be found.") }

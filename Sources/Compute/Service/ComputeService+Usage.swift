@@ -98,3 +98,41 @@ extension ComputeService {
         return .object(out)
     }
 }
+
+/// `os-instance_usage_audit_log`: Nova's record of each host's periodic usage audit for the
+/// last completed month. Nimbus runs no such audit (it has no notification bus to send the
+/// usage events to), so every compute host is reported as not having run it; usage itself
+/// is `os-simple-tenant-usage`'s.
+extension ComputeService {
+    public func usageAuditLog(before raw: String?, caller: AuthContext) async throws -> JSON {
+        try authorize("os_compute_api:os-instance-usage-audit-log:list", caller)
+        var before = Date()
+        if let raw {
+            let text = raw.removingPercentEncoding ?? raw
+            guard let parsed = Timestamps.parse(text.replacingOccurrences(of: " ", with: "T")) else {
+                throw APIError.badRequest("Invalid timestamp for date \(text)")
+            }
+            before = parsed
+        }
+        let (begin, end) = Self.lastCompletedMonth(before: before)
+        let hosts = try await allServices().filter { $0.binary == "nova-compute" }.map(\.host).sorted()
+        return ["hosts_not_run": .array(hosts.map { .string($0) }), "log": [:], "num_hosts": .int(Int64(hosts.count)), "num_hosts_done": 0,
+                "num_hosts_not_run": .int(Int64(hosts.count)), "num_hosts_running": 0,
+                "overall_status": .string("0 of \(hosts.count) hosts done. 0 errors."),
+                "period_beginning": .string(Self.auditTime(begin)), "period_ending": .string(Self.auditTime(end)),
+                "total_errors": 0, "total_instances": 0]
+    }
+
+    /// `2026-10-01 00:00:00`, as Nova prints the period.
+    static func auditTime(_ date: Date) -> String {
+        String(Timestamps.iso8601(date).dropLast()).replacingOccurrences(of: "T", with: " ")
+    }
+
+    /// The calendar month (UTC) before the one `before` falls in: Nova's default audit period.
+    static func lastCompletedMonth(before: Date) -> (Date, Date) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let end = calendar.date(from: calendar.dateComponents([.year, .month], from: before))!
+        return (calendar.date(byAdding: .month, value: -1, to: end)!, end)
+    }
+}
