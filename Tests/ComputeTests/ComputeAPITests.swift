@@ -371,10 +371,7 @@ final class ComputeAPITests: XCTestCase {
     func testCreateBackupRotates() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
             let admin = try await api.adminToken(cloud)
-            let (image, flavor) = try await Compute.bootables(api, admin: admin)
-            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
-            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
-            _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let (id, _) = try await Compute.activeServer(api, admin: admin)
             func backups() async throws -> [String] {
                 let listed = try await api.call(.get, "/image/v2/images?instance_uuid=\(id)&image_type=backup&sort_key=created_at&sort_dir=asc", token: admin)
                 return listed.json["images"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
@@ -409,10 +406,7 @@ final class ComputeAPITests: XCTestCase {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
             let admin = try await api.adminToken(cloud)
             let member = try await api.projectUser(admin: admin, name: "diag-member")
-            let (image, flavor) = try await Compute.bootables(api, admin: admin)
-            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
-            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
-            _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let (id, _) = try await Compute.activeServer(api, admin: admin)
             let standard = try await Compute.call(api, .get, "/servers/\(id)/diagnostics", token: admin, version: "2.48")
             XCTAssertEqual(standard.status, 200, standard.text)
             XCTAssertEqual(standard.json["state"], "running")
@@ -432,7 +426,7 @@ final class ComputeAPITests: XCTestCase {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
             let admin = try await api.adminToken(cloud)
             let (image, flavor) = try await Compute.bootables(api, admin: admin)
-            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor)
             let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
             _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
             let snapshot = try await Compute.action(api, id, token: admin, ["createImage": ["name": "snap", "metadata": ["k": "v"]]], version: "2.1")

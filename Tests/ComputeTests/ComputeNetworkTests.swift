@@ -169,10 +169,7 @@ final class ComputeNetworkTests: XCTestCase {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
             let admin = try await api.adminToken(cloud)
             let member = try await api.projectUser(admin: admin, name: "events-member")
-            let (image, flavor) = try await Compute.bootables(api, admin: admin)
-            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
-            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
-            _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let (id, _) = try await Compute.activeServer(api, admin: admin)
             let one = try await Compute.call(api, .post, "/os-server-external-events", token: admin,
                                              body: ["events": [["name": "network-changed", "server_uuid": .string(id), "tag": "port-1"]]])
             XCTAssertEqual(one.status, 200, one.text)

@@ -18,11 +18,7 @@ final class ComputeRecoveryTests: XCTestCase {
     func testAnInterruptedMoveIsAbandonedAndAnInterruptedUnshelveResumed() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, plane, api in
             let admin = try await api.adminToken(cloud)
-            let (image, flavor) = try await Compute.bootables(api, admin: admin)
-            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
-            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
-            let active = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
-            let host = active["OS-EXT-SRV-ATTR:host"]?.stringValue
+            let (id, host) = try await Compute.activeServer(api, admin: admin)
             let before = try await plane.placement.allocations(consumer: id)
             XCTAssertFalse(before.isEmpty)
 
@@ -62,11 +58,8 @@ final class ComputeRecoveryTests: XCTestCase {
     func testAReturningHostLosesTheGuestsEvacuatedFromIt() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, plane, api in
             let admin = try await api.adminToken(cloud)
-            let (image, flavor) = try await Compute.bootables(api, admin: admin)
-            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": "none"])
-            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
-            let active = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
-            let source = try XCTUnwrap(active["OS-EXT-SRV-ATTR:host"]?.stringValue)
+            let (id, host) = try await Compute.activeServer(api, admin: admin)
+            let source = try XCTUnwrap(host)
             let services = try await Compute.call(api, .get, "/os-services?binary=nova-compute&host=\(source)", token: admin)
             let service = try XCTUnwrap(services.json["services"]?.arrayValue?.first?["id"]?.stringValue, services.text)
             _ = try await Compute.call(api, .put, "/os-services/\(service)", token: admin, body: ["forced_down": true])

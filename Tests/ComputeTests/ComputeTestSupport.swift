@@ -46,6 +46,16 @@ enum Compute {
         return try await call(api, .post, "/servers", token: token, body: .object(body))
     }
 
+    /// A fresh image and flavor, and a server of them without networks that reached ACTIVE:
+    /// its id and the host it landed on.
+    static func activeServer(_ api: API, admin: String, file: StaticString = #filePath, line: UInt = #line) async throws -> (id: String, host: String?) {
+        let (image, flavor) = try await bootables(api, admin: admin)
+        let booted = try await boot(api, token: admin, image: image, flavor: flavor)
+        let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text, file: file, line: line)
+        let server = try await waitFor(api, id, token: admin, status: "ACTIVE", file: file, line: line)
+        return (id, server["OS-EXT-SRV-ATTR:host"]?.stringValue)
+    }
+
     /// Polls the server until it reaches `status` with no task, or fails the test.
     @discardableResult
     static func waitFor(_ api: API, _ id: String, token: String, status: String, file: StaticString = #filePath, line: UInt = #line) async throws -> JSON {
