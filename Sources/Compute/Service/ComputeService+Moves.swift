@@ -10,6 +10,8 @@ extension ComputeService {
         case resize(flavorID: String)
         case coldMigrate(host: String?)
         case liveMigrate(host: String?, block: Bool)
+
+        var isLive: Bool { if case .liveMigrate = self { true } else { false } }
     }
 
     func move(_ uuid: String, kind: MoveKind, caller: AuthContext, requestID: String) async throws {
@@ -56,7 +58,7 @@ extension ComputeService {
                 try await self.reserveDelta(from: instance.flavor, to: newFlavor, project: instance.projectID, limits: limits, x)
                 instance.newFlavor = newFlavor
             }
-            let live = { if case .liveMigrate = kind { return true } else { return false } }()
+            let live = kind.isLive
             instance.taskState = live ? .migrating : .resizePrep
             instance.extra["migration"] = .string(migration)
             try await self.store.insertMigration(uuid: migration, instance: instance, kind: live ? .liveMigration : (resizeTo == nil ? .migration : .resize),
@@ -173,8 +175,7 @@ extension Conductor {
             }
             try await db.transaction { x in
                 guard var current = try await self.store.instance(uuid: uuid, x), current.deletedAt == nil else { return }
-                let live = { if case .liveMigrate = kind { return true } else { return false } }()
-                try await self.store.updateMigration(instance: uuid, status: live ? "running" : "migrating", destination: selection.host, x)
+                try await self.store.updateMigration(instance: uuid, status: kind.isLive ? "running" : "migrating", destination: selection.host, x)
                 if case .liveMigrate(_, let block) = kind {
                     try await self.send("live_migrate", to: source, instance: uuid,
                                         payload: ["action_id": .int(actionID), "destination": .string(selection.host), "block_migration": .bool(block),

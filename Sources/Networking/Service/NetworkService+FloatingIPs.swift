@@ -116,7 +116,7 @@ extension NetworkService {
         if input.has("port_id") || fixedIP != nil {
             guard let port else {
                 if fixedIP != nil { throw Self.fixedIPWithoutPort }
-                try await disassociate(id, x)
+                try await disassociate(where: "id", id, x)
                 return
             }
             try await associate(id, port: port, fixedIP: fixedIP, caller: caller, x)
@@ -211,9 +211,13 @@ extension NetworkService {
                             .text(portID), .text(chosen.ip.description), .text(router), .text(id))
     }
 
-    func disassociate(_ id: String, _ x: any SQLExecutor) async throws {
-        try await x.execute("UPDATE network_floatingip SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL, status = 'DOWN' WHERE id = ?", .text(id))
-        try await touch("network_floatingip", id, x)
+    /// Unhooks the floating IPs whose `column` (`id`, `port_id`) is `value` from their port,
+    /// moving their revision as any change does.
+    func disassociate(where column: String, _ value: String, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            UPDATE network_floatingip SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL, status = 'DOWN',
+                revision_number = revision_number + 1, updated_at = ? WHERE \(column) = ?
+            """, Self.now(), .text(value))
     }
 
     /// Router and floating IP ports go with their router or floating IP, not through the port

@@ -243,10 +243,7 @@ extension NetworkService {
     /// Deletes a port; its addresses and security group links go with it (ON DELETE CASCADE),
     /// and floating IPs on it are disassociated, as Neutron does when an instance goes.
     func removePort(_ id: String, _ x: any SQLExecutor) async throws {
-        try await x.execute("""
-            UPDATE network_floatingip SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL, status = 'DOWN',
-                revision_number = revision_number + 1, updated_at = ? WHERE port_id = ?
-            """, Self.now(), .text(id))
+        try await disassociate(where: "port_id", id, x)
         try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
         try await x.execute("DELETE FROM network_port WHERE id = ?", .text(id))
     }

@@ -242,11 +242,11 @@ extension NetworkService {
             port = portID
         } else {
             let subnet = try await checkInterfaceSubnet(subnetID ?? "", router: id, existing: interfaces, caller: caller, x)
-            guard let gateway = subnet.optionalString("gateway_ip").flatMap(IPAddress.init) else {
+            guard let gateway = subnet["gateway_ip"]?.stringValue.flatMap(IPAddress.init) else {
                 throw Self.badRequest("Bad router request: Subnet for router interface must have a gateway IP.", code: "BadRequest")
             }
-            port = try await insertServicePort(project: project, network: subnet.string("network_id"), device: id, owner: Self.interfaceOwner,
-                                           fixedIPs: [FixedIPRequest(subnetID: subnet.string("id"), address: gateway)], x)
+            port = try await insertServicePort(project: project, network: subnet["network_id"]?.stringValue ?? "", device: id, owner: Self.interfaceOwner,
+                                               fixedIPs: [FixedIPRequest(subnetID: subnetID, address: gateway)], x)
         }
         try await touch("network_router", id, x)
         return port
@@ -292,10 +292,8 @@ extension NetworkService {
                 try await self.touch("network_port", portID, x)
             }
             try await self.touch("network_router", id, x)
-            let project = router.target["project_id"] ?? ""
-            return ["id": .string(id), "tenant_id": .string(project), "project_id": .string(project), "port_id": .string(portID),
-                    "subnet_id": .string(subnets.first ?? ""), "subnet_ids": .array(subnets.map { .string($0) }),
-                    "network_id": port.json["network_id"] ?? .null]
+            return Self.interfaceJSON(router: id, project: router.target["project_id"] ?? "", port: portID, network: port.json["network_id"],
+                                      subnets: subnets, subnet: nil)
         }
     }
 
@@ -318,18 +316,17 @@ extension NetworkService {
     /// overlapping the router's other subnets (a router cannot route two copies of one range).
     @discardableResult
     func checkInterfaceSubnet(_ subnetID: String, router: String, existing: [(id: String, cidr: IPNetwork)], caller: AuthContext,
-                              _ x: any SQLExecutor) async throws -> Row {
+                              _ x: any SQLExecutor) async throws -> [String: JSON] {
         let subnet = try await stored("subnet", subnetID, x)
         guard visible("subnet", subnet.json, target: subnet.target, caller: caller) != nil,
-              let row = try await x.first("SELECT * FROM network_subnet WHERE id = ?", .text(subnetID)),
-              let cidr = IPNetwork(row.string("cidr")) else { throw Self.notFound("subnet", subnetID) }
+              let cidr = subnet.json["cidr"]?.stringValue.flatMap({ IPNetwork($0) }) else { throw Self.notFound("subnet", subnetID) }
         if existing.contains(where: { $0.id == subnetID }) {
             throw Self.badRequest("Bad router request: Router already has a port on subnet \(subnetID).", code: "BadRequest")
         }
         if let clash = existing.first(where: { $0.cidr.overlaps(cidr) }) {
             throw Self.badRequest("Bad router request: Cidr \(cidr) of subnet \(subnetID) overlaps with cidr \(clash.cidr) of subnet \(clash.id).", code: "BadRequest")
         }
-        return row
+        return subnet.json
     }
 
     /// Refuses to take an interface off a subnet that floating IPs or static routes still use.
@@ -352,11 +349,17 @@ extension NetworkService {
     /// What add and remove interface answer: the router, the port, its network and subnets.
     func interfaceInfo(router: String, port: String, subnet: String?) async throws -> JSON {
         let found = try await stored("port", port, db)
-        let subnets = (found.json["fixed_ips"]?.arrayValue ?? []).compactMap { $0["subnet_id"] }
+        let subnets = (found.json["fixed_ips"]?.arrayValue ?? []).compactMap { $0["subnet_id"]?.stringValue }
         let project = try await stored("router", router, db).target["project_id"] ?? ""
-        return ["id": .string(router), "tenant_id": .string(project), "project_id": .string(project), "port_id": .string(port),
-                "subnet_id": subnet.map { .string($0) } ?? subnets.first ?? .null, "subnet_ids": .array(subnets),
-                "network_id": found.json["network_id"] ?? .null]
+        return Self.interfaceJSON(router: router, project: project, port: port, network: found.json["network_id"], subnets: subnets, subnet: subnet)
+    }
+
+    /// The body of `add_router_interface` and `remove_router_interface`; `subnet_id` is the
+    /// one asked for, else the port's first.
+    static func interfaceJSON(router: String, project: String, port: String, network: JSON?, subnets: [String], subnet: String?) -> JSON {
+        ["id": .string(router), "tenant_id": .string(project), "project_id": .string(project), "port_id": .string(port),
+         "subnet_id": (subnet ?? subnets.first).map { .string($0) } ?? .null, "subnet_ids": .array(subnets.map { .string($0) }),
+         "network_id": network ?? .null]
     }
 
     // MARK: Static routes
