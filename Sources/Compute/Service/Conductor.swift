@@ -170,8 +170,11 @@ actor AgentHub {
     /// Returns when `host` is woken after `since`, or at `deadline`.
     func wait(_ host: String, since: Int, until deadline: ContinuousClock.Instant) async {
         if generations[host, default: 0] != since || Task.isCancelled { return }
+        // Cancelled once the wait is over: it must not wake the host then, or every wake
+        // would cause another (the agent's next wait would be cut short by this one's timer,
+        // and so on: a host that ever had a message polled without pause).
         let timer = Task { [weak self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
+            guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
             await self?.wake(host)
         }
         // A cancelled agent (shutdown) stops waiting at once.
@@ -186,7 +189,7 @@ actor AgentHub {
     func awaitReply(_ id: Int64, timeout: Duration) async -> AgentReport? {
         if let early = earlyReplies.removeValue(forKey: id) { return early }
         let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
             await self?.deliver(id, nil)
         }
         let report = await withCheckedContinuation { replies[id] = $0 }
@@ -236,9 +239,11 @@ actor KeyedLock {
 actor HostCache {
     struct Snapshot: Sendable {
         var nodes: [String: ComputeNode]
-        var nodesByUUID: [String: ComputeNode]
         var services: [String: ServiceRecord]
         var aggregates: [Aggregate]
+        /// Node uuid (its placement provider) → the host as the scheduler sees it; rebuilt
+        /// with the services, so a boot only looks its candidates up.
+        var records: [String: HostRecord]
         var loadedAt: Date
     }
 
@@ -259,8 +264,7 @@ actor HostCache {
             do {
                 let nodes = try await store.nodes(db)
                 fresh = Snapshot(nodes: Dictionary(nodes.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a }),
-                                 nodesByUUID: Dictionary(nodes.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a }),
-                                 services: [:], aggregates: try await store.aggregates(db), loadedAt: Date())
+                                 services: [:], aggregates: try await store.aggregates(db), records: [:], loadedAt: Date())
             } catch {
                 structureValid = false
                 throw error
@@ -268,6 +272,12 @@ actor HostCache {
         }
         let services = try await store.services(db).filter { $0.binary == "nova-compute" }
         fresh.services = Dictionary(services.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
+        var records: [String: HostRecord] = [:]
+        for node in fresh.nodes.values {
+            records[node.uuid] = HostRecord(node: node, service: fresh.services[node.host],
+                                            aggregates: fresh.aggregates.filter { $0.hosts.contains(node.host) })
+        }
+        fresh.records = records
         fresh.loadedAt = Date()
         snapshot = fresh
         return fresh
