@@ -14,12 +14,8 @@ struct PlacementServiceClient: PlacementClient {
         query.limit = request.limit
         // Disabled hosts carry COMPUTE_STATUS_DISABLED on their root provider (Nova's prefilter).
         query.rootForbiddenTraits = request.forbiddenTraits
-        let (candidates, summaries) = try await placement.allocationCandidates(query)
-        return candidates.compactMap { candidate in
-            // Compute nodes are flat trees: one provider holds the whole allocation.
-            guard candidate.allocations.count == 1, let (uuid, allocation) = candidate.allocations.first, let summary = summaries[uuid] else { return nil }
-            return ProviderCandidate(uuid: uuid, allocation: allocation, capacity: summary.resources.mapValues(\.capacity),
-                                     used: summary.resources.mapValues(\.used), traits: summary.traits)
+        return try await placement.hostCandidates(query).map {
+            ProviderCandidate(uuid: $0.uuid, allocation: $0.allocation, capacity: $0.capacity, used: $0.used, traits: $0.traits)
         }
     }
 

@@ -4,26 +4,38 @@ import NimbusCore
 /// What the scheduler knows about one candidate host while it decides (Nova's HostState):
 /// the compute node, its service, its aggregates, and placement's view of its capacity.
 final class HostState: Sendable {
-    let node: ComputeNode
-    let service: ServiceRecord?
-    let aggregates: [Aggregate]
+    let record: HostRecord
     let candidate: ProviderCandidate
     /// Servers on the host (only loaded when a filter or weigher needs them).
     let instances: Set<String>
     let failedBuilds: Int
 
-    init(node: ComputeNode, service: ServiceRecord?, aggregates: [Aggregate], candidate: ProviderCandidate, instances: Set<String>, failedBuilds: Int) {
-        (self.node, self.service, self.aggregates, self.candidate, self.instances, self.failedBuilds) =
-            (node, service, aggregates, candidate, instances, failedBuilds)
+    init(record: HostRecord, candidate: ProviderCandidate, instances: Set<String>, failedBuilds: Int) {
+        (self.record, self.candidate, self.instances, self.failedBuilds) = (record, candidate, instances, failedBuilds)
     }
 
-    var host: String { node.host }
+    var node: ComputeNode { record.node }
+    var service: ServiceRecord? { record.service }
+    var aggregates: [Aggregate] { record.aggregates }
+    var host: String { record.node.host }
 
     var availabilityZones: Set<String> { Set(aggregates.compactMap(\.availabilityZone)) }
 
     var freeRAM: Double { Double(max(node.memoryMB - (candidate.used["MEMORY_MB"] ?? 0), 0)) }
     var freeVCPUs: Double { Double(max(candidate.free("VCPU"), 0)) }
     var freeDisk: Double { Double(max(candidate.free("DISK_GB"), 0)) * 1024 }
+}
+
+/// A host's node, service and aggregates: what does not change from one boot to the next,
+/// so the host cache builds it once for all of them.
+final class HostRecord: Sendable {
+    let node: ComputeNode
+    let service: ServiceRecord?
+    let aggregates: [Aggregate]
+
+    init(node: ComputeNode, service: ServiceRecord?, aggregates: [Aggregate]) {
+        (self.node, self.service, self.aggregates) = (node, service, aggregates)
+    }
 }
 
 /// What is being placed: Nova's RequestSpec.

@@ -80,7 +80,7 @@ struct FilterScheduler: Sendable {
     /// Filters and weighs `hosts` for `spec`, claims on the best host that accepts the claim,
     /// and returns it with alternates. Throws NoValidHost when nothing fits.
     func select(_ spec: RequestSpec, hosts: [HostState], context: FilterContext) async throws -> [Selection] {
-        var remaining = hosts.filter { !spec.ignoreHosts.contains($0.host) }
+        var remaining = spec.ignoreHosts.isEmpty ? hosts : hosts.filter { !spec.ignoreHosts.contains($0.host) }
         if let forced = spec.forcedHost {
             // A forced host skips the filters, as in Nova.
             remaining = remaining.filter { $0.host == forced }
@@ -141,6 +141,7 @@ struct FilterScheduler: Sendable {
                 add(minMax(members.map { -$0 }), settings.softAntiAffinityWeightMultiplier)
             }
         }
-        return zip(hosts, total).sorted { $0.1 > $1.1 }.map(\.0)
+        // Positions, not the hosts, are sorted: a thousand-host sort then moves integers.
+        return hosts.indices.sorted { total[$0] > total[$1] }.map { hosts[$0] }
     }
 }

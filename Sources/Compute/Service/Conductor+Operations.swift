@@ -25,10 +25,8 @@ extension Conductor {
             }
         }
         return candidates.compactMap { candidate in
-            guard let node = snapshot.nodesByUUID[candidate.uuid] else { return nil }
-            return HostState(node: node, service: snapshot.services[node.host],
-                             aggregates: snapshot.aggregates.filter { $0.hosts.contains(node.host) }, candidate: candidate,
-                             instances: onHost[node.host] ?? [], failedBuilds: 0)
+            guard let record = snapshot.records[candidate.uuid] else { return nil }
+            return HostState(record: record, candidate: candidate, instances: needsInstances ? onHost[record.node.host] ?? [] : [], failedBuilds: 0)
         }
     }
 

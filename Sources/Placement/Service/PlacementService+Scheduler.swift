@@ -11,6 +11,73 @@ extension PlacementService {
     public func allocationCandidates(_ request: ResourceRequest) async throws
         -> (candidates: [AllocationCandidate], summaries: [String: ProviderSummary])
     {
+        let result = try await allocationCandidates(Self.query(request))
+        return (result.candidates, result.summaries)
+    }
+
+    /// A provider that can hold the whole of a request by itself, as the scheduler weighs it.
+    public struct HostCandidate: Sendable {
+        public let uuid: String
+        /// Class → amount to claim.
+        public let allocation: [String: Int64]
+        /// Class → capacity and class → amount used, for every class the provider has.
+        public let capacity: [String: Int64]
+        public let used: [String: Int64]
+        public let traits: Set<String>
+    }
+
+    /// The candidates of `request` that one provider holds alone (a compute node), in
+    /// provider order. Every boot asks this of every host, so a cloud of flat providers is
+    /// answered by one scan of the cached host list that shares its dictionaries instead of
+    /// building them per host; any other cloud goes through the general algorithm.
+    public func hostCandidates(_ request: ResourceRequest) async throws -> [HostCandidate] {
+        let s = try await db.readTransaction { x in try await self.store.snapshot(x, cache: self.structure) }
+        if let table = s.flatHosts, !request.resources.isEmpty { return Self.flatCandidates(request, table, usages: s.usages) }
+        let result = Self.candidates(Self.query(request), s)
+        return result.candidates.compactMap { candidate in
+            guard candidate.allocations.count == 1, let (uuid, allocation) = candidate.allocations.first, let summary = result.summaries[uuid] else { return nil }
+            return HostCandidate(uuid: uuid, allocation: allocation, capacity: summary.resources.mapValues(\.capacity),
+                                 used: summary.resources.mapValues(\.used), traits: summary.traits)
+        }
+    }
+
+    /// What `candidates(_:_:)` answers for providers that are each a tree of their own: the
+    /// request's one group on the provider, which is also the root.
+    static func flatCandidates(_ request: ResourceRequest, _ table: PlacementSnapshot.FlatHosts,
+                               usages: [String: [String: Int64]]) -> [HostCandidate] {
+        // Names the table does not know: a required one matches no host, a forbidden one any.
+        var required: [Int] = []
+        for trait in request.requiredTraits.union(request.rootRequiredTraits) {
+            guard let n = table.traitNumbers[trait] else { return [] }
+            required.append(n)
+        }
+        let forbidden = request.forbiddenTraits.union(request.rootForbiddenTraits).compactMap { table.traitNumbers[$0] }
+        var resources: [(number: Int, name: String, amount: Int64)] = []
+        for (rc, amount) in request.resources {
+            guard let n = table.classNumbers[rc] else { return [] }
+            resources.append((n, rc, amount))
+        }
+        let memberOf = request.memberOf.map { Set($0) }
+        var used = [[String: Int64]?](repeating: nil, count: table.hosts.count)
+        for (uuid, usage) in usages { if let i = table.positions[uuid] { used[i] = usage } }
+
+        var out: [HostCandidate] = []
+        for (i, host) in table.hosts.enumerated() {
+            if let limit = request.limit, out.count >= limit { break }
+            if let tree = request.inTree, tree != host.uuid { continue }
+            guard required.allSatisfy(host.has(trait:)), !forbidden.contains(where: host.has(trait:)),
+                  memberOf.isEmpty || memberOf.allSatisfy({ !$0.isDisjoint(with: host.aggregates) }) else { continue }
+            let usage = used[i]
+            guard resources.allSatisfy({ rc in
+                guard let inventory = host.inventories[rc.number] else { return false }
+                return inventory.accepts(rc.amount) && inventory.fits(rc.amount, used: usage?[rc.name] ?? 0)
+            }) else { continue }
+            out.append(HostCandidate(uuid: host.uuid, allocation: request.resources, capacity: host.capacities, used: usage ?? [:], traits: host.traits))
+        }
+        return out
+    }
+
+    static func query(_ request: ResourceRequest) -> CandidateQuery {
         var group = RequestGroup(resources: request.resources)
         group.requiredTraits = request.requiredTraits.sorted().map { [$0] }
         group.forbiddenTraits = request.forbiddenTraits
@@ -20,8 +87,7 @@ extension PlacementService {
         query.rootRequired = request.rootRequiredTraits.sorted().map { [$0] }
         query.rootForbidden = request.rootForbiddenTraits
         query.limit = request.limit
-        let result = try await allocationCandidates(query)
-        return (result.candidates, result.summaries)
+        return query
     }
 
     /// Atomically replaces the consumer's allocations with `allocations` (provider uuid →

@@ -14,6 +14,8 @@ struct PlacementSnapshot: Sendable {
     var aggregates: [String: Set<String>] = [:]
     /// How the providers group into trees; derived from the above, cached with them.
     var layout = TreeLayout()
+    /// See `FlatHosts`; derived and cached the same way.
+    var flatHosts: FlatHosts?
 
     /// Provider trees in creation order, and the providers that share through aggregates.
     /// Every candidate query walks these; with a thousand hosts, building them per query cost
@@ -32,6 +34,61 @@ struct PlacementSnapshot: Sendable {
                 trees[p.rootUUID, default: []].append(uuid)
             }
             sharing = order.filter { traits[$0]?.contains(sharingTrait) ?? false }
+        }
+    }
+
+    /// Every provider, in root order, when each is a tree of its own and none shares through
+    /// an aggregate (the usual cloud of compute nodes), else nil. A query for one host is then
+    /// a scan of this table with no trees to combine, and every boot scans every host: so
+    /// classes and traits are numbered once here, and the scan tests array slots and bits
+    /// instead of hashing names.
+    struct FlatHosts: Sendable {
+        struct Host: Sendable {
+            let uuid: String
+            /// By class number; nil where the host has no inventory of the class.
+            let inventories: [Inventory?]
+            /// Class → capacity as summaries show it, shared by every candidate of the host.
+            let capacities: [String: Int64]
+            let traits: Set<String>
+            /// Bit n set: the host has trait number n.
+            let traitBits: [UInt64]
+            let aggregates: Set<String>
+
+            func has(trait number: Int) -> Bool {
+                let word = number >> 6
+                return word < traitBits.count && traitBits[word] & (1 << UInt64(number & 63)) != 0
+            }
+        }
+
+        let hosts: [Host]
+        let classNumbers: [String: Int]
+        let traitNumbers: [String: Int]
+        /// Provider uuid → position in `hosts`.
+        let positions: [String: Int]
+
+        init?(_ s: PlacementSnapshot) {
+            guard s.layout.sharing.isEmpty, s.layout.rootOrder.count == s.order.count else { return nil }
+            var classNumbers: [String: Int] = [:]
+            var traitNumbers: [String: Int] = [:]
+            for uuid in s.layout.rootOrder {
+                for rc in (s.inventories[uuid] ?? [:]).keys.sorted() where classNumbers[rc] == nil { classNumbers[rc] = classNumbers.count }
+                for trait in (s.traits[uuid] ?? []).sorted() where traitNumbers[trait] == nil { traitNumbers[trait] = traitNumbers.count }
+            }
+            hosts = s.layout.rootOrder.map { uuid in
+                let inventories = s.inventories[uuid] ?? [:]
+                var slots = [Inventory?](repeating: nil, count: classNumbers.count)
+                for (rc, inventory) in inventories { slots[classNumbers[rc]!] = inventory }
+                let traits = s.traits[uuid] ?? []
+                var bits = [UInt64](repeating: 0, count: (traitNumbers.count + 63) / 64)
+                for trait in traits {
+                    let n = traitNumbers[trait]!
+                    bits[n >> 6] |= 1 << UInt64(n & 63)
+                }
+                return Host(uuid: uuid, inventories: slots, capacities: inventories.mapValues(\.displayCapacity), traits: traits,
+                            traitBits: bits, aggregates: s.aggregates[uuid] ?? [])
+            }
+            (self.classNumbers, self.traitNumbers) = (classNumbers, traitNumbers)
+            positions = Dictionary(uniqueKeysWithValues: s.layout.rootOrder.enumerated().map { ($1, $0) })
         }
     }
 
@@ -300,8 +357,8 @@ struct PlacementStore: Sendable {
             s.usages[r.string("provider_uuid"), default: [:]][r.string("resource_class")] = r.int("used")
         }
         if let version, let cached = cache?.entry(version) {
-            (s.providers, s.order, s.inventories, s.traits, s.aggregates, s.layout) =
-                (cached.providers, cached.order, cached.inventories, cached.traits, cached.aggregates, cached.layout)
+            (s.providers, s.order, s.inventories, s.traits, s.aggregates, s.layout, s.flatHosts) =
+                (cached.providers, cached.order, cached.inventories, cached.traits, cached.aggregates, cached.layout, cached.flatHosts)
             return s
         }
         for p in try await providers(x) {
@@ -318,9 +375,11 @@ struct PlacementStore: Sendable {
             s.aggregates[r.string("provider_uuid"), default: []].insert(r.string("aggregate"))
         }
         s.layout = PlacementSnapshot.TreeLayout(order: s.order, providers: s.providers, traits: s.traits, sharingTrait: PlacementService.sharingTrait)
+        // Only the scheduler's queries, which pass the cache, read it.
+        if cache != nil { s.flatHosts = PlacementSnapshot.FlatHosts(s) }
         if let version {
             cache?.store(StructureCache.Entry(version: version, providers: s.providers, order: s.order, inventories: s.inventories,
-                                              traits: s.traits, aggregates: s.aggregates, layout: s.layout))
+                                              traits: s.traits, aggregates: s.aggregates, layout: s.layout, flatHosts: s.flatHosts))
         }
         return s
     }
@@ -337,6 +396,7 @@ final class StructureCache: @unchecked Sendable {
         var traits: [String: Set<String>]
         var aggregates: [String: Set<String>]
         var layout: PlacementSnapshot.TreeLayout
+        var flatHosts: PlacementSnapshot.FlatHosts?
     }
 
     private let lock = NSLock()
