@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import NimbusCore
 
 /// A service record (`nova-compute` on a host, or the control plane's `nova-scheduler` and
@@ -150,6 +151,18 @@ public enum ComputeIdentity {
     /// Nova's `hostId`: a hash of project id + host (56 hex digits, as Nova's sha224), so users
     /// can tell whether two of their servers share a host without learning host names.
     public static func hostID(host: String, project: String) -> String {
-        String(SHA256.hash(data: Data((project + host).utf8)).map { String(format: "%02x", $0) }.joined().prefix(56))
+        let key = project + host
+        if let known = hostIDs.withLock({ $0[key] }) { return known }
+        let id = String(Hex.encode(SHA256.hash(data: Data(key.utf8))).prefix(56))
+        hostIDs.withLock { cache in
+            // Bounded by clearing: a cloud has few enough project-host pairs in use at once.
+            if cache.count >= 10_000 { cache.removeAll() }
+            cache[key] = id
+        }
+        return id
     }
+
+    /// Every server shown hashes its project and host: clients polling servers would redo it
+    /// each time.
+    private static let hostIDs = Mutex<[String: String]>([:])
 }

@@ -88,7 +88,7 @@ struct ServerView {
         if isAdmin {
             out["OS-EXT-SRV-ATTR:host"] = .optional(i.host)
             out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = .optional(i.node)
-            out["OS-EXT-SRV-ATTR:instance_name"] = .string("instance-" + i.uuid.replacingOccurrences(of: "-", with: "").prefix(8))
+            out["OS-EXT-SRV-ATTR:instance_name"] = .string("instance-" + i.uuid.prefix(8))
             if at(2, 3) {
                 out["OS-EXT-SRV-ATTR:hostname"] = i.extra["hostname"] ?? .string(i.name)
                 out["OS-EXT-SRV-ATTR:kernel_id"] = ""

@@ -35,13 +35,17 @@ extension ComputeService {
         return instance
     }
 
-    /// `host` → `host_status` for the hosts of the servers being shown (only those: with a
-    /// thousand hosts, reading every service for each GET would dominate it).
+    /// `host` → `host_status` for the hosts of the servers being shown, from the services the
+    /// scheduler's host cache holds (heartbeats at most a second old; changes made through
+    /// the API are seen at once): a client polling a booting server would otherwise read a
+    /// service row per GET.
     public func hostStatuses(_ hosts: Set<String>) async throws -> [String: String] {
+        guard !hosts.isEmpty else { return [:] }
+        let services = try await conductor.hosts.get(db).services
         let now = Date()
         var out: [String: String] = [:]
         for host in hosts {
-            guard let service = try await store.service(host: host, binary: "nova-compute", db) else { continue }
+            guard let service = services[host] else { continue }
             out[host] = !service.isUp(now: now, timeout: settings.serviceDownTime) ? "DOWN" : service.disabled ? "MAINTENANCE" : "UP"
         }
         return out
@@ -368,7 +372,9 @@ extension ComputeService {
     public func server(_ uuid: String, caller: AuthContext) async throws -> (Instance, [String]) {
         try authorize("os_compute_api:servers:show", caller)
         let instance = try await visibleInstance(uuid, caller: caller)
-        let groups = try await store.groups(containing: uuid, db)
+        // A server joins a group only when created with the `group` hint, which its request
+        // spec keeps: the rest (nearly every poll of a booting server) need not ask.
+        let groups = instance.extra["request_spec"]?["group"] == nil ? [] : try await store.groups(containing: uuid, db)
         return (instance, groups)
     }
 

@@ -330,7 +330,7 @@ enum KeyPairFingerprint {
             guard publicKey.contains("BEGIN CERTIFICATE") else { throw invalid }
             let body = publicKey.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
             guard let der = Data(base64Encoded: body) else { throw invalid }
-            return Insecure.SHA1.hash(data: der).map { String(format: "%02x", $0) }.joined(separator: ":")
+            return Hex.encode(Insecure.SHA1.hash(data: der), separator: ":")
         }
         let parts = publicKey.split(whereSeparator: \.isWhitespace)
         guard parts.count >= 2, types.contains(String(parts[0])), let blob = Data(base64Encoded: String(parts[1])) else { throw invalid }
@@ -338,6 +338,6 @@ enum KeyPairFingerprint {
         guard blob.count > 4 else { throw invalid }
         let length = Int(blob[0]) << 24 | Int(blob[1]) << 16 | Int(blob[2]) << 8 | Int(blob[3])
         guard blob.count >= 4 + length, String(decoding: blob[4..<(4 + length)], as: UTF8.self) == parts[0] else { throw invalid }
-        return Insecure.MD5.hash(data: blob).map { String(format: "%02x", $0) }.joined(separator: ":")
+        return Hex.encode(Insecure.MD5.hash(data: blob), separator: ":")
     }
 }

@@ -43,7 +43,7 @@ extension IdentityService {
             throw APIError.badRequest("Invalid blob in credential: an ec2 credential's blob must be JSON with an 'access' key.")
         }
         guard projectID != nil else { throw APIError.badRequest("An ec2 credential requires a project_id.") }
-        return SHA256.hash(data: Data(access.utf8)).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(SHA256.hash(data: Data(access.utf8)))
     }
 
     public func createCredential(_ input: JSONInput, caller: AuthContext) async throws -> Credential {

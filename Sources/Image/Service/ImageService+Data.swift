@@ -23,7 +23,7 @@ extension ImageService {
     /// How much of `image_size_total` an upload reserves at a time when it can.
     static let reservationStep: Int64 = 64 << 20
 
-    static func hex<D: Sequence<UInt8>>(_ digest: D) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+    static func hex<D: Sequence<UInt8>>(_ digest: D) -> String { Hex.encode(digest) }
 
     static func requireOctetStream(_ contentType: String?) throws {
         guard contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/octet-stream" else {
@@ -219,7 +219,7 @@ extension ImageService {
         }
         let md5 = Self.hex(digest.md5)
         if let expected = expectedMD5?.trimmingCharacters(in: .whitespaces), !expected.isEmpty {
-            let asHex = Data(base64Encoded: expected).map { $0.map { String(format: "%02x", $0) }.joined() } ?? expected.lowercased()
+            let asHex = Data(base64Encoded: expected).map { Hex.encode($0) } ?? expected.lowercased()
             if asHex != md5 && expected.lowercased() != md5 {
                 throw APIError.badRequest("Content-MD5 \(expected) does not match the uploaded data (\(md5)).")
             }

@@ -63,7 +63,9 @@ public struct AuthContext: Sendable {
     public var isSystemScoped: Bool { scope == .system }
 
     public func hasRole(_ name: String) -> Bool {
-        roles.contains { $0.name.caseInsensitiveCompare(name) == .orderedSame }
+        // Exact match first: Foundation's case-insensitive compare was a visible cost of every
+        // request (each asks `isAdmin` several times).
+        roles.contains { $0.name == name } || roles.contains { $0.name.caseInsensitiveCompare(name) == .orderedSame }
     }
 
     public var isAdmin: Bool { hasRole("admin") }

@@ -14,13 +14,16 @@ public struct Microversion: Sendable, Comparable, CustomStringConvertible {
 
     /// `2.53`; nil unless the text is exactly two non-negative integers joined by a dot.
     public init?(_ text: String) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let major = Int(parts[0]), let minor = Int(parts[1]), major >= 0, minor >= 0,
-              parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return nil }
-        self.init(major, minor)
+        let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 9 && $0.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } })
+        else { return nil }
+        func value(_ digits: Substring.UTF8View.SubSequence) -> Int { digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } }
+        self.init(value(parts[0]), value(parts[1]))
     }
 
     public var description: String { "\(major).\(minor)" }
+
+    static let headerName = HTTPField.Name("OpenStack-API-Version")!
 
     public static func < (a: Microversion, b: Microversion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 
@@ -28,12 +31,14 @@ public struct Microversion: Sendable, Comparable, CustomStringConvertible {
     /// comma-separated list of `service X.Y`; the last entry for the service wins), else the
     /// legacy header's value. Nil when the request names no version.
     public static func requested(_ headers: HTTPFields, service: String, legacyHeader: HTTPField.Name? = nil) -> String? {
-        let entries = headers[values: HTTPField.Name("OpenStack-API-Version")!]
-            .flatMap { $0.split(separator: ",") }
-            .map { $0.split(whereSeparator: \.isWhitespace) }
-        for entry in entries.reversed() where entry.count >= 2 && entry[0].lowercased() == service {
-            return entry.dropFirst().joined(separator: " ")
+        var found: String?
+        for value in headers[values: headerName] {
+            for item in value.split(separator: ",") {
+                let words = item.split(whereSeparator: \.isWhitespace)
+                if words.count >= 2 && (words[0] == service || words[0].lowercased() == service) { found = words.dropFirst().joined(separator: " ") }
+            }
         }
+        if let found { return found }
         if let legacyHeader, let value = headers[legacyHeader] { return value.trimmingCharacters(in: .whitespaces) }
         return nil
     }
@@ -70,7 +75,7 @@ public struct MicroversionRange: Sendable {
 
     /// The headers every response of the service carries, errors included.
     public func responseHeaders(_ version: Microversion) -> HTTPFields {
-        var fields: HTTPFields = [HTTPField.Name("OpenStack-API-Version")!: "\(service) \(version)"]
+        var fields: HTTPFields = [Microversion.headerName: "\(service) \(version)"]
         var vary = "OpenStack-API-Version"
         if let legacyHeader {
             fields[legacyHeader] = version.description

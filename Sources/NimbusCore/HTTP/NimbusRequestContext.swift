@@ -16,7 +16,7 @@ public struct NimbusRequestContext: RequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        requestID = "req-" + UUID().uuidString.lowercased()
+        requestID = "req-" + Identifiers.uuid()
         logger[metadataKey: "request_id"] = .string(requestID)
     }
 

@@ -101,11 +101,12 @@ public enum JSON: Sendable, Equatable {
         case .object(let o):
             out.append(UInt8(ascii: "{"))
             // Sorted keys: stable output for tests and caches.
-            for (i, key) in o.keys.sorted().enumerated() {
+            // By UTF-8 bytes: the same order as String's `<` for the keys services write, cheaper.
+            for (i, member) in o.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }).enumerated() {
                 if i > 0 { out.append(contentsOf: ", ".utf8) }
-                JSON.writeString(key, to: &out)
+                JSON.writeString(member.key, to: &out)
                 out.append(contentsOf: ": ".utf8)
-                o[key]!.write(to: &out)
+                member.value.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
         }

@@ -3,18 +3,53 @@ import Foundation
 /// Identifier and timestamp formats the OpenStack clients expect.
 public enum Identifiers {
     /// Keystone-style id: 32 lower-case hex digits (a UUID without dashes).
-    public static func hexID() -> String {
-        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-    }
+    public static func hexID() -> String { Hex.encode(randomUUIDBytes()) }
 
     /// Standard dashed UUID, as Nova, Glance and Neutron use.
-    public static func uuid() -> String { UUID().uuidString.lowercased() }
+    public static func uuid() -> String {
+        let hex = Array(hexID().utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(36)
+        for (index, digit) in hex.enumerated() {
+            if index == 8 || index == 12 || index == 16 || index == 20 { out.append(UInt8(ascii: "-")) }
+            out.append(digit)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A random (version 4) UUID's bytes, from the system generator: Foundation's `UUID()`
+    /// opens /dev/urandom on every call here, a file open per request for request ids alone.
+    static func randomUUIDBytes() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = withUnsafeBytes(of: (generator.next() as UInt64, generator.next() as UInt64)) { Array($0) }
+        bytes[6] = (bytes[6] & 0x0f) | 0x40
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        return bytes
+    }
 
     /// A random password of letters and digits (Nova's generated `adminPass`).
     public static func password(length: Int) -> String {
         let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         var generator = SystemRandomNumberGenerator()
         return String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+}
+
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// Lower-case hex digits of `bytes`, with `separator` between bytes (`aa:bb:…` for key
+    /// fingerprints). By hand: `String(format:)` per byte cost more than the hash it printed.
+    public static func encode<D: Sequence<UInt8>>(_ bytes: D, separator: String = "") -> String {
+        let separatorBytes = Array(separator.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.underestimatedCount * (2 + separatorBytes.count))
+        for byte in bytes {
+            if !out.isEmpty { out.append(contentsOf: separatorBytes) }
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
