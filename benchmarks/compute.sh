@@ -2,7 +2,7 @@
 # Compute API benchmark (not a test): boot-and-delete throughput and create-to-ACTIVE
 # latency against a release build of `nimbus up --fake-hosts N` on a temp data dir.
 #
-#   (a) GET /compute/v2.1              version document from the same client: the baseline
+#   (a) GET /compute/v2.1              version document from Python threads: the baseline
 #   (b) boot-and-delete cycles/s       POST /servers, GET /servers/{id} every --poll-ms until
 #                                      ACTIVE, DELETE; --concurrency workers, --servers cycles
 #   (c) create-to-ACTIVE latency       POST sent -> first GET showing ACTIVE
@@ -10,19 +10,26 @@
 #   (e)/(f) the polling GET and the DELETE
 #   (g) create-to-ACTIVE again from a second, smaller run at concurrency 5 (no queueing)
 #
-# The measuring is done by benchmarks/compute_boot.py (see its docstring). Before the first
+# The measuring is done by benchmarks/compute_boot.py (see its docstring); the boot cycles are
+# sent by benchmarks/ComputeLoad, a small Swift client built here, since the Python threads
+# cost about 2.5 ms of CPU per cycle on the two cores the server also runs on. Before the first
 # start the data dir gets a nimbus.conf with a high cpu_allocation_ratio so capacity is
 # never the limit; the admin project's quotas are set to unlimited, and nothing is timed
 # until all N hosts are registered and up. A run with any non-2xx answer or any server in
 # ERROR is not reported.
 #
-# Usage: benchmarks/compute.sh [--write] [--no-build] [--hosts N] [--servers N]
-#                              [--concurrency N] [--poll-ms MS] [--baseline-seconds S]
+# Usage: benchmarks/compute.sh [--write] [--no-build] [--client swift|python] [--hosts N]
+#                              [--servers N] [--concurrency N] [--poll-ms MS]
+#                              [--baseline-seconds S]
 #   --write             also rewrite the compute results section of BENCHMARKS.md
-#   --no-build          use the existing binary (default: swift build -c release)
+#   --no-build          use the existing binaries (default: swift build -c release, for
+#                       nimbus and for benchmarks/ComputeLoad)
+#   --client C          who sends the boot cycles: swift (ComputeLoad) or python (threads in
+#                       compute_boot.py); default swift if ComputeLoad builds (with
+#                       --no-build: if its binary exists), else python
 #   --hosts N           fake compute hosts (default 1000)
 #   --servers N         measured boot-and-delete cycles (default 2000)
-#   --concurrency N     client threads (default 50)
+#   --concurrency N     client workers, one connection each (default 50)
 #   --poll-ms MS        pause between GETs while waiting for ACTIVE (default 20)
 #   --baseline-seconds  length of the (a) run (default 10)
 # Environment: NIMBUS_BIN overrides the binary (.build/release/nimbus); PYTHON the
@@ -39,6 +46,7 @@ SERVERS=2000
 CONCURRENCY=50
 POLL_MS=20
 BASELINE_SECONDS=10
+CLIENT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --write) WRITE=1 ;;
@@ -48,7 +56,10 @@ while [ $# -gt 0 ]; do
         --concurrency) CONCURRENCY="$2"; shift ;;
         --poll-ms) POLL_MS="$2"; shift ;;
         --baseline-seconds) BASELINE_SECONDS="$2"; shift ;;
-        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --client)
+            case "$2" in swift|python) CLIENT="$2" ;; *) echo "compute.sh: --client is swift or python" >&2; exit 2 ;; esac
+            shift ;;
+        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compute.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -74,6 +85,26 @@ if [ "$BUILD" -eq 1 ] && [ -z "${NIMBUS_BIN:-}" ]; then
         exit 1
     fi
 fi
+# The load generator is built even with NIMBUS_BIN: it is the client, not the server.
+LOAD_PKG="$ROOT/benchmarks/ComputeLoad"
+LOAD_BIN="$LOAD_PKG/.build/release/ComputeLoad"
+if [ "$BUILD" -eq 1 ] && [ "$CLIENT" != python ]; then
+    echo "building: swift build -c release --package-path benchmarks/ComputeLoad (log: .build-logs/bench-computeload-build.log)" >&2
+    if ! swift build -c release --package-path "$LOAD_PKG" >"$LOG_DIR/bench-computeload-build.log" 2>&1; then
+        tail -n 50 "$LOG_DIR/bench-computeload-build.log" >&2
+        if [ "$CLIENT" = swift ]; then exit 1; fi
+        echo "compute.sh: ComputeLoad did not build; the Python client sends the boot cycles" >&2
+        CLIENT=python
+    fi
+fi
+if [ -z "$CLIENT" ]; then
+    if [ -x "$LOAD_BIN" ]; then CLIENT=swift; else CLIENT=python; fi
+fi
+if [ "$CLIENT" = swift ] && [ ! -x "$LOAD_BIN" ]; then
+    echo "compute.sh: no ComputeLoad binary at ${LOAD_BIN#"$ROOT"/} (build it, or use --client python)" >&2
+    exit 1
+fi
+
 BIN="${NIMBUS_BIN:-$ROOT/.build/release/nimbus}"
 # The binary may be being relinked by a build elsewhere: wait a little for it to reappear.
 for _ in $(seq 60); do [ -x "$BIN" ] && break; sleep 1; done
@@ -144,7 +175,8 @@ set +e
 "$PYTHON" "$ROOT/benchmarks/compute_boot.py" --base "$BASE" --data-dir "$WORK/data" \
     --hosts "$HOSTS" --servers "$SERVERS" --concurrency "$CONCURRENCY" --poll-ms "$POLL_MS" \
     --baseline-seconds "$BASELINE_SECONDS" --json "$LOG_DIR/bench-compute.json" --raw-dir "$LOG_DIR" \
-    --commit "$COMMIT" --binary "$BIN_SHOWN" --cpu "$CPU" --server-pid "$SERVER_PID" >"$WORK/table.md"
+    --commit "$COMMIT" --binary "$BIN_SHOWN" --cpu "$CPU" --server-pid "$SERVER_PID" \
+    --client "$CLIENT" --computeload "$LOAD_BIN" >"$WORK/table.md"
 STATUS=$?
 set -e
 if [ "$STATUS" -ne 0 ]; then

@@ -9,17 +9,29 @@ Talks to a running `nimbus up --fake-hosts N` and, in one run:
   baseline  GET /compute/v2.1 (the version document) from --concurrency threads for
             --baseline-seconds: HTTP, routing and the client, no database.
   warm-up   --warmup boot-and-delete cycles, not counted.
-  boots     --servers boot-and-delete cycles from --concurrency threads. Each cycle:
+  boots     --servers boot-and-delete cycles from --concurrency workers. Each cycle:
               POST   /compute/v2.1/servers          (timed alone: the 202 comes before scheduling)
               GET    /compute/v2.1/servers/{id}     every --poll-ms until ACTIVE
               DELETE /compute/v2.1/servers/{id}
             create-to-ACTIVE runs from just before the POST is sent to the return of the
             first GET that shows ACTIVE.
+  latency   --latency-servers more cycles from --latency-concurrency workers.
 
-Every request goes over a keep-alive connection of the thread's own (http.client, no
-dependencies). Any non-2xx answer, a server that goes to ERROR or one that is not ACTIVE
-within --boot-timeout seconds stops the run with the fault, and the exit status is 1; so
-do servers or placement usage left in the project after the last DELETE.
+Who sends the boot cycles (warm-up, boots, latency) is --client:
+  swift     benchmarks/ComputeLoad (a separate Swift package; compute.sh builds it): one
+            keep-alive connection per worker, all of them driven by one thread over epoll,
+            with the same requests, headers, timings and failure rules as the Python workers
+            below, its per-server timings handed back as JSON. It exists because the machine
+            has two cores shared with the server, and the Python workers spend about 2.5 ms of
+            CPU per cycle — at the rates measured, much of a core the server would otherwise
+            have had; ComputeLoad spends about a sixth of that.
+  python    threads in this script (http.client, no dependencies).
+The default is swift if its binary is there, python otherwise. Setup, the baseline and the
+checks are always this script's, with a keep-alive connection per thread.
+
+Any non-2xx answer, a server that goes to ERROR or one that is not ACTIVE within
+--boot-timeout seconds stops the run with the fault, and the exit status is 1; so do servers
+or placement usage left in the project after the last DELETE.
 
 Prints a Markdown table on stdout (progress on stderr) and, with --json, writes every figure
 and the per-server timings to that file.
@@ -34,16 +46,20 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 
 MICROVERSION = "2.90"
+COMPUTELOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "ComputeLoad", ".build", "release", "ComputeLoad")
 
 
 class BenchError(Exception):
@@ -121,25 +137,36 @@ def cpu_seconds(pid: int | None) -> float:
         return float("nan")
 
 
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's children that have been waited for: the
+    Swift client's, once its run has ended (/proc would have lost it by then)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class CPUMeter:
-    """CPU the server and this client used during a phase."""
+    """CPU the server and the client used during a phase. The client is this process plus
+    the children it waited for in the phase (ComputeLoad; wrk runs outside any meter)."""
 
     def __init__(self, server_pid: int | None):
         self.server_pid = server_pid
 
     def __enter__(self):
-        self.server0, self.client0, self.wall0 = cpu_seconds(self.server_pid) if self.server_pid else float("nan"), \
-            cpu_seconds(None), time.perf_counter()
+        self.server0, self.client0, self.children0, self.wall0 = \
+            cpu_seconds(self.server_pid) if self.server_pid else float("nan"), \
+            cpu_seconds(None), children_cpu_seconds(), time.perf_counter()
         return self
 
     def __exit__(self, *exc):
         self.wall = time.perf_counter() - self.wall0
         self.server = (cpu_seconds(self.server_pid) - self.server0) if self.server_pid else float("nan")
-        self.client = cpu_seconds(None) - self.client0
+        self.children = children_cpu_seconds() - self.children0
+        self.client = cpu_seconds(None) - self.client0 + self.children
         return False
 
     def figures(self) -> dict:
-        return {"server_cpu": self.server, "client_cpu": self.client, "wall": self.wall}
+        return {"server_cpu": self.server, "client_cpu": self.client, "client_children_cpu": self.children,
+                "wall": self.wall}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -291,7 +318,9 @@ def wrk_baseline(args) -> dict | None:
 # --- boot and delete --------------------------------------------------------------------
 
 def boot_and_delete(args, ctx, count: int, label: str) -> dict:
-    """`count` cycles from `concurrency` threads; returns every timing."""
+    """`count` cycles from `concurrency` workers; returns every timing."""
+    if args.client == "swift":
+        return boot_and_delete_swift(args, ctx, count, label)
     lock = threading.Lock()
     next_index = [0]
     records: list[dict] = []
@@ -375,6 +404,31 @@ def boot_and_delete(args, ctx, count: int, label: str) -> dict:
     if errors:
         raise BenchError(errors[0] + (f" (and {len(errors) - 1} more failures)" if len(errors) > 1 else ""))
     return {"cycles": len(records), "seconds": elapsed, "per_second": len(records) / elapsed, "records": records}
+
+
+def boot_and_delete_swift(args, ctx, count: int, label: str) -> dict:
+    """boot_and_delete's cycles run by ComputeLoad; its JSON has boot_and_delete's answer
+    (cycles, seconds, per_second, records) or {"error": message}."""
+    fd, out = tempfile.mkstemp(prefix=f"computeload-{label}-", suffix=".json")
+    os.close(fd)
+    cmd = [args.computeload, "--base", args.base, "--token", ctx["token"], "--image", ctx["image"],
+           "--flavor", ctx["flavor"], "--microversion", MICROVERSION,
+           "--concurrency", str(min(args.concurrency, count)), "--cycles", str(count),
+           "--poll-ms", f"{args.poll_ms:g}", "--boot-timeout", f"{args.boot_timeout:g}",
+           "--label", label, "--output", out]
+    try:
+        # Its progress lines go straight to our stderr.
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL)
+        try:
+            with open(out) as f:
+                result = json.load(f)
+        except (OSError, ValueError):
+            result = {}
+    finally:
+        os.unlink(out)
+    if done.returncode != 0 or "error" in result or "records" not in result:
+        raise BenchError(result.get("error") or f"{args.computeload} exited with status {done.returncode}")
+    return result
 
 
 def cloud_side(data_dir: str, ids: list[str]) -> list[float]:
@@ -478,7 +532,9 @@ def table(args, base: dict, wrk: dict | None, boots: dict, quiet: dict | None) -
         f"Run {now:%Y-%m-%d %H:%M UTC}, commit `{args.commit}`, `{args.binary}`, {os.cpu_count()} cores ({args.cpu}), "
         f"SQLite, `nimbus up --fake-hosts {args.hosts}`, concurrency {args.concurrency}, "
         f"{boots['cycles']:,} servers (after {args.warmup} warm-up cycle{'' if args.warmup == 1 else 's'}), polling every {args.poll_ms:g} ms. "
-        f"Client: Python threads, one keep-alive connection each, on the same machine.",
+        + ("Client: (a) Python threads, the boot cycles `benchmarks/ComputeLoad` (Swift, one epoll thread); "
+           if args.client == "swift" else "Client: Python threads; ")
+        + "one keep-alive connection each, on the same machine.",
         "",
         "| Measurement | Rate | × (a) | mean | p50 | p90 | p99 | max |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -507,7 +563,8 @@ def table(args, base: dict, wrk: dict | None, boots: dict, quiet: dict | None) -
               f"(b) ran {boots['seconds']:.1f} s with {boots['gets']:,} polling GETs "
               f"({boots['polls_mean']:.1f} per server); the servers landed on {boots['hosts_used']:,} of the "
               f"{args.hosts:,} hosts. × (a) is the cycle rate over the version document's request rate, "
-              f"both from the same client in the same run."]
+              + ("both from the same run (the Python client measures (a), the Swift one the cycles)."
+                 if args.client == "swift" else "both from the same client in the same run.")]
     if args.server_pid:
         lines.append("")
         cores = os.cpu_count() or 1
@@ -516,7 +573,8 @@ def table(args, base: dict, wrk: dict | None, boots: dict, quiet: dict | None) -
             f"CPU (server / client, share of the {cores} cores): (a) {bc['server_cpu'] / bc['wall'] / cores:.0%} / "
             f"{bc['client_cpu'] / bc['wall'] / cores:.0%}, {bc['server_cpu'] / base['requests'] * 1e6:,.0f} µs of server CPU "
             f"per request; (b) {rc['server_cpu'] / rc['wall'] / cores:.0%} / {rc['client_cpu'] / rc['wall'] / cores:.0%}, "
-            f"{rc['server_cpu'] / boots['cycles'] * 1e3:,.1f} ms of server CPU per cycle.")
+            f"{rc['server_cpu'] / boots['cycles'] * 1e3:,.1f} ms of server CPU and "
+            f"{rc['client_cpu'] / boots['cycles'] * 1e3:,.2f} ms of client CPU per cycle.")
     lines += ["", *verdict(args, boots, quiet)]
     if wrk:
         lines.append("")
@@ -549,9 +607,17 @@ def main() -> int:
     p.add_argument("--cpu", default="unknown")
     p.add_argument("--no-wrk", action="store_true", help="skip the wrk reference run of (a)")
     p.add_argument("--server-pid", type=int, help="nimbus's pid, to report the CPU it used")
+    p.add_argument("--client", choices=("swift", "python"),
+                   help="who sends the boot cycles (default: swift if --computeload exists, else python)")
+    p.add_argument("--computeload", default=COMPUTELOAD, help="the ComputeLoad binary (default: %(default)s)")
     args = p.parse_args()
     if args.warmup is None:
         args.warmup = args.concurrency
+    if args.client is None:
+        args.client = "swift" if os.access(args.computeload, os.X_OK) else "python"
+    elif args.client == "swift" and not os.access(args.computeload, os.X_OK):
+        print(f"compute benchmark: no ComputeLoad binary at {args.computeload}", file=sys.stderr)
+        return 1
 
     try:
         ctx = setup(args)
@@ -566,7 +632,7 @@ def main() -> int:
         if args.warmup:
             log(f"warm-up: {args.warmup} boot-and-delete cycles")
             boot_and_delete(args, ctx, args.warmup, "warmup")
-        log(f"boots: {args.servers} boot-and-delete cycles, {args.concurrency} threads")
+        log(f"boots: {args.servers} boot-and-delete cycles, {args.concurrency} {args.client} workers")
         with CPUMeter(args.server_pid) as meter:
             run = boot_and_delete(args, ctx, args.servers, "run")
         run["cpu"] = meter.figures()
@@ -574,7 +640,7 @@ def main() -> int:
         if args.latency_concurrency > 0:
             small = copy.copy(args)
             small.concurrency = args.latency_concurrency
-            log(f"latency: {args.latency_servers} boot-and-delete cycles, {small.concurrency} threads")
+            log(f"latency: {args.latency_servers} boot-and-delete cycles, {small.concurrency} {args.client} workers")
             quiet = boot_figures(boot_and_delete(small, ctx, args.latency_servers, "latency"), args.data_dir)
         check_clean(ctx, args)
     except BenchError as error:
