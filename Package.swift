@@ -75,6 +75,7 @@ let package = Package(
         .executableTarget(name: "nimbus", dependencies: [
             "NimbusServer", "NimbusCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "NimbusCoreTests", dependencies: ["NimbusCore", "NimbusStore"]),
         // The in-process cloud every API test drives (real router, real database).

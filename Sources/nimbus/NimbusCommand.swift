@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import NimbusCore
 import NimbusServer
 
@@ -9,6 +10,20 @@ struct Nimbus: AsyncParsableCommand {
         commandName: "nimbus",
         abstract: "An IaaS cloud that speaks the OpenStack APIs, in one program.",
         subcommands: [Up.self, Controller.self, Agent.self, Manage.self])
+
+    static func main() async {
+        LoggingSystem.bootstrap(NimbusLogHandler.init)
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Prints a one-line reason and exits non-zero, instead of a stack of error text.

@@ -10,8 +10,16 @@ final class HostState: Sendable {
     let instances: Set<String>
     let failedBuilds: Int
 
+    /// What the weighers read, worked out once: they read it for every host of every boot.
+    let freeRAM: Double
+    let freeVCPUs: Double
+    let freeDisk: Double
+
     init(record: HostRecord, candidate: ProviderCandidate, instances: Set<String>, failedBuilds: Int) {
         (self.record, self.candidate, self.instances, self.failedBuilds) = (record, candidate, instances, failedBuilds)
+        freeRAM = Double(max(record.node.memoryMB - (candidate.used["MEMORY_MB"] ?? 0), 0))
+        freeVCPUs = Double(max(candidate.free("VCPU"), 0))
+        freeDisk = Double(max(candidate.free("DISK_GB"), 0)) * 1024
     }
 
     var node: ComputeNode { record.node }
@@ -20,10 +28,6 @@ final class HostState: Sendable {
     var host: String { record.node.host }
 
     var availabilityZones: Set<String> { Set(aggregates.compactMap(\.availabilityZone)) }
-
-    var freeRAM: Double { Double(max(node.memoryMB - (candidate.used["MEMORY_MB"] ?? 0), 0)) }
-    var freeVCPUs: Double { Double(max(candidate.free("VCPU"), 0)) }
-    var freeDisk: Double { Double(max(candidate.free("DISK_GB"), 0)) * 1024 }
 }
 
 /// A host's node, service and aggregates: what does not change from one boot to the next,
@@ -33,8 +37,21 @@ final class HostRecord: Sendable {
     let service: ServiceRecord?
     let aggregates: [Aggregate]
 
+    /// The service's state, apart from the record, for ComputeFilter's test on every host.
+    private let disabled: Bool
+    private let lastSeenUp: Date?
+
     init(node: ComputeNode, service: ServiceRecord?, aggregates: [Aggregate]) {
         (self.node, self.service, self.aggregates) = (node, service, aggregates)
+        disabled = service?.disabled ?? true
+        lastSeenUp = service.flatMap { $0.forcedDown ? nil : $0.lastSeenUp }
+    }
+
+    /// Enabled and up: heartbeat within `timeout`, not forced down (a host without a
+    /// service is neither).
+    func isUsable(now: Date, timeout: TimeInterval) -> Bool {
+        guard !disabled, let lastSeenUp else { return false }
+        return now.timeIntervalSince(lastSeenUp) <= timeout
     }
 }
 
@@ -85,8 +102,7 @@ struct FilterContext: Sendable {
 struct ComputeFilter: HostFilter {
     static let name = "ComputeFilter"
     func passes(_ host: HostState, _ spec: RequestSpec, _ context: FilterContext) -> Bool {
-        guard let service = host.service else { return false }
-        return !service.disabled && service.isUp(now: context.now, timeout: context.serviceDownTime)
+        host.record.isUsable(now: context.now, timeout: context.serviceDownTime)
     }
 }
 

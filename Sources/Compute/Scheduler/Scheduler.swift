@@ -87,6 +87,8 @@ struct FilterScheduler: Sendable {
         } else {
             if let requested = spec.requestedHost { remaining = remaining.filter { $0.host == requested } }
             for filter in filters {
+                // Most filters pass every host: only then is the list copied.
+                guard !remaining.allSatisfy({ filter.passes($0, spec, context) }) else { continue }
                 remaining = remaining.filter { filter.passes($0, spec, context) }
                 if remaining.isEmpty {
                     logger.debug("scheduler: \(type(of: filter).name) left no host for \(spec.instanceUUID)")

@@ -62,6 +62,7 @@ extension PlacementService {
         for (uuid, usage) in usages { if let i = table.positions[uuid] { used[i] = usage } }
 
         var out: [HostCandidate] = []
+        out.reserveCapacity(min(request.limit ?? table.hosts.count, table.hosts.count))
         for (i, host) in table.hosts.enumerated() {
             if let limit = request.limit, out.count >= limit { break }
             if let tree = request.inTree, tree != host.uuid { continue }
