@@ -7,8 +7,18 @@ Nothing is built here: scripts/test runs `swift build` first. The binary is
 
 Every test runs once per database backend: SQLite always, PostgreSQL when
 NIMBUS_TEST_POSTGRES_URL is set (each run gets a database of its own, created
-here and dropped afterwards). One server is started per backend and shared by
-all tests, so tests name what they create uniquely (see `unique`).
+here and dropped afterwards). One server is started per backend (per xdist
+worker, see below) and shared by all tests, so tests name what they create
+uniquely (see `unique`).
+
+scripts/test runs the suite on two pytest-xdist workers (`-n 2 --dist
+loadscope`): nearly all of its time is spent in `openstack` CLI processes
+(about a thousand, a second or more each, most of it Python start-up), one
+after another, so two workers on two cores take about half the time. The unit
+of work is a test module on one backend (`xdist_scope`), handed to whichever
+worker is free, so a worker may run units of both backends and then has a
+server of each (started once: see `clouds`). Without `-n` the suite runs
+serially.
 """
 
 from __future__ import annotations
@@ -153,6 +163,7 @@ class Nimbus:
         self._pg_dbname: str | None = None
         self._log_file = None
         self._admin_token: str | None = None
+        self.crash_reported = False
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -178,9 +189,15 @@ class Nimbus:
             args += ["--database", self.database_url]
         # SQLite is the default: no --database, so the default is what runs.
         # Two image stores, so the import API's copy-image has somewhere to copy to.
+        # bcrypt at its lowest cost, as in the Swift tests' TestCloud: every
+        # `openstack` command logs in with a password, and at the default cost (12)
+        # each login is a quarter of a second of server CPU, which the two xdist
+        # workers' CLI processes would wait for on two cores. test_startup.py and
+        # test_separate_processes.py still log in at the default cost.
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "nimbus.conf").write_text("[glance_store]\nenabled_backends = local:file, backup:file\n"
                                                    "[DEFAULT]\nreport_interval = 1\n"
+                                                   "[identity]\npassword_hash_rounds = 4\n"
                                                    "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:199\n")
 
         self._log_file = open(self.log_path, "wb")
@@ -457,33 +474,99 @@ def _prints_table(args: tuple[str, ...]) -> bool:
 # ---------------------------------------------------------------------------
 
 
+def xdist_scope(nodeid: str) -> str:
+    """The unit `--dist loadscope` hands to one worker: a test module's tests on one backend.
+
+    "Tests/EndToEnd/test_image_cli.py::test_x[sqlite]" → "sqlite Tests/EndToEnd/test_image_cli.py";
+    a test without a backend (test_startup.py, test_separate_processes.py start
+    their own processes) is a unit of its own. xdist's default scope is the
+    module with both backends; splitting it by backend gives units small enough
+    for two workers to finish close together, while each module's tests still
+    run in file order on one server (module-scoped fixtures are set up once).
+    The backend is read from the node id because the scheduler, in the
+    controller process, sees only node ids (`--dist loadgroup` with
+    `xdist_group` markers would say the same, but pytest-xdist 3.8.0 drops those
+    groups under pytest 9.2, pytest-xdist issue #1386).
+    """
+    path, _, name = nodeid.partition("::")
+    if name.endswith("]") and "[" in name:
+        ids = name[name.index("[") + 1 : -1].split("-")
+        for backend in BACKENDS:
+            if backend in ids:
+                return f"{backend} {path}"
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BackendModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return BackendModuleScheduling(config, log)
+
+
+def _crash_report(cloud: Nimbus, status: int | None) -> str:
+    return (
+        f"nimbus ({cloud.backend}) died during the tests with status {status}. "
+        f"Output (last 4000 chars):\n{cloud.output()[-4000:]}"
+    )
+
+
+@pytest.fixture(scope="session")
+def clouds() -> Any:
+    """The running `nimbus up` of each backend this session (worker) used, by backend.
+
+    `nimbus` is parametrized by backend, and pytest tears a parametrized
+    session fixture down whenever the next test has the other parameter: a
+    worker that runs a SQLite group, then a PostgreSQL group, then SQLite again
+    would restart the servers each time. Servers live here instead, started on
+    first use and stopped when the session ends.
+    """
+    started: dict[str, Nimbus] = {}
+    yield started
+    crashes = []
+    for cloud in started.values():
+        crashed = not cloud.is_running() and not cloud.crash_reported
+        status = cloud.stop()
+        if crashed:
+            crashes.append(_crash_report(cloud, status))
+        cloud.drop_database()
+        shutil.rmtree(cloud.workdir, ignore_errors=True)
+    if crashes:
+        pytest.fail("\n\n".join(crashes))
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def nimbus(request: pytest.FixtureRequest) -> Any:
+def nimbus(request: pytest.FixtureRequest, clouds: dict[str, Nimbus]) -> Any:
     """A running `nimbus up` for one backend, shared by the whole session."""
     backend = request.param
-    workdir = Path(tempfile.mkdtemp(prefix=f"nimbus-e2e-{backend}-"))
-    cloud = Nimbus(backend, workdir)
-    try:
-        cloud.start()
-    except Exception:
-        cloud.stop()
-        cloud.drop_database()
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    crashed = False
-    try:
-        yield cloud
-    finally:
-        crashed = not cloud.is_running()
-        status = cloud.stop()
-        output = cloud.output()
-        cloud.drop_database()
-        shutil.rmtree(workdir, ignore_errors=True)
-    if crashed:
-        pytest.fail(
-            f"nimbus ({backend}) died during the tests with status {status}. "
-            f"Output (last 4000 chars):\n{output[-4000:]}"
-        )
+    cloud = clouds.get(backend)
+    if cloud is None:
+        workdir = Path(tempfile.mkdtemp(prefix=f"nimbus-e2e-{backend}-"))
+        cloud = Nimbus(backend, workdir)
+        try:
+            cloud.start()
+        except Exception:
+            cloud.stop()
+            cloud.drop_database()
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        clouds[backend] = cloud
+    elif not cloud.is_running():
+        # Died after the last test that used it (while the other backend's ran).
+        cloud.crash_reported = True
+        pytest.fail(_crash_report(cloud, cloud.process.returncode if cloud.process else None))
+    yield cloud
+    # Torn down when this worker's next test uses the other backend, or at the
+    # end: a server that died shows up at the test that was running then.
+    if not cloud.is_running() and not cloud.crash_reported:
+        cloud.crash_reported = True
+        pytest.fail(_crash_report(cloud, cloud.stop()))
 
 
 @pytest.fixture
