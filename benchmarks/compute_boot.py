@@ -511,8 +511,9 @@ def verdict(args, boots: dict, quiet: dict | None) -> list[str]:
     # concurrency / rate on average, so a p50 create-to-ACTIVE under the aim at concurrency 50
     # needs about 50 / aim cycles per second; below that the latency is queueing.
     needed = args.concurrency / TARGET_P50_TO_ACTIVE
-    latency = (f"at concurrency {args.concurrency} — {met(p50 < TARGET_P50_TO_ACTIVE)} ({ms(p50)}; by Little's law it needs "
-               f"about {needed:,.0f} cycles/s, the rest is queueing)")
+    latency = f"at concurrency {args.concurrency} — {met(p50 < TARGET_P50_TO_ACTIVE)} ({ms(p50)}"
+    latency += (f", at {rate:,.0f} cycles/s; by Little's law it needs about {needed:,.0f})" if p50 < TARGET_P50_TO_ACTIVE
+                else f"; by Little's law it needs about {needed:,.0f} cycles/s, the rest is queueing)")
     if quiet:
         q50 = quiet["to_active"]["p50"]
         latency += f", at concurrency {args.latency_concurrency} — {met(q50 < TARGET_P50_TO_ACTIVE)} ({ms(q50)})"
