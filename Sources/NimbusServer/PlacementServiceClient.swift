@@ -15,7 +15,7 @@ struct PlacementServiceClient: PlacementClient {
         // Disabled hosts carry COMPUTE_STATUS_DISABLED on their root provider (Nova's prefilter).
         query.rootForbiddenTraits = request.forbiddenTraits
         return try await placement.hostCandidates(query).map {
-            ProviderCandidate(uuid: $0.uuid, allocation: $0.allocation, capacity: $0.capacity, used: $0.used, traits: $0.traits)
+            ProviderCandidate(uuid: $0.uuid, allocation: $0.allocation, capacity: $0.capacity, used: $0.used)
         }
     }
 

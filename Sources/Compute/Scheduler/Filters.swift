@@ -23,26 +23,25 @@ final class HostState: Sendable {
     }
 
     var node: ComputeNode { record.node }
-    var service: ServiceRecord? { record.service }
     var aggregates: [Aggregate] { record.aggregates }
     var host: String { record.node.host }
 
     var availabilityZones: Set<String> { Set(aggregates.compactMap(\.availabilityZone)) }
 }
 
-/// A host's node, service and aggregates: what does not change from one boot to the next,
-/// so the host cache builds it once for all of them.
+/// A host's node, aggregates and service state: what does not change from one boot to the
+/// next, so the host cache builds it once for all of them.
 final class HostRecord: Sendable {
     let node: ComputeNode
-    let service: ServiceRecord?
     let aggregates: [Aggregate]
 
-    /// The service's state, apart from the record, for ComputeFilter's test on every host.
+    /// Of the service, what ComputeFilter tests on every host: `ServiceRecord.isUp`'s inputs,
+    /// kept as plain values so the test copies no record.
     private let disabled: Bool
     private let lastSeenUp: Date?
 
     init(node: ComputeNode, service: ServiceRecord?, aggregates: [Aggregate]) {
-        (self.node, self.service, self.aggregates) = (node, service, aggregates)
+        (self.node, self.aggregates) = (node, aggregates)
         disabled = service?.disabled ?? true
         lastSeenUp = service.flatMap { $0.forcedDown ? nil : $0.lastSeenUp }
     }

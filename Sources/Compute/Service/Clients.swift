@@ -40,10 +40,9 @@ public struct ProviderCandidate: Sendable {
     public var allocation: [String: Int64]
     public var capacity: [String: Int64]
     public var used: [String: Int64]
-    public var traits: Set<String>
 
-    public init(uuid: String, allocation: [String: Int64], capacity: [String: Int64], used: [String: Int64], traits: Set<String>) {
-        (self.uuid, self.allocation, self.capacity, self.used, self.traits) = (uuid, allocation, capacity, used, traits)
+    public init(uuid: String, allocation: [String: Int64], capacity: [String: Int64], used: [String: Int64]) {
+        (self.uuid, self.allocation, self.capacity, self.used) = (uuid, allocation, capacity, used)
     }
 
     public func free(_ resourceClass: String) -> Int64 { (capacity[resourceClass] ?? 0) - (used[resourceClass] ?? 0) }

@@ -23,8 +23,6 @@ extension ImageService {
     /// How much of `image_size_total` an upload reserves at a time when it can.
     static let reservationStep: Int64 = 64 << 20
 
-    static func hex<D: Sequence<UInt8>>(_ digest: D) -> String { Hex.encode(digest) }
-
     static func requireOctetStream(_ contentType: String?) throws {
         guard contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/octet-stream" else {
             throw APIError(.unsupportedMediaType, "Invalid content type \(contentType ?? "(none)"): image data must be sent as application/octet-stream.")
@@ -135,8 +133,8 @@ extension ImageService {
                 reserved = written
             }
             let location = try writer.commit()
-            return Ingested(storeID: target.id, location: location, size: digest.size, checksum: Self.hex(digest.md5.finalize()),
-                            hashValue: Self.hex(digest.sha512.finalize()), virtualSize: report.virtualSize, reserved: reserved)
+            return Ingested(storeID: target.id, location: location, size: digest.size, checksum: Hex.encode(digest.md5.finalize()),
+                            hashValue: Hex.encode(digest.sha512.finalize()), virtualSize: report.virtualSize, reserved: reserved)
         } catch {
             // The batches in flight must finish writing before the partial object is removed.
             await pipeline.drain()
@@ -217,7 +215,7 @@ extension ImageService {
                 throw APIError(.unsupportedMediaType, "Image data does not match disk_format \(diskFormat): it looks like \(report.detected.rawValue).")
             }
         }
-        let md5 = Self.hex(digest.md5)
+        let md5 = Hex.encode(digest.md5.finalize())
         if let expected = expectedMD5?.trimmingCharacters(in: .whitespaces), !expected.isEmpty {
             let asHex = Data(base64Encoded: expected).map { Hex.encode($0) } ?? expected.lowercased()
             if asHex != md5 && expected.lowercased() != md5 {
@@ -228,7 +226,7 @@ extension ImageService {
             throw APIError.badRequest("The data's MD5 \(md5) does not match owner_specified.openstack.md5 \(wanted).")
         }
         if let wanted = image.properties["owner_specified.openstack.sha256"], !wanted.isEmpty, let sha256 = digest.sha256,
-           wanted.lowercased() != Self.hex(sha256) {
+           wanted.lowercased() != Hex.encode(sha256.finalize()) {
             throw APIError.badRequest("The data's SHA-256 does not match owner_specified.openstack.sha256.")
         }
     }
@@ -271,11 +269,6 @@ extension ImageService {
         if let lastError { throw lastError }
         return nil
     }
-}
-
-extension ImageService {
-    static func hex(_ md5: Insecure.MD5) -> String { hex(md5.finalize()) }
-    static func hex(_ sha: SHA256) -> String { hex(sha.finalize()) }
 }
 
 /// Reads an `ImageDataReader` as the chunks an upload body arrives in, so staged or stored

@@ -426,9 +426,8 @@ extension NetworkService {
             return asked
         }
         let base = settings.baseMAC.split(separator: ":").map { UInt8($0, radix: 16) ?? 0 }
-        return base.enumerated().map { index, octet in
-            String(format: "%02x", index >= 3 && octet == 0 ? UInt8.random(in: 0...255) : octet)
-        }.joined(separator: ":")
+        return Hex.encode(base.enumerated().map { index, octet in index >= 3 && octet == 0 ? UInt8.random(in: 0...255) : octet },
+                          separator: ":")
     }
 
     static func addressPairs(_ pairs: [JSON]?, mac: String, portSecurity: Bool) throws -> JSON {

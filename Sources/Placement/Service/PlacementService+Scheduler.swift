@@ -23,7 +23,6 @@ extension PlacementService {
         /// Class → capacity and class → amount used, for every class the provider has.
         public let capacity: [String: Int64]
         public let used: [String: Int64]
-        public let traits: Set<String>
     }
 
     /// The candidates of `request` that one provider holds alone (a compute node), in
@@ -37,7 +36,7 @@ extension PlacementService {
         return result.candidates.compactMap { candidate in
             guard candidate.allocations.count == 1, let (uuid, allocation) = candidate.allocations.first, let summary = result.summaries[uuid] else { return nil }
             return HostCandidate(uuid: uuid, allocation: allocation, capacity: summary.resources.mapValues(\.capacity),
-                                 used: summary.resources.mapValues(\.used), traits: summary.traits)
+                                 used: summary.resources.mapValues(\.used))
         }
     }
 
@@ -73,7 +72,7 @@ extension PlacementService {
                 guard let inventory = host.inventories[rc.number] else { return false }
                 return inventory.accepts(rc.amount) && inventory.fits(rc.amount, used: usage?[rc.name] ?? 0)
             }) else { continue }
-            out.append(HostCandidate(uuid: host.uuid, allocation: request.resources, capacity: host.capacities, used: usage ?? [:], traits: host.traits))
+            out.append(HostCandidate(uuid: host.uuid, allocation: request.resources, capacity: host.capacities, used: usage ?? [:]))
         }
         return out
     }

@@ -49,7 +49,6 @@ struct PlacementSnapshot: Sendable {
             let inventories: [Inventory?]
             /// Class → capacity as summaries show it, shared by every candidate of the host.
             let capacities: [String: Int64]
-            let traits: Set<String>
             /// Bit n set: the host has trait number n.
             let traitBits: [UInt64]
             let aggregates: Set<String>
@@ -78,14 +77,12 @@ struct PlacementSnapshot: Sendable {
                 let inventories = s.inventories[uuid] ?? [:]
                 var slots = [Inventory?](repeating: nil, count: classNumbers.count)
                 for (rc, inventory) in inventories { slots[classNumbers[rc]!] = inventory }
-                let traits = s.traits[uuid] ?? []
                 var bits = [UInt64](repeating: 0, count: (traitNumbers.count + 63) / 64)
-                for trait in traits {
+                for trait in s.traits[uuid] ?? [] {
                     let n = traitNumbers[trait]!
                     bits[n >> 6] |= 1 << UInt64(n & 63)
                 }
-                return Host(uuid: uuid, inventories: slots, capacities: inventories.mapValues(\.displayCapacity), traits: traits,
-                            traitBits: bits, aggregates: s.aggregates[uuid] ?? [])
+                return Host(uuid: uuid, inventories: slots, capacities: inventories.mapValues(\.displayCapacity), traitBits: bits, aggregates: s.aggregates[uuid] ?? [])
             }
             (self.classNumbers, self.traitNumbers) = (classNumbers, traitNumbers)
             positions = Dictionary(uniqueKeysWithValues: s.layout.rootOrder.enumerated().map { ($1, $0) })
