@@ -101,6 +101,11 @@ let package = Package(
             "NimbusTestSupport", "NimbusServer", "Networking", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
+        // Every route fed malformed input (RouteBadInputTests).
+        .testTarget(name: "RobustnessTests", dependencies: [
+            "NimbusTestSupport", "NimbusServer", "NimbusCore", "Placement",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .testTarget(name: "IdentityTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Identity", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -497,9 +497,11 @@ extension ComputeService {
         let all = query["all_projects"].map { $0.isEmpty || Self.truthy($0) } ?? false
         if all { try authorize("os_compute_api:os-server-groups:index:all_projects", caller) }
         var groups = try await store.serverGroups(project: all ? nil : caller.projectID, db)
-        if let offset = query["offset"].flatMap(Int.init) { groups = Array(groups.dropFirst(offset)) }
-        if let limit = query["limit"].flatMap(Int.init) { groups = Array(groups.prefix(limit)) }
-        return groups
+        if let raw = query["offset"] {
+            guard let offset = Int(raw), offset >= 0 else { throw APIError.badRequest("Invalid input for query parameters offset. Value: \(raw). '\(raw)' does not match '^[0-9]*$'") }
+            groups = Array(groups.dropFirst(offset))
+        }
+        return try Paging.page(groups, query: query.filter { $0.key == "limit" }, id: \.uuid)
     }
 
     public func serverGroup(_ id: String, caller: AuthContext) async throws -> ServerGroup {

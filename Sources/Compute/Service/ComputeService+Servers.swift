@@ -320,7 +320,13 @@ extension ComputeService {
             return []
         }
         if wanted.contains("DELETED") && !caller.isAdmin { throw APIError.forbidden("Only administrators may list deleted instances") }
-        let namePattern = try query["name"].map { try NSRegularExpression(pattern: $0, options: [.caseInsensitive]) }
+        // Nova matches `name` as a regular expression; an empty one matches every name, and one
+        // that does not compile is the caller's mistake, not the server's.
+        let namePattern = try query["name"].flatMap { $0.isEmpty ? nil : $0 }.map { pattern in
+            do { return try NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) } catch {
+                throw APIError.badRequest("Invalid regular expression in the name filter: \(pattern.prefix(64))")
+            }
+        }
         list = list.filter { i in
             if wantDeleted && i.deletedAt == nil && query["deleted"] != nil { return false }
             if !wanted.isEmpty && !wanted.contains(i.deletedAt != nil ? "DELETED" : i.status) { return false }

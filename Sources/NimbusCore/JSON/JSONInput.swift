@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Typed access to a request body's fields. Each accessor throws a 400 naming the field when the
 /// value has the wrong type, the way OpenStack's JSON-schema validation answers, so handlers
 /// never see a half-checked body.
@@ -13,6 +15,7 @@ public struct JSONInput: Sendable {
 
     /// The object under `key` of a whole body: `{"user": {...}}`.
     public init(body: JSON, key: String) throws {
+        JSONFieldLog.current?.note(key, .object)
         guard let object = body.objectValue else {
             throw APIError.badRequest("Invalid input: the request body must be a JSON object.")
         }
@@ -29,6 +32,7 @@ public struct JSONInput: Sendable {
     /// APIs that create in batches. The list must not be empty; each item's path is
     /// `key[index]`.
     public static func list(body: JSON, key: String) throws -> [JSONInput] {
+        JSONFieldLog.current?.note(key, .objectList)
         guard let object = body.objectValue else {
             throw APIError.badRequest("Invalid input: the request body must be a JSON object.")
         }
@@ -56,6 +60,9 @@ public struct JSONInput: Sendable {
 
     /// Rejects fields outside `allowed`, as a schema with `additionalProperties: false` does.
     public func rejectUnknown(_ allowed: Set<String>) throws {
+        if let log = JSONFieldLog.current {
+            for key in allowed where !log.knows(name(key)) { log.note(name(key), .unknown) }
+        }
         let unknown = fields.keys.filter { !allowed.contains($0) }.sorted()
         guard unknown.isEmpty else {
             let listed = unknown.map { "'\($0)'" }.joined(separator: ", ")
@@ -69,8 +76,14 @@ public struct JSONInput: Sendable {
 
     public func has(_ key: String) -> Bool { fields[key] != nil }
 
+    /// Notes a field a handler asks for, when a `JSONFieldLog` is listening.
+    func read(_ key: String, as kind: JSONFieldLog.Kind) {
+        JSONFieldLog.current?.note(name(key), kind)
+    }
+
     /// Present and not null.
     public func string(_ key: String) throws -> String? {
+        read(key, as: .string)
         guard let value = fields[key], !value.isNull else { return nil }
         guard let s = value.stringValue else { throw typeError(key, value, "string") }
         return s
@@ -101,12 +114,14 @@ public struct JSONInput: Sendable {
     }
 
     public func bool(_ key: String) throws -> Bool? {
+        read(key, as: .boolean)
         guard let value = fields[key], !value.isNull else { return nil }
         guard let b = value.boolValue else { throw typeError(key, value, "boolean") }
         return b
     }
 
     public func int(_ key: String) throws -> Int64? {
+        read(key, as: .integer)
         guard let value = fields[key], !value.isNull else { return nil }
         guard let i = value.intValue else { throw typeError(key, value, "integer") }
         return i
@@ -132,6 +147,7 @@ public struct JSONInput: Sendable {
     }
 
     public func object(_ key: String) throws -> JSONInput? {
+        read(key, as: .object)
         guard let value = fields[key], !value.isNull else { return nil }
         guard let o = value.objectValue else { throw typeError(key, value, "object") }
         return JSONInput(o, path: name(key))
@@ -145,6 +161,7 @@ public struct JSONInput: Sendable {
     }
 
     public func array(_ key: String) throws -> [JSON]? {
+        read(key, as: .array)
         guard let value = fields[key], !value.isNull else { return nil }
         guard let a = value.arrayValue else { throw typeError(key, value, "array") }
         return a
@@ -162,4 +179,35 @@ public struct JSONInput: Sendable {
     public func extras(excluding known: Set<String>) -> [String: JSON] {
         fields.filter { !known.contains($0.key) }
     }
+}
+
+/// The body fields request handlers ask `JSONInput` for, by dotted path (`server.flavorRef`,
+/// `security_group_rules[0].protocol`) and expected type. Nothing listens in a running cloud;
+/// the route-wide bad-input test installs one around each request, so it learns every route's
+/// request fields from the handlers themselves and a new field is fuzzed the day it is added.
+public final class JSONFieldLog: Sendable {
+    public enum Kind: String, Sendable {
+        case string, boolean, integer, object, array
+        /// A non-empty list of objects (`JSONInput.list`).
+        case objectList
+        /// Named by `rejectUnknown` as allowed, type not known.
+        case unknown
+    }
+
+    @TaskLocal public static var current: JSONFieldLog?
+
+    private let seen = Mutex<[String: Kind]>([:])
+
+    public init() {}
+
+    public func note(_ path: String, _ kind: Kind) {
+        seen.withLock { fields in
+            if fields[path] == nil || fields[path] == .unknown { fields[path] = kind }
+        }
+    }
+
+    public func knows(_ path: String) -> Bool { seen.withLock { $0[path] != nil } }
+
+    /// Every field asked for so far, path → type.
+    public var fields: [String: Kind] { seen.withLock { $0 } }
 }

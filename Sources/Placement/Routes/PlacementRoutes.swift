@@ -98,6 +98,15 @@ public struct PlacementRoutes: Sendable {
         Route(method: .post, path: ["reshaper"], minVersion: 30) { r, c in try await r.reshape(c) },
     ]
 
+    /// The routes behind the `/placement/**` catch-all as `(method, "/placement/a/{b}")`: the
+    /// router sees only the catch-all, and tests that enumerate every route need these.
+    public static var routeTemplates: [(method: String, path: String)] {
+        routes.map { route in
+            let path = route.path.map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : $0 }.joined(separator: "/")
+            return (route.method.rawValue, path.isEmpty ? "/placement" : "/placement/" + path)
+        }
+    }
+
     static func match(_ pattern: [String], _ components: [String]) -> [String: String]? {
         guard pattern.count == components.count else { return nil }
         var params: [String: String] = [:]
