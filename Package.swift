@@ -28,6 +28,11 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The host side's contract with hypervisors, and the drivers (no HTTP, no database).
+        .target(name: "Virt", dependencies: [
+            "NimbusCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "NimbusStore", dependencies: [
             "CSQLite", "NimbusCore",
             .product(name: "PostgresNIO", package: "postgres-nio"),
