@@ -28,9 +28,18 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // What the controller and a host's agent say to each other: the guest spec, host
+        // resources and capabilities, agent messages and reports.
+        .target(name: "HostAPI", dependencies: ["NimbusCore"]),
         // The host side's contract with hypervisors, and the drivers (no HTTP, no database).
         .target(name: "Virt", dependencies: [
-            "NimbusCore",
+            "HostAPI", "NimbusCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // A host's agent: registers, heartbeats, and carries out the controller's messages
+        // with its driver.
+        .target(name: "HostAgent", dependencies: [
+            "HostAPI", "Virt", "NimbusCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "NimbusStore", dependencies: [
@@ -59,7 +68,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Compute", dependencies: [
-            "NimbusCore", "NimbusStore",
+            "NimbusCore", "NimbusStore", "HostAPI",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -72,7 +81,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "NimbusServer", dependencies: [
-            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute", "Networking",
+            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute", "Networking", "HostAPI", "Virt", "HostAgent",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -99,7 +108,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "ComputeTests", dependencies: [
-            "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore", "NimbusStore",
+            "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore", "NimbusStore", "HostAPI", "HostAgent", "Virt",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "NetworkingTests", dependencies: [

@@ -1,3 +1,4 @@
+import HostAgent
 import Compute
 import ServiceLifecycle
 

@@ -1,3 +1,5 @@
+import HostAgent
+import Virt
 import Compute
 import Foundation
 import Hummingbird
@@ -120,6 +122,7 @@ public final class NimbusControlPlane: Sendable {
         settings.allocationRatios.ram = try config.double("DEFAULT", "ram_allocation_ratio")
         settings.allocationRatios.disk = try config.double("DEFAULT", "disk_allocation_ratio")
         settings.allocationRatios.reservedHostMemoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
+        settings.forceConfigDrive = ["true", "1", "yes"].contains(config.string("compute", "force_config_drive").lowercased())
         return settings
     }
 
@@ -130,8 +133,9 @@ public final class NimbusControlPlane: Sendable {
         for index in 0..<(try config.int("fake_hosts", "count")) {
             let driver = FakeDriver(vcpus: Int64(try config.int("fake_hosts", "vcpus")), memoryMB: Int64(try config.int("fake_hosts", "memory_mb")),
                                     diskGB: Int64(try config.int("fake_hosts", "disk_gb")))
-            agents.append(ComputeAgent(host: "fake-\(index + 1)", driver: driver, link: link,
-                                       heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")), logger: logger))
+            agents.append(ComputeAgent(host: "fake-\(index + 1)", driver: driver, link: link, images: InProcessImageTransfer(images: image),
+                                       heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")),
+                                       shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger))
         }
         return FakeHostFleet(agents: agents)
     }

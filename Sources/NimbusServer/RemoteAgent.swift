@@ -1,3 +1,6 @@
+import HostAgent
+import HostAPI
+import Virt
 import Compute
 import Foundation
 #if canImport(FoundationNetworking)
@@ -39,7 +42,7 @@ public struct RemoteAgent: Sendable {
         }
         let link = HTTPAgentLink(base: base, options: options)
         let agent = ComputeAgent(host: options.host, driver: FakeDriver(vcpus: options.vcpus, memoryMB: options.memoryMB, diskGB: options.diskGB),
-                                 link: link, heartbeatInterval: .seconds(options.heartbeatSeconds), logger: logger)
+                                 link: link, images: link, heartbeatInterval: .seconds(options.heartbeatSeconds), logger: logger)
         FileHandle.standardOutput.write(Data("Nimbus agent \(options.host) working for \(options.controller)\n".utf8))
         let group = ServiceGroup(configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
@@ -122,4 +125,42 @@ actor HTTPAgentLink: AgentLink {
         return reply["messages"]?.arrayValue?.compactMap(AgentMessage.init(json:)) ?? []
     }
     func report(_ report: AgentReport) async throws { _ = try await call("POST", "reports", body: report.json) }
+}
+
+/// The image service as a separate agent reaches it: over HTTP, with the agent's own token,
+/// so image data never passes through the controller's compute service.
+extension HTTPAgentLink: ImageTransfer {
+    func imageRequest(_ method: String, _ imageID: String) async throws -> URLRequest {
+        let token: String
+        if let current = self.token { token = current } else { token = try await authenticate() }
+        var request = URLRequest(url: base.appendingPathComponent("image/v2/images/\(imageID)/file"))
+        request.httpMethod = method
+        request.setValue(token, forHTTPHeaderField: "X-Auth-Token")
+        request.timeoutInterval = 3600
+        return request
+    }
+
+    func download(imageID: String, to path: String) async throws {
+        let (temporary, response) = try await session.download(for: try await imageRequest("GET", imageID))
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard status == 200 else {
+            try? FileManager.default.removeItem(at: temporary)
+            throw LinkError(description: "download of image \(imageID): HTTP \(status)")
+        }
+        try? FileManager.default.removeItem(atPath: path)
+        do { try FileManager.default.moveItem(at: temporary, to: URL(fileURLWithPath: path)) } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
+    }
+
+    func upload(imageID: String, from path: String, diskFormat: String) async throws {
+        var request = try await imageRequest("PUT", imageID)
+        request.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+        let (data, response) = try await session.upload(for: request, fromFile: URL(fileURLWithPath: path))
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard status == 204 else {
+            throw LinkError(description: "upload of image \(imageID): HTTP \(status) \(String(decoding: data, as: UTF8.self))")
+        }
+    }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import HostAPI
+import Virt
 import HTTPTypes
 @testable import Compute
 import NimbusCore

@@ -1,5 +1,7 @@
 import Compute
 import Foundation
+import HostAPI
+import Virt
 import HTTPTypes
 import NimbusCore
 import NimbusTestSupport

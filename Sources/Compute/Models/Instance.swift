@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import NimbusCore
 
 /// Nova's three state axes. `vm_state` is where the server is at rest, `task_state` what is
@@ -19,10 +20,6 @@ public enum TaskState: String, Sendable {
     case resizeFinish = "resize_finish", resizeReverting = "resize_reverting", resizeConfirming = "resize_confirming"
     case migrating, deleting, shelving, shelvingOffloading = "shelving_offloading", unshelving
     case shelvingImagePendingUpload = "shelving_image_pending_upload", shelvingImageUploading = "shelving_image_uploading"
-}
-
-public enum PowerState: Int64, Sendable {
-    case noState = 0, running = 1, paused = 3, shutdown = 4, crashed = 6, suspended = 7
 }
 
 /// A server as Nova keeps it: identity, placement on a host, the three states, and what the

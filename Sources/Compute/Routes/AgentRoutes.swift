@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import HTTPTypes
 import Hummingbird
 import NimbusCore
@@ -55,28 +56,5 @@ public struct AgentRoutes: Sendable {
             try await conductor.apply(report)
             return Response(status: .noContent)
         }
-    }
-}
-
-extension AgentRegistration {
-    public var json: JSON {
-        let r = resources, c = capabilities
-        return ["host": .string(host), "host_ip": .string(hostIP),
-                "resources": ["vcpus": .int(r.vcpus), "memory_mb": .int(r.memoryMB), "disk_gb": .int(r.diskGB),
-                              "hypervisor_type": .string(r.hypervisorType), "hypervisor_version": .int(r.hypervisorVersion),
-                              "cpu_info": .object(r.cpuInfo.mapValues { .string($0) })],
-                "capabilities": ["supports_live_migration": .bool(c.supportsLiveMigration), "supports_pause": .bool(c.supportsPause),
-                                 "supports_suspend": .bool(c.supportsSuspend), "supports_rescue": .bool(c.supportsRescue),
-                                 "supports_snapshot": .bool(c.supportsSnapshot)]]
-    }
-
-    public init?(json: JSON) {
-        guard let host = json["host"]?.stringValue, let r = json["resources"], let vcpus = r["vcpus"]?.intValue,
-              let memory = r["memory_mb"]?.intValue, let disk = r["disk_gb"]?.intValue else { return nil }
-        let resources = HostResources(vcpus: vcpus, memoryMB: memory, diskGB: disk, hypervisorType: r["hypervisor_type"]?.stringValue ?? "fake",
-                                      hypervisorVersion: r["hypervisor_version"]?.intValue ?? 0,
-                                      cpuInfo: r["cpu_info"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
-        self.init(host: host, hostIP: json["host_ip"]?.stringValue ?? "", resources: resources,
-                  capabilities: DriverCapabilities.from(json["capabilities"]?.objectValue ?? [:]))
     }
 }

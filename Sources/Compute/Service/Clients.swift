@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import NimbusCore
 
 /// What the compute service needs from placement. Nimbus wires the in-process placement
@@ -65,9 +66,6 @@ public protocol ImageClient: Sendable {
     func image(_ id: String, caller: AuthContext) async throws -> ImageInfo?
     /// Creates a queued image for a snapshot of a server, owned by the caller's project.
     func createImage(name: String, properties: [String: String], caller: AuthContext) async throws -> String
-    /// Uploads the file at `path` as the image's data (the compute service's own right: the
-    /// snapshot was authorised when its image was created).
-    func upload(imageID: String, path: String) async throws
     /// Deletes an image the compute service created (a shelved server's snapshot).
     func deleteImage(_ id: String) async throws
     /// The server's backups of `type` (`createBackup`'s images), newest first.
@@ -195,6 +193,11 @@ public struct AttachedNIC: Sendable, Equatable {
                   macAddress: json["mac_address"]?.stringValue ?? "", fixedIPs: json["fixed_ips"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                   binding: json["binding"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
                   floatingIPs: json["floating_ips"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
+    }
+
+    /// The port as the host's driver plugs it (the MTU is the network's, carried in the binding).
+    var vif: VIF {
+        VIF(portID: portID, networkID: networkID, macAddress: macAddress, mtu: binding["mtu"].flatMap { Int($0) } ?? 1500, fixedIPs: fixedIPs)
     }
 
     /// Nova's `addresses`: network name → `[{version, addr, OS-EXT-IPS:type, OS-EXT-IPS-MAC:mac_addr}]`,

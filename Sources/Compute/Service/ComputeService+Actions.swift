@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import NimbusCore
 import NimbusStore
 
@@ -91,7 +92,8 @@ extension ComputeService {
             throw APIError.badRequest("Malformed request body")
         }
         // Make unknown servers 404 before anything else.
-        _ = try await visibleInstance(uuid, caller: caller)
+        let found = try await visibleInstance(uuid, caller: caller)
+        try await requireDriverFeature(for: name, found, caller: caller)
         let member = "os_compute_api:servers"
         switch name {
         case "os-stop":
@@ -228,6 +230,39 @@ extension ComputeService {
             throw APIError.badRequest("There is no such action: \(name)")
         }
         return ActionResult(status: 202, body: nil)
+    }
+
+    /// The actions only some drivers can carry out: the policy checked first (so a caller who
+    /// may not act learns nothing of the host), what the driver must be able to do, and how to
+    /// name it.
+    static var driverFeatures: [String: (policy: String, needs: @Sendable (DriverCapabilities) -> Bool, what: String)] {
+        let pause = { @Sendable (c: DriverCapabilities) in c.pause }, suspend = { @Sendable (c: DriverCapabilities) in c.suspend }
+        let snapshot = { @Sendable (c: DriverCapabilities) in c.snapshot }, rescue = { @Sendable (c: DriverCapabilities) in c.rescue }
+        return [
+            "pause": ("os_compute_api:os-pause-server:pause", pause, "pause servers"),
+            "unpause": ("os_compute_api:os-pause-server:unpause", pause, "pause servers"),
+            "suspend": ("os_compute_api:os-suspend-server:suspend", suspend, "suspend servers"),
+            "resume": ("os_compute_api:os-suspend-server:resume", suspend, "suspend servers"),
+            "createImage": ("os_compute_api:servers:create_image", snapshot, "snapshot servers"),
+            "createBackup": ("os_compute_api:os-create-backup", snapshot, "snapshot servers"),
+            "shelve": ("os_compute_api:os-shelve:shelve", snapshot, "snapshot servers"),
+            "rescue": ("os_compute_api:os-rescue", rescue, "rescue servers"),
+            "unrescue": ("os_compute_api:os-rescue:unrescue", rescue, "rescue servers"),
+            "os-migrateLive": ("os_compute_api:os-migrate-server:migrate_live", { $0.liveMigration }, "live-migrate servers"),
+            "migrate": ("os_compute_api:os-migrate-server:migrate", { $0.coldMigration }, "migrate servers"),
+            "resize": ("os_compute_api:servers:resize", { $0.coldMigration || $0.resize }, "resize servers"),
+        ]
+    }
+
+    /// Refuses, with Nova's 501 "feature not supported", an action the driver of the server's
+    /// host cannot carry out — before anything changes.
+    func requireDriverFeature(for action: String, _ instance: Instance, caller: AuthContext) async throws {
+        guard let feature = Self.driverFeatures[action], let host = instance.host,
+              let node = try await store.node(host: host, db) else { return }
+        try authorize(feature.policy, caller, project: instance.projectID)
+        guard feature.needs(DriverCapabilities(json: node.capabilities)) else {
+            throw APIError(.notImplemented, "Feature not supported: the \(node.hypervisorType) driver of host \(host) cannot \(feature.what).")
+        }
     }
 
     static let anyTask: Set<TaskState?> = Set([nil] + TaskState.allCases.map { Optional($0) })

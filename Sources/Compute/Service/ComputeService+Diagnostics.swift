@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import NimbusCore
 
 /// `GET /servers/{id}/diagnostics`: the host's driver measures the guest (admin-only).
@@ -8,6 +9,9 @@ extension ComputeService {
         try authorize("os_compute_api:os-server-diagnostics", caller, project: instance.projectID)
         guard instance.vmState != .building, let host = instance.host else {
             throw APIError.conflict("Cannot 'get_diagnostics' instance \(uuid) while it is in vm_state \(instance.vmState.rawValue)")
+        }
+        if let node = try await store.node(host: host, db), !DriverCapabilities(json: node.capabilities).diagnostics {
+            throw APIError(.notImplemented, "Unable to get diagnostics, functionality not implemented")
         }
         let report = try await conductor.call("diagnostics", host: host, instance: uuid, payload: [:])
         if let error = report.error { throw APIError(.notImplemented, "Unable to get diagnostics: \(error)") }

@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import NimbusCore
 import NimbusStore
 
@@ -81,7 +82,7 @@ extension ComputeService {
         await conductor.hosts.invalidate()
         if status != nil, let node = try await store.node(host: service.host, db) {
             // Placement learns of it too (COMPUTE_STATUS_DISABLED), so the scheduler skips the host.
-            try await conductor.syncProvider(node, capabilities: DriverCapabilities.from(node.capabilities), disabled: service.disabled)
+            try await conductor.syncProvider(node, capabilities: DriverCapabilities(json: node.capabilities), disabled: service.disabled)
         }
         let aggregates = try await store.aggregates(db)
         return ["service": serviceJSON(service, version: version, aggregates: aggregates, legacyID: 0)]
@@ -570,18 +571,5 @@ extension ComputeService {
             throw APIError.notFound("Action \(requestID) not found")
         }
         return action
-    }
-}
-
-extension DriverCapabilities {
-    /// Back from the capabilities a node recorded at registration.
-    static func from(_ capabilities: [String: JSON]) -> DriverCapabilities {
-        var caps = DriverCapabilities()
-        caps.supportsLiveMigration = capabilities["supports_live_migration"]?.boolValue ?? true
-        caps.supportsPause = capabilities["supports_pause"]?.boolValue ?? true
-        caps.supportsSuspend = capabilities["supports_suspend"]?.boolValue ?? true
-        caps.supportsRescue = capabilities["supports_rescue"]?.boolValue ?? true
-        caps.supportsSnapshot = capabilities["supports_snapshot"]?.boolValue ?? true
-        return caps
     }
 }

@@ -177,8 +177,9 @@ extension Conductor {
                 guard var current = try await self.store.instance(uuid: uuid, x), current.deletedAt == nil else { return }
                 try await self.store.updateMigration(instance: uuid, status: kind.isLive ? "running" : "migrating", destination: selection.host, x)
                 if case .liveMigrate(_, let block) = kind {
-                    try await self.send("live_migrate", to: source, instance: uuid,
-                                        payload: ["action_id": .int(actionID), "destination": .string(selection.host), "block_migration": .bool(block),
+                    // The destination listens first; its report sends the source (`live_migration_prepare`).
+                    try await self.send("live_migration_prepare", to: selection.host, instance: uuid,
+                                        payload: ["action_id": .int(actionID), "guest": self.guest(current).json, "block_migration": .bool(block),
                                                   "migration": .string(migration)], x)
                 } else {
                     current.taskState = .resizeMigrating
@@ -187,7 +188,7 @@ extension Conductor {
                                         payload: ["action_id": .int(actionID), "destination": .string(selection.host), "migration": .string(migration)], x)
                 }
             }
-            await wake(source)
+            await wake(kind.isLive ? selection.host : source)
         } catch {
             logger.error("move of \(uuid) failed: \(error)")
             try? await abandonMove(instance, migration: migration, actionID: actionID, error: "\(error)")

@@ -23,6 +23,8 @@ public final class ComputeService: Sendable {
         public var defaultAvailabilityZone = "nova"
         public var quotaDefaults: [String: Int64] = ComputeQuotas.defaults
         public var allocationRatios = Conductor.AllocationRatios()
+        /// `[compute] force_config_drive`: every server gets a config drive.
+        public var forceConfigDrive = false
         public init() {}
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import NimbusCore
 import NimbusStore
 
@@ -80,11 +81,28 @@ extension Conductor {
                            hints: stored["hints"]?.objectValue ?? [:])
     }
 
+    /// What the host's driver is told about a server: its sizes (from `flavor` when a resize
+    /// gives a new one), image, keys, user data and ports.
     func guest(_ instance: Instance, flavor: Flavor? = nil) -> GuestSpec {
         let f = flavor ?? instance.flavor
-        return GuestSpec(uuid: instance.uuid, name: instance.name, vcpus: f.vcpus, memoryMB: f.ram, diskGB: f.disk, imageRef: instance.imageRef,
-                         userData: instance.extra["user_data"]?.stringValue, keyData: instance.extra["key_data"]?.stringValue,
-                         metadata: instance.metadata, nics: instance.extra["nics"]?.arrayValue?.compactMap(AttachedNIC.init(json:)) ?? [])
+        let stored = instance.extra["request_spec"] ?? [:]
+        let properties = stored["image_properties"]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
+        let image = ImageRef(id: instance.imageRef, diskFormat: stored["image_disk_format"]?.stringValue ?? "",
+                             kernelID: properties["kernel_id"], ramdiskID: properties["ramdisk_id"], properties: properties)
+        let keys = instance.extra["key_data"]?.stringValue.map { [PublicKey(name: instance.keyName ?? "", data: $0)] } ?? []
+        let configDrive = settings.forceConfigDrive || Self.truthy(instance.extra["config_drive"])
+        return GuestSpec(uuid: instance.uuid, name: instance.name, hostname: instance.extra["hostname"]?.stringValue ?? instance.name,
+                         projectID: instance.projectID, availabilityZone: instance.availabilityZone,
+                         launchIndex: Int(clamping: instance.launchIndex), vcpus: Int(clamping: f.vcpus), memoryMB: Int(clamping: f.ram),
+                         rootGB: Int(clamping: f.disk), ephemeralGB: Int(clamping: f.ephemeral), swapMB: Int(clamping: f.swap), image: image,
+                         userData: instance.extra["user_data"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) },
+                         keys: keys, metadata: instance.metadata, configDrive: configDrive,
+                         nics: (instance.extra["nics"]?.arrayValue ?? []).compactMap(AttachedNIC.init(json:)).map(\.vif))
+    }
+
+    /// Nova reads `config_drive` as a boolean or the strings "true"/"True".
+    static func truthy(_ value: JSON?) -> Bool {
+        value?.boolValue ?? (value?.stringValue.map { ["true", "1", "yes"].contains($0.lowercased()) } ?? false)
     }
 
     // MARK: Build

@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import NimbusCore
 import NimbusStore
 
@@ -37,8 +38,8 @@ extension Conductor {
             switch (message.kind, failed) {
             case ("console", _), ("diagnostics", _):
                 return nil  // a synchronous call: the caller gets the report itself
-            case ("cleanup", _):
-                return nil  // a revert's leftover guest on the destination: the revert itself ends the action
+            case ("cleanup", _), ("live_migration_abort", _):
+                return nil  // a leftover guest on a move's destination: the move itself ends the action
             case ("build", false), ("unshelve", false):
                 instance.vmState = .active
                 instance.taskState = nil
@@ -57,14 +58,13 @@ extension Conductor {
             case ("destroy", _):
                 break
             case ("snapshot", false):
-                let path = report.output["path"]?.stringValue ?? ""
                 let imageID = message.payload["image_id"]?.stringValue ?? ""
                 let shelving = message.payload["shelve"]?.boolValue ?? false
                 let host = report.host
                 let rotation = message.payload["rotation"]?.intValue.map { (type: message.payload["backup_type"]?.stringValue ?? "", keep: Int($0)) }
                 instance.taskState = shelving ? .shelvingImageUploading : .imageUploading
                 followUp = {
-                    await self.finishSnapshot(uuid, imageID: imageID, path: path, shelving: shelving, host: host, actionID: actionID, rotation: rotation)
+                    await self.finishSnapshot(uuid, imageID: imageID, shelving: shelving, host: host, actionID: actionID, rotation: rotation)
                 }
                 try await self.store.update(instance, x)
                 return followUp
@@ -76,7 +76,8 @@ extension Conductor {
                 try await self.store.update(instance, x)
                 try await self.send("resize_in", to: destination, instance: uuid,
                                     payload: ["guest": self.guest(instance, flavor: flavor).json, "action_id": .int(actionID),
-                                              "source": .string(report.host), "power_off": .bool(instance.vmState == .stopped)], x)
+                                              "source": .string(report.host), "export": report.output["export"] ?? .null,
+                                              "power_off": .bool(instance.vmState == .stopped)], x)
                 followUp = { await self.wake(destination) }
                 return followUp
             case ("resize_in", false):
@@ -112,6 +113,17 @@ extension Conductor {
                 instance.extra["resize_prior_state"] = nil
                 let (migration, project, user) = (message.payload["migration"]?.stringValue ?? "", instance.projectID, instance.userID)
                 followUp = { try await self.placement.moveAllocations(from: migration, to: uuid, project: project, user: user) }
+            case ("live_migration_prepare", false):
+                // The destination listens: now the source sends.
+                guard let source = instance.host else { break }
+                try await self.send("live_migrate", to: source, instance: uuid,
+                                    payload: ["action_id": .int(actionID), "destination": .string(report.host),
+                                              "endpoint": report.output["endpoint"] ?? .null,
+                                              "block_migration": message.payload["block_migration"] ?? false,
+                                              "migration": message.payload["migration"] ?? .null], x)
+                try await self.store.update(instance, x)
+                followUp = { await self.wake(source) }
+                return followUp
             case ("live_migrate", false):
                 let destination = message.payload["destination"]?.stringValue ?? ""
                 try await self.send("adopt", to: destination, instance: uuid,
@@ -143,12 +155,19 @@ extension Conductor {
                 instance.node = nil
                 instance.powerState = .shutdown
                 followUp = { try await self.placement.deleteAllocations(consumer: uuid) }
-            case ("migrate_out", true), ("resize_in", true), ("live_migrate", true), ("adopt", true):
-                // The move failed: the server stays where it was, with what it had.
+            case ("migrate_out", true), ("resize_in", true), ("live_migration_prepare", true), ("live_migrate", true), ("adopt", true):
+                // The move failed: the server stays where it was, with what it had, and a
+                // destination left waiting for a live migration lets go of it.
                 instance.taskState = nil
                 instance.newFlavor = nil
                 let (migration, project, user) = (message.payload["migration"]?.stringValue ?? "", instance.projectID, instance.userID)
-                followUp = { try await self.placement.moveAllocations(from: migration, to: uuid, project: project, user: user) }
+                let abortAt = message.kind == "live_migrate" ? message.payload["destination"]?.stringValue : nil
+                if let abortAt { try await self.send("live_migration_abort", to: abortAt, instance: uuid, payload: [:], x) }
+                let wakeDestination = abortAt
+                followUp = {
+                    if let wakeDestination { await self.wake(wakeDestination) }
+                    try await self.placement.moveAllocations(from: migration, to: uuid, project: project, user: user)
+                }
             case ("evacuate", true):
                 instance.vmState = .error
                 instance.taskState = nil
@@ -187,7 +206,7 @@ extension Conductor {
         case ("revert_resize", false): "reverted"
         case ("adopt", false): "completed"
         case ("evacuate", false): "done"
-        case ("live_migrate", true), ("adopt", true), ("evacuate", true): "failed"
+        case ("live_migration_prepare", true), ("live_migrate", true), ("adopt", true), ("evacuate", true): "failed"
         case ("migrate_out", true), ("resize_in", true), ("revert_resize", true): "error"
         default: nil
         }
@@ -232,27 +251,23 @@ extension Conductor {
         _ = try await placement.claim(consumer: consumer, project: project, user: user, allocations: allocations)
     }
 
-    /// Uploads a snapshot the agent wrote, then ends the action (or, for shelve, offloads).
-    /// With `rotation` (a backup), the server's backups of that type beyond the newest `keep`
-    /// are deleted once this one is uploaded.
-    func finishSnapshot(_ uuid: String, imageID: String, path: String, shelving: Bool, host: String, actionID: Int64,
+    /// After the host uploaded a snapshot: ends the action (or, for shelve, offloads). With
+    /// `rotation` (a backup), the server's backups of that type beyond the newest `keep` are
+    /// deleted now that this one exists.
+    func finishSnapshot(_ uuid: String, imageID: String, shelving: Bool, host: String, actionID: Int64,
                         rotation: (type: String, keep: Int)? = nil) async {
-        var failure: String?
-        do { try await images.upload(imageID: imageID, path: path) } catch { failure = "Snapshot upload failed: \(error)" }
-        try? FileManager.default.removeItem(atPath: path)
-        if failure == nil, let rotation {
+        if let rotation {
             do {
                 for old in try await images.backups(instance: uuid, type: rotation.type).dropFirst(rotation.keep) { try await images.deleteImage(old) }
             } catch {
                 logger.error("rotating the backups of \(uuid): \(error)")
             }
         }
-        let uploadFailure = failure
         do {
             try await db.transaction { x in
                 guard var instance = try await self.store.instance(uuid: uuid, x), instance.deletedAt == nil else { return }
                 instance.updatedAt = Date()
-                if shelving && uploadFailure == nil {
+                if shelving {
                     instance.vmState = .shelved
                     instance.taskState = .shelvingOffloading
                     instance.extra["shelved_image"] = .string(imageID)
@@ -262,9 +277,9 @@ extension Conductor {
                 }
                 instance.taskState = nil
                 try await self.store.update(instance, x)
-                try await self.store.finishEvents(actionID: actionID, error: uploadFailure, host: host, x)
+                try await self.store.finishEvents(actionID: actionID, error: nil, host: host, x)
             }
-            if shelving && failure == nil { await wake(host) }
+            if shelving { await wake(host) }
         } catch {
             logger.error("snapshot of \(uuid): \(error)")
         }

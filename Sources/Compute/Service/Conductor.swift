@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import Logging
 import NimbusCore
 import NimbusStore
@@ -59,11 +60,9 @@ public final class Conductor: Sendable {
     func register(_ registration: AgentRegistration) async throws {
         let now = Date()
         let existing = try await store.node(host: registration.host, db)
-        var capabilities: [String: JSON] = ["cpu_info": .object(registration.resources.cpuInfo.mapValues { .string($0) })]
+        var capabilities = registration.capabilities.json
+        capabilities["cpu_info"] = .object(registration.resources.cpuInfo.mapValues { .string($0) })
         let caps = registration.capabilities
-        for (key, value) in [("supports_live_migration", caps.supportsLiveMigration), ("supports_pause", caps.supportsPause),
-                             ("supports_suspend", caps.supportsSuspend), ("supports_rescue", caps.supportsRescue),
-                             ("supports_snapshot", caps.supportsSnapshot)] { capabilities[key] = .bool(value) }
         let node = ComputeNode(uuid: existing?.uuid ?? Identifiers.uuid(), host: registration.host, hypervisorHostname: registration.host,
                                hypervisorType: registration.resources.hypervisorType, hypervisorVersion: registration.resources.hypervisorVersion,
                                hostIP: registration.hostIP, vcpus: registration.resources.vcpus, memoryMB: registration.resources.memoryMB,

@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import NimbusCore
 
 /// The agent link for agents running inside the control plane's process (`nimbus up

@@ -1,4 +1,5 @@
 import Foundation
+@_exported import HostAPI
 
 // The contract between a host's agent and its hypervisor, after Nova's `ComputeDriver` and
 // Incus's instance drivers.
@@ -20,115 +21,6 @@ import Foundation
 // Errors: `VirtError.guestNotFound` when the guest does not exist on this host (the agent
 // treats it as "already gone" where that is what it wanted); any other error leaves the guest
 // as it was before the call, unless the method says otherwise.
-
-/// Everything a driver needs to know to build or change one guest; nothing here needs the
-/// database.
-public struct GuestSpec: Sendable, Equatable {
-    public var uuid: String
-    /// The server's display name (the guest's name for humans and logs).
-    public var name: String
-    /// The hostname the guest gives itself (metadata `hostname`).
-    public var hostname: String
-    public var projectID: String
-    public var availabilityZone: String?
-    public var launchIndex: Int
-    public var vcpus: Int
-    public var memoryMB: Int
-    /// Root disk size from the flavor; 0 means the image's own virtual size.
-    public var rootGB: Int
-    public var ephemeralGB: Int
-    public var swapMB: Int
-    public var image: ImageRef
-    /// Raw user data (already base64-decoded).
-    public var userData: [UInt8]?
-    public var keys: [PublicKey]
-    public var metadata: [String: String]
-    /// Nova's `network_data.json`, built by the control plane from the ports.
-    public var networkData: String?
-    public var configDrive: Bool
-    public var nics: [VIF]
-
-    public init(uuid: String, name: String, hostname: String, projectID: String, availabilityZone: String? = nil, launchIndex: Int = 0,
-                vcpus: Int, memoryMB: Int, rootGB: Int, ephemeralGB: Int = 0, swapMB: Int = 0, image: ImageRef,
-                userData: [UInt8]? = nil, keys: [PublicKey] = [], metadata: [String: String] = [:], networkData: String? = nil,
-                configDrive: Bool = false, nics: [VIF] = []) {
-        (self.uuid, self.name, self.hostname, self.projectID, self.availabilityZone, self.launchIndex) =
-            (uuid, name, hostname, projectID, availabilityZone, launchIndex)
-        (self.vcpus, self.memoryMB, self.rootGB, self.ephemeralGB, self.swapMB, self.image) = (vcpus, memoryMB, rootGB, ephemeralGB, swapMB, image)
-        (self.userData, self.keys, self.metadata, self.networkData, self.configDrive, self.nics) =
-            (userData, keys, metadata, networkData, configDrive, nics)
-    }
-}
-
-/// The image a guest boots from, as the image service describes it.
-public struct ImageRef: Sendable, Equatable {
-    public var id: String
-    /// `qcow2`, `raw`, … (the driver refuses what it cannot boot).
-    public var diskFormat: String
-    /// The image's MD5 `checksum` and `os_hash_value` (SHA-512), checked after download.
-    public var checksum: String?
-    public var sha512: String?
-    /// UEC-style kernel and ramdisk images: the guest boots with `-kernel`/`-initrd`.
-    public var kernelID: String?
-    public var ramdiskID: String?
-    /// Image properties the driver reads (`hw_disk_bus`, `os_command_line`, …).
-    public var properties: [String: String]
-
-    public init(id: String, diskFormat: String, checksum: String? = nil, sha512: String? = nil, kernelID: String? = nil, ramdiskID: String? = nil,
-                properties: [String: String] = [:]) {
-        (self.id, self.diskFormat, self.checksum, self.sha512, self.kernelID, self.ramdiskID, self.properties) =
-            (id, diskFormat, checksum, sha512, kernelID, ramdiskID, properties)
-    }
-}
-
-public struct PublicKey: Sendable, Equatable {
-    public var name: String
-    /// `ssh` or `x509`.
-    public var type: String
-    public var data: String
-
-    public init(name: String, type: String = "ssh", data: String) { (self.name, self.type, self.data) = (name, type, data) }
-}
-
-/// A port as the hypervisor plugs it: the network dataplane makes the tap (`tapName`) and
-/// wires it before the guest starts; the driver only opens it.
-public struct VIF: Sendable, Equatable {
-    public var portID: String
-    public var networkID: String
-    public var macAddress: String
-    public var mtu: Int
-    public var fixedIPs: [String]
-
-    public init(portID: String, networkID: String, macAddress: String, mtu: Int = 1500, fixedIPs: [String] = []) {
-        (self.portID, self.networkID, self.macAddress, self.mtu, self.fixedIPs) = (portID, networkID, macAddress, mtu, fixedIPs)
-    }
-
-    /// Neutron's tap name for a port: `tap` and the first 11 characters of its id (15 in all,
-    /// the kernel's limit for interface names).
-    public var tapName: String { "tap" + portID.prefix(11) }
-}
-
-/// Nova's power states (`nova.compute.power_state`), with its numbers.
-public enum PowerState: Int64, Sendable {
-    case noState = 0, running = 1, paused = 3, shutdown = 4, crashed = 6, suspended = 7
-}
-
-/// What a host offers, reported by its agent and turned into placement inventory.
-public struct HostResources: Sendable, Equatable {
-    public var vcpus: Int64
-    public var memoryMB: Int64
-    public var diskGB: Int64
-    /// `QEMU` or `fake`, as `hypervisor_type` shows it.
-    public var hypervisorType: String
-    /// Nova's integer form of the version: 7.2.0 → 7002000.
-    public var hypervisorVersion: Int64
-    public var cpuInfo: [String: String]
-
-    public init(vcpus: Int64, memoryMB: Int64, diskGB: Int64, hypervisorType: String, hypervisorVersion: Int64, cpuInfo: [String: String] = [:]) {
-        (self.vcpus, self.memoryMB, self.diskGB, self.hypervisorType, self.hypervisorVersion, self.cpuInfo) =
-            (vcpus, memoryMB, diskGB, hypervisorType, hypervisorVersion, cpuInfo)
-    }
-}
 
 public enum VirtError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The guest does not exist on this host.
@@ -235,62 +127,51 @@ public protocol DiagnosingDriver: VirtDriver {
     func diagnostics(_ uuid: String) async throws -> GuestDiagnostics
 }
 
-/// What a driver can do, derived from the protocols it conforms to. The API refuses an action
-/// the server's host cannot perform before anything changes (Nova's `capabilities`), and the
-/// scheduler sees these as `COMPUTE_*` traits.
-public struct DriverCapabilities: Sendable, Equatable, Codable {
-    public var pause: Bool
-    public var suspend: Bool
-    public var snapshot: Bool
-    public var rescue: Bool
-    public var diagnostics: Bool
-    public var liveMigration: Bool
-    public var coldMigration: Bool
-
-    public init(pause: Bool = false, suspend: Bool = false, snapshot: Bool = false, rescue: Bool = false, diagnostics: Bool = false,
-                liveMigration: Bool = false, coldMigration: Bool = false) {
-        (self.pause, self.suspend, self.snapshot, self.rescue, self.diagnostics, self.liveMigration, self.coldMigration) =
-            (pause, suspend, snapshot, rescue, diagnostics, liveMigration, coldMigration)
-    }
-
-    public init(of driver: any VirtDriver) {
-        self.init(pause: driver is any PausingDriver, suspend: driver is any SuspendingDriver, snapshot: driver is any SnapshottingDriver,
-                  rescue: driver is any RescuingDriver, diagnostics: driver is any DiagnosingDriver)
-    }
+/// Changes a guest's size on its own host (a resize to the same host, and its revert).
+public protocol ResizingDriver: VirtDriver {
+    /// Postcondition: the guest has `guest`'s vCPUs and memory, its root disk grown to
+    /// `rootGB` (never shrunk), and is shut down: the agent starts it when the server should run.
+    func resize(_ guest: GuestSpec) async throws
 }
 
-/// Nova's standard diagnostics (microversion 2.48): counters the driver has, nil where it has none.
-public struct GuestDiagnostics: Sendable {
-    public struct NIC: Sendable {
-        public var macAddress: String?
-        public var rxOctets, rxPackets, txOctets, txPackets: Int64?
-        public init(macAddress: String?, rxOctets: Int64? = nil, rxPackets: Int64? = nil, txOctets: Int64? = nil, txPackets: Int64? = nil) {
-            (self.macAddress, self.rxOctets, self.rxPackets, self.txOctets, self.txPackets) = (macAddress, rxOctets, rxPackets, txOctets, txPackets)
-        }
-    }
-    public struct Disk: Sendable {
-        public var readBytes, readRequests, writeBytes, writeRequests: Int64?
-        public init(readBytes: Int64? = nil, readRequests: Int64? = nil, writeBytes: Int64? = nil, writeRequests: Int64? = nil) {
-            (self.readBytes, self.readRequests, self.writeBytes, self.writeRequests) = (readBytes, readRequests, writeBytes, writeRequests)
-        }
-    }
+/// Moves a stopped guest's disks to another host (cold migration, resize elsewhere). The
+/// source offers the disks and the destination copies them, so the controller never carries
+/// disk bytes. Sequence: `exportDisks` (source) → `importGuest` (destination) → `destroy`
+/// (source, on confirm) or `endExport` and `powerOn` (source, on revert).
+public protocol ColdMigratingDriver: VirtDriver {
+    /// Source, first. Postcondition: the guest is shut down, and its disks stay on this host
+    /// and are offered at the returned location until `endExport` or `destroy`.
+    func exportDisks(_ uuid: String) async throws -> DiskExport
+    /// Destination. Postcondition: the guest exists here with `guest`'s sizes and a copy of the
+    /// exported disks, shut down. On throw nothing of it is left here.
+    func importGuest(_ guest: GuestSpec, from export: DiskExport) async throws
+    /// Source: stops offering the disks. Idempotent.
+    func endExport(_ uuid: String) async throws
+}
 
-    public var state: PowerState
-    /// Nova's names: `libvirt` for the KVM/QEMU family (the fake driver reports it too, as Nova's does).
-    public var driver: String
-    public var hypervisor: String?
-    public var hypervisorOS: String?
-    public var uptime: Int64?
-    /// Nanoseconds of CPU time per vCPU.
-    public var cpuTimes: [Int64?]
-    public var memoryMaximumMB: Int64?
-    public var memoryUsedMB: Int64?
-    public var nics: [NIC]
-    public var disks: [Disk]
+/// Moves a running guest to another host without stopping it. The destination listens before
+/// the source sends: `prepareIncoming` (destination) → `migrate` (source) → `finishIncoming`
+/// (destination), or `abortIncoming` (destination) when the source fails.
+public protocol LiveMigratingDriver: VirtDriver {
+    /// Destination, first: a guest waiting for the incoming state, with its disks either opened
+    /// where the hosts share them or created empty for a block migration to fill.
+    /// Postcondition: the endpoint accepts the source's stream. On throw nothing is left here.
+    /// Called again for a guest already waiting, it returns the same endpoint.
+    func prepareIncoming(_ guest: GuestSpec, blockMigration: Bool) async throws -> MigrationEndpoint
+    /// Source. Postcondition: the guest runs on the destination and nothing of it is left
+    /// here. On throw the guest still runs here, as it was.
+    func migrate(_ uuid: String, to endpoint: MigrationEndpoint, blockMigration: Bool) async throws
+    /// Destination, last. Postcondition: the guest runs here.
+    func finishIncoming(_ uuid: String) async throws
+    /// Destination, when the source could not send: removes what `prepareIncoming` made. Idempotent.
+    func abortIncoming(_ uuid: String) async throws
+}
 
-    public init(state: PowerState, driver: String, hypervisor: String?, hypervisorOS: String?, uptime: Int64?, cpuTimes: [Int64?],
-                memoryMaximumMB: Int64?, memoryUsedMB: Int64?, nics: [NIC], disks: [Disk]) {
-        (self.state, self.driver, self.hypervisor, self.hypervisorOS, self.uptime) = (state, driver, hypervisor, hypervisorOS, uptime)
-        (self.cpuTimes, self.memoryMaximumMB, self.memoryUsedMB, self.nics, self.disks) = (cpuTimes, memoryMaximumMB, memoryUsedMB, nics, disks)
+extension DriverCapabilities {
+    /// The capabilities of a driver: the protocols it conforms to.
+    public init(of driver: any VirtDriver) {
+        self.init(pause: driver is any PausingDriver, suspend: driver is any SuspendingDriver, snapshot: driver is any SnapshottingDriver,
+                  rescue: driver is any RescuingDriver, diagnostics: driver is any DiagnosingDriver, resize: driver is any ResizingDriver,
+                  liveMigration: driver is any LiveMigratingDriver, coldMigration: driver is any ColdMigratingDriver)
     }
 }

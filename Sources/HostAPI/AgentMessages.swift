@@ -1,0 +1,151 @@
+import Foundation
+import NimbusCore
+
+// What the controller and a host's agent say to each other. In one process the link is a direct
+// call; a separate `nimbus agent` sends the same values as JSON over `/compute-agent/v1`.
+
+/// A unit of work for a host's agent, read from the durable outbox.
+public struct AgentMessage: Sendable {
+    public var id: Int64
+    public var kind: String
+    public var instanceUUID: String?
+    public var payload: JSON
+
+    public init(id: Int64, kind: String, instanceUUID: String?, payload: JSON) {
+        (self.id, self.kind, self.instanceUUID, self.payload) = (id, kind, instanceUUID, payload)
+    }
+
+    public var json: JSON {
+        ["id": .int(id), "kind": .string(kind), "instance_uuid": .optional(instanceUUID), "payload": payload]
+    }
+
+    public init?(json: JSON) {
+        guard let id = json["id"]?.intValue, let kind = json["kind"]?.stringValue else { return nil }
+        self.init(id: id, kind: kind, instanceUUID: json["instance_uuid"]?.stringValue, payload: json["payload"] ?? .null)
+    }
+}
+
+/// What the agent did with a message. Reporting it also acknowledges the message, in the same
+/// transaction as the state change it causes.
+public struct AgentReport: Sendable {
+    public var messageID: Int64
+    public var host: String
+    /// nil on success.
+    public var error: String?
+    public var output: JSON
+
+    public init(messageID: Int64, host: String, error: String?, output: JSON = .null) {
+        (self.messageID, self.host, self.error, self.output) = (messageID, host, error, output)
+    }
+
+    public var json: JSON { ["message_id": .int(messageID), "host": .string(host), "error": .optional(error), "output": output] }
+
+    public init?(json: JSON) {
+        guard let id = json["message_id"]?.intValue, let host = json["host"]?.stringValue else { return nil }
+        self.init(messageID: id, host: host, error: json["error"]?.stringValue, output: json["output"] ?? .null)
+    }
+}
+
+/// A host announcing itself: what it has and what its driver can do.
+public struct AgentRegistration: Sendable {
+    public var host: String
+    public var hostIP: String
+    public var resources: HostResources
+    public var capabilities: DriverCapabilities
+
+    public init(host: String, hostIP: String, resources: HostResources, capabilities: DriverCapabilities) {
+        (self.host, self.hostIP, self.resources, self.capabilities) = (host, hostIP, resources, capabilities)
+    }
+}
+
+/// How an agent reaches the control plane. In one process it is a direct call; a separate
+/// `nimbus agent` speaks the same four calls over HTTP with its own credentials. Either way
+/// the agent never touches the database.
+public protocol AgentLink: Sendable {
+    func register(_ registration: AgentRegistration) async throws
+    func heartbeat(host: String) async throws
+    /// Messages for the host after `after`, waiting up to `wait` for one to arrive.
+    func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage]
+    func report(_ report: AgentReport) async throws
+}
+
+extension AgentRegistration {
+    public var json: JSON {
+        let r = resources
+        return ["host": .string(host), "host_ip": .string(hostIP),
+                "resources": ["vcpus": .int(r.vcpus), "memory_mb": .int(r.memoryMB), "disk_gb": .int(r.diskGB),
+                              "hypervisor_type": .string(r.hypervisorType), "hypervisor_version": .int(r.hypervisorVersion),
+                              "cpu_info": .object(r.cpuInfo.mapValues { .string($0) })],
+                "capabilities": .object(capabilities.json)]
+    }
+
+    public init?(json: JSON) {
+        guard let host = json["host"]?.stringValue, let r = json["resources"], let vcpus = r["vcpus"]?.intValue,
+              let memory = r["memory_mb"]?.intValue, let disk = r["disk_gb"]?.intValue else { return nil }
+        let resources = HostResources(vcpus: vcpus, memoryMB: memory, diskGB: disk, hypervisorType: r["hypervisor_type"]?.stringValue ?? "fake",
+                                      hypervisorVersion: r["hypervisor_version"]?.intValue ?? 0,
+                                      cpuInfo: r["cpu_info"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
+        self.init(host: host, hostIP: json["host_ip"]?.stringValue ?? "", resources: resources,
+                  capabilities: DriverCapabilities(json: json["capabilities"]?.objectValue ?? [:]))
+    }
+}
+
+extension GuestSpec {
+    public var json: JSON {
+        var out: [String: JSON] = [
+            "uuid": .string(uuid), "name": .string(name), "hostname": .string(hostname), "project_id": .string(projectID),
+            "availability_zone": .optional(availabilityZone), "launch_index": .int(Int64(launchIndex)),
+            "vcpus": .int(Int64(vcpus)), "memory_mb": .int(Int64(memoryMB)), "root_gb": .int(Int64(rootGB)),
+            "ephemeral_gb": .int(Int64(ephemeralGB)), "swap_mb": .int(Int64(swapMB)), "image": image.json,
+            "keys": .array(keys.map { ["name": .string($0.name), "type": .string($0.type), "data": .string($0.data)] }),
+            "metadata": .object(metadata.mapValues { .string($0) }), "network_data": .optional(networkData),
+            "config_drive": .bool(configDrive), "nics": .array(nics.map(\.json)),
+        ]
+        if let userData { out["user_data"] = .string(Data(userData).base64EncodedString()) }
+        return .object(out)
+    }
+
+    public init?(json: JSON) {
+        guard let uuid = json["uuid"]?.stringValue, let image = json["image"].flatMap(ImageRef.init(json:)) else { return nil }
+        func int(_ key: String) -> Int { json[key]?.intValue.flatMap { Int(exactly: $0) } ?? 0 }
+        self.init(uuid: uuid, name: json["name"]?.stringValue ?? "", hostname: json["hostname"]?.stringValue ?? "",
+                  projectID: json["project_id"]?.stringValue ?? "", availabilityZone: json["availability_zone"]?.stringValue,
+                  launchIndex: int("launch_index"), vcpus: int("vcpus"), memoryMB: int("memory_mb"), rootGB: int("root_gb"),
+                  ephemeralGB: int("ephemeral_gb"), swapMB: int("swap_mb"), image: image,
+                  userData: json["user_data"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) },
+                  keys: json["keys"]?.arrayValue?.compactMap { key in
+                      key["data"]?.stringValue.map { PublicKey(name: key["name"]?.stringValue ?? "", type: key["type"]?.stringValue ?? "ssh", data: $0) }
+                  } ?? [],
+                  metadata: json["metadata"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
+                  networkData: json["network_data"]?.stringValue, configDrive: json["config_drive"]?.boolValue ?? false,
+                  nics: json["nics"]?.arrayValue?.compactMap(VIF.init(json:)) ?? [])
+    }
+}
+
+extension ImageRef {
+    public var json: JSON {
+        ["id": .string(id), "disk_format": .string(diskFormat), "checksum": .optional(checksum), "sha512": .optional(sha512),
+         "kernel_id": .optional(kernelID), "ramdisk_id": .optional(ramdiskID), "properties": .object(properties.mapValues { .string($0) })]
+    }
+
+    public init?(json: JSON) {
+        guard let id = json["id"]?.stringValue else { return nil }
+        self.init(id: id, diskFormat: json["disk_format"]?.stringValue ?? "", checksum: json["checksum"]?.stringValue,
+                  sha512: json["sha512"]?.stringValue, kernelID: json["kernel_id"]?.stringValue, ramdiskID: json["ramdisk_id"]?.stringValue,
+                  properties: json["properties"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
+    }
+}
+
+extension VIF {
+    public var json: JSON {
+        ["port_id": .string(portID), "network_id": .string(networkID), "mac_address": .string(macAddress), "mtu": .int(Int64(mtu)),
+         "fixed_ips": .array(fixedIPs.map { .string($0) })]
+    }
+
+    public init?(json: JSON) {
+        guard let port = json["port_id"]?.stringValue else { return nil }
+        self.init(portID: port, networkID: json["network_id"]?.stringValue ?? "", macAddress: json["mac_address"]?.stringValue ?? "",
+                  mtu: json["mtu"]?.intValue.flatMap { Int(exactly: $0) } ?? 1500,
+                  fixedIPs: json["fixed_ips"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+    }
+}
