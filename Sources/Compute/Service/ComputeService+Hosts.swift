@@ -496,10 +496,7 @@ extension ComputeService {
         try authorize("os_compute_api:os-server-groups:index", caller)
         let all = query["all_projects"].map { $0.isEmpty || Self.truthy($0) } ?? false
         if all { try authorize("os_compute_api:os-server-groups:index:all_projects", caller) }
-        var groups = try await store.serverGroups(project: all ? nil : caller.projectID, db)
-        if let offset = query["offset"].flatMap(Int.init) { groups = Array(groups.dropFirst(offset)) }
-        if let limit = query["limit"].flatMap(Int.init) { groups = Array(groups.prefix(limit)) }
-        return groups
+        return try Paging.limited(try await store.serverGroups(project: all ? nil : caller.projectID, db), query: query)
     }
 
     public func serverGroup(_ id: String, caller: AuthContext) async throws -> ServerGroup {

@@ -30,15 +30,7 @@ extension ComputeService {
             if let since, image.updatedAt < since { return false }
             return true
         }
-        if let marker = query["marker"] {
-            guard let index = list.firstIndex(where: { $0.id == marker }) else { throw APIError.badRequest("marker [\(marker)] not found") }
-            list = Array(list[(index + 1)...])
-        }
-        if let raw = query["limit"] {
-            guard let limit = Int(raw), limit >= 0 else { throw APIError.badRequest("limit param must be an integer") }
-            list = Array(list.prefix(limit))
-        }
-        return list
+        return try Paging.page(list, query: query, id: \.id)
     }
 
     public func proxyImage(_ id: String, caller: AuthContext) async throws -> ImageInfo {

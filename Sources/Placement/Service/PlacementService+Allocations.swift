@@ -58,7 +58,13 @@ extension PlacementService {
         var requested: [String: [String: Int64]] = [:]
         for request in requests {
             for (provider, resources) in request.allocations {
-                for (rc, amount) in resources { requested[provider, default: [:]][rc, default: 0] += amount }
+                // Placement's schema bounds an amount below only, so two consumers' amounts can
+                // pass Int64.max: the sum saturates (any such amount is above every max_unit,
+                // and the per-consumer check below refuses it) instead of trapping.
+                for (rc, amount) in resources {
+                    let (sum, overflow) = requested[provider, default: [:]][rc, default: 0].addingReportingOverflow(amount)
+                    requested[provider, default: [:]][rc] = overflow ? Int64.max : sum
+                }
             }
         }
         var providers: [String: ResourceProvider] = [:]
