@@ -153,6 +153,22 @@ final class ComputeBadInputTests: XCTestCase {
         }
     }
 
+    /// A flavor extra spec named ":" (the extra spec pattern admits it) split to no parts in
+    /// the capabilities and aggregate filters, which then read part 0: every boot of the
+    /// flavor trapped in the scheduler. As in Nova, such a key is not about either filter.
+    func testColonExtraSpecDoesNotTrapTheScheduler() async throws {
+        let filters = ["filter_scheduler": ["enabled_filters": "ComputeFilter,ComputeCapabilitiesFilter,AggregateInstanceExtraSpecsFilter"]]
+        try await onEachEngine(settings: Compute.fakeHosts(1, extra: filters)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let specs = try await Compute.call(api, .post, "/flavors/\(flavor)/os-extra_specs", token: admin, body: ["extra_specs": [":": "x", "::": "y"]])
+            XCTAssertEqual(specs.status, 200, specs.text)
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor)
+            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+        }
+    }
+
     /// Diagnostics come from the host's agent; a memory figure whose KiB overflow Int64 is
     /// shown as unknown rather than trapped on.
     func testLegacyDiagnosticsWithHugeMemory() {
