@@ -5,16 +5,17 @@ import NimbusCore
 import NimbusTestSupport
 import XCTest
 
+/// Nova's `{"badRequest": {"code": 400, "message": …}}`.
+func assertBadRequest(_ reply: API.Reply, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(reply.status, 400, reply.text, file: file, line: line)
+    XCTAssertEqual(reply.json["badRequest"]?["code"]?.intValue, 400, reply.text, file: file, line: line)
+    XCTAssertNotNil(reply.json["badRequest"]?["message"]?.stringValue, reply.text, file: file, line: line)
+}
+
 /// Request input that once reached a trapping operation (issue #12): in one process serving
 /// every API, a trap is a cloud-wide outage. Each test sends the input, checks the answer in
 /// Nova's error shape, and checks that the cloud still answers afterwards.
 final class ComputeBadInputTests: XCTestCase {
-    /// Nova's `{"badRequest": {"code": 400, "message": …}}`.
-    func assertBadRequest(_ reply: API.Reply, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(reply.status, 400, reply.text, file: file, line: line)
-        XCTAssertEqual(reply.json["badRequest"]?["code"]?.intValue, 400, reply.text, file: file, line: line)
-        XCTAssertNotNil(reply.json["badRequest"]?["message"]?.stringValue, reply.text, file: file, line: line)
-    }
 
     /// `GET /os-server-groups?limit=-1` by a reader took the process down (`prefix` of a
     /// negative length). Nova's schema: `limit` and `offset` are non-negative integers, and
@@ -45,12 +46,14 @@ final class ComputeBadInputTests: XCTestCase {
             // The cloud is still up, and the reader sees the project's groups.
             let all = try await names("")
             XCTAssertEqual(all, ["g1", "g2", "g3"])
-            XCTAssertEqual(try await names("?limit=0").count, 3, "limit=0 is a full page in Nova's `limited`")
-            XCTAssertEqual(try await names("?limit=2").count, 2)
-            XCTAssertEqual(try await names("?offset=1&limit=1").count, 1)
-            XCTAssertEqual(try await names("?offset=3").count, 0)
-            XCTAssertEqual(try await names("?limit=99999999999999999999999").count, 3, "beyond Int: capped at max_limit")
-            XCTAssertEqual(try await names("?offset=99999999999999999999999").count, 0)
+            let checks: [(String, Int, String)] = [("?limit=0", 3, "limit=0 is a full page in Nova's `limited`"), ("?limit=2", 2, ""),
+                                                   ("?offset=1&limit=1", 1, ""), ("?offset=3", 0, ""),
+                                                   ("?limit=99999999999999999999999", 3, "beyond Int: capped at max_limit"),
+                                                   ("?offset=99999999999999999999999", 0, "")]
+            for (query, count, note) in checks {
+                let listed = try await names(query)
+                XCTAssertEqual(listed.count, count, "\(query) \(note)")
+            }
         }
     }
 
