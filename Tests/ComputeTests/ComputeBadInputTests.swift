@@ -71,6 +71,11 @@ final class ComputeBadInputTests: XCTestCase {
             }
             let images = try await Compute.call(api, .get, "/images?limit=-1", token: admin, version: "2.35")
             assertBadRequest(images)
+            for name in ["small", "large"] {
+                let created = try await Compute.call(api, .post, "/flavors", token: admin,
+                                                     body: ["flavor": ["name": .string(name), "ram": 512, "vcpus": 1, "disk": 1]])
+                XCTAssertEqual(created.status, 200, created.text)
+            }
             let flavors = try await Compute.call(api, .get, "/flavors?limit=1", token: admin)
             XCTAssertEqual(flavors.json["flavors"]?.arrayValue?.count, 1, flavors.text)
             XCTAssertNotNil(flavors.json["flavors_links"], "a full page links to the next")
