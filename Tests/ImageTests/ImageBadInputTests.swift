@@ -6,13 +6,14 @@ import XCTest
 
 /// Request input that once reached a trapping operation in the image service (issue #12).
 final class ImageBadInputTests: XCTestCase {
-    /// A 512-byte VMDK sparse header whose descriptor offset sits just under Int64.max / 512
-    /// sectors: the format inspector's capture of the descriptor ended past Int64.max and the
-    /// sum trapped while the upload streamed. Any member who may upload an image could send it.
+    /// A VMDK sparse header whose descriptor offset sits just under Int64.max / 512 sectors,
+    /// followed by more data: the format inspector's capture of the descriptor ended past
+    /// Int64.max, and the sum trapped as the bytes after the header streamed in. Any member
+    /// who may upload an image could send it.
     func testUploadOfAVMDKHeaderPointingNearInt64Max() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
-            var header = [UInt8](repeating: 0, count: 512)
+            var header = [UInt8](repeating: 0, count: 1024)
             header[0..<4] = [0x4B, 0x44, 0x4D, 0x56]  // "KDMV"
             func putLE(_ value: UInt64, at offset: Int) {
                 for i in 0..<8 { header[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
