@@ -20,6 +20,10 @@ final class PlacementBadInputTests: XCTestCase {
             let reply = try await api.placement(.post, "/allocations", token: admin, version: "1.28",
                                                 body: .object([newUUID(): consumer, newUUID(): consumer]))
             assertPlacementError(reply, 409, message: "would violate inventory constraints")
+            // Below 1.12 the list form may name the provider twice: its amounts were summed unchecked.
+            let item: JSON = ["resource_provider": ["uuid": .string(rp)], "resources": ["VCPU": .int(Int64.max)]]
+            let listForm = try await api.placement(.put, "/allocations/\(newUUID())", token: admin, version: nil, body: ["allocations": [item, item]])
+            assertPlacementError(listForm, 409, message: "would violate inventory constraints")
             let fits = try await api.allocate(newUUID(), [rp: ["VCPU": 8]], token: admin)
             XCTAssertEqual(fits.status, 204, fits.text)
         }

@@ -330,7 +330,12 @@ extension ComputeService {
             throw APIError.conflict("Aggregate \(name) already exists.")
         }
         await conductor.hosts.invalidate()
-        return try await store.aggregates(db).first { $0.uuid == uuid }!
+        // Read back after the insert: a concurrent delete (any admin listing aggregates sees the
+        // new one) can take it first, which a force unwrap here turned into a trap.
+        guard let created = try await store.aggregates(db).first(where: { $0.uuid == uuid }) else {
+            throw APIError.notFound("Aggregate \(name) could not be found.")
+        }
+        return created
     }
 
     public func updateAggregate(_ id: String, _ body: JSON, caller: AuthContext) async throws -> Aggregate {

@@ -58,12 +58,9 @@ extension PlacementService {
         var requested: [String: [String: Int64]] = [:]
         for request in requests {
             for (provider, resources) in request.allocations {
-                // Placement's schema bounds an amount below only, so two consumers' amounts can
-                // pass Int64.max: the sum saturates (any such amount is above every max_unit,
-                // and the per-consumer check below refuses it) instead of trapping.
+                // Two consumers' amounts can pass Int64.max; the per-consumer check below refuses them.
                 for (rc, amount) in resources {
-                    let (sum, overflow) = requested[provider, default: [:]][rc, default: 0].addingReportingOverflow(amount)
-                    requested[provider, default: [:]][rc] = overflow ? Int64.max : sum
+                    requested[provider, default: [:]][rc] = requested[provider, default: [:]][rc, default: 0].addingSaturating(amount)
                 }
             }
         }
