@@ -30,6 +30,9 @@ extension ComputeService {
             if let since, image.updatedAt < since { return false }
             return true
         }
+        // Nova hands the paging to the image service: without a limit the client reads every
+        // page, with one Glance caps it at its `api_limit_max` (1000, as `max_limit`).
+        guard query["limit"] != nil else { return Array(try Paging.afterMarker(list, query: query, id: \.id)) }
         return try Paging.page(list, query: query, id: \.id)
     }
 
