@@ -79,9 +79,15 @@ extension AgentRegistration {
                 "capabilities": .object(capabilities.json)]
     }
 
+    /// The range of a host's vCPU, memory and disk counts: placement's inventory `total` (and
+    /// Nova's compute-node columns) hold no more than 2^31 − 1. Outside it the conductor's
+    /// arithmetic on them (reserved host memory, hypervisor statistics' sums) would overflow.
+    static let resourceRange: ClosedRange<Int64> = 0...Int64(Int32.max)
+
     public init?(json: JSON) {
         guard let host = json["host"]?.stringValue, let r = json["resources"], let vcpus = r["vcpus"]?.intValue,
-              let memory = r["memory_mb"]?.intValue, let disk = r["disk_gb"]?.intValue else { return nil }
+              let memory = r["memory_mb"]?.intValue, let disk = r["disk_gb"]?.intValue,
+              [vcpus, memory, disk].allSatisfy(Self.resourceRange.contains) else { return nil }
         let resources = HostResources(vcpus: vcpus, memoryMB: memory, diskGB: disk, hypervisorType: r["hypervisor_type"]?.stringValue ?? "fake",
                                       hypervisorVersion: r["hypervisor_version"]?.intValue ?? 0,
                                       cpuInfo: r["cpu_info"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])

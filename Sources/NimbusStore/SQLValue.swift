@@ -56,7 +56,14 @@ public struct Row: Sendable {
     public func optionalInt(_ name: String) -> Int64? {
         switch self[name] {
         case .integer(let i): return i
-        case .real(let d): return Int64(d)
+        // SQLite turns an integer column's overflowing sum (`in_use + ?`) into a REAL, and
+        // PostgreSQL answers numeric sums past Int64 as one: `Int64(d)` of such a value (or of
+        // a NaN) traps, so it is clamped to Int64's range.
+        case .real(let d):
+            if d.isNaN { return nil }
+            if d >= 0x1p63 { return Int64.max }
+            if d < -0x1p63 { return Int64.min }
+            return Int64(d)
         case .text(let s): return Int64(s)
         default: return nil
         }

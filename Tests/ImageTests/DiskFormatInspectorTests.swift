@@ -314,6 +314,18 @@ final class DiskFormatInspectorTests: XCTestCase {
         XCTAssertEqual(report.problems, ["vmdk image references a parent disk"])
     }
 
+    /// A descriptor offset just under `Int64.max / 512` sectors put the end of the region to
+    /// capture past `Int64.max`: the sum trapped (issue #12). Now the region is never captured,
+    /// and the header alone decides.
+    func testVMDKDescriptorOffsetNearInt64MaxIsIgnored() {
+        var bytes = vmdkSparse(capacitySectors: 2048, descriptor: "")
+        putLE(UInt64(Int64.max / 512 - 1), into: &bytes, at: 28)
+        putLE(UInt64(0), into: &bytes, at: 36)  // no size: the inspector asks for its largest region
+        let report = assertChunkingInvariant(bytes)
+        XCTAssertEqual(report.detected, .vmdk)
+        XCTAssertEqual(report.virtualSize, 2048 * 512)
+    }
+
     func testVMDKFlatDescriptorIsUnsafe() {
         let text = "# Disk DescriptorFile\nversion=1\nCID=9330205b\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\n\n# Extent description\nRW 6144 FLAT \"flat-flat.vmdk\" 0\n"
         let report = assertChunkingInvariant(Array(text.utf8))

@@ -32,7 +32,7 @@ extension ComputeRoutes {
                 let servers = try await service.servers(request.queryDictionary, statuses: request.queryValues("status"),
                                                         version: context.microversion, caller: try context.requireAuth())
                 let view = try await view(request, context, for: detail ? servers : [])
-                return Self.page("servers", servers.map { detail ? view.detail($0) : view.summary($0) }, request, lastID: servers.last?.uuid,
+                return try Self.page("servers", servers.map { detail ? view.detail($0) : view.summary($0) }, request, lastID: servers.last?.uuid,
                                  path: detail ? "servers/detail" : "servers")
             }
         }

@@ -63,12 +63,12 @@ public struct ComputeRoutes: Sendable {
         api.get("/flavors") { request, context in
             let v = context.microversion
             let flavors = try await service.flavors(caller: try context.requireAuth(), query: request.queryDictionary)
-            return Self.page("flavors", flavors.map { $0.summaryJSON(v, base: Self.base(request)) }, request, lastID: flavors.last?.id)
+            return try Self.page("flavors", flavors.map { $0.summaryJSON(v, base: Self.base(request)) }, request, lastID: flavors.last?.id)
         }
         api.get("/flavors/detail") { request, context in
             let v = context.microversion
             let flavors = try await service.flavors(caller: try context.requireAuth(), query: request.queryDictionary)
-            return Self.page("flavors", flavors.map { $0.json(v, base: Self.base(request)) }, request, lastID: flavors.last?.id, path: "flavors/detail")
+            return try Self.page("flavors", flavors.map { $0.json(v, base: Self.base(request)) }, request, lastID: flavors.last?.id, path: "flavors/detail")
         }
         api.get("/flavors/:id") { request, context in
             JSONResponse(["flavor": try await service.flavor(try context.parameters.require("id"), caller: try context.requireAuth())
@@ -134,7 +134,7 @@ public struct ComputeRoutes: Sendable {
             let keypairs = try await service.keypairs(caller: try context.requireAuth(), userID: v >= Microversion(2, 10) ? query["user_id"] : nil,
                                                       query: v >= Microversion(2, 35) ? query : [:])
             var out: [String: JSON] = ["keypairs": .array(keypairs.map { ["keypair": $0.json(v, detail: false)] })]
-            if v >= Microversion(2, 35), let limit = query["limit"].flatMap(Int.init), keypairs.count == limit, let last = keypairs.last {
+            if v >= Microversion(2, 35), let limit = query["limit"], try Paging.isFull(keypairs.count, query: query), let last = keypairs.last {
                 out["keypairs_links"] = [["rel": "next", "href": .string("\(Self.base(request))/v2.1/os-keypairs?limit=\(limit)&marker=\(last.name)")]]
             }
             return JSONResponse(.object(out)).response()
@@ -161,11 +161,10 @@ public struct ComputeRoutes: Sendable {
     }
 
     /// A list page with Nova's `<collection>_links` next link when the page is full.
-    static func page(_ key: String, _ items: [JSON], _ request: Request, lastID: String?, path: String? = nil) -> Response {
+    static func page(_ key: String, _ items: [JSON], _ request: Request, lastID: String?, path: String? = nil) throws -> Response {
         var out: [String: JSON] = [key: .array(items)]
         let query = request.queryDictionary
-        let limit = query["limit"].flatMap(Int.init) ?? 1000
-        if items.count == min(limit, 1000), items.count > 0, let lastID {
+        if try Paging.isFull(items.count, query: query), let lastID {
             var next = query
             next["marker"] = lastID
             let text = next.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }

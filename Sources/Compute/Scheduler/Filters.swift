@@ -120,7 +120,9 @@ struct ComputeCapabilitiesFilter: HostFilter {
     static let name = "ComputeCapabilitiesFilter"
     func passes(_ host: HostState, _ spec: RequestSpec, _ context: FilterContext) -> Bool {
         for (key, wanted) in spec.flavor.extraSpecs {
-            let path = key.split(separator: ":").map(String.init)
+            // Empty parts kept, as Python's `split(':')` keeps them: a key of ":" (which the extra
+            // spec pattern admits) split to no parts at all and trapped on `path[0]` below.
+            let path = key.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             let steps: [String]
             if path.count == 1 {
                 // An unscoped key counts only when the host has such a capability.
@@ -220,7 +222,8 @@ struct AggregateInstanceExtraSpecsFilter: HostFilter {
             }
         }
         for (key, wanted) in spec.flavor.extraSpecs {
-            let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
+            // Empty parts kept (Python's `split(':', 1)`): a key of ":" split to nothing and trapped on `parts[0]`.
+            let parts = key.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let metadataKey: String
             if parts.count == 1 { metadataKey = key } else if parts[0] == Self.prefix { metadataKey = parts[1] } else { continue }
             guard let values = metadata[metadataKey], values.contains(where: { ExtraSpecOperators.match($0, wanted) }) else { return false }

@@ -24,7 +24,11 @@ extension ComputeService {
     static func legacyDiagnostics(_ d: [String: JSON]) -> JSON {
         var out: [String: JSON] = [:]
         for (index, cpu) in (d["cpu_details"]?.arrayValue ?? []).enumerated() { out["cpu\(index)_time"] = cpu["time"] ?? .null }
-        if let memory = d["memory_details"]?["maximum"]?.intValue { out["memory"] = .int(memory * 1024) }
+        // The host's agent reports the figure; one beyond what KiB can count in Int64 is shown as unknown, not trapped on.
+        if let memory = d["memory_details"]?["maximum"]?.intValue {
+            let (kib, overflow) = memory.multipliedReportingOverflow(by: 1024)
+            out["memory"] = overflow ? .null : .int(kib)
+        }
         for (index, disk) in (d["disk_details"]?.arrayValue ?? []).enumerated() {
             let name = "vd" + String(UnicodeScalar(UInt8(97 + min(index, 25))))
             out["\(name)_read"] = disk["read_bytes"] ?? .null

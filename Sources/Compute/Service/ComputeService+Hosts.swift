@@ -331,7 +331,12 @@ extension ComputeService {
             throw APIError.conflict("Aggregate \(name) already exists.")
         }
         await conductor.hosts.invalidate()
-        return try await store.aggregates(db).first { $0.uuid == uuid }!
+        // Read back after the insert: a concurrent delete (any admin listing aggregates sees the
+        // new one) can take it first, which a force unwrap here turned into a trap.
+        guard let created = try await store.aggregates(db).first(where: { $0.uuid == uuid }) else {
+            throw APIError.notFound("Aggregate \(name) could not be found.")
+        }
+        return created
     }
 
     public func updateAggregate(_ id: String, _ body: JSON, caller: AuthContext) async throws -> Aggregate {
@@ -497,12 +502,7 @@ extension ComputeService {
         try authorize("os_compute_api:os-server-groups:index", caller)
         let all = query["all_projects"].map { $0.isEmpty || Self.truthy($0) } ?? false
         if all { try authorize("os_compute_api:os-server-groups:index:all_projects", caller) }
-        var groups = try await store.serverGroups(project: all ? nil : caller.projectID, db)
-        if let raw = query["offset"] {
-            guard let offset = Int(raw), offset >= 0 else { throw APIError.badRequest("Invalid input for query parameters offset. Value: \(raw). '\(raw)' does not match '^[0-9]*$'") }
-            groups = Array(groups.dropFirst(offset))
-        }
-        return try Paging.page(groups, query: query.filter { $0.key == "limit" }, id: \.uuid)
+        return try Paging.limited(try await store.serverGroups(project: all ? nil : caller.projectID, db), query: query)
     }
 
     public func serverGroup(_ id: String, caller: AuthContext) async throws -> ServerGroup {

@@ -30,15 +30,10 @@ extension ComputeService {
             if let since, image.updatedAt < since { return false }
             return true
         }
-        if let marker = query["marker"] {
-            guard let index = list.firstIndex(where: { $0.id == marker }) else { throw APIError.badRequest("marker [\(marker)] not found") }
-            list = Array(list[(index + 1)...])
-        }
-        if let raw = query["limit"] {
-            guard let limit = Int(raw), limit >= 0 else { throw APIError.badRequest("limit param must be an integer") }
-            list = Array(list.prefix(limit))
-        }
-        return list
+        // Nova hands the paging to the image service: without a limit the client reads every
+        // page, with one Glance caps it at its `api_limit_max` (1000, as `max_limit`).
+        guard query["limit"] != nil else { return Array(try Paging.afterMarker(list, query: query, id: \.id)) }
+        return try Paging.page(list, query: query, id: \.id)
     }
 
     public func proxyImage(_ id: String, caller: AuthContext) async throws -> ImageInfo {

@@ -27,16 +27,11 @@ extension ComputeService {
         }
         var out: [String: JSON] = [:]
         if version >= Microversion(2, 59) {
-            if let marker = query["marker"] {
-                guard let index = list.firstIndex(where: { $0.uuid == marker }) else { throw APIError.badRequest("Marker \(marker) could not be found.") }
-                list = Array(list[(index + 1)...])
-            }
-            if let raw = query["limit"] {
-                guard let limit = Int(raw), limit >= 0 else { throw APIError.badRequest("Invalid input for query parameters limit. Value: \(raw).") }
-                if list.count > limit, let last = list.prefix(limit).last {
-                    out["migrations_links"] = [["rel": "next", "href": .string("\(base)/v2.1/os-migrations?limit=\(limit)&marker=\(last.uuid)")]]
-                }
-                list = Array(list.prefix(limit))
+            let limit = try Paging.limit(query)
+            let rest = try Paging.afterMarker(list, query: query, id: \.uuid, markerNotFound: { "Marker \($0) could not be found." })
+            list = Array(rest.prefix(limit))
+            if query["limit"] != nil, rest.count > limit, let last = list.last {
+                out["migrations_links"] = [["rel": "next", "href": .string("\(base)/v2.1/os-migrations?limit=\(limit)&marker=\(last.uuid)")]]
             }
         }
         out["migrations"] = .array(list.map { $0.json(version, base: base) })

@@ -14,6 +14,24 @@ public enum ComputeQuotas {
         "floating_ips": 10, "fixed_ips": -1, "security_groups": 10, "security_group_rules": 20,
     ]
 
+    /// The range of a quota limit, as Nova's quota schemas have it: -1 (unlimited) up to the
+    /// largest value its database column holds. Limits are multiplied and summed with
+    /// request counts, so they stay far from `Int64`'s edge.
+    public static let limitRange: ClosedRange<Int64> = -1...Int64(Int32.max)
+
+    /// A limit as a quota update gives it: an integer or its decimal string, in `limitRange`.
+    static func limit(_ key: String, _ value: JSON) throws -> Int64 {
+        let limit: Int64?
+        if let i = value.intValue { limit = i } else if let s = value.stringValue { limit = Int64(s) } else { limit = nil }
+        guard let limit, limit >= limitRange.lowerBound else {
+            throw APIError.badRequest("Invalid input for field/attribute \(key). Value: \(value.serialized()). must be an integer of at least -1")
+        }
+        guard limit <= limitRange.upperBound else {
+            throw APIError.badRequest("Invalid input for field/attribute \(key). Value: \(value.serialized()). \(limit) is greater than the maximum of \(limitRange.upperBound)")
+        }
+        return limit
+    }
+
     static let networkQuotas: Set<String> = ["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]
 
     /// Resources shown at a microversion: the network ones went away in 2.36 (2.50 for quota
@@ -59,8 +77,14 @@ extension ComputeService {
     /// usage change and the server commit or roll back together.
     /// All three or none: a caller may retry with fewer servers in the same transaction.
     func reserveServer(_ flavor: Flavor, count: Int64, project: String, limits: [String: Int64], _ x: any SQLExecutor) async throws {
+        // Checked before anything is reserved: only a min_count past `mostServers` overflows here.
+        let amounts = try Self.perServer(flavor).map { resource, perServer in
+            let (amount, overflow) = perServer.multipliedReportingOverflow(by: count)
+            guard !overflow else { throw APIError.forbidden("Quota exceeded for \(resource): Requested \(count) servers of \(perServer) \(resource) each") }
+            return (resource, amount)
+        }
         var reserved: [(String, Int64)] = []
-        for (resource, amount) in [(ComputeQuotas.instances, count), (ComputeQuotas.cores, flavor.vcpus * count), (ComputeQuotas.ram, flavor.ram * count)] {
+        for (resource, amount) in amounts {
             let limit = limits[resource] ?? -1
             guard try await store.reserve(project: project, resource: resource, amount: amount, limit: limit, x) else {
                 for (done, doneAmount) in reserved { try await store.release(project: project, resource: done, amount: doneAmount, x) }
@@ -68,6 +92,25 @@ extension ComputeService {
                 throw APIError.forbidden("Quota exceeded for \(resource): Requested \(amount), but already used \(used) of \(limit) \(resource)")
             }
             reserved.append((resource, amount))
+        }
+    }
+
+    /// What one server of the flavor holds of each resource the server quota counts.
+    static func perServer(_ flavor: Flavor) -> [(String, Int64)] {
+        [(ComputeQuotas.instances, 1), (ComputeQuotas.cores, flavor.vcpus), (ComputeQuotas.ram, flavor.ram)]
+    }
+
+    /// The most servers of the flavor one request can hold: no more than the smallest limit
+    /// allows on its own (more could never be reserved, whatever is in use), nor than keeps
+    /// every total inside `Int64`. `max_count` is any positive integer the client sends, so
+    /// without this bound `vcpus × max_count` overflowed (a trap) and the create loop, which
+    /// tries one server fewer at a time, could step down from 2^63.
+    static func mostServers(_ flavor: Flavor, limits: [String: Int64]) -> Int64 {
+        perServer(flavor).reduce(Int64.max) { most, entry in
+            let (resource, perServer) = entry
+            guard perServer > 0 else { return most }
+            let limit = limits[resource] ?? -1
+            return min(most, limit >= 0 ? limit / perServer : Int64.max / perServer)
         }
     }
 
@@ -107,10 +150,7 @@ extension ComputeService {
         var changes: [String: Int64] = [:]
         for (key, value) in input.fields where key != "force" {
             guard allowed.contains(key) else { throw APIError.badRequest("Invalid input for field/attribute quota_set. Additional properties are not allowed ('\(key)' was unexpected)") }
-            let limit: Int64?
-            if let i = value.intValue { limit = i } else if let s = value.stringValue { limit = Int64(s) } else { limit = nil }
-            guard let limit, limit >= -1 else { throw APIError.badRequest("Invalid input for field/attribute \(key). Value: \(value.serialized()). must be an integer of at least -1") }
-            changes[key] = limit
+            changes[key] = try ComputeQuotas.limit(key, value)
         }
         if !force {
             let usage = try await quotaUsage(project: project, user: caller.userID)
@@ -150,8 +190,7 @@ extension ComputeService {
         try await db.transaction { x in
             for (key, value) in input.fields {
                 guard allowed.contains(key) else { throw APIError.badRequest("Invalid input for field/attribute quota_class_set. '\(key)' was unexpected") }
-                guard let limit = value.intValue, limit >= -1 else { throw APIError.badRequest("Invalid input for field/attribute \(key). Value: \(value.serialized()).") }
-                try await self.store.setClassLimit(name, resource: key, limit: limit, x)
+                try await self.store.setClassLimit(name, resource: key, limit: try ComputeQuotas.limit(key, value), x)
             }
         }
         var shown = try await quotaClassSet(name, version: version, caller: caller)

@@ -191,7 +191,8 @@ extension ComputeService {
                 throw APIError.badRequest("Instance group \(groupID) could not be found.")
             }
             let limit = try await quotaLimit(ComputeQuotas.serverGroupMembers, project: project)
-            if limit >= 0 && Int64(found.members.count) + maxCount > limit { throw APIError.forbidden("Quota exceeded, too many servers in group") }
+            // As `maxCount > limit - members`: `members + maxCount` overflows for a max_count near 2^63.
+            if limit >= 0 && maxCount > limit - Int64(found.members.count) { throw APIError.forbidden("Quota exceeded, too many servers in group") }
             group = found
         }
 
@@ -228,7 +229,9 @@ extension ComputeService {
                                 launchedAt: nil, terminatedAt: nil, deletedAt: nil, extra: extra)
         // Quota and the new servers commit together: the most that fit between min and max.
         let created = try await db.transaction { x -> [(Instance, Int64)] in
-            var count = maxCount
+            // Above `mostServers` nothing can be reserved; from there down to min_count the
+            // first count that fits wins (below it the reserve's own 403 names the resource).
+            var count = max(min(maxCount, Self.mostServers(flavor, limits: limits)), minCount)
             while true {
                 do {
                     try await self.reserveServer(flavor, count: count, project: project, limits: limits, x)

@@ -33,7 +33,7 @@ extension ComputeService {
         let byProject = Dictionary(grouping: instances, by: \.projectID)
         let usages = byProject.keys.sorted().map { usageJSON(project: $0, byProject[$0] ?? [], period: period, detailed: detailed) }
         var out: [String: JSON] = ["tenant_usages": .array(usages)]
-        if let link = usageLink(instances, query: query, version: version, path: "os-simple-tenant-usage") { out["tenant_usages_links"] = link }
+        if let link = try usageLink(instances, query: query, version: version, path: "os-simple-tenant-usage") { out["tenant_usages_links"] = link }
         return .object(out)
     }
 
@@ -43,7 +43,7 @@ extension ComputeService {
         let period = try Self.usagePeriod(query)
         let instances = try await usageInstances(project: project, period: period, query: query, version: version)
         var out: [String: JSON] = ["tenant_usage": instances.isEmpty ? [:] : usageJSON(project: project, instances, period: period, detailed: true)]
-        if let link = usageLink(instances, query: query, version: version, path: "os-simple-tenant-usage/\(project)") { out["tenant_usage_links"] = link }
+        if let link = try usageLink(instances, query: query, version: version, path: "os-simple-tenant-usage/\(project)") { out["tenant_usage_links"] = link }
         return .object(out)
     }
 
@@ -57,8 +57,8 @@ extension ComputeService {
         return version >= Microversion(2, 40) ? try Paging.page(Array(ran), query: query, id: \.uuid) : Array(ran)
     }
 
-    func usageLink(_ page: [Instance], query: [String: String], version: Microversion, path: String) -> JSON? {
-        guard version >= Microversion(2, 40), let limit = query["limit"].flatMap(Int.init), page.count == limit, let last = page.last else { return nil }
+    func usageLink(_ page: [Instance], query: [String: String], version: Microversion, path: String) throws -> JSON? {
+        guard version >= Microversion(2, 40), query["limit"] != nil, try Paging.isFull(page.count, query: query), let last = page.last else { return nil }
         var params = query.filter { $0.key != "marker" }
         params["marker"] = last.uuid
         let text = params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }

@@ -302,22 +302,59 @@ public final class ComputeService: Sendable {
     }
 }
 
-/// `limit` and `marker` over an already sorted list, as Nova pages every collection (at most
-/// `max_limit`, 1000, per page).
+/// Nova's paging of list calls (`[api] max_limit`, 1000, per page), parsed in one place so
+/// that no query value reaches `prefix`/`dropFirst` unchecked: a negative count there traps,
+/// and one process serves every API.
 enum Paging {
     static let maxLimit = 1000
 
-    static func page<T>(_ items: [T], query: [String: String], id: (T) -> String) throws -> [T] {
-        var items = items
-        if let marker = query["marker"] {
-            guard let index = items.firstIndex(where: { id($0) == marker }) else { throw APIError.badRequest("marker [\(marker)] not found") }
-            items.removeFirst(index + 1)
+    /// A paging count (`limit`, `offset`) as Nova's query schemas take it: decimal digits
+    /// only, so a sign, a fraction or an empty value is 400. Python's integers do not
+    /// overflow, so a longer run of digits than `Int` holds means "more than any list" and
+    /// is `Int.max`. Nil when the parameter is absent.
+    static func count(_ name: String, _ query: [String: String]) throws -> Int? {
+        guard let raw = query[name] else { return nil }
+        guard !raw.isEmpty, raw.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            throw APIError.badRequest("Invalid input for query parameters \(name). Value: \(raw). '\(raw)' does not match '^[0-9]*$'")
         }
-        if let raw = query["limit"] {
-            guard let limit = Int(raw), limit >= 0 else { throw APIError.badRequest("limit param must be an integer") }
-            items = Array(items.prefix(limit))
-        }
-        return Array(items.prefix(maxLimit))
+        return Int(raw) ?? Int.max
+    }
+
+    /// The page size of marker paging (Nova's `get_limit_and_marker`): `limit` capped at
+    /// `max_limit`, `max_limit` without one; `limit=0` is an empty page.
+    static func limit(_ query: [String: String]) throws -> Int {
+        min(try count("limit", query) ?? maxLimit, maxLimit)
+    }
+
+    /// Whether a page is full, so that Nova shows a `next` link after it (never after an empty page).
+    static func isFull(_ count: Int, query: [String: String]) throws -> Bool {
+        let size = try limit(query)
+        return size > 0 && count == size
+    }
+
+    /// `marker` and `limit` over an already sorted list: at most one page of the items after
+    /// the marker.
+    static func page<T>(_ items: [T], query: [String: String], id: (T) -> String,
+                        markerNotFound: (String) -> String = { "marker [\($0)] not found" }) throws -> [T] {
+        let size = try limit(query)
+        return Array(try afterMarker(items, query: query, id: id, markerNotFound: markerNotFound).prefix(size))
+    }
+
+    /// The items after the one whose id is `marker` (all of them without one); an unknown
+    /// marker is 400, in the wording of the calling API.
+    static func afterMarker<T>(_ items: [T], query: [String: String], id: (T) -> String,
+                               markerNotFound: (String) -> String = { "marker [\($0)] not found" }) throws -> ArraySlice<T> {
+        guard let marker = query["marker"] else { return items[...] }
+        guard let index = items.firstIndex(where: { id($0) == marker }) else { throw APIError.badRequest(markerNotFound(marker)) }
+        return items[(index + 1)...]
+    }
+
+    /// `offset` and `limit` paging (Nova's `limited`, used by server groups): `limit=0` or
+    /// none is a full page of `max_limit`.
+    static func limited<T>(_ items: [T], query: [String: String]) throws -> [T] {
+        let offset = try count("offset", query) ?? 0
+        let limit = try count("limit", query) ?? 0
+        return Array(items.dropFirst(offset).prefix(limit == 0 ? maxLimit : min(limit, maxLimit)))
     }
 }
 

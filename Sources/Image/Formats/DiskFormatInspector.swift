@@ -257,9 +257,11 @@ public struct DiskFormatInspector: Sendable {
     }
 
     /// Schedules a capture of `length` bytes at `offset`. Bytes already held in the prefix are
-    /// copied immediately; a region whose start has streamed past outside the prefix is dropped.
+    /// copied immediately; a region whose start has streamed past outside the prefix is dropped,
+    /// and so is one a header places so near `Int64.max` that its end (`offset + length`) would
+    /// overflow: no stream reaches it, and the overflow would trap the whole process.
     private mutating func request(_ purpose: InspectorRegionPurpose, offset: Int64, length: Int) {
-        guard offset >= 0, length > 0 else { return }
+        guard offset >= 0, length > 0, offset <= Int64.max - Int64(Self.maxRegionLength) else { return }
         let length = min(length, Self.maxRegionLength)
         var data: [UInt8] = []
         if offset < Int64(prefix.count) {

@@ -79,8 +79,21 @@ extension NetworkService {
             if let name = try input.optionalString("name") { sets.append(("name", .text(name))) }
             if let description = try input.optionalString("description") { sets.append(("description", .text(description))) }
             if let isDefault = try input.bool("is_default") { sets.append(("is_default", .bool(isDefault))) }
+            // Each bound within the pool's IP version (an IPv4 pool's up to 32), and the three
+            // still ordered, as on create: a /64 asked of an IPv4 pool made a network with
+            // negative host bits when a subnet was carved, which trapped.
+            let bits: Int64 = pool.json["ip_version"]?.intValue == 4 ? 32 : 128
+            var bounds: [String: Int64] = [:]
             for key in ["default_prefixlen", "min_prefixlen", "max_prefixlen"] {
-                if let value = try input.int(key, in: 0...128) { sets.append((key, .integer(value))) }
+                bounds[key] = pool.json[key]?.intValue ?? 0
+                if let value = try input.int(key, in: 0...bits) {
+                    bounds[key] = value
+                    sets.append((key, .integer(value)))
+                }
+            }
+            let (defaultLength, minimum, maximum) = (bounds["default_prefixlen"] ?? 0, bounds["min_prefixlen"] ?? 0, bounds["max_prefixlen"] ?? 0)
+            guard minimum <= defaultLength, defaultLength <= maximum else {
+                throw Self.badRequest("Illegal prefix bounds: default_prefixlen=\(defaultLength), min_prefixlen=\(minimum), max_prefixlen=\(maximum).", code: "IllegalSubnetPoolPrefixBounds")
             }
             if input.has("prefixes") {
                 // Prefixes may only grow: every old one must stay covered.
@@ -137,7 +150,9 @@ extension NetworkService {
             }
             return cidr
         }
-        for prefix in prefixes where Int64(prefix.prefixLength) <= length {
+        // A length past the prefix's address size (a pool whose bounds predate their check
+        // on update) has no block to carve: `IPNetwork` would get negative host bits.
+        for prefix in prefixes where Int64(prefix.prefixLength) <= length && length <= Int64(prefix.address.bits) {
             var candidate = IPNetwork(address: prefix.first, prefixLength: Int(length))
             while prefix.contains(candidate) {
                 guard let clash = taken.first(where: { $0.overlaps(candidate) }) else { return candidate }

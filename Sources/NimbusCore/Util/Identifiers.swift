@@ -87,27 +87,38 @@ public enum Timestamps {
 
     /// Parses the ISO 8601 forms clients send (`2026-11-26T03:00:00`, with optional fraction and
     /// `Z` or `±hh:mm`). A string without zone is UTC, as in Keystone.
+    ///
+    /// Every field must be plain digits within the range Python's `datetime` has (years 1 to
+    /// 9999), as the OpenStack services parse these: a longer year once reached `Int32(_:)` and
+    /// a fraction such as `.5e300` an infinite date, both of which trapped the process later.
     public static func parse(_ text: String) -> Date? {
-        var s = text.trimmingCharacters(in: .whitespaces)
+        func digits(_ s: Substring) -> Int? {
+            guard !s.isEmpty, s.count <= 9, s.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+            return Int(s)
+        }
+        var s = Substring(text.trimmingCharacters(in: .whitespaces))
         var offset: TimeInterval = 0
         if s.hasSuffix("Z") || s.hasSuffix("z") {
             s.removeLast()
         } else if s.count > 6, let sign = s.dropLast(5).last, sign == "+" || sign == "-", s.dropLast(2).last == ":" {
             let tz = s.suffix(5)
-            guard let h = Int(tz.prefix(2)), let m = Int(tz.suffix(2)) else { return nil }
+            guard let h = digits(tz.prefix(2)), let m = digits(tz.suffix(2)), h < 24, m < 60 else { return nil }
             offset = TimeInterval(h * 3600 + m * 60) * (sign == "+" ? 1 : -1)
             s.removeLast(6)
         }
         var fraction: TimeInterval = 0
         if let dot = s.firstIndex(of: ".") {
-            guard let f = Double("0" + s[dot...]) else { return nil }
+            let decimals = s[s.index(after: dot)...]
+            guard !decimals.isEmpty, decimals.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+                  let f = Double("0." + decimals) else { return nil }
             fraction = f
-            s = String(s[..<dot])
+            s = s[..<dot]
         }
-        let fields = s.split(whereSeparator: { $0 == "-" || $0 == "T" || $0 == ":" || $0 == " " }).map { Int($0) }
-        guard fields.count == 6 || fields.count == 5, fields.allSatisfy({ $0 != nil }) else { return nil }
-        let v = fields.map { $0! }
-        guard (1...12).contains(v[1]), (1...31).contains(v[2]), (0...23).contains(v[3]), (0...59).contains(v[4]) else { return nil }
+        let fields = s.split(whereSeparator: { $0 == "-" || $0 == "T" || $0 == ":" || $0 == " " }).map(digits)
+        guard fields.count == 6 || fields.count == 5 else { return nil }
+        let v = fields.compactMap { $0 }
+        guard v.count == fields.count, (1...9999).contains(v[0]), (1...12).contains(v[1]), (1...31).contains(v[2]), (0...23).contains(v[3]),
+              (0...59).contains(v[4]), v.count == 5 || (0...59).contains(v[5]) else { return nil }
         var parts = tm()
         parts.tm_year = Int32(v[0] - 1900)
         parts.tm_mon = Int32(v[1] - 1)

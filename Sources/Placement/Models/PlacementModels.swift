@@ -62,6 +62,16 @@ public struct Inventory: Sendable, Equatable {
     }
 }
 
+extension Int64 {
+    /// `self + other`, held at Int64's bounds instead of trapping. Placement's schema bounds
+    /// an allocation amount below only, so sums of request amounts saturate; any amount that
+    /// large is above every `max_unit` and is refused as violating the inventory's constraints.
+    func addingSaturating(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+}
+
 /// A provider's capacity and usage of one resource class, as allocation-candidate summaries
 /// report it.
 public struct ResourceUsage: Sendable, Equatable {

@@ -41,8 +41,9 @@ extension PlacementRoutes {
                 guard let raw = try rp.string("uuid"), let uuid = PlacementNames.uuid(raw) else {
                     throw SchemaBody.invalid("\(rp.fields["uuid"]!.shown) is not a 'uuid'")
                 }
+                // The list form may name a provider twice; huge amounts saturate rather than trap.
                 for (rc, amount) in try Self.resources(one.fields["resources"], path: "allocations") {
-                    request.allocations[uuid, default: [:]][rc, default: 0] += amount
+                    request.allocations[uuid, default: [:]][rc] = request.allocations[uuid, default: [:]][rc, default: 0].addingSaturating(amount)
                 }
             }
         } else {

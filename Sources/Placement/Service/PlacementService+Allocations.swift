@@ -58,7 +58,10 @@ extension PlacementService {
         var requested: [String: [String: Int64]] = [:]
         for request in requests {
             for (provider, resources) in request.allocations {
-                for (rc, amount) in resources { requested[provider, default: [:]][rc, default: 0] += amount }
+                // Two consumers' amounts can pass Int64.max; the per-consumer check below refuses them.
+                for (rc, amount) in resources {
+                    requested[provider, default: [:]][rc] = requested[provider, default: [:]][rc, default: 0].addingSaturating(amount)
+                }
             }
         }
         var providers: [String: ResourceProvider] = [:]
