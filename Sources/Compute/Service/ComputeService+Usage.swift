@@ -12,13 +12,14 @@ extension ComputeService {
 
     /// `start` and `end` from the query; either missing is now, as in Nova.
     public static func usagePeriod(_ query: [String: String]) throws -> UsagePeriod {
+        let now = Date()
         func parse(_ key: String) throws -> Date {
-            guard let raw = query[key] else { return Date() }
+            guard let raw = query[key] else { return now }
             guard let date = Timestamps.parse(raw) else { throw APIError.badRequest("Invalid \(key) time: \(raw)") }
             return date
         }
         let period = UsagePeriod(start: try parse("start"), stop: try parse("end"))
-        guard period.start < period.stop else {
+        guard period.start <= period.stop else {
             throw APIError.badRequest("Invalid start time. The start time cannot occur after the end time.")
         }
         return period
