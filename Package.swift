@@ -66,8 +66,14 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The host side of real guests: the test image and config drives (and, later, the virt
+        // driver contract). Runs external tools only; no HTTP and no database code here.
+        .target(name: "Virt", dependencies: [
+            "NimbusCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "NimbusServer", dependencies: [
-            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute", "Networking",
+            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute", "Networking", "Virt",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -101,6 +107,9 @@ let package = Package(
             "NimbusTestSupport", "NimbusServer", "Networking", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
+        // Builds the test image and boots it under QEMU (TCG); needs qemu-system-x86 and the
+        // image tools scripts/test installs.
+        .testTarget(name: "VirtTests", dependencies: ["Virt", "NimbusCore"]),
         .testTarget(name: "IdentityTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Identity", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
