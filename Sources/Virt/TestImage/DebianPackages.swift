@@ -51,8 +51,9 @@ struct DebianPackages {
         return found
     }
 
-    /// `names` and their Depends/Pre-Depends, recursively (first alternative of each).
-    mutating func closure(_ names: [String]) throws -> [Package] {
+    /// `names` and their Depends/Pre-Depends, recursively (first alternative of each), except
+    /// the dependencies of packages for which `follow` is false.
+    mutating func closure(_ names: [String], follow: (Package) -> Bool = { _ in true }) throws -> [Package] {
         var result: [String: Package] = [:]
         var pending = names
         while !pending.isEmpty {
@@ -61,7 +62,7 @@ struct DebianPackages {
             guard !batch.isEmpty else { break }
             for (name, package) in try describe(batch) {
                 result[name] = package
-                pending += package.depends.filter { result[$0] == nil }
+                if follow(package) { pending += package.depends.filter { result[$0] == nil } }
             }
         }
         return result.values.sorted { $0.name < $1.name }
@@ -121,7 +122,7 @@ struct DebianPackages {
             let script = #"dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "${@:3}"; exit ${PIPESTATUS[0]}"#
             try HostCommand.run(["bash", "-c", script, "extract", deb, root] + patterns)
         }
-        FileManager.default.createFile(atPath: stamp, contents: Data())
+        _ = FileManager.default.createFile(atPath: stamp, contents: Data())
         return root
     }
 

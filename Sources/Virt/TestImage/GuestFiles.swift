@@ -56,11 +56,19 @@ find_config_drive() {
     return 1
 }
 
+# True while a SCSI cdrom (type 5) has been found but has no block device yet.
+cdrom_pending() {
+    for t in /sys/bus/scsi/devices/*/type; do
+        [ -f "$t" ] && [ "$(cat "$t")" = 5 ] && ! ls "${t%/type}/block" >/dev/null 2>&1 && return 0
+    done
+    return 1
+}
+
 SOURCE=none
 # Loading a module waits for the async probing it started, so a cdrom is normally there by
-# now; a few short retries cover a slow scan.
+# now; the retries cover one whose block device is still being set up.
 tries=0
-while [ $tries -lt 10 ]; do
+while [ $tries -lt 20 ]; do
     if CD=$(find_config_drive); then
         if mount -t iso9660 -o ro "$CD" /mnt/config 2>/dev/null || mount -o ro "$CD" /mnt/config 2>/dev/null; then
             say "config drive found on $CD"
@@ -74,8 +82,7 @@ while [ $tries -lt 10 ]; do
         fi
         break
     fi
-    # Without a SCSI host (no IDE or SCSI controller) no cdrom can still appear.
-    ls /sys/class/scsi_host 2>/dev/null | grep -q . || break
+    cdrom_pending || break
     tries=$((tries + 1))
     sleep 0.1
 done

@@ -156,12 +156,14 @@ extension TestImageBuilder {
         let mib = max(16, Int((bytes + 1_048_575) / 1_048_576) + 4)
         // --invariant: a fixed volume id and no timestamps of its own.
         try HostCommand.run(["mkfs.fat", "--invariant", "-n", "NIMBUS", "-C", raw, String(mib * 1024)])
-        let env = ["MTOOLS_SKIP_CHECK": "1"]
+        // SOURCE_DATE_EPOCH: mtools (and so syslinux, which writes ldlinux.* through it) use it
+        // for the directory entries' times, keeping the disk the same from build to build.
+        let env = ["MTOOLS_SKIP_CHECK": "1", "SOURCE_DATE_EPOCH": String(Self.fixedTime)]
         for name in ["vmlinuz", "initrd.gz", "syslinux.cfg"] {
             // -m keeps the (fixed) modification time; -o overwrites without asking.
             try HostCommand.run(["mcopy", "-m", "-o", "-i", raw, "\(staged)/\(name)", "::\(name)"], environment: env)
         }
-        try HostCommand.run(["syslinux", "--install", raw])
+        try HostCommand.run(["syslinux", "--install", raw], environment: env)
     }
 
     static func read(_ path: String) throws -> Data {

@@ -97,17 +97,20 @@ public struct TestImageBuilder: Sendable {
         defer { try? fm.removeItem(atPath: work) }
 
         // 1. Packages: the kernel linux-image-amd64 currently points at, busybox, dropbear and
-        //    everything dropbear depends on.
+        //    everything dropbear depends on. The kernel's own dependencies (kmod,
+        //    initramfs-tools, …) serve an installed system, not this image, so they are not
+        //    followed. Each round of the walk is one apt-cache call, the slow part of a build.
         var apt = DebianPackages(cacheDirectory: options.cacheDirectory, log: log)
-        guard let meta = try apt.describe(["linux-image-amd64"])["linux-image-amd64"],
-              let kernelPackage = meta.depends.first(where: { $0.hasPrefix("linux-image-") }) else {
+        let resolved = try apt.closure(["linux-image-amd64", "busybox-static", "dropbear-bin"]) { package in
+            !package.name.hasPrefix("linux-image-") || package.name == "linux-image-amd64"
+        }
+        guard let meta = resolved.first(where: { $0.name == "linux-image-amd64" }),
+              let kernelPackage = meta.depends.first(where: { $0.hasPrefix("linux-image-") }),
+              let kernel = resolved.first(where: { $0.name == kernelPackage }) else {
             throw TestImageError("linux-image-amd64 names no linux-image-* package")
         }
         let kernelRelease = String(kernelPackage.dropFirst("linux-image-".count))
-        // The kernel package alone: its own dependencies (kmod, initramfs-tools, …) serve an
-        // installed system, not this image.
-        let kernel = try apt.describe([kernelPackage])[kernelPackage]!
-        let userland = try apt.closure(["busybox-static", "dropbear-bin"])
+        let userland = resolved.filter { !$0.name.hasPrefix("linux-image-") }
         let packages = [kernel] + userland
         let debs = try apt.fetch(packages)
 
