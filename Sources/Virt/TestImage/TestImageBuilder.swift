@@ -66,7 +66,8 @@ public struct TestImageBuilder: Sendable {
         "button", "evdev",
     ]
 
-    /// Host commands the build runs, and their packages.
+    /// Host commands the build runs, and their packages. (`syslinux --install` carries its
+    /// ldlinux.sys and ldlinux.c32 inside the binary, so syslinux-common is not needed.)
     public static let hostTools = [
         HostTool("apt-get", package: "apt"), HostTool("dpkg-deb", package: "dpkg"),
         HostTool("gzip", package: "gzip"), HostTool("xz", package: "xz-utils"),
@@ -88,8 +89,7 @@ public struct TestImageBuilder: Sendable {
 
     public func build() throws -> Result {
         let started = Date()
-        try HostTools.ensure(Self.hostTools + [HostTool("syslinux", package: "syslinux-common")],
-                             install: options.installMissingTools, log: log)
+        try HostTools.ensure(Self.hostTools, install: options.installMissingTools, log: log)
         let fm = FileManager.default
         try fm.createDirectory(atPath: options.cacheDirectory, withIntermediateDirectories: true)
         let work = "\(options.cacheDirectory)/work-\(getpid())-\(UUID().uuidString.prefix(8))"
