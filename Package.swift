@@ -120,6 +120,9 @@ let package = Package(
             "NimbusTestSupport", "NimbusServer", "NimbusCore", "Placement",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
+        // Builds the test image and boots it under QEMU (TCG); needs qemu-system-x86 and the
+        // image tools scripts/test installs.
+        .testTarget(name: "VirtTests", dependencies: ["Virt", "NimbusCore"]),
         .testTarget(name: "IdentityTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Identity", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -3,6 +3,7 @@ import Identity
 import Image
 import Logging
 import NimbusCore
+import Virt
 
 /// `nimbus manage …`: operator commands that work on the data directory without a running server.
 public enum Manage {
@@ -40,5 +41,32 @@ public enum Manage {
             let (objects, bytes) = try store.usage()
             return (store.id, objects, bytes)
         }
+    }
+
+    /// Builds the test image (`nimbus manage image build-test`) and returns what to print: where
+    /// it is and how to upload it.
+    public static func buildTestImage(output: String, cacheDirectory: String) throws -> [String] {
+        let absolute = { (path: String) in
+            path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        }
+        let options = TestImageBuilder.Options(output: absolute(output), cacheDirectory: absolute(cacheDirectory))
+        let result = try TestImageBuilder(options: options).build()
+        let properties = TestImageBuilder.imageProperties.map { "--property \($0.key)=\($0.value)" }.joined(separator: " ")
+        var lines = [
+            "Image:   \(result.image) (qcow2, \(String(format: "%.1f", Double(result.imageBytes) / 1_048_576)) MiB, kernel \(result.kernelRelease))",
+        ]
+        if let kernel = result.kernel, let initrd = result.initrd {
+            lines.append("Kernel:  \(kernel)")
+            lines.append("Ramdisk: \(initrd)  (for an image booted with kernel_id/ramdisk_id; command line: \(TestImageBuilder.kernelCommandLine))")
+        }
+        lines += [
+            "Upload it with:",
+            "  openstack image create nimbus-test --disk-format qcow2 --container-format bare --public \\",
+            "    \(properties) \\",
+            "    --file \(result.image)",
+            "Log in with the server's key pair as \(TestImageBuilder.loginUser) (uid 1000) or root: ssh \(TestImageBuilder.loginUser)@<address>.",
+            "The serial console shows: NIMBUS-GUEST uuid=<uuid> hostname=<hostname> ip=<addresses or none>",
+        ]
+        return lines
     }
 }

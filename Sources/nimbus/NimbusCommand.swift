@@ -110,7 +110,7 @@ struct Agent: AsyncParsableCommand {
 struct Manage: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator commands (keystone-manage, nova-manage).",
-        subcommands: [Token.self, DB.self, ImageStore.self])
+        subcommands: [Token.self, DB.self, ImageStore.self, Image.self])
 
     struct ImageStore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "image-store", abstract: "The image data store.", subcommands: [Usage.self])
@@ -123,6 +123,32 @@ struct Manage: AsyncParsableCommand {
                     for (store, objects, bytes) in try NimbusServer.Manage.imageStoreUsage(dataDir: dataDir) {
                         print("store \(store): \(objects) images, \(bytes) bytes")
                     }
+                }
+            }
+        }
+    }
+
+    struct Image: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Images Nimbus makes itself.", subcommands: [BuildTest.self])
+
+        struct BuildTest: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "build-test",
+                abstract: "Build the test image (Debian kernel, busybox, dropbear; the part CirrOS plays) from Debian packages.",
+                discussion: "Downloads the packages with the host's apt-get into the cache directory and installs missing host tools (qemu-utils, mtools, dosfstools, syslinux) when run as root.")
+            @Option(help: "Where to write the qcow2 (the kernel and initrd go beside it).") var output = "./nimbus-test.qcow2"
+            @Option(help: "Directory for downloaded .debs and unpacked files, reused by later builds.") var cache = Manage.Image.BuildTest.defaultCache
+            static var defaultCache: String {
+                let env = ProcessInfo.processInfo.environment
+                if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty { return "\(xdg)/nimbus/test-image" }
+                return "\(env["HOME"] ?? ".")/.cache/nimbus/test-image"
+            }
+            func run() async throws {
+                do {
+                    for line in try NimbusServer.Manage.buildTestImage(output: output, cacheDirectory: cache) { print(line) }
+                } catch {
+                    FileHandle.standardError.write(Data("nimbus: \(error)\n".utf8))
+                    throw ExitCode(1)
                 }
             }
         }
