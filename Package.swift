@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "nimbus", targets: ["nimbus"]),
+        .executable(name: "nimbus-fuzz", targets: ["nimbus-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -78,6 +79,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "NimbusCoreTests", dependencies: ["NimbusCore", "NimbusStore"]),
+        // Fuzz targets: the parsers that see raw request input first, each a function of bytes
+        // (see docs/fuzzing.md). `nimbus-fuzz` runs them under libFuzzer when built by
+        // scripts/fuzz, and replays files through them otherwise; FuzzRegressionTests replays
+        // Tests/Fuzz's corpus and past crashes on every `swift test`.
+        .target(name: "NimbusFuzzTargets", dependencies: [
+            "NimbusCore", "Image", "Placement", "Networking", "Compute",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
+        // libFuzzer's LLVMFuzzerRunDriver, declared for nimbus-fuzz's libFuzzer build only.
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
+        .executableTarget(name: "nimbus-fuzz", dependencies: ["NimbusFuzzTargets", "CLibFuzzer"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["NimbusFuzzTargets"]),
         // The in-process cloud every API test drives (real router, real database).
         .target(name: "NimbusTestSupport", dependencies: [
             "NimbusServer", "NimbusCore", "NimbusStore",
