@@ -113,7 +113,7 @@ enum QueryTargets {
 
     static let sampleNetworks: [[String: JSON]] = [
         ["id": "n1", "name": "private", "admin_state_up": true, "mtu": 1450, "shared": false, "tags": ["red", "blue"],
-         "description": "", "qos_policy_id": nil, "subnets": ["s1"], "ratio": 1.5],
+         "description": "", "qos_policy_id": nil, "subnets": ["s1"], "ratio": .double(1.5)],
         ["id": "n2", "name": "public", "admin_state_up": false, "mtu": 1500, "shared": true, "tags": [],
          "description": "external", "qos_policy_id": "q1", "subnets": [], "ratio": .int(Int64.max)],
         ["id": "n3", "name": "private", "admin_state_up": true, "mtu": .int(Int64.min), "shared": false, "tags": ["red"],

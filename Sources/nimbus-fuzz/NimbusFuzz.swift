@@ -39,11 +39,11 @@ struct NimbusFuzz {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         switch arguments.first {
-        case "list":
+        case "list"?:
             for target in FuzzTargets.all { print("\(target.name)\t\(target.summary)") }
-        case "replay":
+        case "replay"?:
             exit(replay(Array(arguments.dropFirst())))
-        case "-h", "--help", "help":
+        case "-h"?, "--help"?, "help"?:
             usage()
         default:
             #if NIMBUS_LIBFUZZER
