@@ -330,7 +330,8 @@ public final class ImageService: Sendable {
                 let pieces = part.split(separator: ":").map(String.init)
                 let dir = pieces.count > 1 ? pieces[1] : "desc"
                 guard dir == "asc" || dir == "desc" else { throw APIError.badRequest("Invalid sort direction: \(dir)") }
-                keys.append((pieces[0], dir == "asc"))
+                // `sort=:` splits into no pieces: an empty key, refused below like any unknown one.
+                keys.append((pieces.first ?? "", dir == "asc"))
             }
         } else {
             let dir = query["sort_dir"] ?? "desc"
