@@ -2,11 +2,13 @@
 import PackageDescription
 
 // scripts/fuzz builds nimbus-fuzz (with libFuzzer, into its own scratch path) with
-// NIMBUS_FUZZ_BUILD=1: the modules whose parsers are fuzzed are then optimised, as in a release
-// build, while dependencies stay at -Onone. At -Onone the disk-format inspector's byte copies
-// make a 4 MiB image take ~2 s; optimised, libFuzzer gets hundreds of runs a second. Bounds and
-// overflow checks remain at -O, so every trap a fuzzer should find is still there.
-let fuzzBuild: [SwiftSetting] = Context.environment["NIMBUS_FUZZ_BUILD"] == "1" ? [.unsafeFlags(["-O"])] : []
+// NIMBUS_FUZZ_BUILD=1: the modules whose parsers are fuzzed are then optimised, while
+// dependencies stay at -Onone. At -Onone the disk-format inspector's byte copies make a 4 MiB
+// image take ~2 s; optimised, libFuzzer gets thousands of runs a second. `-assert-config Debug`
+// keeps the checks -O alone drops (assert, and the bounds of unsafe-buffer slices, which the
+// inspector uses), so the fuzzer traps wherever a debug build would.
+let fuzzBuild: [SwiftSetting] = Context.environment["NIMBUS_FUZZ_BUILD"] == "1"
+    ? [.unsafeFlags(["-O", "-assert-config", "Debug"])] : []
 
 let package = Package(
     name: "nimbus",
