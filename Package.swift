@@ -1,11 +1,21 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// scripts/fuzz builds nimbus-fuzz (with libFuzzer, into its own scratch path) with
+// NIMBUS_FUZZ_BUILD=1: the modules whose parsers are fuzzed are then optimised, while
+// dependencies stay at -Onone. At -Onone the disk-format inspector's byte copies make a 4 MiB
+// image take ~2 s; optimised, libFuzzer gets thousands of runs a second. `-assert-config Debug`
+// keeps the checks -O alone drops (assert, and the bounds of unsafe-buffer slices, which the
+// inspector uses), so the fuzzer traps wherever a debug build would.
+let fuzzBuild: [SwiftSetting] = Context.environment["NIMBUS_FUZZ_BUILD"] == "1"
+    ? [.unsafeFlags(["-O", "-assert-config", "Debug"])] : []
+
 let package = Package(
     name: "nimbus",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "nimbus", targets: ["nimbus"]),
+        .executable(name: "nimbus-fuzz", targets: ["nimbus-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -27,7 +37,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: fuzzBuild),
         // What the controller and a host's agent say to each other: the guest spec, host
         // resources and capabilities, agent messages and reports.
         .target(name: "HostAPI", dependencies: ["NimbusCore"]),
@@ -60,13 +70,13 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: fuzzBuild),
         .target(name: "Placement", dependencies: [
             "NimbusCore", "NimbusStore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: fuzzBuild),
         .target(name: "Compute", dependencies: [
             "NimbusCore", "NimbusStore", "HostAPI",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -79,7 +89,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: fuzzBuild),
         .target(name: "NimbusServer", dependencies: [
             "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute", "Networking", "HostAPI", "Virt", "HostAgent",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -92,6 +102,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "NimbusCoreTests", dependencies: ["NimbusCore", "NimbusStore"]),
+        // Fuzz targets: the parsers that see raw request input first, each a function of bytes
+        // (see docs/fuzzing.md). `nimbus-fuzz` runs them under libFuzzer when built by
+        // scripts/fuzz, and replays files through them otherwise; FuzzRegressionTests replays
+        // Tests/Fuzz's corpus and past crashes on every `swift test`.
+        .target(name: "NimbusFuzzTargets", dependencies: [
+            "NimbusCore", "Image", "Placement", "Networking", "Compute",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], swiftSettings: fuzzBuild),
+        // libFuzzer's LLVMFuzzerRunDriver, declared for nimbus-fuzz's libFuzzer build only.
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
+        .executableTarget(name: "nimbus-fuzz", dependencies: ["NimbusFuzzTargets", "CLibFuzzer"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["NimbusFuzzTargets"]),
         // The in-process cloud every API test drives (real router, real database).
         .target(name: "NimbusTestSupport", dependencies: [
             "NimbusServer", "NimbusCore", "NimbusStore",

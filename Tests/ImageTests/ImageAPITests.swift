@@ -284,6 +284,12 @@ final class ImageAPITests: XCTestCase {
             XCTAssertEqual(value48, 400)
             let value49 = try await api.call(.get, "/image/v2/images?sort_key=colour", token: admin).status
             XCTAssertEqual(value49, 400)
+            // A sort item with nothing around its colon once trapped (Tests/Fuzz/Regressions/glance-list-query).
+            for sort in [":", "name:asc,:", "::"] {
+                let reply = try await api.call(.get, "/image/v2/images?sort=\(sort)", token: admin, headers: ["Accept": "application/json"])
+                XCTAssertEqual(reply.status, 400, sort)
+                XCTAssertEqual(reply.json["message"]?.stringValue?.hasPrefix("Invalid sort key: ."), true, reply.text)
+            }
 
             let missing = "/image/v2/images/00000000-0000-0000-0000-000000000000"
             let json = try await api.call(.get, missing, token: admin, headers: ["Accept": "application/json"])

@@ -218,29 +218,57 @@ public final class ImageService: Sendable {
         public var nextMarker: String?
     }
 
+    /// The parts of a `GET /v2/images` query that need no database: the page size, the filters
+    /// with fixed vocabularies, and the sort order. All of it is checked before the store is
+    /// read, so a bad query is a 400 whatever the images are; it is its own type so that the
+    /// fuzz targets (Sources/NimbusFuzzTargets) can parse queries without a database.
+    struct ListQuery {
+        var limit: Int
+        var visibility: String?
+        var memberStatus: String
+        var showHidden: Bool
+        var sizeMin: Int64?
+        var sizeMax: Int64?
+        var propertyFilters: [String: String]
+        var sortKeys: [(key: String, ascending: Bool)]
+
+        static let core: Set<String> = ["limit", "marker", "sort", "sort_key", "sort_dir", "visibility", "member_status", "os_hidden", "tag",
+                                        "size_min", "size_max", "name", "status", "owner", "disk_format", "container_format", "protected",
+                                        "created_at", "updated_at", "id"]
+
+        init(_ query: [String: String]) throws {
+            limit = try query["limit"].map { raw -> Int in
+                guard let n = Int(raw), n >= 0 else { throw APIError.badRequest("limit param must be an integer") }
+                return min(n, 1000)
+            } ?? 25
+            visibility = query["visibility"]
+            if let v = visibility, v != "all", !Image.visibilities.contains(v) {
+                throw APIError.badRequest("Invalid visibility value: \(v)")
+            }
+            memberStatus = query["member_status"] ?? "accepted"
+            guard memberStatus == "all" || ImageMember.statuses.contains(memberStatus) else {
+                throw APIError.badRequest("Invalid status value: \(memberStatus)")
+            }
+            showHidden = query["os_hidden"]?.lowercased() == "true"
+            sizeMin = try query["size_min"].map { try ImageService.integer($0, "size_min") }
+            sizeMax = try query["size_max"].map { try ImageService.integer($0, "size_max") }
+            propertyFilters = query.filter { !Self.core.contains($0.key) }
+            sortKeys = try ImageService.sortOrder(query)
+        }
+    }
+
     /// `GET /v2/images`: visibility rules, filters, sort and marker pagination.
     public func list(_ query: [String: String], tags: [String], caller: AuthContext) async throws -> Page {
         try authorize("get_images", caller)
-        let limit = try query["limit"].map { raw -> Int in
-            guard let n = Int(raw), n >= 0 else { throw APIError.badRequest("limit param must be an integer") }
-            return min(n, 1000)
-        } ?? 25
+        let parsed = try ListQuery(query)
+        let limit = parsed.limit
         let memberships = caller.projectID == nil ? [:] : try await store.memberships(project: caller.projectID!, db)
-        let visibilityFilter = query["visibility"]
-        if let v = visibilityFilter, v != "all", !Image.visibilities.contains(v) {
-            throw APIError.badRequest("Invalid visibility value: \(v)")
-        }
-        let memberStatus = query["member_status"] ?? "accepted"
-        guard memberStatus == "all" || ImageMember.statuses.contains(memberStatus) else {
-            throw APIError.badRequest("Invalid status value: \(memberStatus)")
-        }
-        let showHidden = query["os_hidden"]?.lowercased() == "true"
-        let sizeMin = try query["size_min"].map { try Self.integer($0, "size_min") }
-        let sizeMax = try query["size_max"].map { try Self.integer($0, "size_max") }
-        let core: Set<String> = ["limit", "marker", "sort", "sort_key", "sort_dir", "visibility", "member_status", "os_hidden", "tag",
-                                 "size_min", "size_max", "name", "status", "owner", "disk_format", "container_format", "protected",
-                                 "created_at", "updated_at", "id"]
-        let propertyFilters = query.filter { !core.contains($0.key) }
+        let visibilityFilter = parsed.visibility
+        let memberStatus = parsed.memberStatus
+        let showHidden = parsed.showHidden
+        let sizeMin = parsed.sizeMin
+        let sizeMax = parsed.sizeMax
+        let propertyFilters = parsed.propertyFilters
 
         var images = try await store.images(db).filter { image in
             let member = memberships[image.id]
@@ -275,7 +303,7 @@ public final class ImageService: Sendable {
             for (k, v) in propertyFilters where image.properties[k] != v { return false }
             return true
         }
-        try sortImages(&images, query)
+        Self.sort(&images, by: parsed.sortKeys)
         if let marker = query["marker"] {
             guard let index = images.firstIndex(where: { $0.id == marker }) else {
                 throw APIError.badRequest("marker \(marker) could not be found.")
@@ -294,15 +322,16 @@ public final class ImageService: Sendable {
     static let sortKeys: Set<String> = ["name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at",
                                         "visibility", "owner", "min_ram", "min_disk"]
 
-    /// `sort=key:dir,key2` or `sort_key=…&sort_dir=…`; id breaks ties so pages are stable.
-    func sortImages(_ images: inout [Image], _ query: [String: String]) throws {
-        var keys: [(String, Bool)] = []
+    /// `sort=key:dir,key2` or `sort_key=…&sort_dir=…`, as (key, ascending) pairs.
+    static func sortOrder(_ query: [String: String]) throws -> [(key: String, ascending: Bool)] {
+        var keys: [(key: String, ascending: Bool)] = []
         if let sort = query["sort"] {
             for part in sort.split(separator: ",") {
                 let pieces = part.split(separator: ":").map(String.init)
                 let dir = pieces.count > 1 ? pieces[1] : "desc"
                 guard dir == "asc" || dir == "desc" else { throw APIError.badRequest("Invalid sort direction: \(dir)") }
-                keys.append((pieces[0], dir == "asc"))
+                // `sort=:` splits into no pieces: an empty key, refused below like any unknown one.
+                keys.append((pieces.first ?? "", dir == "asc"))
             }
         } else {
             let dir = query["sort_dir"] ?? "desc"
@@ -310,6 +339,11 @@ public final class ImageService: Sendable {
             keys.append((query["sort_key"] ?? "created_at", dir == "asc"))
         }
         for (key, _) in keys where !Self.sortKeys.contains(key) { throw APIError.badRequest("Invalid sort key: \(key).") }
+        return keys
+    }
+
+    /// Sorts by `keys` (from `sortOrder`); id breaks ties so pages are stable.
+    static func sort(_ images: inout [Image], by keys: [(key: String, ascending: Bool)]) {
         func value(_ i: Image, _ key: String) -> String {
             switch key {
             case "name": return i.name ?? ""

@@ -180,18 +180,19 @@ extension PlacementRoutes {
     // MARK: Allocation candidates
 
     /// Splits `resources_X` style names: (base, suffix) for the request-group parameters.
-    func groupParameter(_ name: String, _ call: Call) -> (base: String, suffix: String)? {
+    static func groupParameter(_ name: String, version: Microversion) -> (base: String, suffix: String)? {
+        func at(_ minor: Int) -> Bool { version >= Microversion(1, minor) }
         var bases = ["resources", "required", "member_of"]
-        if call.at(31) { bases.append("in_tree") }
+        if at(31) { bases.append("in_tree") }
         for base in bases where name.hasPrefix(base) {
             let suffix = String(name.dropFirst(base.count))
             if suffix.isEmpty {
-                if base == "required" && !call.at(17) { return nil }
-                if base == "member_of" && !call.at(21) { return nil }
+                if base == "required" && !at(17) { return nil }
+                if base == "member_of" && !at(21) { return nil }
                 return (base, "")
             }
-            guard call.at(25) else { return nil }
-            if call.at(33) {
+            guard at(25) else { return nil }
+            if at(33) {
                 guard suffix.count <= 64, suffix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else { return nil }
             } else {
                 guard suffix.first != "0", suffix.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
@@ -202,23 +203,37 @@ extension PlacementRoutes {
     }
 
     func candidateQuery(_ call: Call) async throws -> (query: CandidateQuery, requestedClasses: Set<String>) {
-        let q = call.query
+        let (query, classes, traitNames) = try Self.parseCandidateQuery(call.query, version: call.version)
+        for rc in classes.sorted() where try await !service.resourceClassExists(rc) {
+            throw APIError.badRequest("Invalid resource class in resources parameter: No such resource class \(rc).")
+        }
+        try await requireTraits(traitNames)
+        return (query, classes)
+    }
+
+    /// Everything `candidateQuery` checks that needs no database: the query, the resource
+    /// classes it requests and every trait it names (which the caller then looks up). Static
+    /// so that the fuzz targets (Sources/NimbusFuzzTargets) can run it on its own.
+    static func parseCandidateQuery(_ q: QueryString, version: Microversion) throws
+        -> (query: CandidateQuery, requestedClasses: Set<String>, traitNames: Set<String>)
+    {
+        func at(_ minor: Int) -> Bool { version >= Microversion(1, minor) }
         try q.allowOnly { name in
             switch name {
-            case "limit": return call.at(16)
-            case "group_policy": return call.at(25)
-            case "root_required": return call.at(35)
-            case "same_subtree": return call.at(36)
-            default: return groupParameter(name, call) != nil
+            case "limit": return at(16)
+            case "group_policy": return at(25)
+            case "root_required": return at(35)
+            case "same_subtree": return at(36)
+            default: return groupParameter(name, version: version) != nil
             }
         }
         var query = CandidateQuery()
-        query.nestedAware = call.at(29)
+        query.nestedAware = at(29)
         var suffixes: [String] = []
         for name in q.names {
-            if let (_, suffix) = groupParameter(name, call), !suffixes.contains(suffix) { suffixes.append(suffix) }
+            if let (_, suffix) = groupParameter(name, version: version), !suffixes.contains(suffix) { suffixes.append(suffix) }
         }
-        if !call.at(25) && q.last("resources") == nil {
+        if !at(25) && q.last("resources") == nil {
             throw APIError.badRequest("Invalid query string parameters: 'resources' is a required property")
         }
         var classes: Set<String> = []
@@ -229,21 +244,21 @@ extension PlacementRoutes {
                 group.resources = try PlacementQuery.resources(value, key: "resources" + suffix)
                 classes.formUnion(group.resources.keys)
             }
-            let traits = try PlacementQuery.traits(q.values("required" + suffix), key: "required" + suffix, version: call.version)
+            let traits = try PlacementQuery.traits(q.values("required" + suffix), key: "required" + suffix, version: version)
             (group.requiredTraits, group.forbiddenTraits) = (traits.required, traits.forbidden)
             let both = Set(traits.required.filter { $0.count == 1 }.flatMap { $0 }).intersection(traits.forbidden)
             if !both.isEmpty {
                 throw APIError.badRequest("Conflicting required and forbidden traits found in the following traits keys: required\(suffix): (\(both.sorted().joined(separator: ", ")))")
             }
             traitNames.formUnion(PlacementQuery.traitNames(traits))
-            let members = try PlacementQuery.memberOf(q.values("member_of" + suffix), key: "member_of" + suffix, version: call.version)
+            let members = try PlacementQuery.memberOf(q.values("member_of" + suffix), key: "member_of" + suffix, version: version)
             (group.memberOf, group.forbiddenAggregates) = (members.memberOf, members.forbidden)
             if let inTree = q.last("in_tree" + suffix) { group.inTree = try PlacementQuery.uuid(inTree, key: "in_tree" + suffix) }
             query.groups[suffix] = group
         }
         if !query.groups.values.contains(where: { !$0.resources.isEmpty }) {
             throw APIError(.badRequest, "There must be at least one resources or resources[$S] parameter.",
-                           code: call.at(36) ? PlacementService.Code.missingValue : nil)
+                           code: at(36) ? PlacementService.Code.missingValue : nil)
         }
         if let value = q.last("limit") {
             guard let limit = Int(value), limit >= 1, value.first != "0", value.allSatisfy(\.isNumber) else {
@@ -262,7 +277,7 @@ extension PlacementRoutes {
         }
         let resourceless = query.groups.filter { $0.value.resources.isEmpty }.keys.sorted()
         if !resourceless.isEmpty {
-            if !call.at(36) { throw APIError.badRequest("All request groups must specify resources.") }
+            if !at(36) { throw APIError.badRequest("All request groups must specify resources.") }
             let named = Set(query.sameSubtree.flatMap { $0 })
             let bad = resourceless.filter { !$0.isEmpty && !named.contains($0) }
             if !bad.isEmpty {
@@ -284,11 +299,7 @@ extension PlacementRoutes {
             query.rootForbidden.formUnion(traits.forbidden)
             traitNames.formUnion(PlacementQuery.traitNames(traits))
         }
-        for rc in classes.sorted() where try await !service.resourceClassExists(rc) {
-            throw APIError.badRequest("Invalid resource class in resources parameter: No such resource class \(rc).")
-        }
-        try await requireTraits(traitNames)
-        return (query, classes)
+        return (query, classes, traitNames)
     }
 
     func allocationCandidates(_ call: Call) async throws -> Response {
