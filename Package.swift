@@ -30,7 +30,7 @@ let package = Package(
         ]),
         // The host side's contract with hypervisors, and the drivers (no HTTP, no database).
         .target(name: "Virt", dependencies: [
-            "NimbusCore",
+            "NimbusCore", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "NimbusStore", dependencies: [
@@ -82,6 +82,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The QEMU driver against real QEMU (TCG): needs root and qemu-system-x86_64.
+        .testTarget(name: "VirtQEMUTests", dependencies: ["Virt", "NimbusCore"]),
         .testTarget(name: "NimbusCoreTests", dependencies: ["NimbusCore", "NimbusStore"]),
         // The in-process cloud every API test drives (real router, real database).
         .target(name: "NimbusTestSupport", dependencies: [
