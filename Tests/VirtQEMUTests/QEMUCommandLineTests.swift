@@ -88,6 +88,15 @@ final class QEMUCommandLineTests: XCTestCase {
         XCTAssertThrowsError(try QEMUCommandLine.arguments(QEMULaunch(guest: guest(properties: ["hw_disk_bus": "floppy"]), paths: paths, acceleration: .tcg)))
     }
 
+    func testRescueBootsTheRescueDiskWithTheRootDiskSecond() throws {
+        let args = try QEMUCommandLine.arguments(QEMULaunch(guest: guest(), paths: paths, acceleration: .tcg, rescueDisk: paths.rescueDisk))
+        XCTAssertEqual(values(args, "-drive"), [
+            "file=\(paths.rescueDisk),format=qcow2,if=none,id=root,discard=unmap",
+            "file=\(paths.rootDisk),format=qcow2,if=none,id=rescued,discard=unmap",
+        ])
+        XCTAssertTrue(values(args, "-device").contains("virtio-blk-pci,drive=root,id=root-dev,bootindex=1"))
+    }
+
     func testCommasInPathsAreEscaped() throws {
         let odd = GuestPaths(instancesRoot: "/srv/a,b", uuid: paths.uuid)
         var spec = guest()

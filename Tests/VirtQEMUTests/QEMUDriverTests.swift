@@ -269,6 +269,48 @@ final class QEMUDriverTests: XCTestCase {
         assertNothingLeft(good)
     }
 
+    /// Rescue boots the rescue image with the guest's disk second; unrescue boots the guest's
+    /// own disk again.
+    func testRescueAndUnrescue() async throws {
+        let fixture = try await makeFixture()
+        let driver = fixture.driver
+        fixture.images.add("rescue-raw", TestGuest.rawImage)
+        let uuid = newUUID()
+        let paths = GuestPaths(instancesRoot: fixture.sandbox.instances, uuid: uuid)
+        let guest = spec(uuid)
+        try await driver.spawn(guest)
+        try await waitForBoots(driver, uuid, 1)
+        func blockFiles() async throws -> [String: String] {
+            let devices = try await driver.monitor(paths).execute("query-block").arrayValue ?? []
+            return Dictionary(uniqueKeysWithValues: devices.compactMap { device in
+                guard let name = device["device"]?.stringValue, let file = device["inserted"]?["file"]?.stringValue else { return nil }
+                return (name, file)
+            })
+        }
+        XCTAssertEqual(DriverCapabilities(of: driver).rescue, true)
+        try await driver.rescue(guest, rescueImage: ImageRef(id: "rescue-raw", diskFormat: "raw"))
+        let rescuedState = try await driver.powerState(of: uuid)
+        XCTAssertEqual(rescuedState, .running)
+        let rescued = try await blockFiles()
+        XCTAssertEqual(rescued["root"], paths.rescueDisk)
+        XCTAssertEqual(rescued["rescued"], paths.rootDisk)
+        try await waitForBoots(driver, uuid, 2)
+        await XCTAssertThrowsErrorAsync(try await driver.rescue(guest, rescueImage: ImageRef(id: "rescue-raw", diskFormat: "raw")))
+        // The rescue image is in use while the guest is rescued.
+        let keptWhileRescued = try await driver.sweepBaseImages(unusedFor: .zero)
+        XCTAssertEqual(keptWhileRescued, [])
+
+        try await driver.unrescue(uuid)
+        let unrescued = try await blockFiles()
+        XCTAssertEqual(unrescued["root"], paths.rootDisk)
+        XCTAssertNil(unrescued["rescued"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: paths.rescueDisk))
+        try await waitForBoots(driver, uuid, 3)
+        try await driver.destroy(uuid)
+        let swept = try await driver.sweepBaseImages(unusedFor: .zero)
+        XCTAssertEqual(Set(swept), ["guest-raw", "rescue-raw"])
+    }
+
     func testHostResources() async throws {
         let fixture = try await makeFixture()
         let resources = try await fixture.driver.hostResources()

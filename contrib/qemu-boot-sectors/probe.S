@@ -29,6 +29,14 @@ _start:
   ljmpl $0x08, $long
 .code64
 long:
+  # copy the printing tail above 1 MiB and run it there (the kernel runs there too)
+  lea tail(%rip), %rsi
+  mov $0x100000, %rdi
+  mov $(end - tail), %rcx
+  rep movsb
+  mov $0x100000, %rax
+  jmp *%rax
+tail:
   lea msg(%rip), %rsi
   mov $0x3f8, %dx
 1:
@@ -49,5 +57,6 @@ gdtr:
   .word gdtr - gdt - 1
   .long gdt
 msg: .asciz "NIMBUS-PROBE long mode\r\n"
+end:
 . = _start + 510
 .byte 0x55, 0xaa

@@ -33,6 +33,9 @@ public struct GuestPaths: Sendable, Equatable {
     public var spec: String { file("guest.json") }
     /// The guest's saved memory and device state while it is suspended.
     public var savedState: String { file("state.sav") }
+    /// While rescued: the overlay on the rescue image the guest boots from, and that image.
+    public var rescueDisk: String { file("disk.rescue") }
+    public var rescueImage: String { file("rescue.json") }
     /// A snapshot's copy of the root disk while it is being made and uploaded.
     public var snapshotScratch: String { file("snapshot.qcow2") }
 }

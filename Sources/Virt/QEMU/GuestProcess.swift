@@ -19,12 +19,12 @@ enum GuestProcess {
     /// The pid of the guest's running QEMU, or nil when none runs (no pidfile, a dead or
     /// zombie process, or a pid now used by another program).
     static func running(_ paths: GuestPaths) -> pid_t? {
-        guard let pid = readPID(paths.pidFile), pid > 0, isQEMU(pid: pid, uuid: paths.uuid) else { return nil }
+        guard let pid = readPID(paths.pidFile), pid > 0, isQEMU(pid: pid, argument: paths.uuid) else { return nil }
         return pid
     }
 
-    /// Whether `pid` is a live process whose command line contains `uuid`.
-    static func isQEMU(pid: pid_t, uuid: String) -> Bool {
+    /// Whether `pid` is a live process with `argument` (the guest's uuid) among its arguments.
+    static func isQEMU(pid: pid_t, argument: String) -> Bool {
         // A zombie keeps its pid until reaped but runs nothing; its cmdline reads empty, and
         // its state field says Z.
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -32,13 +32,13 @@ enum GuestProcess {
               let state = stat[stat.index(after: close)...].split(separator: " ").first,
               state != "Z", state != "X" else { return false }
         guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return cmdline.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == uuid }
+        return cmdline.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == argument }
     }
 
     /// Waits until the guest's QEMU is gone, up to `timeout`. Returns whether it is gone.
     static func waitForExit(_ paths: GuestPaths, pid: pid_t, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while isQEMU(pid: pid, uuid: paths.uuid) {
+        while isQEMU(pid: pid, argument: paths.uuid) {
             if ContinuousClock.now >= deadline { return false }
             try? await Task.sleep(for: .milliseconds(20))
         }

@@ -13,11 +13,14 @@ public struct QEMULaunch: Sendable, Equatable {
     public var ramdisk: String?
     /// Start by loading this saved state (resume from suspend) instead of booting.
     public var incomingState: String?
+    /// Rescue mode: boot from this disk, with the guest's own root disk as the second disk
+    /// (no ephemeral or swap disk).
+    public var rescueDisk: String?
 
     public init(guest: GuestSpec, paths: GuestPaths, acceleration: Acceleration, tcgTranslationCacheMB: Int = 32,
-                kernel: String? = nil, ramdisk: String? = nil, incomingState: String? = nil) {
+                kernel: String? = nil, ramdisk: String? = nil, incomingState: String? = nil, rescueDisk: String? = nil) {
         (self.guest, self.paths, self.acceleration, self.tcgTranslationCacheMB) = (guest, paths, acceleration, tcgTranslationCacheMB)
-        (self.kernel, self.ramdisk, self.incomingState) = (kernel, ramdisk, incomingState)
+        (self.kernel, self.ramdisk, self.incomingState, self.rescueDisk) = (kernel, ramdisk, incomingState, rescueDisk)
     }
 }
 
@@ -53,10 +56,7 @@ public enum QEMUCommandLine {
             "-uuid", guest.uuid,
             "-machine", "\(machine),usb=off",
         ]
-        switch launch.acceleration {
-        case .kvm: args += ["-accel", "kvm", "-cpu", "host"]
-        case .tcg: args += ["-accel", "tcg,tb-size=\(launch.tcgTranslationCacheMB)", "-cpu", "qemu64"]
-        }
+        args += accelerationArguments(launch.acceleration, tcgTranslationCacheMB: launch.tcgTranslationCacheMB)
         args += [
             "-m", "\(guest.memoryMB)",
             "-smp", "\(guest.vcpus)",
@@ -88,9 +88,14 @@ public enum QEMUCommandLine {
                 args += ["-device", "ide-hd,\(ideAddress()),drive=\(id),id=\(id)-dev\(bootIndex)"]
             }
         }
-        disk("root", file: paths.rootDisk, format: "qcow2", boot: launch.kernel == nil)
-        if guest.ephemeralGB > 0 { disk("eph0", file: paths.ephemeralDisk, format: "qcow2", boot: false) }
-        if guest.swapMB > 0 { disk("swap", file: paths.swapDisk, format: "qcow2", boot: false) }
+        if let rescueDisk = launch.rescueDisk {
+            disk("root", file: rescueDisk, format: "qcow2", boot: launch.kernel == nil)
+            disk("rescued", file: paths.rootDisk, format: "qcow2", boot: false)
+        } else {
+            disk("root", file: paths.rootDisk, format: "qcow2", boot: launch.kernel == nil)
+            if guest.ephemeralGB > 0 { disk("eph0", file: paths.ephemeralDisk, format: "qcow2", boot: false) }
+            if guest.swapMB > 0 { disk("swap", file: paths.swapDisk, format: "qcow2", boot: false) }
+        }
         if guest.configDrive {
             args += ["-drive", "file=\(escaped(paths.configDrive)),format=raw,if=none,id=config,readonly=on",
                      "-device", "ide-cd,\(ideAddress()),drive=config,id=config-dev"]
@@ -125,6 +130,15 @@ public enum QEMUCommandLine {
             args += ["-incoming", "exec:cat \(shellQuoted(state))"]
         }
         return args
+    }
+
+    /// The accelerator and CPU model: the host's CPU under KVM (`host`, as libvirt's
+    /// host-passthrough), `qemu64` under TCG. The KVM probe boots with these same arguments.
+    static func accelerationArguments(_ acceleration: Acceleration, tcgTranslationCacheMB: Int) -> [String] {
+        switch acceleration {
+        case .kvm: return ["-accel", "kvm", "-cpu", "host"]
+        case .tcg: return ["-accel", "tcg,tb-size=\(tcgTranslationCacheMB)", "-cpu", "qemu64"]
+        }
     }
 
     /// A value inside a QEMU option list: commas are doubled so they are not separators.

@@ -7,10 +7,14 @@ extension QEMUDriver {
     /// then paused when this returns (it was saved paused). Throws with QEMU's stderr when it
     /// does not start; on throw no QEMU runs for the guest.
     func start(_ guest: GuestSpec, _ paths: GuestPaths, incomingState: String? = nil) async throws {
-        let kernel = try await bootFile(guest.image.kernelID)
-        let ramdisk = try await bootFile(guest.image.ramdiskID)
+        // A rescued guest boots the rescue image (and its kernel) until it is unrescued.
+        let rescueImage = FileManager.default.fileExists(atPath: paths.rescueImage) ? try GuestRecord.readImage(paths.rescueImage) : nil
+        let bootImage = rescueImage ?? guest.image
+        let kernel = try await bootFile(bootImage.kernelID)
+        let ramdisk = try await bootFile(bootImage.ramdiskID)
         let launch = QEMULaunch(guest: guest, paths: paths, acceleration: acceleration, tcgTranslationCacheMB: configuration.tcgTranslationCacheMB,
-                                kernel: kernel, ramdisk: ramdisk, incomingState: incomingState)
+                                kernel: kernel, ramdisk: ramdisk, incomingState: incomingState,
+                                rescueDisk: rescueImage == nil ? nil : paths.rescueDisk)
         let arguments = try QEMUCommandLine.arguments(launch)
         await monitors.drop(guest.uuid)
         // With -daemonize, QEMU's first process exits once the guest is set up (status 0), or

@@ -7,6 +7,7 @@ import NimbusCore
 /// (see `GuestPaths`) plus, while it runs, a QEMU process found through the pidfile and
 /// controlled over QMP. QEMU is daemonized, so guests outlive the agent; a new driver on the
 /// same instances root (a restarted agent) sees the same guests and can control them.
+/// Capabilities: pause, suspend, snapshot, diagnostics, rescue (`QEMUDriver+Rescue.swift`).
 public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, SnapshottingDriver, DiagnosingDriver {
     public let name = "qemu"
     public let configuration: QEMUDriverConfiguration
@@ -75,16 +76,17 @@ public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, Snap
                              hypervisorType: "QEMU", hypervisorVersion: hypervisorVersion, cpuInfo: cpuInfo)
     }
 
-    /// Removes cached base images no guest on this host uses and nobody fetched for
-    /// `unusedFor`. Returns the image ids removed.
+    /// Removes cached base images that no guest on this host uses (as its image, kernel,
+    /// ramdisk or rescue image) and that nobody fetched for `unusedFor`. Returns their ids.
     @discardableResult
     public func sweepBaseImages(unusedFor: Duration) async throws -> [String] {
         var inUse = Set<String>()
         for uuid in guestDirectories() {
-            guard let guest = try? GuestRecord.read(GuestPaths(instancesRoot: configuration.instancesPath, uuid: uuid).spec) else { continue }
-            inUse.insert(guest.image.id)
-            if let kernel = guest.image.kernelID { inUse.insert(kernel) }
-            if let ramdisk = guest.image.ramdiskID { inUse.insert(ramdisk) }
+            let paths = GuestPaths(instancesRoot: configuration.instancesPath, uuid: uuid)
+            let images = [(try? GuestRecord.read(paths.spec))?.image, try? GuestRecord.readImage(paths.rescueImage)].compactMap { $0 }
+            for image in images {
+                inUse.formUnion([image.id, image.kernelID, image.ramdiskID].compactMap { $0 })
+            }
         }
         return await cache.sweep(unusedFor: unusedFor, inUse: inUse)
     }
