@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "HostAPI", dependencies: ["NimbusCore"]),
         // The host side's contract with hypervisors, and the drivers (no HTTP, no database).
         .target(name: "Virt", dependencies: [
-            "HostAPI", "NimbusCore",
+            "HostAPI", "NimbusCore", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // A host's agent: registers, heartbeats, and carries out the controller's messages
@@ -101,6 +101,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The QEMU driver against real QEMU (TCG): needs root and qemu-system-x86_64.
+        .testTarget(name: "VirtQEMUTests", dependencies: ["Virt", "NimbusCore"]),
         .testTarget(name: "NimbusCoreTests", dependencies: ["NimbusCore", "NimbusStore"]),
         // Fuzz targets: the parsers that see raw request input first, each a function of bytes
         // (see docs/fuzzing.md). `nimbus-fuzz` runs them under libFuzzer when built by

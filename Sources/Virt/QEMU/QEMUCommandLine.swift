@@ -1,0 +1,149 @@
+import Foundation
+
+/// Everything that decides a guest's QEMU command line.
+public struct QEMULaunch: Sendable, Equatable {
+    public var guest: GuestSpec
+    public var paths: GuestPaths
+    public var acceleration: Acceleration
+    /// TCG's translation cache in MiB (`tb-size`); QEMU's default is far larger than a small
+    /// guest needs and shows up in every guest's resident memory.
+    public var tcgTranslationCacheMB: Int
+    /// Cached kernel and ramdisk when the image names them (UEC-style boot).
+    public var kernel: String?
+    public var ramdisk: String?
+    /// Start by loading this saved state (resume from suspend) instead of booting.
+    public var incomingState: String?
+    /// Rescue mode: boot from this disk, with the guest's own root disk as the second disk
+    /// (no ephemeral or swap disk).
+    public var rescueDisk: String?
+
+    public init(guest: GuestSpec, paths: GuestPaths, acceleration: Acceleration, tcgTranslationCacheMB: Int = 32,
+                kernel: String? = nil, ramdisk: String? = nil, incomingState: String? = nil, rescueDisk: String? = nil) {
+        (self.guest, self.paths, self.acceleration, self.tcgTranslationCacheMB) = (guest, paths, acceleration, tcgTranslationCacheMB)
+        (self.kernel, self.ramdisk, self.incomingState, self.rescueDisk) = (kernel, ramdisk, incomingState, rescueDisk)
+    }
+}
+
+/// Builds a guest's `qemu-system-x86_64` arguments. Pure: no file or process is touched, so it
+/// is tested without QEMU. Choices (see docs/qemu-driver.md):
+/// - `q35` unless the image's `hw_machine_type` says otherwise: PCIe and an AHCI controller for
+///   the CD-ROM, the machine libvirt and current Nova default to for new x86 guests.
+/// - `-daemonize -pidfile`: QEMU outlives the agent, as under libvirt.
+/// - `-nodefaults -no-user-config`: only the devices listed here, whatever the host's config.
+/// - disks through `-drive if=none` + `-device`, so the bus comes from `hw_disk_bus`.
+/// - the serial console on a unix socket a console proxy can attach to, with `logfile=` so
+///   the log is complete whether or not anyone reads the socket (an attached client that does
+///   not read would stall the guest's UART; an absent one does not).
+/// - VNC on a unix socket in the guest's directory: no port numbers to allocate per host.
+public enum QEMUCommandLine {
+    /// The bus for the root, ephemeral and swap disks (`hw_disk_bus`).
+    enum DiskBus: String { case virtio, scsi, sata, ide }
+
+    public static func arguments(_ launch: QEMULaunch) throws -> [String] {
+        let guest = launch.guest
+        let paths = launch.paths
+        let properties = guest.image.properties
+        let machine = properties["hw_machine_type"] ?? "q35"
+        let isQ35 = machine.contains("q35")
+        guard let bus = DiskBus(rawValue: properties["hw_disk_bus"] ?? "virtio") else {
+            throw VirtError.failed("unsupported hw_disk_bus \(properties["hw_disk_bus"] ?? "")")
+        }
+        let nicModel = properties["hw_vif_model"] ?? "virtio"
+        guard nicModel == "virtio" || nicModel == "e1000" else { throw VirtError.failed("unsupported hw_vif_model \(nicModel)") }
+
+        var args = [
+            "-name", "guest=\(guest.uuid),debug-threads=on",
+            "-uuid", guest.uuid,
+            "-machine", "\(machine),usb=off",
+        ]
+        args += accelerationArguments(launch.acceleration, tcgTranslationCacheMB: launch.tcgTranslationCacheMB)
+        args += [
+            "-m", "\(guest.memoryMB)",
+            "-smp", "\(guest.vcpus)",
+            "-nodefaults", "-no-user-config",
+            // What cloud-init reads to recognise an OpenStack guest.
+            "-smbios", "type=1,manufacturer=Nimbus,product=OpenStack Nova,serial=\(guest.uuid),uuid=\(guest.uuid)",
+            "-rtc", "base=utc",
+            "-boot", "strict=on",
+            "-msg", "timestamp=on",
+        ]
+
+        // Disks. AHCI (q35) has one bus per port, ide.0…ide.5; PIIX (pc) has two buses of two units.
+        var idePort = 0
+        func ideAddress() -> String {
+            defer { idePort += 1 }
+            return isQ35 ? "bus=ide.\(idePort)" : "bus=ide.\(idePort / 2),unit=\(idePort % 2)"
+        }
+        var scsiController = false
+        func disk(_ id: String, file: String, format: String, boot: Bool) {
+            args += ["-drive", "file=\(escaped(file)),format=\(format),if=none,id=\(id),discard=unmap"]
+            let bootIndex = boot ? ",bootindex=1" : ""
+            switch bus {
+            case .virtio:
+                args += ["-device", "virtio-blk-pci,drive=\(id),id=\(id)-dev\(bootIndex)"]
+            case .scsi:
+                if !scsiController { args += ["-device", "virtio-scsi-pci,id=scsi0"]; scsiController = true }
+                args += ["-device", "scsi-hd,bus=scsi0.0,drive=\(id),id=\(id)-dev\(bootIndex)"]
+            case .sata, .ide:
+                args += ["-device", "ide-hd,\(ideAddress()),drive=\(id),id=\(id)-dev\(bootIndex)"]
+            }
+        }
+        if let rescueDisk = launch.rescueDisk {
+            disk("root", file: rescueDisk, format: "qcow2", boot: launch.kernel == nil)
+            disk("rescued", file: paths.rootDisk, format: "qcow2", boot: false)
+        } else {
+            disk("root", file: paths.rootDisk, format: "qcow2", boot: launch.kernel == nil)
+            if guest.ephemeralGB > 0 { disk("eph0", file: paths.ephemeralDisk, format: "qcow2", boot: false) }
+            if guest.swapMB > 0 { disk("swap", file: paths.swapDisk, format: "qcow2", boot: false) }
+        }
+        if guest.configDrive {
+            args += ["-drive", "file=\(escaped(paths.configDrive)),format=raw,if=none,id=config,readonly=on",
+                     "-device", "ide-cd,\(ideAddress()),drive=config,id=config-dev"]
+        }
+
+        if let kernel = launch.kernel {
+            args += ["-kernel", kernel]
+            if let ramdisk = launch.ramdisk { args += ["-initrd", ramdisk] }
+            args += ["-append", properties["os_command_line"] ?? "root=/dev/vda console=tty0 console=ttyS0"]
+        }
+
+        for (index, vif) in guest.nics.enumerated() {
+            args += ["-netdev", "tap,id=net\(index),ifname=\(vif.tapName),script=no,downscript=no"]
+            if nicModel == "virtio" {
+                args += ["-device", "virtio-net-pci,netdev=net\(index),id=nic\(index),mac=\(vif.macAddress),host_mtu=\(vif.mtu)"]
+            } else {
+                args += ["-device", "e1000,netdev=net\(index),id=nic\(index),mac=\(vif.macAddress)"]
+            }
+        }
+
+        args += [
+            "-chardev", "socket,id=serial0,path=\(escaped(paths.consoleSocket)),server=on,wait=off,logfile=\(escaped(paths.consoleLog)),logappend=on",
+            "-device", "isa-serial,chardev=serial0",
+            "-device", "VGA",
+            "-display", "none",
+            "-vnc", "unix:\(escaped(paths.vncSocket))",
+            "-qmp", "unix:\(escaped(paths.qmpSocket)),server=on,wait=off",
+            "-pidfile", paths.pidFile,
+            "-daemonize",
+        ]
+        if let state = launch.incomingState {
+            args += ["-incoming", "exec:cat \(shellQuoted(state))"]
+        }
+        return args
+    }
+
+    /// The accelerator and CPU model: the host's CPU under KVM (`host`, as libvirt's
+    /// host-passthrough), `qemu64` under TCG. The KVM probe boots with these same arguments.
+    static func accelerationArguments(_ acceleration: Acceleration, tcgTranslationCacheMB: Int) -> [String] {
+        switch acceleration {
+        case .kvm: return ["-accel", "kvm", "-cpu", "host"]
+        case .tcg: return ["-accel", "tcg,tb-size=\(tcgTranslationCacheMB)", "-cpu", "qemu64"]
+        }
+    }
+
+    /// A value inside a QEMU option list: commas are doubled so they are not separators.
+    static func escaped(_ value: String) -> String { value.replacingOccurrences(of: ",", with: ",,") }
+
+    /// A path for `exec:` migration URIs, which QEMU runs through `/bin/sh -c`.
+    static func shellQuoted(_ value: String) -> String { "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+}

@@ -1,0 +1,32 @@
+import Foundation
+
+/// How a `QEMUDriver` is set up on one host.
+public struct QEMUDriverConfiguration: Sendable {
+    /// The instances root: one directory per guest plus `_base/`, the image cache. Unix socket
+    /// paths live below it and are limited to 107 bytes, so keep it short (≤ 60 characters).
+    public var instancesPath: String
+    public var qemuBinary: String = "qemu-system-x86_64"
+    public var qemuImgBinary: String = "qemu-img"
+    /// Forces an accelerator; nil probes once at start (see `AccelerationProbe`).
+    public var acceleration: Acceleration?
+    /// How long the KVM probe guest has to reach long mode.
+    public var probeTimeout: Duration = .seconds(5)
+    /// TCG translation cache per guest, MiB.
+    public var tcgTranslationCacheMB: Int = 32
+    /// Capacity kept for the host itself, left out of `hostResources()`.
+    public var reservedVCPUs: Int64 = 0
+    public var reservedMemoryMB: Int64 = 512
+    public var reservedDiskGB: Int64 = 0
+    /// How long a soft reboot waits for the guest to shut down before stopping it hard.
+    public var shutdownTimeout: Duration = .seconds(60)
+    /// How long QMP commands and QEMU start-up may take.
+    public var monitorTimeout: Duration = .seconds(30)
+    /// How long saving or loading a suspended guest's state may take.
+    public var stateTransferTimeout: Duration = .seconds(300)
+    /// How long a snapshot's disk copy may take.
+    public var snapshotTimeout: Duration = .seconds(1800)
+
+    public init(instancesPath: String, acceleration: Acceleration? = nil) {
+        (self.instancesPath, self.acceleration) = (instancesPath, acceleration)
+    }
+}
