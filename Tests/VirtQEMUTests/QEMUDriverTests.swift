@@ -17,7 +17,7 @@ final class QEMUDriverTests: XCTestCase {
         images.add("guest-raw", TestGuest.rawImage)
         var configuration = QEMUDriverConfiguration(instancesPath: sandbox.instances, acceleration: .tcg)
         configuration.shutdownTimeout = .seconds(10)
-        let driver = try await QEMUDriver(configuration: configuration, images: images)
+        let driver = try await QEMUDriver(configuration: configuration, images: images, configDrive: TestConfigDrive())
         return Fixture(sandbox: sandbox, images: images, driver: driver)
     }
 
@@ -199,13 +199,22 @@ final class QEMUDriverTests: XCTestCase {
     func testDestroyRunningGuestAndConcurrentSpawnsShareOneDownload() async throws {
         let fixture = try await makeFixture()
         let first = newUUID(), second = newUUID()
-        let (specA, specB, driver) = (spec(first), spec(second), fixture.driver)
+        var specA = spec(first)
+        specA.configDrive = true
+        let (specB, driver) = (spec(second), fixture.driver)
         async let a: Void = driver.spawn(specA)
         async let b: Void = driver.spawn(specB)
         _ = try await (a, b)
         XCTAssertEqual(fixture.images.downloads(of: "guest-raw"), 1, "one download for both guests")
         let listed = try await fixture.driver.listGuests()
         XCTAssertEqual(listed, [first: .running, second: .running])
+        // The config drive is attached read-only as a CD-ROM.
+        let firstPaths = GuestPaths(instancesRoot: fixture.sandbox.instances, uuid: first)
+        let blocks = try await driver.monitor(firstPaths).execute("query-block").arrayValue ?? []
+        let config = try XCTUnwrap(blocks.first { $0["device"]?.stringValue == "config" })
+        XCTAssertEqual(config["inserted"]?["file"]?.stringValue, firstPaths.configDrive)
+        XCTAssertEqual(config["inserted"]?["ro"]?.boolValue, true)
+        XCTAssertEqual(config["removable"]?.boolValue, true)
         // In use: the sweep keeps it whatever its age.
         let swept = try await fixture.driver.sweepBaseImages(unusedFor: .zero)
         XCTAssertEqual(swept, [])
@@ -252,6 +261,14 @@ final class QEMUDriverTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("too small"), "\(error)")
         }
         assertNothingLeft(tooSmall)
+
+        // The config drive cannot be written.
+        let badDrive = newUUID()
+        var driveSpec = spec(badDrive)
+        driveSpec.name = "bad-config-drive"
+        driveSpec.configDrive = true
+        await XCTAssertThrowsErrorAsync(try await driver.spawn(driveSpec))
+        assertNothingLeft(badDrive)
 
         // QEMU itself refuses to start, after the disks were made.
         let badMachine = newUUID()
