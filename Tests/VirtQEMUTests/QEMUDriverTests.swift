@@ -17,7 +17,7 @@ final class QEMUDriverTests: XCTestCase {
         images.add("guest-raw", TestGuest.rawImage)
         var configuration = QEMUDriverConfiguration(instancesPath: sandbox.instances, acceleration: .tcg)
         configuration.shutdownTimeout = .seconds(10)
-        let driver = try await QEMUDriver(configuration: configuration, images: images)
+        let driver = try await QEMUDriver(configuration: configuration, images: images, configDrive: TestConfigDrive())
         return Fixture(sandbox: sandbox, images: images, driver: driver)
     }
 
@@ -149,8 +149,10 @@ final class QEMUDriverTests: XCTestCase {
         try await waitForBoots(driver, uuid, 4)
         let rebootedConsole = await console(driver, uuid)
         XCTAssertEqual(occurrences(of: TestGuest.poweredOff, in: rebootedConsole), 2)
-        let tail = try await driver.consoleOutput(uuid, lines: 1)
-        XCTAssertFalse(tail.contains("\n"))
+        let lastLine = try await driver.consoleOutput(uuid, lines: 1)
+        XCTAssertEqual(lastLine.split(whereSeparator: \.isNewline).count, 1, lastLine)
+        let lastTwo = try await driver.consoleOutput(uuid, lines: 2)
+        XCTAssertEqual(lastTwo.split(whereSeparator: \.isNewline).count, 2, lastTwo)
 
         // The agent goes away; a new driver on the same directory finds the guest running
         // and controls it.
@@ -197,13 +199,22 @@ final class QEMUDriverTests: XCTestCase {
     func testDestroyRunningGuestAndConcurrentSpawnsShareOneDownload() async throws {
         let fixture = try await makeFixture()
         let first = newUUID(), second = newUUID()
-        let (specA, specB, driver) = (spec(first), spec(second), fixture.driver)
+        var specA = spec(first)
+        specA.configDrive = true
+        let (specB, driver) = (spec(second), fixture.driver)
         async let a: Void = driver.spawn(specA)
         async let b: Void = driver.spawn(specB)
         _ = try await (a, b)
         XCTAssertEqual(fixture.images.downloads(of: "guest-raw"), 1, "one download for both guests")
         let listed = try await fixture.driver.listGuests()
         XCTAssertEqual(listed, [first: .running, second: .running])
+        // The config drive is attached read-only as a CD-ROM.
+        let firstPaths = GuestPaths(instancesRoot: fixture.sandbox.instances, uuid: first)
+        let blocks = try await driver.monitor(firstPaths).execute("query-block").arrayValue ?? []
+        let config = try XCTUnwrap(blocks.first { $0["device"]?.stringValue == "config" })
+        XCTAssertEqual(config["inserted"]?["file"]?.stringValue, firstPaths.configDrive)
+        XCTAssertEqual(config["inserted"]?["ro"]?.boolValue, true)
+        XCTAssertEqual(config["removable"]?.boolValue, true)
         // In use: the sweep keeps it whatever its age.
         let swept = try await fixture.driver.sweepBaseImages(unusedFor: .zero)
         XCTAssertEqual(swept, [])
@@ -251,14 +262,22 @@ final class QEMUDriverTests: XCTestCase {
         }
         assertNothingLeft(tooSmall)
 
-        // QEMU itself refuses to start (its tap does not exist), after the disks were made.
-        let noTap = newUUID()
-        var tapSpec = spec(noTap)
-        tapSpec.nics = [VIF(portID: "nonexistent0000", networkID: "n", macAddress: "fa:16:3e:00:00:09")]
-        await XCTAssertThrowsErrorAsync(try await driver.spawn(tapSpec)) { error in
-            XCTAssertTrue("\(error)".contains("tap"), "QEMU's own message is reported: \(error)")
+        // The config drive cannot be written.
+        let badDrive = newUUID()
+        var driveSpec = spec(badDrive)
+        driveSpec.name = "bad-config-drive"
+        driveSpec.configDrive = true
+        await XCTAssertThrowsErrorAsync(try await driver.spawn(driveSpec))
+        assertNothingLeft(badDrive)
+
+        // QEMU itself refuses to start, after the disks were made.
+        let badMachine = newUUID()
+        var machineSpec = spec(badMachine)
+        machineSpec.image.properties["hw_machine_type"] = "no-such-machine"
+        await XCTAssertThrowsErrorAsync(try await driver.spawn(machineSpec)) { error in
+            XCTAssertTrue("\(error)".contains("unsupported machine type"), "QEMU's own message is reported: \(error)")
         }
-        assertNothingLeft(noTap)
+        assertNothingLeft(badMachine)
 
         // With a correct checksum the same image boots.
         let good = newUUID()

@@ -60,6 +60,15 @@ final class TestImages: ImageTransfer {
     }
 }
 
+/// Stands in for the config-drive ISO writer: writes a small file, or throws for a guest
+/// named "bad-config-drive".
+struct TestConfigDrive: ConfigDriveWriting {
+    func write(_ guest: GuestSpec, to path: String) throws {
+        if guest.name == "bad-config-drive" { throw VirtError.failed("config drive writer failed") }
+        try Data(repeating: 0, count: 64 << 10).write(to: URL(fileURLWithPath: path))
+    }
+}
+
 /// A throw-away instances root under /tmp. `cleanUp` kills every process whose command line
 /// mentions it (the test's QEMUs, whatever state a failed test left them in) and removes it.
 struct Sandbox {

@@ -22,7 +22,7 @@ enum HostInfo {
     static func diskGB(at path: String) -> Int64 {
         var stats = statvfs()
         guard statvfs(path, &stats) == 0 else { return 0 }
-        return Int64(stats.f_blocks) * Int64(stats.f_frsize) >> 30
+        return (Int64(stats.f_blocks) * Int64(stats.f_frsize)) >> 30
     }
 
     /// Nova's integer version from `qemu-system-x86_64 --version` ("QEMU emulator version

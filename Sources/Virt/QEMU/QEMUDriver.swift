@@ -186,7 +186,8 @@ public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, Snap
         let data = FileManager.default.contents(atPath: paths.consoleLog) ?? Data()
         let text = String(decoding: data, as: UTF8.self)
         guard let lines else { return text }
-        var all = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // By Character: a serial console ends lines with "\r\n", one Character.
+        var all = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         if all.last == "" { all.removeLast() }
         return all.suffix(max(lines, 0)).joined(separator: "\n")
     }
