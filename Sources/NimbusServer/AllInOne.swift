@@ -11,13 +11,27 @@ public struct AllInOne: Sendable {
     public var adminPassword: String?
     public var database: String?
     public var fakeHosts: Int?
+    /// The driver of the compute host this process runs itself (`qemu`, `fake`), or `none`;
+    /// nil: `[compute] driver`, except that `--fake-hosts` alone means fake hosts only.
+    public var driver: String?
 
-    public init(dataDir: String, listen: String?, adminPassword: String?, database: String?, fakeHosts: Int? = nil) {
+    public init(dataDir: String, listen: String?, adminPassword: String?, database: String?, fakeHosts: Int? = nil, driver: String? = nil) {
         self.dataDir = dataDir
         self.listen = listen
         self.adminPassword = adminPassword
         self.database = database
         self.fakeHosts = fakeHosts
+        self.driver = driver
+    }
+
+    /// The local host's driver, or nil for none.
+    func localDriver(_ config: NimbusConfig) throws -> String? {
+        let name = driver ?? (fakeHosts != nil ? "none" : config.string("compute", "driver"))
+        if name == "none" { return nil }
+        guard HostDrivers.names.contains(name) else {
+            throw StartupError("unknown compute driver '\(name)': expected one of \((HostDrivers.names + ["none"]).joined(separator: ", "))")
+        }
+        return name
     }
 
     public func run() async throws {
@@ -38,6 +52,7 @@ public struct AllInOne: Sendable {
             guard fakeHosts >= 0 else { throw StartupError("--fake-hosts must be 0 or more") }
             config.set("fake_hosts", "count", String(fakeHosts))
         }
+        let localDriver = try localDriver(config)
         let (host, port) = try Self.parseListen(config.string("DEFAULT", "listen"))
         let publicURL = config.string("DEFAULT", "public_url").isEmpty ? "http://\(host):\(port)" : config.string("DEFAULT", "public_url")
 
@@ -53,18 +68,35 @@ public struct AllInOne: Sendable {
         if generated { FileHandle.standardOutput.write(Data("Generated admin password (stored in \(dir)/admin-password): \(password)\n".utf8)) }
         try CloudFiles.write(dataDir: dir, authURL: "\(publicURL)/identity/v3", password: password)
 
+        var agents = try plane.fakeHostFleet().agents
+        if let localDriver {
+            agents.append(try await plane.localHost(driver: localDriver, instancesPath: HostDrivers.instancesPath(config: config, dataDir: dir)))
+        }
+        // With a real host, the flavors and the test image a first boot needs (DevStack's defaults).
+        let firstStart = localDriver == "qemu"
+            ? FirstStart(baseURL: URL(string: "http://\(host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host):\(port)/")!, adminPassword: password,
+                         imageCache: Self.imageCache, logger: logger)
+            : nil
         let app = Application(
             router: try plane.makeRouter(),
             server: .nimbusHTTP1,
             configuration: .init(address: .hostname(host, port: port), serverName: "nimbus"),
             onServerRunning: { _ in
-                // One write, so a supervisor reading the pipe sees the whole message at once.
-                let ready = "Nimbus is ready at \(publicURL) (identity: \(publicURL)/identity/v3)\n"
-                    + "Use it with: export OS_CLIENT_CONFIG_FILE=\(dir)/clouds.yaml OS_CLOUD=nimbus   (or: source \(dir)/openrc)\n"
-                FileHandle.standardOutput.write(Data(ready.utf8))
+                // The server answers only once this returns, and the first start talks to it:
+                // that runs detached, and the ready line waits for it.
+                Task {
+                    var lines: [String] = []
+                    if let firstStart {
+                        do { lines = try await firstStart.run() } catch { lines = ["Could not make the default flavors and test image: \(error)"] }
+                    }
+                    // One write, so a supervisor reading the pipe sees the whole message at once.
+                    let ready = lines.map { $0 + "\n" }.joined() + "Nimbus is ready at \(publicURL) (identity: \(publicURL)/identity/v3)\n"
+                        + "Use it with: export OS_CLIENT_CONFIG_FILE=\(dir)/clouds.yaml OS_CLOUD=nimbus   (or: source \(dir)/openrc)\n"
+                    FileHandle.standardOutput.write(Data(ready.utf8))
+                }
             },
             logger: logger)
-        let hosts = try plane.fakeHostFleet()
+        let hosts = FakeHostFleet(agents: agents)
         // The fleet ends at once when it has no hosts; that is not a failure.
         let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: hosts, successTerminationBehavior: .ignore),
                                                                  .init(service: try plane.controllerNetworkAgents())],
@@ -76,6 +108,13 @@ public struct AllInOne: Sendable {
             throw StartupError("server stopped: \(error)")
         }
         await plane.close()
+    }
+
+    /// Where the test image's packages and build are kept: shared by every cloud of this user.
+    static var imageCache: String {
+        let env = ProcessInfo.processInfo.environment
+        if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty { return "\(xdg)/nimbus/test-image" }
+        return "\(env["HOME"] ?? "/var/tmp")/.cache/nimbus/test-image"
     }
 
     static func parseListen(_ value: String) throws -> (String, Int) {

@@ -140,6 +140,16 @@ public final class NimbusControlPlane: Sendable {
         return FakeHostFleet(agents: agents)
     }
 
+    /// The compute host this process runs itself (`nimbus up`), named after the machine.
+    public func localHost(driver name: String, instancesPath: String) async throws -> ComputeAgent {
+        let images = InProcessImageTransfer(images: image)
+        let hostName = config.string("compute", "host").isEmpty ? ProcessInfo.processInfo.hostName : config.string("compute", "host")
+        let driver = try await HostDrivers.make(name, instancesPath: instancesPath, images: images, config: config, logger: logger)
+        return ComputeAgent(host: hostName, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
+                            heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")),
+                            shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger)
+    }
+
     /// The controller's DHCP, L3 and metadata agents' reports, run as one lifecycle service.
     public func controllerNetworkAgents() throws -> ControllerNetworkAgents {
         ControllerNetworkAgents(network: network, host: ProcessInfo.processInfo.hostName,

@@ -24,6 +24,9 @@ public struct RemoteAgent: Sendable {
         public var memoryMB: Int64 = 16384
         public var diskGB: Int64 = 200
         public var heartbeatSeconds = 10
+        /// `qemu` or `fake`.
+        public var driver = "fake"
+        public var instancesPath = "/var/lib/nimbus/instances"
 
         public init(controller: String, host: String, username: String, password: String, project: String) {
             (self.controller, self.host, self.username, self.password, self.project) = (controller, host, username, password, project)
@@ -41,8 +44,13 @@ public struct RemoteAgent: Sendable {
             throw StartupError("bad controller URL '\(options.controller)': expected e.g. http://127.0.0.1:8800")
         }
         let link = HTTPAgentLink(base: base, options: options)
-        let agent = ComputeAgent(host: options.host, driver: FakeDriver(vcpus: options.vcpus, memoryMB: options.memoryMB, diskGB: options.diskGB),
-                                 link: link, images: link, heartbeatInterval: .seconds(options.heartbeatSeconds), logger: logger)
+        var config = NimbusConfig()
+        for (option, value) in [("vcpus", options.vcpus), ("memory_mb", options.memoryMB), ("disk_gb", options.diskGB)] {
+            config.set("fake_hosts", option, String(value))
+        }
+        let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, images: link, config: config, logger: logger)
+        let agent = ComputeAgent(host: options.host, driver: driver, link: link, images: link, heartbeatInterval: .seconds(options.heartbeatSeconds),
+                                 shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger)
         FileHandle.standardOutput.write(Data("Nimbus agent \(options.host) working for \(options.controller)\n".utf8))
         let group = ServiceGroup(configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))

@@ -50,8 +50,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Database URL: sqlite:///path or postgres://user:password@host:port/db (default: SQLite in the data dir).")
     var database: String?
 
-    func allInOne(fakeHosts: Int?) -> AllInOne {
-        AllInOne(dataDir: dataDir, listen: listen, adminPassword: adminPassword, database: database, fakeHosts: fakeHosts)
+    func allInOne(fakeHosts: Int?, driver: String?) -> AllInOne {
+        AllInOne(dataDir: dataDir, listen: listen, adminPassword: adminPassword, database: database, fakeHosts: fakeHosts, driver: driver)
     }
 }
 
@@ -64,8 +64,11 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Run N compute hosts with the fake driver in this process (fake-1 … fake-N), for trying the API and scale tests.")
     var fakeHosts: Int?
 
+    @Option(help: "Driver of the compute host this process runs itself: qemu (real guests; the default), fake, or none. With --fake-hosts alone: none.")
+    var driver: String?
+
     func run() async throws {
-        try await runOrExit { try await server.allInOne(fakeHosts: fakeHosts).run() }
+        try await runOrExit { try await server.allInOne(fakeHosts: fakeHosts, driver: driver).run() }
     }
 }
 
@@ -76,13 +79,13 @@ struct Controller: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        try await runOrExit { try await server.allInOne(fakeHosts: 0).run() }
+        try await runOrExit { try await server.allInOne(fakeHosts: 0, driver: "none").run() }
     }
 }
 
 struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run one compute host (fake driver) that works for a controller over HTTP, with its own credentials.")
+        abstract: "Run one compute host that works for a controller over HTTP, with its own credentials.")
 
     @Option(help: "Base URL of the controller, e.g. http://127.0.0.1:8800.") var controller: String
     @Option(help: "This host's name (its compute service and hypervisor).") var host: String
@@ -93,6 +96,8 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "MiB of RAM this host reports.") var memoryMb: Int64 = 16384
     @Option(help: "GiB of disk this host reports.") var diskGb: Int64 = 200
     @Option(help: "Seconds between heartbeats.") var heartbeat = 10
+    @Option(help: "Hypervisor driver: qemu (real guests) or fake.") var driver = "fake"
+    @Option(help: "Directory of this host's guests (qemu driver); default /var/lib/nimbus/instances.") var instancesPath = "/var/lib/nimbus/instances"
 
     func run() async throws {
         try await runOrExit {
@@ -102,6 +107,7 @@ struct Agent: AsyncParsableCommand {
             var options = RemoteAgent.Options(controller: controller, host: host, username: username,
                                               password: password.trimmingCharacters(in: .whitespacesAndNewlines), project: project)
             (options.vcpus, options.memoryMB, options.diskGB, options.heartbeatSeconds) = (vcpus, memoryMb, diskGb, heartbeat)
+            (options.driver, options.instancesPath) = (driver, instancesPath)
             try await RemoteAgent(options: options).run()
         }
     }

@@ -412,7 +412,7 @@ final class ComputeAPITests: XCTestCase {
             XCTAssertEqual(standard.json["state"], "running")
             XCTAssertEqual(standard.json["num_cpus"], 1)
             XCTAssertEqual(standard.json["memory_details"]?["maximum"], 512)
-            XCTAssertEqual(standard.json["config_drive"], false)
+            XCTAssertEqual(standard.json["config_drive"], true, "config drives are forced by default")
             XCTAssertEqual(standard.json["disk_details"]?.arrayValue?.count, 1)
             let legacy = try await Compute.call(api, .get, "/servers/\(id)/diagnostics", token: admin, version: "2.1")
             XCTAssertNotNil(legacy.json["cpu0_time"], legacy.text)

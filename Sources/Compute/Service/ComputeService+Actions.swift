@@ -399,6 +399,7 @@ extension ComputeService {
             if let newUserData { instance.extra["user_data"] = newUserData.isNull ? nil : newUserData }
             if case .object(var spec) = instance.extra["request_spec"] ?? [:] {
                 spec["image_properties"] = .object(image.properties.mapValues { JSON.string($0) })
+                spec["image_disk_format"] = .optional(image.diskFormat)
                 instance.extra["request_spec"] = .object(spec)
             }
             instance.taskState = .rebuilding

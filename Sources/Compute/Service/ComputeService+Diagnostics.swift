@@ -16,7 +16,7 @@ extension ComputeService {
         let report = try await conductor.call("diagnostics", host: host, instance: uuid, payload: [:])
         if let error = report.error { throw APIError(.notImplemented, "Unable to get diagnostics: \(error)") }
         var standard = report.output.objectValue ?? [:]
-        standard["config_drive"] = .bool(instance.extra["config_drive"]?.boolValue ?? false)
+        standard["config_drive"] = .bool(Conductor.truthy(instance.extra["config_drive"]))
         return version >= Microversion(2, 48) ? .object(standard) : Self.legacyDiagnostics(standard)
     }
 

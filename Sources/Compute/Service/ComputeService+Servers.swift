@@ -198,7 +198,8 @@ extension ComputeService {
 
         let adminPass = try input.optionalString("adminPass") ?? Identifiers.password(length: 12)
         let reservationID = "r-" + String((0..<8).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
-        var requestSpec: [String: JSON] = ["hints": .object(hints), "image_properties": .object(image.properties.mapValues { JSON.string($0) })]
+        var requestSpec: [String: JSON] = ["hints": .object(hints), "image_properties": .object(image.properties.mapValues { JSON.string($0) }),
+                                           "image_disk_format": .optional(image.diskFormat)]
         if let zone { requestSpec["availability_zone"] = .string(zone) }
         if let forcedHost { requestSpec["forced_host"] = .string(forcedHost) }
         if let requestedHost { requestSpec["requested_host"] = .string(requestedHost) }
@@ -213,6 +214,8 @@ extension ComputeService {
         for key in ["config_drive", "trusted_image_certificates", "hostname"] where input.fields[key] != nil {
             extra[key] = input.fields[key]
         }
+        // As Nova records it: a forced config drive shows on the server as asked-for.
+        if settings.forceConfigDrive { extra["config_drive"] = "True" }
         for key in ["accessIPv4", "accessIPv6"] {
             if let address = try input.optionalString(key) { extra[key] = .string(try Self.canonicalAddress(address, field: key)) }
         }

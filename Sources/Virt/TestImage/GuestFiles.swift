@@ -30,7 +30,7 @@ say "init started (kernel $(uname -r), uptime $(cut -d' ' -f1 /proc/uptime)s)"
 
 # Modules, dependencies first; modprobe reads the filtered modules.dep shipped beside them.
 # virtio_pci needs both *_legacy_dev and *_modern_dev on this kernel. isofs reads the config
-# drive (as virtio-blk or as an IDE cdrom: ata_piix, sr_mod). button and evdev let busybox
+# drive (as virtio-blk, or as a cdrom on IDE or AHCI: ata_piix, ahci, sr_mod). button and evdev let busybox
 # acpid see the ACPI power button.
 for m in $(cat /etc/nimbus/modules); do
     modprobe "$m" 2>/dev/null || say "module $m did not load"

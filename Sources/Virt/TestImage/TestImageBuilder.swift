@@ -55,14 +55,15 @@ public struct TestImageBuilder: Sendable {
 
     /// The guest's kernel modules, loaded by /init in this order (their dependencies are added
     /// ahead of them): virtio PCI (both transports' helpers), virtio-net with its failover
-    /// helpers, virtio-blk, ISO 9660 for the config drive, the IDE cdrom path a config drive
-    /// takes when attached the way Nova does, and button/evdev for the ACPI power button.
+    /// helpers, virtio-blk, ISO 9660 for the config drive, the cdrom paths a config drive takes
+    /// when attached the way Nova does (IDE on a `pc` machine, AHCI/SATA on `q35`, which the
+    /// QEMU driver uses), and button/evdev for the ACPI power button.
     public static let modules = [
         "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio", "virtio_pci",
         "failover", "net_failover", "virtio_net",
         "virtio_blk",
         "cdrom", "isofs",
-        "scsi_common", "scsi_mod", "libata", "ata_piix", "sr_mod",
+        "scsi_common", "scsi_mod", "libata", "ata_piix", "libahci", "ahci", "sr_mod",
         "button", "evdev",
     ]
 
