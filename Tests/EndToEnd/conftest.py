@@ -164,6 +164,9 @@ class Nimbus:
         self._log_file = None
         self._admin_token: str | None = None
         self.crash_reported = False
+        # `--fake-hosts N`; None runs `nimbus up`'s own host with its default (QEMU) driver.
+        self.fake_hosts: int | None = 2
+        self.ready_timeout = READY_TIMEOUT
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -179,9 +182,10 @@ class Nimbus:
             "--data-dir", str(self.data_dir),
             "--listen", f"{self.host}:{self.port}",
             "--admin-password", self.admin_password,
-            # Compute hosts with the fake driver: fake-1 and fake-2.
-            "--fake-hosts", "2",
         ]
+        if self.fake_hosts is not None:
+            # Compute hosts with the fake driver: fake-1 and fake-2.
+            args += ["--fake-hosts", str(self.fake_hosts)]
         if self.backend == "postgres":
             self._pg_dbname = "nimbus_e2e_" + secrets.token_hex(6)
             _psql(POSTGRES_URL, f'CREATE DATABASE "{self._pg_dbname}"')
@@ -212,7 +216,7 @@ class Nimbus:
         self._wait_ready(" ".join(shlex.quote(a) for a in args))
 
     def _wait_ready(self, command: str) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + self.ready_timeout
         assert self.process is not None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -231,7 +235,7 @@ class Nimbus:
             time.sleep(0.2)
         self.stop()
         raise NimbusStartError(
-            f"`{command}` was not ready within {READY_TIMEOUT:.0f}s. "
+            f"`{command}` was not ready within {self.ready_timeout:.0f}s. "
             f"Output:\n{self.output()}"
         )
 

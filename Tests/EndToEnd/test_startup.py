@@ -77,7 +77,9 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Server":
-        self.proc = subprocess.Popen([str(nimbus_binary()), "up", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}"],
+        # No compute host: these tests are about start-up, identity and restarts.
+        self.proc = subprocess.Popen([str(nimbus_binary()), "up", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}",
+                                      "--driver", "none"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + START_TIMEOUT
         assert self.proc.stdout is not None
