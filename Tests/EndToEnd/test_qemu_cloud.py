@@ -167,7 +167,25 @@ def test_lifecycle_actions_on_a_real_guest(qemu_cloud: Nimbus, tmp_path: Path) -
     # Rescue boots the rescue image with the server's disk beside it; unrescue boots its own.
     server.act("rescue", status="RESCUE")
     server.act("unrescue", status="ACTIVE")
+
+    # Shelve: snapshot, guest and overlay gone; unshelve boots it from that snapshot.
+    server.act("shelve", status="SHELVED_OFFLOADED")
+    assert qemu_pids(server.id) == [] and not server.directory.exists()
+    server.act("unshelve", status="ACTIVE")
+    wait_for(lambda: qemu_pids(server.id), 60, "the unshelved guest to run")
+    server.wait_console(r"NIMBUS-GUEST uuid=")
+
+    # Rebuild: a new overlay from the image, the same server.
+    server.act("rebuild", "--image", "nimbus-test", status="ACTIVE")
+    wait_for(lambda: server.console().count("init started") >= 1 and qemu_pids(server.id), LINE_TIMEOUT, "the rebuilt guest to boot")
     server.delete()
+
+    # What the QEMU driver cannot do yet is refused before anything changes.
+    still = Server(qemu_cloud, "no-moves", "--image", "nimbus-test")
+    refused = qemu_cloud.osc("server", "migrate", still.id, expect_fail=True)
+    assert "501" in refused.stderr or "not supported" in refused.stderr.lower(), refused.stderr
+    assert still.status() == "ACTIVE"
+    still.delete()
 
 
 def test_guests_outlive_a_killed_cloud_and_are_found_again(qemu_cloud: Nimbus) -> None:

@@ -87,8 +87,12 @@ extension Conductor {
         let f = flavor ?? instance.flavor
         let stored = instance.extra["request_spec"] ?? [:]
         let properties = stored["image_properties"]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
-        let image = ImageRef(id: instance.imageRef, diskFormat: stored["image_disk_format"]?.stringValue ?? "",
+        var image = ImageRef(id: instance.imageRef, diskFormat: stored["image_disk_format"]?.stringValue ?? "",
                              kernelID: properties["kernel_id"], ramdiskID: properties["ramdisk_id"], properties: properties)
+        // A shelved server comes back from the snapshot its shelve uploaded (always qcow2).
+        if [.shelved, .shelvedOffloaded].contains(instance.vmState), let shelved = instance.extra["shelved_image"]?.stringValue {
+            image = ImageRef(id: shelved, diskFormat: "qcow2", properties: properties)
+        }
         let keys = instance.extra["key_data"]?.stringValue.map { [PublicKey(name: instance.keyName ?? "", data: $0)] } ?? []
         let configDrive = settings.forceConfigDrive || Self.truthy(instance.extra["config_drive"])
         return GuestSpec(uuid: instance.uuid, name: instance.name, hostname: instance.extra["hostname"]?.stringValue ?? instance.name,
