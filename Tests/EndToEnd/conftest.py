@@ -63,6 +63,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
+    """The first truthy value `predicate()` returns, polled until `timeout`; fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} within {timeout:.0f}s (last: {last!r})")
+
+
 def nimbus_binary() -> Path:
     override = os.environ.get("NIMBUS_BIN")
     if override:

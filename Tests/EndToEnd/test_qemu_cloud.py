@@ -5,16 +5,14 @@ checks that no QEMU process, overlay, socket or log is left behind."""
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import Nimbus
+from conftest import Nimbus, wait_for
 
 FIRST_START_TIMEOUT = 600.0  # the first start downloads the test image's Debian packages
 LINE_TIMEOUT = 120.0
@@ -35,17 +33,6 @@ def qemu_pids(uuid: str) -> list[int]:
                 and stat.rsplit(")", 1)[1].split()[0] != "Z":
             pids.append(int(entry.name))
     return pids
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} within {timeout:.0f}s (last: {last!r})")
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 from pathlib import Path
 
-from conftest import Nimbus, unique
+from conftest import Nimbus, unique, wait_for
 
 
 def _reader_token(nimbus: Nimbus, admin: str) -> str:
@@ -42,17 +41,6 @@ def test_a_readers_negative_limit_is_a_400_and_the_cloud_keeps_serving(nimbus: N
     nimbus.issue_token("admin", nimbus.admin_password, project="admin")
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{what} within {timeout:.0f}s (last: {last!r})")
-
-
 def test_a_cloud_killed_mid_work_restarts_with_nothing_stuck(tmp_path: Path) -> None:
     """What a service manager's restart after a crash must give back: builds that were under
     way finish, an upload cut off by the crash leaves its image `queued` and empty, and every
@@ -75,7 +63,7 @@ def test_a_cloud_killed_mid_work_restarts_with_nothing_stuck(tmp_path: Path) -> 
         upload = socket.create_connection((cloud.host, cloud.port))
         upload.sendall((f"PUT /image/v2/images/{cut}/file HTTP/1.1\r\nHost: {cloud.host}\r\nX-Auth-Token: {admin}\r\n"
                         "Content-Type: application/octet-stream\r\nContent-Length: 10485760\r\n\r\n").encode() + b"\1" * 1048576)
-        _wait(lambda: cloud.http("GET", f"/image/v2/images/{cut}", token=admin).json()["status"] == "saving", 30, "the upload started")
+        wait_for(lambda: cloud.http("GET", f"/image/v2/images/{cut}", token=admin).json()["status"] == "saving", 30, "the upload started")
 
         servers = []
         for index in range(3):
@@ -95,11 +83,11 @@ def test_a_cloud_killed_mid_work_restarts_with_nothing_stuck(tmp_path: Path) -> 
     cloud.start()
     try:
         admin = cloud.admin_token()
-        _wait(lambda: cloud.http("GET", f"/image/v2/images/{cut}", token=admin).json()["status"] == "queued", 30,
+        wait_for(lambda: cloud.http("GET", f"/image/v2/images/{cut}", token=admin).json()["status"] == "queued", 30,
               "the cut-off upload's image went back to queued")
         assert cloud.http("GET", f"/image/v2/images/{cut}", token=admin).json()["size"] is None
         for server in servers:
-            _wait(lambda: cloud.http("GET", f"/compute/v2.1/servers/{server}", token=admin).json()["server"]["status"] == "ACTIVE", 60,
+            wait_for(lambda: cloud.http("GET", f"/compute/v2.1/servers/{server}", token=admin).json()["server"]["status"] == "ACTIVE", 60,
                   f"server {server} became ACTIVE after the restart")
         for path in ("/compute/v2.1/servers", "/networking/v2.0/networks", "/placement/resource_providers", "/image/v2/images"):
             assert cloud.http("GET", path, token=admin).status_code == 200, path
