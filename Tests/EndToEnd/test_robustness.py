@@ -31,10 +31,12 @@ def _reader_token(nimbus: Nimbus, admin: str) -> str:
 
 def test_a_readers_negative_limit_is_a_400_and_the_cloud_keeps_serving(nimbus: Nimbus, admin_token: str) -> None:
     reader = _reader_token(nimbus, admin_token)
-    for query in ("limit=-1", "offset=-1", "limit=abc", "limit=99999999999999999999999"):
+    for query in ("limit=-1", "offset=-1", "limit=abc", "limit=1.5"):
         reply = nimbus.http("GET", f"/compute/v2.1/os-server-groups?{query}", token=reader)
         assert reply.status_code == 400, (query, reply.status_code, reply.text)
         assert reply.json()["badRequest"]["code"] == 400, reply.text
+    # Digits past any integer are a valid limit to Nova's schema: a full page.
+    assert nimbus.http("GET", "/compute/v2.1/os-server-groups?limit=99999999999999999999999", token=reader).status_code == 200
     assert nimbus.is_running()
     assert nimbus.http("GET", "/compute/v2.1/os-server-groups?limit=1", token=reader).status_code == 200
     assert nimbus.http("GET", "/networking/v2.0/networks", token=reader).status_code == 200
