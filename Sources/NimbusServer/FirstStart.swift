@@ -49,10 +49,14 @@ struct FirstStart: Sendable {
 
     /// Builds the test image from Debian packages (cached) and uploads it as a public image.
     func uploadTestImage(token: String) async throws -> String {
-        let output = "\(imageCache)/\(Self.testImageName).qcow2"
+        // A file of this start's own: two clouds may build into one cache at once.
+        let output = "\(imageCache)/\(Self.testImageName)-\(Identifiers.hexID().prefix(12)).qcow2"
         let logger = self.logger
         FileHandle.standardOutput.write(Data("Building the test image \(Self.testImageName) from Debian packages (cached in \(imageCache))…\n".utf8))
-        let built = try TestImageBuilder(options: TestImageBuilder.Options(output: output, cacheDirectory: imageCache)) { logger.info("\($0)") }.build()
+        var options = TestImageBuilder.Options(output: output, cacheDirectory: imageCache)
+        options.writeKernelAndInitrd = false
+        let built = try TestImageBuilder(options: options) { logger.info("\($0)") }.build()
+        defer { try? FileManager.default.removeItem(atPath: built.image) }
         var body: [String: JSON] = ["name": .string(Self.testImageName), "disk_format": "qcow2", "container_format": "bare", "visibility": "public"]
         for (key, value) in TestImageBuilder.imageProperties { body[key] = .string(value) }
         let image = try await call("POST", "image/v2/images", token: token, body: .object(body))

@@ -39,7 +39,7 @@ enum HostDrivers {
         let configured = config.string("compute", "instances_path")
         if !configured.isEmpty { return configured }
         let inside = "\(dataDir)/instances"
-        guard inside.utf8.count > 60 else { return inside }
+        guard inside.utf8.count > GuestPaths.longestInstancesRoot else { return inside }
         return "/var/tmp/nimbus-instances-" + Hex.encode(SHA256.hash(data: Data(dataDir.utf8))).prefix(12)
     }
 }

@@ -179,6 +179,8 @@ class Nimbus:
         # `--fake-hosts N`; None runs `nimbus up`'s own host with its default (QEMU) driver.
         self.fake_hosts: int | None = 2
         self.ready_timeout = READY_TIMEOUT
+        # More nimbus.conf, appended to what start() writes.
+        self.extra_conf = ""
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -214,7 +216,7 @@ class Nimbus:
         (self.data_dir / "nimbus.conf").write_text("[glance_store]\nenabled_backends = local:file, backup:file\n"
                                                    "[DEFAULT]\nreport_interval = 1\n"
                                                    "[identity]\npassword_hash_rounds = 4\n"
-                                                   "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:199\n")
+                                                   "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:199\n" + self.extra_conf)
 
         self._log_file = open(self.log_path, "wb")
         self.process = subprocess.Popen(

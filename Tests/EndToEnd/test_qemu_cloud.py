@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,10 @@ def qemu_pids(uuid: str) -> list[int]:
 def qemu_cloud(tmp_path_factory: pytest.TempPathFactory):
     cloud = Nimbus("sqlite", tmp_path_factory.mktemp("qemu"))
     cloud.fake_hosts = None
+    # Guests' sockets need a short path (a unix socket path holds 107 bytes).
+    instances = Path(tempfile.mkdtemp(prefix="nimbus-e2e-", dir="/tmp"))
+    cloud.instances = instances
+    cloud.extra_conf = f"[compute]\ninstances_path = {instances}\n"
     cloud.ready_timeout = FIRST_START_TIMEOUT
     cloud.start()
     # Ready means serving; the first start's flavors and image come just before the ready line.
@@ -46,13 +52,13 @@ def qemu_cloud(tmp_path_factory: pytest.TempPathFactory):
     try:
         yield cloud
     finally:
-        instances = cloud.data_dir / "instances"
         leftovers = [p.name for p in instances.iterdir() if p.name != "_base"] if instances.is_dir() else []
         cloud.stop()
         # Whatever a failed test left running is stopped, so it cannot disturb the next run.
         for guest in leftovers:
             for pid in qemu_pids(guest):
                 os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(instances, ignore_errors=True)
         assert leftovers == [], f"guest directories left behind: {leftovers}"
 
 
@@ -68,7 +74,7 @@ class Server:
 
     @property
     def directory(self) -> Path:
-        return self.cloud.data_dir / "instances" / self.id
+        return self.cloud.instances / self.id
 
     def show(self) -> dict:
         return self.cloud.osc("server", "show", self.id)

@@ -19,6 +19,10 @@ public struct GuestPaths: Sendable, Equatable {
     public var swapDisk: String { file("disk.swap") }
     /// The config drive's ISO 9660 image.
     public var configDrive: String { file("disk.config") }
+    /// The longest instances root whose guests' sockets fit a unix socket path (107 bytes):
+    /// the root, a slash, a 36-character uuid, a slash and `console.sock`.
+    public static let longestInstancesRoot = 107 - (1 + 36 + 1 + "console.sock".utf8.count)
+
     public var qmpSocket: String { file("qmp.sock") }
     /// The serial console: the socket a console proxy may attach to, and the log QEMU writes
     /// whether or not anyone is attached.

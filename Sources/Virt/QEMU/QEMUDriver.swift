@@ -32,6 +32,10 @@ public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, Snap
         self.configDrive = configDrive
         qemu = try ProcessCommand.locate(configuration.qemuBinary)
         qemuImg = QEMUImg(executable: try ProcessCommand.locate(configuration.qemuImgBinary))
+        guard configuration.instancesPath.utf8.count <= GuestPaths.longestInstancesRoot else {
+            throw VirtError.failed("The instances path \(configuration.instancesPath) is longer than \(GuestPaths.longestInstancesRoot) bytes: "
+                                   + "its guests' sockets would not fit a unix socket path.")
+        }
         try FileManager.default.createDirectory(atPath: configuration.instancesPath, withIntermediateDirectories: true)
         cache = BaseImageCache(directory: (configuration.instancesPath as NSString).appendingPathComponent("_base"), qemuImg: qemuImg)
         let versionText = try await ProcessCommand.check(qemu, ["--version"])

@@ -3,7 +3,8 @@ import Foundation
 /// How a `QEMUDriver` is set up on one host.
 public struct QEMUDriverConfiguration: Sendable {
     /// The instances root: one directory per guest plus `_base/`, the image cache. Unix socket
-    /// paths live below it and are limited to 107 bytes, so keep it short (≤ 60 characters).
+    /// paths live below it and are limited to 107 bytes, so it may be at most
+    /// `GuestPaths.longestInstancesRoot` (57) bytes long.
     public var instancesPath: String
     public var qemuBinary: String = "qemu-system-x86_64"
     public var qemuImgBinary: String = "qemu-img"

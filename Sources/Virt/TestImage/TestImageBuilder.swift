@@ -156,7 +156,8 @@ public struct TestImageBuilder: Sendable {
         try makeBootDisk(raw, kernel: vmlinuz, initrd: initrd, work: work)
         let outputDir = (options.output as NSString).deletingLastPathComponent
         if !outputDir.isEmpty { try fm.createDirectory(atPath: outputDir, withIntermediateDirectories: true) }
-        let partial = "\(options.output).partial"
+        // Named for this build: two clouds starting at once may build into one cache.
+        let partial = "\(options.output).partial-\(getpid())-\(UUID().uuidString.prefix(8))"
         try? fm.removeItem(atPath: partial)
         // -c: compressed clusters, which halve the file; overlays on it work as usual.
         try HostCommand.run(["qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, partial])
