@@ -96,7 +96,7 @@ public struct AllInOne: Sendable {
                 }
             },
             logger: logger)
-        let hosts = FakeHostFleet(agents: agents)
+        let hosts = InProcessHosts(agents: agents)
         // The fleet ends at once when it has no hosts; that is not a failure.
         let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: hosts, successTerminationBehavior: .ignore),
                                                                  .init(service: try plane.controllerNetworkAgents())],

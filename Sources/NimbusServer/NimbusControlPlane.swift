@@ -127,7 +127,7 @@ public final class NimbusControlPlane: Sendable {
     }
 
     /// The fake compute hosts `[fake_hosts] count` asks for, run as one lifecycle service.
-    public func fakeHostFleet() throws -> FakeHostFleet {
+    public func fakeHostFleet() throws -> InProcessHosts {
         var agents: [ComputeAgent] = []
         let link = LocalAgentLink(conductor: compute.conductor)
         for index in 0..<(try config.int("fake_hosts", "count")) {
@@ -137,7 +137,7 @@ public final class NimbusControlPlane: Sendable {
                                        heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")),
                                        shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger))
         }
-        return FakeHostFleet(agents: agents)
+        return InProcessHosts(agents: agents)
     }
 
     /// The compute host this process runs itself (`nimbus up`), named after the machine.

@@ -2,8 +2,9 @@ import HostAgent
 import Compute
 import ServiceLifecycle
 
-/// In-process compute hosts with the fake driver (`nimbus up --fake-hosts N`, tests).
-public struct FakeHostFleet: Service {
+/// The compute hosts that run inside this process: `nimbus up`'s own host and its fake hosts
+/// (`--fake-hosts N`, tests).
+public struct InProcessHosts: Service {
     public let agents: [ComputeAgent]
 
     /// Until the server shuts down.
