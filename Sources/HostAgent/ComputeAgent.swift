@@ -89,7 +89,16 @@ public final class ComputeAgent: Sendable {
         return capable
     }
 
-    func exists(_ uuid: String) async throws -> Bool { try await driver.listGuests()[uuid] != nil }
+    /// Whether the driver has the guest: asks about that one guest only (listing every guest
+    /// would query each one's hypervisor process on every message).
+    func exists(_ uuid: String) async throws -> Bool {
+        do {
+            _ = try await driver.powerState(of: uuid)
+            return true
+        } catch VirtError.guestNotFound {
+            return false
+        }
+    }
 
     /// Runs one message against the driver. Redelivered messages must be harmless, so each
     /// step accepts a guest that is already where it should be.
