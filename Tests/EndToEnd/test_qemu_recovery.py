@@ -30,8 +30,9 @@ HOST = "recovery-1"
 class SplitCloud(Nimbus):
     """`nimbus controller` (SQLite) and one `nimbus agent --driver qemu` beside it."""
 
-    def __init__(self, workdir: Path) -> None:
-        super().__init__("sqlite", workdir)
+    def __init__(self, backend: str, workdir: Path) -> None:
+        assert backend == "sqlite", "the controller runs on its data directory's SQLite"
+        super().__init__(backend, workdir)
         # QEMU's sockets live under the instances path: at most 57 bytes (GuestPaths).
         self.instances = Path(tempfile.mkdtemp(prefix="nimbus-rec-", dir="/tmp"))
         self.agent: subprocess.Popen[bytes] | None = None
@@ -97,9 +98,11 @@ class SplitCloud(Nimbus):
         shutil.rmtree(self.instances, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory):
-    cloud = SplitCloud(tmp_path_factory.mktemp("recovery"))
+# Parametrized by its one backend so that the tests' ids carry it: conftest's xdist_scope then
+# hands the module's tests to one worker together, and they share one cloud and one guest.
+@pytest.fixture(scope="module", params=["sqlite"])
+def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    cloud = SplitCloud(request.param, tmp_path_factory.mktemp("recovery"))
     try:
         cloud.start()
         cloud.start_agent()
