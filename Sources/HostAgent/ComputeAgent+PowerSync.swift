@@ -15,25 +15,27 @@ import Virt
 /// it and the controller applying it; otherwise a stale "shut down" read just before a start
 /// would stop the server again. So a message holds its guest (`GuestLocks`) from before the
 /// driver call until its report is applied, and:
-/// - one guest's event is read and reported while holding that guest, or skipped when a
-///   message holds it (the message's own report carries the new state);
+/// - one guest's event is read and reported while holding that guest, once any message
+///   working on it is done (so what is read is the guest as that message left it);
 /// - a complete sync reads every guest without holding them (a hung QEMU must not hold up
 ///   other guests' work), notes every guest a message takes meanwhile, then stops messages
 ///   from starting while it sends its report, naming as busy every guest a message held or
 ///   took since the sync began. The controller leaves busy guests alone.
 extension ComputeAgent {
-    /// Runs until cancelled: lifecycle events as they come, and the periodic sync (whose first
-    /// round reconciles; with a negative interval only that first round runs, as Nova's
+    /// Runs until cancelled: lifecycle events as they come (each on its own, so one waiting
+    /// for a long message on its guest holds up no other), and the periodic sync (whose first
+    /// round reconciles; with an interval of zero or less only that first round runs, as Nova's
     /// `sync_power_state_interval` < 0 disables the periodic task).
     func syncPowerStates() async {
-        await withTaskGroup(of: Void.self) { group in
+        await withDiscardingTaskGroup { group in
             if let events = (driver as? any LifecycleEventDriver)?.guestEvents() {
                 group.addTask {
-                    for await uuid in events { await self.syncPowerState(of: uuid) }
+                    await withDiscardingTaskGroup { perEvent in
+                        for await uuid in events { perEvent.addTask { await self.syncPowerState(of: uuid) } }
+                    }
                 }
             }
             group.addTask { await self.periodicPowerSync() }
-            await group.waitForAll()
         }
     }
 
@@ -53,10 +55,9 @@ extension ComputeAgent {
         }
     }
 
-    /// One guest, after the driver said it changed: its state now, unless a message is
-    /// working on it.
+    /// One guest, after the driver said it changed: its state once no message works on it.
     func syncPowerState(of uuid: String) async {
-        guard guestLocks.tryLock(uuid) else { return }
+        await guestLocks.lock(uuid)
         defer { guestLocks.unlock(uuid) }
         let state: PowerState
         do {
@@ -105,6 +106,7 @@ final class GuestLocks: Sendable {
 
     private let state = Mutex(State())
 
+    /// Takes the guest, waiting while another holds it or a sync has frozen the agent's work.
     func lock(_ uuid: String) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLock { state -> Bool in
@@ -116,15 +118,6 @@ final class GuestLocks: Sendable {
                 return true
             }
             if now { continuation.resume() }
-        }
-    }
-
-    /// Takes the guest if it is free and no sync has frozen the agent's work.
-    func tryLock(_ uuid: String) -> Bool {
-        state.withLock { state in
-            guard !state.frozen, !state.held.contains(uuid) else { return false }
-            Self.take(uuid, &state)
-            return true
         }
     }
 
