@@ -121,7 +121,6 @@ public final class NimbusControlPlane: Sendable {
         settings.allocationRatios.cpu = try config.double("DEFAULT", "cpu_allocation_ratio")
         settings.allocationRatios.ram = try config.double("DEFAULT", "ram_allocation_ratio")
         settings.allocationRatios.disk = try config.double("DEFAULT", "disk_allocation_ratio")
-        settings.allocationRatios.reservedHostMemoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
         settings.forceConfigDrive = ["true", "1", "yes"].contains(config.string("compute", "force_config_drive").lowercased())
         return settings
     }
@@ -131,11 +130,9 @@ public final class NimbusControlPlane: Sendable {
         var agents: [ComputeAgent] = []
         let link = LocalAgentLink(conductor: compute.conductor)
         for index in 0..<(try config.int("fake_hosts", "count")) {
-            let driver = FakeDriver(vcpus: Int64(try config.int("fake_hosts", "vcpus")), memoryMB: Int64(try config.int("fake_hosts", "memory_mb")),
-                                    diskGB: Int64(try config.int("fake_hosts", "disk_gb")))
-            agents.append(ComputeAgent(host: "fake-\(index + 1)", driver: driver, link: link, images: InProcessImageTransfer(images: image),
-                                       heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")),
-                                       shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger))
+            agents.append(try HostDrivers.agent(host: "fake-\(index + 1)", driver: try HostDrivers.fake(config), link: link,
+                                                images: InProcessImageTransfer(images: image),
+                                                heartbeat: .seconds(try config.int("DEFAULT", "report_interval")), config: config, logger: logger))
         }
         return InProcessHosts(agents: agents)
     }
@@ -145,9 +142,8 @@ public final class NimbusControlPlane: Sendable {
         let images = InProcessImageTransfer(images: image)
         let hostName = config.string("compute", "host").isEmpty ? ProcessInfo.processInfo.hostName : config.string("compute", "host")
         let driver = try await HostDrivers.make(name, instancesPath: instancesPath, images: images, config: config, logger: logger)
-        return ComputeAgent(host: hostName, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
-                            heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")),
-                            shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger)
+        return try HostDrivers.agent(host: hostName, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
+                                     heartbeat: .seconds(try config.int("DEFAULT", "report_interval")), config: config, logger: logger)
     }
 
     /// The controller's DHCP, L3 and metadata agents' reports, run as one lifecycle service.

@@ -100,5 +100,12 @@ public enum ComputeMigrations {
             """,
             "CREATE INDEX compute_migration_instance ON compute_migration (instance_uuid, id)",
         ]),
+        // What each host keeps for itself ([DEFAULT] reserved_host_* on the host), reported by
+        // its agent: placement's `reserved`, and part of the hypervisor's used memory and disk.
+        Migration(service: "compute", version: 3, name: "host reservations", statements: [
+            "ALTER TABLE compute_node ADD COLUMN reserved_vcpus BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE compute_node ADD COLUMN reserved_memory_mb BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE compute_node ADD COLUMN reserved_disk_gb BIGINT NOT NULL DEFAULT 0",
+        ]),
     ]
 }

@@ -14,10 +14,11 @@ public struct QEMUDriverConfiguration: Sendable {
     public var probeTimeout: Duration = .seconds(5)
     /// TCG translation cache per guest, MiB.
     public var tcgTranslationCacheMB: Int = 32
-    /// Capacity kept for the host itself, left out of `hostResources()`.
+    /// Capacity kept for the host itself (Nova's `reserved_host_cpus`, `reserved_host_memory_mb`,
+    /// `reserved_host_disk_mb`): `hostResources()` reports it as reserved beside the totals.
     public var reservedVCPUs: Int64 = 0
     public var reservedMemoryMB: Int64 = 512
-    public var reservedDiskGB: Int64 = 0
+    public var reservedDiskMB: Int64 = 0
     /// How long a soft reboot waits for the guest to shut down before stopping it hard.
     public var shutdownTimeout: Duration = .seconds(60)
     /// How long QMP commands and QEMU start-up may take.
