@@ -18,13 +18,15 @@ enum HostDrivers {
             return FakeDriver(vcpus: Int64(try config.int("fake_hosts", "vcpus")), memoryMB: Int64(try config.int("fake_hosts", "memory_mb")),
                               diskGB: Int64(try config.int("fake_hosts", "disk_gb")))
         case "qemu":
-            try HostTools.ensure(QEMUDriver.hostTools + ConfigDriveBuilder.hostTools, install: true) { line in
+            // noVNC's pages too: the console proxy on this machine's listener serves them.
+            try HostTools.ensure(QEMUDriver.hostTools + ConfigDriveBuilder.hostTools + ConsoleProxy.hostTools, install: true) { line in
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }
             try FileManager.default.createDirectory(atPath: instancesPath, withIntermediateDirectories: true)
             var configuration = QEMUDriverConfiguration(instancesPath: instancesPath)
             configuration.shutdownTimeout = .seconds(try config.int("compute", "shutdown_timeout"))
             configuration.reservedMemoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
+            configuration.vncListen = config.string("vnc", "server_listen")
             return try await QEMUDriver(configuration: configuration, images: images, configDrive: ConfigDriveWriter())
         default:
             throw StartupError("unknown compute driver '\(name)': expected one of \(names.joined(separator: ", "))")

@@ -27,6 +27,8 @@ public struct RemoteAgent: Sendable {
         /// `qemu` or `fake`.
         public var driver = "fake"
         public var instancesPath = "/var/lib/nimbus/instances"
+        /// Where guests' VNC servers listen (`[vnc] server_listen`).
+        public var vncListen = "127.0.0.1"
 
         public init(controller: String, host: String, username: String, password: String, project: String) {
             (self.controller, self.host, self.username, self.password, self.project) = (controller, host, username, password, project)
@@ -48,6 +50,7 @@ public struct RemoteAgent: Sendable {
         for (option, value) in [("vcpus", options.vcpus), ("memory_mb", options.memoryMB), ("disk_gb", options.diskGB)] {
             config.set("fake_hosts", option, String(value))
         }
+        config.set("vnc", "server_listen", options.vncListen)
         let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, images: link, config: config, logger: logger)
         let agent = ComputeAgent(host: options.host, driver: driver, link: link, images: link, heartbeatInterval: .seconds(options.heartbeatSeconds),
                                  shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger)

@@ -98,6 +98,8 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Seconds between heartbeats.") var heartbeat = 10
     @Option(help: "Hypervisor driver: qemu (real guests) or fake.") var driver = "fake"
     @Option(help: "Directory of this host's guests (qemu driver); default /var/lib/nimbus/instances.") var instancesPath = "/var/lib/nimbus/instances"
+    @Option(help: "Address this host's guests' VNC servers listen on (qemu driver; [vnc] server_listen): one the controller's console proxy reaches.")
+    var vncListen = "127.0.0.1"
 
     func run() async throws {
         try await runOrExit {
@@ -107,7 +109,7 @@ struct Agent: AsyncParsableCommand {
             var options = RemoteAgent.Options(controller: controller, host: host, username: username,
                                               password: password.trimmingCharacters(in: .whitespacesAndNewlines), project: project)
             (options.vcpus, options.memoryMB, options.diskGB, options.heartbeatSeconds) = (vcpus, memoryMb, diskGb, heartbeat)
-            (options.driver, options.instancesPath) = (driver, instancesPath)
+            (options.driver, options.instancesPath, options.vncListen) = (driver, instancesPath, vncListen)
             try await RemoteAgent(options: options).run()
         }
     }
