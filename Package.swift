@@ -135,9 +135,12 @@ let package = Package(
             "NimbusTestSupport", "NimbusServer", "Placement", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
+        // ConsoleProxyTests there boots a real QEMU guest (TCG) behind the console proxy.
         .testTarget(name: "ComputeTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore", "NimbusStore", "HostAPI", "HostAgent", "Virt",
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
         ]),
         .testTarget(name: "NetworkingTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Networking", "NimbusCore", "NimbusStore",
