@@ -41,7 +41,7 @@ public struct ConsoleProxy: Sendable {
     /// never reach the file middleware, so everything else is answered exactly as before.
     func registerStaticFiles(on router: Router<NimbusRequestContext>) {
         router.group(RouterPath(Self.urlPrefix))
-            .add(middleware: FileMiddleware(Self.staticFiles, urlBasePath: Self.urlPrefix, logger: logger))
+            .add(middleware: FileMiddleware<NimbusRequestContext, LocalFileSystem>(Self.staticFiles, urlBasePath: Self.urlPrefix, logger: logger))
             .get("**") { _, _ -> Response in throw HTTPError(.notFound) }
     }
 
