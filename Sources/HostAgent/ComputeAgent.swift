@@ -189,6 +189,7 @@ public final class ComputeAgent: Sendable {
             case "console":
                 let lines = message.payload["length"]?.intValue.flatMap { Int(exactly: $0) }
                 output = ["output": .string(try await driver.consoleOutput(uuid, lines: lines))]
+            case "get_vnc_console": output = await vncConsole(uuid)
             case "diagnostics":
                 output = try await driver((any DiagnosingDriver).self, "report diagnostics").diagnostics(uuid).json
             default:

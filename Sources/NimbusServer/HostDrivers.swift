@@ -19,7 +19,8 @@ enum HostDrivers {
         case "fake":
             return try fake(config)
         case "qemu":
-            try HostTools.ensure(QEMUDriver.hostTools + ConfigDriveBuilder.hostTools, install: true) { line in
+            // noVNC's pages too: the console proxy on this machine's listener serves them.
+            try HostTools.ensure(QEMUDriver.hostTools + ConfigDriveBuilder.hostTools + ConsoleProxy.hostTools, install: true) { line in
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }
             try FileManager.default.createDirectory(atPath: instancesPath, withIntermediateDirectories: true)
@@ -27,6 +28,7 @@ enum HostDrivers {
             configuration.shutdownTimeout = .seconds(try config.int("compute", "shutdown_timeout"))
             let reserved = try Reservations(config)
             (configuration.reservedVCPUs, configuration.reservedMemoryMB, configuration.reservedDiskMB) = (reserved.vcpus, reserved.memoryMB, reserved.diskMB)
+            configuration.vncListen = config.string("vnc", "server_listen")
             return try await QEMUDriver(configuration: configuration, images: images, configDrive: ConfigDriveWriter())
         default:
             throw StartupError("unknown compute driver '\(name)': expected one of \(names.joined(separator: ", "))")

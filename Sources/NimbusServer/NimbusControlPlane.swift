@@ -67,7 +67,7 @@ public final class NimbusControlPlane: Sendable {
             network = NetworkService(db: db, policy: policy, settings: try Self.networkSettings(config), logger: logger)
             compute = ComputeService(db: db, policy: policy, placement: PlacementServiceClient(placement: placement),
                                      images: ImageServiceClient(images: image), network: NetworkServiceClient(network: network, logger: logger),
-                                     scheduler: try Self.schedulerSettings(config), settings: try Self.computeSettings(config), logger: logger)
+                                     scheduler: try Self.schedulerSettings(config), settings: try Self.computeSettings(config, publicURL: publicURL), logger: logger)
             let conductor = compute.conductor
             network.notifier.onNetworkChanged { device, _ in await conductor.networkChanged(instance: device) }
         } catch {
@@ -111,8 +111,11 @@ public final class NimbusControlPlane: Sendable {
         return settings
     }
 
-    static func computeSettings(_ config: NimbusConfig) throws -> ComputeService.Settings {
+    static func computeSettings(_ config: NimbusConfig, publicURL: String) throws -> ComputeService.Settings {
         var settings = ComputeService.Settings()
+        settings.consoleTokenTTL = TimeInterval(try config.int("consoleauth", "token_ttl"))
+        let novnc = config.string("vnc", "novncproxy_base_url")
+        settings.novncBaseURL = novnc.isEmpty ? "\(publicURL)\(ConsoleProxy.pagePath)" : novnc
         settings.serviceDownTime = TimeInterval(try config.int("DEFAULT", "service_down_time"))
         settings.defaultAvailabilityZone = config.string("DEFAULT", "default_availability_zone")
         for resource in ComputeQuotas.defaults.keys where NimbusConfig.options.contains(where: { $0.section == "quota" && $0.name == resource }) {
@@ -181,8 +184,12 @@ public final class NimbusControlPlane: Sendable {
         ComputeRoutes(service: compute, validator: identity, maxBodySize: maxBody).register(on: router)
         NetworkRoutes(service: network, validator: identity, maxBodySize: maxBody).register(on: router)
         AgentRoutes(conductor: compute.conductor, policy: policy, validator: identity, maxBodySize: maxBody).register(on: router)
+        consoleProxy.registerStaticFiles(on: router)
         return router
     }
+
+    /// noVNC's pages and websocket; the websocket is served by `HTTPServerBuilder.nimbusHTTP1(consoles:)`.
+    public var consoleProxy: ConsoleProxy { ConsoleProxy(compute: compute, logger: logger) }
 
     /// Waits for work started by accepted requests (imports, builds), then closes the database.
     public func close() async {

@@ -29,6 +29,8 @@ public struct RemoteAgent: Sendable {
         public var instancesPath = "/var/lib/nimbus/instances"
         /// The host's nimbus.conf: `[compute]` timings and `[DEFAULT] reserved_host_*` (nil: defaults).
         public var configFile: String?
+        /// Where guests' VNC servers listen; nil: `[vnc] server_listen` of the config file.
+        public var vncListen: String?
 
         public init(controller: String, host: String, username: String, password: String, project: String) {
             (self.controller, self.host, self.username, self.password, self.project) = (controller, host, username, password, project)
@@ -54,6 +56,7 @@ public struct RemoteAgent: Sendable {
         for (option, value) in [("vcpus", options.vcpus), ("memory_mb", options.memoryMB), ("disk_gb", options.diskGB)] {
             config.set("fake_hosts", option, String(value))
         }
+        if let vncListen = options.vncListen { config.set("vnc", "server_listen", vncListen) }
         let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, images: link, config: config, logger: logger)
         let agent = try HostDrivers.agent(host: options.host, driver: driver, link: link, images: link, heartbeat: .seconds(options.heartbeatSeconds),
                                           config: config, logger: logger)

@@ -7,8 +7,8 @@ import NimbusCore
 /// (see `GuestPaths`) plus, while it runs, a QEMU process found through the pidfile and
 /// controlled over QMP. QEMU is daemonized, so guests outlive the agent; a new driver on the
 /// same instances root (a restarted agent) sees the same guests and can control them.
-/// Capabilities: pause, suspend, snapshot, diagnostics, rescue (`QEMUDriver+Rescue.swift`); it reports
-/// lifecycle events (`QEMUDriver+Lifecycle.swift`).
+/// Capabilities: pause, suspend, snapshot, diagnostics, rescue (`QEMUDriver+Rescue.swift`), VNC consoles
+/// (`QEMUDriver+Console.swift`); it reports lifecycle events (`QEMUDriver+Lifecycle.swift`).
 public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, SnapshottingDriver, DiagnosingDriver {
     public let name = "qemu"
     public let configuration: QEMUDriverConfiguration

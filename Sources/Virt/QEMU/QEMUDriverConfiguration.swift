@@ -25,6 +25,10 @@ public struct QEMUDriverConfiguration: Sendable {
     public var monitorTimeout: Duration = .seconds(30)
     /// How long saving or loading a suspended guest's state may take.
     public var stateTransferTimeout: Duration = .seconds(300)
+    /// The host address guests' VNC servers listen on (Nova's `[vnc] server_listen`): one the
+    /// controller's console proxy can reach, since the proxy connects to it. Loopback when the
+    /// controller runs on this host.
+    public var vncListen: String = "127.0.0.1"
     /// How long a snapshot's disk copy may take.
     public var snapshotTimeout: Duration = .seconds(1800)
 
