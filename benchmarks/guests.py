@@ -34,8 +34,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -188,15 +188,16 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def at_once(count: int, start):
+    """start(0) … start(count − 1), each on its own thread; their results in order."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(start, range(count)))
+
+
 def boot_nimbus(cloud: Cloud, count: int, tag: str) -> tuple[float, float]:
     """Seconds from the first POST to the last ACTIVE, and to the last console line."""
     start = time.monotonic()
-    uuids: list[str] = []
-    threads = [threading.Thread(target=lambda i=i: uuids.append(cloud.create(f"{tag}-{i}"))) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    uuids = at_once(count, lambda i: cloud.create(f"{tag}-{i}"))
     active: dict[str, float] = {}
     line: dict[str, float] = {}
     def done():
@@ -216,12 +217,7 @@ def boot_nimbus(cloud: Cloud, count: int, tag: str) -> tuple[float, float]:
 
 def boot_floor(floor: Floor, count: int, tag: str) -> float:
     start = time.monotonic()
-    dirs: list[Path] = []
-    threads = [threading.Thread(target=lambda i=i: dirs.append(floor.start(f"{tag}-{i}"))) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    dirs = at_once(count, lambda i: floor.start(f"{tag}-{i}"))
     wait(lambda: all(Floor.has_line(d) for d in dirs), 300, f"{count} floor guests", 0.02)
     elapsed = time.monotonic() - start
     for d in dirs:

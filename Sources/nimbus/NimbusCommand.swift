@@ -100,7 +100,7 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Directory of this host's guests (qemu driver); default /var/lib/nimbus/instances.") var instancesPath = "/var/lib/nimbus/instances"
     @Option(help: "This host's nimbus.conf: [compute] shutdown_timeout and sync_power_state_interval, [DEFAULT] reserved_host_* (default: their defaults).")
     var configFile: String?
-    @Option(help: "Address this host's guests' VNC servers listen on (qemu driver; [vnc] server_listen): one the controller's console proxy reaches.")
+    @Option(help: "Address this host's guests' VNC servers listen on (qemu driver), one the controller's console proxy reaches (default: [vnc] server_listen of --config-file, else 127.0.0.1).")
     var vncListen: String?
 
     func run() async throws {
