@@ -73,6 +73,21 @@ public struct TestCloud: Sendable {
         return plane
     }
 
+    /// Waits until `count` compute hosts have registered (each has its resource provider, the
+    /// last step of registering), so that a test's first boot does not race its hosts' start —
+    /// on a loaded machine that race lost, and the boot found no valid host.
+    func waitForHosts(_ count: Int, _ api: API) async throws {
+        guard count > 0 else { return }
+        let token = try await api.adminToken(self)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let providers = try await api.call(.get, "/placement/resource_providers", token: token)
+            if (providers.json["resource_providers"]?.arrayValue?.count ?? 0) >= count { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTFail("\(count) fake compute hosts did not register within 60 s")
+    }
+
     /// Starts the control plane and runs `body` against its router.
     public func run(_ body: @Sendable (API) async throws -> Void) async throws {
         try await run { _, api in try await body(api) }
@@ -85,9 +100,14 @@ public struct TestCloud: Sendable {
         let plane = try await start()
         let fleet = try plane.fakeHostFleet()
         let hosts = Task { await fleet.runAgents() }
+        let hostCount = try config().int("fake_hosts", "count")
         let app = Application(router: try plane.makeRouter(), server: .nimbusHTTP1)
         do {
-            try await app.test(.router) { client in try await body(plane, API(client: client)) }
+            try await app.test(.router) { client in
+                let api = API(client: client)
+                try await waitForHosts(hostCount, api)
+                try await body(plane, api)
+            }
         } catch {
             hosts.cancel()
             await hosts.value
