@@ -282,6 +282,7 @@ extension ComputeService {
         properties["instance_uuid"] = uuid
         properties["user_id"] = caller.userID
         properties["base_image_ref"] = instance.imageRef
+        try await conductor.hooks.imageCreating()
         let imageID = try await images.createImage(name: name, properties: properties, caller: caller)
         try await simple(uuid, rule, caller: caller, requestID: requestID, action: "createImage", kind: "snapshot", task: .imageSnapshot,
                          endState: nil, payload: ["image_id": .string(imageID)])
@@ -315,6 +316,7 @@ extension ComputeService {
         properties["instance_uuid"] = uuid
         properties["user_id"] = caller.userID
         properties["base_image_ref"] = instance.imageRef
+        try await conductor.hooks.imageCreating()
         let imageID = try await images.createImage(name: name, properties: properties, caller: caller)
         try await simple(uuid, rule, caller: caller, requestID: requestID, action: "createBackup", kind: "snapshot", task: .imageBackup,
                          endState: nil, payload: ["image_id": .string(imageID), "backup_type": .string(type), "rotation": .int(rotation)])
@@ -326,6 +328,7 @@ extension ComputeService {
         let instance = try await visibleInstance(uuid, caller: caller)
         let rule = ActionRule(label: "shelve", policy: "os_compute_api:os-shelve:shelve", vmStates: [.active, .stopped, .paused, .suspended])
         try check(instance, rule, caller: caller)
+        try await conductor.hooks.imageCreating()
         let imageID = try await images.createImage(name: "\(instance.name)-shelved",
                                                    properties: ["image_type": "snapshot", "instance_uuid": uuid, "base_image_ref": instance.imageRef],
                                                    caller: caller)

@@ -25,6 +25,8 @@ public final class Conductor: Sendable {
     /// Builds and moves under way, so shutdown can wait for them.
     let background = BackgroundWork()
     let allocationRatios: AllocationRatios
+    /// Fault injection for tests.
+    public let hooks = ComputeTestHooks()
 
     /// `[DEFAULT] cpu/ram/disk_allocation_ratio` and the host reservations reported to placement.
     public struct AllocationRatios: Sendable {
