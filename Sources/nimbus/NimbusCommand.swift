@@ -98,6 +98,10 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Seconds between heartbeats.") var heartbeat = 10
     @Option(help: "Hypervisor driver: qemu (real guests) or fake.") var driver = "fake"
     @Option(help: "Directory of this host's guests (qemu driver); default /var/lib/nimbus/instances.") var instancesPath = "/var/lib/nimbus/instances"
+    @Option(help: "This host's nimbus.conf: [compute] shutdown_timeout and sync_power_state_interval, [DEFAULT] reserved_host_* (default: their defaults).")
+    var configFile: String?
+    @Option(help: "Address this host's guests' VNC servers listen on (qemu driver; [vnc] server_listen): one the controller's console proxy reaches.")
+    var vncListen: String?
 
     func run() async throws {
         try await runOrExit {
@@ -107,7 +111,7 @@ struct Agent: AsyncParsableCommand {
             var options = RemoteAgent.Options(controller: controller, host: host, username: username,
                                               password: password.trimmingCharacters(in: .whitespacesAndNewlines), project: project)
             (options.vcpus, options.memoryMB, options.diskGB, options.heartbeatSeconds) = (vcpus, memoryMb, diskGb, heartbeat)
-            (options.driver, options.instancesPath) = (driver, instancesPath)
+            (options.driver, options.instancesPath, options.configFile, options.vncListen) = (driver, instancesPath, configFile, vncListen)
             try await RemoteAgent(options: options).run()
         }
     }

@@ -25,6 +25,11 @@ public final class ComputeService: Sendable {
         public var allocationRatios = Conductor.AllocationRatios()
         /// `[compute] force_config_drive`: every server gets a config drive.
         public var forceConfigDrive = false
+        /// `[consoleauth] token_ttl`: how long a console URL's token stays valid.
+        public var consoleTokenTTL: TimeInterval = 600
+        /// `[vnc] novncproxy_base_url`: the noVNC page a console URL opens (its token goes into
+        /// the page's `path` parameter, as in Nova).
+        public var novncBaseURL = "http://127.0.0.1:8800/novnc/vnc_lite.html"
         public init() {}
     }
 
