@@ -150,7 +150,6 @@ public final class Conductor: Sendable {
     func call(_ kind: String, host: String, instance: String, payload: JSON, timeout: Duration = .seconds(30)) async throws -> AgentReport {
         let id = try await db.transaction { x -> Int64 in
             try await self.store.send(host: host, kind: kind, instanceUUID: instance, payload: payload, x)
-            return try await x.first("SELECT MAX(id) AS id FROM compute_message WHERE host = ?", .text(host))?.int("id") ?? 0
         }
         await wake(host)
         guard let report = await hub.awaitReply(id, timeout: timeout) else {

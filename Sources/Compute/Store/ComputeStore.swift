@@ -442,9 +442,14 @@ struct ComputeStore: Sendable {
         var payload: JSON
     }
 
-    func send(host: String, kind: String, instanceUUID: String?, payload: JSON, _ x: any SQLExecutor) async throws {
-        try await x.execute("INSERT INTO compute_message (host, kind, instance_uuid, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-                            [.text(host), .text(kind), .optional(instanceUUID), .text(payload.serialized()), .real(Date().timeIntervalSince1970)])
+    /// Queues a message; returns its id (from the insert itself: on PostgreSQL another
+    /// transaction's message may take a higher id and commit first, so no later read can tell).
+    @discardableResult
+    func send(host: String, kind: String, instanceUUID: String?, payload: JSON, _ x: any SQLExecutor) async throws -> Int64 {
+        let rows = try await x.query("INSERT INTO compute_message (host, kind, instance_uuid, payload, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                                     [.text(host), .text(kind), .optional(instanceUUID), .text(payload.serialized()), .real(Date().timeIntervalSince1970)])
+        guard let id = rows.first?.int("id") else { throw DatabaseError.other("INSERT INTO compute_message returned no id") }
+        return id
     }
 
     func messages(host: String, after: Int64, limit: Int, _ x: any SQLExecutor) async throws -> [Message] {
