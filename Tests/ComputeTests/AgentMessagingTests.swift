@@ -244,8 +244,9 @@ final class AgentMessagingTests: XCTestCase {
 struct NoLink: AgentLink {
     func register(_ registration: AgentRegistration) async throws {}
     func heartbeat(host: String) async throws {}
-    func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage] { [] }
+    func fetch(host: String, excluding: Set<Int64>, wait: Duration) async throws -> [AgentMessage] { [] }
     func report(_ report: AgentReport) async throws {}
+    func syncPowerStates(_ report: PowerStateReport) async throws {}
 }
 
 /// Opens once; every wait before or after returns when it is open.

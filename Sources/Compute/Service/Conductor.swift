@@ -133,11 +133,17 @@ public final class Conductor: Sendable {
 
     func wake(_ host: String) async { await hub.wake(host) }
 
-    func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage] {
+    /// The most message ids an agent may ask `fetch` to leave out (it holds no more at once).
+    public static let maxExcluded = 1000
+
+    /// Every unacknowledged message of the host but those the agent holds already. No cursor:
+    /// ids are handed out at insert and, on PostgreSQL, commit in any order, so a message
+    /// may appear after one with a higher id was fetched and must still be delivered.
+    func fetch(host: String, excluding: Set<Int64>, wait: Duration) async throws -> [AgentMessage] {
         let deadline = ContinuousClock.now + wait
         while true {
             let generation = await hub.generation(host)
-            let messages = try await store.messages(host: host, after: after, limit: 100, db).map {
+            let messages = try await store.messages(host: host, excluding: excluding, limit: 100, db).map {
                 AgentMessage(id: $0.id, kind: $0.kind, instanceUUID: $0.instanceUUID, payload: $0.payload)
             }
             if !messages.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return messages }

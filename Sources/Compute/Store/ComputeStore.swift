@@ -452,9 +452,12 @@ struct ComputeStore: Sendable {
         return id
     }
 
-    func messages(host: String, after: Int64, limit: Int, _ x: any SQLExecutor) async throws -> [Message] {
-        try await x.query("SELECT * FROM compute_message WHERE host = ? AND id > ? ORDER BY id LIMIT ?",
-                          [.text(host), .integer(after), .integer(Int64(limit))]).map { r in
+    /// The host's messages in id order, but those in `excluding`.
+    func messages(host: String, excluding: Set<Int64>, limit: Int, _ x: any SQLExecutor) async throws -> [Message] {
+        let ids = excluding.sorted()
+        let filter = ids.isEmpty ? "" : " AND id NOT IN (\(ids.map { _ in "?" }.joined(separator: ", ")))"
+        return try await x.query("SELECT * FROM compute_message WHERE host = ?\(filter) ORDER BY id LIMIT ?",
+                                 [.text(host)] + ids.map { .integer($0) } + [.integer(Int64(limit))]).map { r in
             Message(id: r.int("id"), host: r.string("host"), kind: r.string("kind"), instanceUUID: r.optionalString("instance_uuid"),
                     payload: Self.json(r, "payload"))
         }
