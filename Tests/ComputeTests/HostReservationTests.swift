@@ -11,9 +11,15 @@ final class HostReservationTests: XCTestCase {
         let reserved = ["reserved_host_memory_mb": "4096", "reserved_host_cpus": "2", "reserved_host_disk_mb": "10241"]
         try await onEachEngine(settings: Compute.fakeHosts(1, extra: ["DEFAULT": reserved])) { cloud, plane, api in
             let admin = try await api.adminToken(cloud)
-            let providers = try await api.call(.get, "/placement/resource_providers?name=fake-1", token: admin)
-            let provider = try XCTUnwrap(providers.json["resource_providers"]?.arrayValue?.first?["uuid"]?.stringValue, providers.text)
-            let inventories = try await api.call(.get, "/placement/resource_providers/\(provider)/inventories", token: admin)
+            // The host registers in the background: wait for its provider.
+            var provider: String?
+            for _ in 0..<200 where provider == nil {
+                let providers = try await api.call(.get, "/placement/resource_providers?name=fake-1", token: admin)
+                provider = providers.json["resource_providers"]?.arrayValue?.first?["uuid"]?.stringValue
+                if provider == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let providerID = try XCTUnwrap(provider, "fake-1 registered no resource provider")
+            let inventories = try await api.call(.get, "/placement/resource_providers/\(providerID)/inventories", token: admin)
             let inventory = inventories.json["inventories"] ?? .null
             XCTAssertEqual(inventory["MEMORY_MB"]?["total"], 16384, inventories.text)
             XCTAssertEqual(inventory["MEMORY_MB"]?["reserved"], 4096, inventories.text)
