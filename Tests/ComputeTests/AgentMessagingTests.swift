@@ -175,8 +175,9 @@ final class AgentMessagingTests: XCTestCase {
             let hosts = try await Self.runHosts(["h1": source, "h2": destination], plane, api, admin: admin)
             defer { hosts.cancel() }
             let (image, flavor) = try await Compute.bootables(api, admin: admin)
-            let moving = try XCTUnwrap(try await Compute.boot(api, token: admin, image: image, flavor: flavor, name: "moving",
-                                                               extra: ["availability_zone": "nova:h1"]).json["server"]?["id"]?.stringValue)
+            let bootedMoving = try await Compute.boot(api, token: admin, image: image, flavor: flavor, name: "moving",
+                                                      extra: ["availability_zone": "nova:h1"])
+            let moving = try XCTUnwrap(bootedMoving.json["server"]?["id"]?.stringValue, bootedMoving.text)
             _ = try await Compute.waitFor(api, moving, token: admin, status: "ACTIVE")
 
             let started = ContinuousClock.now

@@ -156,11 +156,10 @@ final class ComputeRaceTests: XCTestCase {
                                "\(body.serialized()): one of the two wins (\(reply.status), \(rivalStatus ?? 0)): \(reply.text)")
                 if reply.status == 202, let image = reply.json["image_id"]?.stringValue { expected.insert(image) }
                 // Back to ACTIVE for the next round.
-                var server = try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"] ?? .null
                 let settled = try await AgentMessagingTests.eventually {
-                    server = try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"] ?? .null
-                    return server["OS-EXT-STS:task_state"] == .null
+                    try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"]?["OS-EXT-STS:task_state"] == .null
                 }
+                let server = try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"] ?? .null
                 XCTAssertTrue(settled, server.serialized())
                 switch server["status"]?.stringValue {
                 case "SHUTOFF": _ = try await Compute.action(api, id, token: admin, ["os-start": .null])
