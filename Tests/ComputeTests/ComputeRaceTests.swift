@@ -130,8 +130,8 @@ final class ComputeRaceTests: XCTestCase {
     }
 
     /// A snapshot, backup or shelve that races another action on the same server leaves no
-    /// image behind: the rival action arrives while the image is being made (a test hook runs
-    /// it then), and afterwards the server's images are exactly those the API answered with.
+    /// image behind: the rival action (a rescue, whose state none of them accepts) arrives while
+    /// the image is being made (a test hook runs it then), and afterwards the server's images are exactly those the API answered with.
     func testASnapshotRacingAnotherActionLeavesNoImageBehind() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, plane, api in
             let admin = try await api.adminToken(cloud)
@@ -147,12 +147,12 @@ final class ComputeRaceTests: XCTestCase {
             for body in actions {
                 let rival = RivalOutcome()
                 hooks.onImageCreating {
-                    await rival.record(try await Compute.action(api, id, token: admin, ["os-stop": .null]).status)
+                    await rival.record(try await Compute.action(api, id, token: admin, ["rescue": [:]]).status)
                 }
                 let reply = try await Compute.action(api, id, token: admin, body)
                 hooks.onImageCreating(nil)
                 let rivalStatus = await rival.status
-                XCTAssertEqual([reply.status, rivalStatus ?? 0].filter { $0 == 202 }.count, 1,
+                XCTAssertEqual([reply.status, rivalStatus ?? 0].filter { (200..<300).contains($0) }.count, 1,
                                "\(body.serialized()): one of the two wins (\(reply.status), \(rivalStatus ?? 0)): \(reply.text)")
                 if reply.status == 202, let image = reply.json["image_id"]?.stringValue { expected.insert(image) }
                 // Back to ACTIVE for the next round.
@@ -162,7 +162,7 @@ final class ComputeRaceTests: XCTestCase {
                 let server = try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"] ?? .null
                 XCTAssertTrue(settled, server.serialized())
                 switch server["status"]?.stringValue {
-                case "SHUTOFF": _ = try await Compute.action(api, id, token: admin, ["os-start": .null])
+                case "RESCUE": _ = try await Compute.action(api, id, token: admin, ["unrescue": .null])
                 case "SHELVED_OFFLOADED", "SHELVED": _ = try await Compute.action(api, id, token: admin, ["unshelve": .null])
                 default: break
                 }
