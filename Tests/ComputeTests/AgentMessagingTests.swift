@@ -62,7 +62,6 @@ final class AgentMessagingTests: XCTestCase {
             let holder = Task {
                 try await plane.db.transaction { x in
                     try await conductor.send("stop", to: host, instance: late, payload: ["vm_state": "stopped"], x)
-                    print("DEBUG held", try await x.query("SELECT id FROM compute_message", []).map { $0.int("id") })
                     await inserted.open()
                     await release.wait()
                 }
@@ -73,7 +72,6 @@ final class AgentMessagingTests: XCTestCase {
             let stop = try await Compute.action(api, early, token: admin, ["os-stop": .null])
             XCTAssertEqual(stop.status, 202, stop.text)
             _ = try await Compute.waitFor(api, early, token: admin, status: "SHUTOFF")
-            print("DEBUG rows", try await plane.db.query("SELECT id, kind, instance_uuid FROM compute_message", []).map { "\($0.int("id")) \($0.string("kind"))" }, "late", late, "early", early)
             await release.open()
             try await holder.value
             let delivered = try await Self.eventually {
