@@ -15,6 +15,12 @@ public struct AgentMessage: Sendable {
         (self.id, self.kind, self.instanceUUID, self.payload) = (id, kind, instanceUUID, payload)
     }
 
+    /// What the agent keeps this message in order with: messages with the same key run one
+    /// after another in id order, messages with different keys run concurrently. The instance
+    /// a message works on; messages about no instance (host-wide) share one key. A message
+    /// about another object (a port, a volume) would name it here.
+    public var orderingKey: String { instanceUUID.map { "instance:\($0)" } ?? "host" }
+
     public var json: JSON {
         ["id": .int(id), "kind": .string(kind), "instance_uuid": .optional(instanceUUID), "payload": payload]
     }
@@ -64,8 +70,11 @@ public struct AgentRegistration: Sendable {
 public protocol AgentLink: Sendable {
     func register(_ registration: AgentRegistration) async throws
     func heartbeat(host: String) async throws
-    /// Messages for the host after `after`, waiting up to `wait` for one to arrive.
-    func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage]
+    /// The host's unacknowledged messages (those whose report was not applied yet) in id
+    /// order, except those in `excluding` (the agent has them already), waiting up to `wait`
+    /// for one to arrive. Not a cursor: on PostgreSQL a message may commit after one with a
+    /// higher id was fetched, and it is still returned.
+    func fetch(host: String, excluding: Set<Int64>, wait: Duration) async throws -> [AgentMessage]
     func report(_ report: AgentReport) async throws
     /// The power states of the host's guests as the hypervisor sees them (see `PowerStateReport`).
     func syncPowerStates(_ report: PowerStateReport) async throws

@@ -2,12 +2,14 @@ import Foundation
 import HostAPI
 import Logging
 import NimbusCore
+import Synchronization
 import Virt
 
 /// The per-host agent (nova-compute's role): registers the host, heartbeats, runs the driver
 /// for each message the control plane sends, reporting what happened, and keeps the
-/// controller's view of its guests' power states true (`ComputeAgent+PowerSync.swift`). Messages are
-/// handled one at a time in order, so a delete never overtakes the build it follows.
+/// controller's view of its guests' power states true (`ComputeAgent+PowerSync.swift`). Each
+/// instance's messages are handled one at a time in order, so a delete never overtakes the
+/// build it follows; different instances' messages run concurrently (`work()`).
 public final class ComputeAgent: Sendable {
     public let host: String
     let hostIP: String
@@ -60,36 +62,57 @@ public final class ComputeAgent: Sendable {
         }
     }
 
+    /// Fetches every unacknowledged message it does not hold yet and runs each in its lane
+    /// (`AgentMessage.orderingKey`): one lane's messages run one after another in id order,
+    /// different lanes concurrently, so a long live migration holds up no other guest.
     func work() async {
-        var after: Int64 = 0
-        while !Task.isCancelled {
-            let messages: [AgentMessage]
-            do {
-                messages = try await link.fetch(host: host, after: after, wait: .seconds(20))
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning("agent \(host): cannot fetch work: \(error)")
-                try? await Task.sleep(for: .milliseconds(500))
-                continue
-            }
-            for message in messages {
-                // The guest is held until the report is applied, so a power-state sync cannot
-                // report what this message is changing (ComputeAgent+PowerSync.swift).
-                if let uuid = message.instanceUUID { await guestLocks.lock(uuid) }
-                defer { if let uuid = message.instanceUUID { guestLocks.unlock(uuid) } }
-                let report = await perform(message)
-                // The report is the acknowledgement: retry until the control plane has it, so a
-                // restart on either side loses nothing (the message is redelivered otherwise).
-                while !Task.isCancelled {
-                    do {
-                        try await link.report(report)
-                        break
-                    } catch {
-                        logger.warning("agent \(host): cannot report message \(message.id): \(error)")
-                        try? await Task.sleep(for: .milliseconds(500))
+        let lanes = MessageLanes()
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                let held = lanes.held()
+                // A bound on what the agent takes on (and on the ids it asks the controller to leave out).
+                if held.count >= MessageLanes.maxHeld {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    continue
+                }
+                let messages: [AgentMessage]
+                do {
+                    messages = try await link.fetch(host: host, excluding: held, wait: .seconds(20))
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.warning("agent \(host): cannot fetch work: \(error)")
+                    try? await Task.sleep(for: .milliseconds(500))
+                    continue
+                }
+                for message in messages where lanes.enqueue(message) {
+                    group.addTask {
+                        var next: AgentMessage? = message
+                        while let current = next {
+                            await self.handle(current)
+                            next = lanes.finish(current)
+                        }
                     }
                 }
-                after = message.id
+            }
+        }
+    }
+
+    /// Performs one message and reports it, retrying the report until the control plane has
+    /// it: the report is the acknowledgement, so a restart on either side loses nothing (the
+    /// message is delivered again otherwise).
+    func handle(_ message: AgentMessage) async {
+        // The guest is held until the report is applied, so a power-state sync cannot
+        // report what this message is changing (ComputeAgent+PowerSync.swift).
+        if let uuid = message.instanceUUID { await guestLocks.lock(uuid) }
+        defer { if let uuid = message.instanceUUID { guestLocks.unlock(uuid) } }
+        let report = await perform(message)
+        while !Task.isCancelled {
+            do {
+                try await link.report(report)
+                return
+            } catch {
+                logger.warning("agent \(host): cannot report message \(message.id): \(error)")
+                try? await Task.sleep(for: .milliseconds(500))
             }
         }
     }
@@ -205,6 +228,55 @@ public final class ComputeAgent: Sendable {
         } catch {
             logger.warning("agent \(host): \(message.kind) of \(uuid) failed: \(error)")
             return AgentReport(messageID: message.id, host: host, error: "\(error)")
+        }
+    }
+}
+
+/// The messages an agent holds (fetched, report not yet delivered), queued by ordering key.
+/// A lane exists while it has messages; whoever creates it runs it until it is empty.
+final class MessageLanes: Sendable {
+    /// The most messages held at once; the agent fetches no more until some are done.
+    static let maxHeld = 500
+
+    private struct State {
+        var lanes: [String: [AgentMessage]] = [:]
+        var held: Set<Int64> = []
+    }
+
+    private let state = Mutex(State())
+
+    /// The ids of the messages held: fetched and not yet reported.
+    func held() -> Set<Int64> { state.withLock { $0.held } }
+
+    /// Queues the message in its lane; true when the lane was idle, so the caller must run it
+    /// starting with this message. False for a message held already.
+    func enqueue(_ message: AgentMessage) -> Bool {
+        state.withLock { state in
+            guard state.held.insert(message.id).inserted else { return false }
+            let key = message.orderingKey
+            if state.lanes[key] != nil {
+                state.lanes[key]?.append(message)
+                return false
+            }
+            state.lanes[key] = [message]
+            return true
+        }
+    }
+
+    /// The lane's `message` (its first) is done: returns the lane's next message to run, or
+    /// nil when the lane is empty (it is removed, and the next enqueue starts it again).
+    func finish(_ message: AgentMessage) -> AgentMessage? {
+        state.withLock { state in
+            state.held.remove(message.id)
+            let key = message.orderingKey
+            guard var lane = state.lanes[key], !lane.isEmpty else { return nil }
+            lane.removeFirst()
+            if lane.isEmpty {
+                state.lanes[key] = nil
+                return nil
+            }
+            state.lanes[key] = lane
+            return lane.first
         }
     }
 }

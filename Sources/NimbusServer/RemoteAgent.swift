@@ -137,8 +137,9 @@ actor HTTPAgentLink: AgentLink {
 
     func register(_ registration: AgentRegistration) async throws { _ = try await call("POST", "register", body: registration.json) }
     func heartbeat(host: String) async throws { _ = try await call("POST", "heartbeat") }
-    func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage] {
-        let reply = try await call("GET", "messages", query: "after=\(after)&wait=\(wait.components.seconds)")
+    func fetch(host: String, excluding: Set<Int64>, wait: Duration) async throws -> [AgentMessage] {
+        let held = excluding.sorted().map(String.init).joined(separator: ",")
+        let reply = try await call("GET", "messages", query: "excluding=\(held)&wait=\(wait.components.seconds)")
         return reply["messages"]?.arrayValue?.compactMap(AgentMessage.init(json:)) ?? []
     }
     func report(_ report: AgentReport) async throws { _ = try await call("POST", "reports", body: report.json) }

@@ -1,5 +1,7 @@
+import Compute
 import Foundation
 import NimbusCore
+import NimbusServer
 import NimbusTestSupport
 import XCTest
 
@@ -126,4 +128,54 @@ final class ComputeRaceTests: XCTestCase {
             XCTAssertEqual(errors, 1, "the fifth member has no host left")
         }
     }
+
+    /// A snapshot, backup or shelve that races another action on the same server leaves no
+    /// image behind: the rival action (a rescue, whose state none of them accepts) arrives while
+    /// the image is being made (a test hook runs it then), and afterwards the server's images are exactly those the API answered with.
+    func testASnapshotRacingAnotherActionLeavesNoImageBehind() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            let (id, _) = try await Compute.activeServer(api, admin: admin)
+            let hooks = plane.compute.conductor.hooks
+            func imagesOfServer() async throws -> Set<String> {
+                let list = try await api.call(.get, "/image/v2/images?instance_uuid=\(id)", token: admin)
+                return Set((list.json["images"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue })
+            }
+            var expected: Set<String> = []
+            let actions: [JSON] = [["createImage": ["name": "snap"]], ["createBackup": ["name": "b", "backup_type": "daily", "rotation": 5]],
+                                   ["shelve": .null]]
+            for body in actions {
+                let rival = RivalOutcome()
+                hooks.onImageCreating {
+                    await rival.record(try await Compute.action(api, id, token: admin, ["rescue": [:]]).status)
+                }
+                let reply = try await Compute.action(api, id, token: admin, body)
+                hooks.onImageCreating(nil)
+                let rivalStatus = await rival.status
+                XCTAssertEqual([reply.status, rivalStatus ?? 0].filter { (200..<300).contains($0) }.count, 1,
+                               "\(body.serialized()): one of the two wins (\(reply.status), \(rivalStatus ?? 0)): \(reply.text)")
+                if reply.status == 202, let image = reply.json["image_id"]?.stringValue { expected.insert(image) }
+                // Back to ACTIVE for the next round.
+                let settled = try await AgentMessagingTests.eventually {
+                    try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"]?["OS-EXT-STS:task_state"] == .null
+                }
+                let server = try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"] ?? .null
+                XCTAssertTrue(settled, server.serialized())
+                switch server["status"]?.stringValue {
+                case "RESCUE": _ = try await Compute.action(api, id, token: admin, ["unrescue": .null])
+                case "SHELVED_OFFLOADED", "SHELVED": _ = try await Compute.action(api, id, token: admin, ["unshelve": .null])
+                default: break
+                }
+                _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+                let left = try await imagesOfServer()
+                XCTAssertEqual(left, expected, "\(body.serialized()): images left behind: \(left.subtracting(expected))")
+            }
+        }
+    }
+}
+
+/// What a rival action answered, recorded from inside a test hook.
+actor RivalOutcome {
+    private(set) var status: Int?
+    func record(_ status: Int) { self.status = status }
 }

@@ -90,4 +90,70 @@ final class ComputeRecoveryTests: XCTestCase {
             XCTAssertEqual(after.json["server"]?["OS-EXT-SRV-ATTR:host"], moved["OS-EXT-SRV-ATTR:host"])
         }
     }
+
+    /// The result of the first event of the server's latest action named `name`.
+    static func eventResult(_ api: API, _ id: String, action name: String, token: String) async throws -> String? {
+        let actions = try await Compute.call(api, .get, "/servers/\(id)/os-instance-actions", token: token).json["instanceActions"]?.arrayValue ?? []
+        guard let request = actions.first(where: { $0["action"]?.stringValue == name })?["request_id"]?.stringValue else { return nil }
+        let detail = try await Compute.call(api, .get, "/servers/\(id)/os-instance-actions/\(request)", token: token)
+        return detail.json["instanceAction"]?["events"]?.arrayValue?.first?["result"]?.stringValue
+    }
+
+    /// Work that must follow a commit — releasing a deleted server's allocation, finishing a
+    /// snapshot once the host uploaded it, dropping a confirmed migration's allocation — is
+    /// done even when the process dies right after the commit: a fresh control plane on the
+    /// same database completes it.
+    func testWorkThatFollowsACommitIsDoneAfterADeathRightAfterTheCommit() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            var ids: [String] = []
+            for name in ["deleted", "snapshotted", "migrated"] {
+                let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, name: name)
+                ids.append(try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text))
+            }
+            for id in ids { _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE") }
+            let (deleted, snapshotted, migrated) = (ids[0], ids[1], ids[2])
+            let migrate = try await Compute.action(api, migrated, token: admin, ["migrate": .null])
+            XCTAssertEqual(migrate.status, 202, migrate.text)
+            _ = try await Compute.waitFor(api, migrated, token: admin, status: "VERIFY_RESIZE")
+            let records = try await Compute.call(api, .get, "/os-migrations?instance_uuid=\(migrated)", token: admin, version: "2.80")
+            let migration = try XCTUnwrap(records.json["migrations"]?.arrayValue?.first?["uuid"]?.stringValue, records.text)
+            let held = try await plane.placement.allocations(consumer: migration)
+            XCTAssertFalse(held.isEmpty)
+
+            plane.compute.conductor.hooks.skipsFollowUps = true
+            let delete = try await Compute.call(api, .delete, "/servers/\(deleted)", token: admin)
+            XCTAssertEqual(delete.status, 204, delete.text)
+            let snapshot = try await Compute.action(api, snapshotted, token: admin, ["createImage": ["name": "snap"]])
+            XCTAssertEqual(snapshot.status, 202, snapshot.text)
+            let imageID = try XCTUnwrap(snapshot.json["image_id"]?.stringValue, snapshot.text)
+            let uploaded = try await AgentMessagingTests.eventually {
+                try await api.call(.get, "/image/v2/images/\(imageID)", token: admin).json["status"]?.stringValue == "active"
+            }
+            XCTAssertTrue(uploaded)
+            let confirm = try await Compute.action(api, migrated, token: admin, ["confirmResize": .null])
+            XCTAssertEqual(confirm.status, 204, confirm.text)
+            _ = try await Compute.waitFor(api, migrated, token: admin, status: "ACTIVE")
+            // The reports are applied, their follow-ups never run.
+            let acknowledged = try await AgentMessagingTests.eventually { try await plane.db.query("SELECT id FROM compute_message", []).isEmpty }
+            XCTAssertTrue(acknowledged)
+            let (stillDeleted, stillMigration) = (try await plane.placement.allocations(consumer: deleted),
+                                                  try await plane.placement.allocations(consumer: migration))
+            XCTAssertFalse(stillDeleted.isEmpty)
+            XCTAssertFalse(stillMigration.isEmpty)
+
+            // The process dies here: a fresh control plane starts on the same database.
+            let fresh = try await cloud.start()
+            let leftDeleted = try await fresh.placement.allocations(consumer: deleted)
+            let leftMigration = try await fresh.placement.allocations(consumer: migration)
+            let server = try await fresh.compute.conductor.store.instance(uuid: snapshotted, fresh.db)
+            await fresh.close()
+            XCTAssertTrue(leftDeleted.isEmpty, "the deleted server still holds \(leftDeleted)")
+            XCTAssertTrue(leftMigration.isEmpty, "the confirmed migration still holds \(leftMigration)")
+            XCTAssertNil(server?.taskState)
+            let result = try await Self.eventResult(api, snapshotted, action: "createImage", token: admin)
+            XCTAssertEqual(result, "Success", "the snapshot's action did not end as a success")
+        }
+    }
 }

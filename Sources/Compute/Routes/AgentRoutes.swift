@@ -45,9 +45,13 @@ public struct AgentRoutes: Sendable {
         api.get("/hosts/:host/messages") { request, context in
             try authorize(context)
             let query = request.queryDictionary
-            let after = Int64(query["after"] ?? "0") ?? 0
+            let listed = (query["excluding"] ?? "").split(separator: ",")
+            let excluding = Set(listed.compactMap { Int64($0) })
+            guard excluding.count == listed.count, excluding.count <= Conductor.maxExcluded else {
+                throw APIError.badRequest("excluding must list at most \(Conductor.maxExcluded) message ids, separated by commas.")
+            }
             let wait = min(max(Int(query["wait"] ?? "0") ?? 0, 0), 30)
-            let messages = try await conductor.fetch(host: try context.parameters.require("host"), after: after, wait: .seconds(wait))
+            let messages = try await conductor.fetch(host: try context.parameters.require("host"), excluding: excluding, wait: .seconds(wait))
             return JSONResponse(["messages": .array(messages.map(\.json))]).response()
         }
         api.post("/hosts/:host/reports") { request, context in

@@ -284,9 +284,10 @@ extension ComputeService {
         properties["instance_uuid"] = uuid
         properties["user_id"] = caller.userID
         properties["base_image_ref"] = instance.imageRef
-        let imageID = try await images.createImage(name: name, properties: properties, caller: caller)
-        try await simple(uuid, rule, caller: caller, requestID: requestID, action: "createImage", kind: "snapshot", task: .imageSnapshot,
-                         endState: nil, payload: ["image_id": .string(imageID)])
+        let imageID = try await snapshotImage(name: name, properties: properties, caller: caller) { imageID in
+            try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "createImage", kind: "snapshot", task: .imageSnapshot,
+                                  endState: nil, payload: ["image_id": .string(imageID)])
+        }
         if version >= Microversion(2, 45) { return ActionResult(status: 202, body: ["image_id": .string(imageID)]) }
         return ActionResult(status: 202, body: nil, imageID: imageID)
     }
@@ -317,22 +318,44 @@ extension ComputeService {
         properties["instance_uuid"] = uuid
         properties["user_id"] = caller.userID
         properties["base_image_ref"] = instance.imageRef
-        let imageID = try await images.createImage(name: name, properties: properties, caller: caller)
-        try await simple(uuid, rule, caller: caller, requestID: requestID, action: "createBackup", kind: "snapshot", task: .imageBackup,
-                         endState: nil, payload: ["image_id": .string(imageID), "backup_type": .string(type), "rotation": .int(rotation)])
+        let imageID = try await snapshotImage(name: name, properties: properties, caller: caller) { imageID in
+            try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "createBackup", kind: "snapshot", task: .imageBackup,
+                                  endState: nil, payload: ["image_id": .string(imageID), "backup_type": .string(type), "rotation": .int(rotation)])
+        }
         if version >= Microversion(2, 45) { return ActionResult(status: 202, body: ["image_id": .string(imageID)]) }
         return ActionResult(status: 202, body: nil, imageID: imageID)
+    }
+
+    /// Creates the (queued) image a snapshot, backup or shelve uploads to, then `record`s the
+    /// action that uploads it; returns the image's id. The server's state is checked again
+    /// only when the action is recorded, so another action may have changed it since the
+    /// image was created: when `record` fails (that 409, or anything else) the image is
+    /// deleted again before the error goes on, and no image is left that nothing will upload.
+    func snapshotImage(name: String, properties: [String: String], caller: AuthContext,
+                       record: @Sendable (String) async throws -> Void) async throws -> String {
+        try await conductor.hooks.imageCreating()
+        let imageID = try await images.createImage(name: name, properties: properties, caller: caller)
+        do {
+            try await record(imageID)
+        } catch {
+            do { try await images.deleteImage(imageID) } catch let cleanup {
+                logger.error("snapshot image \(imageID) left behind after a refused action: \(cleanup)")
+            }
+            throw error
+        }
+        return imageID
     }
 
     func shelve(_ uuid: String, caller: AuthContext, requestID: String) async throws {
         let instance = try await visibleInstance(uuid, caller: caller)
         let rule = ActionRule(label: "shelve", policy: "os_compute_api:os-shelve:shelve", vmStates: [.active, .stopped, .paused, .suspended])
         try check(instance, rule, caller: caller)
-        let imageID = try await images.createImage(name: "\(instance.name)-shelved",
-                                                   properties: ["image_type": "snapshot", "instance_uuid": uuid, "base_image_ref": instance.imageRef],
-                                                   caller: caller)
-        try await simple(uuid, rule, caller: caller, requestID: requestID, action: "shelve", kind: "snapshot", task: .shelvingImageUploading,
-                         endState: nil, payload: ["image_id": .string(imageID), "shelve": true])
+        _ = try await snapshotImage(name: "\(instance.name)-shelved",
+                                    properties: ["image_type": "snapshot", "instance_uuid": uuid, "base_image_ref": instance.imageRef],
+                                    caller: caller) { imageID in
+            try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "shelve", kind: "snapshot", task: .shelvingImageUploading,
+                                  endState: nil, payload: ["image_id": .string(imageID), "shelve": true])
+        }
     }
 
     func unshelve(_ uuid: String, _ value: JSON, version: Microversion, caller: AuthContext, requestID: String) async throws {

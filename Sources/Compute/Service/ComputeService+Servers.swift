@@ -447,6 +447,7 @@ extension ComputeService {
             }
             return current.host
         }
+        if conductor.hooks.skipsFollowUps { return }
         try await conductor.placement.deleteAllocations(consumer: uuid)
         if let migration = instance.extra["migration"]?.stringValue { try await conductor.placement.deleteAllocations(consumer: migration) }
         await conductor.releaseNICs(instance)

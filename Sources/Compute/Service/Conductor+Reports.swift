@@ -192,7 +192,7 @@ extension Conductor {
             return followUp
         }
         await hub.deliver(report.messageID, report)
-        if let followUp {
+        if let followUp, !hooks.skipsFollowUps {
             do { try await followUp() } catch { logger.error("after \(message.kind) of \(message.instanceUUID ?? ""): \(error)") }
         }
     }

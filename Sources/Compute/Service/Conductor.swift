@@ -25,6 +25,8 @@ public final class Conductor: Sendable {
     /// Builds and moves under way, so shutdown can wait for them.
     let background = BackgroundWork()
     let allocationRatios: AllocationRatios
+    /// Fault injection for tests.
+    public let hooks = ComputeTestHooks()
 
     /// `[DEFAULT] cpu/ram/disk_allocation_ratio`, reported to placement for every host.
     public struct AllocationRatios: Sendable {
@@ -131,11 +133,17 @@ public final class Conductor: Sendable {
 
     func wake(_ host: String) async { await hub.wake(host) }
 
-    func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage] {
+    /// The most message ids an agent may ask `fetch` to leave out (it holds no more at once).
+    public static let maxExcluded = 1000
+
+    /// Every unacknowledged message of the host but those the agent holds already. No cursor:
+    /// ids are handed out at insert and, on PostgreSQL, commit in any order, so a message
+    /// may appear after one with a higher id was fetched and must still be delivered.
+    func fetch(host: String, excluding: Set<Int64>, wait: Duration) async throws -> [AgentMessage] {
         let deadline = ContinuousClock.now + wait
         while true {
             let generation = await hub.generation(host)
-            let messages = try await store.messages(host: host, after: after, limit: 100, db).map {
+            let messages = try await store.messages(host: host, excluding: excluding, limit: 100, db).map {
                 AgentMessage(id: $0.id, kind: $0.kind, instanceUUID: $0.instanceUUID, payload: $0.payload)
             }
             if !messages.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return messages }
@@ -148,7 +156,6 @@ public final class Conductor: Sendable {
     func call(_ kind: String, host: String, instance: String, payload: JSON, timeout: Duration = .seconds(30)) async throws -> AgentReport {
         let id = try await db.transaction { x -> Int64 in
             try await self.store.send(host: host, kind: kind, instanceUUID: instance, payload: payload, x)
-            return try await x.first("SELECT MAX(id) AS id FROM compute_message WHERE host = ?", .text(host))?.int("id") ?? 0
         }
         await wake(host)
         guard let report = await hub.awaitReply(id, timeout: timeout) else {

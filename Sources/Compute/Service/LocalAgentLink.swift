@@ -12,8 +12,8 @@ public struct LocalAgentLink: AgentLink {
 
     public func register(_ registration: AgentRegistration) async throws { try await conductor.register(registration) }
     public func heartbeat(host: String) async throws { try await conductor.heartbeat(host: host) }
-    public func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage] {
-        try await conductor.fetch(host: host, after: after, wait: wait)
+    public func fetch(host: String, excluding: Set<Int64>, wait: Duration) async throws -> [AgentMessage] {
+        try await conductor.fetch(host: host, excluding: excluding, wait: wait)
     }
     public func report(_ report: AgentReport) async throws { try await conductor.apply(report) }
     public func syncPowerStates(_ report: PowerStateReport) async throws { try await conductor.syncPowerStates(report) }

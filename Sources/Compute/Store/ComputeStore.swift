@@ -442,14 +442,22 @@ struct ComputeStore: Sendable {
         var payload: JSON
     }
 
-    func send(host: String, kind: String, instanceUUID: String?, payload: JSON, _ x: any SQLExecutor) async throws {
-        try await x.execute("INSERT INTO compute_message (host, kind, instance_uuid, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-                            [.text(host), .text(kind), .optional(instanceUUID), .text(payload.serialized()), .real(Date().timeIntervalSince1970)])
+    /// Queues a message; returns its id (from the insert itself: on PostgreSQL another
+    /// transaction's message may take a higher id and commit first, so no later read can tell).
+    @discardableResult
+    func send(host: String, kind: String, instanceUUID: String?, payload: JSON, _ x: any SQLExecutor) async throws -> Int64 {
+        let rows = try await x.query("INSERT INTO compute_message (host, kind, instance_uuid, payload, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                                     [.text(host), .text(kind), .optional(instanceUUID), .text(payload.serialized()), .real(Date().timeIntervalSince1970)])
+        guard let id = rows.first?.int("id") else { throw DatabaseError.other("INSERT INTO compute_message returned no id") }
+        return id
     }
 
-    func messages(host: String, after: Int64, limit: Int, _ x: any SQLExecutor) async throws -> [Message] {
-        try await x.query("SELECT * FROM compute_message WHERE host = ? AND id > ? ORDER BY id LIMIT ?",
-                          [.text(host), .integer(after), .integer(Int64(limit))]).map { r in
+    /// The host's messages in id order, but those in `excluding`.
+    func messages(host: String, excluding: Set<Int64>, limit: Int, _ x: any SQLExecutor) async throws -> [Message] {
+        let ids = excluding.sorted()
+        let filter = ids.isEmpty ? "" : " AND id NOT IN (\(ids.map { _ in "?" }.joined(separator: ", ")))"
+        return try await x.query("SELECT * FROM compute_message WHERE host = ?\(filter) ORDER BY id LIMIT ?",
+                                 [.text(host)] + ids.map { .integer($0) } + [.integer(Int64(limit))]).map { r in
             Message(id: r.int("id"), host: r.string("host"), kind: r.string("kind"), instanceUUID: r.optionalString("instance_uuid"),
                     payload: Self.json(r, "payload"))
         }

@@ -22,6 +22,8 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
     private let guests = Mutex<[String: Guest]>([:])
     /// Guest names whose spawn fails, to exercise reschedules and faults.
     private let failingSpawns = Mutex<Set<String>>([])
+    /// Operations made slow (`slowDown`), and how many calls are in their slow part now.
+    private let slowness = Mutex<(delays: [String: Duration], underWay: [String: Int])>(([:], [:]))
 
     private let events = GuestEventChannel()
 
@@ -45,6 +47,27 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
 
     /// Makes every later spawn of a guest with this name fail.
     public func failSpawns(named name: String) { failingSpawns.withLock { _ = $0.insert(name) } }
+
+    /// Makes every later call of `operation` (a method's name: "spawn", "powerOff",
+    /// "migrate", …) take `duration` longer, as on a real hypervisor, so tests can see what
+    /// runs while it does.
+    public func slowDown(_ operation: String, by duration: Duration) {
+        slowness.withLock { $0.delays[operation] = duration }
+    }
+
+    /// How many calls of `operation` are in their slowed-down part right now.
+    public func underWay(_ operation: String) -> Int { slowness.withLock { $0.underWay[operation, default: 0] } }
+
+    /// The delay `slowDown` asked for `operation`, counted in `underWay` while it lasts.
+    private func lag(_ operation: String) async {
+        guard let delay = slowness.withLock({ state -> Duration? in
+            guard let delay = state.delays[operation] else { return nil }
+            state.underWay[operation, default: 0] += 1
+            return delay
+        }) else { return }
+        try? await Task.sleep(for: delay)
+        slowness.withLock { $0.underWay[operation, default: 0] -= 1 }
+    }
 
     public func hostResources() async throws -> HostResources { resources }
 
@@ -79,12 +102,16 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
     }
 
     public func spawn(_ guest: GuestSpec) async throws {
+        await lag("spawn")
         try add(guest, state: .running, console: ["FAKE CONSOLE OUTPUT", "[fake] booting \(guest.name)", "[fake] kernel up",
                                                   "[fake] network up", "[fake] \(guest.name) login:"])
     }
 
     public func destroy(_ uuid: String) async throws { _ = guests.withLock { $0.removeValue(forKey: uuid) } }
-    public func powerOff(_ uuid: String, timeout: Duration) async throws { try change(uuid, to: .shutdown, log: "powered off") }
+    public func powerOff(_ uuid: String, timeout: Duration) async throws {
+        await lag("powerOff")
+        try change(uuid, to: .shutdown, log: "powered off")
+    }
     public func powerOn(_ uuid: String) async throws { try change(uuid, to: .running, log: "powered on") }
     public func reboot(_ uuid: String, hard: Bool) async throws { try change(uuid, to: .running, log: hard ? "hard rebooted" : "rebooted") }
     public func pause(_ uuid: String) async throws { try change(uuid, from: [.running], to: .paused, log: "paused") }
@@ -131,6 +158,7 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
     }
 
     public func migrate(_ uuid: String, to endpoint: MigrationEndpoint, blockMigration: Bool) async throws {
+        await lag("migrate")
         guard endpoint.uri == "fake:\(uuid)" else { throw VirtError.failed("unknown endpoint \(endpoint.uri)") }
         try guests.withLock { guests in
             guard guests.removeValue(forKey: uuid) != nil else { throw VirtError.guestNotFound(uuid) }
