@@ -331,8 +331,8 @@ def print_table(samples: dict[str, list]) -> None:
     memory = samples.get("memory")
     if memory:
         m = memory[0]
-        per_guest = (m["four_guests_kib"] - m["idle_kib"]) / 4 / 1024
-        print(f"| `nimbus up` RSS per running guest (0 → 4 guests) | {per_guest:.1f} MiB | QEMU's own RSS: {m['qemu_rss_kib'] / 1024:.0f} MiB | | |")
+        per_guest = (m["four_guests_kib"] - m["idle_kib"]) / 4
+        print(f"| `nimbus up` RSS per running guest (0 → 4 guests) | {per_guest:.0f} KiB | QEMU's own RSS: {m['qemu_rss_kib'] / 1024:.0f} MiB | | |")
 
 
 if __name__ == "__main__":
