@@ -26,12 +26,13 @@ final class ConsoleProxyTests: XCTestCase {
             defer { Self.removeGuests(instances) }
             var cloud = try await TestCloud.make(engine)
             cloud.settings = ["compute": ["host": "qemu-console", "force_config_drive": "false"], "DEFAULT": ["report_interval": "1"]]
-            let plane = try await cloud.start()
+            let configured = cloud
+            let plane = try await configured.start()
             let agent = try await plane.localHost(driver: "qemu", instancesPath: instances)
             let running = Task { await agent.run() }
             let app = Application(router: try plane.makeRouter(), server: .nimbusHTTP1(consoles: plane.consoleProxy))
             do {
-                try await app.test(.live) { client in try await self.exercise(API(client: client), port: try XCTUnwrap(client.port), cloud: cloud) }
+                try await app.test(.live) { client in try await Self.exercise(API(client: client), port: try XCTUnwrap(client.port), cloud: configured) }
             } catch {
                 running.cancel()
                 await plane.close()
@@ -43,7 +44,7 @@ final class ConsoleProxyTests: XCTestCase {
         }
     }
 
-    func exercise(_ api: API, port: Int, cloud: TestCloud) async throws {
+    static func exercise(_ api: API, port: Int, cloud: TestCloud) async throws {
         // noVNC's page, without any token.
         let page = try await api.call(.get, "/novnc/vnc_lite.html")
         XCTAssertEqual(page.status, 200)

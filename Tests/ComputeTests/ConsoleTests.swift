@@ -22,7 +22,7 @@ final class ConsoleTests: XCTestCase {
 
     /// A host whose guests have VNC servers: the fake driver's guests, each with a real
     /// listening socket on loopback while it runs.
-    func consoleHost(_ plane: NimbusControlPlane, name: String = "console-1") -> (ConsoleFakeDriver, Task<Void, Never>) {
+    static func consoleHost(_ plane: NimbusControlPlane, name: String = "console-1") -> (ConsoleFakeDriver, Task<Void, Never>) {
         let driver = ConsoleFakeDriver()
         let agent = ComputeAgent(host: name, driver: driver, link: LocalAgentLink(conductor: plane.compute.conductor), images: NoImages(),
                                  heartbeatInterval: .seconds(1), logger: Logger(label: name))
@@ -37,7 +37,7 @@ final class ConsoleTests: XCTestCase {
 
     func testConsoleURLTokenAndItsOneConnection() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(0)) { cloud, plane, api in
-            let (driver, running) = consoleHost(plane)
+            let (driver, running) = Self.consoleHost(plane)
             defer { running.cancel() }
             let admin = try await api.adminToken(cloud)
             let (id, host) = try await Compute.activeServer(api, admin: admin)
@@ -72,15 +72,15 @@ final class ConsoleTests: XCTestCase {
             XCTAssertEqual(connection.instanceUUID, id)
             XCTAssertEqual(connection.computeHost, "console-1")
             XCTAssertEqual(connection.endpoint, endpoint)
-            await assertRefused(plane, token, .unknown)
+            await Self.assertRefused(plane, token, .unknown)
             let after = try await Compute.call(api, .get, "/os-console-auth-tokens/\(token)", token: admin)
             XCTAssertEqual(after.status, 404, after.text)
             XCTAssertEqual(after.json["itemNotFound"]?["message"], "Token not found")
-            await assertRefused(plane, "not-a-token", .unknown)
-            await assertRefused(plane, "", .unknown)
+            await Self.assertRefused(plane, "not-a-token", .unknown)
+            await Self.assertRefused(plane, "", .unknown)
 
             // Of two connections racing with one token, one wins.
-            let raced = try Self.token(inURL: try await consoleURL(api, id, admin))
+            let raced = try Self.token(inURL: try await Self.consoleURL(api, id, admin))
             async let first = try? plane.compute.consumeConsoleToken(raced)
             async let second = try? plane.compute.consumeConsoleToken(raced)
             let winners = [await first, await second].compactMap { $0 }
@@ -99,37 +99,37 @@ final class ConsoleTests: XCTestCase {
             XCTAssertEqual(early.status, 404, early.text)
 
             // The guest's VNC server restarted elsewhere (a new port): older tokens open nothing.
-            let stale = try Self.token(inURL: try await consoleURL(api, id, admin))
+            let stale = try Self.token(inURL: try await Self.consoleURL(api, id, admin))
             let reboot = try await Compute.action(api, id, token: admin, ["reboot": ["type": "SOFT"]])
             XCTAssertEqual(reboot.status, 202, reboot.text)
             try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
             XCTAssertNotEqual(driver.endpoint(of: id), endpoint)
-            await assertRefused(plane, stale, nil) { if case .consoleMoved = $0 { return true } else { return false } }
+            await Self.assertRefused(plane, stale, nil) { if case .consoleMoved = $0 { return true } else { return false } }
 
             // A deleted server's tokens go with it.
-            let orphan = try Self.token(inURL: try await consoleURL(api, id, admin))
+            let orphan = try Self.token(inURL: try await Self.consoleURL(api, id, admin))
             let deleted = try await Compute.call(api, .delete, "/servers/\(id)", token: admin)
             XCTAssertEqual(deleted.status, 204, deleted.text)
             let left = try await cloud.rawColumn("SELECT token_hash FROM compute_console_auth_token WHERE instance_uuid = '\(id)'")
             XCTAssertEqual(left, [])
-            await assertRefused(plane, orphan, .unknown)
+            await Self.assertRefused(plane, orphan, .unknown)
         }
     }
 
     func testConsoleTokensExpire() async throws {
         // A lifetime of 0: every token has expired by the time anyone uses it.
         try await onEachEngine(settings: Compute.fakeHosts(0, extra: ["consoleauth": ["token_ttl": "0"]])) { cloud, plane, api in
-            let (_, running) = consoleHost(plane)
+            let (_, running) = Self.consoleHost(plane)
             defer { running.cancel() }
             let admin = try await api.adminToken(cloud)
             let (id, _) = try await Compute.activeServer(api, admin: admin)
-            let token = try Self.token(inURL: try await consoleURL(api, id, admin))
+            let token = try Self.token(inURL: try await Self.consoleURL(api, id, admin))
             let shown = try await Compute.call(api, .get, "/os-console-auth-tokens/\(token)", token: admin)
             XCTAssertEqual(shown.status, 404, shown.text)
-            await assertRefused(plane, token, .expired)
+            await Self.assertRefused(plane, token, .expired)
             // Expired tokens are cleared as new ones are made.
-            _ = try await consoleURL(api, id, admin)
-            _ = try await consoleURL(api, id, admin)
+            _ = try await Self.consoleURL(api, id, admin)
+            _ = try await Self.consoleURL(api, id, admin)
             let rows = try await cloud.rawColumn("SELECT token_hash FROM compute_console_auth_token")
             XCTAssertLessThanOrEqual(rows.count, 1)
         }
@@ -137,7 +137,7 @@ final class ConsoleTests: XCTestCase {
 
     func testConsoleErrorsAndPolicy() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(0)) { cloud, plane, api in
-            let (_, running) = consoleHost(plane)
+            let (_, running) = Self.consoleHost(plane)
             defer { running.cancel() }
             let admin = try await api.adminToken(cloud)
             let (id, _) = try await Compute.activeServer(api, admin: admin)
@@ -227,13 +227,13 @@ final class ConsoleTests: XCTestCase {
         }
     }
 
-    func consoleURL(_ api: API, _ id: String, _ token: String, file: StaticString = #filePath, line: UInt = #line) async throws -> String {
+    static func consoleURL(_ api: API, _ id: String, _ token: String, file: StaticString = #filePath, line: UInt = #line) async throws -> String {
         let reply = try await Compute.call(api, .post, "/servers/\(id)/remote-consoles", token: token, body: Self.vnc)
         XCTAssertEqual(reply.status, 200, reply.text, file: file, line: line)
         return try XCTUnwrap(reply.json["remote_console"]?["url"]?.stringValue, reply.text, file: file, line: line)
     }
 
-    func assertRefused(_ plane: NimbusControlPlane, _ token: String, _ expected: ComputeService.ConsoleTokenRefusal?,
+    static func assertRefused(_ plane: NimbusControlPlane, _ token: String, _ expected: ComputeService.ConsoleTokenRefusal?,
                        file: StaticString = #filePath, line: UInt = #line,
                        matching: (ComputeService.ConsoleTokenRefusal) -> Bool = { _ in true }) async {
         do {
