@@ -180,7 +180,7 @@ final class ConsoleTests: XCTestCase {
             let alice = try await api.projectUser(admin: admin, name: "console-alice")
             let foreign = try await create(Self.vnc, token: alice.token)
             XCTAssertEqual(foreign.status, 404, foreign.text)
-            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin, ram: 256)
             let booted = try await Compute.boot(api, token: alice.token, image: image, flavor: flavor, name: "alice-vm")
             let own = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
             try await Compute.waitFor(api, own, token: alice.token, status: "ACTIVE")
@@ -203,8 +203,8 @@ final class ConsoleTests: XCTestCase {
             let stopped = try await create(Self.vnc, token: alice.token, server: own)
             XCTAssertEqual(stopped.status, 409, stopped.text)
             XCTAssertEqual(stopped.json["conflictingRequest"]?["message"], .string("Instance \(own) is not ready"), stopped.text)
-            // …and neither has a server on no host (its build found none).
-            let huge = try await Compute.call(api, .post, "/flavors", token: admin, body: ["flavor": ["name": "huge", "ram": 64, "vcpus": 4096, "disk": 1]])
+            // …and neither has a server on no host (no host has its RAM: the build found none).
+            let huge = try await Compute.call(api, .post, "/flavors", token: admin, body: ["flavor": ["name": "huge", "ram": 40000, "vcpus": 1, "disk": 1]])
             let hugeID = try XCTUnwrap(huge.json["flavor"]?["id"]?.stringValue, huge.text)
             let failed = try await Compute.boot(api, token: admin, image: image, flavor: hugeID, name: "nowhere")
             let nowhere = try XCTUnwrap(failed.json["server"]?["id"]?.stringValue, failed.text)
