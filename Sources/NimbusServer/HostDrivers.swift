@@ -10,8 +10,9 @@ enum HostDrivers {
     static let names = ["qemu", "fake"]
 
     /// The driver `name`, ready to work: for QEMU, the host's packages are installed when
-    /// missing (saying so) and acceleration is probed.
-    static func make(_ name: String, instancesPath: String, images: any ImageTransfer, config: NimbusConfig,
+    /// missing (saying so) and acceleration is probed. `hostIP` is the address other hosts
+    /// reach this one at (moves' disk and memory streams listen on it).
+    static func make(_ name: String, instancesPath: String, hostIP: String, images: any ImageTransfer, config: NimbusConfig,
                      logger: Logger) async throws -> any VirtDriver {
         switch name {
         case "fake":
@@ -23,6 +24,7 @@ enum HostDrivers {
             }
             try FileManager.default.createDirectory(atPath: instancesPath, withIntermediateDirectories: true)
             var configuration = QEMUDriverConfiguration(instancesPath: instancesPath)
+            configuration.hostAddress = hostIP
             configuration.shutdownTimeout = .seconds(try config.int("compute", "shutdown_timeout"))
             configuration.reservedMemoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
             return try await QEMUDriver(configuration: configuration, images: images, configDrive: ConfigDriveWriter())

@@ -123,6 +123,7 @@ public final class NimbusControlPlane: Sendable {
         settings.allocationRatios.disk = try config.double("DEFAULT", "disk_allocation_ratio")
         settings.allocationRatios.reservedHostMemoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
         settings.forceConfigDrive = ["true", "1", "yes"].contains(config.string("compute", "force_config_drive").lowercased())
+        settings.allowResizeToSameHost = ["true", "1", "yes"].contains(config.string("DEFAULT", "allow_resize_to_same_host").lowercased())
         return settings
     }
 
@@ -144,8 +145,9 @@ public final class NimbusControlPlane: Sendable {
     public func localHost(driver name: String, instancesPath: String) async throws -> ComputeAgent {
         let images = InProcessImageTransfer(images: image)
         let hostName = config.string("compute", "host").isEmpty ? ProcessInfo.processInfo.hostName : config.string("compute", "host")
-        let driver = try await HostDrivers.make(name, instancesPath: instancesPath, images: images, config: config, logger: logger)
-        return ComputeAgent(host: hostName, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
+        let hostIP = config.string("DEFAULT", "my_ip")
+        let driver = try await HostDrivers.make(name, instancesPath: instancesPath, hostIP: hostIP, images: images, config: config, logger: logger)
+        return ComputeAgent(host: hostName, hostIP: hostIP, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
                             heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")),
                             shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger)
     }

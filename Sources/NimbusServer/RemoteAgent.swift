@@ -27,6 +27,8 @@ public struct RemoteAgent: Sendable {
         /// `qemu` or `fake`.
         public var driver = "fake"
         public var instancesPath = "/var/lib/nimbus/instances"
+        /// The address other hosts reach this one at (Nova's `my_ip`).
+        public var hostIP = "127.0.0.1"
 
         public init(controller: String, host: String, username: String, password: String, project: String) {
             (self.controller, self.host, self.username, self.password, self.project) = (controller, host, username, password, project)
@@ -48,8 +50,9 @@ public struct RemoteAgent: Sendable {
         for (option, value) in [("vcpus", options.vcpus), ("memory_mb", options.memoryMB), ("disk_gb", options.diskGB)] {
             config.set("fake_hosts", option, String(value))
         }
-        let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, images: link, config: config, logger: logger)
-        let agent = ComputeAgent(host: options.host, driver: driver, link: link, images: link, heartbeatInterval: .seconds(options.heartbeatSeconds),
+        let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, hostIP: options.hostIP, images: link,
+                                                config: config, logger: logger)
+        let agent = ComputeAgent(host: options.host, hostIP: options.hostIP, driver: driver, link: link, images: link, heartbeatInterval: .seconds(options.heartbeatSeconds),
                                  shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger)
         FileHandle.standardOutput.write(Data("Nimbus agent \(options.host) working for \(options.controller)\n".utf8))
         let group = ServiceGroup(configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint],

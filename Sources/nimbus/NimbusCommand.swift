@@ -98,6 +98,7 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Seconds between heartbeats.") var heartbeat = 10
     @Option(help: "Hypervisor driver: qemu (real guests) or fake.") var driver = "fake"
     @Option(help: "Directory of this host's guests (qemu driver); default /var/lib/nimbus/instances.") var instancesPath = "/var/lib/nimbus/instances"
+    @Option(help: "The address other hosts reach this host at (Nova's my_ip): moves' disk and memory streams listen on it.") var hostIp = "127.0.0.1"
 
     func run() async throws {
         try await runOrExit {
@@ -107,7 +108,7 @@ struct Agent: AsyncParsableCommand {
             var options = RemoteAgent.Options(controller: controller, host: host, username: username,
                                               password: password.trimmingCharacters(in: .whitespacesAndNewlines), project: project)
             (options.vcpus, options.memoryMB, options.diskGB, options.heartbeatSeconds) = (vcpus, memoryMb, diskGb, heartbeat)
-            (options.driver, options.instancesPath) = (driver, instancesPath)
+            (options.driver, options.instancesPath, options.hostIP) = (driver, instancesPath, hostIp)
             try await RemoteAgent(options: options).run()
         }
     }

@@ -13,14 +13,19 @@ public struct QEMULaunch: Sendable, Equatable {
     public var ramdisk: String?
     /// Start by loading this saved state (resume from suspend) instead of booting.
     public var incomingState: String?
+    /// Start waiting for a live migration's stream (`-incoming defer`): where it listens is set
+    /// over QMP (`migrate-incoming`) once the ports are chosen.
+    public var deferredIncoming: Bool
     /// Rescue mode: boot from this disk, with the guest's own root disk as the second disk
     /// (no ephemeral or swap disk).
     public var rescueDisk: String?
 
     public init(guest: GuestSpec, paths: GuestPaths, acceleration: Acceleration, tcgTranslationCacheMB: Int = 32,
-                kernel: String? = nil, ramdisk: String? = nil, incomingState: String? = nil, rescueDisk: String? = nil) {
+                kernel: String? = nil, ramdisk: String? = nil, incomingState: String? = nil, deferredIncoming: Bool = false,
+                rescueDisk: String? = nil) {
         (self.guest, self.paths, self.acceleration, self.tcgTranslationCacheMB) = (guest, paths, acceleration, tcgTranslationCacheMB)
         (self.kernel, self.ramdisk, self.incomingState, self.rescueDisk) = (kernel, ramdisk, incomingState, rescueDisk)
+        self.deferredIncoming = deferredIncoming
     }
 }
 
@@ -128,6 +133,8 @@ public enum QEMUCommandLine {
         ]
         if let state = launch.incomingState {
             args += ["-incoming", "exec:cat \(shellQuoted(state))"]
+        } else if launch.deferredIncoming {
+            args += ["-incoming", "defer"]
         }
         return args
     }

@@ -4,16 +4,17 @@ import NimbusCore
 extension QEMUDriver {
     /// Starts QEMU for a guest whose disks exist, and returns once its monitor answers.
     /// `incomingState` loads a suspended guest's saved state instead of booting; the guest is
-    /// then paused when this returns (it was saved paused). Throws with QEMU's stderr when it
-    /// does not start; on throw no QEMU runs for the guest.
-    func start(_ guest: GuestSpec, _ paths: GuestPaths, incomingState: String? = nil) async throws {
+    /// then paused when this returns (it was saved paused). `deferredIncoming` starts a live
+    /// migration's destination, which returns waiting (`inmigrate`) for `migrate-incoming`.
+    /// Throws with QEMU's stderr when it does not start; on throw no QEMU runs for the guest.
+    func start(_ guest: GuestSpec, _ paths: GuestPaths, incomingState: String? = nil, deferredIncoming: Bool = false) async throws {
         // A rescued guest boots the rescue image (and its kernel) until it is unrescued.
         let rescueImage = FileManager.default.fileExists(atPath: paths.rescueImage) ? try GuestRecord.readImage(paths.rescueImage) : nil
         let bootImage = rescueImage ?? guest.image
         let kernel = try await bootFile(bootImage.kernelID)
         let ramdisk = try await bootFile(bootImage.ramdiskID)
         let launch = QEMULaunch(guest: guest, paths: paths, acceleration: acceleration, tcgTranslationCacheMB: configuration.tcgTranslationCacheMB,
-                                kernel: kernel, ramdisk: ramdisk, incomingState: incomingState,
+                                kernel: kernel, ramdisk: ramdisk, incomingState: incomingState, deferredIncoming: deferredIncoming,
                                 rescueDisk: rescueImage == nil ? nil : paths.rescueDisk)
         let arguments = try QEMUCommandLine.arguments(launch)
         await monitors.drop(guest.uuid)
@@ -30,7 +31,8 @@ extension QEMUDriver {
                 try await waitForIncomingMigration(client)
             } else {
                 let status = try await client.execute("query-status")["status"]?.stringValue
-                guard status == "running" else { throw VirtError.failed("QEMU for \(guest.uuid) started in state \(status ?? "?")") }
+                let expected = deferredIncoming ? "inmigrate" : "running"
+                guard status == expected else { throw VirtError.failed("QEMU for \(guest.uuid) started in state \(status ?? "?")") }
             }
         } catch {
             await stopHard(paths)
@@ -85,6 +87,8 @@ extension QEMUDriver {
     public func powerOn(_ uuid: String) async throws {
         let (paths, guest) = try existing(uuid)
         guard GuestProcess.running(paths) == nil else { return }
+        // Disks offered for a cold migration stop being offered once the guest writes to them again.
+        try await stopExport(paths)
         if FileManager.default.fileExists(atPath: paths.savedState) {
             // As libvirt starts a domain with a managed save image: from where it was saved.
             try await resume(uuid)
