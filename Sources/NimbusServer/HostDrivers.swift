@@ -27,7 +27,7 @@ enum HostDrivers {
             configuration.hostAddress = hostIP
             configuration.shutdownTimeout = .seconds(try config.int("compute", "shutdown_timeout"))
             configuration.reservedMemoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
-            return try await QEMUDriver(configuration: configuration, images: images, configDrive: ConfigDriveWriter())
+            return try await QEMUDriver(configuration: configuration, images: images, configDrive: ConfigDriveWriter(), logger: logger)
         default:
             throw StartupError("unknown compute driver '\(name)': expected one of \(names.joined(separator: ", "))")
         }

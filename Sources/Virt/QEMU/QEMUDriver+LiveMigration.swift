@@ -89,8 +89,9 @@ extension QEMUDriver: LiveMigratingDriver {
 
     /// What QEMU measured of a completed live migration (`query-migrate`).
     struct MigrationStatistics: Sendable {
-        /// From the start of the migration to the guest running at the destination, disks not
-        /// included (they were copied before the stream started).
+        /// Copying the disks until every mirror was ready, before the stream started.
+        var diskCopy: Duration
+        /// From the start of the stream to the guest running at the destination.
         var total: Duration
         /// How long the guest was stopped.
         var downtime: Duration
@@ -115,7 +116,7 @@ extension QEMUDriver: LiveMigratingDriver {
         let status = try await client.execute("query-status")["status"]?.stringValue
         if status == "postmigrate" {
             let info = try await client.execute("query-migrate")
-            if info["status"]?.stringValue == "completed" { return await leaveSource(uuid, client, disks: disks, info: info) }
+            if info["status"]?.stringValue == "completed" { return await leaveSource(uuid, client, disks: disks, info: info, diskCopy: .zero) }
         }
 
         let targets = try endpoint.disks.map { uri -> NBDExportURI in
@@ -141,10 +142,12 @@ extension QEMUDriver: LiveMigratingDriver {
                     "sync": "top", "copy-mode": "write-blocking",
                 ])
             }
+            let copyStart = ContinuousClock.now
             try await waitForMirrors(client, disks: disks, deadline: deadline)
+            let diskCopy = ContinuousClock.now - copyStart
             try await client.execute("migrate", arguments: ["uri": .string(endpoint.stream)])
             let info = try await waitForMigration(client, timeout: deadline - .now, what: what, interval: .milliseconds(10))
-            return await leaveSource(uuid, client, disks: disks, info: info)
+            return await leaveSource(uuid, client, disks: disks, info: info, diskCopy: diskCopy)
         } catch {
             // The guest carries on here as it was; the destination is told to let go (abortIncoming).
             _ = try? await client.execute("migrate_cancel")
@@ -159,11 +162,21 @@ extension QEMUDriver: LiveMigratingDriver {
     /// After a completed migration the guest runs at the destination: the mirrors end (a
     /// ready mirror cancelled leaves its copy complete), and the guest is destroyed here. Never
     /// throws: failing now would have the destination's copy, the only running one, aborted.
-    private func leaveSource(_ uuid: String, _ client: QMPClient, disks: [String], info: JSON) async -> MigrationStatistics {
+    private func leaveSource(_ uuid: String, _ client: QMPClient, disks: [String], info: JSON, diskCopy: Duration) async -> MigrationStatistics {
         await endMirrors(client, disks: disks, force: false)
-        try? await destroy(uuid)
-        return MigrationStatistics(total: .milliseconds(info["total-time"]?.intValue ?? 0), downtime: .milliseconds(info["downtime"]?.intValue ?? 0),
-                                   ramTransferredBytes: info["ram"]?["transferred"]?.intValue ?? 0)
+        do {
+            try await destroy(uuid)
+        } catch {
+            logger.error("live migration of \(uuid): the guest runs at the destination, but its copy here was not removed: \(error)")
+        }
+        let statistics = MigrationStatistics(diskCopy: diskCopy, total: .milliseconds(info["total-time"]?.intValue ?? 0),
+                                             downtime: .milliseconds(info["downtime"]?.intValue ?? 0),
+                                             ramTransferredBytes: info["ram"]?["transferred"]?.intValue ?? 0)
+        logger.info("""
+            live migration of \(uuid): disks copied in \(statistics.diskCopy), memory in \(statistics.total), \
+            downtime \(statistics.downtime), \(statistics.ramTransferredBytes >> 20) MiB of RAM sent
+            """)
+        return statistics
     }
 
     /// Waits until every disk's mirror is ready (its copy caught up with the guest); throws if

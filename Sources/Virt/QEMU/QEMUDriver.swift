@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NimbusCore
 
 /// Runs guests as daemonized QEMU processes, the way libvirt does, without libvirt.
@@ -24,12 +25,16 @@ public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, Snap
     let configDrive: (any ConfigDriveWriting)?
     let cache: BaseImageCache
     let monitors = MonitorRegistry()
+    /// What operators want to know of moves (a live migration's figures).
+    let logger: Logger
 
     /// Finds QEMU and qemu-img, reads QEMU's version and decides the accelerator (probing KVM
     /// unless `configuration.acceleration` forces one). `images` is where base images come
     /// from; `configDrive` writes config drives for guests that ask for one.
-    public init(configuration: QEMUDriverConfiguration, images: any ImageTransfer, configDrive: (any ConfigDriveWriting)? = nil) async throws {
+    public init(configuration: QEMUDriverConfiguration, images: any ImageTransfer, configDrive: (any ConfigDriveWriting)? = nil,
+                logger: Logger = Logger(label: "nimbus.qemu")) async throws {
         self.configuration = configuration
+        self.logger = logger
         self.images = images
         self.configDrive = configDrive
         qemu = try ProcessCommand.locate(configuration.qemuBinary)
