@@ -19,6 +19,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // The websocket upgrade of the listener, for the noVNC console proxy.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
@@ -94,6 +96,7 @@ let package = Package(
             "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute", "Networking", "HostAPI", "Virt", "HostAgent",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "nimbus", dependencies: [
@@ -132,9 +135,12 @@ let package = Package(
             "NimbusTestSupport", "NimbusServer", "Placement", "NimbusCore", "NimbusStore",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
+        // ConsoleProxyTests there boots a real QEMU guest (TCG) behind the console proxy.
         .testTarget(name: "ComputeTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore", "NimbusStore", "HostAPI", "HostAgent", "Virt",
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
         ]),
         .testTarget(name: "NetworkingTests", dependencies: [
             "NimbusTestSupport", "NimbusServer", "Networking", "NimbusCore", "NimbusStore",

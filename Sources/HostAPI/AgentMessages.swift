@@ -59,7 +59,7 @@ public struct AgentRegistration: Sendable {
 }
 
 /// How an agent reaches the control plane. In one process it is a direct call; a separate
-/// `nimbus agent` speaks the same four calls over HTTP with its own credentials. Either way
+/// `nimbus agent` speaks the same five calls over HTTP with its own credentials. Either way
 /// the agent never touches the database.
 public protocol AgentLink: Sendable {
     func register(_ registration: AgentRegistration) async throws
@@ -67,6 +67,8 @@ public protocol AgentLink: Sendable {
     /// Messages for the host after `after`, waiting up to `wait` for one to arrive.
     func fetch(host: String, after: Int64, wait: Duration) async throws -> [AgentMessage]
     func report(_ report: AgentReport) async throws
+    /// The power states of the host's guests as the hypervisor sees them (see `PowerStateReport`).
+    func syncPowerStates(_ report: PowerStateReport) async throws
 }
 
 extension AgentRegistration {
@@ -74,6 +76,8 @@ extension AgentRegistration {
         let r = resources
         return ["host": .string(host), "host_ip": .string(hostIP),
                 "resources": ["vcpus": .int(r.vcpus), "memory_mb": .int(r.memoryMB), "disk_gb": .int(r.diskGB),
+                              "reserved_vcpus": .int(r.reservedVCPUs), "reserved_memory_mb": .int(r.reservedMemoryMB),
+                              "reserved_disk_gb": .int(r.reservedDiskGB),
                               "hypervisor_type": .string(r.hypervisorType), "hypervisor_version": .int(r.hypervisorVersion),
                               "cpu_info": .object(r.cpuInfo.mapValues { .string($0) })],
                 "capabilities": .object(capabilities.json)]
@@ -88,9 +92,13 @@ extension AgentRegistration {
         guard let host = json["host"]?.stringValue, let r = json["resources"], let vcpus = r["vcpus"]?.intValue,
               let memory = r["memory_mb"]?.intValue, let disk = r["disk_gb"]?.intValue,
               [vcpus, memory, disk].allSatisfy(Self.resourceRange.contains) else { return nil }
+        // Absent reservations are none (an agent from before they were reported).
+        let reserved = ["reserved_vcpus", "reserved_memory_mb", "reserved_disk_gb"].compactMap { r[$0] == nil ? 0 : r[$0]?.intValue }
+        guard reserved.count == 3, reserved.allSatisfy(Self.resourceRange.contains) else { return nil }
         let resources = HostResources(vcpus: vcpus, memoryMB: memory, diskGB: disk, hypervisorType: r["hypervisor_type"]?.stringValue ?? "fake",
                                       hypervisorVersion: r["hypervisor_version"]?.intValue ?? 0,
-                                      cpuInfo: r["cpu_info"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
+                                      cpuInfo: r["cpu_info"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
+                                      reservedVCPUs: reserved[0], reservedMemoryMB: reserved[1], reservedDiskGB: reserved[2])
         self.init(host: host, hostIP: json["host_ip"]?.stringValue ?? "", resources: resources,
                   capabilities: DriverCapabilities(json: json["capabilities"]?.objectValue ?? [:]))
     }

@@ -6,21 +6,33 @@ public enum PowerState: Int64, Sendable {
     case noState = 0, running = 1, paused = 3, shutdown = 4, crashed = 6, suspended = 7
 }
 
-/// What a host offers, reported by its agent and turned into placement inventory.
+/// What a host offers, reported by its agent and turned into placement inventory: the
+/// machine's totals, and how much of each the host keeps for itself (`[DEFAULT]
+/// reserved_host_cpus`, `reserved_host_memory_mb`, `reserved_host_disk_mb` on the host), which
+/// placement's inventory carries as `reserved`, as Nova's compute reports it.
 public struct HostResources: Sendable, Equatable {
     public var vcpus: Int64
     public var memoryMB: Int64
     public var diskGB: Int64
+    public var reservedVCPUs: Int64
+    public var reservedMemoryMB: Int64
+    /// Whole GiB: Nova rounds `reserved_host_disk_mb` up to the next GiB.
+    public var reservedDiskGB: Int64
     /// `QEMU` or `fake`, as `hypervisor_type` shows it.
     public var hypervisorType: String
     /// Nova's integer form of the version: 7.2.0 → 7002000.
     public var hypervisorVersion: Int64
     public var cpuInfo: [String: String]
 
-    public init(vcpus: Int64, memoryMB: Int64, diskGB: Int64, hypervisorType: String, hypervisorVersion: Int64, cpuInfo: [String: String] = [:]) {
+    public init(vcpus: Int64, memoryMB: Int64, diskGB: Int64, hypervisorType: String, hypervisorVersion: Int64, cpuInfo: [String: String] = [:],
+                reservedVCPUs: Int64 = 0, reservedMemoryMB: Int64 = 0, reservedDiskGB: Int64 = 0) {
         (self.vcpus, self.memoryMB, self.diskGB, self.hypervisorType, self.hypervisorVersion, self.cpuInfo) =
             (vcpus, memoryMB, diskGB, hypervisorType, hypervisorVersion, cpuInfo)
+        (self.reservedVCPUs, self.reservedMemoryMB, self.reservedDiskGB) = (reservedVCPUs, reservedMemoryMB, reservedDiskGB)
     }
+
+    /// Nova's conversion of `reserved_host_disk_mb`: whole GiB, rounded up.
+    public static func gigabytes(ceilingOf megabytes: Int64) -> Int64 { megabytes <= 0 ? 0 : (megabytes + 1023) / 1024 }
 }
 
 

@@ -4,8 +4,9 @@ import Logging
 import NimbusCore
 import Virt
 
-/// The per-host agent (nova-compute's role): registers the host, heartbeats, and runs the
-/// driver for each message the control plane sends, reporting what happened. Messages are
+/// The per-host agent (nova-compute's role): registers the host, heartbeats, runs the driver
+/// for each message the control plane sends, reporting what happened, and keeps the
+/// controller's view of its guests' power states true (`ComputeAgent+PowerSync.swift`). Messages are
 /// handled one at a time in order, so a delete never overtakes the build it follows.
 public final class ComputeAgent: Sendable {
     public let host: String
@@ -17,12 +18,18 @@ public final class ComputeAgent: Sendable {
     let heartbeatInterval: Duration
     /// How long a guest gets to shut down by ACPI before it is stopped hard (`[compute] shutdown_timeout`).
     let shutdownTimeout: Duration
+    /// Between complete power-state syncs (`[compute] sync_power_state_interval`); zero or
+    /// less: only the one at start, which reconciles (`ComputeAgent+PowerSync.swift`).
+    let powerSyncInterval: Duration
+    /// The guests messages are working on, so power-state syncs leave them alone.
+    let guestLocks = GuestLocks()
     let logger: Logger
 
     public init(host: String, hostIP: String = "127.0.0.1", driver: any VirtDriver, link: any AgentLink, images: any ImageTransfer,
-                heartbeatInterval: Duration = .seconds(10), shutdownTimeout: Duration = .seconds(60), logger: Logger) {
+                heartbeatInterval: Duration = .seconds(10), shutdownTimeout: Duration = .seconds(60),
+                powerSyncInterval: Duration = .seconds(10), logger: Logger) {
         (self.host, self.hostIP, self.driver, self.link, self.images) = (host, hostIP, driver, link, images)
-        (self.heartbeatInterval, self.shutdownTimeout, self.logger) = (heartbeatInterval, shutdownTimeout, logger)
+        (self.heartbeatInterval, self.shutdownTimeout, self.powerSyncInterval, self.logger) = (heartbeatInterval, shutdownTimeout, powerSyncInterval, logger)
     }
 
     /// Registers, then heartbeats and works until cancelled. Failures to reach the control
@@ -41,6 +48,7 @@ public final class ComputeAgent: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeats() }
             group.addTask { await self.work() }
+            group.addTask { await self.syncPowerStates() }
             await group.waitForAll()
         }
     }
@@ -65,6 +73,10 @@ public final class ComputeAgent: Sendable {
                 continue
             }
             for message in messages {
+                // The guest is held until the report is applied, so a power-state sync cannot
+                // report what this message is changing (ComputeAgent+PowerSync.swift).
+                if let uuid = message.instanceUUID { await guestLocks.lock(uuid) }
+                defer { if let uuid = message.instanceUUID { guestLocks.unlock(uuid) } }
                 let report = await perform(message)
                 // The report is the acknowledgement: retry until the control plane has it, so a
                 // restart on either side loses nothing (the message is redelivered otherwise).
@@ -177,6 +189,7 @@ public final class ComputeAgent: Sendable {
             case "console":
                 let lines = message.payload["length"]?.intValue.flatMap { Int(exactly: $0) }
                 output = ["output": .string(try await driver.consoleOutput(uuid, lines: lines))]
+            case "get_vnc_console": output = await vncConsole(uuid)
             case "diagnostics":
                 output = try await driver((any DiagnosingDriver).self, "report diagnostics").diagnostics(uuid).json
             default:

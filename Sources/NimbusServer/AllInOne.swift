@@ -79,7 +79,7 @@ public struct AllInOne: Sendable {
             : nil
         let app = Application(
             router: try plane.makeRouter(),
-            server: .nimbusHTTP1,
+            server: .nimbusHTTP1(consoles: plane.consoleProxy),
             configuration: .init(address: .hostname(host, port: port), serverName: "nimbus"),
             onServerRunning: { _ in
                 // The server answers only once this returns, and the first start talks to it:

@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import HostAgent
+import HostAPI
 import Logging
 import NimbusCore
 import Virt
@@ -16,21 +18,53 @@ enum HostDrivers {
                      logger: Logger) async throws -> any VirtDriver {
         switch name {
         case "fake":
-            return FakeDriver(vcpus: Int64(try config.int("fake_hosts", "vcpus")), memoryMB: Int64(try config.int("fake_hosts", "memory_mb")),
-                              diskGB: Int64(try config.int("fake_hosts", "disk_gb")))
+            return try fake(config)
         case "qemu":
-            try HostTools.ensure(QEMUDriver.hostTools + ConfigDriveBuilder.hostTools, install: true) { line in
+            // noVNC's pages too: the console proxy on this machine's listener serves them.
+            try HostTools.ensure(QEMUDriver.hostTools + ConfigDriveBuilder.hostTools + ConsoleProxy.hostTools, install: true) { line in
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }
             try FileManager.default.createDirectory(atPath: instancesPath, withIntermediateDirectories: true)
             var configuration = QEMUDriverConfiguration(instancesPath: instancesPath)
             configuration.hostAddress = hostIP
             configuration.shutdownTimeout = .seconds(try config.int("compute", "shutdown_timeout"))
-            configuration.reservedMemoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
+            let reserved = try Reservations(config)
+            (configuration.reservedVCPUs, configuration.reservedMemoryMB, configuration.reservedDiskMB) = (reserved.vcpus, reserved.memoryMB, reserved.diskMB)
+            configuration.vncListen = config.string("vnc", "server_listen")
             return try await QEMUDriver(configuration: configuration, images: images, configDrive: ConfigDriveWriter(), logger: logger)
         default:
             throw StartupError("unknown compute driver '\(name)': expected one of \(names.joined(separator: ", "))")
         }
+    }
+
+    /// A fake host's driver: `[fake_hosts]` sizes, `[DEFAULT] reserved_host_*` reservations.
+    static func fake(_ config: NimbusConfig) throws -> FakeDriver {
+        let reserved = try Reservations(config)
+        return FakeDriver(vcpus: Int64(try config.int("fake_hosts", "vcpus")), memoryMB: Int64(try config.int("fake_hosts", "memory_mb")),
+                          diskGB: Int64(try config.int("fake_hosts", "disk_gb")), reservedVCPUs: reserved.vcpus,
+                          reservedMemoryMB: reserved.memoryMB, reservedDiskMB: reserved.diskMB)
+    }
+
+    /// What a compute host keeps for itself (Nova's `reserved_host_*`, in `[DEFAULT]` as in Nova).
+    struct Reservations {
+        var vcpus, memoryMB, diskMB: Int64
+
+        init(_ config: NimbusConfig) throws {
+            vcpus = Int64(try config.int("DEFAULT", "reserved_host_cpus"))
+            memoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
+            diskMB = Int64(try config.int("DEFAULT", "reserved_host_disk_mb"))
+            guard vcpus >= 0, memoryMB >= 0, diskMB >= 0 else {
+                throw StartupError("[DEFAULT] reserved_host_cpus, reserved_host_memory_mb and reserved_host_disk_mb must not be negative")
+            }
+        }
+    }
+
+    /// The agent of one compute host, with the timings every host reads from nimbus.conf.
+    static func agent(host: String, hostIP: String = "127.0.0.1", driver: any VirtDriver, link: any AgentLink, images: any ImageTransfer, heartbeat: Duration,
+                      config: NimbusConfig, logger: Logger) throws -> ComputeAgent {
+        ComputeAgent(host: host, hostIP: hostIP, driver: driver, link: link, images: images, heartbeatInterval: heartbeat,
+                     shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")),
+                     powerSyncInterval: .seconds(try config.int("compute", "sync_power_state_interval")), logger: logger)
     }
 
     /// `[compute] instances_path`, or `<data dir>/instances`. QEMU's monitor sockets live below

@@ -67,7 +67,7 @@ public final class NimbusControlPlane: Sendable {
             network = NetworkService(db: db, policy: policy, settings: try Self.networkSettings(config), logger: logger)
             compute = ComputeService(db: db, policy: policy, placement: PlacementServiceClient(placement: placement),
                                      images: ImageServiceClient(images: image), network: NetworkServiceClient(network: network, logger: logger),
-                                     scheduler: try Self.schedulerSettings(config), settings: try Self.computeSettings(config), logger: logger)
+                                     scheduler: try Self.schedulerSettings(config), settings: try Self.computeSettings(config, publicURL: publicURL), logger: logger)
             let conductor = compute.conductor
             network.notifier.onNetworkChanged { device, _ in await conductor.networkChanged(instance: device) }
         } catch {
@@ -111,8 +111,11 @@ public final class NimbusControlPlane: Sendable {
         return settings
     }
 
-    static func computeSettings(_ config: NimbusConfig) throws -> ComputeService.Settings {
+    static func computeSettings(_ config: NimbusConfig, publicURL: String) throws -> ComputeService.Settings {
         var settings = ComputeService.Settings()
+        settings.consoleTokenTTL = TimeInterval(try config.int("consoleauth", "token_ttl"))
+        let novnc = config.string("vnc", "novncproxy_base_url")
+        settings.novncBaseURL = novnc.isEmpty ? "\(publicURL)\(ConsoleProxy.pagePath)" : novnc
         settings.serviceDownTime = TimeInterval(try config.int("DEFAULT", "service_down_time"))
         settings.defaultAvailabilityZone = config.string("DEFAULT", "default_availability_zone")
         for resource in ComputeQuotas.defaults.keys where NimbusConfig.options.contains(where: { $0.section == "quota" && $0.name == resource }) {
@@ -121,7 +124,6 @@ public final class NimbusControlPlane: Sendable {
         settings.allocationRatios.cpu = try config.double("DEFAULT", "cpu_allocation_ratio")
         settings.allocationRatios.ram = try config.double("DEFAULT", "ram_allocation_ratio")
         settings.allocationRatios.disk = try config.double("DEFAULT", "disk_allocation_ratio")
-        settings.allocationRatios.reservedHostMemoryMB = Int64(try config.int("DEFAULT", "reserved_host_memory_mb"))
         settings.forceConfigDrive = ["true", "1", "yes"].contains(config.string("compute", "force_config_drive").lowercased())
         settings.allowResizeToSameHost = ["true", "1", "yes"].contains(config.string("DEFAULT", "allow_resize_to_same_host").lowercased())
         return settings
@@ -132,11 +134,9 @@ public final class NimbusControlPlane: Sendable {
         var agents: [ComputeAgent] = []
         let link = LocalAgentLink(conductor: compute.conductor)
         for index in 0..<(try config.int("fake_hosts", "count")) {
-            let driver = FakeDriver(vcpus: Int64(try config.int("fake_hosts", "vcpus")), memoryMB: Int64(try config.int("fake_hosts", "memory_mb")),
-                                    diskGB: Int64(try config.int("fake_hosts", "disk_gb")))
-            agents.append(ComputeAgent(host: "fake-\(index + 1)", driver: driver, link: link, images: InProcessImageTransfer(images: image),
-                                       heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")),
-                                       shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger))
+            agents.append(try HostDrivers.agent(host: "fake-\(index + 1)", driver: try HostDrivers.fake(config), link: link,
+                                                images: InProcessImageTransfer(images: image),
+                                                heartbeat: .seconds(try config.int("DEFAULT", "report_interval")), config: config, logger: logger))
         }
         return InProcessHosts(agents: agents)
     }
@@ -147,9 +147,8 @@ public final class NimbusControlPlane: Sendable {
         let hostName = config.string("compute", "host").isEmpty ? ProcessInfo.processInfo.hostName : config.string("compute", "host")
         let hostIP = config.string("DEFAULT", "my_ip")
         let driver = try await HostDrivers.make(name, instancesPath: instancesPath, hostIP: hostIP, images: images, config: config, logger: logger)
-        return ComputeAgent(host: hostName, hostIP: hostIP, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
-                            heartbeatInterval: .seconds(try config.int("DEFAULT", "report_interval")),
-                            shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger)
+        return try HostDrivers.agent(host: hostName, hostIP: hostIP, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
+                                     heartbeat: .seconds(try config.int("DEFAULT", "report_interval")), config: config, logger: logger)
     }
 
     /// The controller's DHCP, L3 and metadata agents' reports, run as one lifecycle service.
@@ -187,8 +186,12 @@ public final class NimbusControlPlane: Sendable {
         ComputeRoutes(service: compute, validator: identity, maxBodySize: maxBody).register(on: router)
         NetworkRoutes(service: network, validator: identity, maxBodySize: maxBody).register(on: router)
         AgentRoutes(conductor: compute.conductor, policy: policy, validator: identity, maxBodySize: maxBody).register(on: router)
+        consoleProxy.registerStaticFiles(on: router)
         return router
     }
+
+    /// noVNC's pages and websocket; the websocket is served by `HTTPServerBuilder.nimbusHTTP1(consoles:)`.
+    public var consoleProxy: ConsoleProxy { ConsoleProxy(compute: compute, logger: logger) }
 
     /// Waits for work started by accepted requests (imports, builds), then closes the database.
     public func close() async {

@@ -29,6 +29,10 @@ public struct RemoteAgent: Sendable {
         public var instancesPath = "/var/lib/nimbus/instances"
         /// The address other hosts reach this one at (Nova's `my_ip`).
         public var hostIP = "127.0.0.1"
+        /// The host's nimbus.conf: `[compute]` timings and `[DEFAULT] reserved_host_*` (nil: defaults).
+        public var configFile: String?
+        /// Where guests' VNC servers listen; nil: `[vnc] server_listen` of the config file.
+        public var vncListen: String?
 
         public init(controller: String, host: String, username: String, password: String, project: String) {
             (self.controller, self.host, self.username, self.password, self.project) = (controller, host, username, password, project)
@@ -47,13 +51,18 @@ public struct RemoteAgent: Sendable {
         }
         let link = HTTPAgentLink(base: base, options: options)
         var config = NimbusConfig()
+        if let path = options.configFile {
+            guard FileManager.default.fileExists(atPath: path) else { throw StartupError("no configuration file \(path)") }
+            config = try NimbusConfig.load(path: path)
+        }
         for (option, value) in [("vcpus", options.vcpus), ("memory_mb", options.memoryMB), ("disk_gb", options.diskGB)] {
             config.set("fake_hosts", option, String(value))
         }
+        if let vncListen = options.vncListen { config.set("vnc", "server_listen", vncListen) }
         let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, hostIP: options.hostIP, images: link,
                                                 config: config, logger: logger)
-        let agent = ComputeAgent(host: options.host, hostIP: options.hostIP, driver: driver, link: link, images: link, heartbeatInterval: .seconds(options.heartbeatSeconds),
-                                 shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")), logger: logger)
+        let agent = try HostDrivers.agent(host: options.host, hostIP: options.hostIP, driver: driver, link: link, images: link,
+                                          heartbeat: .seconds(options.heartbeatSeconds), config: config, logger: logger)
         FileHandle.standardOutput.write(Data("Nimbus agent \(options.host) working for \(options.controller)\n".utf8))
         let group = ServiceGroup(configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
@@ -66,7 +75,7 @@ struct AgentService: Service {
     func run() async throws { await cancelWhenGracefulShutdown { await agent.run() } }
 }
 
-/// The agent's four calls as HTTP requests to `/compute-agent/v1`, with a token from the
+/// The agent's five calls as HTTP requests to `/compute-agent/v1`, with a token from the
 /// controller's identity service, renewed when it is refused.
 actor HTTPAgentLink: AgentLink {
     let base: URL
@@ -136,6 +145,7 @@ actor HTTPAgentLink: AgentLink {
         return reply["messages"]?.arrayValue?.compactMap(AgentMessage.init(json:)) ?? []
     }
     func report(_ report: AgentReport) async throws { _ = try await call("POST", "reports", body: report.json) }
+    func syncPowerStates(_ report: PowerStateReport) async throws { _ = try await call("POST", "power-states", body: report.json) }
 }
 
 /// The image service as a separate agent reaches it: over HTTP, with the agent's own token,

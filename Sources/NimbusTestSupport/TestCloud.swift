@@ -104,6 +104,8 @@ public struct TestCloud: Sendable {
 public struct API: Sendable {
     public let client: any TestClientProtocol
 
+    public init(client: any TestClientProtocol) { self.client = client }
+
     public struct Reply: Sendable {
         public let status: Int
         public let headers: HTTPFields

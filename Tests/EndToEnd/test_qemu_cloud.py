@@ -5,14 +5,19 @@ checks that no QEMU process, overlay, socket or log is left behind."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import pytest
+import requests
 
 from conftest import Nimbus, wait_for
 
@@ -203,4 +208,129 @@ def test_guests_outlive_a_killed_cloud_and_are_found_again(qemu_cloud: Nimbus) -
     assert server.status() == "ACTIVE"
     assert qemu_pids(server.id) == pids, "the restarted agent re-attached instead of starting another"
     server.act("stop", status="SHUTOFF")
+    server.delete()
+
+
+class WebSocketRefused(Exception):
+    """The server answered the websocket handshake with something other than 101."""
+
+
+class WebSocket:
+    """A websocket client, RFC 6455 by hand (binary frames only): what noVNC's page does."""
+
+    def __init__(self, url: str, timeout: float = 15.0) -> None:
+        parts = urllib.parse.urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1]) if len(lines[0].split()) > 1 else 0
+        if status != 101:
+            self.sock.close()
+            raise WebSocketRefused(lines[0])
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        expected = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        assert headers.get("sec-websocket-accept") == expected, headers
+        self.buffer = head.split(b"\r\n\r\n", 1)[1]
+        self.data = b""
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the websocket closed")
+            self.buffer += chunk
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def _frame(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        size = len(payload)
+        head = bytes([0x80 | opcode])
+        if size < 126:
+            head += bytes([0x80 | size])
+        elif size < 1 << 16:
+            head += bytes([0x80 | 126]) + size.to_bytes(2, "big")
+        else:
+            head += bytes([0x80 | 127]) + size.to_bytes(8, "big")
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def send(self, payload: bytes) -> None:
+        self._frame(0x2, payload)
+
+    def recv(self, n: int) -> bytes:
+        """Exactly n bytes of the binary stream the server sends."""
+        while len(self.data) < n:
+            first, second = self._read(2)
+            size = second & 0x7F
+            if size == 126:
+                size = int.from_bytes(self._read(2), "big")
+            elif size == 127:
+                size = int.from_bytes(self._read(8), "big")
+            payload = self._read(size)
+            opcode = first & 0x0F
+            if opcode == 0x8:
+                raise ConnectionError(f"the server closed the websocket: {payload!r}")
+            if opcode == 0x9:
+                self._frame(0xA, payload)
+            elif opcode in (0x0, 0x2):
+                self.data += payload
+        out, self.data = self.data[:n], self.data[n:]
+        return out
+
+    def close(self) -> None:
+        try:
+            self._frame(0x8, (1000).to_bytes(2, "big"))
+        finally:
+            self.sock.close()
+
+
+def test_novnc_console_url_opens_the_guests_vnc_server(qemu_cloud: Nimbus) -> None:
+    server = Server(qemu_cloud, "vnc", "--image", "nimbus-test")
+    console = qemu_cloud.osc("console", "url", "show", "--novnc", server.id)
+    assert console["protocol"] == "vnc" and console["type"] == "novnc", console
+    url = urllib.parse.urlsplit(console["url"])
+    # Nova's shape, on the listener: the noVNC page, the token in its websocket path.
+    assert f"{url.scheme}://{url.netloc}" == qemu_cloud.base_url and url.path == "/novnc/vnc_lite.html", console["url"]
+    path = urllib.parse.parse_qs(url.query)["path"][0]
+    assert path.startswith("?token="), path
+    token = path[len("?token="):]
+
+    # The page (Debian's noVNC) needs no token.
+    page = requests.get(console["url"], timeout=30)
+    assert page.status_code == 200 and "noVNC" in page.text and "RFB" in page.text
+
+    # An admin sees what the token opens while it is valid.
+    shown = qemu_cloud.http("GET", f"/compute/v2.1/os-console-auth-tokens/{token}", token=qemu_cloud.admin_token(),
+                            headers={"OpenStack-API-Version": "compute 2.31"})
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["console"]["instance_uuid"] == server.id
+
+    # What the page's script does: a websocket to /<path>, then RFB through it to QEMU's VNC server.
+    websocket = f"ws://{url.netloc}/{path}"
+    ws = WebSocket(websocket)
+    version = ws.recv(12)
+    assert re.fullmatch(rb"RFB 003\.00[378]\n", version), version
+    ws.send(version)
+    count = ws.recv(1)[0]
+    security = ws.recv(count)
+    assert count >= 1 and 1 in security, f"QEMU offers security type None: {list(security)}"
+    ws.close()
+
+    # The token opened one connection; it is spent, and a made-up one opens nothing.
+    with pytest.raises(WebSocketRefused):
+        WebSocket(websocket)
+    with pytest.raises(WebSocketRefused):
+        WebSocket(f"ws://{url.netloc}/?token=not-a-token")
+    gone = qemu_cloud.http("GET", f"/compute/v2.1/os-console-auth-tokens/{token}", token=qemu_cloud.admin_token(),
+                           headers={"OpenStack-API-Version": "compute 2.31"})
+    assert gone.status_code == 404, gone.text
     server.delete()

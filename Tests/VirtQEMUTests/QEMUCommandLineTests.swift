@@ -32,7 +32,7 @@ final class QEMUCommandLineTests: XCTestCase {
         XCTAssertTrue(args.contains("-nodefaults") && args.contains("-no-user-config") && args.contains("-daemonize"))
         XCTAssertEqual(value(args, "-pidfile"), paths.pidFile)
         XCTAssertEqual(value(args, "-qmp"), "unix:\(paths.qmpSocket),server=on,wait=off")
-        XCTAssertEqual(value(args, "-vnc"), "unix:\(paths.vncSocket)")
+        XCTAssertEqual(value(args, "-vnc"), "127.0.0.1:0,to=59635", "VNC on the listen address, the first free port from 5900 to 65535")
         XCTAssertEqual(value(args, "-display"), "none")
         XCTAssertEqual(value(args, "-chardev"),
                        "socket,id=serial0,path=\(paths.consoleSocket),server=on,wait=off,logfile=\(paths.consoleLog),logappend=on")
@@ -48,6 +48,13 @@ final class QEMUCommandLineTests: XCTestCase {
         XCTAssertNil(value(args, "-kernel"))
         XCTAssertNil(value(args, "-incoming"))
         XCTAssertNil(value(args, "-netdev"))
+    }
+
+    func testVNCListensOnTheConfiguredAddress() throws {
+        let v4 = try QEMUCommandLine.arguments(QEMULaunch(guest: guest(), paths: paths, acceleration: .tcg, vncListen: "192.0.2.10"))
+        XCTAssertEqual(value(v4, "-vnc"), "192.0.2.10:0,to=59635")
+        let v6 = try QEMUCommandLine.arguments(QEMULaunch(guest: guest(), paths: paths, acceleration: .tcg, vncListen: "::1"))
+        XCTAssertEqual(value(v6, "-vnc"), "[::1]:0,to=59635")
     }
 
     func testKVMUsesTheHostCPU() throws {

@@ -58,7 +58,7 @@ final class QEMUDriverTests: XCTestCase {
         XCTAssertEqual(stateAfterSpawn, .running)
         try await waitForBoots(driver, uuid, 1)
         print("spawn returned after \(spawned); first console line after \(ContinuousClock.now - spawnStart)")
-        for file in [paths.rootDisk, paths.spec, paths.qmpSocket, paths.consoleLog, paths.pidFile, paths.vncSocket] {
+        for file in [paths.rootDisk, paths.spec, paths.qmpSocket, paths.consoleLog, paths.pidFile] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: file), "\(file) exists")
         }
         let overlay = try await driver.qemuImg.info(paths.rootDisk, format: "qcow2", forceShare: true)

@@ -34,6 +34,10 @@ public struct ComputeNode: Sendable {
     public var vcpus: Int64
     public var memoryMB: Int64
     public var localGB: Int64
+    /// What the host keeps for itself, out of the totals above (placement's `reserved`).
+    public var reservedVCPUs: Int64
+    public var reservedMemoryMB: Int64
+    public var reservedDiskGB: Int64
     /// What the driver declares it can do, as data: `{"supports_live_migration": true, …}`
     /// plus the `cpu_info` and traits the scheduler matches flavors and images against.
     public var capabilities: [String: JSON]
@@ -116,7 +120,8 @@ public struct InstanceAction: Sendable {
 
     public func json(_ version: Microversion, showDetails: Bool) -> JSON {
         var out: [String: JSON] = ["action": .string(action), "instance_uuid": .string(instanceUUID), "request_id": .string(requestID),
-                                   "user_id": .string(userID), "project_id": .string(projectID),
+                                   // Actions the system started (a power-state sync's stop) have no user or project, as in Nova.
+                                   "user_id": .optional(userID.isEmpty ? nil : userID), "project_id": .optional(projectID.isEmpty ? nil : projectID),
                                    "start_time": .string(Timestamps.novaTime(startTime)), "message": .optional(message)]
         if version >= Microversion(2, 58) { out["updated_at"] = .string(Timestamps.novaTime(updatedAt)) }
         return .object(out)

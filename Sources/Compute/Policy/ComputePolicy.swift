@@ -24,7 +24,7 @@ public enum ComputePolicy {
                      "server-metadata:update_all", "server-metadata:delete", "os-server-tags:update", "os-server-tags:update_all",
                      "os-server-tags:delete", "os-server-tags:delete_all", "os-server-groups:create", "os-server-groups:delete",
                      "os-security-groups:add", "os-security-groups:remove", "os-deferred-delete:restore", "os-create-backup",
-                     "os-deferred-delete:force"] {
+                     "os-deferred-delete:force", "os-remote-consoles"] {
             rules["os_compute_api:\(rule)"] = member
         }
         for rule in ["os-migrate-server:migrate", "os-migrate-server:migrate_live"] { rules["os_compute_api:\(rule)"] = manager }
@@ -40,7 +40,7 @@ public enum ComputePolicy {
                      "os-hosts:update", "os-hosts:reboot", "os-hosts:shutdown", "os-hosts:start", "os-migrations:index",
                      "servers:migrations:index", "servers:migrations:show", "os-server-diagnostics", "os-instance-usage-audit-log:list",
                      "os-availability-zone:detail", "os-quota-sets:update", "os-quota-sets:delete", "os-quota-class-sets:show",
-                     "os-quota-class-sets:update", "limits:other_project", "os-server-groups:index:all_projects"] {
+                     "os-quota-class-sets:update", "limits:other_project", "os-server-groups:index:all_projects", "os-console-auth-tokens"] {
             rules["os_compute_api:\(rule)"] = admin
         }
         rules["compute:servers:create:requested_destination"] = admin

@@ -56,5 +56,12 @@ public struct AgentRoutes: Sendable {
             try await conductor.apply(report)
             return Response(status: .noContent)
         }
+        api.post("/hosts/:host/power-states") { request, context in
+            try authorize(context)
+            guard let report = PowerStateReport(json: try await request.jsonBody(limit: maxBodySize)),
+                  report.host == (try context.parameters.require("host")) else { throw APIError.badRequest("Malformed power-state report.") }
+            try await conductor.syncPowerStates(report)
+            return Response(status: .noContent)
+        }
     }
 }

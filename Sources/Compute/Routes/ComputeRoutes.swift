@@ -53,6 +53,7 @@ public struct ComputeRoutes: Sendable {
         registerQuotas(api)
         registerImageProxy(api)
         registerExtensions(api)
+        registerConsoles(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }

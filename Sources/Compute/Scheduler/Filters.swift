@@ -17,7 +17,7 @@ final class HostState: Sendable {
 
     init(record: HostRecord, candidate: ProviderCandidate, instances: Set<String>, failedBuilds: Int) {
         (self.record, self.candidate, self.instances, self.failedBuilds) = (record, candidate, instances, failedBuilds)
-        freeRAM = Double(max(record.node.memoryMB - (candidate.used["MEMORY_MB"] ?? 0), 0))
+        freeRAM = Double(max(record.node.memoryMB - record.node.reservedMemoryMB - (candidate.used["MEMORY_MB"] ?? 0), 0))
         freeVCPUs = Double(max(candidate.free("VCPU"), 0))
         freeDisk = Double(max(candidate.free("DISK_GB"), 0)) * 1024
     }

@@ -173,6 +173,8 @@ extension ComputeService {
             let report = try await conductor.call("console", host: host, instance: uuid, payload: length.map { ["length": .int($0)] } ?? [:])
             if let error = report.error { throw APIError(.notImplemented, "Unable to get console output: \(error)") }
             return ActionResult(status: 200, body: ["output": report.output["output"] ?? ""])
+        case "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole":
+            return try await legacyConsole(uuid, action: name, value, version: version, caller: caller)
         case "restore", "forceDelete":
             // Nimbus deletes at once (Nova's reclaim_instance_interval = 0), so no server is
             // ever SOFT_DELETED and these refuse as Nova does for any other state.

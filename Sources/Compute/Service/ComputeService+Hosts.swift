@@ -244,9 +244,11 @@ extension ComputeService {
         if version >= Microversion(2, 88) {
             out["uptime"] = .null
         } else {
+            // As Nova's resource tracker counts them: used memory and disk include what the host
+            // reserves for itself; used vCPUs are the servers' alone.
             let vcpusUsed = onHost.reduce(0) { $0 + $1.flavor.vcpus }
-            let ramUsed = onHost.reduce(0) { $0 + $1.flavor.ram } + conductor.allocationRatios.reservedHostMemoryMB
-            let diskUsed = onHost.reduce(0) { $0 + $1.flavor.disk + $1.flavor.ephemeral }
+            let ramUsed = onHost.reduce(0) { $0 + $1.flavor.ram } + node.reservedMemoryMB
+            let diskUsed = onHost.reduce(0) { $0 + $1.flavor.disk + $1.flavor.ephemeral } + node.reservedDiskGB
             let cpuInfo = node.capabilities["cpu_info"] ?? [:]
             out["vcpus"] = .int(node.vcpus)
             out["memory_mb"] = .int(node.memoryMB)

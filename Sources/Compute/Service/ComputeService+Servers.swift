@@ -439,6 +439,7 @@ extension ComputeService {
             try await self.store.update(current, x)
             try await self.releaseServer(current.flavor, project: current.projectID, x)
             try await self.store.removeGroupMember(instance: uuid, x)
+            try await self.deleteConsoleTokens(instance: uuid, x)
             if let host = current.host {
                 try await self.conductor.send("destroy", to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
             } else {

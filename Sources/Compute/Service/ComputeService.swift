@@ -27,6 +27,11 @@ public final class ComputeService: Sendable {
         public var forceConfigDrive = false
         /// `[DEFAULT] allow_resize_to_same_host`: a resize may be scheduled to the server's own host.
         public var allowResizeToSameHost = true
+        /// `[consoleauth] token_ttl`: how long a console URL's token stays valid.
+        public var consoleTokenTTL: TimeInterval = 600
+        /// `[vnc] novncproxy_base_url`: the noVNC page a console URL opens (its token goes into
+        /// the page's `path` parameter, as in Nova).
+        public var novncBaseURL = "http://127.0.0.1:8800/novnc/vnc_lite.html"
         public init() {}
     }
 

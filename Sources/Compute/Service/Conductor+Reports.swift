@@ -36,7 +36,7 @@ extension Conductor {
                 try await self.store.updateMigration(instance: uuid, status: status, x)
             }
             switch (message.kind, failed) {
-            case ("console", _), ("diagnostics", _):
+            case ("console", _), ("diagnostics", _), ("get_vnc_console", _):
                 return nil  // a synchronous call: the caller gets the report itself
             case ("cleanup", _), ("live_migration_abort", _):
                 return nil  // a leftover guest on a move's destination: the move itself ends the action

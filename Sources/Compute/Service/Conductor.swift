@@ -26,10 +26,9 @@ public final class Conductor: Sendable {
     let background = BackgroundWork()
     let allocationRatios: AllocationRatios
 
-    /// `[DEFAULT] cpu/ram/disk_allocation_ratio` and the host reservations reported to placement.
+    /// `[DEFAULT] cpu/ram/disk_allocation_ratio`, reported to placement for every host.
     public struct AllocationRatios: Sendable {
         public var cpu = 4.0, ram = 1.0, disk = 1.0
-        public var reservedHostMemoryMB: Int64 = 512
         public init() {}
     }
 
@@ -66,7 +65,9 @@ public final class Conductor: Sendable {
         let node = ComputeNode(uuid: existing?.uuid ?? Identifiers.uuid(), host: registration.host, hypervisorHostname: registration.host,
                                hypervisorType: registration.resources.hypervisorType, hypervisorVersion: registration.resources.hypervisorVersion,
                                hostIP: registration.hostIP, vcpus: registration.resources.vcpus, memoryMB: registration.resources.memoryMB,
-                               localGB: registration.resources.diskGB, capabilities: capabilities, updatedAt: now)
+                               localGB: registration.resources.diskGB, reservedVCPUs: registration.resources.reservedVCPUs,
+                               reservedMemoryMB: registration.resources.reservedMemoryMB, reservedDiskGB: registration.resources.reservedDiskGB,
+                               capabilities: capabilities, updatedAt: now)
         let service = ServiceRecord(id: Identifiers.uuid(), host: registration.host, binary: "nova-compute", disabled: false, disabledReason: nil,
                                     forcedDown: false, lastSeenUp: now, createdAt: now, updatedAt: now)
         let evacuated = try await db.transaction { x -> Bool in
@@ -97,13 +98,18 @@ public final class Conductor: Sendable {
         return !rows.isEmpty
     }
 
+    /// The node's provider in placement: its totals, what the host reserves for itself (as
+    /// Nova's compute reports it, so capacity is (total − reserved) × ratio; a reservation past
+    /// the total reserves all of it), the allocation ratios and its traits.
     func syncProvider(_ node: ComputeNode, capabilities: DriverCapabilities, disabled: Bool) async throws {
         let ratios = allocationRatios
         var inventory: [String: ProviderInventory] = [
-            "VCPU": ProviderInventory(total: node.vcpus, allocationRatio: ratios.cpu),
-            "MEMORY_MB": ProviderInventory(total: node.memoryMB, reserved: min(ratios.reservedHostMemoryMB, node.memoryMB - 1), allocationRatio: ratios.ram),
+            "VCPU": ProviderInventory(total: node.vcpus, reserved: min(node.reservedVCPUs, node.vcpus), allocationRatio: ratios.cpu),
+            "MEMORY_MB": ProviderInventory(total: node.memoryMB, reserved: min(node.reservedMemoryMB, node.memoryMB), allocationRatio: ratios.ram),
         ]
-        if node.localGB > 0 { inventory["DISK_GB"] = ProviderInventory(total: node.localGB, allocationRatio: ratios.disk) }
+        if node.localGB > 0 {
+            inventory["DISK_GB"] = ProviderInventory(total: node.localGB, reserved: min(node.reservedDiskGB, node.localGB), allocationRatio: ratios.disk)
+        }
         var traits = capabilities.traits
         if disabled { traits.insert("COMPUTE_STATUS_DISABLED") }
         try await placement.syncProvider(uuid: node.uuid, name: node.hypervisorHostname, inventory: inventory, traits: traits)

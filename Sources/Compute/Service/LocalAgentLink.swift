@@ -3,7 +3,7 @@ import HostAPI
 import NimbusCore
 
 /// The agent link for agents running inside the control plane's process (`nimbus up
-/// --fake-hosts N`, tests): the same four calls a remote agent makes over HTTP, as direct
+/// --fake-hosts N`, tests): the same five calls a remote agent makes over HTTP, as direct
 /// calls, still through the durable outbox.
 public struct LocalAgentLink: AgentLink {
     let conductor: Conductor
@@ -16,4 +16,5 @@ public struct LocalAgentLink: AgentLink {
         try await conductor.fetch(host: host, after: after, wait: wait)
     }
     public func report(_ report: AgentReport) async throws { try await conductor.apply(report) }
+    public func syncPowerStates(_ report: PowerStateReport) async throws { try await conductor.syncPowerStates(report) }
 }

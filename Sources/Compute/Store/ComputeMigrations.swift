@@ -100,5 +100,26 @@ public enum ComputeMigrations {
             """,
             "CREATE INDEX compute_migration_instance ON compute_migration (instance_uuid, id)",
         ]),
+        // What each host keeps for itself ([DEFAULT] reserved_host_* on the host), reported by
+        // its agent: placement's `reserved`, and part of the hypervisor's used memory and disk.
+        Migration(service: "compute", version: 3, name: "host reservations", statements: [
+            "ALTER TABLE compute_node ADD COLUMN reserved_vcpus BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE compute_node ADD COLUMN reserved_memory_mb BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE compute_node ADD COLUMN reserved_disk_gb BIGINT NOT NULL DEFAULT 0",
+        ]),
+        // Nova's console auth tokens: what a console URL's token opens (the guest's VNC server
+        // on its host), found by the token's SHA-256 — the token itself is never stored. A row
+        // is deleted when its websocket connects (one-time), when its server is deleted, and
+        // once it expires.
+        Migration(service: "compute", version: 4, name: "console auth tokens", statements: [
+            """
+            CREATE TABLE compute_console_auth_token (
+                token_hash TEXT PRIMARY KEY, console_type TEXT NOT NULL, instance_uuid TEXT NOT NULL, project_id TEXT NOT NULL,
+                compute_host TEXT NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL, internal_access_path TEXT,
+                access_url_base TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL)
+            """,
+            "CREATE INDEX compute_console_auth_token_instance ON compute_console_auth_token (instance_uuid)",
+            "CREATE INDEX compute_console_auth_token_expiry ON compute_console_auth_token (expires_at)",
+        ]),
     ]
 }

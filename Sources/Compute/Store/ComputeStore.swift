@@ -275,6 +275,7 @@ struct ComputeStore: Sendable {
         ComputeNode(uuid: r.string("uuid"), host: r.string("host"), hypervisorHostname: r.string("hypervisor_hostname"),
                     hypervisorType: r.string("hypervisor_type"), hypervisorVersion: r.int("hypervisor_version"), hostIP: r.string("host_ip"),
                     vcpus: r.int("vcpus"), memoryMB: r.int("memory_mb"), localGB: r.int("local_gb"),
+                    reservedVCPUs: r.int("reserved_vcpus"), reservedMemoryMB: r.int("reserved_memory_mb"), reservedDiskGB: r.int("reserved_disk_gb"),
                     capabilities: json(r, "capabilities").objectValue ?? [:], updatedAt: date(r, "updated_at"))
     }
 
@@ -288,13 +289,16 @@ struct ComputeStore: Sendable {
 
     func upsertNode(_ n: ComputeNode, _ x: any SQLExecutor) async throws {
         try await x.execute("""
-            INSERT INTO compute_node (uuid, host, hypervisor_hostname, hypervisor_type, hypervisor_version, host_ip, vcpus, memory_mb, local_gb, capabilities, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO compute_node (uuid, host, hypervisor_hostname, hypervisor_type, hypervisor_version, host_ip, vcpus, memory_mb, local_gb,
+                reserved_vcpus, reserved_memory_mb, reserved_disk_gb, capabilities, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (host) DO UPDATE SET hypervisor_type = excluded.hypervisor_type, hypervisor_version = excluded.hypervisor_version,
                 host_ip = excluded.host_ip, vcpus = excluded.vcpus, memory_mb = excluded.memory_mb, local_gb = excluded.local_gb,
+                reserved_vcpus = excluded.reserved_vcpus, reserved_memory_mb = excluded.reserved_memory_mb, reserved_disk_gb = excluded.reserved_disk_gb,
                 capabilities = excluded.capabilities, updated_at = excluded.updated_at
             """, [.text(n.uuid), .text(n.host), .text(n.hypervisorHostname), .text(n.hypervisorType), .integer(n.hypervisorVersion),
-                  .text(n.hostIP), .integer(n.vcpus), .integer(n.memoryMB), .integer(n.localGB), .text(JSON.object(n.capabilities).serialized()),
+                  .text(n.hostIP), .integer(n.vcpus), .integer(n.memoryMB), .integer(n.localGB),
+                  .integer(n.reservedVCPUs), .integer(n.reservedMemoryMB), .integer(n.reservedDiskGB), .text(JSON.object(n.capabilities).serialized()),
                   .real(n.updatedAt.timeIntervalSince1970)])
     }
 

@@ -25,13 +25,22 @@ public struct NimbusHTTP1Channel: ServerChildChannel {
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        Self.tuned(channel, upgradable: false) { http1.setup(channel: channel, logger: logger) }
+    }
+
+    /// Another HTTP/1 child channel's `setup`, with the larger reads and the `100 Continue`
+    /// answers added. `upgradable`: the channel may become a websocket (an upgrade
+    /// channel), so the `100 Continue` handler leaves the pipeline when the upgrade request
+    /// arrives, before any websocket byte could reach it.
+    public static func tuned<Value: Sendable>(_ channel: any Channel, upgradable: Bool,
+                                              setup: @escaping @Sendable () -> EventLoopFuture<Value>) -> EventLoopFuture<Value> {
         channel.setOption(ChannelOptions.recvAllocator,
                           value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: Self.maximumRead))
-            .flatMap { http1.setup(channel: channel, logger: logger) }
+            .flatMap { setup() }
             .flatMapThrowing { value in
                 // Right after the request decoder, where requests still carry their HTTP version.
                 let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-                try channel.pipeline.syncOperations.addHandler(ExpectContinueHandler(), position: .after(decoder))
+                try channel.pipeline.syncOperations.addHandler(ExpectContinueHandler(leavesOnWebSocketUpgrade: upgradable), position: .after(decoder))
                 return value
             }
     }
@@ -65,8 +74,20 @@ final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Requests whose response has not been completely written.
     private var unanswered = 0
+    /// Whether a websocket upgrade request removes this handler: after the upgrade the pipeline
+    /// carries websocket bytes, which this handler must not see (nor the upgrade's handlers
+    /// remove, since they do not know it).
+    private let leavesOnWebSocketUpgrade: Bool
+
+    init(leavesOnWebSocketUpgrade: Bool = false) { self.leavesOnWebSocketUpgrade = leavesOnWebSocketUpgrade }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if leavesOnWebSocketUpgrade, case .head(let head) = unwrapInboundIn(data),
+           head.headers["upgrade"].contains(where: { $0.lowercased().contains("websocket") }) {
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
         if case .head(let head) = unwrapInboundIn(data) {
             unanswered += 1
             // HTTP/1.0 requests must have the expectation ignored (RFC 9110 §10.1.1).

@@ -169,6 +169,17 @@ public protocol LiveMigratingDriver: VirtDriver {
     func abortIncoming(_ uuid: String) async throws
 }
 
+/// Offers a guest's graphical console: its VNC server, which the controller's noVNC proxy
+/// relays to a browser (Nova's `get_vnc_console`). A driver without it has no graphical
+/// consoles, and the API answers Nova's 501 for its servers.
+public protocol VNCConsoleDriver: VirtDriver {
+    /// Where the guest's VNC server listens now. Postcondition: a TCP connection to the returned
+    /// endpoint, from the controller, reaches this guest's VNC server and no other guest's, for
+    /// as long as the guest's hypervisor process runs. Throws `invalidState` when the guest
+    /// exists but has no VNC server (it is not running), `guestNotFound` when there is no guest.
+    func vncConsole(_ uuid: String) async throws -> VNCEndpoint
+}
+
 extension DriverCapabilities {
     /// The capabilities of a driver: the protocols it conforms to.
     public init(of driver: any VirtDriver) {

@@ -9,7 +9,7 @@ import Synchronization
 /// steps, a snapshot is uploaded through `ImageTransfer` — so the code above it cannot lean
 /// on shortcuts.
 public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriver, RescuingDriver, DiagnosingDriver, ResizingDriver,
-    ColdMigratingDriver, LiveMigratingDriver {
+    ColdMigratingDriver, LiveMigratingDriver, LifecycleEventDriver {
     struct Guest {
         var spec: GuestSpec
         var state: PowerState
@@ -23,9 +23,24 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
     /// Guest names whose spawn fails, to exercise reschedules and faults.
     private let failingSpawns = Mutex<Set<String>>([])
 
-    public init(vcpus: Int64 = 8, memoryMB: Int64 = 16384, diskGB: Int64 = 200) {
+    private let events = GuestEventChannel()
+
+    /// `reserved*`: what the host keeps for itself, as `[DEFAULT] reserved_host_*` say.
+    public init(vcpus: Int64 = 8, memoryMB: Int64 = 16384, diskGB: Int64 = 200, reservedVCPUs: Int64 = 0, reservedMemoryMB: Int64 = 0,
+                reservedDiskMB: Int64 = 0) {
         resources = HostResources(vcpus: vcpus, memoryMB: memoryMB, diskGB: diskGB, hypervisorType: "fake", hypervisorVersion: 1000,
-                                  cpuInfo: ["arch": "x86_64", "vendor": "fake", "model": "fake"])
+                                  cpuInfo: ["arch": "x86_64", "vendor": "fake", "model": "fake"], reservedVCPUs: reservedVCPUs,
+                                  reservedMemoryMB: reservedMemoryMB, reservedDiskGB: HostResources.gigabytes(ceilingOf: reservedDiskMB))
+    }
+
+    public func guestEvents() -> AsyncStream<String> { events.stream() }
+
+    /// The guest stops by itself, as a real guest that powers itself off or whose hypervisor
+    /// process is killed: it is shut down, and with `notify` a lifecycle event says so (without
+    /// it only the agent's periodic sync can notice).
+    public func simulateShutdown(_ uuid: String, notify: Bool = true) throws {
+        try change(uuid, to: .shutdown, log: "shut down by itself")
+        if notify { events.send(uuid) }
     }
 
     /// Makes every later spawn of a guest with this name fail.

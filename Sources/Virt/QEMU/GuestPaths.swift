@@ -28,7 +28,6 @@ public struct GuestPaths: Sendable, Equatable {
     /// whether or not anyone is attached.
     public var consoleSocket: String { file("console.sock") }
     public var consoleLog: String { file("console.log") }
-    public var vncSocket: String { file("vnc.sock") }
     /// Written by QEMU (`-pidfile`) once it runs; QEMU removes it when it exits normally.
     public var pidFile: String { file("qemu.pid") }
     /// QEMU's own stderr (warnings, errors), appended across starts.

@@ -3,9 +3,15 @@ import Foundation
 /// The driver's QMP connections, one per running guest, kept open between calls (as libvirt
 /// keeps its monitor connections): QEMU serves one monitor client at a time, so every call
 /// for a guest shares this one connection, matching replies by id.
+///
+/// An open connection also tells when its QEMU ends: QEMU closes the monitor as it exits, so
+/// a connection that closes without the driver closing it means the guest powered itself off
+/// or its process was killed. Its uuid then goes to `exits` (libvirt's lifecycle event).
 actor MonitorRegistry {
     private var clients: [String: QMPClient] = [:]
     private var connecting: [String: Task<QMPClient, any Error>] = [:]
+    /// Guests whose QEMU ended by itself, once the process is gone.
+    nonisolated let exits = GuestEventChannel()
 
     /// The open connection to the guest's monitor, connecting (once, for concurrent callers)
     /// if there is none or the last one closed.
@@ -17,7 +23,30 @@ actor MonitorRegistry {
         defer { connecting[paths.uuid] = nil }
         let client = try await task.value
         clients[paths.uuid] = client
+        watch(client, paths)
         return client
+    }
+
+    /// Waits for the connection to close; if nobody here closed it, QEMU did, and once its
+    /// process is gone the guest's uuid is sent to `exits`.
+    private func watch(_ client: QMPClient, _ paths: GuestPaths) {
+        let pid = GuestProcess.running(paths)
+        Task { [weak self] in
+            // The wait is bounded, as every QMP wait is; a guest runs for longer, so it is renewed.
+            while (try? await client.waitUntilClosed(timeout: .seconds(600))) == nil {}
+            guard let self, await self.forgetClosedByQEMU(client, uuid: paths.uuid) else { return }
+            // The monitor closes a moment before the process is gone.
+            if let pid { _ = await GuestProcess.waitForExit(paths, pid: pid, timeout: .seconds(5)) }
+            self.exits.send(paths.uuid)
+        }
+    }
+
+    /// Whether `client` was still the guest's connection (so the driver did not close it);
+    /// it is forgotten.
+    private func forgetClosedByQEMU(_ client: QMPClient, uuid: String) -> Bool {
+        guard clients[uuid] === client else { return false }
+        clients[uuid] = nil
+        return true
     }
 
     /// Closes and forgets the guest's connection (its QEMU is gone or going).

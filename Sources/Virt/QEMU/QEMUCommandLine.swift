@@ -19,12 +19,15 @@ public struct QEMULaunch: Sendable, Equatable {
     /// Rescue mode: boot from this disk, with the guest's own root disk as the second disk
     /// (no ephemeral or swap disk).
     public var rescueDisk: String?
+    /// The host address the guest's VNC server listens on (`[vnc] server_listen`); QEMU takes
+    /// the first free port from 5900 up.
+    public var vncListen: String
 
     public init(guest: GuestSpec, paths: GuestPaths, acceleration: Acceleration, tcgTranslationCacheMB: Int = 32,
                 kernel: String? = nil, ramdisk: String? = nil, incomingState: String? = nil, deferredIncoming: Bool = false,
-                rescueDisk: String? = nil) {
+                rescueDisk: String? = nil, vncListen: String = "127.0.0.1") {
         (self.guest, self.paths, self.acceleration, self.tcgTranslationCacheMB) = (guest, paths, acceleration, tcgTranslationCacheMB)
-        (self.kernel, self.ramdisk, self.incomingState, self.rescueDisk) = (kernel, ramdisk, incomingState, rescueDisk)
+        (self.kernel, self.ramdisk, self.incomingState, self.rescueDisk, self.vncListen) = (kernel, ramdisk, incomingState, rescueDisk, vncListen)
         self.deferredIncoming = deferredIncoming
     }
 }
@@ -39,8 +42,12 @@ public struct QEMULaunch: Sendable, Equatable {
 /// - the serial console on a unix socket a console proxy can attach to, with `logfile=` so
 ///   the log is complete whether or not anyone reads the socket (an attached client that does
 ///   not read would stall the guest's UART; an absent one does not).
-/// - VNC on a unix socket in the guest's directory: no port numbers to allocate per host.
+/// - VNC on TCP at the host's `[vnc] server_listen` address, on the first free port of libvirt's
+///   range (`to=`): the controller's console proxy connects to it, also from another machine,
+///   and QEMU, not the driver, settles which port is free (`query-vnc` says which it took).
 public enum QEMUCommandLine {
+    /// VNC displays are ports from 5900 (display 0); libvirt's autoport range ends at 65535.
+    static let vncPorts = 5900...65535
     /// The bus for the root, ephemeral and swap disks (`hw_disk_bus`).
     enum DiskBus: String { case virtio, scsi, sata, ide }
 
@@ -126,7 +133,7 @@ public enum QEMUCommandLine {
             "-device", "isa-serial,chardev=serial0",
             "-device", "VGA",
             "-display", "none",
-            "-vnc", "unix:\(escaped(paths.vncSocket))",
+            "-vnc", "\(vncHost(launch.vncListen)):0,to=\(vncPorts.upperBound - vncPorts.lowerBound)",
             "-qmp", "unix:\(escaped(paths.qmpSocket)),server=on,wait=off",
             "-pidfile", paths.pidFile,
             "-daemonize",
@@ -147,6 +154,9 @@ public enum QEMUCommandLine {
         case .tcg: return ["-accel", "tcg,tb-size=\(tcgTranslationCacheMB)", "-cpu", "qemu64"]
         }
     }
+
+    /// An address as QEMU's `-vnc` reads it: IPv6 literals in brackets.
+    static func vncHost(_ address: String) -> String { address.contains(":") && !address.hasPrefix("[") ? "[\(address)]" : address }
 
     /// A value inside a QEMU option list: commas are doubled so they are not separators.
     static func escaped(_ value: String) -> String { value.replacingOccurrences(of: ",", with: ",,") }

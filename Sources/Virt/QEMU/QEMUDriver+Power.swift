@@ -15,7 +15,7 @@ extension QEMUDriver {
         let ramdisk = try await bootFile(bootImage.ramdiskID)
         let launch = QEMULaunch(guest: guest, paths: paths, acceleration: acceleration, tcgTranslationCacheMB: configuration.tcgTranslationCacheMB,
                                 kernel: kernel, ramdisk: ramdisk, incomingState: incomingState, deferredIncoming: deferredIncoming,
-                                rescueDisk: rescueImage == nil ? nil : paths.rescueDisk)
+                                rescueDisk: rescueImage == nil ? nil : paths.rescueDisk, vncListen: configuration.vncListen)
         let arguments = try QEMUCommandLine.arguments(launch)
         await monitors.drop(guest.uuid)
         // With -daemonize, QEMU's first process exits once the guest is set up (status 0), or

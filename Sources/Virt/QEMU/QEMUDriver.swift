@@ -8,8 +8,9 @@ import NimbusCore
 /// (see `GuestPaths`) plus, while it runs, a QEMU process found through the pidfile and
 /// controlled over QMP. QEMU is daemonized, so guests outlive the agent; a new driver on the
 /// same instances root (a restarted agent) sees the same guests and can control them.
-/// Capabilities: pause, suspend, snapshot, diagnostics, rescue (`QEMUDriver+Rescue.swift`),
-/// resize (`+Resize`), cold migration (`+ColdMigration`) and live migration (`+LiveMigration`).
+/// Capabilities: pause, suspend, snapshot, diagnostics, rescue (`QEMUDriver+Rescue.swift`), VNC consoles
+/// (`QEMUDriver+Console.swift`), resize (`+Resize`), cold migration (`+ColdMigration`) and live
+/// migration (`+LiveMigration`); it reports lifecycle events (`QEMUDriver+Lifecycle.swift`).
 public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, SnapshottingDriver, DiagnosingDriver {
     public let name = "qemu"
     public let configuration: QEMUDriverConfiguration
@@ -82,10 +83,10 @@ public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, Snap
     public func hostResources() async throws -> HostResources {
         var cpuInfo = HostInfo.cpuInfo()
         cpuInfo["acceleration"] = acceleration.rawValue
-        return HostResources(vcpus: max(HostInfo.cpuCount() - configuration.reservedVCPUs, 0),
-                             memoryMB: max(HostInfo.memoryMB() - configuration.reservedMemoryMB, 0),
-                             diskGB: max(HostInfo.diskGB(at: configuration.instancesPath) - configuration.reservedDiskGB, 0),
-                             hypervisorType: "QEMU", hypervisorVersion: hypervisorVersion, cpuInfo: cpuInfo)
+        return HostResources(vcpus: HostInfo.cpuCount(), memoryMB: HostInfo.memoryMB(), diskGB: HostInfo.diskGB(at: configuration.instancesPath),
+                             hypervisorType: "QEMU", hypervisorVersion: hypervisorVersion, cpuInfo: cpuInfo,
+                             reservedVCPUs: configuration.reservedVCPUs, reservedMemoryMB: configuration.reservedMemoryMB,
+                             reservedDiskGB: HostResources.gigabytes(ceilingOf: configuration.reservedDiskMB))
     }
 
     /// Removes cached base images that no guest on this host uses (as its image, kernel,

@@ -20,16 +20,21 @@ public struct QEMUDriverConfiguration: Sendable {
     public var probeTimeout: Duration = .seconds(5)
     /// TCG translation cache per guest, MiB.
     public var tcgTranslationCacheMB: Int = 32
-    /// Capacity kept for the host itself, left out of `hostResources()`.
+    /// Capacity kept for the host itself (Nova's `reserved_host_cpus`, `reserved_host_memory_mb`,
+    /// `reserved_host_disk_mb`): `hostResources()` reports it as reserved beside the totals.
     public var reservedVCPUs: Int64 = 0
     public var reservedMemoryMB: Int64 = 512
-    public var reservedDiskGB: Int64 = 0
+    public var reservedDiskMB: Int64 = 0
     /// How long a soft reboot waits for the guest to shut down before stopping it hard.
     public var shutdownTimeout: Duration = .seconds(60)
     /// How long QMP commands and QEMU start-up may take.
     public var monitorTimeout: Duration = .seconds(30)
     /// How long saving or loading a suspended guest's state may take.
     public var stateTransferTimeout: Duration = .seconds(300)
+    /// The host address guests' VNC servers listen on (Nova's `[vnc] server_listen`): one the
+    /// controller's console proxy can reach, since the proxy connects to it. Loopback when the
+    /// controller runs on this host.
+    public var vncListen: String = "127.0.0.1"
     /// How long a snapshot's disk copy may take.
     public var snapshotTimeout: Duration = .seconds(1800)
     /// A live migration's stream bandwidth, MiB/s. QEMU's default (128 MiB/s) is meant for
