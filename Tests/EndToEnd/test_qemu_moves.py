@@ -69,9 +69,12 @@ class Host:
         return left + [f"pid {pid}" for pid in processes_under(self.instances / uuid)]
 
 
-@pytest.fixture(scope="module")
-def hosts(tmp_path_factory: pytest.TempPathFactory):
-    cloud = Nimbus("sqlite", tmp_path_factory.mktemp("moves"))
+# Parametrized by its one backend so that the tests' ids carry it: conftest's xdist_scope then
+# hands the module's tests to one pytest-xdist worker together, in file order, sharing one
+# cloud and one server (each test moves the server from wherever the last one left it).
+@pytest.fixture(scope="module", params=["sqlite"])
+def hosts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    cloud = Nimbus(request.param, tmp_path_factory.mktemp("moves"))
     cloud.command = "controller"
     cloud.fake_hosts = None
     cloud.start()

@@ -132,6 +132,8 @@ final class QEMUMoveTests: XCTestCase {
         try await hosts.a.spawn(guest)
         await waitFor(hosts.a, uuid, TestGuest.banner)
         XCTAssertEqual(DriverCapabilities(of: hosts.a).coldMigration, true)
+        // Stopping the guest for the move is the driver's doing, not the guest crashing.
+        let eventsA = hosts.a.guestEvents()
 
         // Data the guest wrote, on its root and ephemeral disks.
         try await hosts.a.powerOff(uuid, timeout: .seconds(10))
@@ -190,6 +192,8 @@ final class QEMUMoveTests: XCTestCase {
         XCTAssertEqual(processes(of: hosts.rootA), [], "no QEMU or export daemon left on the source")
         XCTAssertEqual(guestEntries(hosts.rootA), [])
         try await hosts.a.endExport(uuid)  // idempotent
+        let sourceEvent = await nextEvent(eventsA, within: .seconds(1))
+        XCTAssertNil(sourceEvent, "the source's stops (power-off, export) are no lifecycle events")
         try await hosts.b.destroy(uuid)
         XCTAssertEqual(hosts.sandbox.liveProcesses(), [])
     }
@@ -234,11 +238,14 @@ final class QEMUMoveTests: XCTestCase {
         XCTAssertEqual(repeated, endpoint, "asked again, the same endpoint")
         let destinationPID = try XCTUnwrap(GuestProcess.running(pathsB))
 
+        let eventsA = hosts.a.guestEvents()
         let start = ContinuousClock.now
         let statistics = try await hosts.a.liveMigrate(uuid, to: endpoint)
         let took = ContinuousClock.now - start
-        print("live migration of a 128 MiB guest: \(took) in all (disks included), QEMU total \(statistics.total), "
-              + "downtime \(statistics.downtime), RAM sent \(statistics.ramTransferredBytes) bytes")
+        print("live migration of a 128 MiB guest: \(took) in all; disks copied in \(statistics.diskCopy), "
+              + "then QEMU's total-time \(statistics.total), downtime \(statistics.downtime), RAM sent \(statistics.ramTransferredBytes >> 20) MiB")
+        let sourceEvent = await nextEvent(eventsA, within: .seconds(1))
+        XCTAssertNil(sourceEvent, "the source's QEMU ending after the move is no lifecycle event")
         XCTAssertLessThan(statistics.downtime, .seconds(1))
         XCTAssertFalse(FileManager.default.fileExists(atPath: pathsA.directory), "nothing of the guest is left at the source")
         XCTAssertEqual(processes(of: hosts.rootA), [])

@@ -55,6 +55,7 @@ extension QEMUDriver {
     /// Stops a running QEMU: `quit` over QMP (QEMU flushes its disks and exits), SIGKILL if it
     /// has not exited within a few seconds.
     func quit(_ paths: GuestPaths, pid: pid_t) async {
+        await monitors.expectExit(paths.uuid)
         if let client = try? await monitor(paths) { _ = try? await client.execute("quit", timeout: .seconds(5)) }
         if !(await GuestProcess.waitForExit(paths, pid: pid, timeout: .seconds(5))) { await stopHard(paths) }
         await monitors.drop(paths.uuid)
@@ -67,6 +68,9 @@ extension QEMUDriver {
         let (paths, _) = try existing(uuid)
         guard let pid = GuestProcess.running(paths) else { return }
         let client = try await monitor(paths)
+        // Asked for (a stop, or a move or resize stopping the guest): not the guest powering
+        // itself off, so no lifecycle event.
+        await monitors.expectExit(uuid)
         do {
             try await client.execute("system_powerdown")
             try await client.waitUntilClosed(timeout: timeout)
@@ -80,6 +84,9 @@ extension QEMUDriver {
             // The guest did not answer the power button (no ACPI handling, or paused).
         } catch QMPError.disconnected {
             // QEMU went away under the command: it is exiting.
+        } catch {
+            await monitors.exitNoLongerExpected(uuid)
+            throw error
         }
         await quit(paths, pid: pid)
     }
