@@ -208,6 +208,10 @@ def test_live_migration_keeps_the_guest_running(hosts, server) -> None:
     assert "live-migration" in [e["Action"] for e in events], events
     migrations = cloud.osc("--os-compute-api-version", "2.59", "server", "migration", "list", "--server", server.id, fmt="json")
     assert any(m["Type"] == "live-migration" and m["Status"] == "completed" for m in migrations), migrations
+    # The source's driver logs QEMU's figures (query-migrate); shown with `pytest -s`.
+    figures = [line for line in source.log.read_text().splitlines() if f"live migration of {server.id}:" in line]
+    assert figures, "the source logs the migration's figures"
+    print("\n" + figures[-1].split("[Virt] ", 1)[-1])
 
 
 def test_resize_to_more_ram_shows_in_the_guest(hosts, server) -> None:
