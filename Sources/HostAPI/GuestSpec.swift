@@ -90,15 +90,35 @@ public struct VIF: Sendable, Equatable {
 
 /// Where a cold migration's source offers a guest's disks for the destination to copy.
 public struct DiskExport: Sendable, Equatable {
-    /// A URI the destination's driver understands (`nbd://host:port/export` for QEMU).
+    /// What the destination's driver reads: one URI per disk, separated by single spaces (the
+    /// agents carry it as one string). QEMU's: `nbd://host:port/<disk>` for each of the guest's
+    /// disks (`root`, `eph0`, `swap`); the fake driver's: `fake://<uuid>`.
     public var location: String
 
     public init(location: String) { self.location = location }
+
+    /// One location per disk.
+    public init(disks: [String]) { location = disks.joined(separator: " ") }
+
+    /// The per-disk URIs `location` lists.
+    public var disks: [String] { location.split(separator: " ").map(String.init) }
 }
 
-/// Where a live migration's destination listens for the guest's state (`tcp:host:port` for QEMU).
+/// Where a live migration's destination listens for the guest's state, and, for a block
+/// migration, for its disks.
 public struct MigrationEndpoint: Sendable, Equatable {
+    /// The migration stream's URI first (QEMU: `tcp:host:port`), then one URI per disk the
+    /// source copies into (QEMU: `nbd://host:port/<disk>`), separated by single spaces (the
+    /// agents carry it as one string).
     public var uri: String
 
     public init(uri: String) { self.uri = uri }
+
+    public init(stream: String, disks: [String]) { uri = ([stream] + disks).joined(separator: " ") }
+
+    /// Where the migration stream goes.
+    public var stream: String { uri.split(separator: " ").first.map(String.init) ?? "" }
+
+    /// Where each disk goes in a block migration (empty when the disks are not copied).
+    public var disks: [String] { uri.split(separator: " ").dropFirst().map(String.init) }
 }

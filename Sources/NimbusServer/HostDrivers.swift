@@ -12,8 +12,9 @@ enum HostDrivers {
     static let names = ["qemu", "fake"]
 
     /// The driver `name`, ready to work: for QEMU, the host's packages are installed when
-    /// missing (saying so) and acceleration is probed.
-    static func make(_ name: String, instancesPath: String, images: any ImageTransfer, config: NimbusConfig,
+    /// missing (saying so) and acceleration is probed. `hostIP` is the address other hosts
+    /// reach this one at (moves' disk and memory streams listen on it).
+    static func make(_ name: String, instancesPath: String, hostIP: String, images: any ImageTransfer, config: NimbusConfig,
                      logger: Logger) async throws -> any VirtDriver {
         switch name {
         case "fake":
@@ -25,11 +26,12 @@ enum HostDrivers {
             }
             try FileManager.default.createDirectory(atPath: instancesPath, withIntermediateDirectories: true)
             var configuration = QEMUDriverConfiguration(instancesPath: instancesPath)
+            configuration.hostAddress = hostIP
             configuration.shutdownTimeout = .seconds(try config.int("compute", "shutdown_timeout"))
             let reserved = try Reservations(config)
             (configuration.reservedVCPUs, configuration.reservedMemoryMB, configuration.reservedDiskMB) = (reserved.vcpus, reserved.memoryMB, reserved.diskMB)
             configuration.vncListen = config.string("vnc", "server_listen")
-            return try await QEMUDriver(configuration: configuration, images: images, configDrive: ConfigDriveWriter())
+            return try await QEMUDriver(configuration: configuration, images: images, configDrive: ConfigDriveWriter(), logger: logger)
         default:
             throw StartupError("unknown compute driver '\(name)': expected one of \(names.joined(separator: ", "))")
         }
@@ -58,9 +60,9 @@ enum HostDrivers {
     }
 
     /// The agent of one compute host, with the timings every host reads from nimbus.conf.
-    static func agent(host: String, driver: any VirtDriver, link: any AgentLink, images: any ImageTransfer, heartbeat: Duration,
+    static func agent(host: String, hostIP: String = "127.0.0.1", driver: any VirtDriver, link: any AgentLink, images: any ImageTransfer, heartbeat: Duration,
                       config: NimbusConfig, logger: Logger) throws -> ComputeAgent {
-        ComputeAgent(host: host, driver: driver, link: link, images: images, heartbeatInterval: heartbeat,
+        ComputeAgent(host: host, hostIP: hostIP, driver: driver, link: link, images: images, heartbeatInterval: heartbeat,
                      shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")),
                      powerSyncInterval: .seconds(try config.int("compute", "sync_power_state_interval")), logger: logger)
     }

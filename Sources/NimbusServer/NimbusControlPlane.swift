@@ -125,6 +125,7 @@ public final class NimbusControlPlane: Sendable {
         settings.allocationRatios.ram = try config.double("DEFAULT", "ram_allocation_ratio")
         settings.allocationRatios.disk = try config.double("DEFAULT", "disk_allocation_ratio")
         settings.forceConfigDrive = ["true", "1", "yes"].contains(config.string("compute", "force_config_drive").lowercased())
+        settings.allowResizeToSameHost = ["true", "1", "yes"].contains(config.string("DEFAULT", "allow_resize_to_same_host").lowercased())
         return settings
     }
 
@@ -144,8 +145,9 @@ public final class NimbusControlPlane: Sendable {
     public func localHost(driver name: String, instancesPath: String) async throws -> ComputeAgent {
         let images = InProcessImageTransfer(images: image)
         let hostName = config.string("compute", "host").isEmpty ? ProcessInfo.processInfo.hostName : config.string("compute", "host")
-        let driver = try await HostDrivers.make(name, instancesPath: instancesPath, images: images, config: config, logger: logger)
-        return try HostDrivers.agent(host: hostName, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
+        let hostIP = config.string("DEFAULT", "my_ip")
+        let driver = try await HostDrivers.make(name, instancesPath: instancesPath, hostIP: hostIP, images: images, config: config, logger: logger)
+        return try HostDrivers.agent(host: hostName, hostIP: hostIP, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
                                      heartbeat: .seconds(try config.int("DEFAULT", "report_interval")), config: config, logger: logger)
     }
 

@@ -27,6 +27,8 @@ public struct RemoteAgent: Sendable {
         /// `qemu` or `fake`.
         public var driver = "fake"
         public var instancesPath = "/var/lib/nimbus/instances"
+        /// The address other hosts reach this one at (Nova's `my_ip`).
+        public var hostIP = "127.0.0.1"
         /// The host's nimbus.conf: `[compute]` timings and `[DEFAULT] reserved_host_*` (nil: defaults).
         public var configFile: String?
         /// Where guests' VNC servers listen; nil: `[vnc] server_listen` of the config file.
@@ -57,9 +59,10 @@ public struct RemoteAgent: Sendable {
             config.set("fake_hosts", option, String(value))
         }
         if let vncListen = options.vncListen { config.set("vnc", "server_listen", vncListen) }
-        let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, images: link, config: config, logger: logger)
-        let agent = try HostDrivers.agent(host: options.host, driver: driver, link: link, images: link, heartbeat: .seconds(options.heartbeatSeconds),
-                                          config: config, logger: logger)
+        let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, hostIP: options.hostIP, images: link,
+                                                config: config, logger: logger)
+        let agent = try HostDrivers.agent(host: options.host, hostIP: options.hostIP, driver: driver, link: link, images: link,
+                                          heartbeat: .seconds(options.heartbeatSeconds), config: config, logger: logger)
         FileHandle.standardOutput.write(Data("Nimbus agent \(options.host) working for \(options.controller)\n".utf8))
         let group = ServiceGroup(configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))

@@ -98,6 +98,7 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Seconds between heartbeats.") var heartbeat = 10
     @Option(help: "Hypervisor driver: qemu (real guests) or fake.") var driver = "fake"
     @Option(help: "Directory of this host's guests (qemu driver); default /var/lib/nimbus/instances.") var instancesPath = "/var/lib/nimbus/instances"
+    @Option(help: "The address other hosts reach this host at (Nova's my_ip): moves' disk and memory streams listen on it.") var hostIp = "127.0.0.1"
     @Option(help: "This host's nimbus.conf: [compute] shutdown_timeout and sync_power_state_interval, [DEFAULT] reserved_host_* (default: their defaults).")
     var configFile: String?
     @Option(help: "Address this host's guests' VNC servers listen on (qemu driver), one the controller's console proxy reaches (default: [vnc] server_listen of --config-file, else 127.0.0.1).")
@@ -111,7 +112,8 @@ struct Agent: AsyncParsableCommand {
             var options = RemoteAgent.Options(controller: controller, host: host, username: username,
                                               password: password.trimmingCharacters(in: .whitespacesAndNewlines), project: project)
             (options.vcpus, options.memoryMB, options.diskGB, options.heartbeatSeconds) = (vcpus, memoryMb, diskGb, heartbeat)
-            (options.driver, options.instancesPath, options.configFile, options.vncListen) = (driver, instancesPath, configFile, vncListen)
+            (options.driver, options.instancesPath, options.hostIP) = (driver, instancesPath, hostIp)
+            (options.configFile, options.vncListen) = (configFile, vncListen)
             try await RemoteAgent(options: options).run()
         }
     }

@@ -178,6 +178,8 @@ class Nimbus:
         self.crash_reported = False
         # `--fake-hosts N`; None runs `nimbus up`'s own host with its default (QEMU) driver.
         self.fake_hosts: int | None = 2
+        # `up`, or `controller` for a control plane whose hosts are `nimbus agent` processes.
+        self.command = "up"
         self.ready_timeout = READY_TIMEOUT
         # More nimbus.conf, appended to what start() writes.
         self.extra_conf = ""
@@ -192,7 +194,7 @@ class Nimbus:
                 "(scripts/test does) or set NIMBUS_BIN"
             )
         args = [
-            str(binary), "up",
+            str(binary), self.command,
             "--data-dir", str(self.data_dir),
             "--listen", f"{self.host}:{self.port}",
             "--admin-password", self.admin_password,

@@ -178,12 +178,18 @@ def test_lifecycle_actions_on_a_real_guest(qemu_cloud: Nimbus, tmp_path: Path) -
     wait_for(lambda: server.console().count("init started") >= 1 and qemu_pids(server.id), LINE_TIMEOUT, "the rebuilt guest to boot")
     server.delete()
 
-    # What the QEMU driver cannot do yet is refused before anything changes.
-    still = Server(qemu_cloud, "no-moves", "--image", "nimbus-test")
-    refused = qemu_cloud.osc("server", "migrate", still.id, expect_fail=True)
-    assert "501" in refused.stderr or "not supported" in refused.stderr.lower(), refused.stderr
-    assert still.status() == "ACTIVE"
-    still.delete()
+    # A one-host cloud resizes in place (allow_resize_to_same_host): the guest stops, boots
+    # again with the bigger flavor's RAM and reports it on its console line.
+    grown = Server(qemu_cloud, "grown", "--image", "nimbus-test")
+    line = r"NIMBUS-GUEST uuid=\S+ hostname=\S+ ip=\S+ mem=(\d+)"
+    before = int(grown.wait_console(line).group(1))
+    qemu_cloud.osc("server", "resize", "--flavor", "m1.micro", grown.id)
+    wait_for(lambda: grown.status() == "VERIFY_RESIZE", 120, "the resize")
+    qemu_cloud.osc("server", "resize", "confirm", grown.id, fmt=None)
+    wait_for(lambda: grown.status() == "ACTIVE", 120, "the confirm")
+    after = wait_for(lambda: [int(m) for m in re.findall(line, grown.console()) if int(m) > before], LINE_TIMEOUT, "more memory")
+    assert after[-1] - before >= 50, (before, after)  # m1.micro has 192 MiB, m1.nano 128
+    grown.delete()
 
 
 def test_guests_outlive_a_killed_cloud_and_are_found_again(qemu_cloud: Nimbus) -> None:

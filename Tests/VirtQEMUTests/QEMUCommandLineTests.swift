@@ -78,6 +78,26 @@ final class QEMUCommandLineTests: XCTestCase {
         XCTAssertTrue(values(args, "-drive").contains("file=\(paths.configDrive),format=raw,if=none,id=config,readonly=on"))
         XCTAssertTrue(values(args, "-device").contains("ide-cd,bus=ide.0,drive=config,id=config-dev"))
         XCTAssertEqual(value(args, "-incoming"), "exec:cat '\(paths.savedState)'")
+        // A live migration's destination waits for QMP to say where to listen.
+        let waiting = try QEMUCommandLine.arguments(QEMULaunch(guest: guest(), paths: paths, acceleration: .tcg, deferredIncoming: true))
+        XCTAssertEqual(values(waiting, "-incoming"), ["defer"])
+    }
+
+    /// Moves' locations travel between agents as one string each.
+    func testExportAndEndpointLocations() {
+        let export = DiskExport(disks: ["nbd://127.0.0.2:4000/root", "nbd://127.0.0.2:4000/eph0"])
+        XCTAssertEqual(export.location, "nbd://127.0.0.2:4000/root nbd://127.0.0.2:4000/eph0")
+        XCTAssertEqual(DiskExport(location: export.location).disks, ["nbd://127.0.0.2:4000/root", "nbd://127.0.0.2:4000/eph0"])
+        let endpoint = MigrationEndpoint(stream: "tcp:127.0.0.2:4001", disks: ["nbd://127.0.0.2:4002/root"])
+        XCTAssertEqual(MigrationEndpoint(uri: endpoint.uri).stream, "tcp:127.0.0.2:4001")
+        XCTAssertEqual(MigrationEndpoint(uri: endpoint.uri).disks, ["nbd://127.0.0.2:4002/root"])
+        XCTAssertEqual(MigrationEndpoint(uri: "tcp:127.0.0.2:4001").disks, [])
+        XCTAssertEqual(NBDExportURI("nbd://127.0.0.2:4000/root"), NBDExportURI(host: "127.0.0.2", port: 4000, name: "root"))
+        XCTAssertEqual(NBDExportURI("nbd://[::1]:4000/swap")?.host, "::1")
+        XCTAssertEqual(NBDExportURI(host: "::1", port: 4000, name: "swap").uri, "nbd://[::1]:4000/swap")
+        for bad in ["nbd://127.0.0.2/root", "nbd://127.0.0.2:0/root", "nbd://:4000/root", "nbd://127.0.0.2:4000/", "tcp:127.0.0.2:4000", ""] {
+            XCTAssertNil(NBDExportURI(bad), bad)
+        }
     }
 
     func testImagePropertiesPickBusAndMachine() throws {

@@ -6,23 +6,6 @@ import XCTest
 /// The QEMU driver's lifecycle events: a guest whose QEMU ends outside any driver call is
 /// reported at once, and the host's reservations are reported beside its totals.
 final class QEMULifecycleEventTests: XCTestCase {
-    /// The next event within `timeout`, or nil.
-    func nextEvent(_ events: AsyncStream<String>, within timeout: Duration = .seconds(10)) async -> String? {
-        await withTaskGroup(of: String?.self) { group in
-            group.addTask {
-                for await uuid in events { return uuid }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-    }
-
     func testAGuestWhoseQEMUEndsByItselfIsReported() async throws {
         let sandbox = makeSandbox()
         let images = TestImages(uploadDirectory: sandbox.uploads)

@@ -111,6 +111,23 @@ extension XCTestCase {
         return sandbox
     }
 
+    /// The next event within `timeout`, or nil.
+    func nextEvent(_ events: AsyncStream<String>, within timeout: Duration = .seconds(10)) async -> String? {
+        await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                for await uuid in events { return uuid }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
     /// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
     func eventually(_ timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
         let deadline = ContinuousClock.now + timeout

@@ -164,7 +164,9 @@ extension Conductor {
             var spec = try await requestSpec(instance, flavor: instance.newFlavor ?? instance.flavor)
             spec.requestedHost = target
             spec.forcedHost = nil
-            if case .resize = kind {} else { spec.ignoreHosts = [source] }
+            // Only a resize may stay on its host, and only where the cloud allows it (Nova's
+            // allow_resize_to_same_host); the host then resizes in place (`ResizingDriver`).
+            if case .resize = kind, settings.allowResizeToSameHost {} else { spec.ignoreHosts = [source] }
             let selection: Selection
             do {
                 selection = try await schedule(spec)[0]

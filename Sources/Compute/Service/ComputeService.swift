@@ -25,6 +25,8 @@ public final class ComputeService: Sendable {
         public var allocationRatios = Conductor.AllocationRatios()
         /// `[compute] force_config_drive`: every server gets a config drive.
         public var forceConfigDrive = false
+        /// `[DEFAULT] allow_resize_to_same_host`: a resize may be scheduled to the server's own host.
+        public var allowResizeToSameHost = true
         /// `[consoleauth] token_ttl`: how long a console URL's token stays valid.
         public var consoleTokenTTL: TimeInterval = 600
         /// `[vnc] novncproxy_base_url`: the noVNC page a console URL opens (its token goes into

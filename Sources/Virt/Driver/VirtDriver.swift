@@ -161,7 +161,9 @@ public protocol LiveMigratingDriver: VirtDriver {
     /// Source. Postcondition: the guest runs on the destination and nothing of it is left
     /// here. On throw the guest still runs here, as it was.
     func migrate(_ uuid: String, to endpoint: MigrationEndpoint, blockMigration: Bool) async throws
-    /// Destination, last. Postcondition: the guest runs here.
+    /// Destination, last. Postcondition: the guest runs here, in the run state it had at the
+    /// source (a guest paused there arrives paused, as in Nova); nothing of the migration is
+    /// left listening.
     func finishIncoming(_ uuid: String) async throws
     /// Destination, when the source could not send: removes what `prepareIncoming` made. Idempotent.
     func abortIncoming(_ uuid: String) async throws

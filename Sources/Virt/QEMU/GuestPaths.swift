@@ -41,4 +41,12 @@ public struct GuestPaths: Sendable, Equatable {
     public var rescueImage: String { file("rescue.json") }
     /// A snapshot's copy of the root disk while it is being made and uploaded.
     public var snapshotScratch: String { file("snapshot.qcow2") }
+    /// While a cold migration offers the disks: the `qemu-storage-daemon` serving them over NBD
+    /// (its pidfile and stderr), and the `DiskExport` location it serves them at.
+    public var exportPidFile: String { file("export.pid") }
+    public var exportLog: String { file("export.log") }
+    public var exportLocation: String { file("export.uri") }
+    /// While a live migration's destination waits for the guest: the `MigrationEndpoint` it
+    /// listens at. Its presence marks the guest as incoming (not yet this host's).
+    public var incomingEndpoint: String { file("incoming.uri") }
 }

@@ -7,8 +7,12 @@ import Foundation
 /// An open connection also tells when its QEMU ends: QEMU closes the monitor as it exits, so
 /// a connection that closes without the driver closing it means the guest powered itself off
 /// or its process was killed. Its uuid then goes to `exits` (libvirt's lifecycle event).
+/// QEMU exits the driver brings about itself (`expectExit`: a power-off, `quit`, a move
+/// stopping the guest) are not events, as a destroy is not: the operation reports its outcome.
 actor MonitorRegistry {
     private var clients: [String: QMPClient] = [:]
+    /// Guests whose QEMU the driver is ending, until their connection is dropped.
+    private var ending: Set<String> = []
     private var connecting: [String: Task<QMPClient, any Error>] = [:]
     /// Guests whose QEMU ended by itself, once the process is gone.
     nonisolated let exits = GuestEventChannel()
@@ -41,16 +45,27 @@ actor MonitorRegistry {
         }
     }
 
-    /// Whether `client` was still the guest's connection (so the driver did not close it);
-    /// it is forgotten.
+    /// Whether `client` was still the guest's connection (so the driver did not close it) and
+    /// the driver was not ending that QEMU; it is forgotten.
     private func forgetClosedByQEMU(_ client: QMPClient, uuid: String) -> Bool {
         guard clients[uuid] === client else { return false }
         clients[uuid] = nil
-        return true
+        return !ending.contains(uuid)
+    }
+
+    /// The driver is about to end the guest's QEMU (or have the guest end it): its monitor
+    /// closing is no event. Lasts until `drop`, or `exitNoLongerExpected` when the attempt failed.
+    func expectExit(_ uuid: String) {
+        ending.insert(uuid)
+    }
+
+    func exitNoLongerExpected(_ uuid: String) {
+        ending.remove(uuid)
     }
 
     /// Closes and forgets the guest's connection (its QEMU is gone or going).
     func drop(_ uuid: String) {
+        ending.remove(uuid)
         clients.removeValue(forKey: uuid)?.close()
     }
 

@@ -13,6 +13,9 @@ public struct QEMULaunch: Sendable, Equatable {
     public var ramdisk: String?
     /// Start by loading this saved state (resume from suspend) instead of booting.
     public var incomingState: String?
+    /// Start waiting for a live migration's stream (`-incoming defer`): where it listens is set
+    /// over QMP (`migrate-incoming`) once the ports are chosen.
+    public var deferredIncoming: Bool
     /// Rescue mode: boot from this disk, with the guest's own root disk as the second disk
     /// (no ephemeral or swap disk).
     public var rescueDisk: String?
@@ -21,10 +24,11 @@ public struct QEMULaunch: Sendable, Equatable {
     public var vncListen: String
 
     public init(guest: GuestSpec, paths: GuestPaths, acceleration: Acceleration, tcgTranslationCacheMB: Int = 32,
-                kernel: String? = nil, ramdisk: String? = nil, incomingState: String? = nil, rescueDisk: String? = nil,
-                vncListen: String = "127.0.0.1") {
+                kernel: String? = nil, ramdisk: String? = nil, incomingState: String? = nil, deferredIncoming: Bool = false,
+                rescueDisk: String? = nil, vncListen: String = "127.0.0.1") {
         (self.guest, self.paths, self.acceleration, self.tcgTranslationCacheMB) = (guest, paths, acceleration, tcgTranslationCacheMB)
         (self.kernel, self.ramdisk, self.incomingState, self.rescueDisk, self.vncListen) = (kernel, ramdisk, incomingState, rescueDisk, vncListen)
+        self.deferredIncoming = deferredIncoming
     }
 }
 
@@ -136,6 +140,8 @@ public enum QEMUCommandLine {
         ]
         if let state = launch.incomingState {
             args += ["-incoming", "exec:cat \(shellQuoted(state))"]
+        } else if launch.deferredIncoming {
+            args += ["-incoming", "defer"]
         }
         return args
     }

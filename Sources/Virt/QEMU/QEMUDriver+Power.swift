@@ -4,16 +4,17 @@ import NimbusCore
 extension QEMUDriver {
     /// Starts QEMU for a guest whose disks exist, and returns once its monitor answers.
     /// `incomingState` loads a suspended guest's saved state instead of booting; the guest is
-    /// then paused when this returns (it was saved paused). Throws with QEMU's stderr when it
-    /// does not start; on throw no QEMU runs for the guest.
-    func start(_ guest: GuestSpec, _ paths: GuestPaths, incomingState: String? = nil) async throws {
+    /// then paused when this returns (it was saved paused). `deferredIncoming` starts a live
+    /// migration's destination, which returns waiting (`inmigrate`) for `migrate-incoming`.
+    /// Throws with QEMU's stderr when it does not start; on throw no QEMU runs for the guest.
+    func start(_ guest: GuestSpec, _ paths: GuestPaths, incomingState: String? = nil, deferredIncoming: Bool = false) async throws {
         // A rescued guest boots the rescue image (and its kernel) until it is unrescued.
         let rescueImage = FileManager.default.fileExists(atPath: paths.rescueImage) ? try GuestRecord.readImage(paths.rescueImage) : nil
         let bootImage = rescueImage ?? guest.image
         let kernel = try await bootFile(bootImage.kernelID)
         let ramdisk = try await bootFile(bootImage.ramdiskID)
         let launch = QEMULaunch(guest: guest, paths: paths, acceleration: acceleration, tcgTranslationCacheMB: configuration.tcgTranslationCacheMB,
-                                kernel: kernel, ramdisk: ramdisk, incomingState: incomingState,
+                                kernel: kernel, ramdisk: ramdisk, incomingState: incomingState, deferredIncoming: deferredIncoming,
                                 rescueDisk: rescueImage == nil ? nil : paths.rescueDisk, vncListen: configuration.vncListen)
         let arguments = try QEMUCommandLine.arguments(launch)
         await monitors.drop(guest.uuid)
@@ -30,7 +31,8 @@ extension QEMUDriver {
                 try await waitForIncomingMigration(client)
             } else {
                 let status = try await client.execute("query-status")["status"]?.stringValue
-                guard status == "running" else { throw VirtError.failed("QEMU for \(guest.uuid) started in state \(status ?? "?")") }
+                let expected = deferredIncoming ? "inmigrate" : "running"
+                guard status == expected else { throw VirtError.failed("QEMU for \(guest.uuid) started in state \(status ?? "?")") }
             }
         } catch {
             await stopHard(paths)
@@ -53,6 +55,7 @@ extension QEMUDriver {
     /// Stops a running QEMU: `quit` over QMP (QEMU flushes its disks and exits), SIGKILL if it
     /// has not exited within a few seconds.
     func quit(_ paths: GuestPaths, pid: pid_t) async {
+        await monitors.expectExit(paths.uuid)
         if let client = try? await monitor(paths) { _ = try? await client.execute("quit", timeout: .seconds(5)) }
         if !(await GuestProcess.waitForExit(paths, pid: pid, timeout: .seconds(5))) { await stopHard(paths) }
         await monitors.drop(paths.uuid)
@@ -65,6 +68,9 @@ extension QEMUDriver {
         let (paths, _) = try existing(uuid)
         guard let pid = GuestProcess.running(paths) else { return }
         let client = try await monitor(paths)
+        // Asked for (a stop, or a move or resize stopping the guest): not the guest powering
+        // itself off, so no lifecycle event.
+        await monitors.expectExit(uuid)
         do {
             try await client.execute("system_powerdown")
             try await client.waitUntilClosed(timeout: timeout)
@@ -78,6 +84,9 @@ extension QEMUDriver {
             // The guest did not answer the power button (no ACPI handling, or paused).
         } catch QMPError.disconnected {
             // QEMU went away under the command: it is exiting.
+        } catch {
+            await monitors.exitNoLongerExpected(uuid)
+            throw error
         }
         await quit(paths, pid: pid)
     }
@@ -85,6 +94,8 @@ extension QEMUDriver {
     public func powerOn(_ uuid: String) async throws {
         let (paths, guest) = try existing(uuid)
         guard GuestProcess.running(paths) == nil else { return }
+        // Disks offered for a cold migration stop being offered once the guest writes to them again.
+        try await stopExport(paths)
         if FileManager.default.fileExists(atPath: paths.savedState) {
             // As libvirt starts a domain with a managed save image: from where it was saved.
             try await resume(uuid)

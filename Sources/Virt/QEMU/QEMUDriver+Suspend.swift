@@ -48,19 +48,22 @@ extension QEMUDriver {
         try? FileManager.default.removeItem(atPath: paths.savedState)
     }
 
-    /// Polls `query-migrate` on the sending side until the migration completes; throws if it
-    /// fails or takes longer than `timeout`.
-    func waitForMigration(_ client: QMPClient, timeout: Duration) async throws {
+    /// Polls `query-migrate` on the sending side until the migration completes and returns its
+    /// last answer; throws if it fails or takes longer than `timeout`. `what` names the
+    /// migration in errors.
+    @discardableResult
+    func waitForMigration(_ client: QMPClient, timeout: Duration, what: String = "saving the guest's state",
+                          interval: Duration = .milliseconds(50)) async throws -> JSON {
         let deadline = ContinuousClock.now + timeout
         while true {
             let info = try await client.execute("query-migrate")
             switch info["status"]?.stringValue {
-            case "completed": return
+            case "completed": return info
             case "failed", "cancelled":
-                throw VirtError.failed("saving the guest's state failed: \(info["error-desc"]?.stringValue ?? "migration \(info["status"]?.stringValue ?? "")")")
+                throw VirtError.failed("\(what) failed: \(info["error-desc"]?.stringValue ?? "migration \(info["status"]?.stringValue ?? "")")")
             default:
-                guard ContinuousClock.now < deadline else { throw VirtError.failed("saving the guest's state took longer than \(timeout)") }
-                try await Task.sleep(for: .milliseconds(50))
+                guard ContinuousClock.now < deadline else { throw VirtError.failed("\(what) took longer than \(timeout)") }
+                try await Task.sleep(for: interval)
             }
         }
     }

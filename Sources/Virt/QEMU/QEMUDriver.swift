@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NimbusCore
 
 /// Runs guests as daemonized QEMU processes, the way libvirt does, without libvirt.
@@ -8,7 +9,8 @@ import NimbusCore
 /// controlled over QMP. QEMU is daemonized, so guests outlive the agent; a new driver on the
 /// same instances root (a restarted agent) sees the same guests and can control them.
 /// Capabilities: pause, suspend, snapshot, diagnostics, rescue (`QEMUDriver+Rescue.swift`), VNC consoles
-/// (`QEMUDriver+Console.swift`); it reports lifecycle events (`QEMUDriver+Lifecycle.swift`).
+/// (`QEMUDriver+Console.swift`), resize (`+Resize`), cold migration (`+ColdMigration`) and live
+/// migration (`+LiveMigration`); it reports lifecycle events (`QEMUDriver+Lifecycle.swift`).
 public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, SnapshottingDriver, DiagnosingDriver {
     public let name = "qemu"
     public let configuration: QEMUDriverConfiguration
@@ -19,20 +21,26 @@ public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, Snap
 
     let qemu: String
     let qemuImg: QEMUImg
+    let storageDaemon: String
     let images: any ImageTransfer
     let configDrive: (any ConfigDriveWriting)?
     let cache: BaseImageCache
     let monitors = MonitorRegistry()
+    /// What operators want to know of moves (a live migration's figures).
+    let logger: Logger
 
     /// Finds QEMU and qemu-img, reads QEMU's version and decides the accelerator (probing KVM
     /// unless `configuration.acceleration` forces one). `images` is where base images come
     /// from; `configDrive` writes config drives for guests that ask for one.
-    public init(configuration: QEMUDriverConfiguration, images: any ImageTransfer, configDrive: (any ConfigDriveWriting)? = nil) async throws {
+    public init(configuration: QEMUDriverConfiguration, images: any ImageTransfer, configDrive: (any ConfigDriveWriting)? = nil,
+                logger: Logger = Logger(label: "nimbus.qemu")) async throws {
         self.configuration = configuration
+        self.logger = logger
         self.images = images
         self.configDrive = configDrive
         qemu = try ProcessCommand.locate(configuration.qemuBinary)
         qemuImg = QEMUImg(executable: try ProcessCommand.locate(configuration.qemuImgBinary))
+        storageDaemon = try ProcessCommand.locate(configuration.storageDaemonBinary)
         guard configuration.instancesPath.utf8.count <= GuestPaths.longestInstancesRoot else {
             throw VirtError.failed("The instances path \(configuration.instancesPath) is longer than \(GuestPaths.longestInstancesRoot) bytes: "
                                    + "its guests' sockets would not fit a unix socket path.")
@@ -146,10 +154,7 @@ public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, Snap
             reverter.add { try? FileManager.default.removeItem(atPath: paths.directory) }
             try GuestRecord.write(guest, to: paths.spec)
             try await createDisks(guest, paths)
-            if guest.configDrive {
-                guard let configDrive else { throw VirtError.failed("config drive requested, but this driver has no config drive writer") }
-                try configDrive.write(guest, to: paths.configDrive)
-            }
+            try writeConfigDrive(guest, paths)
             reverter.add { [self] in await stopHard(paths) }
             try await start(guest, paths)
         }
@@ -171,11 +176,19 @@ public final class QEMUDriver: VirtDriver, PausingDriver, SuspendingDriver, Snap
         if guest.swapMB > 0 { try await qemuImg.createBlank(paths.swapDisk, sizeBytes: Int64(guest.swapMB) << 20) }
     }
 
+    /// The config drive, when the guest asks for one.
+    func writeConfigDrive(_ guest: GuestSpec, _ paths: GuestPaths) throws {
+        guard guest.configDrive else { return }
+        guard let configDrive else { throw VirtError.failed("config drive requested, but this driver has no config drive writer") }
+        try configDrive.write(guest, to: paths.configDrive)
+    }
+
     public func destroy(_ uuid: String) async throws {
         let paths = try paths(uuid)
         let guest = try? GuestRecord.read(paths.spec)
         await monitors.drop(uuid)
         try await GuestProcess.kill(paths)
+        try await stopExport(paths)
         if FileManager.default.fileExists(atPath: paths.directory) {
             do {
                 try FileManager.default.removeItem(atPath: paths.directory)

@@ -41,4 +41,24 @@ struct QEMUImg: Sendable {
         if forceShare { args.append("-U") }
         try await ProcessCommand.check(executable, args + [source, destination])
     }
+
+    /// Grows the qcow2 image at `path` to `sizeBytes` (qemu-img refuses to shrink without
+    /// `--shrink`, which is never passed).
+    func grow(_ path: String, to sizeBytes: Int64) async throws {
+        try await ProcessCommand.check(executable, ["resize", "-q", "-f", "qcow2", path, String(sizeBytes)])
+    }
+
+    /// Copies the qcow2 image whose file's bytes `source` serves over NBD into a new qcow2 at
+    /// `destination`. With `backing`, the copy is an overlay on that local image and only the
+    /// clusters the source holds itself are written (`-B`): the rest keep reading through to
+    /// `backing`, which must hold what the source's own backing file held (the same base
+    /// image). The source's backing is always named here, never taken from its header, so an
+    /// image cannot make this host open a file of its choosing.
+    func copyQCOW2(from source: NBDExportURI, to destination: String, backing: (path: String, format: String)?) async throws {
+        let backingNode: JSON = backing.map { ["driver": .string($0.format), "file": ["driver": "file", "filename": .string($0.path)]] } ?? .null
+        let image: JSON = ["driver": "qcow2", "file": ["driver": "nbd", "server": source.server, "export": .string(source.name)], "backing": backingNode]
+        var args = ["convert", "-O", "qcow2"]
+        if let backing { args += ["-B", backing.path, "-F", backing.format] }
+        try await ProcessCommand.check(executable, args + ["json:" + image.serialized(), destination])
+    }
 }

@@ -130,7 +130,9 @@ echo "$HOSTNAME_MD" > /etc/hostname
 echo "127.0.1.1 $HOSTNAME_MD ${HOSTNAME_MD%%.*}" >> /etc/hosts
 
 IPS=$(ip -4 -o addr show scope global | awk '{ sub(/\/.*/, "", $4); printf "%s%s", sep, $4; sep = "," }')
-echo "NIMBUS-GUEST uuid=${UUID:-none} hostname=$HOSTNAME_MD ip=${IPS:-none}"
+# The memory the kernel manages, MiB (MemTotal: the flavor's RAM less what the kernel keeps).
+MEM=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)
+echo "NIMBUS-GUEST uuid=${UUID:-none} hostname=$HOSTNAME_MD ip=${IPS:-none} mem=${MEM:-0}"
 
 # SSH: every public key of the metadata (public_keys/<name>) for nimbus and for root.
 if [ -s "$MD/meta_data.flat" ]; then
