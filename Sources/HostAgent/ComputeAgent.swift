@@ -16,6 +16,12 @@ public final class ComputeAgent: Sendable {
     /// The image service as this host reaches it, for snapshots (and image downloads).
     let images: any ImageTransfer
     let heartbeatInterval: Duration
+    /// The ACPI grace of a guest built to stay stopped (a stopped server evacuated, rebuilt or
+    /// unshelved; Nova's spawn with `power_on` false never starts it): none. Its guest has only
+    /// just begun to boot, has nothing to lose, and would not see the power button before its
+    /// kernel sets up ACPI, so waiting would only cost the whole `shutdown_timeout`.
+    static let neverStarted: Duration = .zero
+
     /// How long a guest gets to shut down by ACPI before it is stopped hard (`[compute] shutdown_timeout`).
     let shutdownTimeout: Duration
     /// Between complete power-state syncs (`[compute] sync_power_state_interval`); zero or
@@ -127,7 +133,7 @@ public final class ComputeAgent: Sendable {
             switch message.kind {
             case "build", "evacuate", "unshelve":
                 if try await !exists(uuid) { try await driver.spawn(try requireGuest()) }
-                if powerOff { try await driver.powerOff(uuid, timeout: shutdownTimeout) }
+                if powerOff { try await driver.powerOff(uuid, timeout: Self.neverStarted) }
             case "destroy", "shelve_offload", "confirm_resize", "cleanup":
                 try await driver.destroy(uuid)
             case "stop": try await driver.powerOff(uuid, timeout: shutdownTimeout)
@@ -146,7 +152,7 @@ public final class ComputeAgent: Sendable {
                 let guest = try requireGuest()
                 try await driver.destroy(uuid)
                 try await driver.spawn(guest)
-                if powerOff { try await driver.powerOff(uuid, timeout: shutdownTimeout) }
+                if powerOff { try await driver.powerOff(uuid, timeout: Self.neverStarted) }
             case "migrate_out":
                 // Same host: the guest only stops; another host copies the disks this offers.
                 if try await exists(uuid) {
