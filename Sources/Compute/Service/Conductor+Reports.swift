@@ -163,7 +163,16 @@ extension Conductor {
                 let (migration, project, user) = (message.payload["migration"]?.stringValue ?? "", instance.projectID, instance.userID)
                 let abortAt = message.kind == "live_migrate" ? message.payload["destination"]?.stringValue : nil
                 if let abortAt { try await self.send("live_migration_abort", to: abortAt, instance: uuid, payload: [:], x) }
-                let wakeDestination = abortAt
+                // The source stopped a running guest to offer its disks: it starts it again
+                // (which ends the offer), as a revert would.
+                var restartAt: String?
+                if message.kind == "resize_in", let source = message.payload["source"]?.stringValue, source != report.host,
+                   instance.vmState == .active {
+                    instance.taskState = .poweringOn
+                    try await self.send("start", to: source, instance: uuid, payload: ["vm_state": .string(VMState.active.rawValue)], x)
+                    restartAt = source
+                }
+                let wakeDestination = abortAt ?? restartAt
                 followUp = {
                     if let wakeDestination { await self.wake(wakeDestination) }
                     try await self.placement.moveAllocations(from: migration, to: uuid, project: project, user: user)
