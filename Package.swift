@@ -48,10 +48,16 @@ let package = Package(
             "HostAPI", "NimbusCore", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The host side's Linux network dataplane (Neutron's Linux bridge, DHCP, L3 and metadata
+        // agents' work): bridges, taps, VXLAN, namespaces, dnsmasq, nftables (no HTTP, no database).
+        .target(name: "Dataplane", dependencies: [
+            "HostAPI", "NimbusCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // A host's agent: registers, heartbeats, and carries out the controller's messages
         // with its driver.
         .target(name: "HostAgent", dependencies: [
-            "HostAPI", "Virt", "NimbusCore",
+            "HostAPI", "Virt", "Dataplane", "NimbusCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "NimbusStore", dependencies: [
@@ -93,7 +99,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fuzzBuild),
         .target(name: "NimbusServer", dependencies: [
-            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute", "Networking", "HostAPI", "Virt", "HostAgent",
+            "NimbusCore", "NimbusStore", "Identity", "Image", "Placement", "Compute", "Networking", "HostAPI", "Virt", "Dataplane", "HostAgent",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -106,6 +112,7 @@ let package = Package(
         ]),
         // The QEMU driver against real QEMU (TCG): needs root and qemu-system-x86_64.
         .testTarget(name: "VirtQEMUTests", dependencies: ["Virt", "NimbusCore"]),
+        .testTarget(name: "DataplaneTests", dependencies: ["Dataplane", "HostAPI", "NimbusCore"]),
         .testTarget(name: "NimbusCoreTests", dependencies: ["NimbusCore", "NimbusStore"]),
         // Fuzz targets: the parsers that see raw request input first, each a function of bytes
         // (see docs/fuzzing.md). `nimbus-fuzz` runs them under libFuzzer when built by

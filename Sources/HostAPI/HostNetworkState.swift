@@ -1,0 +1,179 @@
+import Foundation
+
+/// What one host's network dataplane must make true: computed by the controller from Neutron's
+/// state for that host (the ports bound there, the networks they are on, the DHCP servers and
+/// routers scheduled there) and applied by the host's agent, which compares it with what the
+/// host has and changes only the difference. Everything the dataplane creates is named from the
+/// ids here, so the same state applied twice changes nothing, and a restarted agent finds its
+/// own work.
+public struct HostNetworkState: Sendable, Equatable, Codable {
+    public var host: String
+    /// Every network with something wired on this host: a port, a DHCP server or a router port.
+    public var networks: [Network]
+    /// The ports the host plugs into guests (`binding:host_id` is this host, a `compute:` owner).
+    public var ports: [Port]
+    /// The security groups `ports` use, with their rules and, for rules naming a remote group,
+    /// that group's members' addresses.
+    public var securityGroups: [SecurityGroup]
+    /// The networks whose DHCP server runs on this host.
+    public var dhcp: [DHCPServer]
+
+    public init(host: String, networks: [Network] = [], ports: [Port] = [], securityGroups: [SecurityGroup] = [],
+                dhcp: [DHCPServer] = []) {
+        (self.host, self.networks, self.ports, self.securityGroups, self.dhcp) = (host, networks, ports, securityGroups, dhcp)
+    }
+
+    public struct Network: Sendable, Equatable, Codable {
+        public var id: String
+        /// ML2's segment: `vxlan`, `vlan`, `flat`, `local` (or `gre`).
+        public var networkType: String
+        public var physicalNetwork: String?
+        public var segmentationID: Int?
+        public var mtu: Int
+        /// The tunnel endpoints (underlay addresses) of the other hosts with something wired on
+        /// this network: a `vxlan` network floods to exactly these.
+        public var peers: [String]
+
+        public init(id: String, networkType: String, physicalNetwork: String? = nil, segmentationID: Int? = nil, mtu: Int = 1500,
+                    peers: [String] = []) {
+            (self.id, self.networkType, self.physicalNetwork, self.segmentationID, self.mtu, self.peers) =
+                (id, networkType, physicalNetwork, segmentationID, mtu, peers)
+        }
+    }
+
+    public struct FixedIP: Sendable, Equatable, Codable {
+        public var subnetID: String
+        public var address: String
+
+        public init(subnetID: String, address: String) { (self.subnetID, self.address) = (subnetID, address) }
+    }
+
+    /// Neutron's `allowed_address_pairs` entry: an address or CIDR the port may also send from,
+    /// with its MAC (the port's own when absent).
+    public struct AddressPair: Sendable, Equatable, Codable {
+        public var ipAddress: String
+        public var macAddress: String?
+
+        public init(ipAddress: String, macAddress: String? = nil) { (self.ipAddress, self.macAddress) = (ipAddress, macAddress) }
+    }
+
+    public struct Port: Sendable, Equatable, Codable {
+        public var id: String
+        public var networkID: String
+        public var macAddress: String
+        public var fixedIPs: [FixedIP]
+        public var allowedAddressPairs: [AddressPair]
+        public var securityGroupIDs: [String]
+        /// False lifts anti-spoofing and security groups from the port.
+        public var portSecurityEnabled: Bool
+        public var adminStateUp: Bool
+        public var deviceOwner: String
+        public var deviceID: String
+
+        public init(id: String, networkID: String, macAddress: String, fixedIPs: [FixedIP] = [], allowedAddressPairs: [AddressPair] = [],
+                    securityGroupIDs: [String] = [], portSecurityEnabled: Bool = true, adminStateUp: Bool = true,
+                    deviceOwner: String = "", deviceID: String = "") {
+            (self.id, self.networkID, self.macAddress, self.fixedIPs, self.allowedAddressPairs) = (id, networkID, macAddress, fixedIPs, allowedAddressPairs)
+            (self.securityGroupIDs, self.portSecurityEnabled, self.adminStateUp, self.deviceOwner, self.deviceID) =
+                (securityGroupIDs, portSecurityEnabled, adminStateUp, deviceOwner, deviceID)
+        }
+
+        /// Neutron's tap name for a port: `tap` and the first 11 characters of its id (15 in
+        /// all, the kernel's limit for interface names), as `VIF.tapName`.
+        public var tapName: String { "tap" + id.prefix(11) }
+    }
+
+    public struct SecurityGroup: Sendable, Equatable, Codable {
+        public var id: String
+        public var rules: [Rule]
+        /// The addresses of the group's member ports (fixed IPs and allowed address pairs), for
+        /// other groups' rules that name this group as their remote group.
+        public var memberAddresses: [String]
+
+        public init(id: String, rules: [Rule] = [], memberAddresses: [String] = []) {
+            (self.id, self.rules, self.memberAddresses) = (id, rules, memberAddresses)
+        }
+    }
+
+    /// A security group rule as Neutron stores it; absent fields match anything.
+    public struct Rule: Sendable, Equatable, Codable {
+        public var id: String
+        /// `ingress` (to the port) or `egress` (from the port).
+        public var direction: String
+        /// `IPv4` or `IPv6`.
+        public var ethertype: String
+        /// A name (`tcp`, `udp`, `icmp`, `icmpv6`, …) or an IP protocol number as text.
+        public var `protocol`: String?
+        /// For tcp/udp/sctp the port range; for icmp the type (`portRangeMin`) and code (`portRangeMax`).
+        public var portRangeMin: Int?
+        public var portRangeMax: Int?
+        public var remoteIPPrefix: String?
+        public var remoteGroupID: String?
+
+        public init(id: String, direction: String, ethertype: String = "IPv4", protocol: String? = nil, portRangeMin: Int? = nil,
+                    portRangeMax: Int? = nil, remoteIPPrefix: String? = nil, remoteGroupID: String? = nil) {
+            (self.id, self.direction, self.ethertype, self.protocol) = (id, direction, ethertype, `protocol`)
+            (self.portRangeMin, self.portRangeMax, self.remoteIPPrefix, self.remoteGroupID) = (portRangeMin, portRangeMax, remoteIPPrefix, remoteGroupID)
+        }
+    }
+
+    public struct Subnet: Sendable, Equatable, Codable {
+        public var id: String
+        public var cidr: String
+        public var ipVersion: Int
+        public var gatewayIP: String?
+        public var dnsNameservers: [String]
+        /// Neutron's `host_routes`: destination CIDR → next hop (DHCP option 121).
+        public var hostRoutes: [HostRoute]
+        public var enableDHCP: Bool
+
+        public init(id: String, cidr: String, ipVersion: Int = 4, gatewayIP: String? = nil, dnsNameservers: [String] = [],
+                    hostRoutes: [HostRoute] = [], enableDHCP: Bool = true) {
+            (self.id, self.cidr, self.ipVersion, self.gatewayIP) = (id, cidr, ipVersion, gatewayIP)
+            (self.dnsNameservers, self.hostRoutes, self.enableDHCP) = (dnsNameservers, hostRoutes, enableDHCP)
+        }
+    }
+
+    public struct HostRoute: Sendable, Equatable, Codable {
+        public var destination: String
+        public var nexthop: String
+
+        public init(destination: String, nexthop: String) { (self.destination, self.nexthop) = (destination, nexthop) }
+    }
+
+    /// Neutron's `extra_dhcp_opts` entry: a dnsmasq option name or number and its value.
+    public struct DHCPOption: Sendable, Equatable, Codable {
+        public var name: String
+        public var value: String
+        public var ipVersion: Int
+
+        public init(name: String, value: String, ipVersion: Int = 4) { (self.name, self.value, self.ipVersion) = (name, value, ipVersion) }
+    }
+
+    /// One fixed lease: every port of the network with an address on a DHCP-enabled subnet.
+    public struct DHCPHost: Sendable, Equatable, Codable {
+        public var portID: String
+        public var macAddress: String
+        public var ipAddress: String
+        public var hostname: String
+        public var options: [DHCPOption]
+
+        public init(portID: String, macAddress: String, ipAddress: String, hostname: String, options: [DHCPOption] = []) {
+            (self.portID, self.macAddress, self.ipAddress, self.hostname, self.options) = (portID, macAddress, ipAddress, hostname, options)
+        }
+    }
+
+    /// A network's DHCP server on this host: dnsmasq in `qdhcp-<network id>` on the network's
+    /// `network:dhcp` port.
+    public struct DHCPServer: Sendable, Equatable, Codable {
+        public var networkID: String
+        public var port: Port
+        public var mtu: Int
+        public var subnets: [Subnet]
+        public var hosts: [DHCPHost]
+
+        public init(networkID: String, port: Port, mtu: Int, subnets: [Subnet], hosts: [DHCPHost]) {
+            (self.networkID, self.port, self.mtu, self.subnets, self.hosts) = (networkID, port, mtu, subnets, hosts)
+        }
+    }
+}
