@@ -88,6 +88,7 @@ extension ComputeService {
         let source = instance.extra["resize_source"]?.stringValue
         let migration = instance.extra["migration"]?.stringValue ?? ""
         let sameHost = source == nil || source == instance.host
+        let after = AfterCommit()
         try await transition(uuid, rule, caller: caller, requestID: requestID, action: "confirmResize",
                              event: sameHost ? nil : "compute_confirm_resize") { instance, actionID, x in
             if sameHost {
@@ -96,12 +97,14 @@ extension ComputeService {
                 instance.extra["resize_source"] = nil
                 instance.extra["resize_prior_state"] = nil
                 try await self.store.updateMigration(instance: uuid, status: "confirmed", x)
+                try await self.conductor.record(.deleteAllocations(consumer: migration), in: after, x)
             } else if let source {
                 try await self.conductor.send("confirm_resize", to: source, instance: uuid,
                                               payload: ["action_id": .int(actionID), "migration": .string(migration)], x)
+                after.wake(source)
             }
         }
-        if sameHost { try await conductor.placement.deleteAllocations(consumer: migration) } else if let source { await conductor.wake(source) }
+        await conductor.finish(after)
     }
 
     func revertResize(_ uuid: String, caller: AuthContext, requestID: String) async throws {

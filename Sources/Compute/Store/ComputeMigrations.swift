@@ -121,5 +121,11 @@ public enum ComputeMigrations {
             "CREATE INDEX compute_console_auth_token_instance ON compute_console_auth_token (instance_uuid)",
             "CREATE INDEX compute_console_auth_token_expiry ON compute_console_auth_token (expires_at)",
         ]),
+        // Work that must follow a commit (Conductor+FollowUps.swift): recorded in the
+        // transaction that makes it necessary, deleted once done, run again at the next start
+        // when the process died (or the work failed) in between. `work` is the FollowUp as JSON.
+        Migration(service: "compute", version: 5, name: "follow-up work", statements: [
+            "CREATE TABLE compute_follow_up (id {serial}, work TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
+        ]),
     ]
 }
