@@ -87,6 +87,7 @@ public struct TestCloud: Sendable {
         let hosts = Task { await fleet.runAgents() }
         let app = Application(router: try plane.makeRouter(), server: .nimbusHTTP1)
         do {
+            try await Self.waitForInventory(plane, hosts: fleet.agents.count)
             try await app.test(.router) { client in try await body(plane, API(client: client)) }
         } catch {
             hosts.cancel()
@@ -97,6 +98,20 @@ public struct TestCloud: Sendable {
         hosts.cancel()
         await hosts.value
         await plane.close()
+    }
+}
+
+extension TestCloud {
+    /// Waits (up to 10 s) until `hosts` compute hosts have inventory in placement, so a body
+    /// that boots at once does not race the fake hosts' registration into "No valid host".
+    static func waitForInventory(_ plane: NimbusControlPlane, hosts: Int) async throws {
+        guard hosts > 0 else { return }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let ready = try await plane.db.query("SELECT DISTINCT provider_uuid FROM placement_inventory", [])
+            if ready.count >= hosts { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 }
 
