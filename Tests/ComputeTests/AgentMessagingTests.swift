@@ -61,7 +61,7 @@ final class AgentMessagingTests: XCTestCase {
             // Takes the lower id, then holds its transaction open.
             let holder = Task {
                 try await plane.db.transaction { x in
-                    try await conductor.send("stop", to: host, instance: late, payload: ["vm_state": "stopped"], x)
+                    try await conductor.send(.stop, to: host, instance: late, payload: ["vm_state": "stopped"], x)
                     await inserted.open()
                     await release.wait()
                 }
@@ -100,9 +100,9 @@ final class AgentMessagingTests: XCTestCase {
                 """, [])
             try await plane.db.execute("CREATE TRIGGER nimbus_test_stall AFTER INSERT ON compute_message FOR EACH ROW EXECUTE FUNCTION nimbus_test_stall()", [])
             let conductor = plane.compute.conductor
-            let firstCall = Task { try await conductor.call("console", host: host, instance: first, payload: [:], timeout: .seconds(5)) }
+            let firstCall = Task { try await conductor.call(.console, host: host, instance: first, payload: [:], timeout: .seconds(5)) }
             try await Task.sleep(for: .milliseconds(150))
-            let secondCall = Task { try await conductor.call("console", host: host, instance: second, payload: [:], timeout: .seconds(5)) }
+            let secondCall = Task { try await conductor.call(.console, host: host, instance: second, payload: [:], timeout: .seconds(5)) }
             let secondOutput = try await secondCall.value.output["output"]?.stringValue ?? ""
             XCTAssertTrue(secondOutput.contains("booting second"), secondOutput)
             let firstOutput = try await firstCall.value.output["output"]?.stringValue ?? ""
@@ -111,7 +111,7 @@ final class AgentMessagingTests: XCTestCase {
             let outputs = try await withThrowingTaskGroup(of: (String, String).self) { group in
                 for i in 0..<20 {
                     let id = i % 2 == 0 ? first : second
-                    group.addTask { (id, try await conductor.call("console", host: host, instance: id, payload: [:], timeout: .seconds(10)).output["output"]?.stringValue ?? "") }
+                    group.addTask { (id, try await conductor.call(.console, host: host, instance: id, payload: [:], timeout: .seconds(10)).output["output"]?.stringValue ?? "") }
                 }
                 return try await group.reduce(into: [(String, String)]()) { $0.append($1) }
             }
@@ -138,10 +138,25 @@ final class AgentMessagingTests: XCTestCase {
 
         // As it arrives over HTTP: readable, and answered with an error naming the kind.
         let message = try XCTUnwrap(AgentMessage(json: ["id": 7, "kind": "frobnicate", "instance_uuid": "u-1", "payload": [:]]))
+        XCTAssertNil(message.kind)
+        XCTAssertEqual(message.kindName, "frobnicate")
         let agent = ComputeAgent(host: "h", driver: FakeDriver(), link: NoLink(), images: NoImages(), logger: Logger(label: "h"))
         let report = await agent.perform(message)
         XCTAssertEqual(report.messageID, 7)
         XCTAssertTrue(report.error?.contains("frobnicate") ?? false, report.error ?? "no error")
+    }
+
+    /// Every kind travels by its name and comes back as the same kind; the names are the
+    /// outbox's (snake case), so rows written before the kinds were typed still read.
+    func testMessageKindsTravelByName() throws {
+        for kind in AgentMessage.Kind.allCases {
+            let sent = AgentMessage(id: 1, kind: kind, instanceUUID: nil, payload: [:])
+            let received = try XCTUnwrap(AgentMessage(json: JSON.parse(sent.json.serialized())))
+            XCTAssertEqual(received.kind, kind)
+            XCTAssertTrue(kind.rawValue.allSatisfy { $0.isLowercase || $0 == "_" }, kind.rawValue)
+        }
+        XCTAssertEqual(AgentMessage.Kind(rawValue: "live_migration_prepare"), .liveMigrationPrepare)
+        XCTAssertEqual(AgentMessage.Kind(rawValue: "get_vnc_console"), .getVNCConsole)
     }
 
     // MARK: Concurrency on one host
@@ -220,9 +235,9 @@ final class AgentMessagingTests: XCTestCase {
             driver.slowDown("powerOff", by: .seconds(2))
             let conductor = plane.compute.conductor
             try await plane.db.transaction { x in
-                try await conductor.send("stop", to: host, instance: slow, payload: [:], x)
-                try await conductor.send("start", to: host, instance: slow, payload: [:], x)
-                try await conductor.send("reboot", to: host, instance: quick, payload: [:], x)
+                try await conductor.send(.stop, to: host, instance: slow, payload: [:], x)
+                try await conductor.send(.start, to: host, instance: slow, payload: [:], x)
+                try await conductor.send(.reboot, to: host, instance: quick, payload: [:], x)
             }
             await conductor.wake(host)
 

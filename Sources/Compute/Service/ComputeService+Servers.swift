@@ -442,7 +442,7 @@ extension ComputeService {
             try await self.store.removeGroupMember(instance: uuid, x)
             try await self.deleteConsoleTokens(instance: uuid, x)
             if let host = current.host {
-                try await self.conductor.send("destroy", to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
+                try await self.conductor.send(.destroy, to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
                 after.wake(host)
             } else {
                 try await self.store.finishEvents(actionID: actionID, error: nil, host: nil, x)

@@ -159,7 +159,7 @@ extension Conductor {
             instance.updatedAt = Date()
             try await self.store.update(instance, x)
             try await self.store.startEvent(actionID: actionID, event: "compute__do_build_and_run_instance", host: selection.host, x)
-            try await self.send("build", to: selection.host, instance: uuid,
+            try await self.send(.build, to: selection.host, instance: uuid,
                                 payload: ["guest": self.guest(instance).json, "action_id": .int(actionID)], x)
             return true
         }

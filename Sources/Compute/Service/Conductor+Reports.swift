@@ -12,7 +12,7 @@ extension Conductor {
             await hub.deliver(report.messageID, report)
             return
         }
-        let message = AgentMessage(id: row.int("id"), kind: row.string("kind"), instanceUUID: row.optionalString("instance_uuid"),
+        let message = AgentMessage(id: row.int("id"), kindName: row.string("kind"), instanceUUID: row.optionalString("instance_uuid"),
                                    payload: (try? JSON.parse(row.string("payload"))) ?? .null)
         let actionID = message.payload["action_id"]?.intValue ?? 0
         let power = report.output["power_state"]?.intValue.flatMap(PowerState.init(rawValue:))
@@ -24,38 +24,39 @@ extension Conductor {
             guard try await self.store.acknowledge(host: report.host, id: message.id, x) else { return }
             guard let uuid = message.instanceUUID, var instance = try await self.store.instance(uuid: uuid, x) else { return }
             let failed = report.error != nil
-            // A server deleted meanwhile only needs its events closed.
-            if instance.deletedAt != nil && message.kind != "destroy" {
+            // A server deleted meanwhile only needs its events closed, and so does a kind this
+            // controller does not know (a newer one wrote it; its agent answered with an error).
+            guard let kind = message.kind, instance.deletedAt == nil || kind == .destroy else {
                 try await self.store.finishEvents(actionID: actionID, error: report.error, host: report.host, x)
                 return
             }
             instance.updatedAt = Date()
             if let power { instance.powerState = power }
-            if let status = Self.migrationStatus(after: message.kind, failed: failed) {
+            if let status = Self.migrationStatus(after: kind, failed: failed) {
                 try await self.store.updateMigration(instance: uuid, status: status, x)
             }
-            switch (message.kind, failed) {
-            case ("console", _), ("diagnostics", _), ("get_vnc_console", _):
+            switch (kind, failed) {
+            case (.console, _), (.diagnostics, _), (.getVNCConsole, _):
                 return  // a synchronous call: the caller gets the report itself
-            case ("cleanup", _), ("live_migration_abort", _):
+            case (.cleanup, _), (.liveMigrationAbort, _):
                 return  // a leftover guest on a move's destination: the move itself ends the action
-            case ("build", false), ("unshelve", false):
+            case (.build, false), (.unshelve, false):
                 instance.vmState = .active
                 instance.taskState = nil
                 instance.launchedAt = instance.launchedAt ?? Date()
                 instance.extra["alternates"] = nil
-                if message.kind == "unshelve", let shelved = instance.extra["shelved_image"]?.stringValue {
+                if kind == .unshelve, let shelved = instance.extra["shelved_image"]?.stringValue {
                     instance.extra["shelved_image"] = nil
                     try await self.record(.deleteImage(shelved), in: after, x)
                 }
-            case ("build", true):
+            case (.build, true):
                 instance.taskState = .spawning
                 try await self.store.update(instance, x)
                 try await self.record(.reschedule(instance: uuid, actionID: actionID, failedHost: report.host, error: report.error ?? ""), in: after, x)
                 return
-            case ("destroy", _):
+            case (.destroy, _):
                 break
-            case ("snapshot", false):
+            case (.snapshot, false):
                 let imageID = message.payload["image_id"]?.stringValue ?? ""
                 let shelving = message.payload["shelve"]?.boolValue ?? false
                 let host = report.host
@@ -65,19 +66,19 @@ extension Conductor {
                 try await self.record(.finishSnapshot(instance: uuid, imageID: imageID, shelving: shelving, host: host, actionID: actionID,
                                                       rotation: rotation), in: after, x)
                 return
-            case ("migrate_out", false):
+            case (.migrateOut, false):
                 // The source is quiet; the destination takes the guest with the new flavor.
                 let destination = message.payload["destination"]?.stringValue ?? report.host
                 let flavor = instance.newFlavor ?? instance.flavor
                 instance.taskState = .resizeMigrated
                 try await self.store.update(instance, x)
-                try await self.send("resize_in", to: destination, instance: uuid,
+                try await self.send(.resizeIn, to: destination, instance: uuid,
                                     payload: ["guest": self.guest(instance, flavor: flavor).json, "action_id": .int(actionID),
                                               "source": .string(report.host), "export": report.output["export"] ?? .null,
                                               "power_off": .bool(instance.vmState == .stopped)], x)
                 after.wake(destination)
                 return
-            case ("resize_in", false):
+            case (.resizeIn, false):
                 instance.extra["resize_source"] = message.payload["source"] ?? .string(instance.host ?? "")
                 instance.extra["resize_prior_state"] = .string(instance.vmState.rawValue)
                 instance.host = report.host
@@ -89,14 +90,14 @@ extension Conductor {
                 }
                 instance.vmState = .resized
                 instance.taskState = nil
-            case ("confirm_resize", _):
+            case (.confirmResize, _):
                 instance.vmState = VMState(rawValue: instance.extra["resize_prior_state"]?.stringValue ?? "active") ?? .active
                 instance.taskState = nil
                 instance.newFlavor = nil
                 instance.extra["resize_source"] = nil
                 instance.extra["resize_prior_state"] = nil
                 try await self.record(.deleteAllocations(consumer: message.payload["migration"]?.stringValue ?? ""), in: after, x)
-            case ("revert_resize", false):
+            case (.revertResize, false):
                 // Back on the source with the old flavor; the source's allocation returns to the server.
                 if let old = instance.newFlavor { instance.flavor = old }
                 instance.newFlavor = nil
@@ -109,10 +110,10 @@ extension Conductor {
                 instance.extra["resize_prior_state"] = nil
                 try await self.record(.returnAllocations(migration: message.payload["migration"]?.stringValue ?? "", instance: uuid,
                                                          project: instance.projectID, user: instance.userID), in: after, x)
-            case ("live_migration_prepare", false):
+            case (.liveMigrationPrepare, false):
                 // The destination listens: now the source sends.
                 guard let source = instance.host else { break }
-                try await self.send("live_migrate", to: source, instance: uuid,
+                try await self.send(.liveMigrate, to: source, instance: uuid,
                                     payload: ["action_id": .int(actionID), "destination": .string(report.host),
                                               "endpoint": report.output["endpoint"] ?? .null,
                                               "block_migration": message.payload["block_migration"] ?? false,
@@ -120,21 +121,21 @@ extension Conductor {
                 try await self.store.update(instance, x)
                 after.wake(source)
                 return
-            case ("live_migrate", false):
+            case (.liveMigrate, false):
                 let destination = message.payload["destination"]?.stringValue ?? ""
-                try await self.send("adopt", to: destination, instance: uuid,
+                try await self.send(.adopt, to: destination, instance: uuid,
                                     payload: ["guest": self.guest(instance).json, "action_id": .int(actionID),
                                               "migration": message.payload["migration"] ?? .null], x)
                 try await self.store.update(instance, x)
                 after.wake(destination)
                 return
-            case ("adopt", false):
+            case (.adopt, false):
                 instance.host = report.host
                 instance.node = report.host
                 instance.availabilityZone = hostZone
                 instance.taskState = nil
                 try await self.record(.deleteAllocations(consumer: message.payload["migration"]?.stringValue ?? ""), in: after, x)
-            case ("evacuate", false):
+            case (.evacuate, false):
                 let source = message.payload["source_provider"]?.stringValue ?? ""
                 instance.host = report.host
                 instance.node = report.host
@@ -142,25 +143,25 @@ extension Conductor {
                 instance.vmState = message.payload["power_off"]?.boolValue == true ? .stopped : .active
                 instance.taskState = nil
                 try await self.record(.dropProvider(source, instance: uuid, project: instance.projectID, user: instance.userID), in: after, x)
-            case ("shelve_offload", false):
+            case (.shelveOffload, false):
                 instance.vmState = .shelvedOffloaded
                 instance.taskState = nil
                 instance.host = nil
                 instance.node = nil
                 instance.powerState = .shutdown
                 try await self.record(.deleteAllocations(consumer: uuid), in: after, x)
-            case ("migrate_out", true), ("resize_in", true), ("live_migration_prepare", true), ("live_migrate", true), ("adopt", true):
+            case (.migrateOut, true), (.resizeIn, true), (.liveMigrationPrepare, true), (.liveMigrate, true), (.adopt, true):
                 // The move failed: the server stays where it was, with what it had, and a
                 // destination left waiting for a live migration lets go of it.
                 instance.taskState = nil
                 instance.newFlavor = nil
-                if message.kind == "live_migrate", let destination = message.payload["destination"]?.stringValue {
-                    try await self.send("live_migration_abort", to: destination, instance: uuid, payload: [:], x)
+                if kind == .liveMigrate, let destination = message.payload["destination"]?.stringValue {
+                    try await self.send(.liveMigrationAbort, to: destination, instance: uuid, payload: [:], x)
                     after.wake(destination)
                 }
                 try await self.record(.returnAllocations(migration: message.payload["migration"]?.stringValue ?? "", instance: uuid,
                                                          project: instance.projectID, user: instance.userID), in: after, x)
-            case ("evacuate", true):
+            case (.evacuate, true):
                 instance.vmState = .error
                 instance.taskState = nil
                 instance.fault = ["code": 500, "message": .string(String((report.error ?? "").prefix(255))), "created": .string(Timestamps.iso8601(Date()))]
@@ -174,7 +175,7 @@ extension Conductor {
             try await self.store.update(instance, x)
             try await self.store.finishEvents(actionID: actionID, error: report.error, host: report.host, x)
             // A server that now runs on another host takes its ports with it.
-            if !failed, Self.moves.contains(message.kind), let host = instance.host, !instance.requestedNICs.isEmpty {
+            if !failed, Self.moves.contains(kind), let host = instance.host, !instance.requestedNICs.isEmpty {
                 try await self.record(.rebindPorts(instance: uuid, host: host, zone: hostZone), in: after, x)
             }
         }
@@ -183,22 +184,22 @@ extension Conductor {
     }
 
     /// Where a report leaves the server's migration record (Nova's statuses), if it is about one.
-    static func migrationStatus(after kind: String, failed: Bool) -> String? {
+    static func migrationStatus(after kind: AgentMessage.Kind, failed: Bool) -> String? {
         switch (kind, failed) {
-        case ("migrate_out", false): "post-migrating"
-        case ("resize_in", false): "finished"
-        case ("confirm_resize", _): "confirmed"
-        case ("revert_resize", false): "reverted"
-        case ("adopt", false): "completed"
-        case ("evacuate", false): "done"
-        case ("live_migration_prepare", true), ("live_migrate", true), ("adopt", true), ("evacuate", true): "failed"
-        case ("migrate_out", true), ("resize_in", true), ("revert_resize", true): "error"
+        case (.migrateOut, false): "post-migrating"
+        case (.resizeIn, false): "finished"
+        case (.confirmResize, _): "confirmed"
+        case (.revertResize, false): "reverted"
+        case (.adopt, false): "completed"
+        case (.evacuate, false): "done"
+        case (.liveMigrationPrepare, true), (.liveMigrate, true), (.adopt, true), (.evacuate, true): "failed"
+        case (.migrateOut, true), (.resizeIn, true), (.revertResize, true): "error"
         default: nil
         }
     }
 
     /// Reports after which a server runs on a host other than the one its ports are bound to.
-    static let moves: Set<String> = ["resize_in", "revert_resize", "adopt", "evacuate", "unshelve"]
+    static let moves: Set<AgentMessage.Kind> = [.resizeIn, .revertResize, .adopt, .evacuate, .unshelve]
 
     /// Binds the server's ports to `host` (they keep their addresses).
     func rebindNICs(_ instance: Instance, host: String, zone: String) async throws {
@@ -261,7 +262,7 @@ extension Conductor {
                 instance.taskState = .shelvingOffloading
                 instance.extra["shelved_image"] = .string(imageID)
                 try await self.store.update(instance, x)
-                try await self.send("shelve_offload", to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
+                try await self.send(.shelveOffload, to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
                 return true
             }
             instance.taskState = nil
@@ -339,7 +340,7 @@ extension Conductor {
         do {
             if instance.vmState == .shelved, let host = instance.host {
                 try await db.transaction { x in
-                    try await self.send("start", to: host, instance: instance.uuid,
+                    try await self.send(.start, to: host, instance: instance.uuid,
                                         payload: ["action_id": .int(actionID), "vm_state": "active"], x)
                 }
                 await wake(host)
@@ -355,7 +356,7 @@ extension Conductor {
                 current.node = selection.node.hypervisorHostname
                 current.availabilityZone = hostZone
                 try await self.store.update(current, x)
-                try await self.send("unshelve", to: selection.host, instance: instance.uuid,
+                try await self.send(.unshelve, to: selection.host, instance: instance.uuid,
                                     payload: ["guest": self.guest(current).json, "action_id": .int(actionID)], x)
             }
             await wake(selection.host)
