@@ -30,6 +30,12 @@ public struct AgentMessage: Sendable {
     }
 
     public var id: Int64
+    /// What the agent keeps this message in order with: messages with the same key run one
+    /// after another in id order, messages with different keys run concurrently. The sender
+    /// chooses it: an instance's messages share `orderingKey(instance:)`, host-wide messages
+    /// share `hostOrderingKey`, and work on another object (a port's wiring, a volume's
+    /// connection) would name that object (`port:<id>`, `volume:<id>`).
+    public var orderingKey: String
     /// The kind as the outbox and the wire name it. A controller newer than this agent may
     /// send one it does not know: `kind` is nil then, and the agent answers with an error.
     public var kindName: String
@@ -39,29 +45,33 @@ public struct AgentMessage: Sendable {
     /// The kind, if this build knows it.
     public var kind: Kind? { Kind(rawValue: kindName) }
 
-    public init(id: Int64, kind: Kind, instanceUUID: String?, payload: JSON) {
-        self.init(id: id, kindName: kind.rawValue, instanceUUID: instanceUUID, payload: payload)
+    /// The key of host-wide messages (about no instance or other object).
+    public static let hostOrderingKey = "host"
+
+    /// The key of an instance's messages; `hostOrderingKey` without one.
+    public static func orderingKey(instance: String?) -> String { instance.map { "instance:\($0)" } ?? hostOrderingKey }
+
+    public init(id: Int64, kind: Kind, instanceUUID: String?, orderingKey: String? = nil, payload: JSON) {
+        self.init(id: id, kindName: kind.rawValue, instanceUUID: instanceUUID, orderingKey: orderingKey, payload: payload)
     }
 
-    /// A message as read from the outbox or the wire, whatever its kind.
-    public init(id: Int64, kindName: String, instanceUUID: String?, payload: JSON) {
+    /// A message as read from the outbox or the wire, whatever its kind. Without an
+    /// `orderingKey` it is ordered with its instance's messages.
+    public init(id: Int64, kindName: String, instanceUUID: String?, orderingKey: String? = nil, payload: JSON) {
         (self.id, self.kindName, self.instanceUUID, self.payload) = (id, kindName, instanceUUID, payload)
+        self.orderingKey = orderingKey ?? Self.orderingKey(instance: instanceUUID)
     }
-
-    /// What the agent keeps this message in order with: messages with the same key run one
-    /// after another in id order, messages with different keys run concurrently. The instance
-    /// a message works on; messages about no instance (host-wide) share one key. A message
-    /// about another object (a port, a volume) would name it here.
-    public var orderingKey: String { instanceUUID.map { "instance:\($0)" } ?? "host" }
 
     public var json: JSON {
-        ["id": .int(id), "kind": .string(kindName), "instance_uuid": .optional(instanceUUID), "payload": payload]
+        ["id": .int(id), "kind": .string(kindName), "instance_uuid": .optional(instanceUUID), "ordering_key": .string(orderingKey),
+         "payload": payload]
     }
 
     /// Nil only without an id or a kind name: an unknown kind still reads, to be answered.
     public init?(json: JSON) {
         guard let id = json["id"]?.intValue, let kind = json["kind"]?.stringValue else { return nil }
-        self.init(id: id, kindName: kind, instanceUUID: json["instance_uuid"]?.stringValue, payload: json["payload"] ?? .null)
+        self.init(id: id, kindName: kind, instanceUUID: json["instance_uuid"]?.stringValue, orderingKey: json["ordering_key"]?.stringValue,
+                  payload: json["payload"] ?? .null)
     }
 }
 

@@ -254,8 +254,12 @@ final class MessageLanes: Sendable {
         state.withLock { state in
             guard state.held.insert(message.id).inserted else { return false }
             let key = message.orderingKey
-            if state.lanes[key] != nil {
-                state.lanes[key]?.append(message)
+            if var lane = state.lanes[key] {
+                // Behind the running first, in id order: a message whose transaction committed
+                // late (PostgreSQL) still goes before later ones that have not started.
+                let at = lane.dropFirst().firstIndex { $0.id > message.id } ?? lane.endIndex
+                lane.insert(message, at: at)
+                state.lanes[key] = lane
                 return false
             }
             state.lanes[key] = [message]

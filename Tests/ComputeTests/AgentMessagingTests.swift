@@ -155,6 +155,11 @@ final class AgentMessagingTests: XCTestCase {
             XCTAssertEqual(received.kind, kind)
             XCTAssertTrue(kind.rawValue.allSatisfy { $0.isLowercase || $0 == "_" }, kind.rawValue)
         }
+        let keyed = AgentMessage(id: 2, kind: .stop, instanceUUID: "u-1", orderingKey: "volume:v-1", payload: [:])
+        XCTAssertEqual(AgentMessage(json: keyed.json)?.orderingKey, "volume:v-1")
+        XCTAssertEqual(AgentMessage(json: ["id": 3, "kind": "stop", "instance_uuid": "u-2"])?.orderingKey, "instance:u-2",
+                       "without a key a message is ordered with its instance's")
+        XCTAssertEqual(AgentMessage(json: ["id": 4, "kind": "stop"])?.orderingKey, AgentMessage.hostOrderingKey)
         XCTAssertEqual(AgentMessage.Kind(rawValue: "live_migration_prepare"), .liveMigrationPrepare)
         XCTAssertEqual(AgentMessage.Kind(rawValue: "get_vnc_console"), .getVNCConsole)
     }
@@ -252,6 +257,43 @@ final class AgentMessagingTests: XCTestCase {
             XCTAssertLessThan(off ?? .max, on ?? -1, "stop and start ran out of order: \(console)")
             let state = try await driver.powerState(of: slow)
             XCTAssertEqual(state, .running)
+        }
+    }
+}
+
+extension AgentMessagingTests {
+    /// The order follows the key the sender gives, not the instance: two guests' messages
+    /// sent with one key (as work on one shared volume or port would be) run one after the
+    /// other, while a third guest's message, keyed by its instance, runs beside them.
+    func testMessagesSharingAKeyRunInOrderWhateverTheirInstance() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(0)) { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            let driver = FakeDriver()
+            let hosts = try await Self.runHosts(["h1": driver], plane, api, admin: admin)
+            defer { hosts.cancel() }
+            let (first, second, host) = try await Self.twoServers(api, admin: admin, names: ("first", "second"))
+            let (image, flavor) = try await Compute.bootables(api, admin: admin, ram: 256)  // a flavor of its own name
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, name: "third")
+            let third = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            _ = try await Compute.waitFor(api, third, token: admin, status: "ACTIVE")
+            driver.slowDown("powerOff", by: .seconds(2))
+            let conductor = plane.compute.conductor
+            try await plane.db.transaction { x in
+                try await conductor.send(.stop, to: host, instance: first, orderingKey: "volume:shared", payload: [:], x)
+                try await conductor.send(.reboot, to: host, instance: second, orderingKey: "volume:shared", payload: [:], x)
+                try await conductor.send(.reboot, to: host, instance: third, payload: [:], x)
+            }
+            await conductor.wake(host)
+
+            let thirdDone = try await Self.eventually(5) { try await driver.consoleOutput(third, lines: nil).contains("rebooted") }
+            XCTAssertTrue(thirdDone)
+            XCTAssertEqual(driver.underWay("powerOff"), 1, "the third guest's reboot waited for another key's stop")
+            let secondRebootedEarly = try await driver.consoleOutput(second, lines: nil).contains("rebooted")
+            XCTAssertFalse(secondRebootedEarly, "the second guest's reboot overtook the stop it was keyed behind")
+            let secondDone = try await Self.eventually(10) { try await driver.consoleOutput(second, lines: nil).contains("rebooted") }
+            XCTAssertTrue(secondDone)
+            let stopped = try await driver.powerState(of: first)
+            XCTAssertEqual(stopped, .shutdown)
         }
     }
 }

@@ -124,8 +124,11 @@ public enum ComputeMigrations {
         // Work that must follow a commit (Conductor+FollowUps.swift): recorded in the
         // transaction that makes it necessary, deleted once done, run again at the next start
         // when the process died (or the work failed) in between. `work` is the FollowUp as JSON.
-        Migration(service: "compute", version: 5, name: "follow-up work", statements: [
+        // And what each message is kept in order with on its host (AgentMessage.orderingKey);
+        // rows written before have none and read as their instance's.
+        Migration(service: "compute", version: 5, name: "follow-up work, message ordering keys", statements: [
             "CREATE TABLE compute_follow_up (id {serial}, work TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
+            "ALTER TABLE compute_message ADD COLUMN ordering_key TEXT",
         ]),
     ]
 }
