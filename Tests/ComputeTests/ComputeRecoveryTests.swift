@@ -104,11 +104,6 @@ final class ComputeRecoveryTests: XCTestCase {
     /// done even when the process dies right after the commit: a fresh control plane on the
     /// same database completes it.
     func testWorkThatFollowsACommitIsDoneAfterADeathRightAfterTheCommit() async throws {
-        // Open defect from review (issue #13): the conductor's follow-ups (`FollowUp` closures,
-        // the releases after a server delete) live only in memory, so a death between the
-        // commit and the follow-up loses them. This test shows it; it runs once they are durable.
-        try XCTSkipIf(ProcessInfo.processInfo.environment["NIMBUS_TEST_OPEN_DEFECTS"] == nil,
-                      "follow-ups after a commit are not durable yet (set NIMBUS_TEST_OPEN_DEFECTS=1 to see it fail)")
         try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, plane, api in
             let admin = try await api.adminToken(cloud)
             let (image, flavor) = try await Compute.bootables(api, admin: admin)
