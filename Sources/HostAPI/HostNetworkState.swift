@@ -177,3 +177,25 @@ public struct HostNetworkState: Sendable, Equatable, Codable {
         }
     }
 }
+
+/// A host's network agent report (Neutron's agent heartbeat and `update_device_up` in one):
+/// the host's dataplane is alive, its tunnels end at `tunnelingIP`, and `wiredPorts` are wired.
+public struct NetworkAgentReport: Sendable, Equatable, Codable {
+    public var host: String
+    public var tunnelingIP: String
+    public var wiredPorts: [String]
+
+    public init(host: String, tunnelingIP: String, wiredPorts: [String] = []) {
+        (self.host, self.tunnelingIP, self.wiredPorts) = (host, tunnelingIP, wiredPorts)
+    }
+}
+
+/// How a host's network agent reaches the controller: in process for `nimbus up`'s own host,
+/// over HTTP (`/network-agent/v1`) for `nimbus agent`.
+public protocol NetworkAgentLink: Sendable {
+    /// What `host` must wire now, computed from Neutron's state at the time of the call.
+    func networkState(host: String) async throws -> HostNetworkState
+    /// Records the report: afterwards the host's Linux bridge and DHCP agents are alive as of
+    /// now, and each of `wiredPorts` still bound to the host is ACTIVE.
+    func reportNetwork(_ report: NetworkAgentReport) async throws
+}

@@ -31,12 +31,15 @@ public final class ComputeAgent: Sendable {
     let powerSyncInterval: Duration
     /// The guests messages are working on, so power-state syncs leave them alone.
     let guestLocks = GuestLocks()
+    /// The host's network dataplane, which wires guests' ports before they start or arrive;
+    /// nil when the host has none (guests' taps are then QEMU's own, wired to nothing).
+    let network: (any HostNetworking)?
     let logger: Logger
 
     public init(host: String, hostIP: String = "127.0.0.1", driver: any VirtDriver, link: any AgentLink, images: any ImageTransfer,
-                heartbeatInterval: Duration = .seconds(10), shutdownTimeout: Duration = .seconds(60),
+                network: (any HostNetworking)? = nil, heartbeatInterval: Duration = .seconds(10), shutdownTimeout: Duration = .seconds(60),
                 powerSyncInterval: Duration = .seconds(10), logger: Logger) {
-        (self.host, self.hostIP, self.driver, self.link, self.images) = (host, hostIP, driver, link, images)
+        (self.host, self.hostIP, self.driver, self.link, self.images, self.network) = (host, hostIP, driver, link, images, network)
         (self.heartbeatInterval, self.shutdownTimeout, self.powerSyncInterval, self.logger) = (heartbeatInterval, shutdownTimeout, powerSyncInterval, logger)
     }
 
@@ -57,6 +60,7 @@ public final class ComputeAgent: Sendable {
             group.addTask { await self.heartbeats() }
             group.addTask { await self.work() }
             group.addTask { await self.syncPowerStates() }
+            if let network = self.network { group.addTask { await network.run() } }
             await group.waitForAll()
         }
     }
@@ -157,10 +161,15 @@ public final class ComputeAgent: Sendable {
             guard let kind = message.kind else { throw VirtError.failed("unknown message kind \(message.kindName)") }
             switch kind {
             case .build, .evacuate, .unshelve:
-                if try await !exists(uuid) { try await driver.spawn(try requireGuest()) }
+                if try await !exists(uuid) {
+                    let guest = try requireGuest()
+                    try await plug(guest)
+                    try await driver.spawn(guest)
+                }
                 if powerOff { try await driver.powerOff(uuid, timeout: Self.neverStarted) }
             case .destroy, .shelveOffload, .confirmResize, .cleanup:
                 try await driver.destroy(uuid)
+                if let guest { await network?.unplug(guest.nics) }
             case .stop: try await driver.powerOff(uuid, timeout: shutdownTimeout)
             case .start: try await driver.powerOn(uuid)
             case .reboot: try await driver.reboot(uuid, hard: message.payload["hard"]?.boolValue ?? false)
@@ -176,6 +185,7 @@ public final class ComputeAgent: Sendable {
             case .rebuild:
                 let guest = try requireGuest()
                 try await driver.destroy(uuid)
+                try await plug(guest)
                 try await driver.spawn(guest)
                 if powerOff { try await driver.powerOff(uuid, timeout: Self.neverStarted) }
             case .migrateOut:
@@ -194,6 +204,7 @@ public final class ComputeAgent: Sendable {
                     if let cold = driver as? any ColdMigratingDriver { try await cold.endExport(uuid) }
                     try await driver((any ResizingDriver).self, "resize guests").resize(guest)
                 } else if let export = message.payload["export"]?.stringValue {
+                    try await plug(guest)
                     try await driver((any ColdMigratingDriver).self, "migrate guests").importGuest(guest, from: DiskExport(location: export))
                 } else {
                     throw VirtError.guestNotFound(uuid)
@@ -201,8 +212,12 @@ public final class ComputeAgent: Sendable {
                 // The source was quiesced for the move: the guest ends as it began.
                 if !powerOff { try await driver.powerOn(uuid) }
             case .liveMigrationPrepare:
+                // The ports are wired here before the guest arrives, so its traffic follows it
+                // the moment it runs here (QEMU announces its MAC from the new tap).
+                let guest = try requireGuest()
+                try await plug(guest)
                 let endpoint = try await driver((any LiveMigratingDriver).self, "live-migrate guests")
-                    .prepareIncoming(try requireGuest(), blockMigration: message.payload["block_migration"]?.boolValue ?? false)
+                    .prepareIncoming(guest, blockMigration: message.payload["block_migration"]?.boolValue ?? false)
                 output = ["endpoint": .string(endpoint.uri)]
             case .liveMigrate:
                 guard let endpoint = message.payload["endpoint"]?.stringValue else { throw VirtError.failed("The live_migrate message carries no endpoint.") }
@@ -235,6 +250,14 @@ public final class ComputeAgent: Sendable {
             logger.warning("agent \(host): \(message.kindName) of \(uuid) failed: \(error)")
             return AgentReport(messageID: message.id, host: host, error: "\(error)")
         }
+    }
+}
+
+extension ComputeAgent {
+    /// Wires the guest's ports on this host before its QEMU opens their taps.
+    func plug(_ guest: GuestSpec) async throws {
+        guard let network, !guest.nics.isEmpty else { return }
+        try await network.plug(guest.nics)
     }
 }
 

@@ -99,7 +99,7 @@ public struct AllInOne: Sendable {
         let hosts = InProcessHosts(agents: agents)
         // The fleet ends at once when it has no hosts; that is not a failure.
         let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: hosts, successTerminationBehavior: .ignore),
-                                                                 .init(service: try plane.controllerNetworkAgents())],
+                                                                 .init(service: try plane.controllerNetworkAgents(localDataplane: localDriver != nil && config.string("network", "dataplane") != "none"))],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

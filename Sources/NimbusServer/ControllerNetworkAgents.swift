@@ -8,13 +8,14 @@ import ServiceLifecycle
 public struct ControllerNetworkAgents: Service {
     let network: NetworkService
     let host: String
+    let types: [AgentType]
     let interval: Duration
     let logger: Logger
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                for type in [AgentType.dhcp, .l3, .metadata] {
+                for type in types {
                     do { try await network.reportAgentState(host: host, type: type) } catch {
                         logger.warning("cannot record the \(type.rawValue) of \(host): \(error)")
                     }

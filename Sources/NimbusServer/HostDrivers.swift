@@ -1,8 +1,10 @@
 import Crypto
+import Dataplane
 import Foundation
 import HostAgent
 import HostAPI
 import Logging
+import Networking
 import NimbusCore
 import Virt
 
@@ -37,6 +39,37 @@ enum HostDrivers {
         }
     }
 
+    static let dataplanes = ["linux", "none"]
+
+    /// The host's network agent for `dataplane` (`[network] dataplane`, `--dataplane`), nil for
+    /// none. Its tunnel endpoint is `[vxlan] local_ip`, else `hostIP`; its DHCP servers' files
+    /// live in `stateDirectory`. dnsmasq is installed when missing, saying so.
+    static func networkAgent(_ dataplane: String, host: String, hostIP: String, link: any NetworkAgentLink, stateDirectory: String,
+                             config: NimbusConfig, logger: Logger) throws -> NetworkAgent? {
+        switch dataplane {
+        case "none": return nil
+        case "linux": break
+        default: throw StartupError("unknown network dataplane '\(dataplane)': expected one of \(dataplanes.joined(separator: ", "))")
+        }
+        try HostTools.ensure([HostTool("dnsmasq", package: "dnsmasq-base"), HostTool("ip", package: "iproute2"), HostTool("bridge", package: "iproute2")],
+                             install: true) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        var mappings: [String: String] = [:]
+        for pair in config.string("linux_bridge", "physical_interface_mappings").split(separator: ",") {
+            let parts = pair.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw StartupError("[linux_bridge] physical_interface_mappings: '\(pair)' is not physnet:interface")
+            }
+            mappings[parts[0]] = parts[1]
+        }
+        let localIP = config.string("vxlan", "local_ip")
+        let tunnelingIP = localIP.isEmpty ? hostIP : localIP
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        let dataplane = LinuxBridgeDataplane(settings: DataplaneSettings(host: host, tunnelingIP: tunnelingIP, stateDirectory: stateDirectory,
+                                                                         physicalInterfaceMappings: mappings), logger: logger)
+        return NetworkAgent(host: host, tunnelingIP: tunnelingIP, link: link, dataplane: dataplane,
+                            resyncInterval: .seconds(try config.int("network", "resync_interval")), logger: logger)
+    }
+
     /// A fake host's driver: `[fake_hosts]` sizes, `[DEFAULT] reserved_host_*` reservations.
     static func fake(_ config: NimbusConfig) throws -> FakeDriver {
         let reserved = try Reservations(config)
@@ -60,9 +93,9 @@ enum HostDrivers {
     }
 
     /// The agent of one compute host, with the timings every host reads from nimbus.conf.
-    static func agent(host: String, hostIP: String = "127.0.0.1", driver: any VirtDriver, link: any AgentLink, images: any ImageTransfer, heartbeat: Duration,
-                      config: NimbusConfig, logger: Logger) throws -> ComputeAgent {
-        ComputeAgent(host: host, hostIP: hostIP, driver: driver, link: link, images: images, heartbeatInterval: heartbeat,
+    static func agent(host: String, hostIP: String = "127.0.0.1", driver: any VirtDriver, link: any AgentLink, images: any ImageTransfer,
+                      network: NetworkAgent? = nil, heartbeat: Duration, config: NimbusConfig, logger: Logger) throws -> ComputeAgent {
+        ComputeAgent(host: host, hostIP: hostIP, driver: driver, link: link, images: images, network: network, heartbeatInterval: heartbeat,
                      shutdownTimeout: .seconds(try config.int("compute", "shutdown_timeout")),
                      powerSyncInterval: .seconds(try config.int("compute", "sync_power_state_interval")), logger: logger)
     }
@@ -78,4 +111,12 @@ enum HostDrivers {
         guard inside.utf8.count > GuestPaths.longestInstancesRoot else { return inside }
         return "/var/tmp/nimbus-instances-" + Hex.encode(SHA256.hash(data: Data(dataDir.utf8))).prefix(12)
     }
+}
+
+/// The network agent link of `nimbus up`'s own host: direct calls into the networking service.
+struct InProcessNetworkAgentLink: NetworkAgentLink {
+    let network: NetworkService
+
+    func networkState(host: String) async throws -> HostNetworkState { try await network.hostNetworkState(host: host) }
+    func reportNetwork(_ report: NetworkAgentReport) async throws { try await network.applyNetworkReport(report) }
 }

@@ -147,13 +147,18 @@ public final class NimbusControlPlane: Sendable {
         let hostName = config.string("compute", "host").isEmpty ? ProcessInfo.processInfo.hostName : config.string("compute", "host")
         let hostIP = config.string("DEFAULT", "my_ip")
         let driver = try await HostDrivers.make(name, instancesPath: instancesPath, hostIP: hostIP, images: images, config: config, logger: logger)
+        let networkAgent = try HostDrivers.networkAgent(config.string("network", "dataplane"), host: hostName, hostIP: hostIP,
+                                                        link: InProcessNetworkAgentLink(network: network), stateDirectory: dataDir + "/dataplane",
+                                                        config: config, logger: logger)
         return try HostDrivers.agent(host: hostName, hostIP: hostIP, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
-                                     heartbeat: .seconds(try config.int("DEFAULT", "report_interval")), config: config, logger: logger)
+                                     network: networkAgent, heartbeat: .seconds(try config.int("DEFAULT", "report_interval")), config: config, logger: logger)
     }
 
     /// The controller's DHCP, L3 and metadata agents' reports, run as one lifecycle service.
-    public func controllerNetworkAgents() throws -> ControllerNetworkAgents {
+    /// With a local host running the dataplane, that host reports its DHCP agent itself.
+    public func controllerNetworkAgents(localDataplane: Bool = false) throws -> ControllerNetworkAgents {
         ControllerNetworkAgents(network: network, host: ProcessInfo.processInfo.hostName,
+                                types: localDataplane ? [.l3, .metadata] : [.dhcp, .l3, .metadata],
                                 interval: .seconds(try config.int("DEFAULT", "report_interval")), logger: logger)
     }
 
@@ -185,6 +190,7 @@ public final class NimbusControlPlane: Sendable {
         PlacementRoutes(service: placement, validator: identity, maxBodySize: maxBody, publicURL: publicURL).register(on: router)
         ComputeRoutes(service: compute, validator: identity, maxBodySize: maxBody).register(on: router)
         NetworkRoutes(service: network, validator: identity, maxBodySize: maxBody).register(on: router)
+        NetworkAgentRoutes(service: network, validator: identity, maxBodySize: maxBody).register(on: router)
         AgentRoutes(conductor: compute.conductor, policy: policy, validator: identity, maxBodySize: maxBody).register(on: router)
         consoleProxy.registerStaticFiles(on: router)
         return router

@@ -33,6 +33,10 @@ public struct RemoteAgent: Sendable {
         public var configFile: String?
         /// Where guests' VNC servers listen; nil: `[vnc] server_listen` of the config file.
         public var vncListen: String?
+        /// The network dataplane (`linux`, `none`); nil: `[network] dataplane` of the config file.
+        public var dataplane: String?
+        /// The dataplane's DHCP servers' files: beside the instances directory.
+        var dataplaneStatePath: String { URL(fileURLWithPath: instancesPath).deletingLastPathComponent().appendingPathComponent("dataplane").path }
 
         public init(controller: String, host: String, username: String, password: String, project: String) {
             (self.controller, self.host, self.username, self.password, self.project) = (controller, host, username, password, project)
@@ -59,9 +63,12 @@ public struct RemoteAgent: Sendable {
             config.set("fake_hosts", option, String(value))
         }
         if let vncListen = options.vncListen { config.set("vnc", "server_listen", vncListen) }
+        if let dataplane = options.dataplane { config.set("network", "dataplane", dataplane) }
         let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, hostIP: options.hostIP, images: link,
                                                 config: config, logger: logger)
-        let agent = try HostDrivers.agent(host: options.host, hostIP: options.hostIP, driver: driver, link: link, images: link,
+        let network = try HostDrivers.networkAgent(config.string("network", "dataplane"), host: options.host, hostIP: options.hostIP, link: link,
+                                                   stateDirectory: options.dataplaneStatePath, config: config, logger: logger)
+        let agent = try HostDrivers.agent(host: options.host, hostIP: options.hostIP, driver: driver, link: link, images: link, network: network,
                                           heartbeat: .seconds(options.heartbeatSeconds), config: config, logger: logger)
         FileHandle.standardOutput.write(Data("Nimbus agent \(options.host) working for \(options.controller)\n".utf8))
         let group = ServiceGroup(configuration: .init(services: [AgentService(agent: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
@@ -112,17 +119,24 @@ actor HTTPAgentLink: AgentLink {
     }
 
     func call(_ method: String, _ path: String, query: String = "", body: JSON? = nil) async throws -> JSON {
+        let data = try await send(method, "compute-agent/v1/hosts/\(options.host)/\(path)", query: query, body: body.map { Data($0.serializedBytes()) })
+        return data.isEmpty ? .null : try JSON.parse(Array(data))
+    }
+
+    /// One authenticated request to the controller (a new token once when the old one is
+    /// refused); the response's body, or an error for a status other than 2xx.
+    func send(_ method: String, _ path: String, query: String = "", body: Data? = nil) async throws -> Data {
         for attempt in 0..<2 {
             let token: String
             if let current = self.token { token = current } else { token = try await authenticate() }
-            var components = URLComponents(url: base.appendingPathComponent("compute-agent/v1/hosts/\(options.host)/\(path)"), resolvingAgainstBaseURL: false)!
+            var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
             if !query.isEmpty { components.percentEncodedQuery = query }
             var request = URLRequest(url: components.url!)
             request.httpMethod = method
             request.setValue(token, forHTTPHeaderField: "X-Auth-Token")
             if let body {
                 request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                request.httpBody = Data(body.serializedBytes())
+                request.httpBody = body
             }
             let (data, response) = try await session.data(for: request)
             let status = (response as? HTTPURLResponse)?.statusCode ?? 0
@@ -133,7 +147,7 @@ actor HTTPAgentLink: AgentLink {
             guard (200..<300).contains(status) else {
                 throw LinkError(description: "\(method) \(path): HTTP \(status) \(String(decoding: data, as: UTF8.self))")
             }
-            return data.isEmpty ? .null : try JSON.parse(Array(data))
+            return data
         }
         throw LinkError(description: "\(method) \(path): not authorised")
     }
@@ -184,5 +198,15 @@ extension HTTPAgentLink: ImageTransfer {
         guard status == 204 else {
             throw LinkError(description: "upload of image \(imageID): HTTP \(status) \(String(decoding: data, as: UTF8.self))")
         }
+    }
+}
+
+extension HTTPAgentLink: NetworkAgentLink {
+    func networkState(host: String) async throws -> HostNetworkState {
+        try JSONDecoder().decode(HostNetworkState.self, from: try await send("GET", "network-agent/v1/hosts/\(host)/state"))
+    }
+
+    func reportNetwork(_ report: NetworkAgentReport) async throws {
+        _ = try await send("POST", "network-agent/v1/hosts/\(report.host)/report", body: try JSONEncoder().encode(report))
     }
 }

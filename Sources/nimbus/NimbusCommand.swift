@@ -103,6 +103,8 @@ struct Agent: AsyncParsableCommand {
     var configFile: String?
     @Option(help: "Address this host's guests' VNC servers listen on (qemu driver), one the controller's console proxy reaches (default: [vnc] server_listen of --config-file, else 127.0.0.1).")
     var vncListen: String?
+    @Option(help: "Network dataplane: linux (bridges, taps, VXLAN, dnsmasq) or none (default: [network] dataplane of --config-file, else none).")
+    var dataplane: String?
 
     func run() async throws {
         try await runOrExit {
@@ -113,7 +115,7 @@ struct Agent: AsyncParsableCommand {
                                               password: password.trimmingCharacters(in: .whitespacesAndNewlines), project: project)
             (options.vcpus, options.memoryMB, options.diskGB, options.heartbeatSeconds) = (vcpus, memoryMb, diskGb, heartbeat)
             (options.driver, options.instancesPath, options.hostIP) = (driver, instancesPath, hostIp)
-            (options.configFile, options.vncListen) = (configFile, vncListen)
+            (options.configFile, options.vncListen, options.dataplane) = (configFile, vncListen, dataplane)
             try await RemoteAgent(options: options).run()
         }
     }

@@ -14,5 +14,7 @@ public enum NetworkPolicy {
     static let shared: [String: String] = [
         "network:context_is_admin": admin,
         "network:admin_or_owner": "rule:network:context_is_admin or \(owner)",
+        // Hosts' network agents (`/network-agent/v1`): Nimbus's own, not Neutron's API.
+        "network_agent": "role:service or role:admin",
     ]
 }

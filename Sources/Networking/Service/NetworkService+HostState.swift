@@ -24,6 +24,12 @@ extension NetworkService {
         ], at: now)
     }
 
+    /// Applies a host's network agent report (see `NetworkAgentLink.reportNetwork`).
+    public func applyNetworkReport(_ report: NetworkAgentReport) async throws {
+        try await reportDataplane(host: report.host, tunnelingIP: report.tunnelingIP)
+        try await portsWired(host: report.host, ports: report.wiredPorts)
+    }
+
     /// Marks the ports the host has wired ACTIVE (Neutron's `update_device_up`); a port no
     /// longer bound to `host` is left alone.
     public func portsWired(host: String, ports: [String]) async throws {

@@ -1,0 +1,187 @@
+"""Real networks between real guests: one `nimbus controller` and two `nimbus agent --driver
+qemu --dataplane linux` processes, each host a network namespace of its own, joined with the
+controller by one link (management and VXLAN underlay alike) inside a "fabric" namespace. Two
+servers of the test image on one tenant VXLAN network, one per host: each gets its own port's
+address by DHCP from the network's one dnsmasq (one of them across the VXLAN), and A pings B
+across the hosts. Deleting everything leaves nothing of the dataplane on either host.
+
+Every address lives inside namespaces this module makes; nothing is sent from, or changed in,
+the root namespace."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import Nimbus, nimbus_binary, wait_for
+from test_qemu_moves import processes_under
+
+BUILD_TIMEOUT = 600.0
+LINE_TIMEOUT = 180.0
+SUFFIX = secrets.token_hex(3)
+FABRIC, CONTROLLER = f"nbe-fab-{SUFFIX}", f"nbe-ctl-{SUFFIX}"
+HOSTS = {"dp-a": (f"nbe-h1-{SUFFIX}", "10.250.0.11"), "dp-b": (f"nbe-h2-{SUFFIX}", "10.250.0.12")}
+CONTROLLER_IP = "10.250.0.1"
+ADDRESSES = {"dp-a": "10.77.0.21", "dp-b": "10.77.0.22"}
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def join_fabric(namespace: str, address: str, index: int) -> None:
+    """A veth from `namespace` (eth0, holding `address`) to the fabric's bridge."""
+    sh("ip", "netns", "add", namespace)
+    sh("ip", "-n", namespace, "link", "set", "lo", "up")
+    sh("ip", "-n", FABRIC, "link", "add", f"fab{index}", "type", "veth", "peer", "name", "eth0", "netns", namespace)
+    sh("ip", "-n", FABRIC, "link", "set", f"fab{index}", "master", "fab", "up")
+    sh("ip", "-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0")
+    sh("ip", "-n", namespace, "link", "set", "eth0", "up")
+
+
+def dataplane_left(namespace: str) -> list[str]:
+    """Interfaces of the dataplane's kinds still in a host's namespace."""
+    links = json.loads(sh("ip", "-n", namespace, "-json", "link", "show"))
+    return [link["ifname"] for link in links if re.match(r"^(brq|tap|vxlan-|ns-|qr-|qg-)", link["ifname"])]
+
+
+def guest_line(cloud: Nimbus, server: str, pattern: str, timeout: float = LINE_TIMEOUT) -> re.Match:
+    found: list[re.Match] = []
+
+    def seen() -> bool:
+        log = cloud.osc("console", "log", "show", server, fmt=None)
+        match = re.search(pattern, log)
+        if match:
+            found.append(match)
+        return match is not None
+
+    wait_for(seen, timeout, f"{pattern!r} on the console of {server}")
+    return found[0]
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: network namespaces, bridges, taps")
+    for tool in ("dnsmasq", "qemu-system-x86_64"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/test installs it)")
+    scratch = Path(tempfile.mkdtemp(prefix="ndp-", dir="/tmp"))
+    cloud = Nimbus(request.param, tmp_path_factory.mktemp("dataplane"))
+    agents: dict[str, subprocess.Popen] = {}
+    namespaces = [FABRIC, CONTROLLER] + [ns for ns, _ in HOSTS.values()]
+    try:
+        sh("ip", "netns", "add", FABRIC)
+        sh("ip", "-n", FABRIC, "link", "add", "fab", "type", "bridge")
+        sh("ip", "-n", FABRIC, "link", "set", "fab", "up")
+        join_fabric(CONTROLLER, CONTROLLER_IP, 0)
+        for index, (namespace, address) in enumerate(HOSTS.values(), start=1):
+            join_fabric(namespace, address, index)
+
+        cloud.command, cloud.fake_hosts = "controller", None
+        cloud.place_in(CONTROLLER, CONTROLLER_IP)
+        cloud.start()
+        password_file = cloud.workdir / "admin-password"
+        password_file.write_text(cloud.admin_password)
+        for name, (namespace, address) in HOSTS.items():
+            log = open(cloud.workdir / f"agent-{name}.log", "ab")
+            agents[name] = subprocess.Popen(
+                # nsenter, not `ip netns exec`: the latter gives the agent a mount namespace of
+                # its own, where the qdhcp- namespaces it makes would not be seen by anyone else.
+                ["nsenter", f"--net=/run/netns/{namespace}", str(nimbus_binary()), "agent", "--controller", cloud.base_url, "--host", name,
+                 "--password-file", str(password_file), "--heartbeat", "1", "--driver", "qemu",
+                 "--instances-path", str(scratch / name / "instances"), "--host-ip", address, "--dataplane", "linux"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        wait_for(lambda: {s["Host"]: s["State"] for s in cloud.osc("compute", "service", "list", "--service", "nova-compute")}
+                 == {"dp-a": "up", "dp-b": "up"}, 120, "both agents to register")
+
+        image = cloud.workdir / "nimbus-test.qcow2"
+        subprocess.run([str(nimbus_binary()), "manage", "image", "build-test", "--output", str(image)], check=True,
+                       capture_output=True, timeout=BUILD_TIMEOUT)
+        cloud.osc("image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--public", "--file", str(image),
+                  "--property", "hw_disk_bus=virtio", "nimbus-test")
+        cloud.osc("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "small")
+        yield cloud, scratch
+    finally:
+        for process in agents.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        cloud.stop()
+        for pid in processes_under(scratch):
+            os.kill(pid, signal.SIGKILL)
+        # DHCP servers: dnsmasq runs in a qdhcp- namespace with its files under the scratch directory.
+        for namespace in sh("ip", "netns", "list").split("\n"):
+            name = namespace.split(" ")[0]
+            if name.startswith("qdhcp-"):
+                pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+                if any(str(scratch) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for pid in pids
+                       if Path(f"/proc/{pid}/cmdline").exists()):
+                    for pid in pids:
+                        os.kill(int(pid), signal.SIGKILL)
+                    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        for namespace in namespaces:
+            subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_two_guests_on_a_vxlan_network_get_their_ports_addresses_and_reach_each_other_across_hosts(fabric):
+    cloud, scratch = fabric
+    network = cloud.osc("network", "create", "private-" + SUFFIX)
+    assert network["provider:network_type"] == "vxlan", network
+    subnet = cloud.osc("subnet", "create", "--network", network["id"], "--subnet-range", "10.77.0.0/24", "private-subnet-" + SUFFIX)
+    ports = {host: cloud.osc("port", "create", "--network", network["id"], "--fixed-ip", f"subnet={subnet['id']},ip-address={address}",
+                             f"port-{host}")
+             for host, address in ADDRESSES.items()}
+    # A pings B once it has its lease; the result is printed on A's console.
+    pinger = scratch / "ping-b.sh"
+    pinger.write_text("#!/bin/sh\nfor i in 1 2 3 4 5 6 7 8 9 10; do\n"
+                      f"  if ping -c 1 -W 2 {ADDRESSES['dp-b']} >/dev/null 2>&1; then echo PING-B-OK; exit 0; fi\n"
+                      "  sleep 2\ndone\necho PING-B-FAILED\n")
+    servers = {}
+    for host in ("dp-b", "dp-a"):
+        args = ["server", "create", "--flavor", "small", "--image", "nimbus-test", "--port", ports[host]["id"],
+                "--availability-zone", f"nova:{host}", "--wait"]
+        if host == "dp-a":
+            args += ["--user-data", str(pinger)]
+        servers[host] = cloud.osc(*args, f"server-{host}")
+        assert servers[host]["status"] == "ACTIVE", servers[host]
+        assert servers[host]["OS-EXT-SRV-ATTR:host"] == host, servers[host]
+
+    # Each console shows exactly its own port's address, leased over DHCP.
+    for host, address in ADDRESSES.items():
+        line = guest_line(cloud, servers[host]["id"], r"NIMBUS-GUEST uuid=(\S+) hostname=(\S+) ip=(\S+)")
+        assert line.group(1) == servers[host]["id"], line.group(0)
+        assert line.group(3) == address, line.group(0)
+    guest_line(cloud, servers["dp-a"]["id"], r"PING-B-OK", timeout=90)
+
+    # The ports are ACTIVE, bound to their hosts; the hosts' agents are alive.
+    for host in ADDRESSES:
+        shown = cloud.osc("port", "show", ports[host]["id"])
+        assert shown["status"] == "ACTIVE", shown
+        assert shown["binding_host_id"] == host, shown
+    agents = cloud.osc("network", "agent", "list")
+    for host in ADDRESSES:
+        assert any(a["Host"] == host and a["Agent Type"] == "Linux bridge agent" and a["Alive"] for a in agents), agents
+    dhcp_ports = cloud.osc("port", "list", "--network", network["id"], "--device-owner", "network:dhcp")
+    assert len(dhcp_ports) == 1, dhcp_ports
+
+    # Everything deleted: no tap, bridge, VXLAN interface, DHCP namespace or dnsmasq left.
+    for host in ADDRESSES:
+        cloud.osc("server", "delete", "--wait", servers[host]["id"])
+    for host in ADDRESSES:
+        cloud.osc("port", "delete", ports[host]["id"])
+    cloud.osc("network", "delete", network["id"])
+    for name, (namespace, _) in HOSTS.items():
+        wait_for(lambda: dataplane_left(namespace) == [], 30, f"{name}'s dataplane to be removed: {dataplane_left(namespace)}")
+    wait_for(lambda: f"qdhcp-{network['id']}" not in sh("ip", "netns", "list"), 30, "the DHCP namespace to go")
+    assert not [pid for pid in processes_under(scratch)], "processes left under the hosts' directories"
