@@ -111,7 +111,11 @@ final class SecurityGroupRulesetTests: XCTestCase {
         XCTAssertEqual(members, "add set inet nimbus-sg sg-sg-friends-v4 { type ipv4_addr; flags interval; }\n"
             + "flush set inet nimbus-sg sg-sg-friends-v4\nadd element inet nimbus-sg sg-sg-friends-v4 { 10.0.0.20 }\n")
         XCTAssertEqual(try SecurityGroupRuleset.remoteGroupUpdate(Group(id: "sg-unused"), loadedSets: full.sets), "")
-        try checkWithNFT(full.text + update.text + members + removal.text)
+        // A port update whose state leaves out a remote group keeps that group's set as it is.
+        let withoutFriends = try SecurityGroupRuleset.portUpdate(portA, securityGroups: [web, copy], numbering: full.numbering)
+        XCTAssertTrue(withoutFriends.text.contains("add set inet nimbus-sg sg-sg-friends-v4 { type ipv4_addr; flags interval; }\n"))
+        XCTAssertFalse(withoutFriends.text.contains("flush set"), withoutFriends.text)
+        try checkWithNFT(full.text + update.text + members + withoutFriends.text + removal.text)
     }
 
     func testInputThatCannotBeWrittenIsRefused() {

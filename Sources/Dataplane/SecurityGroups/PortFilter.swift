@@ -36,8 +36,8 @@ struct PortFilter: Equatable {
             for rule in group.rules {
                 let match = try RuleMatch(rule)
                 if let remote = match.remoteGroup {
-                    let members = groups[remote.groupID]?.memberAddresses ?? []
-                    sets[remote.name] = try RemoteGroupSet(groupID: remote.groupID, version: remote.version, addresses: members)
+                    sets[remote.name] = try RemoteGroupSet(groupID: remote.groupID, version: remote.version,
+                                                           addresses: groups[remote.groupID]?.memberAddresses)
                 }
                 // Groups often repeat a rule (every default group allows the same egress): one copy.
                 guard seen.insert("\(match.direction) \(match.text)").inserted else { continue }
@@ -156,15 +156,21 @@ struct PortAddresses {
 struct RemoteGroupSet: Equatable {
     let groupID: String
     let version: Int
-    let elements: [String]
+    /// nil when the state handed in did not include the group: its members are unknown here.
+    let elements: [String]?
 
     var name: String { Self.name(groupID: groupID, version: version) }
     var type: String { version == 4 ? "ipv4_addr" : "ipv6_addr" }
 
     static func name(groupID: String, version: Int) -> String { "sg-\(groupID)-v\(version)" }
 
-    init(groupID: String, version: Int, addresses: [String]) throws {
+    init(groupID: String, version: Int, addresses: [String]?) throws {
         try NFTText.checkIdentifier(groupID, "security group id")
+        (self.groupID, self.version) = (groupID, version)
+        guard let addresses else {
+            elements = nil
+            return
+        }
         var networks: [IPNetwork] = []
         for address in addresses {
             guard let network = IPNetwork(address) else {
@@ -173,7 +179,6 @@ struct RemoteGroupSet: Equatable {
             if network.version == version { networks.append(network) }
         }
         let kept = PortAddresses.withoutOverlaps(networks.map { ("", $0) }).map(\.network)
-        (self.groupID, self.version) = (groupID, version)
         elements = kept.sorted { ($0.address, $0.prefixLength) < ($1.address, $1.prefixLength) }.map(NFTText.element)
     }
 }

@@ -65,10 +65,10 @@ public actor SecurityGroupFirewall {
     }
 
     /// Afterwards `port`'s chains hold its current rules (or, without port security, it has no
-    /// chains), and the member sets its rules name hold `securityGroups`' members; no other
-    /// port's chains changed. `securityGroups` must include the port's groups and, for members,
-    /// the remote groups they name. When nothing is loaded yet, this loads the tables with this
-    /// port alone.
+    /// chains), and the member sets its rules name exist, holding the members of those of the
+    /// remote groups that `securityGroups` includes (the others' sets are left as they were); no
+    /// other port's chains changed. `securityGroups` must include the port's own groups. When
+    /// nothing is loaded yet, this loads the tables with this port alone.
     public func updatePort(_ port: HostNetworkState.Port, securityGroups: [HostNetworkState.SecurityGroup]) async throws {
         guard case .present(let numbering, let sets) = try await current() else {
             return try await apply(ports: [port], securityGroups: securityGroups)

@@ -66,7 +66,7 @@ public enum SecurityGroupRuleset {
         inet.add(map: "ingress-dispatch", type: "type mark : verdict",
                  elements: filters.map { "\(NFTText.hex(numbering.ports[$0.tap]!)) : jump \(ingressChain(tap: $0.tap))" })
         for set in sets.values.sorted(by: { $0.name < $1.name }) {
-            inet.add(set: set.name, type: set.type, flags: "interval", elements: set.elements)
+            inet.add(set: set.name, type: set.type, flags: "interval", elements: set.elements ?? [])
         }
         inet.add(chain: "prerouting", hook: "type filter hook prerouting priority raw; policy accept;", rules: inetPrerouting)
         inet.add(chain: "forward", hook: "type filter hook forward priority filter; policy accept;", rules: inetForward)
@@ -80,7 +80,8 @@ public enum SecurityGroupRuleset {
 
     /// One port brought up to date alone, in one transaction: its four chains are flushed and
     /// refilled (created if new), its dispatch entries and its bridge's zone added, and the sets
-    /// of the remote groups its rules name refreshed. Other ports' chains are not touched. Needs
+    /// of the remote groups its rules name refreshed (those in `securityGroups`; the others are
+    /// only created if missing). Other ports' chains are not touched. Needs
     /// the tables `ruleset` made. A port without port security has its chains removed instead.
     public static func portUpdate(_ port: HostNetworkState.Port, securityGroups: [HostNetworkState.SecurityGroup],
                                   numbering previous: FirewallNumbering) throws -> Compiled {
@@ -168,9 +169,12 @@ public enum SecurityGroupRuleset {
         return byID
     }
 
+    /// Creates the set if missing; replaces its elements when they are known.
     private static func setRefresh(_ set: RemoteGroupSet) -> [String] {
-        ["add set inet \(table) \(set.name) { type \(set.type); flags interval; }", "flush set inet \(table) \(set.name)"]
-            + (set.elements.isEmpty ? [] : ["add element inet \(table) \(set.name) { \(set.elements.joined(separator: ", ")) }"])
+        let create = "add set inet \(table) \(set.name) { type \(set.type); flags interval; }"
+        guard let elements = set.elements else { return [create] }
+        return [create, "flush set inet \(table) \(set.name)"]
+            + (elements.isEmpty ? [] : ["add element inet \(table) \(set.name) { \(elements.joined(separator: ", ")) }"])
     }
 
     /// `add table` then `delete table` (so the delete never fails), then the new definition.
