@@ -151,7 +151,7 @@ final class SecurityGroupRulesetTests: XCTestCase {
     /// The rule lines of `name`'s chain in a full ruleset's text.
     private func chain(_ name: String, in text: String) throws -> [String] {
         let start = try XCTUnwrap(text.range(of: "\tchain \(name) {\n"), "no chain \(name)")
-        let body = text[start.upperBound...].prefix { _ in true }
+        let body = text[start.upperBound...]
         let end = try XCTUnwrap(body.range(of: "\n\t}"))
         return body[..<end.lowerBound].split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
     }

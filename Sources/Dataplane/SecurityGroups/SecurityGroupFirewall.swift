@@ -57,7 +57,12 @@ public actor SecurityGroupFirewall {
     public func apply(ports: [HostNetworkState.Port], securityGroups: [HostNetworkState.SecurityGroup]) async throws {
         try await checkBridgeNetfilter()
         var previous = FirewallNumbering()
-        if case .present(let numbering, _) = try await current() { previous = numbering }
+        do {
+            if case .present(let numbering, _) = try await current() { previous = numbering }
+        } catch {
+            // Whatever is loaded is replaced anyway; only its numbers are lost.
+            logger.warning("security groups: numbering from scratch", metadata: ["error": "\(error)"])
+        }
         let compiled = try SecurityGroupRuleset.ruleset(ports: ports, securityGroups: securityGroups, numbering: previous)
         try await load(compiled.text)
         known = .present(numbering: compiled.numbering, sets: compiled.sets)

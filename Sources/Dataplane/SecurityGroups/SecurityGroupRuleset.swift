@@ -50,8 +50,8 @@ public enum SecurityGroupRuleset {
 
         var bridge = Block("table bridge \(table)")
         bridge.add(set: "filtered-ports", type: "ifname", elements: filters.map { "\"\($0.tap)\"" })
-        bridge.add(map: "from-port", type: "ifname : verdict", elements: filters.map { "\"\($0.tap)\" : jump \(fromChain(tap: $0.tap))" })
-        bridge.add(map: "to-port", type: "ifname : verdict", elements: filters.map { "\"\($0.tap)\" : jump \(toChain(tap: $0.tap))" })
+        bridge.add(map: "from-port", type: "type ifname : verdict", elements: filters.map { "\"\($0.tap)\" : jump \(fromChain(tap: $0.tap))" })
+        bridge.add(map: "to-port", type: "type ifname : verdict", elements: filters.map { "\"\($0.tap)\" : jump \(toChain(tap: $0.tap))" })
         bridge.add(chain: "forward", hook: "type filter hook forward priority -300; policy accept;", rules: bridgeForward)
         for filter in filters {
             bridge.add(chain: fromChain(tap: filter.tap), rules: filter.fromRules)
@@ -194,9 +194,10 @@ public enum SecurityGroupRuleset {
             lines.append("\t}")
         }
 
+        /// `type` is the whole declaration: `type KEY : VALUE` or `typeof EXPR : EXPR`.
         mutating func add(map name: String, type: String, elements: [String]) {
             lines.append("\tmap \(name) {")
-            lines.append("\t\t\(type.hasPrefix("typeof ") || type.hasPrefix("type ") ? type : "type " + type)")
+            lines.append("\t\t\(type)")
             if !elements.isEmpty { lines.append("\t\telements = { \(elements.joined(separator: ", ")) }") }
             lines.append("\t}")
         }
