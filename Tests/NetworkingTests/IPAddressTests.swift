@@ -1,4 +1,5 @@
 @testable import Networking
+import NimbusCore
 import XCTest
 
 final class IPAddressTests: XCTestCase {

@@ -1,21 +1,20 @@
 import Foundation
-import NimbusCore
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// An IPv4 or IPv6 address as a number, so subnets and pools are plain integer ranges.
-struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
-    let version: Int
-    let value: UInt128
+public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let version: Int
+    public let value: UInt128
 
-    init(version: Int, value: UInt128) {
+    public init(version: Int, value: UInt128) {
         self.version = version
         self.value = value
     }
 
     /// Parses the textual forms `inet_pton` accepts; nil for anything else.
-    init?(_ text: String) {
+    public init?(_ text: String) {
         if text.contains(":") {
             var raw = in6_addr()
             guard inet_pton(AF_INET6, text, &raw) == 1 else { return nil }
@@ -28,11 +27,11 @@ struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
         }
     }
 
-    var bits: Int { version == 4 ? 32 : 128 }
+    public var bits: Int { version == 4 ? 32 : 128 }
 
     /// The canonical text (`inet_ntop`), which is what Neutron shows and what the uniqueness
     /// of an allocation is keyed on.
-    var description: String {
+    public var description: String {
         if version == 4 {
             let v = UInt32(truncatingIfNeeded: value)
             return "\(v >> 24).\(v >> 16 & 0xff).\(v >> 8 & 0xff).\(v & 0xff)"
@@ -48,19 +47,19 @@ struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Wraps past the top of the address space instead of trapping; callers walking blocks
     /// stop when the result leaves the network they walk.
-    func advanced(by n: UInt128) -> IPAddress { IPAddress(version: version, value: value &+ n) }
+    public func advanced(by n: UInt128) -> IPAddress { IPAddress(version: version, value: value &+ n) }
 
-    static func < (a: IPAddress, b: IPAddress) -> Bool { (a.version, a.value) < (b.version, b.value) }
+    public static func < (a: IPAddress, b: IPAddress) -> Bool { (a.version, a.value) < (b.version, b.value) }
 }
 
 /// A CIDR: `10.0.0.0/24`, `2001:db8::/64`.
-struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
-    let address: IPAddress
-    let prefixLength: Int
+public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
+    public let address: IPAddress
+    public let prefixLength: Int
     /// The host bits: the offset of the last address from the first.
-    let hostMask: UInt128
+    public let hostMask: UInt128
 
-    init(address: IPAddress, prefixLength: Int) {
+    public init(address: IPAddress, prefixLength: Int) {
         let hostBits = address.bits - prefixLength
         self.hostMask = hostBits == 0 ? 0 : (hostBits == 128 ? .max : (UInt128(1) << UInt128(hostBits)) - 1)
         self.address = IPAddress(version: address.version, value: address.value & ~hostMask)
@@ -68,7 +67,7 @@ struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses `address/prefix`; `strict` refuses host bits, as Neutron does for a subnet's CIDR.
-    init?(_ text: String, strict: Bool = false) {
+    public init?(_ text: String, strict: Bool = false) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count <= 2, let address = IPAddress(String(parts[0])) else { return nil }
         let prefix = parts.count == 2 ? Int(parts[1]) : address.bits
@@ -77,25 +76,27 @@ struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
         if strict && self.address != address { return nil }
     }
 
-    var version: Int { address.version }
-    var first: IPAddress { address }
-    var last: IPAddress { IPAddress(version: version, value: address.value | hostMask) }
-    var size: UInt128 { hostMask &+ 1 }
+    public var version: Int { address.version }
+    public var first: IPAddress { address }
+    public var last: IPAddress { IPAddress(version: version, value: address.value | hostMask) }
+    public var size: UInt128 { hostMask &+ 1 }
 
-    func contains(_ ip: IPAddress) -> Bool { ip.version == version && ip.value & ~hostMask == address.value }
-    func overlaps(_ other: IPNetwork) -> Bool { contains(other.first) || other.contains(first) }
+    public func contains(_ ip: IPAddress) -> Bool { ip.version == version && ip.value & ~hostMask == address.value }
+    public func overlaps(_ other: IPNetwork) -> Bool { contains(other.first) || other.contains(first) }
     /// Whether `other` lies wholly inside this network.
-    func contains(_ other: IPNetwork) -> Bool { other.prefixLength >= prefixLength && contains(other.first) }
+    public func contains(_ other: IPNetwork) -> Bool { other.prefixLength >= prefixLength && contains(other.first) }
 
-    var description: String { "\(address)/\(prefixLength)" }
+    public var description: String { "\(address)/\(prefixLength)" }
 }
 
 /// An inclusive range of addresses: an allocation pool.
-struct IPRange: Hashable, Sendable {
-    let start: IPAddress
-    let end: IPAddress
+public struct IPRange: Hashable, Sendable {
+    public init(start: IPAddress, end: IPAddress) { (self.start, self.end) = (start, end) }
 
-    func contains(_ ip: IPAddress) -> Bool { start <= ip && ip <= end }
-    func overlaps(_ other: IPRange) -> Bool { start <= other.end && other.start <= end }
-    var json: JSON { ["start": .string(start.description), "end": .string(end.description)] }
+    public let start: IPAddress
+    public let end: IPAddress
+
+    public func contains(_ ip: IPAddress) -> Bool { start <= ip && ip <= end }
+    public func overlaps(_ other: IPRange) -> Bool { start <= other.end && other.start <= end }
+    public var json: JSON { ["start": .string(start.description), "end": .string(end.description)] }
 }
