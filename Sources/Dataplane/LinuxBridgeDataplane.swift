@@ -35,11 +35,20 @@ public struct DataplaneSettings: Sendable {
 public actor LinuxBridgeDataplane {
     public let settings: DataplaneSettings
     let logger: Logger
+    let firewall: SecurityGroupFirewall
+    /// The ports and groups the firewall was last loaded with: loaded again only when they change.
+    var firewallLoaded: FirewallInput?
+
+    struct FirewallInput: Equatable {
+        var ports: [HostNetworkState.Port]
+        var groups: [HostNetworkState.SecurityGroup]
+    }
     /// The VXLAN UDP port (IANA's, as Linux bridge agent's `vxlan_udp_port` default).
     static let vxlanPort = 4789
 
     public init(settings: DataplaneSettings, logger: Logger) {
         (self.settings, self.logger) = (settings, logger)
+        firewall = SecurityGroupFirewall(namespace: settings.hostNamespace, logger: logger)
     }
 
     var marker: String { "nimbus:\(settings.host)" }
@@ -61,13 +70,28 @@ public actor LinuxBridgeDataplane {
     /// name exactly the network's peers; a `flat` network's bridge holds its mapped interface;
     /// each DHCP server runs: its `qdhcp-` namespace, its veth (`tap…` on the bridge, `ns-…`
     /// with the port's MAC and addresses inside), and dnsmasq with the current hosts and options
-    /// (re-read without a restart when only they changed); every interface this host made and
+    /// (re-read without a restart when only they changed); the security groups of the state's
+    /// ports are loaded (`SecurityGroupFirewall`) before their taps join a bridge; every
+    /// interface this host made and
     /// every DHCP server it runs that the state no longer has are gone. One resource failing
     /// does not stop the others: its problem is in the outcome.
     public func apply(_ state: HostNetworkState, pinned: [VIF] = []) async throws -> Outcome {
         var problems: [String] = []
         var links = Dictionary(try await IPRoute.links(netns: settings.hostNamespace).map { ($0.ifname, $0) }, uniquingKeysWith: { first, _ in first })
         let networks = Dictionary(state.networks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+
+        // Filtering first, so no port is on a bridge unfiltered.
+        let firewallInput = FirewallInput(ports: state.ports, groups: state.securityGroups)
+        if firewallInput != firewallLoaded {
+            do {
+                // No port to filter: no tables at all (a host without guests keeps its firewall as it was).
+                if state.ports.isEmpty { try await firewall.removeAll() } else { try await firewall.apply(ports: state.ports, securityGroups: state.securityGroups) }
+                firewallLoaded = firewallInput
+            } catch {
+                firewallLoaded = nil
+                problems.append("security groups: \(error)")
+            }
+        }
 
         var wanted: Set<String> = []
         var ports = state.ports.map { (id: $0.id, network: $0.networkID, up: $0.adminStateUp) }
@@ -119,6 +143,12 @@ public actor LinuxBridgeDataplane {
     public func removeAll() async throws {
         let problems = await removeLeftovers(keeping: [], servers: [], links: Dictionary(try await IPRoute.links(netns: settings.hostNamespace).map { ($0.ifname, $0) },
                                                                                       uniquingKeysWith: { first, _ in first }))
+        do {
+            try await firewall.removeAll()
+            firewallLoaded = nil
+        } catch {
+            throw DataplaneError((problems + ["security groups: \(error)"]).joined(separator: "; "))
+        }
         if !problems.isEmpty { throw DataplaneError(problems.joined(separator: "; ")) }
     }
 
@@ -213,7 +243,8 @@ public actor LinuxBridgeDataplane {
         let namespace = DeviceNames.dhcpNamespace(network: server.networkID)
         let outside = DeviceNames.tap(port: server.port.id), inside = DeviceNames.dhcpInterface(port: server.port.id)
         let directory = "\(dhcpRoot)/\(server.networkID)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
 
         if !(try await IPRoute.namespaces()).contains(namespace) {
             try await IPRoute.ip(["netns", "add", namespace])
@@ -232,7 +263,7 @@ public actor LinuxBridgeDataplane {
         }
         var addresses: Set<String> = []
         for fixed in server.port.fixedIPs {
-            guard let subnet = server.subnets.first(where: { $0.id == fixed.subnetID }), let cidr = IPv4CIDR(subnet.cidr) else { continue }
+            guard let subnet = server.subnets.first(where: { $0.id == fixed.subnetID }), let cidr = IPNetwork(subnet.cidr) else { continue }
             addresses.insert("\(fixed.address)/\(cidr.prefixLength)")
         }
         let had = try await IPRoute.addresses(inside, netns: namespace)
@@ -250,7 +281,21 @@ public actor LinuxBridgeDataplane {
             return
         }
         await stopDnsmasq(directory)
-        try await HostProcess.check("ip", ["netns", "exec", namespace, "dnsmasq"] + files.arguments)
+        // dnsmasq drops root for `nobody` before it reads its files, so it keeps root only when
+        // `nobody` could not reach them (a state directory below a private one).
+        let user = Self.reachableByOthers(directory) ? [] : ["--user=root"]
+        try await HostProcess.check("ip", ["netns", "exec", namespace, "dnsmasq"] + files.arguments + user)
+    }
+
+    /// Whether every directory from / down to `path` lets others through (o+x).
+    static func reachableByOthers(_ path: String) -> Bool {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            var info = stat()
+            guard stat(current, &info) == 0, info.st_mode & 0o001 != 0 else { return false }
+        }
+        return true
     }
 
     /// Writes `text` to `path` when it differs from what is there; true when it wrote.

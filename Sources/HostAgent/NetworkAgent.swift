@@ -77,7 +77,10 @@ public actor NetworkAgent: HostNetworking {
         guard !vifs.isEmpty else { return }
         for vif in vifs { pinned[vif.portID] = vif }
         let outcome = try await sync()
-        let failed = outcome.problems.filter { problem in vifs.contains { problem.contains($0.portID) || problem.contains($0.networkID) } }
+        // A guest never starts on a port its security groups do not filter.
+        let failed = outcome.problems.filter { problem in
+            problem.hasPrefix("security groups") || vifs.contains { problem.contains($0.portID) || problem.contains($0.networkID) }
+        }
         guard failed.isEmpty else { throw DataplaneError("cannot plug \(vifs.map(\.portID).joined(separator: ", ")): \(failed.joined(separator: "; "))") }
     }
 

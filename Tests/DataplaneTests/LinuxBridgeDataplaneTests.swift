@@ -131,6 +131,41 @@ final class LinuxBridgeDataplaneTests: XCTestCase {
         XCTAssertNil(LinuxBridgeDataplane.dnsmasqPID("\(stateDirectory)/dhcp/\(network)"))
     }
 
+    func testAGuestOnOneHostLeasesFromTheDHCPServerOnAnotherAcrossVXLAN() async throws {
+        let hostA = try await makeNamespace("nbt-ha-\(suffix)"), hostB = try await makeNamespace("nbt-hb-\(suffix)")
+        // The underlay: one veth between the two hosts.
+        try await IPRoute.ip(["link", "add", "underlay", "type", "veth", "peer", "name", "underlay", "netns", hostB], netns: hostA)
+        for (host, address) in [(hostA, "10.252.0.1/24"), (hostB, "10.252.0.2/24")] {
+            try await IPRoute.ip(["addr", "add", address, "dev", "underlay"], netns: host)
+            try await IPRoute.ip(["link", "set", "underlay", "up"], netns: host)
+        }
+        let network = Identifiers.uuid(), subnet = Identifiers.uuid()
+        let port = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:30:00:0a",
+                                         fixedIPs: [.init(subnetID: subnet, address: "10.66.0.10")], deviceOwner: "compute:nova")
+        let dhcpPort = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:30:00:02",
+                                             fixedIPs: [.init(subnetID: subnet, address: "10.66.0.2")], deviceOwner: "network:dhcp")
+        let guest = try await makeGuest("nbt-gx-\(suffix)", tap: DeviceNames.tap(port: port.id), mac: port.macAddress, host: hostA)
+        namespaces.append(DeviceNames.dhcpNamespace(network: network))
+
+        let onA = LinuxBridgeDataplane(settings: .init(host: "a", tunnelingIP: "10.252.0.1", stateDirectory: stateDirectory + "-a", hostNamespace: hostA),
+                                       logger: Logger(label: "test"))
+        let onB = LinuxBridgeDataplane(settings: .init(host: "b", tunnelingIP: "10.252.0.2", stateDirectory: stateDirectory, hostNamespace: hostB),
+                                       logger: Logger(label: "test"))
+        defer { try? FileManager.default.removeItem(atPath: stateDirectory + "-a") }
+        var stateA = state(host: "a", network: network, subnet: subnet, ports: [port], dhcpPort: nil, peers: ["10.252.0.2"])
+        stateA.securityGroups = []
+        var stateB = state(host: "b", network: network, subnet: subnet, ports: [port], dhcpPort: dhcpPort, peers: ["10.252.0.1"])
+        stateB.ports = []
+        let problemsA = try await onA.apply(stateA).problems, problemsB = try await onB.apply(stateB).problems
+        XCTAssertEqual(problemsA + problemsB, [])
+
+        let lease = try await HostProcess.run("ip", ["netns", "exec", guest, "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f",
+                                                     "-s", "/bin/true", "-t", "5", "-T", "1"])
+        XCTAssertTrue((lease.stdout + lease.stderr).contains("lease of 10.66.0.10 obtained from 10.66.0.2"), lease.stdout + lease.stderr)
+        try await onA.removeAll()
+        try await onB.removeAll()
+    }
+
     func testAnotherHostsInterfacesInTheSameNamespaceAreNotLeftovers() async throws {
         let host = try await makeNamespace("nbt-shared-\(suffix)")
         let network = Identifiers.uuid()

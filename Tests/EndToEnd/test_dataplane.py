@@ -54,6 +54,21 @@ def dataplane_left(namespace: str) -> list[str]:
     return [link["ifname"] for link in links if re.match(r"^(brq|tap|vxlan-|ns-|qr-|qg-)", link["ifname"])]
 
 
+def dataplane_report(scratch: Path) -> str:
+    """What each host has wired, and its DHCP servers' logs: printed when a check fails."""
+    lines = []
+    for name, (namespace, _) in HOSTS.items():
+        lines.append(f"--- {name} ({namespace})")
+        for command in (["ip", "-n", namespace, "-br", "link"], ["bridge", "-n", namespace, "fdb", "show"],
+                        ["ip", "-n", namespace, "-br", "addr"]):
+            lines.append(subprocess.run(command, capture_output=True, text=True).stdout)
+        for log in sorted((scratch / name).glob("dataplane/dhcp/*/log")):
+            lines.append(f"{log}:\n{log.read_text(errors='replace')[-3000:]}")
+        for hosts in sorted((scratch / name).glob("dataplane/dhcp/*/host")):
+            lines.append(f"{hosts}:\n{hosts.read_text(errors='replace')}")
+    return "\n".join(lines)
+
+
 def guest_line(cloud: Nimbus, server: str, pattern: str, timeout: float = LINE_TIMEOUT) -> re.Match:
     found: list[re.Match] = []
 
@@ -161,7 +176,8 @@ def test_two_guests_on_a_vxlan_network_get_their_ports_addresses_and_reach_each_
     for host, address in ADDRESSES.items():
         line = guest_line(cloud, servers[host]["id"], r"NIMBUS-GUEST uuid=(\S+) hostname=(\S+) ip=(\S+)")
         assert line.group(1) == servers[host]["id"], line.group(0)
-        assert line.group(3) == address, line.group(0)
+        assert line.group(3) == address, (line.group(0) + "\n" + cloud.osc("console", "log", "show", servers[host]["id"], fmt=None)
+                                          + "\n" + dataplane_report(scratch))
     guest_line(cloud, servers["dp-a"]["id"], r"PING-B-OK", timeout=90)
 
     # The ports are ACTIVE, bound to their hosts; the hosts' agents are alive.

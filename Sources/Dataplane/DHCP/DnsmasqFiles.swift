@@ -1,5 +1,6 @@
 import Foundation
 import HostAPI
+import NimbusCore
 
 /// What dnsmasq is told for one network's DHCP server, as Neutron's DHCP agent tells it: a
 /// command line that changes only when the subnets or the interface do, and a hosts file and
@@ -55,28 +56,10 @@ public struct DnsmasqFiles: Sendable, Equatable {
             "--domain=\(Self.domain)", "--dhcp-authoritative", "--dhcp-lease-max=\(1 << 16)", "--log-facility=\(directory)/log",
         ]
         for subnet in server.subnets where subnet.enableDHCP && subnet.ipVersion == 4 {
-            guard let network = IPv4CIDR(subnet.cidr) else { continue }
-            arguments.append("--dhcp-range=set:subnet-\(subnet.id),\(network.address),static,\(network.netmask),\(Self.leaseSeconds)s")
+            guard let network = IPNetwork(subnet.cidr), network.version == 4 else { continue }
+            let netmask = IPAddress(version: 4, value: ~network.hostMask & 0xffff_ffff)
+            arguments.append("--dhcp-range=set:subnet-\(subnet.id),\(network.address),static,\(netmask),\(Self.leaseSeconds)s")
         }
         self.arguments = arguments
-    }
-}
-
-/// An IPv4 network in CIDR notation, for what dnsmasq wants spelled out (address, netmask).
-struct IPv4CIDR: Sendable, Equatable {
-    var address: String
-    var prefixLength: Int
-
-    init?(_ text: String) {
-        let parts = text.split(separator: "/")
-        guard parts.count == 2, let length = Int(parts[1]), (0...32).contains(length) else { return nil }
-        let octets = parts[0].split(separator: ".").compactMap { UInt8($0) }
-        guard octets.count == 4 else { return nil }
-        (address, prefixLength) = (String(parts[0]), length)
-    }
-
-    var netmask: String {
-        let mask: UInt32 = prefixLength == 0 ? 0 : ~UInt32(0) << (32 - prefixLength)
-        return (0..<4).map { String((mask >> (24 - 8 * $0)) & 0xff) }.joined(separator: ".")
     }
 }
