@@ -40,6 +40,9 @@ public struct HTTPMetadataAPILink: MetadataAPILink {
         for (name, values) in request.headers {
             for value in values { urlRequest.addValue(value, forHTTPHeaderField: name) }
         }
+        // URLSession would send `Accept: */*`, for which the API's errors are HTML pages; a
+        // guest that sent no Accept gets them as plain text, as from Neutron's proxy.
+        if request.values("Accept").isEmpty { urlRequest.setValue("", forHTTPHeaderField: "Accept") }
         let (data, response) = try await session.data(for: urlRequest)
         guard let http = response as? HTTPURLResponse else { throw LinkError(description: "\(request.method) \(url): no HTTP response") }
         return MetadataReply(status: http.statusCode, contentType: http.value(forHTTPHeaderField: "Content-Type"), body: Array(data))
