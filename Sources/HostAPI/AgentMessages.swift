@@ -6,28 +6,72 @@ import NimbusCore
 
 /// A unit of work for a host's agent, read from the durable outbox.
 public struct AgentMessage: Sendable {
+    /// What a message asks of the agent. The conductor writes these and the agent switches
+    /// over them; the raw values are the names in the outbox and on the wire.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// A guest comes to be on this host (a boot, an evacuation's or an unshelve's rebuild).
+        case build, evacuate, unshelve
+        /// The guest is made again from its (new) image.
+        case rebuild
+        /// The guest goes: deleted, offloaded, left behind by a confirmed move, or a leftover.
+        case destroy, shelveOffload = "shelve_offload", confirmResize = "confirm_resize", cleanup
+        case stop, start, reboot, pause, unpause, suspend, resume, rescue, unrescue
+        /// Cold migration and resize: the source quiesces and offers its disks, the
+        /// destination takes them (or the source, on revert).
+        case migrateOut = "migrate_out", resizeIn = "resize_in", revertResize = "revert_resize"
+        /// Live migration: the destination listens, the source sends, the destination adopts
+        /// (or lets go when the send failed).
+        case liveMigrationPrepare = "live_migration_prepare", liveMigrate = "live_migrate", adopt
+        case liveMigrationAbort = "live_migration_abort"
+        /// The host uploads the guest's disk to an image the conductor created.
+        case snapshot
+        /// Synchronous calls: the caller waits for the report (`Conductor.call`).
+        case console, getVNCConsole = "get_vnc_console", diagnostics
+    }
+
     public var id: Int64
-    public var kind: String
+    /// What the agent keeps this message in order with: messages with the same key run one
+    /// after another in id order, messages with different keys run concurrently. The sender
+    /// chooses it: an instance's messages share `orderingKey(instance:)`, host-wide messages
+    /// share `hostOrderingKey`, and work on another object (a port's wiring, a volume's
+    /// connection) would name that object (`port:<id>`, `volume:<id>`).
+    public var orderingKey: String
+    /// The kind as the outbox and the wire name it. A controller newer than this agent may
+    /// send one it does not know: `kind` is nil then, and the agent answers with an error.
+    public var kindName: String
     public var instanceUUID: String?
     public var payload: JSON
 
-    public init(id: Int64, kind: String, instanceUUID: String?, payload: JSON) {
-        (self.id, self.kind, self.instanceUUID, self.payload) = (id, kind, instanceUUID, payload)
+    /// The kind, if this build knows it.
+    public var kind: Kind? { Kind(rawValue: kindName) }
+
+    /// The key of host-wide messages (about no instance or other object).
+    public static let hostOrderingKey = "host"
+
+    /// The key of an instance's messages; `hostOrderingKey` without one.
+    public static func orderingKey(instance: String?) -> String { instance.map { "instance:\($0)" } ?? hostOrderingKey }
+
+    public init(id: Int64, kind: Kind, instanceUUID: String?, orderingKey: String? = nil, payload: JSON) {
+        self.init(id: id, kindName: kind.rawValue, instanceUUID: instanceUUID, orderingKey: orderingKey, payload: payload)
     }
 
-    /// What the agent keeps this message in order with: messages with the same key run one
-    /// after another in id order, messages with different keys run concurrently. The instance
-    /// a message works on; messages about no instance (host-wide) share one key. A message
-    /// about another object (a port, a volume) would name it here.
-    public var orderingKey: String { instanceUUID.map { "instance:\($0)" } ?? "host" }
+    /// A message as read from the outbox or the wire, whatever its kind. Without an
+    /// `orderingKey` it is ordered with its instance's messages.
+    public init(id: Int64, kindName: String, instanceUUID: String?, orderingKey: String? = nil, payload: JSON) {
+        (self.id, self.kindName, self.instanceUUID, self.payload) = (id, kindName, instanceUUID, payload)
+        self.orderingKey = orderingKey ?? Self.orderingKey(instance: instanceUUID)
+    }
 
     public var json: JSON {
-        ["id": .int(id), "kind": .string(kind), "instance_uuid": .optional(instanceUUID), "payload": payload]
+        ["id": .int(id), "kind": .string(kindName), "instance_uuid": .optional(instanceUUID), "ordering_key": .string(orderingKey),
+         "payload": payload]
     }
 
+    /// Nil only without an id or a kind name: an unknown kind still reads, to be answered.
     public init?(json: JSON) {
         guard let id = json["id"]?.intValue, let kind = json["kind"]?.stringValue else { return nil }
-        self.init(id: id, kind: kind, instanceUUID: json["instance_uuid"]?.stringValue, payload: json["payload"] ?? .null)
+        self.init(id: id, kindName: kind, instanceUUID: json["instance_uuid"]?.stringValue, orderingKey: json["ordering_key"]?.stringValue,
+                  payload: json["payload"] ?? .null)
     }
 }
 

@@ -148,35 +148,37 @@ public final class ComputeAgent: Sendable {
         let guest = message.payload["guest"].flatMap(GuestSpec.init(json:))
         let powerOff = message.payload["power_off"]?.boolValue == true
         func requireGuest() throws -> GuestSpec {
-            guard let guest else { throw VirtError.failed("The \(message.kind) message carries no guest.") }
+            guard let guest else { throw VirtError.failed("The \(message.kindName) message carries no guest.") }
             return guest
         }
         do {
             var output: JSON = .null
-            switch message.kind {
-            case "build", "evacuate", "unshelve":
+            // A kind this agent does not know (a newer controller's) is answered with an error.
+            guard let kind = message.kind else { throw VirtError.failed("unknown message kind \(message.kindName)") }
+            switch kind {
+            case .build, .evacuate, .unshelve:
                 if try await !exists(uuid) { try await driver.spawn(try requireGuest()) }
                 if powerOff { try await driver.powerOff(uuid, timeout: Self.neverStarted) }
-            case "destroy", "shelve_offload", "confirm_resize", "cleanup":
+            case .destroy, .shelveOffload, .confirmResize, .cleanup:
                 try await driver.destroy(uuid)
-            case "stop": try await driver.powerOff(uuid, timeout: shutdownTimeout)
-            case "start": try await driver.powerOn(uuid)
-            case "reboot": try await driver.reboot(uuid, hard: message.payload["hard"]?.boolValue ?? false)
-            case "pause": try await driver((any PausingDriver).self, "pause guests").pause(uuid)
-            case "unpause": try await driver((any PausingDriver).self, "pause guests").unpause(uuid)
-            case "suspend": try await driver((any SuspendingDriver).self, "suspend guests").suspend(uuid)
-            case "resume": try await driver((any SuspendingDriver).self, "suspend guests").resume(uuid)
-            case "rescue":
+            case .stop: try await driver.powerOff(uuid, timeout: shutdownTimeout)
+            case .start: try await driver.powerOn(uuid)
+            case .reboot: try await driver.reboot(uuid, hard: message.payload["hard"]?.boolValue ?? false)
+            case .pause: try await driver((any PausingDriver).self, "pause guests").pause(uuid)
+            case .unpause: try await driver((any PausingDriver).self, "pause guests").unpause(uuid)
+            case .suspend: try await driver((any SuspendingDriver).self, "suspend guests").suspend(uuid)
+            case .resume: try await driver((any SuspendingDriver).self, "suspend guests").resume(uuid)
+            case .rescue:
                 let guest = try requireGuest()
                 let rescueImage = message.payload["rescue_image"].flatMap(ImageRef.init(json:)) ?? guest.image
                 try await driver((any RescuingDriver).self, "rescue guests").rescue(guest, rescueImage: rescueImage)
-            case "unrescue": try await driver((any RescuingDriver).self, "rescue guests").unrescue(uuid)
-            case "rebuild":
+            case .unrescue: try await driver((any RescuingDriver).self, "rescue guests").unrescue(uuid)
+            case .rebuild:
                 let guest = try requireGuest()
                 try await driver.destroy(uuid)
                 try await driver.spawn(guest)
                 if powerOff { try await driver.powerOff(uuid, timeout: Self.neverStarted) }
-            case "migrate_out":
+            case .migrateOut:
                 // Same host: the guest only stops; another host copies the disks this offers.
                 if try await exists(uuid) {
                     if message.payload["destination"]?.stringValue == host {
@@ -186,7 +188,7 @@ public final class ComputeAgent: Sendable {
                         output = ["export": .string(export.location)]
                     }
                 }
-            case "resize_in", "revert_resize":
+            case .resizeIn, .revertResize:
                 let guest = try requireGuest()
                 if try await exists(uuid) {
                     if let cold = driver as? any ColdMigratingDriver { try await cold.endExport(uuid) }
@@ -198,41 +200,39 @@ public final class ComputeAgent: Sendable {
                 }
                 // The source was quiesced for the move: the guest ends as it began.
                 if !powerOff { try await driver.powerOn(uuid) }
-            case "live_migration_prepare":
+            case .liveMigrationPrepare:
                 let endpoint = try await driver((any LiveMigratingDriver).self, "live-migrate guests")
                     .prepareIncoming(try requireGuest(), blockMigration: message.payload["block_migration"]?.boolValue ?? false)
                 output = ["endpoint": .string(endpoint.uri)]
-            case "live_migrate":
+            case .liveMigrate:
                 guard let endpoint = message.payload["endpoint"]?.stringValue else { throw VirtError.failed("The live_migrate message carries no endpoint.") }
                 if try await exists(uuid) {
                     try await driver((any LiveMigratingDriver).self, "live-migrate guests")
                         .migrate(uuid, to: MigrationEndpoint(uri: endpoint), blockMigration: message.payload["block_migration"]?.boolValue ?? false)
                 }
-            case "adopt":
+            case .adopt:
                 try await driver((any LiveMigratingDriver).self, "live-migrate guests").finishIncoming(uuid)
-            case "live_migration_abort":
+            case .liveMigrationAbort:
                 try await driver((any LiveMigratingDriver).self, "live-migrate guests").abortIncoming(uuid)
-            case "snapshot":
+            case .snapshot:
                 guard let imageID = message.payload["image_id"]?.stringValue else { throw VirtError.failed("The snapshot message names no image.") }
                 try await driver((any SnapshottingDriver).self, "snapshot guests").snapshot(uuid, imageID: imageID, images: images)
-            case "console":
+            case .console:
                 let lines = message.payload["length"]?.intValue.flatMap { Int(exactly: $0) }
                 output = ["output": .string(try await driver.consoleOutput(uuid, lines: lines))]
-            case "get_vnc_console": output = await vncConsole(uuid)
-            case "diagnostics":
+            case .getVNCConsole: output = await vncConsole(uuid)
+            case .diagnostics:
                 output = try await driver((any DiagnosingDriver).self, "report diagnostics").diagnostics(uuid).json
-            default:
-                throw VirtError.failed("unknown message kind \(message.kind)")
             }
             // The power state rides on reports that carry nothing else (and on an export's).
-            if !uuid.isEmpty, output == .null || message.kind == "migrate_out", let state = try? await driver.powerState(of: uuid) {
+            if !uuid.isEmpty, output == .null || kind == .migrateOut, let state = try? await driver.powerState(of: uuid) {
                 var fields = output.objectValue ?? [:]
                 fields["power_state"] = .int(state.rawValue)
                 output = .object(fields)
             }
             return AgentReport(messageID: message.id, host: host, error: nil, output: output)
         } catch {
-            logger.warning("agent \(host): \(message.kind) of \(uuid) failed: \(error)")
+            logger.warning("agent \(host): \(message.kindName) of \(uuid) failed: \(error)")
             return AgentReport(messageID: message.id, host: host, error: "\(error)")
         }
     }
@@ -260,8 +260,12 @@ final class MessageLanes: Sendable {
         state.withLock { state in
             guard state.held.insert(message.id).inserted else { return false }
             let key = message.orderingKey
-            if state.lanes[key] != nil {
-                state.lanes[key]?.append(message)
+            if var lane = state.lanes[key] {
+                // Behind the running first, in id order: a message whose transaction committed
+                // late (PostgreSQL) still goes before later ones that have not started.
+                let at = lane.dropFirst().firstIndex { $0.id > message.id } ?? lane.endIndex
+                lane.insert(message, at: at)
+                state.lanes[key] = lane
                 return false
             }
             state.lanes[key] = [message]

@@ -73,21 +73,6 @@ public struct TestCloud: Sendable {
         return plane
     }
 
-    /// Waits until `count` compute hosts have registered (each has its resource provider, the
-    /// last step of registering), so that a test's first boot does not race its hosts' start —
-    /// on a loaded machine that race lost, and the boot found no valid host.
-    func waitForHosts(_ count: Int, _ api: API) async throws {
-        guard count > 0 else { return }
-        let token = try await api.adminToken(self)
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            let providers = try await api.call(.get, "/placement/resource_providers", token: token)
-            if (providers.json["resource_providers"]?.arrayValue?.count ?? 0) >= count { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        XCTFail("\(count) fake compute hosts did not register within 60 s")
-    }
-
     /// Starts the control plane and runs `body` against its router.
     public func run(_ body: @Sendable (API) async throws -> Void) async throws {
         try await run { _, api in try await body(api) }
@@ -100,14 +85,10 @@ public struct TestCloud: Sendable {
         let plane = try await start()
         let fleet = try plane.fakeHostFleet()
         let hosts = Task { await fleet.runAgents() }
-        let hostCount = try config().int("fake_hosts", "count")
         let app = Application(router: try plane.makeRouter(), server: .nimbusHTTP1)
         do {
-            try await app.test(.router) { client in
-                let api = API(client: client)
-                try await waitForHosts(hostCount, api)
-                try await body(plane, api)
-            }
+            try await Self.waitForInventory(plane, hosts: fleet.agents.count)
+            try await app.test(.router) { client in try await body(plane, API(client: client)) }
         } catch {
             hosts.cancel()
             await hosts.value
@@ -117,6 +98,20 @@ public struct TestCloud: Sendable {
         hosts.cancel()
         await hosts.value
         await plane.close()
+    }
+}
+
+extension TestCloud {
+    /// Waits (up to 10 s) until `hosts` compute hosts have inventory in placement, so a body
+    /// that boots at once does not race the fake hosts' registration into "No valid host".
+    static func waitForInventory(_ plane: NimbusControlPlane, hosts: Int) async throws {
+        guard hosts > 0 else { return }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let ready = try await plane.db.query("SELECT DISTINCT provider_uuid FROM placement_inventory", [])
+            if ready.count >= hosts { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 }
 

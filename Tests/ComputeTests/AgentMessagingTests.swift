@@ -61,7 +61,7 @@ final class AgentMessagingTests: XCTestCase {
             // Takes the lower id, then holds its transaction open.
             let holder = Task {
                 try await plane.db.transaction { x in
-                    try await conductor.send("stop", to: host, instance: late, payload: ["vm_state": "stopped"], x)
+                    try await conductor.send(.stop, to: host, instance: late, payload: ["vm_state": "stopped"], x)
                     await inserted.open()
                     await release.wait()
                 }
@@ -100,9 +100,9 @@ final class AgentMessagingTests: XCTestCase {
                 """, [])
             try await plane.db.execute("CREATE TRIGGER nimbus_test_stall AFTER INSERT ON compute_message FOR EACH ROW EXECUTE FUNCTION nimbus_test_stall()", [])
             let conductor = plane.compute.conductor
-            let firstCall = Task { try await conductor.call("console", host: host, instance: first, payload: [:], timeout: .seconds(5)) }
+            let firstCall = Task { try await conductor.call(.console, host: host, instance: first, payload: [:], timeout: .seconds(5)) }
             try await Task.sleep(for: .milliseconds(150))
-            let secondCall = Task { try await conductor.call("console", host: host, instance: second, payload: [:], timeout: .seconds(5)) }
+            let secondCall = Task { try await conductor.call(.console, host: host, instance: second, payload: [:], timeout: .seconds(5)) }
             let secondOutput = try await secondCall.value.output["output"]?.stringValue ?? ""
             XCTAssertTrue(secondOutput.contains("booting second"), secondOutput)
             let firstOutput = try await firstCall.value.output["output"]?.stringValue ?? ""
@@ -111,7 +111,7 @@ final class AgentMessagingTests: XCTestCase {
             let outputs = try await withThrowingTaskGroup(of: (String, String).self) { group in
                 for i in 0..<20 {
                     let id = i % 2 == 0 ? first : second
-                    group.addTask { (id, try await conductor.call("console", host: host, instance: id, payload: [:], timeout: .seconds(10)).output["output"]?.stringValue ?? "") }
+                    group.addTask { (id, try await conductor.call(.console, host: host, instance: id, payload: [:], timeout: .seconds(10)).output["output"]?.stringValue ?? "") }
                 }
                 return try await group.reduce(into: [(String, String)]()) { $0.append($1) }
             }
@@ -138,10 +138,30 @@ final class AgentMessagingTests: XCTestCase {
 
         // As it arrives over HTTP: readable, and answered with an error naming the kind.
         let message = try XCTUnwrap(AgentMessage(json: ["id": 7, "kind": "frobnicate", "instance_uuid": "u-1", "payload": [:]]))
+        XCTAssertNil(message.kind)
+        XCTAssertEqual(message.kindName, "frobnicate")
         let agent = ComputeAgent(host: "h", driver: FakeDriver(), link: NoLink(), images: NoImages(), logger: Logger(label: "h"))
         let report = await agent.perform(message)
         XCTAssertEqual(report.messageID, 7)
         XCTAssertTrue(report.error?.contains("frobnicate") ?? false, report.error ?? "no error")
+    }
+
+    /// Every kind travels by its name and comes back as the same kind; the names are the
+    /// outbox's (snake case), so rows written before the kinds were typed still read.
+    func testMessageKindsTravelByName() throws {
+        for kind in AgentMessage.Kind.allCases {
+            let sent = AgentMessage(id: 1, kind: kind, instanceUUID: nil, payload: [:])
+            let received = try XCTUnwrap(AgentMessage(json: JSON.parse(sent.json.serialized())))
+            XCTAssertEqual(received.kind, kind)
+            XCTAssertTrue(kind.rawValue.allSatisfy { $0.isLowercase || $0 == "_" }, kind.rawValue)
+        }
+        let keyed = AgentMessage(id: 2, kind: .stop, instanceUUID: "u-1", orderingKey: "volume:v-1", payload: [:])
+        XCTAssertEqual(AgentMessage(json: keyed.json)?.orderingKey, "volume:v-1")
+        XCTAssertEqual(AgentMessage(json: ["id": 3, "kind": "stop", "instance_uuid": "u-2"])?.orderingKey, "instance:u-2",
+                       "without a key a message is ordered with its instance's")
+        XCTAssertEqual(AgentMessage(json: ["id": 4, "kind": "stop"])?.orderingKey, AgentMessage.hostOrderingKey)
+        XCTAssertEqual(AgentMessage.Kind(rawValue: "live_migration_prepare"), .liveMigrationPrepare)
+        XCTAssertEqual(AgentMessage.Kind(rawValue: "get_vnc_console"), .getVNCConsole)
     }
 
     // MARK: Concurrency on one host
@@ -220,9 +240,9 @@ final class AgentMessagingTests: XCTestCase {
             driver.slowDown("powerOff", by: .seconds(2))
             let conductor = plane.compute.conductor
             try await plane.db.transaction { x in
-                try await conductor.send("stop", to: host, instance: slow, payload: [:], x)
-                try await conductor.send("start", to: host, instance: slow, payload: [:], x)
-                try await conductor.send("reboot", to: host, instance: quick, payload: [:], x)
+                try await conductor.send(.stop, to: host, instance: slow, payload: [:], x)
+                try await conductor.send(.start, to: host, instance: slow, payload: [:], x)
+                try await conductor.send(.reboot, to: host, instance: quick, payload: [:], x)
             }
             await conductor.wake(host)
 
@@ -237,6 +257,43 @@ final class AgentMessagingTests: XCTestCase {
             XCTAssertLessThan(off ?? .max, on ?? -1, "stop and start ran out of order: \(console)")
             let state = try await driver.powerState(of: slow)
             XCTAssertEqual(state, .running)
+        }
+    }
+}
+
+extension AgentMessagingTests {
+    /// The order follows the key the sender gives, not the instance: two guests' messages
+    /// sent with one key (as work on one shared volume or port would be) run one after the
+    /// other, while a third guest's message, keyed by its instance, runs beside them.
+    func testMessagesSharingAKeyRunInOrderWhateverTheirInstance() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(0)) { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            let driver = FakeDriver()
+            let hosts = try await Self.runHosts(["h1": driver], plane, api, admin: admin)
+            defer { hosts.cancel() }
+            let (first, second, host) = try await Self.twoServers(api, admin: admin, names: ("first", "second"))
+            let (image, flavor) = try await Compute.bootables(api, admin: admin, ram: 256)  // a flavor of its own name
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, name: "third")
+            let third = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            _ = try await Compute.waitFor(api, third, token: admin, status: "ACTIVE")
+            driver.slowDown("powerOff", by: .seconds(2))
+            let conductor = plane.compute.conductor
+            try await plane.db.transaction { x in
+                try await conductor.send(.stop, to: host, instance: first, orderingKey: "volume:shared", payload: [:], x)
+                try await conductor.send(.reboot, to: host, instance: second, orderingKey: "volume:shared", payload: [:], x)
+                try await conductor.send(.reboot, to: host, instance: third, payload: [:], x)
+            }
+            await conductor.wake(host)
+
+            let thirdDone = try await Self.eventually(5) { try await driver.consoleOutput(third, lines: nil).contains("rebooted") }
+            XCTAssertTrue(thirdDone)
+            XCTAssertEqual(driver.underWay("powerOff"), 1, "the third guest's reboot waited for another key's stop")
+            let secondRebootedEarly = try await driver.consoleOutput(second, lines: nil).contains("rebooted")
+            XCTAssertFalse(secondRebootedEarly, "the second guest's reboot overtook the stop it was keyed behind")
+            let secondDone = try await Self.eventually(10) { try await driver.consoleOutput(second, lines: nil).contains("rebooted") }
+            XCTAssertTrue(secondDone)
+            let stopped = try await driver.powerState(of: first)
+            XCTAssertEqual(stopped, .shutdown)
         }
     }
 }

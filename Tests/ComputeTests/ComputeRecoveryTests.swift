@@ -104,11 +104,6 @@ final class ComputeRecoveryTests: XCTestCase {
     /// done even when the process dies right after the commit: a fresh control plane on the
     /// same database completes it.
     func testWorkThatFollowsACommitIsDoneAfterADeathRightAfterTheCommit() async throws {
-        // Open defect from review (issue #13): the conductor's follow-ups (`FollowUp` closures,
-        // the releases after a server delete) live only in memory, so a death between the
-        // commit and the follow-up loses them. This test shows it; it runs once they are durable.
-        try XCTSkipIf(ProcessInfo.processInfo.environment["NIMBUS_TEST_OPEN_DEFECTS"] == nil,
-                      "follow-ups after a commit are not durable yet (set NIMBUS_TEST_OPEN_DEFECTS=1 to see it fail)")
         try await onEachEngine(settings: Compute.fakeHosts(2)) { cloud, plane, api in
             let admin = try await api.adminToken(cloud)
             let (image, flavor) = try await Compute.bootables(api, admin: admin)
@@ -159,6 +154,42 @@ final class ComputeRecoveryTests: XCTestCase {
             XCTAssertNil(server?.taskState)
             let result = try await Self.eventResult(api, snapshotted, action: "createImage", token: admin)
             XCTAssertEqual(result, "Success", "the snapshot's action did not end as a success")
+        }
+    }
+
+    /// A build that failed on its host is rescheduled to an alternate even when the process
+    /// died right after the failure's report was applied: the fresh control plane does it.
+    func testAFailedBuildIsRescheduledAfterADeathRightAfterItsReport() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(0)) { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            // More free memory makes h1 the scheduler's first choice (the RAM weigher), h2 the alternate.
+            let (failing, working) = (FakeDriver(memoryMB: 65536), FakeDriver())
+            failing.failSpawns(named: "unlucky")
+            let hosts = try await AgentMessagingTests.runHosts(["h1": failing, "h2": working], plane, api, admin: admin)
+            defer { hosts.cancel() }
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            plane.compute.conductor.hooks.skipsFollowUps = true
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, name: "unlucky")
+            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            let failed = try await AgentMessagingTests.eventually {
+                // The failure's report is applied (the build message acknowledged), the retry never started.
+                // (The host and the build message are written together, so a host with no message left is one that answered.)
+                let placed = try await plane.db.query("SELECT host FROM compute_instance WHERE uuid = ? AND host IS NOT NULL", [.text(id)])
+                let outbox = try await plane.db.query("SELECT id FROM compute_message", [])
+                return !placed.isEmpty && outbox.isEmpty
+            }
+            XCTAssertTrue(failed)
+            let stuck = try await Compute.call(api, .get, "/servers/\(id)", token: admin).json["server"]
+            let landed = stuck?["OS-EXT-SRV-ATTR:host"]?.stringValue
+            XCTAssertEqual(stuck?["status"]?.stringValue, "BUILD")
+            XCTAssertEqual(landed, "h1", "the build was to fail on h1 first")
+
+            let fresh = try await cloud.start()
+            // The fresh plane's build message goes to h2, whose agent polls the first plane.
+            await plane.compute.conductor.wake("h2")
+            let server = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            await fresh.close()
+            XCTAssertEqual(server["OS-EXT-SRV-ATTR:host"]?.stringValue, "h2")
         }
     }
 }

@@ -101,7 +101,13 @@ final class ImageImportTests: XCTestCase {
             XCTAssertEqual(failed["status"]?.stringValue, "queued")
             XCTAssertEqual(failed["os_glance_failed_import"]?.stringValue, "local")
             XCTAssertEqual(failed["size"], .null)
-            let tasks = try await api.call(.get, "/image/v2/images/\(id)/tasks", token: admin).json["tasks"]?.arrayValue ?? []
+            // The task's own record is finished just after the image's: wait for it too.
+            var tasks: [JSON] = []
+            for _ in 0..<500 {
+                tasks = try await api.call(.get, "/image/v2/images/\(id)/tasks", token: admin).json["tasks"]?.arrayValue ?? []
+                if tasks.first?["status"]?.stringValue != "processing" { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
             XCTAssertEqual(tasks.first?["status"]?.stringValue, "failure")
             XCTAssertTrue(tasks.first?["message"]?.stringValue?.contains("disk_format qcow2") ?? false, tasks.description)
             XCTAssertEqual(try ImageAPITests.storedFiles(cloud), [])

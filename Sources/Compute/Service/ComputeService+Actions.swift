@@ -72,10 +72,10 @@ extension ComputeService {
 
     /// The common shape: a transient task_state, one message to the server's host, and the
     /// vm_state the server ends in when the agent reports success.
-    func simple(_ uuid: String, _ rule: ActionRule, caller: AuthContext, requestID: String, action: String, kind: String,
+    func simple(_ uuid: String, _ rule: ActionRule, caller: AuthContext, requestID: String, action: String, kind: AgentMessage.Kind,
                 task: TaskState, endState: VMState?, payload: [String: JSON] = [:]) async throws {
         let (instance, _) = try await transition(uuid, rule, caller: caller, requestID: requestID, action: action,
-                                                 event: "compute_\(kind)_instance") { instance, actionID, x in
+                                                 event: "compute_\(kind.rawValue)_instance") { instance, actionID, x in
             guard let host = instance.host else { throw APIError.conflict("Instance \(uuid) is not ready") }
             instance.taskState = task
             var body = payload
@@ -98,10 +98,10 @@ extension ComputeService {
         switch name {
         case "os-stop":
             try await simple(uuid, ActionRule(label: "stop", policy: "\(member):stop", vmStates: [.active, .error]), caller: caller,
-                             requestID: requestID, action: "stop", kind: "stop", task: .poweringOff, endState: .stopped)
+                             requestID: requestID, action: "stop", kind: .stop, task: .poweringOff, endState: .stopped)
         case "os-start":
             try await simple(uuid, ActionRule(label: "start", policy: "\(member):start", vmStates: [.stopped]), caller: caller,
-                             requestID: requestID, action: "start", kind: "start", task: .poweringOn, endState: .active)
+                             requestID: requestID, action: "start", kind: .start, task: .poweringOn, endState: .active)
         case "reboot":
             guard let type = value["type"]?.stringValue?.uppercased(), type == "SOFT" || type == "HARD" else {
                 throw APIError.badRequest("Invalid input for field/attribute reboot. 'type' must be SOFT or HARD")
@@ -111,18 +111,18 @@ extension ComputeService {
                 ? ActionRule(label: "reboot", policy: "\(member):reboot", vmStates: [.active, .stopped, .paused, .suspended, .error],
                              taskStates: [nil, .rebooting, .rebootingHard, .resuming, .unpausing, .pausing, .suspending])
                 : ActionRule(label: "reboot", policy: "\(member):reboot", vmStates: [.active])
-            try await simple(uuid, rule, caller: caller, requestID: requestID, action: "reboot", kind: "reboot",
+            try await simple(uuid, rule, caller: caller, requestID: requestID, action: "reboot", kind: .reboot,
                              task: hard ? .rebootingHard : .rebooting, endState: .active, payload: ["hard": .bool(hard)])
         case "pause", "unpause", "suspend", "resume":
-            let (from, to, task): (VMState, VMState, TaskState) = switch name {
-            case "pause": (.active, .paused, .pausing)
-            case "unpause": (.paused, .active, .unpausing)
-            case "suspend": (.active, .suspended, .suspending)
-            default: (.suspended, .active, .resuming)
+            let (kind, from, to, task): (AgentMessage.Kind, VMState, VMState, TaskState) = switch name {
+            case "pause": (.pause, .active, .paused, .pausing)
+            case "unpause": (.unpause, .paused, .active, .unpausing)
+            case "suspend": (.suspend, .active, .suspended, .suspending)
+            default: (.resume, .suspended, .active, .resuming)
             }
             let policy = name == "pause" || name == "unpause" ? "os_compute_api:os-pause-server:\(name)" : "os_compute_api:os-suspend-server:\(name)"
             try await simple(uuid, ActionRule(label: name, policy: policy, vmStates: [from]), caller: caller, requestID: requestID,
-                             action: name, kind: name, task: task, endState: to)
+                             action: name, kind: kind, task: task, endState: to)
         case "lock":
             let reason = version >= Microversion(2, 73) ? value["locked_reason"]?.stringValue : nil
             if let reason, reason.isEmpty || reason.count > 255 { throw APIError.badRequest("Invalid input for field/attribute locked_reason.") }
@@ -154,11 +154,11 @@ extension ComputeService {
                 payload["rescue_image"] = .string(image)
             }
             try await simple(uuid, ActionRule(label: "rescue", policy: "os_compute_api:os-rescue", vmStates: [.active, .stopped, .error]),
-                             caller: caller, requestID: requestID, action: "rescue", kind: "rescue", task: .rescuing, endState: .rescued, payload: payload)
+                             caller: caller, requestID: requestID, action: "rescue", kind: .rescue, task: .rescuing, endState: .rescued, payload: payload)
             return ActionResult(status: 200, body: ["adminPass": .string(adminPass)])
         case "unrescue":
             try await simple(uuid, ActionRule(label: "unrescue", policy: "os_compute_api:os-rescue:unrescue", vmStates: [.rescued]),
-                             caller: caller, requestID: requestID, action: "unrescue", kind: "unrescue", task: .unrescuing, endState: .active)
+                             caller: caller, requestID: requestID, action: "unrescue", kind: .unrescue, task: .unrescuing, endState: .active)
         case "os-getConsoleOutput":
             try authorize("os_compute_api:os-console-output", caller)
             let instance = try await visibleInstance(uuid, caller: caller)
@@ -170,7 +170,7 @@ extension ComputeService {
                 }
                 length = n == -1 ? nil : n
             }
-            let report = try await conductor.call("console", host: host, instance: uuid, payload: length.map { ["length": .int($0)] } ?? [:])
+            let report = try await conductor.call(.console, host: host, instance: uuid, payload: length.map { ["length": .int($0)] } ?? [:])
             if let error = report.error { throw APIError(.notImplemented, "Unable to get console output: \(error)") }
             return ActionResult(status: 200, body: ["output": report.output["output"] ?? ""])
         case "os-getVNCConsole", "os-getSPICEConsole", "os-getSerialConsole":
@@ -190,7 +190,7 @@ extension ComputeService {
             try await shelve(uuid, caller: caller, requestID: requestID)
         case "shelveOffload":
             try await simple(uuid, ActionRule(label: "shelveOffload", policy: "os_compute_api:os-shelve:shelve_offload", vmStates: [.shelved]),
-                             caller: caller, requestID: requestID, action: "shelveOffload", kind: "shelve_offload", task: .shelvingOffloading, endState: nil)
+                             caller: caller, requestID: requestID, action: "shelveOffload", kind: .shelveOffload, task: .shelvingOffloading, endState: nil)
         case "unshelve":
             try await unshelve(uuid, value, version: version, caller: caller, requestID: requestID)
         case "rebuild":
@@ -285,7 +285,7 @@ extension ComputeService {
         properties["user_id"] = caller.userID
         properties["base_image_ref"] = instance.imageRef
         let imageID = try await snapshotImage(name: name, properties: properties, caller: caller) { imageID in
-            try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "createImage", kind: "snapshot", task: .imageSnapshot,
+            try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "createImage", kind: .snapshot, task: .imageSnapshot,
                                   endState: nil, payload: ["image_id": .string(imageID)])
         }
         if version >= Microversion(2, 45) { return ActionResult(status: 202, body: ["image_id": .string(imageID)]) }
@@ -319,7 +319,7 @@ extension ComputeService {
         properties["user_id"] = caller.userID
         properties["base_image_ref"] = instance.imageRef
         let imageID = try await snapshotImage(name: name, properties: properties, caller: caller) { imageID in
-            try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "createBackup", kind: "snapshot", task: .imageBackup,
+            try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "createBackup", kind: .snapshot, task: .imageBackup,
                                   endState: nil, payload: ["image_id": .string(imageID), "backup_type": .string(type), "rotation": .int(rotation)])
         }
         if version >= Microversion(2, 45) { return ActionResult(status: 202, body: ["image_id": .string(imageID)]) }
@@ -353,7 +353,7 @@ extension ComputeService {
         _ = try await snapshotImage(name: "\(instance.name)-shelved",
                                     properties: ["image_type": "snapshot", "instance_uuid": uuid, "base_image_ref": instance.imageRef],
                                     caller: caller) { imageID in
-            try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "shelve", kind: "snapshot", task: .shelvingImageUploading,
+            try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "shelve", kind: .snapshot, task: .shelvingImageUploading,
                                   endState: nil, payload: ["image_id": .string(imageID), "shelve": true])
         }
     }
@@ -428,7 +428,7 @@ extension ComputeService {
                 instance.extra["request_spec"] = .object(spec)
             }
             instance.taskState = .rebuilding
-            try await self.conductor.send("rebuild", to: host, instance: uuid,
+            try await self.conductor.send(.rebuild, to: host, instance: uuid,
                                           payload: ["guest": self.conductor.guest(instance).json, "action_id": .int(actionID),
                                                     "vm_state": .string(wasStopped ? "stopped" : "active"), "power_off": .bool(wasStopped)], x)
         }

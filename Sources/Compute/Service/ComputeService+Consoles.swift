@@ -152,7 +152,7 @@ extension ComputeService {
     /// Asks the server's host where its guest's VNC server listens now, mapping each answer to
     /// Nova's status: a driver without consoles 501, a guest that does not run 409.
     func vncEndpoint(_ uuid: String, host: String, building: Bool) async throws -> VNCEndpoint {
-        let report = try await conductor.call("get_vnc_console", host: host, instance: uuid, payload: [:])
+        let report = try await conductor.call(.getVNCConsole, host: host, instance: uuid, payload: [:])
         let answer = report.output
         if report.error != nil || answer["unsupported"] != nil {
             // An agent that does not know the message (an older one) has no consoles either.
@@ -225,7 +225,7 @@ extension ComputeService {
             throw ConsoleTokenRefusal.serverGone(uuid)
         }
         let recorded = VNCEndpoint(host: row.string("host"), port: Int(row.int("port")))
-        let report = try await conductor.call("get_vnc_console", host: computeHost, instance: uuid, payload: [:], timeout: .seconds(10))
+        let report = try await conductor.call(.getVNCConsole, host: computeHost, instance: uuid, payload: [:], timeout: .seconds(10))
         guard let current = report.output["console"].flatMap(VNCEndpoint.init(json:)) else {
             throw ConsoleTokenRefusal.consoleMoved(report.error ?? report.output.serialized())
         }

@@ -13,7 +13,7 @@ extension ComputeService {
         if let node = try await store.node(host: host, db), !DriverCapabilities(json: node.capabilities).diagnostics {
             throw APIError(.notImplemented, "Unable to get diagnostics, functionality not implemented")
         }
-        let report = try await conductor.call("diagnostics", host: host, instance: uuid, payload: [:])
+        let report = try await conductor.call(.diagnostics, host: host, instance: uuid, payload: [:])
         if let error = report.error { throw APIError(.notImplemented, "Unable to get diagnostics: \(error)") }
         var standard = report.output.objectValue ?? [:]
         standard["config_drive"] = .bool(Conductor.truthy(instance.extra["config_drive"]))

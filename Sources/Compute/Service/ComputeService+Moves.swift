@@ -88,6 +88,7 @@ extension ComputeService {
         let source = instance.extra["resize_source"]?.stringValue
         let migration = instance.extra["migration"]?.stringValue ?? ""
         let sameHost = source == nil || source == instance.host
+        let after = AfterCommit()
         try await transition(uuid, rule, caller: caller, requestID: requestID, action: "confirmResize",
                              event: sameHost ? nil : "compute_confirm_resize") { instance, actionID, x in
             if sameHost {
@@ -96,12 +97,14 @@ extension ComputeService {
                 instance.extra["resize_source"] = nil
                 instance.extra["resize_prior_state"] = nil
                 try await self.store.updateMigration(instance: uuid, status: "confirmed", x)
+                try await self.conductor.record(.deleteAllocations(consumer: migration), in: after, x)
             } else if let source {
-                try await self.conductor.send("confirm_resize", to: source, instance: uuid,
+                try await self.conductor.send(.confirmResize, to: source, instance: uuid,
                                               payload: ["action_id": .int(actionID), "migration": .string(migration)], x)
+                after.wake(source)
             }
         }
-        if sameHost { try await conductor.placement.deleteAllocations(consumer: migration) } else if let source { await conductor.wake(source) }
+        await conductor.finish(after)
     }
 
     func revertResize(_ uuid: String, caller: AuthContext, requestID: String) async throws {
@@ -117,9 +120,9 @@ extension ComputeService {
             try await self.reserveDelta(from: instance.flavor, to: old, project: instance.projectID, limits: limits, x)
             instance.taskState = .resizeReverting
             if destination != source {
-                try await self.conductor.send("cleanup", to: destination, instance: uuid, payload: ["action_id": .int(actionID)], x)
+                try await self.conductor.send(.cleanup, to: destination, instance: uuid, payload: ["action_id": .int(actionID)], x)
             }
-            try await self.conductor.send("revert_resize", to: source, instance: uuid,
+            try await self.conductor.send(.revertResize, to: source, instance: uuid,
                                           payload: ["guest": self.conductor.guest(instance, flavor: old).json, "action_id": .int(actionID),
                                                     "migration": instance.extra["migration"] ?? .null,
                                                     "power_off": .bool(instance.extra["resize_prior_state"]?.stringValue == "stopped")], x)
@@ -180,13 +183,13 @@ extension Conductor {
                 try await self.store.updateMigration(instance: uuid, status: kind.isLive ? "running" : "migrating", destination: selection.host, x)
                 if case .liveMigrate(_, let block) = kind {
                     // The destination listens first; its report sends the source (`live_migration_prepare`).
-                    try await self.send("live_migration_prepare", to: selection.host, instance: uuid,
+                    try await self.send(.liveMigrationPrepare, to: selection.host, instance: uuid,
                                         payload: ["action_id": .int(actionID), "guest": self.guest(current).json, "block_migration": .bool(block),
                                                   "migration": .string(migration)], x)
                 } else {
                     current.taskState = .resizeMigrating
                     try await self.store.update(current, x)
-                    try await self.send("migrate_out", to: source, instance: uuid,
+                    try await self.send(.migrateOut, to: source, instance: uuid,
                                         payload: ["action_id": .int(actionID), "destination": .string(selection.host), "migration": .string(migration)], x)
                 }
             }
@@ -240,7 +243,7 @@ extension Conductor {
             try await db.transaction { x in
                 guard let current = try await self.store.instance(uuid: uuid, x), current.deletedAt == nil else { return }
                 try await self.store.updateMigration(instance: uuid, status: "pre-migrating", destination: selection.host, x)
-                try await self.send("evacuate", to: selection.host, instance: uuid,
+                try await self.send(.evacuate, to: selection.host, instance: uuid,
                                     payload: ["guest": self.guest(current).json, "action_id": .int(actionID), "power_off": .bool(powerOff),
                                               "source_provider": .string(sourceProvider)], x)
             }

@@ -424,7 +424,8 @@ extension ComputeService {
         try authorize("os_compute_api:servers:delete", caller)
         let instance = try await visibleInstance(uuid, caller: caller)
         try checkLock(instance, caller)
-        let host = try await db.transaction { x -> String? in
+        let after = AfterCommit()
+        try await db.transaction { x in
             guard var current = try await self.store.instance(uuid: uuid, x), current.deletedAt == nil else {
                 throw APIError.notFound("Instance \(uuid) could not be found.")
             }
@@ -441,17 +442,21 @@ extension ComputeService {
             try await self.store.removeGroupMember(instance: uuid, x)
             try await self.deleteConsoleTokens(instance: uuid, x)
             if let host = current.host {
-                try await self.conductor.send("destroy", to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
+                try await self.conductor.send(.destroy, to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
+                after.wake(host)
             } else {
                 try await self.store.finishEvents(actionID: actionID, error: nil, host: nil, x)
             }
-            return current.host
+            // What the server held elsewhere is released once this commits (durably: see FollowUp).
+            try await self.conductor.record(.deleteAllocations(consumer: uuid), in: after, x)
+            if let migration = current.extra["migration"]?.stringValue {
+                try await self.conductor.record(.deleteAllocations(consumer: migration), in: after, x)
+            }
+            if !current.requestedNICs.isEmpty {
+                try await self.conductor.record(.releasePorts(instance: uuid, keep: current.requestedNICs.compactMap(\.portID)), in: after, x)
+            }
         }
-        if conductor.hooks.skipsFollowUps { return }
-        try await conductor.placement.deleteAllocations(consumer: uuid)
-        if let migration = instance.extra["migration"]?.stringValue { try await conductor.placement.deleteAllocations(consumer: migration) }
-        await conductor.releaseNICs(instance)
-        if let host { await conductor.wake(host) }
+        await conductor.finish(after)
     }
 
     /// The server body's `networks` as Nova's schema reads it.

@@ -161,7 +161,7 @@ extension Conductor {
             instance.updatedAt = Date()
             try await self.store.update(instance, x)
             try await self.store.startEvent(actionID: actionID, event: "compute__do_build_and_run_instance", host: selection.host, x)
-            try await self.send("build", to: selection.host, instance: uuid,
+            try await self.send(.build, to: selection.host, instance: uuid,
                                 payload: ["guest": self.guest(instance).json, "action_id": .int(actionID)], x)
             return true
         }
@@ -228,6 +228,7 @@ extension Conductor {
 
     /// Puts a server in ERROR with a fault, and ends its action as failed.
     func fail(_ uuid: String, actionID: Int64, message: String, host: String?) async throws {
+        let after = AfterCommit()
         try await db.transaction { x in
             guard var instance = try await self.store.instance(uuid: uuid, x) else { return }
             instance.vmState = .error
@@ -239,8 +240,9 @@ extension Conductor {
             instance.updatedAt = Date()
             try await self.store.update(instance, x)
             try await self.store.finishEvents(actionID: actionID, error: message, host: host, x)
+            try await self.record(.deleteAllocations(consumer: uuid), in: after, x)
         }
-        try await placement.deleteAllocations(consumer: uuid)
+        await finish(after)
     }
 }
 

@@ -62,7 +62,7 @@ extension Conductor {
                 let actionID = try await self.store.startAction(uuid, action: "stop", requestID: "req-" + Identifiers.uuid(), userID: "", projectID: "",
                                                                 event: "compute_stop_instance", x)
                 instance.taskState = .poweringOff
-                try await self.send("stop", to: host, instance: uuid,
+                try await self.send(.stop, to: host, instance: uuid,
                                     payload: ["action_id": .int(actionID), "vm_state": .string(VMState.stopped.rawValue),
                                               "guest": self.guest(instance).json], x)
             }
@@ -87,7 +87,7 @@ extension Conductor {
                 let instance = try await self.store.instance(uuid: uuid, x)
                 guard !Self.expected(instance, on: report.host) else { continue }
                 self.logger.warning("host \(report.host) has a guest \(uuid) whose server \(instance == nil ? "does not exist" : instance?.deletedAt != nil ? "was deleted" : "is on \(instance?.host ?? "no host")"): destroying it")
-                try await self.send("cleanup", to: report.host, instance: uuid, payload: ["reconcile": true], x)
+                try await self.send(.cleanup, to: report.host, instance: uuid, payload: ["reconcile": true], x)
                 sent = true
             }
             return sent

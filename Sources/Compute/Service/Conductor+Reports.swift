@@ -4,83 +4,81 @@ import NimbusCore
 import NimbusStore
 
 /// Applying what agents report. Each report is applied in one transaction with the deletion
-/// of its message; a report whose message is already gone was applied before and is ignored.
+/// of its message, together with the record of the work that must follow it (`FollowUp`); a
+/// report whose message is already gone was applied before and is ignored.
 extension Conductor {
-    typealias FollowUp = @Sendable () async throws -> Void
-
     func apply(_ report: AgentReport) async throws {
         guard let row = try await db.first("SELECT * FROM compute_message WHERE id = ? AND host = ?", .integer(report.messageID), .text(report.host)) else {
             await hub.deliver(report.messageID, report)
             return
         }
-        let message = AgentMessage(id: row.int("id"), kind: row.string("kind"), instanceUUID: row.optionalString("instance_uuid"),
+        let message = AgentMessage(id: row.int("id"), kindName: row.string("kind"), instanceUUID: row.optionalString("instance_uuid"),
                                    payload: (try? JSON.parse(row.string("payload"))) ?? .null)
         let actionID = message.payload["action_id"]?.intValue ?? 0
         let power = report.output["power_state"]?.intValue.flatMap(PowerState.init(rawValue:))
         // Read before the transaction: it may need the database itself.
         let hostZone = try await zone(of: report.host)
-        let followUp = try await db.transaction { x -> FollowUp? in
-            var followUp: FollowUp?
+        let after = AfterCommit()
+        try await db.transaction { x in
             // Whoever deletes the message applies the report; a duplicate finds it gone.
-            guard try await self.store.acknowledge(host: report.host, id: message.id, x) else { return nil }
-            guard let uuid = message.instanceUUID, var instance = try await self.store.instance(uuid: uuid, x) else { return nil }
+            guard try await self.store.acknowledge(host: report.host, id: message.id, x) else { return }
+            guard let uuid = message.instanceUUID, var instance = try await self.store.instance(uuid: uuid, x) else { return }
             let failed = report.error != nil
-            // A server deleted meanwhile only needs its events closed.
-            if instance.deletedAt != nil && message.kind != "destroy" {
+            // A server deleted meanwhile only needs its events closed, and so does a kind this
+            // controller does not know (a newer one wrote it; its agent answered with an error).
+            guard let kind = message.kind, instance.deletedAt == nil || kind == .destroy else {
                 try await self.store.finishEvents(actionID: actionID, error: report.error, host: report.host, x)
-                return followUp
+                return
             }
             instance.updatedAt = Date()
             if let power { instance.powerState = power }
-            if let status = Self.migrationStatus(after: message.kind, failed: failed) {
+            if let status = Self.migrationStatus(after: kind, failed: failed) {
                 try await self.store.updateMigration(instance: uuid, status: status, x)
             }
-            switch (message.kind, failed) {
-            case ("console", _), ("diagnostics", _), ("get_vnc_console", _):
-                return nil  // a synchronous call: the caller gets the report itself
-            case ("cleanup", _), ("live_migration_abort", _):
-                return nil  // a leftover guest on a move's destination: the move itself ends the action
-            case ("build", false), ("unshelve", false):
+            switch (kind, failed) {
+            case (.console, _), (.diagnostics, _), (.getVNCConsole, _):
+                return  // a synchronous call: the caller gets the report itself
+            case (.cleanup, _), (.liveMigrationAbort, _):
+                return  // a leftover guest on a move's destination: the move itself ends the action
+            case (.build, false), (.unshelve, false):
                 instance.vmState = .active
                 instance.taskState = nil
                 instance.launchedAt = instance.launchedAt ?? Date()
                 instance.extra["alternates"] = nil
-                if message.kind == "unshelve", let shelved = instance.extra["shelved_image"]?.stringValue {
+                if kind == .unshelve, let shelved = instance.extra["shelved_image"]?.stringValue {
                     instance.extra["shelved_image"] = nil
-                    followUp = { try? await self.images.deleteImage(shelved) }
+                    try await self.record(.deleteImage(shelved), in: after, x)
                 }
-            case ("build", true):
+            case (.build, true):
                 instance.taskState = .spawning
-                let snapshot = instance
-                followUp = { try await self.reschedule(snapshot, actionID: actionID, error: report.error ?? "") }
                 try await self.store.update(instance, x)
-                return followUp
-            case ("destroy", _):
+                try await self.record(.reschedule(instance: uuid, actionID: actionID, failedHost: report.host, error: report.error ?? ""), in: after, x)
+                return
+            case (.destroy, _):
                 break
-            case ("snapshot", false):
+            case (.snapshot, false):
                 let imageID = message.payload["image_id"]?.stringValue ?? ""
                 let shelving = message.payload["shelve"]?.boolValue ?? false
                 let host = report.host
-                let rotation = message.payload["rotation"]?.intValue.map { (type: message.payload["backup_type"]?.stringValue ?? "", keep: Int($0)) }
+                let rotation = message.payload["rotation"]?.intValue.map { BackupRotation(type: message.payload["backup_type"]?.stringValue ?? "", keep: Int($0)) }
                 instance.taskState = shelving ? .shelvingImageUploading : .imageUploading
-                followUp = {
-                    await self.finishSnapshot(uuid, imageID: imageID, shelving: shelving, host: host, actionID: actionID, rotation: rotation)
-                }
                 try await self.store.update(instance, x)
-                return followUp
-            case ("migrate_out", false):
+                try await self.record(.finishSnapshot(instance: uuid, imageID: imageID, shelving: shelving, host: host, actionID: actionID,
+                                                      rotation: rotation), in: after, x)
+                return
+            case (.migrateOut, false):
                 // The source is quiet; the destination takes the guest with the new flavor.
                 let destination = message.payload["destination"]?.stringValue ?? report.host
                 let flavor = instance.newFlavor ?? instance.flavor
                 instance.taskState = .resizeMigrated
                 try await self.store.update(instance, x)
-                try await self.send("resize_in", to: destination, instance: uuid,
+                try await self.send(.resizeIn, to: destination, instance: uuid,
                                     payload: ["guest": self.guest(instance, flavor: flavor).json, "action_id": .int(actionID),
                                               "source": .string(report.host), "export": report.output["export"] ?? .null,
                                               "power_off": .bool(instance.vmState == .stopped)], x)
-                followUp = { await self.wake(destination) }
-                return followUp
-            case ("resize_in", false):
+                after.wake(destination)
+                return
+            case (.resizeIn, false):
                 instance.extra["resize_source"] = message.payload["source"] ?? .string(instance.host ?? "")
                 instance.extra["resize_prior_state"] = .string(instance.vmState.rawValue)
                 instance.host = report.host
@@ -92,15 +90,14 @@ extension Conductor {
                 }
                 instance.vmState = .resized
                 instance.taskState = nil
-            case ("confirm_resize", _):
+            case (.confirmResize, _):
                 instance.vmState = VMState(rawValue: instance.extra["resize_prior_state"]?.stringValue ?? "active") ?? .active
                 instance.taskState = nil
                 instance.newFlavor = nil
                 instance.extra["resize_source"] = nil
                 instance.extra["resize_prior_state"] = nil
-                let migration = message.payload["migration"]?.stringValue ?? ""
-                followUp = { try await self.placement.deleteAllocations(consumer: migration) }
-            case ("revert_resize", false):
+                try await self.record(.deleteAllocations(consumer: message.payload["migration"]?.stringValue ?? ""), in: after, x)
+            case (.revertResize, false):
                 // Back on the source with the old flavor; the source's allocation returns to the server.
                 if let old = instance.newFlavor { instance.flavor = old }
                 instance.newFlavor = nil
@@ -111,73 +108,68 @@ extension Conductor {
                 instance.taskState = nil
                 instance.extra["resize_source"] = nil
                 instance.extra["resize_prior_state"] = nil
-                let (migration, project, user) = (message.payload["migration"]?.stringValue ?? "", instance.projectID, instance.userID)
-                followUp = { try await self.placement.moveAllocations(from: migration, to: uuid, project: project, user: user) }
-            case ("live_migration_prepare", false):
+                try await self.record(.returnAllocations(migration: message.payload["migration"]?.stringValue ?? "", instance: uuid,
+                                                         project: instance.projectID, user: instance.userID), in: after, x)
+            case (.liveMigrationPrepare, false):
                 // The destination listens: now the source sends.
                 guard let source = instance.host else { break }
-                try await self.send("live_migrate", to: source, instance: uuid,
+                try await self.send(.liveMigrate, to: source, instance: uuid,
                                     payload: ["action_id": .int(actionID), "destination": .string(report.host),
                                               "endpoint": report.output["endpoint"] ?? .null,
                                               "block_migration": message.payload["block_migration"] ?? false,
                                               "migration": message.payload["migration"] ?? .null], x)
                 try await self.store.update(instance, x)
-                followUp = { await self.wake(source) }
-                return followUp
-            case ("live_migrate", false):
+                after.wake(source)
+                return
+            case (.liveMigrate, false):
                 let destination = message.payload["destination"]?.stringValue ?? ""
-                try await self.send("adopt", to: destination, instance: uuid,
+                try await self.send(.adopt, to: destination, instance: uuid,
                                     payload: ["guest": self.guest(instance).json, "action_id": .int(actionID),
                                               "migration": message.payload["migration"] ?? .null], x)
                 try await self.store.update(instance, x)
-                followUp = { await self.wake(destination) }
-                return followUp
-            case ("adopt", false):
+                after.wake(destination)
+                return
+            case (.adopt, false):
                 instance.host = report.host
                 instance.node = report.host
                 instance.availabilityZone = hostZone
                 instance.taskState = nil
-                let migration = message.payload["migration"]?.stringValue ?? ""
-                followUp = { try await self.placement.deleteAllocations(consumer: migration) }
-            case ("evacuate", false):
+                try await self.record(.deleteAllocations(consumer: message.payload["migration"]?.stringValue ?? ""), in: after, x)
+            case (.evacuate, false):
                 let source = message.payload["source_provider"]?.stringValue ?? ""
                 instance.host = report.host
                 instance.node = report.host
                 instance.availabilityZone = hostZone
                 instance.vmState = message.payload["power_off"]?.boolValue == true ? .stopped : .active
                 instance.taskState = nil
-                let (project, user) = (instance.projectID, instance.userID)
-                followUp = { try await self.dropProvider(source, from: uuid, project: project, user: user) }
-            case ("shelve_offload", false):
+                try await self.record(.dropProvider(source, instance: uuid, project: instance.projectID, user: instance.userID), in: after, x)
+            case (.shelveOffload, false):
                 instance.vmState = .shelvedOffloaded
                 instance.taskState = nil
                 instance.host = nil
                 instance.node = nil
                 instance.powerState = .shutdown
-                followUp = { try await self.placement.deleteAllocations(consumer: uuid) }
-            case ("migrate_out", true), ("resize_in", true), ("live_migration_prepare", true), ("live_migrate", true), ("adopt", true):
+                try await self.record(.deleteAllocations(consumer: uuid), in: after, x)
+            case (.migrateOut, true), (.resizeIn, true), (.liveMigrationPrepare, true), (.liveMigrate, true), (.adopt, true):
                 // The move failed: the server stays where it was, with what it had, and a
                 // destination left waiting for a live migration lets go of it.
                 instance.taskState = nil
                 instance.newFlavor = nil
-                let (migration, project, user) = (message.payload["migration"]?.stringValue ?? "", instance.projectID, instance.userID)
-                let abortAt = message.kind == "live_migrate" ? message.payload["destination"]?.stringValue : nil
-                if let abortAt { try await self.send("live_migration_abort", to: abortAt, instance: uuid, payload: [:], x) }
+                if kind == .liveMigrate, let destination = message.payload["destination"]?.stringValue {
+                    try await self.send(.liveMigrationAbort, to: destination, instance: uuid, payload: [:], x)
+                    after.wake(destination)
+                }
                 // The source stopped a running guest to offer its disks: it starts it again
                 // (which ends the offer), as a revert would.
-                var restartAt: String?
-                if message.kind == "resize_in", let source = message.payload["source"]?.stringValue, source != report.host,
+                if kind == .resizeIn, let source = message.payload["source"]?.stringValue, source != report.host,
                    instance.vmState == .active {
                     instance.taskState = .poweringOn
-                    try await self.send("start", to: source, instance: uuid, payload: ["vm_state": .string(VMState.active.rawValue)], x)
-                    restartAt = source
+                    try await self.send(.start, to: source, instance: uuid, payload: ["vm_state": .string(VMState.active.rawValue)], x)
+                    after.wake(source)
                 }
-                let wakeDestination = abortAt ?? restartAt
-                followUp = {
-                    if let wakeDestination { await self.wake(wakeDestination) }
-                    try await self.placement.moveAllocations(from: migration, to: uuid, project: project, user: user)
-                }
-            case ("evacuate", true):
+                try await self.record(.returnAllocations(migration: message.payload["migration"]?.stringValue ?? "", instance: uuid,
+                                                         project: instance.projectID, user: instance.userID), in: after, x)
+            case (.evacuate, true):
                 instance.vmState = .error
                 instance.taskState = nil
                 instance.fault = ["code": 500, "message": .string(String((report.error ?? "").prefix(255))), "created": .string(Timestamps.iso8601(Date()))]
@@ -191,38 +183,31 @@ extension Conductor {
             try await self.store.update(instance, x)
             try await self.store.finishEvents(actionID: actionID, error: report.error, host: report.host, x)
             // A server that now runs on another host takes its ports with it.
-            if !failed, Self.moves.contains(message.kind), let host = instance.host, !instance.requestedNICs.isEmpty {
-                let (moved, then) = (instance, followUp)
-                followUp = {
-                    try await self.rebindNICs(moved, host: host, zone: hostZone)
-                    try await then?()
-                }
+            if !failed, Self.moves.contains(kind), let host = instance.host, !instance.requestedNICs.isEmpty {
+                try await self.record(.rebindPorts(instance: uuid, host: host, zone: hostZone), in: after, x)
             }
-            return followUp
         }
         await hub.deliver(report.messageID, report)
-        if let followUp, !hooks.skipsFollowUps {
-            do { try await followUp() } catch { logger.error("after \(message.kind) of \(message.instanceUUID ?? ""): \(error)") }
-        }
+        await finish(after)
     }
 
     /// Where a report leaves the server's migration record (Nova's statuses), if it is about one.
-    static func migrationStatus(after kind: String, failed: Bool) -> String? {
+    static func migrationStatus(after kind: AgentMessage.Kind, failed: Bool) -> String? {
         switch (kind, failed) {
-        case ("migrate_out", false): "post-migrating"
-        case ("resize_in", false): "finished"
-        case ("confirm_resize", _): "confirmed"
-        case ("revert_resize", false): "reverted"
-        case ("adopt", false): "completed"
-        case ("evacuate", false): "done"
-        case ("live_migration_prepare", true), ("live_migrate", true), ("adopt", true), ("evacuate", true): "failed"
-        case ("migrate_out", true), ("resize_in", true), ("revert_resize", true): "error"
+        case (.migrateOut, false): "post-migrating"
+        case (.resizeIn, false): "finished"
+        case (.confirmResize, _): "confirmed"
+        case (.revertResize, false): "reverted"
+        case (.adopt, false): "completed"
+        case (.evacuate, false): "done"
+        case (.liveMigrationPrepare, true), (.liveMigrate, true), (.adopt, true), (.evacuate, true): "failed"
+        case (.migrateOut, true), (.resizeIn, true), (.revertResize, true): "error"
         default: nil
         }
     }
 
     /// Reports after which a server runs on a host other than the one its ports are bound to.
-    static let moves: Set<String> = ["resize_in", "revert_resize", "adopt", "evacuate", "unshelve"]
+    static let moves: Set<AgentMessage.Kind> = [.resizeIn, .revertResize, .adopt, .evacuate, .unshelve]
 
     /// Binds the server's ports to `host` (they keep their addresses).
     func rebindNICs(_ instance: Instance, host: String, zone: String) async throws {
@@ -262,9 +247,13 @@ extension Conductor {
 
     /// After the host uploaded a snapshot: ends the action (or, for shelve, offloads). With
     /// `rotation` (a backup), the server's backups of that type beyond the newest `keep` are
-    /// deleted now that this one exists.
+    /// deleted now that this one exists (a failure there is logged: the snapshot stands).
+    /// Does nothing once the server has left the upload's task state, so running it again
+    /// (`FollowUp.finishSnapshot`) is harmless.
     func finishSnapshot(_ uuid: String, imageID: String, shelving: Bool, host: String, actionID: Int64,
-                        rotation: (type: String, keep: Int)? = nil) async {
+                        rotation: BackupRotation? = nil) async throws {
+        let uploading: TaskState = shelving ? .shelvingImageUploading : .imageUploading
+        guard try await store.instance(uuid: uuid, db)?.taskState == uploading else { return }
         if let rotation {
             do {
                 for old in try await images.backups(instance: uuid, type: rotation.type).dropFirst(rotation.keep) { try await images.deleteImage(old) }
@@ -272,26 +261,24 @@ extension Conductor {
                 logger.error("rotating the backups of \(uuid): \(error)")
             }
         }
-        do {
-            try await db.transaction { x in
-                guard var instance = try await self.store.instance(uuid: uuid, x), instance.deletedAt == nil else { return }
-                instance.updatedAt = Date()
-                if shelving {
-                    instance.vmState = .shelved
-                    instance.taskState = .shelvingOffloading
-                    instance.extra["shelved_image"] = .string(imageID)
-                    try await self.store.update(instance, x)
-                    try await self.send("shelve_offload", to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
-                    return
-                }
-                instance.taskState = nil
+        let sent = try await db.transaction { x -> Bool in
+            guard var instance = try await self.store.instance(uuid: uuid, x), instance.deletedAt == nil,
+                  instance.taskState == uploading else { return false }
+            instance.updatedAt = Date()
+            if shelving {
+                instance.vmState = .shelved
+                instance.taskState = .shelvingOffloading
+                instance.extra["shelved_image"] = .string(imageID)
                 try await self.store.update(instance, x)
-                try await self.store.finishEvents(actionID: actionID, error: nil, host: host, x)
+                try await self.send(.shelveOffload, to: host, instance: uuid, payload: ["action_id": .int(actionID)], x)
+                return true
             }
-            if shelving { await wake(host) }
-        } catch {
-            logger.error("snapshot of \(uuid): \(error)")
+            instance.taskState = nil
+            try await self.store.update(instance, x)
+            try await self.store.finishEvents(actionID: actionID, error: nil, host: host, x)
+            return false
         }
+        if sent { await wake(host) }
     }
 
     /// After a restart: builds that were never scheduled are scheduled again, and builds
@@ -300,6 +287,9 @@ extension Conductor {
     /// not yet handed to an agent, an image upload after a snapshot — is resumed or ended
     /// (see `settleInterrupted`), so no server stays in a task state.
     public func resumeInterrupted() async throws {
+        // First what the last process committed but did not follow up on: it may settle
+        // servers (a snapshot finished, a build rescheduled) that would look cut short.
+        try await runLeftFollowUps()
         for instance in try await store.unsettledInstances(db) where instance.vmState != .building {
             // With a message in the outbox an agent has the work, and its report settles it.
             if try await db.first("SELECT 1 AS found FROM compute_message WHERE instance_uuid = ?", .text(instance.uuid)) == nil {
@@ -358,7 +348,7 @@ extension Conductor {
         do {
             if instance.vmState == .shelved, let host = instance.host {
                 try await db.transaction { x in
-                    try await self.send("start", to: host, instance: instance.uuid,
+                    try await self.send(.start, to: host, instance: instance.uuid,
                                         payload: ["action_id": .int(actionID), "vm_state": "active"], x)
                 }
                 await wake(host)
@@ -374,7 +364,7 @@ extension Conductor {
                 current.node = selection.node.hypervisorHostname
                 current.availabilityZone = hostZone
                 try await self.store.update(current, x)
-                try await self.send("unshelve", to: selection.host, instance: instance.uuid,
+                try await self.send(.unshelve, to: selection.host, instance: instance.uuid,
                                     payload: ["guest": self.guest(current).json, "action_id": .int(actionID)], x)
             }
             await wake(selection.host)

@@ -93,7 +93,7 @@ public final class Conductor: Sendable {
             WHERE migration_type = 'evacuation' AND source_compute = ? AND status IN ('accepted', 'pre-migrating', 'done')
             """, [.text(host)])
         for row in rows {
-            try await send("cleanup", to: host, instance: row.string("instance_uuid"), payload: ["evacuated": true], x)
+            try await send(.cleanup, to: host, instance: row.string("instance_uuid"), payload: ["evacuated": true], x)
             try await x.execute("UPDATE compute_migration SET status = 'completed', updated_at = ? WHERE id = ?",
                                 [.real(Date().timeIntervalSince1970), .integer(row.int("id"))])
         }
@@ -127,8 +127,12 @@ public final class Conductor: Sendable {
     // MARK: Outbox
 
     /// Queues work for a host inside the caller's transaction; the agent is woken after commit.
-    func send(_ kind: String, to host: String, instance: String?, payload: JSON, _ x: any SQLExecutor) async throws {
-        try await store.send(host: host, kind: kind, instanceUUID: instance, payload: payload, x)
+    /// `orderingKey` is what the host's agent keeps the message in order with (see
+    /// `AgentMessage.orderingKey`): by default the instance's, or the host's for none.
+    func send(_ kind: AgentMessage.Kind, to host: String, instance: String?, orderingKey: String? = nil, payload: JSON,
+              _ x: any SQLExecutor) async throws {
+        try await store.send(host: host, kind: kind.rawValue, instanceUUID: instance,
+                             orderingKey: orderingKey ?? AgentMessage.orderingKey(instance: instance), payload: payload, x)
     }
 
     func wake(_ host: String) async { await hub.wake(host) }
@@ -144,7 +148,7 @@ public final class Conductor: Sendable {
         while true {
             let generation = await hub.generation(host)
             let messages = try await store.messages(host: host, excluding: excluding, limit: 100, db).map {
-                AgentMessage(id: $0.id, kind: $0.kind, instanceUUID: $0.instanceUUID, payload: $0.payload)
+                AgentMessage(id: $0.id, kindName: $0.kind, instanceUUID: $0.instanceUUID, orderingKey: $0.orderingKey, payload: $0.payload)
             }
             if !messages.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return messages }
             await hub.wait(host, since: generation, until: deadline)
@@ -153,9 +157,10 @@ public final class Conductor: Sendable {
 
     /// A synchronous request to a host's agent (console output): sent through the outbox like
     /// any message, answered by its report.
-    func call(_ kind: String, host: String, instance: String, payload: JSON, timeout: Duration = .seconds(30)) async throws -> AgentReport {
+    func call(_ kind: AgentMessage.Kind, host: String, instance: String, payload: JSON, timeout: Duration = .seconds(30)) async throws -> AgentReport {
         let id = try await db.transaction { x -> Int64 in
-            try await self.store.send(host: host, kind: kind, instanceUUID: instance, payload: payload, x)
+            try await self.store.send(host: host, kind: kind.rawValue, instanceUUID: instance,
+                                      orderingKey: AgentMessage.orderingKey(instance: instance), payload: payload, x)
         }
         await wake(host)
         guard let report = await hub.awaitReply(id, timeout: timeout) else {

@@ -121,5 +121,14 @@ public enum ComputeMigrations {
             "CREATE INDEX compute_console_auth_token_instance ON compute_console_auth_token (instance_uuid)",
             "CREATE INDEX compute_console_auth_token_expiry ON compute_console_auth_token (expires_at)",
         ]),
+        // Work that must follow a commit (Conductor+FollowUps.swift): recorded in the
+        // transaction that makes it necessary, deleted once done, run again at the next start
+        // when the process died (or the work failed) in between. `work` is the FollowUp as JSON.
+        // And what each message is kept in order with on its host (AgentMessage.orderingKey);
+        // rows written before have none and read as their instance's.
+        Migration(service: "compute", version: 5, name: "follow-up work, message ordering keys", statements: [
+            "CREATE TABLE compute_follow_up (id {serial}, work TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
+            "ALTER TABLE compute_message ADD COLUMN ordering_key TEXT",
+        ]),
     ]
 }

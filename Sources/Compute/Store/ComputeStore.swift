@@ -439,15 +439,18 @@ struct ComputeStore: Sendable {
         var host: String
         var kind: String
         var instanceUUID: String?
+        var orderingKey: String
         var payload: JSON
     }
 
     /// Queues a message; returns its id (from the insert itself: on PostgreSQL another
     /// transaction's message may take a higher id and commit first, so no later read can tell).
     @discardableResult
-    func send(host: String, kind: String, instanceUUID: String?, payload: JSON, _ x: any SQLExecutor) async throws -> Int64 {
-        let rows = try await x.query("INSERT INTO compute_message (host, kind, instance_uuid, payload, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                                     [.text(host), .text(kind), .optional(instanceUUID), .text(payload.serialized()), .real(Date().timeIntervalSince1970)])
+    func send(host: String, kind: String, instanceUUID: String?, orderingKey: String, payload: JSON, _ x: any SQLExecutor) async throws -> Int64 {
+        let rows = try await x.query("""
+            INSERT INTO compute_message (host, kind, instance_uuid, ordering_key, payload, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id
+            """, [.text(host), .text(kind), .optional(instanceUUID), .text(orderingKey), .text(payload.serialized()),
+                  .real(Date().timeIntervalSince1970)])
         guard let id = rows.first?.int("id") else { throw DatabaseError.other("INSERT INTO compute_message returned no id") }
         return id
     }
@@ -459,6 +462,7 @@ struct ComputeStore: Sendable {
         return try await x.query("SELECT * FROM compute_message WHERE host = ?\(filter) ORDER BY id LIMIT ?",
                                  [.text(host)] + ids.map { .integer($0) } + [.integer(Int64(limit))]).map { r in
             Message(id: r.int("id"), host: r.string("host"), kind: r.string("kind"), instanceUUID: r.optionalString("instance_uuid"),
+                    orderingKey: r.optionalString("ordering_key") ?? AgentMessage.orderingKey(instance: r.optionalString("instance_uuid")),
                     payload: Self.json(r, "payload"))
         }
     }

@@ -84,10 +84,23 @@ public enum HostProcess {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
                 if let fd = Int32(name), fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
             }
+            // The child starts with no signal blocked and every signal at its default: it would
+            // otherwise inherit this Dispatch worker's mask, which blocks signals, and a daemon
+            // it leaves behind (dnsmasq) would never see the SIGHUP that tells it to re-read
+            // its files.
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            var noSignals = sigset_t(), allSignals = sigset_t()
+            sigemptyset(&noSignals)
+            sigfillset(&allSignals)
+            posix_spawnattr_setsigmask(&attributes, &noSignals)
+            posix_spawnattr_setsigdefault(&attributes, &allSignals)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
             let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
             defer { for pointer in argv { free(pointer) } }
             var pid: pid_t = 0
-            let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+            let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
             guard spawned == 0 else {
                 throw HostProcessError(command: [path] + arguments, status: nil, message: String(cString: strerror(spawned)))
             }

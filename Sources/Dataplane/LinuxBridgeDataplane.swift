@@ -1,0 +1,322 @@
+import Foundation
+import HostAPI
+import Logging
+import NimbusCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a host's dataplane meets the host: its tunnel endpoint, its physical networks, and
+/// the directory that holds its DHCP servers' files.
+public struct DataplaneSettings: Sendable {
+    /// The host's name; the interfaces it makes carry `nimbus:<host>` as their alias, so two
+    /// hosts sharing one network namespace (tests do) never take each other's for leftovers.
+    public var host: String
+    /// The underlay address VXLAN traffic leaves from and other hosts send to (`[vxlan] local_ip`).
+    public var tunnelingIP: String
+    /// Holds `dhcp/<network id>/` for each DHCP server (dnsmasq's pid, hosts, options and leases).
+    public var stateDirectory: String
+    /// Physical network → the interface a `flat` network's bridge takes in (and a `vlan`
+    /// network's sub-interfaces hang from): `physical_interface_mappings`.
+    public var physicalInterfaceMappings: [String: String]
+    /// The named network namespace the host's bridges and taps live in; nil for the agent's
+    /// own (tests put a whole "host" in a namespace this way).
+    public var hostNamespace: String?
+
+    public init(host: String, tunnelingIP: String, stateDirectory: String, physicalInterfaceMappings: [String: String] = [:],
+                hostNamespace: String? = nil) {
+        (self.host, self.tunnelingIP, self.stateDirectory, self.physicalInterfaceMappings) = (host, tunnelingIP, stateDirectory, physicalInterfaceMappings)
+        self.hostNamespace = hostNamespace
+    }
+}
+
+/// Neutron's Linux bridge, DHCP agents' work on one host (the seed's guest NIC → tap → bridge →
+/// VXLAN path, and dnsmasq in `qdhcp-` namespaces): makes the host match a `HostNetworkState`.
+public actor LinuxBridgeDataplane {
+    public let settings: DataplaneSettings
+    let logger: Logger
+    /// The VXLAN UDP port (IANA's, as Linux bridge agent's `vxlan_udp_port` default).
+    static let vxlanPort = 4789
+
+    public init(settings: DataplaneSettings, logger: Logger) {
+        (self.settings, self.logger) = (settings, logger)
+    }
+
+    var marker: String { "nimbus:\(settings.host)" }
+    var dhcpRoot: String { settings.stateDirectory + "/dhcp" }
+
+    /// What `apply` did not manage: each problem names the resource and what failed.
+    public struct Outcome: Sendable, Equatable {
+        /// Ports of the state whose tap exists, is up and is on its network's bridge.
+        public var wiredPorts: [String]
+        public var problems: [String]
+    }
+
+    /// Makes the host match `state`, changing only what differs. `pinned` are guests' ports
+    /// plugged ahead of their binding (a guest arriving by migration): they are wired as the
+    /// state's ports are and not taken for leftovers.
+    ///
+    /// Postconditions: each port's tap exists and is up on its network's bridge (`brq…`), with
+    /// the network's MTU; a `vxlan` network's bridge holds `vxlan-<VNI>` whose flooding entries
+    /// name exactly the network's peers; a `flat` network's bridge holds its mapped interface;
+    /// each DHCP server runs: its `qdhcp-` namespace, its veth (`tap…` on the bridge, `ns-…`
+    /// with the port's MAC and addresses inside), and dnsmasq with the current hosts and options
+    /// (re-read without a restart when only they changed); every interface this host made and
+    /// every DHCP server it runs that the state no longer has are gone. One resource failing
+    /// does not stop the others: its problem is in the outcome.
+    public func apply(_ state: HostNetworkState, pinned: [VIF] = []) async throws -> Outcome {
+        var problems: [String] = []
+        var links = Dictionary(try await IPRoute.links(netns: settings.hostNamespace).map { ($0.ifname, $0) }, uniquingKeysWith: { first, _ in first })
+        let networks = Dictionary(state.networks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+
+        var wanted: Set<String> = []
+        var ports = state.ports.map { (id: $0.id, network: $0.networkID, up: $0.adminStateUp) }
+        for vif in pinned where !ports.contains(where: { $0.id == vif.portID }) { ports.append((vif.portID, vif.networkID, true)) }
+        let networkIDs = Set(ports.map(\.network)).union(state.dhcp.map(\.networkID))
+
+        for id in networkIDs.sorted() {
+            let network = networks[id] ?? .init(id: id, networkType: "local", mtu: pinned.first { $0.networkID == id }?.mtu ?? 1500)
+            let bridge = DeviceNames.bridge(network: id)
+            wanted.insert(bridge)
+            do {
+                try await ensureBridge(bridge, mtu: network.mtu, links: &links)
+                if let uplink = try await ensureUplink(network, bridge: bridge, links: &links) { wanted.insert(uplink) }
+            } catch {
+                problems.append("network \(id): \(error)")
+            }
+        }
+
+        var wired: [String] = []
+        for port in ports {
+            let tap = DeviceNames.tap(port: port.id)
+            wanted.insert(tap)
+            let mtu = networks[port.network]?.mtu ?? pinned.first { $0.portID == port.id }?.mtu ?? 1500
+            do {
+                try await ensureTap(tap, bridge: DeviceNames.bridge(network: port.network), mtu: mtu, up: port.up, links: &links)
+                if state.ports.contains(where: { $0.id == port.id }) { wired.append(port.id) }
+            } catch {
+                problems.append("port \(port.id): \(error)")
+            }
+        }
+
+        var servers: Set<String> = []
+        for server in state.dhcp {
+            servers.insert(server.networkID)
+            wanted.insert(DeviceNames.tap(port: server.port.id))
+            do {
+                try await ensureDHCP(server, links: &links)
+            } catch {
+                problems.append("DHCP of network \(server.networkID): \(error)")
+            }
+        }
+
+        problems += await removeLeftovers(keeping: wanted, servers: servers, links: links)
+        return Outcome(wiredPorts: wired, problems: problems)
+    }
+
+    /// Removes everything this host made: every DHCP server and every interface carrying its
+    /// marker. Postcondition: nothing of this host's is left on the host.
+    public func removeAll() async throws {
+        let problems = await removeLeftovers(keeping: [], servers: [], links: Dictionary(try await IPRoute.links(netns: settings.hostNamespace).map { ($0.ifname, $0) },
+                                                                                      uniquingKeysWith: { first, _ in first }))
+        if !problems.isEmpty { throw DataplaneError(problems.joined(separator: "; ")) }
+    }
+
+    // MARK: Layer 2
+
+    func ensureBridge(_ name: String, mtu: Int, links: inout [String: IPRoute.Link]) async throws {
+        if links[name] == nil {
+            // No STP and no forwarding delay: a bridge with one uplink cannot loop, and a port
+            // must forward the moment it is added (a guest's first DHCP discover).
+            try await IPRoute.ip(["link", "add", name, "type", "bridge", "stp_state", "0", "forward_delay", "0"], netns: settings.hostNamespace)
+            try await IPRoute.ip(["link", "set", name, "alias", marker, "mtu", String(mtu), "up"], netns: settings.hostNamespace)
+            links[name] = IPRoute.Link(ifname: name, mtu: mtu, flags: ["UP"], ifalias: marker, linkinfo: .init(info_kind: "bridge"))
+            return
+        }
+        if links[name]?.mtu != mtu || links[name]?.isUp != true {
+            try await IPRoute.ip(["link", "set", name, "mtu", String(mtu), "up"], netns: settings.hostNamespace)
+        }
+    }
+
+    /// The network's way off the host, attached to its bridge: its name, or nil for a `local`
+    /// network.
+    func ensureUplink(_ network: HostNetworkState.Network, bridge: String, links: inout [String: IPRoute.Link]) async throws -> String? {
+        switch network.networkType {
+        case "vxlan":
+            guard let vni = network.segmentationID else { throw DataplaneError("a vxlan network without a VNI") }
+            let name = DeviceNames.vxlan(vni: vni)
+            if links[name] == nil {
+                try await IPRoute.ip(["link", "add", name, "type", "vxlan", "id", String(vni), "local", settings.tunnelingIP,
+                                      "dstport", String(Self.vxlanPort)], netns: settings.hostNamespace)
+                links[name] = IPRoute.Link(ifname: name, ifalias: marker, linkinfo: .init(info_kind: "vxlan"))
+            }
+            try await attach(name, to: bridge, mtu: network.mtu, links: &links)
+            try await syncFlooding(name, peers: network.peers)
+            return name
+        case "flat", "vlan":
+            guard let physnet = network.physicalNetwork, let interface = settings.physicalInterfaceMappings[physnet] else {
+                throw DataplaneError("physical network \(network.physicalNetwork ?? "(none)") is not in physical_interface_mappings")
+            }
+            if network.networkType == "flat" {
+                // The mapped interface is the operator's: it is attached, never made or removed.
+                if links[interface]?.master != bridge { try await IPRoute.ip(["link", "set", interface, "master", bridge, "up"], netns: settings.hostNamespace) }
+                return nil
+            }
+            guard let vlan = network.segmentationID else { throw DataplaneError("a vlan network without a VLAN id") }
+            let name = "\(interface.prefix(10)).\(vlan)"
+            if links[name] == nil {
+                try await IPRoute.ip(["link", "add", "link", interface, "name", name, "type", "vlan", "id", String(vlan)], netns: settings.hostNamespace)
+                links[name] = IPRoute.Link(ifname: name, ifalias: marker, linkinfo: .init(info_kind: "vlan"))
+            }
+            try await attach(name, to: bridge, mtu: network.mtu, links: &links)
+            return name
+        default:
+            return nil
+        }
+    }
+
+    /// A VXLAN device floods broadcast and unknown traffic to every peer through all-zero FDB
+    /// entries (as the Linux bridge agent with l2population does): exactly one per peer.
+    func syncFlooding(_ device: String, peers: [String]) async throws {
+        let current = Set(try await IPRoute.fdb(device: device, netns: settings.hostNamespace).filter { $0.mac == "00:00:00:00:00:00" }.compactMap(\.dst))
+        for peer in Set(peers).subtracting(current).sorted() {
+            try await IPRoute.bridge(["fdb", "append", "00:00:00:00:00:00", "dev", device, "dst", peer], netns: settings.hostNamespace)
+        }
+        for peer in current.subtracting(peers).sorted() {
+            try await IPRoute.bridge(["fdb", "del", "00:00:00:00:00:00", "dev", device, "dst", peer], netns: settings.hostNamespace)
+        }
+    }
+
+    func ensureTap(_ name: String, bridge: String, mtu: Int, up: Bool, links: inout [String: IPRoute.Link]) async throws {
+        if links[name] == nil {
+            // Persistent, so it outlives a QEMU that opens it by name (`ifname=`) and the agent.
+            try await IPRoute.ip(["tuntap", "add", "dev", name, "mode", "tap"], netns: settings.hostNamespace)
+            links[name] = IPRoute.Link(ifname: name, linkinfo: .init(info_kind: "tun"))
+        }
+        try await attach(name, to: bridge, mtu: mtu, up: up, links: &links)
+    }
+
+    /// Puts `device` on `bridge` with `mtu`, marked as this host's, up or down as asked.
+    func attach(_ device: String, to bridge: String, mtu: Int, up: Bool = true, links: inout [String: IPRoute.Link]) async throws {
+        let link = links[device]
+        guard link?.master != bridge || link?.mtu != mtu || link?.isUp != up || link?.ifalias != marker else { return }
+        try await IPRoute.ip(["link", "set", device, "alias", marker, "master", bridge, "mtu", String(mtu), up ? "up" : "down"], netns: settings.hostNamespace)
+        links[device]?.master = bridge
+        links[device]?.mtu = mtu
+        links[device]?.ifalias = marker
+        links[device]?.flags = up ? ["UP"] : []
+    }
+
+    // MARK: DHCP
+
+    func ensureDHCP(_ server: HostNetworkState.DHCPServer, links: inout [String: IPRoute.Link]) async throws {
+        let namespace = DeviceNames.dhcpNamespace(network: server.networkID)
+        let outside = DeviceNames.tap(port: server.port.id), inside = DeviceNames.dhcpInterface(port: server.port.id)
+        let directory = "\(dhcpRoot)/\(server.networkID)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+
+        if !(try await IPRoute.namespaces()).contains(namespace) {
+            try await IPRoute.ip(["netns", "add", namespace])
+            try await IPRoute.ip(["link", "set", "lo", "up"], netns: namespace)
+        }
+        let insideLinks = try await IPRoute.links(netns: namespace)
+        if links[outside] == nil || !insideLinks.contains(where: { $0.ifname == inside }) {
+            if links[outside] != nil { try await IPRoute.ip(["link", "del", outside], netns: settings.hostNamespace) }
+            try await IPRoute.ip(["link", "add", outside, "type", "veth", "peer", "name", inside, "netns", namespace], netns: settings.hostNamespace)
+            links[outside] = IPRoute.Link(ifname: outside, linkinfo: .init(info_kind: "veth"))
+        }
+        try await attach(outside, to: DeviceNames.bridge(network: server.networkID), mtu: server.mtu, links: &links)
+        let current = insideLinks.first { $0.ifname == inside }
+        if current?.address?.lowercased() != server.port.macAddress.lowercased() || current?.mtu != server.mtu || current?.isUp != true {
+            try await IPRoute.ip(["link", "set", inside, "address", server.port.macAddress, "mtu", String(server.mtu), "up"], netns: namespace)
+        }
+        var addresses: Set<String> = []
+        for fixed in server.port.fixedIPs {
+            guard let subnet = server.subnets.first(where: { $0.id == fixed.subnetID }), let cidr = IPv4CIDR(subnet.cidr) else { continue }
+            addresses.insert("\(fixed.address)/\(cidr.prefixLength)")
+        }
+        let had = try await IPRoute.addresses(inside, netns: namespace)
+        for address in addresses.subtracting(had).sorted() { try await IPRoute.ip(["addr", "add", address, "dev", inside], netns: namespace) }
+        for address in had.subtracting(addresses).sorted() { try await IPRoute.ip(["addr", "del", address, "dev", inside], netns: namespace) }
+
+        let files = DnsmasqFiles(server: server, interface: inside, directory: directory)
+        let hostsChanged = try Self.write(files.hosts, to: "\(directory)/host")
+        let optionsChanged = try Self.write(files.options, to: "\(directory)/opts")
+        let commandLine = files.arguments.joined(separator: "\n")
+        let commandChanged = try Self.write(commandLine, to: "\(directory)/cmdline")
+        if let pid = Self.dnsmasqPID(directory), !commandChanged {
+            // dnsmasq reads its hosts and options files again on SIGHUP; leases stay.
+            if hostsChanged || optionsChanged { kill(pid, SIGHUP) }
+            return
+        }
+        await stopDnsmasq(directory)
+        try await HostProcess.check("ip", ["netns", "exec", namespace, "dnsmasq"] + files.arguments)
+    }
+
+    /// Writes `text` to `path` when it differs from what is there; true when it wrote.
+    static func write(_ text: String, to path: String) throws -> Bool {
+        if let current = FileManager.default.contents(atPath: path), current == Data(text.utf8) { return false }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return true
+    }
+
+    /// The pid of the dnsmasq serving `directory`, when one runs.
+    static func dnsmasqPID(_ directory: String) -> pid_t? {
+        guard let text = try? String(contentsOfFile: "\(directory)/pid", encoding: .utf8),
+              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
+              let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+              String(decoding: cmdline, as: UTF8.self).contains(directory) else { return nil }
+        return pid
+    }
+
+    func stopDnsmasq(_ directory: String) async {
+        guard let pid = Self.dnsmasqPID(directory) else { return }
+        kill(pid, SIGTERM)
+        // Gone once /proc no longer shows it running for this directory (a zombie shows no
+        // command line: whoever reaps it is not us, as dnsmasq detached itself).
+        for _ in 0..<50 where Self.dnsmasqPID(directory) == pid {
+            guard (try? await Task.sleep(for: .milliseconds(20))) != nil else { return }
+        }
+        if Self.dnsmasqPID(directory) == pid { kill(pid, SIGKILL) }
+    }
+
+    // MARK: Leftovers
+
+    /// Removes the DHCP servers not in `servers` and this host's interfaces not in `keeping`;
+    /// returns what could not be removed.
+    func removeLeftovers(keeping: Set<String>, servers: Set<String>, links: [String: IPRoute.Link]) async -> [String] {
+        var problems: [String] = []
+        let served = (try? FileManager.default.contentsOfDirectory(atPath: dhcpRoot)) ?? []
+        let namespaces = (try? await IPRoute.namespaces()) ?? []
+        for network in served where !servers.contains(network) {
+            let directory = "\(dhcpRoot)/\(network)"
+            await stopDnsmasq(directory)
+            let namespace = DeviceNames.dhcpNamespace(network: network)
+            do {
+                // Deleting the namespace deletes its veth end, and with it the bridge's end.
+                if namespaces.contains(namespace) { try await IPRoute.ip(["netns", "del", namespace]) }
+                try FileManager.default.removeItem(atPath: directory)
+            } catch {
+                problems.append("DHCP server of network \(network): \(error)")
+            }
+        }
+        // Ports first, then uplinks, then the bridges they were on.
+        let ours = links.values.filter { $0.ifalias == marker && !keeping.contains($0.ifname) }
+        let order: (IPRoute.Link) -> Int = { $0.kind == "bridge" ? 2 : ($0.kind == "vxlan" || $0.kind == "vlan") ? 1 : 0 }
+        for link in ours.sorted(by: { (order($0), $0.ifname) < (order($1), $1.ifname) }) {
+            do {
+                try await IPRoute.ip(["link", "del", link.ifname], netns: settings.hostNamespace)
+            } catch let error as HostProcessError where error.message.contains("Cannot find device") {
+                continue  // gone with its peer or its namespace
+            } catch {
+                problems.append("interface \(link.ifname): \(error)")
+            }
+        }
+        return problems
+    }
+}
+
+public struct DataplaneError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import HostAPI
+import Logging
+import NimbusCore
+import XCTest
+@testable import Dataplane
+
+/// The Linux bridge dataplane on a "host" that is a network namespace the test makes, with
+/// "guests" that are namespaces behind veths named as the ports' taps (a tap needs a QEMU to
+/// carry traffic; a veth does the same job for these checks). Every packet stays inside the
+/// test's namespaces.
+final class LinuxBridgeDataplaneTests: XCTestCase {
+    var namespaces: [String] = []
+    var stateDirectory = ""
+    let suffix = String(Identifiers.hexID().prefix(6))
+
+    override func setUp() async throws {
+        guard getuid() == 0 else { throw XCTSkip("needs root (network namespaces, bridges)") }
+        for tool in ["ip", "bridge", "dnsmasq", "busybox"] where HostProcess.locate(tool) == nil {
+            throw XCTSkip("\(tool) is not installed (scripts/test installs it)")
+        }
+        stateDirectory = NSTemporaryDirectory() + "nimbus-dataplane-\(suffix)"
+    }
+
+    override func tearDown() async throws {
+        // dnsmasq of the state directory, then every namespace this test made.
+        for directory in (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/dhcp")) ?? [] {
+            if let pid = LinuxBridgeDataplane.dnsmasqPID("\(stateDirectory)/dhcp/\(directory)") { kill(pid, SIGKILL) }
+        }
+        for namespace in namespaces { _ = try? await HostProcess.run("ip", ["netns", "del", namespace]) }
+        try? FileManager.default.removeItem(atPath: stateDirectory)
+    }
+
+    func makeNamespace(_ name: String) async throws -> String {
+        try await HostProcess.check("ip", ["netns", "add", name])
+        namespaces.append(name)
+        try await IPRoute.ip(["link", "set", "lo", "up"], netns: name)
+        return name
+    }
+
+    /// A guest namespace whose NIC (with `mac`) is the peer of a veth named `tap` in the host.
+    func makeGuest(_ name: String, tap: String, mac: String, host: String) async throws -> String {
+        let guest = try await makeNamespace(name)
+        try await IPRoute.ip(["link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", guest], netns: host)
+        try await IPRoute.ip(["link", "set", "eth0", "address", mac, "up"], netns: guest)
+        return guest
+    }
+
+    func state(host: String, network: String, subnet: String, ports: [HostNetworkState.Port], dhcpPort: HostNetworkState.Port?,
+               peers: [String]) -> HostNetworkState {
+        var state = HostNetworkState(host: host)
+        state.networks = [.init(id: network, networkType: "vxlan", segmentationID: 4242, mtu: 1450, peers: peers)]
+        state.ports = ports
+        if let dhcpPort {
+            state.dhcp = [.init(networkID: network, port: dhcpPort, mtu: 1450,
+                                subnets: [.init(id: subnet, cidr: "10.66.0.0/24", gatewayIP: "10.66.0.1",
+                                                hostRoutes: [.init(destination: "169.254.169.254/32", nexthop: "10.66.0.2")])],
+                                hosts: ports.flatMap { port in port.fixedIPs.map {
+                                    .init(portID: port.id, macAddress: port.macAddress, ipAddress: $0.address,
+                                          hostname: "host-" + $0.address.replacingOccurrences(of: ".", with: "-"))
+                                } })]
+        }
+        return state
+    }
+
+    func testAPortsTapIsWiredToItsBridgeAndItsGuestGetsItsLeaseFromDnsmasq() async throws {
+        let host = try await makeNamespace("nbt-host-\(suffix)")
+        let network = Identifiers.uuid(), subnet = Identifiers.uuid()
+        let portA = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:10:00:0a",
+                                          fixedIPs: [.init(subnetID: subnet, address: "10.66.0.10")], deviceOwner: "compute:nova")
+        let dhcpPort = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:10:00:02",
+                                             fixedIPs: [.init(subnetID: subnet, address: "10.66.0.2")], deviceOwner: "network:dhcp")
+        let guest = try await makeGuest("nbt-guest-\(suffix)", tap: DeviceNames.tap(port: portA.id), mac: portA.macAddress, host: host)
+        namespaces.append(DeviceNames.dhcpNamespace(network: network))
+
+        let dataplane = LinuxBridgeDataplane(settings: .init(host: "h1", tunnelingIP: "10.251.0.1", stateDirectory: stateDirectory,
+                                                             hostNamespace: host), logger: Logger(label: "test"))
+        let wanted = state(host: "h1", network: network, subnet: subnet, ports: [portA], dhcpPort: dhcpPort, peers: ["10.251.0.2", "10.251.0.3"])
+        let outcome = try await dataplane.apply(wanted)
+        XCTAssertEqual(outcome.problems, [])
+        XCTAssertEqual(outcome.wiredPorts, [portA.id])
+
+        let bridge = DeviceNames.bridge(network: network)
+        let links = Dictionary(try await IPRoute.links(netns: host).map { ($0.ifname, $0) }, uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(links[bridge]?.kind, "bridge")
+        XCTAssertEqual(links[DeviceNames.tap(port: portA.id)]?.master, bridge)
+        XCTAssertEqual(links[DeviceNames.tap(port: dhcpPort.id)]?.master, bridge)
+        XCTAssertEqual(links["vxlan-4242"]?.master, bridge)
+        XCTAssertEqual(links[bridge]?.mtu, 1450)
+        let flooding = try await IPRoute.fdb(device: "vxlan-4242", netns: host).filter { $0.mac == "00:00:00:00:00:00" }.compactMap(\.dst)
+        XCTAssertEqual(Set(flooding), ["10.251.0.2", "10.251.0.3"])
+        let dhcpNamespace = DeviceNames.dhcpNamespace(network: network)
+        let dhcpAddresses = try await IPRoute.addresses(DeviceNames.dhcpInterface(port: dhcpPort.id), netns: dhcpNamespace)
+        XCTAssertEqual(dhcpAddresses, ["10.66.0.2/24"])
+
+        let lease = try await HostProcess.run("ip", ["netns", "exec", guest, "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f",
+                                                     "-s", "/bin/true", "-t", "5", "-T", "1", "-O", "mtu", "-O", "staticroutes"])
+        XCTAssertTrue(lease.stdout.contains("lease of 10.66.0.10 obtained from 10.66.0.2") || lease.stderr.contains("lease of 10.66.0.10 obtained from 10.66.0.2"),
+                      lease.stdout + lease.stderr)
+
+        // The same state again changes nothing: dnsmasq keeps running, as the same process.
+        let pid = LinuxBridgeDataplane.dnsmasqPID("\(stateDirectory)/dhcp/\(network)")
+        XCTAssertNotNil(pid)
+        let again = try await dataplane.apply(wanted)
+        XCTAssertEqual(again.problems, [])
+        XCTAssertEqual(LinuxBridgeDataplane.dnsmasqPID("\(stateDirectory)/dhcp/\(network)"), pid)
+
+        // One peer leaves; a second port arrives: its tap is wired and dnsmasq, told by SIGHUP,
+        // hands out its address without a restart.
+        let portB = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:10:00:0b",
+                                          fixedIPs: [.init(subnetID: subnet, address: "10.66.0.11")], deviceOwner: "compute:nova")
+        let guestB = try await makeGuest("nbt-guestb-\(suffix)", tap: DeviceNames.tap(port: portB.id), mac: portB.macAddress, host: host)
+        let grown = state(host: "h1", network: network, subnet: subnet, ports: [portA, portB], dhcpPort: dhcpPort, peers: ["10.251.0.3"])
+        let grownProblems = try await dataplane.apply(grown).problems
+        XCTAssertEqual(grownProblems, [])
+        XCTAssertEqual(LinuxBridgeDataplane.dnsmasqPID("\(stateDirectory)/dhcp/\(network)"), pid)
+        let remainingPeers = try await IPRoute.fdb(device: "vxlan-4242", netns: host).filter { $0.mac == "00:00:00:00:00:00" }.compactMap(\.dst)
+        XCTAssertEqual(remainingPeers, ["10.251.0.3"])
+        let leaseB = try await HostProcess.run("ip", ["netns", "exec", guestB, "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f",
+                                                      "-s", "/bin/true", "-t", "5", "-T", "1"])
+        XCTAssertTrue((leaseB.stdout + leaseB.stderr).contains("lease of 10.66.0.11 obtained"),
+                      leaseB.stdout + leaseB.stderr + ((try? String(contentsOfFile: "\(stateDirectory)/dhcp/\(network)/log", encoding: .utf8)) ?? ""))
+
+        // Nothing left: every interface, the DHCP namespace and dnsmasq go.
+        let emptiedProblems = try await dataplane.apply(HostNetworkState(host: "h1")).problems
+        XCTAssertEqual(emptiedProblems, [])
+        let left = try await IPRoute.links(netns: host).map(\.ifname).filter { name in DeviceNames.interfacePrefixes.contains { name.hasPrefix($0) } }
+        XCTAssertEqual(left, [], "the guests' own veths went with their bridge's ports")
+        let dhcpNamespaceLeft = try await IPRoute.namespaces().contains(dhcpNamespace)
+        XCTAssertFalse(dhcpNamespaceLeft)
+        XCTAssertNil(LinuxBridgeDataplane.dnsmasqPID("\(stateDirectory)/dhcp/\(network)"))
+    }
+
+    func testAnotherHostsInterfacesInTheSameNamespaceAreNotLeftovers() async throws {
+        let host = try await makeNamespace("nbt-shared-\(suffix)")
+        let network = Identifiers.uuid()
+        let port = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:20:00:01")
+        let other = LinuxBridgeDataplane(settings: .init(host: "other", tunnelingIP: "10.251.0.9", stateDirectory: stateDirectory + "-other",
+                                                         hostNamespace: host), logger: Logger(label: "test"))
+        defer { try? FileManager.default.removeItem(atPath: stateDirectory + "-other") }
+        var othersState = HostNetworkState(host: "other")
+        othersState.networks = [.init(id: network, networkType: "local")]
+        othersState.ports = [port]
+        let othersProblems = try await other.apply(othersState).problems
+        XCTAssertEqual(othersProblems, [])
+
+        let mine = LinuxBridgeDataplane(settings: .init(host: "mine", tunnelingIP: "10.251.0.1", stateDirectory: stateDirectory, hostNamespace: host),
+                                        logger: Logger(label: "test"))
+        let myProblems = try await mine.apply(HostNetworkState(host: "mine")).problems
+        XCTAssertEqual(myProblems, [])
+        let names = Set(try await IPRoute.links(netns: host).map(\.ifname))
+        XCTAssertTrue(names.contains(DeviceNames.tap(port: port.id)))
+        XCTAssertTrue(names.contains(DeviceNames.bridge(network: network)))
+        try await other.removeAll()
+        let namesAfterRemoval = try await IPRoute.links(netns: host).map(\.ifname)
+        XCTAssertFalse(Set(namesAfterRemoval).contains(DeviceNames.bridge(network: network)))
+    }
+}
