@@ -41,7 +41,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fuzzBuild),
         // What the controller and a host's agent say to each other: the guest spec, host
-        // resources and capabilities, agent messages and reports.
+        // resources and capabilities, agent messages and reports, the metadata documents and
+        // the metadata proxy's signed requests.
         .target(name: "HostAPI", dependencies: [
             "NimbusCore",
             .product(name: "Crypto", package: "swift-crypto"),

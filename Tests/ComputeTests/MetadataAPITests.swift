@@ -5,7 +5,7 @@ import HostAPI
 import HTTPTypes
 import Logging
 import NimbusCore
-import NimbusServer
+@testable import NimbusServer
 import NimbusTestSupport
 import Virt
 import XCTest
@@ -257,6 +257,29 @@ final class MetadataAPITests: XCTestCase {
             XCTAssertEqual(vendor2.json, ["static": [:]])
             XCTAssertEqual(vendor2.headers[.contentType], "application/json")
         }
+    }
+}
+
+/// `nimbus up` without `[neutron] metadata_proxy_shared_secret`: one secret, made on the
+/// first start, readable by its owner only, and the same on every later start.
+final class MetadataSecretTests: XCTestCase {
+    func testTheGeneratedSecretIsKept() throws {
+        let dir = NSTemporaryDirectory() + "nimbus-secret-" + Identifiers.hexID()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (first, generated) = try DataDirectory.metadataProxySecret(dir)
+        XCTAssertTrue(generated)
+        XCTAssertEqual(first.count, 64)
+        XCTAssertTrue(first.allSatisfy(\.isHexDigit))
+        let attributes = try FileManager.default.attributesOfItem(atPath: "\(dir)/metadata-proxy-shared-secret")
+        XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        let (again, generatedAgain) = try DataDirectory.metadataProxySecret(dir)
+        XCTAssertEqual(again, first)
+        XCTAssertFalse(generatedAgain)
+        let other = NSTemporaryDirectory() + "nimbus-secret-" + Identifiers.hexID()
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        XCTAssertNotEqual(try DataDirectory.metadataProxySecret(other).0, first, "each cloud its own")
     }
 }
 

@@ -60,6 +60,7 @@ final class MetadataProxyTests: XCTestCase {
                 let head = try await Guest.request("/openstack/latest/meta_data.json", method: "HEAD", port: port, from: source)
                 XCTAssertEqual(head.status, 200)
                 XCTAssertEqual(head.body, [])
+                XCTAssertEqual(head.headers["content-length"], String(meta.body.count))
                 let post = try await Guest.request("/openstack/latest/meta_data.json", method: "POST", port: port, from: source)
                 XCTAssertEqual(post.status, 405, post.text)
             }
@@ -117,6 +118,10 @@ final class MetadataProxyTests: XCTestCase {
                         XCTAssertEqual(meta.status, 200, "\(name): \(meta.text)")
                         XCTAssertEqual(try JSON.parse(meta.body)["uuid"]?.stringValue, owner.instance, name)
                         XCTAssertEqual(meta.headers["content-type"], "application/json")
+                        let head = try await Guest.request("/openstack/latest/meta_data.json", method: "HEAD", port: port, from: source)
+                        XCTAssertEqual(head.status, 200)
+                        XCTAssertEqual(head.body, [])
+                        XCTAssertEqual(head.headers["content-length"], String(meta.body.count), "the length of what GET sends")
                         let listing = try await Guest.request("/latest/meta-data/placement/", port: port, from: source)
                         XCTAssertEqual(listing.text, "availability-zone")
                         let missing = try await Guest.request("/openstack/latest/nothing", port: port, from: source)

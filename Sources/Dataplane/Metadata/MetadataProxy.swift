@@ -109,7 +109,8 @@ public struct MetadataProxy: Sendable {
         }
     }
 
-    /// The answer to one guest's request, `address` being where it came from.
+    /// The answer to one guest's request, `address` being where it came from; a HEAD
+    /// request's answer is the GET answer (with its body, which `serve` leaves out).
     public func respond(method: String, path: String, accept: String?, from address: String, scope: MetadataScope) async -> MetadataReply {
         func refuse(_ status: HTTPResponse.Status, _ message: String) -> MetadataReply {
             let (contentType, text) = APIError(status, message).webobBody(accept: accept ?? "")
@@ -129,7 +130,9 @@ public struct MetadataProxy: Sendable {
             logger.info("metadata proxy for \(scope): no instance has the address \(address)")
             return refuse(.notFound, "The resource could not be found.")
         }
-        let request = MetadataRequest.forwarded(method: method, path: path, instanceID: owner.instanceID, projectID: owner.projectID,
+        // HEAD is asked as GET, so the reply's length is the document's however the API is
+        // reached (over HTTP a HEAD reply has no body to measure); `serve` sends no body.
+        let request = MetadataRequest.forwarded(method: "GET", path: path, instanceID: owner.instanceID, projectID: owner.projectID,
                                                 guestAddress: address, secret: secret, accept: accept)
         do {
             let reply = try await api.forward(request)
