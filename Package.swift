@@ -41,8 +41,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fuzzBuild),
         // What the controller and a host's agent say to each other: the guest spec, host
-        // resources and capabilities, agent messages and reports.
-        .target(name: "HostAPI", dependencies: ["NimbusCore"]),
+        // resources and capabilities, agent messages and reports, the metadata documents and
+        // the metadata proxy's signed requests.
+        .target(name: "HostAPI", dependencies: [
+            "NimbusCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // The host side's contract with hypervisors, and the drivers (no HTTP, no database).
         .target(name: "Virt", dependencies: [
             "HostAPI", "NimbusCore", "COpenSSL",
@@ -53,6 +57,8 @@ let package = Package(
         .target(name: "Dataplane", dependencies: [
             "HostAPI", "NimbusCore",
             .product(name: "Logging", package: "swift-log"),
+            // The metadata proxy's HTTP/1.1 server.
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         // A host's agent: registers, heartbeats, and carries out the controller's messages
         // with its driver.
@@ -144,7 +150,7 @@ let package = Package(
         ]),
         // ConsoleProxyTests there boots a real QEMU guest (TCG) behind the console proxy.
         .testTarget(name: "ComputeTests", dependencies: [
-            "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore", "NimbusStore", "HostAPI", "HostAgent", "Virt",
+            "NimbusTestSupport", "NimbusServer", "Compute", "NimbusCore", "NimbusStore", "HostAPI", "HostAgent", "Virt", "Dataplane",
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

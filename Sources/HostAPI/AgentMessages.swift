@@ -167,6 +167,8 @@ extension GuestSpec {
             "keys": .array(keys.map { ["name": .string($0.name), "type": .string($0.type), "data": .string($0.data)] }),
             "metadata": .object(metadata.mapValues { .string($0) }), "network_data": .optional(networkData),
             "config_drive": .bool(configDrive), "nics": .array(nics.map(\.json)),
+            "flavor_name": .string(flavorName), "reservation_id": .string(reservationID),
+            "security_groups": .array(securityGroups.map { .string($0) }), "floating_ips": .array(floatingIPs.map { .string($0) }),
         ]
         if let userData { out["user_data"] = .string(Data(userData).base64EncodedString()) }
         return .object(out)
@@ -185,7 +187,10 @@ extension GuestSpec {
                   } ?? [],
                   metadata: json["metadata"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
                   networkData: json["network_data"]?.stringValue, configDrive: json["config_drive"]?.boolValue ?? false,
-                  nics: json["nics"]?.arrayValue?.compactMap(VIF.init(json:)) ?? [])
+                  nics: json["nics"]?.arrayValue?.compactMap(VIF.init(json:)) ?? [],
+                  flavorName: json["flavor_name"]?.stringValue ?? "", reservationID: json["reservation_id"]?.stringValue ?? "",
+                  securityGroups: json["security_groups"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                  floatingIPs: json["floating_ips"]?.arrayValue?.compactMap(\.stringValue) ?? [])
     }
 }
 

@@ -26,16 +26,27 @@ public struct GuestSpec: Sendable, Equatable {
     public var networkData: String?
     public var configDrive: Bool
     public var nics: [VIF]
+    /// What only the EC2-style metadata tells (`instance-type`, `reservation-id`,
+    /// `security-groups`, `public-ipv4`), carried so the config drive says what the metadata
+    /// API says.
+    public var flavorName: String
+    public var reservationID: String
+    /// The server's security groups' names.
+    public var securityGroups: [String]
+    /// Floating addresses NATed to the server's ports, in the order of its NICs.
+    public var floatingIPs: [String]
 
     public init(uuid: String, name: String, hostname: String, projectID: String, availabilityZone: String? = nil, launchIndex: Int = 0,
                 vcpus: Int, memoryMB: Int, rootGB: Int, ephemeralGB: Int = 0, swapMB: Int = 0, image: ImageRef,
                 userData: [UInt8]? = nil, keys: [PublicKey] = [], metadata: [String: String] = [:], networkData: String? = nil,
-                configDrive: Bool = false, nics: [VIF] = []) {
+                configDrive: Bool = false, nics: [VIF] = [], flavorName: String = "", reservationID: String = "", securityGroups: [String] = [],
+                floatingIPs: [String] = []) {
         (self.uuid, self.name, self.hostname, self.projectID, self.availabilityZone, self.launchIndex) =
             (uuid, name, hostname, projectID, availabilityZone, launchIndex)
         (self.vcpus, self.memoryMB, self.rootGB, self.ephemeralGB, self.swapMB, self.image) = (vcpus, memoryMB, rootGB, ephemeralGB, swapMB, image)
         (self.userData, self.keys, self.metadata, self.networkData, self.configDrive, self.nics) =
             (userData, keys, metadata, networkData, configDrive, nics)
+        (self.flavorName, self.reservationID, self.securityGroups, self.floatingIPs) = (flavorName, reservationID, securityGroups, floatingIPs)
     }
 }
 

@@ -52,6 +52,13 @@ public struct AllInOne: Sendable {
             guard fakeHosts >= 0 else { throw StartupError("--fake-hosts must be 0 or more") }
             config.set("fake_hosts", "count", String(fakeHosts))
         }
+        // Nova's and Neutron's option; unset, the secret is made once and kept in the data dir.
+        var generatedSecret = false
+        if config.string("neutron", "metadata_proxy_shared_secret").isEmpty {
+            let (secret, generated) = try DataDirectory.metadataProxySecret(dir)
+            config.set("neutron", "metadata_proxy_shared_secret", secret)
+            generatedSecret = generated
+        }
         let localDriver = try localDriver(config)
         let (host, port) = try Self.parseListen(config.string("DEFAULT", "listen"))
         let publicURL = config.string("DEFAULT", "public_url").isEmpty ? "http://\(host):\(port)" : config.string("DEFAULT", "public_url")
@@ -66,6 +73,9 @@ public struct AllInOne: Sendable {
         let (password, generated) = try DataDirectory.adminPassword(dir, explicit: adminPassword)
         try await plane.bootstrap(adminPassword: password)
         if generated { FileHandle.standardOutput.write(Data("Generated admin password (stored in \(dir)/admin-password): \(password)\n".utf8)) }
+        if generatedSecret {
+            FileHandle.standardOutput.write(Data("Generated the metadata proxy shared secret (stored in \(dir)/metadata-proxy-shared-secret; give it to agents as [neutron] metadata_proxy_shared_secret)\n".utf8))
+        }
         try CloudFiles.write(dataDir: dir, authURL: "\(publicURL)/identity/v3", password: password)
 
         var agents = try plane.fakeHostFleet().agents

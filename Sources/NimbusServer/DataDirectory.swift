@@ -41,6 +41,20 @@ enum DataDirectory {
         return (generated, true)
     }
 
+    /// The metadata proxies' shared secret when nimbus.conf sets none: the stored one, else a
+    /// new random one (32 bytes, hex) kept in `metadata-proxy-shared-secret`, so restarts and
+    /// this process's own hosts sign with the same. Returns whether it was generated now.
+    static func metadataProxySecret(_ dir: String) throws -> (String, Bool) {
+        let path = "\(dir)/metadata-proxy-shared-secret"
+        if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !stored.isEmpty {
+            return (stored, false)
+        }
+        var generator = SystemRandomNumberGenerator()
+        let secret = Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try write(secret, to: path)
+        return (secret, true)
+    }
+
     static func write(_ text: String, to path: String, mode: Int = 0o600) throws {
         guard FileManager.default.createFile(atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: mode]) else {
             throw StartupError("cannot write \(path)")

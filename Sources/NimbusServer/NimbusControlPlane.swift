@@ -126,6 +126,7 @@ public final class NimbusControlPlane: Sendable {
         settings.allocationRatios.disk = try config.double("DEFAULT", "disk_allocation_ratio")
         settings.forceConfigDrive = ["true", "1", "yes"].contains(config.string("compute", "force_config_drive").lowercased())
         settings.allowResizeToSameHost = ["true", "1", "yes"].contains(config.string("DEFAULT", "allow_resize_to_same_host").lowercased())
+        settings.metadataProxySharedSecret = config.string("neutron", "metadata_proxy_shared_secret")
         return settings
     }
 
@@ -192,6 +193,7 @@ public final class NimbusControlPlane: Sendable {
         NetworkRoutes(service: network, validator: identity, maxBodySize: maxBody).register(on: router)
         NetworkAgentRoutes(service: network, validator: identity, maxBodySize: maxBody).register(on: router)
         AgentRoutes(conductor: compute.conductor, policy: policy, validator: identity, maxBodySize: maxBody).register(on: router)
+        MetadataRoutes(service: compute.metadata).register(on: router)
         consoleProxy.registerStaticFiles(on: router)
         return router
     }

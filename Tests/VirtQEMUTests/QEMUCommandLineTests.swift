@@ -149,7 +149,9 @@ final class QEMUCommandLineTests: XCTestCase {
         spec.metadata = ["role": "web"]
         spec.networkData = "{\"links\": []}"
         spec.availabilityZone = "az1"
+        (spec.flavorName, spec.reservationID, spec.securityGroups, spec.floatingIPs) = ("m1.small", "r-0a1b2c3d", ["default", "web"], ["172.24.4.9"])
         XCTAssertEqual(GuestRecord.decode(GuestRecord.encode(spec)), spec)
+        XCTAssertEqual(GuestSpec(json: spec.json), spec, "the agent messages' JSON carries the same")
     }
 
     func testReverterUndoesNewestFirstUnlessKept() async throws {

@@ -5,20 +5,20 @@ import XCTest
 @testable import Virt
 
 final class ConfigDriveTests: XCTestCase {
-    func sampleInput() -> ConfigDriveInput {
-        var input = ConfigDriveInput(uuid: "83679162-1378-4288-a2d4-70e13ec132aa", name: "web 1", hostname: "web-1")
+    func sampleInput() -> InstanceMetadata {
+        var input = InstanceMetadata(uuid: "83679162-1378-4288-a2d4-70e13ec132aa", name: "web 1", hostname: "web-1")
         input.availabilityZone = "az1"
         input.launchIndex = 2
         input.projectID = "6f70656e737461636b20342065766572"
-        input.publicKeys = [.init(name: "mykey", data: "ssh-ed25519 AAAAkey1 me@host")]
+        input.publicKeys = [PublicKey(name: "mykey", data: "ssh-ed25519 AAAAkey1 me@host")]
         input.metadata = ["role": "web"]
-        input.userData = Data("#!/bin/sh\necho hi\n".utf8)
+        input.userData = Array("#!/bin/sh\necho hi\n".utf8)
         input.networkData = ["links": [], "networks": [], "services": []]
         return input
     }
 
     func testMetaDataHasNovasFields() throws {
-        let doc = ConfigDriveBuilder.metaData(sampleInput(), randomSeed: "c2VlZA==")
+        let doc = MetadataTree.metaData(sampleInput(), version: "2018-08-27", randomSeed: "c2VlZA==")
         XCTAssertEqual(doc["uuid"]?.stringValue, "83679162-1378-4288-a2d4-70e13ec132aa")
         XCTAssertEqual(doc["name"]?.stringValue, "web 1")
         XCTAssertEqual(doc["hostname"]?.stringValue, "web-1")
@@ -32,7 +32,7 @@ final class ConfigDriveTests: XCTestCase {
         XCTAssertEqual(doc["devices"]?.arrayValue, [])
         XCTAssertEqual(doc["random_seed"]?.stringValue, "c2VlZA==")
         // No keys, no metadata: Nova leaves public_keys, keys and meta out.
-        let bare = ConfigDriveBuilder.metaData(ConfigDriveInput(uuid: "u", name: "n", hostname: "h"), randomSeed: nil)
+        let bare = MetadataTree.metaData(InstanceMetadata(uuid: "u", name: "n", hostname: "h"), version: "2018-08-27", randomSeed: nil)
         XCTAssertNil(bare["public_keys"])
         XCTAssertNil(bare["keys"])
         XCTAssertNil(bare["meta"])
@@ -40,7 +40,7 @@ final class ConfigDriveTests: XCTestCase {
     }
 
     func testFileLayoutByVersion() {
-        let files = Dictionary(ConfigDriveBuilder.files(for: sampleInput()).map { ($0.path, $0.data) }) { a, _ in a }
+        let files = Dictionary(MetadataTree.configDriveFiles(sampleInput()).map { ($0.path, Data($0.data)) }) { a, _ in a }
         for name in ["meta_data.json", "user_data", "network_data.json", "vendor_data.json", "vendor_data2.json"] {
             XCTAssertNotNil(files["openstack/latest/\(name)"], name)
         }
@@ -50,6 +50,11 @@ final class ConfigDriveTests: XCTestCase {
         XCTAssertNil(files["openstack/2015-10-15/vendor_data2.json"], "vendor_data2.json came with 2016-10-06")
         XCTAssertNotNil(files["openstack/2016-10-06/vendor_data2.json"])
         XCTAssertNotNil(files["ec2/latest/meta-data.json"])
+        XCTAssertNotNil(files["ec2/2009-04-04/meta-data.json"])
+        XCTAssertEqual(files["ec2/latest/user-data"], Data("#!/bin/sh\necho hi\n".utf8))
+        let ec2 = try? JSON.parse(files["ec2/latest/meta-data.json"] ?? Data())
+        XCTAssertEqual(ec2?["public-keys"], ["0": ["openssh-key": "ssh-ed25519 AAAAkey1 me@host"]], "no _name on the drive")
+        XCTAssertEqual(try? JSON.parse(files["openstack/latest/vendor_data2.json"] ?? Data()), ["static": [:]])
         XCTAssertEqual(files["openstack/latest/user_data"], Data("#!/bin/sh\necho hi\n".utf8))
         let old = try? JSON.parse(files["openstack/2012-08-10/meta_data.json"] ?? Data())
         XCTAssertNil(old?["project_id"])

@@ -11,11 +11,11 @@ final class TestImageBootTests: XCTestCase {
 
     /// The config drive both boots use; its user data prints a counter every second.
     func makeConfigDrive(in dir: String) throws -> String {
-        var input = ConfigDriveInput(uuid: uuid, name: "vm one", hostname: hostname)
+        var input = InstanceMetadata(uuid: uuid, name: "vm one", hostname: hostname)
         input.projectID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-        input.publicKeys = [.init(name: "k1", data: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx2dGVzdGtleWZvcm5pbWJ1c3Rlc3RzMDAwMDAw test@nimbus")]
+        input.publicKeys = [PublicKey(name: "k1", data: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx2dGVzdGtleWZvcm5pbWJ1c3Rlc3RzMDAwMDAw test@nimbus")]
         input.metadata = ["purpose": "test"]
-        input.userData = Data("#!/bin/sh\nn=0\nwhile true; do n=$((n + 1)); echo \"COUNTER $n\"; sleep 1; done\n".utf8)
+        input.userData = Array("#!/bin/sh\nn=0\nwhile true; do n=$((n + 1)); echo \"COUNTER $n\"; sleep 1; done\n".utf8)
         let path = "\(dir)/disk.config"
         try ConfigDriveBuilder.build(input, to: path)
         return path

@@ -89,6 +89,13 @@ public struct Instance: Sendable {
         }
     }
 
+    /// The names of the server's security groups as `security_groups` shows them: those it was
+    /// created with or given, else the project's `default`; nil when it was given an empty list.
+    public var securityGroupNames: [String]? {
+        guard let groups = extra["security_groups"]?.arrayValue else { return ["default"] }
+        return groups.isEmpty ? nil : groups.compactMap(\.stringValue)
+    }
+
     /// The resources this server holds in placement and counts against quota.
     public var resources: [String: Int64] { Self.resources(of: flavor) }
 

@@ -73,11 +73,7 @@ struct ServerView {
         } else {
             out["flavor"] = ["id": .string(i.flavor.id), "links": [["rel": "bookmark", "href": .string("\(base)/flavors/\(i.flavor.id)")]]]
         }
-        if let groups = i.extra["security_groups"]?.arrayValue, !groups.isEmpty {
-            out["security_groups"] = .array(groups.map { ["name": $0] })
-        } else if i.extra["security_groups"] == nil {
-            out["security_groups"] = [["name": "default"]]
-        }
+        if let groups = i.securityGroupNames { out["security_groups"] = .array(groups.map { ["name": .string($0)] }) }
         if ["ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"].contains(status) {
             out["progress"] = .int(status == "ACTIVE" || status == "VERIFY_RESIZE" ? 100 : 0)
         }

@@ -32,6 +32,9 @@ public final class ComputeService: Sendable {
         /// `[vnc] novncproxy_base_url`: the noVNC page a console URL opens (its token goes into
         /// the page's `path` parameter, as in Nova).
         public var novncBaseURL = "http://127.0.0.1:8800/novnc/vnc_lite.html"
+        /// `[neutron] metadata_proxy_shared_secret`: what metadata proxies sign instance ids
+        /// with; empty refuses every metadata request.
+        public var metadataProxySharedSecret = ""
         public init() {}
     }
 

@@ -95,13 +95,15 @@ extension Conductor {
         }
         let keys = instance.extra["key_data"]?.stringValue.map { [PublicKey(name: instance.keyName ?? "", data: $0)] } ?? []
         let configDrive = settings.forceConfigDrive || Self.truthy(instance.extra["config_drive"])
+        let nics = (instance.extra["nics"]?.arrayValue ?? []).compactMap(AttachedNIC.init(json:))
         return GuestSpec(uuid: instance.uuid, name: instance.name, hostname: instance.extra["hostname"]?.stringValue ?? instance.name,
                          projectID: instance.projectID, availabilityZone: instance.availabilityZone,
                          launchIndex: Int(clamping: instance.launchIndex), vcpus: Int(clamping: f.vcpus), memoryMB: Int(clamping: f.ram),
                          rootGB: Int(clamping: f.disk), ephemeralGB: Int(clamping: f.ephemeral), swapMB: Int(clamping: f.swap), image: image,
                          userData: instance.extra["user_data"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) },
-                         keys: keys, metadata: instance.metadata, configDrive: configDrive,
-                         nics: (instance.extra["nics"]?.arrayValue ?? []).compactMap(AttachedNIC.init(json:)).map(\.vif))
+                         keys: keys, metadata: instance.metadata, configDrive: configDrive, nics: nics.map(\.vif),
+                         flavorName: f.name, reservationID: instance.reservationID, securityGroups: instance.securityGroupNames ?? [],
+                         floatingIPs: nics.flatMap { nic in nic.fixedIPs.compactMap { nic.floatingIPs[$0] } })
     }
 
     /// Nova reads `config_drive` as a boolean or the strings "true"/"True".

@@ -147,6 +147,8 @@ public struct NimbusConfig: Sendable {
         Option(section: "quotas", name: "quota_floatingip", defaultValue: "50", help: "Floating IPs per project."),
         Option(section: "quotas", name: "quota_security_group", defaultValue: "10", help: "Security groups per project, the default group included."),
         Option(section: "quotas", name: "quota_security_group_rule", defaultValue: "100", help: "Security group rules per project."),
+        Option(section: "neutron", name: "metadata_proxy_shared_secret", defaultValue: "",
+               help: "Secret with which metadata proxies sign the instance ids they forward to the metadata API (Nova's and Neutron's option); the same on the controller and every host. Empty: `nimbus up` generates one on first start and keeps it in DATA/metadata-proxy-shared-secret; a `nimbus agent` must be given it in --config-file."),
         Option(section: "oslo_policy", name: "policy_file", defaultValue: "policy.yaml",
                help: "Operator policy overrides, relative to the data dir; a missing file means the built-in defaults."),
     ]

@@ -166,21 +166,27 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         // A missing or bad token is answered by the token middleware in Keystone's shape,
         // before Glance itself is reached (keystonemiddleware does the same).
         if status == .unauthorized { return JSONResponse(status: status, keystoneBody).response() }
+        let (contentType, text) = webobBody(accept: accept)
+        return Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// The body webob's exceptions render for this error, negotiated on `accept` (the
+    /// request's Accept header): flat JSON when JSON is asked for, an HTML page for `*/*` or
+    /// `text/html`, plain text otherwise. Glance's errors and Nova's metadata API's are these.
+    public func webobBody(accept: String) -> (contentType: String, text: String) {
+        let accept = accept.lowercased()
         let statusLine = "\(status.code) \(title)"
-        let (contentType, text): (String, String)
         if accept.contains("application/json") && !accept.contains("text/html") && !accept.contains("*/*") {
-            contentType = "application/json"
-            text = JSON.object(["message": .string(message + "<br /><br />\n\n\n"), "code": .string(statusLine), "title": .string(title)]).serialized()
+            return ("application/json",
+                    JSON.object(["message": .string(message + "<br /><br />\n\n\n"), "code": .string(statusLine), "title": .string(title)]).serialized())
         } else if accept.contains("*/*") || accept.contains("text/html") {
-            contentType = "text/html; charset=UTF-8"
             let escaped = message.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;")
-            text = "<html>\n <head>\n  <title>\(statusLine)</title>\n </head>\n <body>\n  <h1>\(statusLine)</h1>\n  \(escaped)<br /><br />\n\n\n\n </body>\n</html>"
+            return ("text/html; charset=UTF-8",
+                    "<html>\n <head>\n  <title>\(statusLine)</title>\n </head>\n <body>\n  <h1>\(statusLine)</h1>\n  \(escaped)<br /><br />\n\n\n\n </body>\n</html>")
         } else {
-            contentType = "text/plain; charset=UTF-8"
-            text = "\(statusLine)\n\n\(message)\n\n   "
+            return ("text/plain; charset=UTF-8", "\(statusLine)\n\n\(message)\n\n   ")
         }
-        return Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }
 

@@ -37,6 +37,10 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
 
     public func guestEvents() -> AsyncStream<String> { events.stream() }
 
+    /// The spec a guest was last built or changed with (what its host was told; a config
+    /// drive would be written from it).
+    public func spec(of uuid: String) -> GuestSpec? { guests.withLock { $0[uuid]?.spec } }
+
     /// The guest stops by itself, as a real guest that powers itself off or whose hypervisor
     /// process is killed: it is shut down, and with `notify` a lifecycle event says so (without
     /// it only the agent's periodic sync can notice).

@@ -57,6 +57,8 @@ enum GuestRecord {
                 ["port_id": .string($0.portID), "network_id": .string($0.networkID), "mac_address": .string($0.macAddress),
                  "mtu": .int(Int64($0.mtu)), "fixed_ips": .array($0.fixedIPs.map { .string($0) })]
             }),
+            "flavor_name": .string(guest.flavorName), "reservation_id": .string(guest.reservationID),
+            "security_groups": .array(guest.securityGroups.map { .string($0) }), "floating_ips": .array(guest.floatingIPs.map { .string($0) }),
         ]
     }
 
@@ -81,6 +83,9 @@ enum GuestRecord {
                          ephemeralGB: int(json["ephemeral_gb"]) ?? 0, swapMB: int(json["swap_mb"]) ?? 0, image: imageRef,
                          userData: json["user_data"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) },
                          keys: keys, metadata: strings(json["metadata"]), networkData: json["network_data"]?.stringValue,
-                         configDrive: json["config_drive"]?.boolValue ?? false, nics: nics)
+                         configDrive: json["config_drive"]?.boolValue ?? false, nics: nics,
+                         flavorName: json["flavor_name"]?.stringValue ?? "", reservationID: json["reservation_id"]?.stringValue ?? "",
+                         securityGroups: (json["security_groups"]?.arrayValue ?? []).compactMap { $0.stringValue },
+                         floatingIPs: (json["floating_ips"]?.arrayValue ?? []).compactMap { $0.stringValue })
     }
 }

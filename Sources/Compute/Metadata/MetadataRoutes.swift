@@ -1,0 +1,36 @@
+import Foundation
+import HostAPI
+import HTTPTypes
+import Hummingbird
+import NimbusCore
+
+/// The metadata API on the listener, under `/metadata` (not in the catalog: only metadata
+/// proxies call it, with no token; `MetadataService` checks their signatures). Every method
+/// reaches the service, which answers what is not GET or HEAD with 405.
+public struct MetadataRoutes: Sendable {
+    public static let prefix = "/metadata"
+    let service: MetadataService
+
+    public init(service: MetadataService) { self.service = service }
+
+    public func register(on router: Router<NimbusRequestContext>) {
+        let group = router.group(RouterPath(Self.prefix)).add(middleware: ErrorStyleMiddleware(.glance))
+        for method: HTTPRequest.Method in [.get, .head, .post, .put, .delete, .patch, .options] {
+            group.on("", method: method) { request, _ in await respond(request) }
+            group.on("**", method: method) { request, _ in await respond(request) }
+        }
+    }
+
+    func respond(_ request: Request) async -> Response {
+        var path = String(request.uri.path.dropFirst(Self.prefix.count))
+        if let query = request.uri.query { path += "?" + query }
+        var headers: [String: [String]] = [:]
+        for field in request.headers { headers[field.name.canonicalName, default: []].append(field.value) }
+        let reply = await service.respond(to: MetadataRequest(method: request.method.rawValue, path: path, headers: headers))
+        var fields = HTTPFields()
+        if let contentType = reply.contentType { fields[.contentType] = contentType }
+        let response = Response(status: HTTPResponse.Status(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+        // HEAD is registered here, so Hummingbird does not drop the body itself.
+        return request.method == .head ? response.createHeadResponse() : response
+    }
+}
