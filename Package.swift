@@ -55,7 +55,7 @@ let package = Package(
         // The host side's Linux network dataplane (Neutron's Linux bridge, DHCP, L3 and metadata
         // agents' work): bridges, taps, VXLAN, namespaces, dnsmasq, nftables (no HTTP, no database).
         .target(name: "Dataplane", dependencies: [
-            "HostAPI", "NimbusCore",
+            "HostAPI", "NimbusCore", "CFileIO",
             .product(name: "Logging", package: "swift-log"),
             // The metadata proxy's HTTP/1.1 server.
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -12,3 +12,17 @@ int nimbus_start_writeback(int fd, int64_t offset, int64_t length) {
     return 0;
 #endif
 }
+
+#ifdef __linux__
+#include <sched.h>
+#endif
+
+int nimbus_enter_network_namespace(int fd) {
+#ifdef __linux__
+    return setns(fd, CLONE_NEWNET);
+#else
+    (void)fd;
+    errno = ENOSYS;
+    return -1;
+#endif
+}

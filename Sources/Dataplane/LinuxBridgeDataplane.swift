@@ -266,6 +266,8 @@ public actor LinuxBridgeDataplane {
             guard let subnet = server.subnets.first(where: { $0.id == fixed.subnetID }), let cidr = IPNetwork(subnet.cidr) else { continue }
             addresses.insert("\(fixed.address)/\(cidr.prefixLength)")
         }
+        // The metadata proxy of isolated subnets listens on 169.254.169.254 in this namespace.
+        if server.subnets.contains(where: \.isolated) { addresses.insert("\(MetadataAddress.ipv4)/32") }
         let had = try await IPRoute.addresses(inside, netns: namespace)
         for address in addresses.subtracting(had).sorted() { try await IPRoute.ip(["addr", "add", address, "dev", inside], netns: namespace) }
         for address in had.subtracting(addresses).sorted() { try await IPRoute.ip(["addr", "del", address, "dev", inside], netns: namespace) }

@@ -126,11 +126,15 @@ public struct HostNetworkState: Sendable, Equatable, Codable {
         /// Neutron's `host_routes`: destination CIDR → next hop (DHCP option 121).
         public var hostRoutes: [HostRoute]
         public var enableDHCP: Bool
+        /// No router has an interface on the subnet: its guests reach the metadata service
+        /// through the DHCP server's namespace (Neutron's isolated metadata), by a host route
+        /// to 169.254.169.254 that DHCP hands out.
+        public var isolated: Bool
 
         public init(id: String, cidr: String, ipVersion: Int = 4, gatewayIP: String? = nil, dnsNameservers: [String] = [],
-                    hostRoutes: [HostRoute] = [], enableDHCP: Bool = true) {
+                    hostRoutes: [HostRoute] = [], enableDHCP: Bool = true, isolated: Bool = true) {
             (self.id, self.cidr, self.ipVersion, self.gatewayIP) = (id, cidr, ipVersion, gatewayIP)
-            (self.dnsNameservers, self.hostRoutes, self.enableDHCP) = (dnsNameservers, hostRoutes, enableDHCP)
+            (self.dnsNameservers, self.hostRoutes, self.enableDHCP, self.isolated) = (dnsNameservers, hostRoutes, enableDHCP, isolated)
         }
     }
 
@@ -157,9 +161,16 @@ public struct HostNetworkState: Sendable, Equatable, Codable {
         public var ipAddress: String
         public var hostname: String
         public var options: [DHCPOption]
+        /// The port's owner: a `compute:` port's device is its server, whose metadata the
+        /// network's metadata proxy serves to requests from `ipAddress`.
+        public var deviceOwner: String
+        public var deviceID: String
+        public var projectID: String
 
-        public init(portID: String, macAddress: String, ipAddress: String, hostname: String, options: [DHCPOption] = []) {
+        public init(portID: String, macAddress: String, ipAddress: String, hostname: String, options: [DHCPOption] = [],
+                    deviceOwner: String = "", deviceID: String = "", projectID: String = "") {
             (self.portID, self.macAddress, self.ipAddress, self.hostname, self.options) = (portID, macAddress, ipAddress, hostname, options)
+            (self.deviceOwner, self.deviceID, self.projectID) = (deviceOwner, deviceID, projectID)
         }
     }
 

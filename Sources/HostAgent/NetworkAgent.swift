@@ -27,6 +27,8 @@ public actor NetworkAgent: HostNetworking {
     let tunnelingIP: String
     let link: any NetworkAgentLink
     let dataplane: LinuxBridgeDataplane
+    /// The metadata proxies of the host's isolated networks (nil: none, guests use config drives).
+    let metadata: MetadataProxies?
     let resyncInterval: Duration
     let logger: Logger
     /// Guests' ports plugged ahead of their binding to this host (a guest arriving by migration).
@@ -35,10 +37,10 @@ public actor NetworkAgent: HostNetworking {
     var latest: Task<LinuxBridgeDataplane.Outcome, any Error>?
     var reportedProblems: [String] = []
 
-    public init(host: String, tunnelingIP: String, link: any NetworkAgentLink, dataplane: LinuxBridgeDataplane, resyncInterval: Duration,
-                logger: Logger) {
-        (self.host, self.tunnelingIP, self.link, self.dataplane, self.resyncInterval, self.logger) =
-            (host, tunnelingIP, link, dataplane, resyncInterval, logger)
+    public init(host: String, tunnelingIP: String, link: any NetworkAgentLink, dataplane: LinuxBridgeDataplane, metadata: MetadataProxies? = nil,
+                resyncInterval: Duration, logger: Logger) {
+        (self.host, self.tunnelingIP, self.link, self.dataplane, self.metadata, self.resyncInterval, self.logger) =
+            (host, tunnelingIP, link, dataplane, metadata, resyncInterval, logger)
     }
 
     /// Syncs until cancelled. Failures to reach the controller are retried at the next interval.
@@ -65,6 +67,7 @@ public actor NetworkAgent: HostNetworking {
         let state = try await link.networkState(host: host)
         for port in state.ports { pinned[port.id] = nil }  // bound here now: the state carries them
         let outcome = try await dataplane.apply(state, pinned: Array(pinned.values))
+        await metadata?.update(state)
         if outcome.problems != reportedProblems {
             for problem in outcome.problems { logger.warning("network agent \(host): \(problem)") }
             reportedProblems = outcome.problems

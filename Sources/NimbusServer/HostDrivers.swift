@@ -44,7 +44,9 @@ enum HostDrivers {
     /// The host's network agent for `dataplane` (`[network] dataplane`, `--dataplane`), nil for
     /// none. Its tunnel endpoint is `[vxlan] local_ip`, else `hostIP`; its DHCP servers' files
     /// live in `stateDirectory`. dnsmasq is installed when missing, saying so.
+    /// `metadataProxy` makes the proxy that serves the host's isolated networks' guests.
     static func networkAgent(_ dataplane: String, host: String, hostIP: String, link: any NetworkAgentLink, stateDirectory: String,
+                             metadataProxy: @escaping @Sendable (any InstanceLookup) -> MetadataProxy,
                              config: NimbusConfig, logger: Logger) throws -> NetworkAgent? {
         switch dataplane {
         case "none": return nil
@@ -67,6 +69,7 @@ enum HostDrivers {
         let dataplane = LinuxBridgeDataplane(settings: DataplaneSettings(host: host, tunnelingIP: tunnelingIP, stateDirectory: stateDirectory,
                                                                          physicalInterfaceMappings: mappings), logger: logger)
         return NetworkAgent(host: host, tunnelingIP: tunnelingIP, link: link, dataplane: dataplane,
+                            metadata: MetadataProxies(makeProxy: metadataProxy, logger: logger),
                             resyncInterval: .seconds(try config.int("network", "resync_interval")), logger: logger)
     }
 

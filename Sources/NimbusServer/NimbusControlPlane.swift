@@ -150,7 +150,7 @@ public final class NimbusControlPlane: Sendable {
         let driver = try await HostDrivers.make(name, instancesPath: instancesPath, hostIP: hostIP, images: images, config: config, logger: logger)
         let networkAgent = try HostDrivers.networkAgent(config.string("network", "dataplane"), host: hostName, hostIP: hostIP,
                                                         link: InProcessNetworkAgentLink(network: network), stateDirectory: dataDir + "/dataplane",
-                                                        config: config, logger: logger)
+                                                        metadataProxy: { [self] lookup in metadataProxy(lookup: lookup) }, config: config, logger: logger)
         return try HostDrivers.agent(host: hostName, hostIP: hostIP, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,
                                      network: networkAgent, heartbeat: .seconds(try config.int("DEFAULT", "report_interval")), config: config, logger: logger)
     }

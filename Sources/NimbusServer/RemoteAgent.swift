@@ -67,7 +67,9 @@ public struct RemoteAgent: Sendable {
         let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, hostIP: options.hostIP, images: link,
                                                 config: config, logger: logger)
         let network = try HostDrivers.networkAgent(config.string("network", "dataplane"), host: options.host, hostIP: options.hostIP, link: link,
-                                                   stateDirectory: options.dataplaneStatePath, config: config, logger: logger)
+                                                   stateDirectory: options.dataplaneStatePath,
+                                                   metadataProxy: { [config, logger] lookup in Self.metadataProxy(controller: base, config: config, lookup: lookup, logger: logger) },
+                                                   config: config, logger: logger)
         let agent = try HostDrivers.agent(host: options.host, hostIP: options.hostIP, driver: driver, link: link, images: link, network: network,
                                           heartbeat: .seconds(options.heartbeatSeconds), config: config, logger: logger)
         FileHandle.standardOutput.write(Data("Nimbus agent \(options.host) working for \(options.controller)\n".utf8))

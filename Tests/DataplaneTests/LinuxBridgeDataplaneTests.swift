@@ -140,11 +140,20 @@ final class LinuxBridgeDataplaneTests: XCTestCase {
             try await IPRoute.ip(["link", "set", "underlay", "up"], netns: host)
         }
         let network = Identifiers.uuid(), subnet = Identifiers.uuid()
+        // Both guests in one group that admits its own members (as a project's default group does).
+        let group = Identifiers.uuid()
         let port = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:30:00:0a",
-                                         fixedIPs: [.init(subnetID: subnet, address: "10.66.0.10")], deviceOwner: "compute:nova")
+                                         fixedIPs: [.init(subnetID: subnet, address: "10.66.0.10")], securityGroupIDs: [group], deviceOwner: "compute:nova")
+        let portB = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:30:00:0b",
+                                          fixedIPs: [.init(subnetID: subnet, address: "10.66.0.11")], securityGroupIDs: [group], deviceOwner: "compute:nova")
+        let groups = [HostNetworkState.SecurityGroup(id: group, rules: [
+            .init(id: Identifiers.uuid(), direction: "ingress", ethertype: "IPv4", remoteGroupID: group),
+            .init(id: Identifiers.uuid(), direction: "egress", ethertype: "IPv4"),
+        ], memberAddresses: ["10.66.0.10", "10.66.0.11"])]
         let dhcpPort = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:30:00:02",
                                              fixedIPs: [.init(subnetID: subnet, address: "10.66.0.2")], deviceOwner: "network:dhcp")
         let guest = try await makeGuest("nbt-gx-\(suffix)", tap: DeviceNames.tap(port: port.id), mac: port.macAddress, host: hostA)
+        let guestB = try await makeGuest("nbt-gy-\(suffix)", tap: DeviceNames.tap(port: portB.id), mac: portB.macAddress, host: hostB)
         namespaces.append(DeviceNames.dhcpNamespace(network: network))
 
         let onA = LinuxBridgeDataplane(settings: .init(host: "a", tunnelingIP: "10.252.0.1", stateDirectory: stateDirectory + "-a", hostNamespace: hostA),
@@ -153,15 +162,22 @@ final class LinuxBridgeDataplaneTests: XCTestCase {
                                        logger: Logger(label: "test"))
         defer { try? FileManager.default.removeItem(atPath: stateDirectory + "-a") }
         var stateA = state(host: "a", network: network, subnet: subnet, ports: [port], dhcpPort: nil, peers: ["10.252.0.2"])
-        stateA.securityGroups = []
-        var stateB = state(host: "b", network: network, subnet: subnet, ports: [port], dhcpPort: dhcpPort, peers: ["10.252.0.1"])
-        stateB.ports = []
+        stateA.securityGroups = groups
+        var stateB = state(host: "b", network: network, subnet: subnet, ports: [port, portB], dhcpPort: dhcpPort, peers: ["10.252.0.1"])
+        stateB.ports = [portB]
+        stateB.securityGroups = groups
         let problemsA = try await onA.apply(stateA).problems, problemsB = try await onB.apply(stateB).problems
         XCTAssertEqual(problemsA + problemsB, [])
 
         let lease = try await HostProcess.run("ip", ["netns", "exec", guest, "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f",
                                                      "-s", "/bin/true", "-t", "5", "-T", "1"])
         XCTAssertTrue((lease.stdout + lease.stderr).contains("lease of 10.66.0.10 obtained from 10.66.0.2"), lease.stdout + lease.stderr)
+
+        // A reaches B across the hosts, through both hosts' security groups.
+        try await IPRoute.ip(["addr", "add", "10.66.0.10/24", "dev", "eth0"], netns: guest)
+        try await IPRoute.ip(["addr", "add", "10.66.0.11/24", "dev", "eth0"], netns: guestB)
+        let ping = try await HostProcess.run("ip", ["netns", "exec", guest, "ping", "-c", "2", "-W", "2", "10.66.0.11"])
+        XCTAssertEqual(ping.status, 0, ping.stdout + ping.stderr)
         try await onA.removeAll()
         try await onB.removeAll()
     }

@@ -60,7 +60,7 @@ def dataplane_report(scratch: Path) -> str:
     for name, (namespace, _) in HOSTS.items():
         lines.append(f"--- {name} ({namespace})")
         for command in (["ip", "-n", namespace, "-br", "link"], ["bridge", "-n", namespace, "fdb", "show"],
-                        ["ip", "-n", namespace, "-br", "addr"]):
+                        ["ip", "-n", namespace, "-br", "addr"], ["ip", "netns", "exec", namespace, "nft", "list", "ruleset"]):
             lines.append(subprocess.run(command, capture_output=True, text=True).stdout)
         for log in sorted((scratch / name).glob("dataplane/dhcp/*/log")):
             lines.append(f"{log}:\n{log.read_text(errors='replace')[-3000:]}")
@@ -103,10 +103,17 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             join_fabric(namespace, address, index)
 
         cloud.command, cloud.fake_hosts = "controller", None
+        # No config drive: guests find their metadata at 169.254.169.254, through the proxy in
+        # their network's DHCP namespace.
+        cloud.extra_conf = "[compute]\nforce_config_drive = false\n"
         cloud.place_in(CONTROLLER, CONTROLLER_IP)
         cloud.start()
         password_file = cloud.workdir / "admin-password"
         password_file.write_text(cloud.admin_password)
+        # The agents sign metadata requests with the controller's secret (made at its first start).
+        secret = (cloud.data_dir / "metadata-proxy-shared-secret").read_text().strip()
+        agent_conf = cloud.workdir / "agent.conf"
+        agent_conf.write_text(f"[neutron]\nmetadata_proxy_shared_secret = {secret}\n")
         for name, (namespace, address) in HOSTS.items():
             log = open(cloud.workdir / f"agent-{name}.log", "ab")
             agents[name] = subprocess.Popen(
@@ -114,7 +121,8 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                 # its own, where the qdhcp- namespaces it makes would not be seen by anyone else.
                 ["nsenter", f"--net=/run/netns/{namespace}", str(nimbus_binary()), "agent", "--controller", cloud.base_url, "--host", name,
                  "--password-file", str(password_file), "--heartbeat", "1", "--driver", "qemu",
-                 "--instances-path", str(scratch / name / "instances"), "--host-ip", address, "--dataplane", "linux"],
+                 "--instances-path", str(scratch / name / "instances"), "--host-ip", address, "--dataplane", "linux",
+                 "--config-file", str(agent_conf)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         wait_for(lambda: {s["Host"]: s["State"] for s in cloud.osc("compute", "service", "list", "--service", "nova-compute")}
                  == {"dp-a": "up", "dp-b": "up"}, 120, "both agents to register")
@@ -172,13 +180,21 @@ def test_two_guests_on_a_vxlan_network_get_their_ports_addresses_and_reach_each_
         assert servers[host]["status"] == "ACTIVE", servers[host]
         assert servers[host]["OS-EXT-SRV-ATTR:host"] == host, servers[host]
 
-    # Each console shows exactly its own port's address, leased over DHCP.
+    # Each console shows exactly its own port's address, leased over DHCP, and its own uuid and
+    # name, which only the metadata service told it (it has no config drive): the proxy found
+    # each guest by its address, never the other's.
     for host, address in ADDRESSES.items():
+        guest_line(cloud, servers[host]["id"], r"NIMBUS-GUEST: metadata from metadata-service")
         line = guest_line(cloud, servers[host]["id"], r"NIMBUS-GUEST uuid=(\S+) hostname=(\S+) ip=(\S+)")
         assert line.group(1) == servers[host]["id"], line.group(0)
+        assert line.group(2) == f"server-{host}", line.group(0)
         assert line.group(3) == address, (line.group(0) + "\n" + cloud.osc("console", "log", "show", servers[host]["id"], fmt=None)
                                           + "\n" + dataplane_report(scratch))
-    guest_line(cloud, servers["dp-a"]["id"], r"PING-B-OK", timeout=90)
+    try:
+        guest_line(cloud, servers["dp-a"]["id"], r"PING-B-OK", timeout=90)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n" + cloud.osc("console", "log", "show", servers["dp-a"]["id"], fmt=None)
+                             + "\n" + dataplane_report(scratch)) from None
 
     # The ports are ACTIVE, bound to their hosts; the hosts' agents are alive.
     for host in ADDRESSES:
@@ -200,4 +216,14 @@ def test_two_guests_on_a_vxlan_network_get_their_ports_addresses_and_reach_each_
     for name, (namespace, _) in HOSTS.items():
         wait_for(lambda: dataplane_left(namespace) == [], 30, f"{name}'s dataplane to be removed: {dataplane_left(namespace)}")
     wait_for(lambda: f"qdhcp-{network['id']}" not in sh("ip", "netns", "list"), 30, "the DHCP namespace to go")
-    assert not [pid for pid in processes_under(scratch)], "processes left under the hosts' directories"
+    def described(pid: int) -> str:
+        try:
+            return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:300]
+        except OSError:
+            return f"{pid}: gone"
+
+    # The guests' QEMUs and the DHCP servers' dnsmasq name their directories (the agents only their parents).
+    def left() -> list[int]:
+        return [pid for host in HOSTS for part in ("instances", "dataplane") for pid in processes_under(scratch / host / part)]
+
+    wait_for(lambda: left() == [], 30, "no guest or dnsmasq process left: " + "; ".join(described(p) for p in left()))

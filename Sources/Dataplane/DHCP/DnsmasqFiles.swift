@@ -34,6 +34,10 @@ public struct DnsmasqFiles: Sendable, Equatable {
             // RFC 3442: a client given option 121 ignores option 3, so the default route goes in
             // it too (Neutron adds it the same way).
             var routes = subnet.hostRoutes.map { "\($0.destination),\($0.nexthop)" }
+            // An isolated subnet's guests reach the metadata service through this server.
+            if subnet.isolated, let own = server.port.fixedIPs.first(where: { $0.subnetID == subnet.id })?.address {
+                routes.append("\(MetadataAddress.ipv4)/32,\(own)")
+            }
             if !routes.isEmpty, let gateway = subnet.gatewayIP { routes.append("0.0.0.0/0,\(gateway)") }
             if !routes.isEmpty {
                 options += "\(tag),option:classless-static-route,\(routes.joined(separator: ","))\n"
@@ -62,4 +66,10 @@ public struct DnsmasqFiles: Sendable, Equatable {
         }
         self.arguments = arguments
     }
+}
+
+/// Where guests find the metadata service (the link-local address EC2 chose, which OpenStack kept).
+public enum MetadataAddress {
+    public static let ipv4 = "169.254.169.254"
+    public static let port = 80
 }

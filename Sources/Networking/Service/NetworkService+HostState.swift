@@ -164,16 +164,22 @@ extension NetworkService {
                 guard let subnet = fixed["subnet_id"]?.stringValue, dhcpSubnetIDs.contains(subnet),
                       let address = fixed["ip_address"]?.stringValue else { continue }
                 hosts.append(.init(portID: port["id"]?.stringValue ?? "", macAddress: port["mac_address"]?.stringValue ?? "", ipAddress: address,
-                                   hostname: "host-" + address.replacingOccurrences(of: ".", with: "-"), options: options))
+                                   hostname: "host-" + address.replacingOccurrences(of: ".", with: "-"), options: options,
+                                   deviceOwner: port["device_owner"]?.stringValue ?? "", deviceID: port["device_id"]?.stringValue ?? "",
+                                   projectID: port["project_id"]?.stringValue ?? ""))
             }
         }
+        let routed = Set(try await db.query("""
+            SELECT DISTINCT a.subnet_id FROM network_ip_allocation a JOIN network_port p ON p.id = a.port_id
+            WHERE p.network_id = ? AND p.device_owner = 'network:router_interface'
+            """, .text(network)).map { $0.string("subnet_id") })
         let rendered = dhcpSubnets.map { row in
             HostNetworkState.Subnet(id: row.string("id"), cidr: row.string("cidr"), ipVersion: 4, gatewayIP: row.optionalString("gateway_ip"),
                                     dnsNameservers: Self.decode(row, "dns_nameservers").arrayValue?.compactMap(\.stringValue) ?? [],
                                     hostRoutes: (Self.decode(row, "host_routes").arrayValue ?? []).compactMap { route in
                                         guard let destination = route["destination"]?.stringValue, let nexthop = route["nexthop"]?.stringValue else { return nil }
                                         return .init(destination: destination, nexthop: nexthop)
-                                    })
+                                    }, isolated: !routed.contains(row.string("id")))
         }
         return .init(networkID: network, port: Self.dataplanePort(dhcpPort), mtu: Int(net.int("mtu")), subnets: rendered, hosts: hosts)
     }
