@@ -91,7 +91,8 @@ final class LinuxBridgeDataplaneTests: XCTestCase {
         XCTAssertEqual(Set(flooding), ["10.251.0.2", "10.251.0.3"])
         let dhcpNamespace = DeviceNames.dhcpNamespace(network: network)
         let dhcpAddresses = try await IPRoute.addresses(DeviceNames.dhcpInterface(port: dhcpPort.id), netns: dhcpNamespace)
-        XCTAssertEqual(dhcpAddresses, ["10.66.0.2/24"])
+        // Its own address, and the metadata service's for its isolated subnet's guests.
+        XCTAssertEqual(dhcpAddresses, ["10.66.0.2/24", "169.254.169.254/32"])
 
         let lease = try await HostProcess.run("ip", ["netns", "exec", guest, "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f",
                                                      "-s", "/bin/true", "-t", "5", "-T", "1", "-O", "mtu", "-O", "staticroutes"])

@@ -32,6 +32,7 @@ FABRIC, CONTROLLER = f"nbe-fab-{SUFFIX}", f"nbe-ctl-{SUFFIX}"
 HOSTS = {"dp-a": (f"nbe-h1-{SUFFIX}", "10.250.0.11"), "dp-b": (f"nbe-h2-{SUFFIX}", "10.250.0.12")}
 CONTROLLER_IP = "10.250.0.1"
 ADDRESSES = {"dp-a": "10.77.0.21", "dp-b": "10.77.0.22"}
+SPOOFER_ADDRESS, SPOOFED_ADDRESS = "10.77.0.23", "10.77.0.99"
 
 
 def sh(*args: str) -> str:
@@ -83,6 +84,41 @@ def guest_line(cloud: Nimbus, server: str, pattern: str, timeout: float = LINE_T
     return found[0]
 
 
+class Fabric:
+    """The running cloud, its hosts' scratch directory, and its agents (which a test may kill
+    and start again)."""
+
+    def __init__(self, cloud: Nimbus, scratch: Path, agents: dict[str, subprocess.Popen], start_agent) -> None:
+        self.cloud, self.scratch, self.agents, self.start_agent = cloud, scratch, agents, start_agent
+
+    def kill_agent(self, name: str) -> None:
+        process = self.agents[name]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def console(cloud: Nimbus, server: str) -> str:
+    return cloud.osc("console", "log", "show", server, fmt=None)
+
+
+def ping_results(cloud: Nimbus, server: str) -> list[tuple[int, str]]:
+    """The `PING-B <n> ok|fail` lines the pinging guest has printed so far."""
+    return [(int(n), result) for n, result in re.findall(r"PING-B (\d+) (ok|fail)", console(cloud, server))]
+
+
+def pings_after(cloud: Nimbus, server: str, count: int, timeout: float = 60.0) -> list[str]:
+    """The results of the next `count` pings the guest makes from now on."""
+    start = max([n for n, _ in ping_results(cloud, server)], default=0)
+    found: list[str] = []
+
+    def enough() -> bool:
+        found[:] = [result for n, result in ping_results(cloud, server) if n > start]
+        return len(found) >= count
+
+    wait_for(enough, timeout, f"{count} more pings from {server}")
+    return found[:count]
+
+
 @pytest.fixture(scope="module", params=["sqlite"])
 def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     if os.geteuid() != 0:
@@ -105,7 +141,7 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         cloud.command, cloud.fake_hosts = "controller", None
         # No config drive: guests find their metadata at 169.254.169.254, through the proxy in
         # their network's DHCP namespace.
-        cloud.extra_conf = "[compute]\nforce_config_drive = false\n"
+        cloud.extra_conf = "[compute]\nforce_config_drive = false\n[DEFAULT]\nagent_down_time = 10\n"
         cloud.place_in(CONTROLLER, CONTROLLER_IP)
         cloud.start()
         password_file = cloud.workdir / "admin-password"
@@ -114,7 +150,8 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         secret = (cloud.data_dir / "metadata-proxy-shared-secret").read_text().strip()
         agent_conf = cloud.workdir / "agent.conf"
         agent_conf.write_text(f"[neutron]\nmetadata_proxy_shared_secret = {secret}\n")
-        for name, (namespace, address) in HOSTS.items():
+        def start_agent(name: str) -> None:
+            namespace, address = HOSTS[name]
             log = open(cloud.workdir / f"agent-{name}.log", "ab")
             agents[name] = subprocess.Popen(
                 # nsenter, not `ip netns exec`: the latter gives the agent a mount namespace of
@@ -124,6 +161,9 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                  "--instances-path", str(scratch / name / "instances"), "--host-ip", address, "--dataplane", "linux",
                  "--config-file", str(agent_conf)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+        for name in HOSTS:
+            start_agent(name)
         wait_for(lambda: {s["Host"]: s["State"] for s in cloud.osc("compute", "service", "list", "--service", "nova-compute")}
                  == {"dp-a": "up", "dp-b": "up"}, 120, "both agents to register")
 
@@ -133,7 +173,7 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         cloud.osc("image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--public", "--file", str(image),
                   "--property", "hw_disk_bus=virtio", "nimbus-test")
         cloud.osc("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "small")
-        yield cloud, scratch
+        yield Fabric(cloud, scratch, agents, start_agent)
     finally:
         for process in agents.values():
             if process.poll() is None:
@@ -157,19 +197,24 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def test_two_guests_on_a_vxlan_network_get_their_ports_addresses_and_reach_each_other_across_hosts(fabric):
-    cloud, scratch = fabric
+@pytest.fixture(scope="module")
+def topology(fabric):
+    """A tenant VXLAN network with one server per host: A (on dp-a) pings B (on dp-b) twice a
+    second for as long as it runs, printing each result; B is in a group whose one ingress
+    rule admits ICMP, A in the project's default group."""
+    cloud, scratch = fabric.cloud, fabric.scratch
     network = cloud.osc("network", "create", "private-" + SUFFIX)
     assert network["provider:network_type"] == "vxlan", network
     subnet = cloud.osc("subnet", "create", "--network", network["id"], "--subnet-range", "10.77.0.0/24", "private-subnet-" + SUFFIX)
+    pingable = cloud.osc("security group", "create", "pingable-" + SUFFIX)
+    icmp = cloud.osc("security group rule", "create", "--ingress", "--protocol", "icmp", pingable["id"])
     ports = {host: cloud.osc("port", "create", "--network", network["id"], "--fixed-ip", f"subnet={subnet['id']},ip-address={address}",
-                             f"port-{host}")
+                             *(["--security-group", pingable["id"]] if host == "dp-b" else []), f"port-{host}")
              for host, address in ADDRESSES.items()}
-    # A pings B once it has its lease; the result is printed on A's console.
     pinger = scratch / "ping-b.sh"
-    pinger.write_text("#!/bin/sh\nfor i in 1 2 3 4 5 6 7 8 9 10; do\n"
-                      f"  if ping -c 1 -W 2 {ADDRESSES['dp-b']} >/dev/null 2>&1; then echo PING-B-OK; exit 0; fi\n"
-                      "  sleep 2\ndone\necho PING-B-FAILED\n")
+    pinger.write_text("#!/bin/sh\ni=0\nwhile true; do\n  i=$((i+1))\n"
+                      f"  if ping -c 1 -W 1 {ADDRESSES['dp-b']} >/dev/null 2>&1; then echo \"PING-B $i ok\"; else echo \"PING-B $i fail\"; fi\n"
+                      "  sleep 0.5\ndone\n")
     servers = {}
     for host in ("dp-b", "dp-a"):
         args = ["server", "create", "--flavor", "small", "--image", "nimbus-test", "--port", ports[host]["id"],
@@ -179,43 +224,107 @@ def test_two_guests_on_a_vxlan_network_get_their_ports_addresses_and_reach_each_
         servers[host] = cloud.osc(*args, f"server-{host}")
         assert servers[host]["status"] == "ACTIVE", servers[host]
         assert servers[host]["OS-EXT-SRV-ATTR:host"] == host, servers[host]
+    return {"network": network, "subnet": subnet, "ports": ports, "servers": servers, "pingable": pingable, "icmp": icmp}
 
-    # Each console shows exactly its own port's address, leased over DHCP, and its own uuid and
-    # name, which only the metadata service told it (it has no config drive): the proxy found
-    # each guest by its address, never the other's.
+
+def test_each_guest_gets_its_own_address_by_dhcp_and_its_own_metadata(fabric, topology):
+    cloud, servers = fabric.cloud, topology["servers"]
+    # Each console shows exactly its own port's address, leased over DHCP (one of them from the
+    # DHCP server on the other host, across the VXLAN), and its own uuid and name, which only
+    # the metadata service told it (it has no config drive): the proxy found each guest by its
+    # address, never the other's.
     for host, address in ADDRESSES.items():
         guest_line(cloud, servers[host]["id"], r"NIMBUS-GUEST: metadata from metadata-service")
         line = guest_line(cloud, servers[host]["id"], r"NIMBUS-GUEST uuid=(\S+) hostname=(\S+) ip=(\S+)")
         assert line.group(1) == servers[host]["id"], line.group(0)
         assert line.group(2) == f"server-{host}", line.group(0)
-        assert line.group(3) == address, (line.group(0) + "\n" + cloud.osc("console", "log", "show", servers[host]["id"], fmt=None)
-                                          + "\n" + dataplane_report(scratch))
-    try:
-        guest_line(cloud, servers["dp-a"]["id"], r"PING-B-OK", timeout=90)
-    except AssertionError as failure:
-        raise AssertionError(f"{failure}\n" + cloud.osc("console", "log", "show", servers["dp-a"]["id"], fmt=None)
-                             + "\n" + dataplane_report(scratch)) from None
-
-    # The ports are ACTIVE, bound to their hosts; the hosts' agents are alive.
+        assert line.group(3) == address, (line.group(0) + "\n" + console(cloud, servers[host]["id"]) + "\n" + dataplane_report(fabric.scratch))
+    # The ports are ACTIVE, bound to their hosts; one DHCP port serves the network.
     for host in ADDRESSES:
-        shown = cloud.osc("port", "show", ports[host]["id"])
+        shown = cloud.osc("port", "show", topology["ports"][host]["id"])
         assert shown["status"] == "ACTIVE", shown
         assert shown["binding_host_id"] == host, shown
-    agents = cloud.osc("network", "agent", "list")
-    for host in ADDRESSES:
-        assert any(a["Host"] == host and a["Agent Type"] == "Linux bridge agent" and a["Alive"] for a in agents), agents
-    dhcp_ports = cloud.osc("port", "list", "--network", network["id"], "--device-owner", "network:dhcp")
+    dhcp_ports = cloud.osc("port", "list", "--network", topology["network"]["id"], "--device-owner", "network:dhcp")
     assert len(dhcp_ports) == 1, dhcp_ports
 
-    # Everything deleted: no tap, bridge, VXLAN interface, DHCP namespace or dnsmasq left.
+
+def test_a_pings_b_across_the_hosts_and_b_s_icmp_rule_decides(fabric, topology):
+    cloud, a = fabric.cloud, topology["servers"]["dp-a"]["id"]
+    try:
+        wait_for(lambda: any(result == "ok" for _, result in ping_results(cloud, a)), 90, "A's first ping to reach B")
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n{console(cloud, a)}\n{dataplane_report(fabric.scratch)}") from None
+    # Without B's ICMP rule the pings stop getting through (after the hosts pick the change up)...
+    cloud.osc("security group rule", "delete", topology["icmp"]["id"])
+    wait_for(lambda: pings_after(cloud, a, 4) == ["fail"] * 4, 60, "pings to B to be dropped without the ICMP rule")
+    # ...and with it back they get through again.
+    topology["icmp"] = cloud.osc("security group rule", "create", "--ingress", "--protocol", "icmp", topology["pingable"]["id"])
+    wait_for(lambda: pings_after(cloud, a, 4) == ["ok"] * 4, 60, "pings to B to pass again with the ICMP rule")
+
+
+def test_a_guest_cannot_send_from_an_address_that_is_not_its_own(fabric, topology):
+    cloud = fabric.cloud
+    # C pings B from its own address, then from one it adds to its NIC by hand: only the first
+    # gets an answer, the spoofed one is dropped on C's own host.
+    spoofer = fabric.scratch / "spoof.sh"
+    spoofer.write_text("#!/bin/sh\nsleep 1\n"
+                       f"for i in 1 2 3 4 5 6 7 8 9 10; do ping -c 1 -W 1 {ADDRESSES['dp-b']} >/dev/null 2>&1 && break; sleep 1; done\n"
+                       f"ping -c 2 -W 1 {ADDRESSES['dp-b']} >/dev/null 2>&1 && echo OWN-ADDRESS-REACHED || echo OWN-ADDRESS-BLOCKED\n"
+                       f"ip addr add {SPOOFED_ADDRESS}/24 dev eth0\n"
+                       f"ping -c 3 -W 1 -I {SPOOFED_ADDRESS} {ADDRESSES['dp-b']} >/dev/null 2>&1 && echo SPOOF-REACHED || echo SPOOF-BLOCKED\n")
+    port = cloud.osc("port", "create", "--network", topology["network"]["id"],
+                     "--fixed-ip", f"subnet={topology['subnet']['id']},ip-address={SPOOFER_ADDRESS}", "port-spoofer")
+    server = cloud.osc("server", "create", "--flavor", "small", "--image", "nimbus-test", "--port", port["id"],
+                       "--availability-zone", "nova:dp-a", "--user-data", str(spoofer), "--wait", "server-spoofer")
+    try:
+        guest_line(cloud, server["id"], r"OWN-ADDRESS-REACHED")
+        guest_line(cloud, server["id"], r"SPOOF-(REACHED|BLOCKED)")
+        assert "SPOOF-BLOCKED" in console(cloud, server["id"])
+    finally:
+        cloud.osc("server", "delete", "--wait", server["id"])
+        cloud.osc("port", "delete", port["id"])
+
+
+def test_an_agent_restart_keeps_traffic_and_wiring_and_a_dead_agent_is_shown_down(fabric, topology):
+    cloud, a = fabric.cloud, topology["servers"]["dp-a"]["id"]
+    # The host without the network's DHCP server: killing that one's agent long enough to be
+    # shown down would move the DHCP server, and on this one machine both hosts' qdhcp-
+    # namespaces would have the same name.
+    dhcp_port = cloud.osc("port", "list", "--network", topology["network"]["id"], "--device-owner", "network:dhcp", "--long")[0]
+    dhcp_host = cloud.osc("port", "show", dhcp_port["ID"])["binding_host_id"]
+    host = "dp-b" if dhcp_host == "dp-a" else "dp-a"
+    namespace = HOSTS[host][0]
+    before = sorted(dataplane_left(namespace))
+    fabric.kill_agent(host)
+    wait_for(lambda: any(agent["Host"] == host and agent["Agent Type"] == "Linux bridge agent" and not agent["Alive"]
+                         for agent in cloud.osc("network", "agent", "list")), 60, f"{host}'s Linux bridge agent to be shown down")
+    # With the agent dead, A still reaches B: the wiring is the kernel's, not the agent's.
+    assert pings_after(cloud, a, 4) == ["ok"] * 4
+    fabric.start_agent(host)
+    wait_for(lambda: any(agent["Host"] == host and agent["Agent Type"] == "Linux bridge agent" and agent["Alive"]
+                         for agent in cloud.osc("network", "agent", "list")), 60, f"{host}'s Linux bridge agent to be alive again")
+    results = pings_after(cloud, a, 6)
+    assert results == ["ok"] * 6, results
+    assert sorted(dataplane_left(namespace)) == before, "the restarted agent changed the wiring"
+    agents = cloud.osc("network", "agent", "list")
     for host in ADDRESSES:
-        cloud.osc("server", "delete", "--wait", servers[host]["id"])
-    for host in ADDRESSES:
-        cloud.osc("port", "delete", ports[host]["id"])
-    cloud.osc("network", "delete", network["id"])
+        assert any(agent["Host"] == host and agent["Agent Type"] == "Linux bridge agent" and agent["Alive"] for agent in agents), agents
+
+
+def test_deleting_everything_leaves_nothing_of_the_dataplane(fabric, topology):
+    cloud, scratch = fabric.cloud, fabric.scratch
+    for server in topology["servers"].values():
+        cloud.osc("server", "delete", "--wait", server["id"])
+    for port in topology["ports"].values():
+        cloud.osc("port", "delete", port["id"])
+    cloud.osc("network", "delete", topology["network"]["id"])
+    cloud.osc("security group", "delete", topology["pingable"]["id"])
     for name, (namespace, _) in HOSTS.items():
         wait_for(lambda: dataplane_left(namespace) == [], 30, f"{name}'s dataplane to be removed: {dataplane_left(namespace)}")
-    wait_for(lambda: f"qdhcp-{network['id']}" not in sh("ip", "netns", "list"), 30, "the DHCP namespace to go")
+        rules = subprocess.run(["ip", "netns", "exec", namespace, "nft", "list", "ruleset"], capture_output=True, text=True).stdout
+        assert "nimbus" not in rules, rules
+    wait_for(lambda: f"qdhcp-{topology['network']['id']}" not in sh("ip", "netns", "list"), 30, "the DHCP namespace to go")
+
     def described(pid: int) -> str:
         try:
             return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:300]

@@ -36,8 +36,9 @@ public struct NetworkAgentRoutes: Sendable {
         }
         api.post("/hosts/:host/report") { request, context in
             try authorize(context)
-            let body = try await request.body.collect(upTo: maxBodySize)
-            guard let report = try? JSONDecoder().decode(NetworkAgentReport.self, from: Data(buffer: body)),
+            // Parsed by Nimbus's own parser first (its size and depth limits), then decoded.
+            let body = try await request.jsonBody(limit: maxBodySize)
+            guard let report = try? JSONDecoder().decode(NetworkAgentReport.self, from: Data(body.serializedBytes())),
                   report.host == (try context.parameters.require("host")) else {
                 throw APIError(.badRequest, "Malformed network agent report.", code: "HTTPBadRequest")
             }

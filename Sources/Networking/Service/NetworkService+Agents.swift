@@ -4,16 +4,20 @@ import NimbusStore
 
 extension NetworkService {
     /// Records an agent's report: the agent is created on its first report (one per type and
-    /// host, whoever reports first) and its heartbeat and configuration refreshed on every one.
-    public func reportAgentState(host: String, type: AgentType, configurations: JSON = [:], at now: Date = Date()) async throws {
+    /// host, whoever reports first) and its heartbeat refreshed on every one; its configuration
+    /// too, unless the report has none (nil: a heartbeat that knows nothing of it, such as a
+    /// compute host's, keeps what the agent itself reported).
+    public func reportAgentState(host: String, type: AgentType, configurations: JSON? = nil, at now: Date = Date()) async throws {
         let time = SQLValue.real(now.timeIntervalSince1970)
+        let update = configurations == nil ? "heartbeat_at = excluded.heartbeat_at"
+                                           : "configurations = excluded.configurations, heartbeat_at = excluded.heartbeat_at"
         try await db.execute("""
             INSERT INTO network_agent (id, agent_type, binary_name, host, topic, availability_zone, admin_state_up, description,
                 configurations, created_at, started_at, heartbeat_at)
             VALUES (?, ?, ?, ?, ?, ?, 1, NULL, ?, ?, ?, ?)
-            ON CONFLICT (agent_type, host) DO UPDATE SET configurations = excluded.configurations, heartbeat_at = excluded.heartbeat_at
+            ON CONFLICT (agent_type, host) DO UPDATE SET \(update)
             """, .text(Identifiers.uuid()), .text(type.rawValue), .text(type.binary), .text(host), .text(type.topic),
-            .optional(type.availabilityZone), .text(configurations.serialized()), time, time, time)
+            .optional(type.availabilityZone), .text((configurations ?? [:]).serialized()), time, time, time)
     }
 
     /// Every agent, or none for a caller policy does not let see them (Neutron filters a

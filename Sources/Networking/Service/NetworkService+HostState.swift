@@ -131,7 +131,15 @@ extension NetworkService {
         guard !dhcpSubnets.isEmpty, let net = try await db.first("SELECT project_id, mtu FROM network_network WHERE id = ?", .text(network)) else {
             return nil
         }
-        let portID: String = try await write { x in
+        // Written only when something is missing: this runs on every sync of the DHCP host.
+        let dhcpSubnetIDs = Set(dhcpSubnets.map { $0.string("id") })
+        var portID = try await db.first("SELECT id, host_id FROM network_port WHERE network_id = ? AND device_owner = ? ORDER BY created_at LIMIT 1",
+                                        .text(network), .text(Self.dhcpOwner)).flatMap { row in row.string("host_id") == host ? row.string("id") : nil }
+        if let current = portID {
+            let held = Set(try await db.query("SELECT subnet_id FROM network_ip_allocation WHERE port_id = ?", .text(current)).map { $0.string("subnet_id") })
+            if !dhcpSubnetIDs.isSubset(of: held) { portID = nil }
+        }
+        if portID == nil { portID = try await write { x in
             let existing = try await x.first("SELECT id FROM network_port WHERE network_id = ? AND device_owner = ? ORDER BY created_at LIMIT 1",
                                              .text(network), .text(Self.dhcpOwner))?.string("id")
             let id: String
@@ -150,10 +158,9 @@ extension NetworkService {
                                                  versions: [4], x)
             }
             return id
-        }
-        guard let dhcpPort = try await ports(where: "WHERE p.id = ?", [.text(portID)], db).first?.json else { return nil }
+        } }
+        guard let portID, let dhcpPort = try await ports(where: "WHERE p.id = ?", [.text(portID)], db).first?.json else { return nil }
 
-        let dhcpSubnetIDs = Set(dhcpSubnets.map { $0.string("id") })
         var hosts: [HostNetworkState.DHCPHost] = []
         for port in try await ports(where: "WHERE p.network_id = ? AND p.id <> ? ORDER BY p.created_at, p.id", [.text(network), .text(portID)], db).map(\.json) {
             let options = (port["extra_dhcp_opts"]?.arrayValue ?? []).compactMap { option -> HostNetworkState.DHCPOption? in
