@@ -158,7 +158,7 @@ extension LinuxBridgeDataplane {
             \t\ttype nat hook prerouting priority dstnat; policy accept;
             \(indent(dnat))\t}
             \tchain output {
-            \t\ttype nat hook output priority dstnat; policy accept;
+            \t\ttype nat hook output priority -100; policy accept;
             \(indent(dnat))\t}
             \tchain postrouting {
             \t\ttype nat hook postrouting priority srcnat; policy accept;
@@ -200,7 +200,10 @@ extension LinuxBridgeDataplane {
     }
 
     func nft(_ arguments: [String], input: String? = nil, namespace: String) async throws {
-        try await HostProcess.check("ip", ["netns", "exec", namespace, "nft"] + arguments, input: input)
+        let output = try await HostProcess.run("ip", ["netns", "exec", namespace, "nft"] + arguments, input: input)
+        guard output.status == 0 else {
+            throw DataplaneError("nft \(arguments.joined(separator: " ")) failed (status \(output.status)): \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
     }
 
     // MARK: Leftovers
