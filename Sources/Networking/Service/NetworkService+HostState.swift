@@ -12,8 +12,8 @@ extension NetworkService {
     static let dnsmasqDriver = "dnsmasq"
 
     /// Records that `host` runs the Linux dataplane: its Linux bridge agent (with the tunnel
-    /// endpoint other hosts send its VXLAN traffic to, as l2population reads it) and its DHCP
-    /// agent, both alive as of `now`.
+    /// endpoint other hosts send its VXLAN traffic to, as l2population reads it), its DHCP
+    /// agent and its L3 agent (legacy routers), all alive as of `now`.
     public func reportDataplane(host: String, tunnelingIP: String, at now: Date = Date()) async throws {
         try await reportAgentState(host: host, type: .linuxBridge, configurations: [
             "tunneling_ip": .string(tunnelingIP), "tunnel_types": ["vxlan"], "l2_population": true,
@@ -21,6 +21,9 @@ extension NetworkService {
         ], at: now)
         try await reportAgentState(host: host, type: .dhcp, configurations: [
             "dhcp_driver": .string(Self.dnsmasqDriver), "dhcp_lease_duration": 86400,
+        ], at: now)
+        try await reportAgentState(host: host, type: .l3, configurations: [
+            "agent_mode": "legacy", "interface_driver": "linuxbridge",
         ], at: now)
     }
 
