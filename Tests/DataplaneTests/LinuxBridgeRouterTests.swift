@@ -216,3 +216,22 @@ final class RouterNATRulesetTests: XCTestCase {
         XCTAssertFalse(snatOff.contains("172.24.4.2"), snatOff)
     }
 }
+
+/// The state's JSON, as it travels from the controller to a `nimbus agent`.
+final class HostNetworkStateCodingTests: XCTestCase {
+    func testRoutersRoundTripAndAStateWithoutThemDecodesWithNone() throws {
+        var state = HostNetworkState(host: "h1", networks: [.init(id: "n", networkType: "flat", physicalNetwork: "public")])
+        state.routers = [.init(id: "r", interfaces: [.init(id: "p", networkID: "n", macAddress: "fa:16:3e:00:00:01",
+                                                           addresses: [.init(subnetID: "s", address: "10.0.0.1", cidr: "10.0.0.0/24")], mtu: 1450)],
+                               gateway: nil, enableSNAT: false, routes: [.init(destination: "10.9.0.0/16", nexthop: "10.0.0.9")],
+                               floatingIPs: [.init(floatingAddress: "172.24.4.9", fixedAddress: "10.0.0.5")])]
+        let data = try JSONEncoder().encode(state)
+        XCTAssertEqual(try JSONDecoder().decode(HostNetworkState.self, from: data), state)
+
+        var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        object["routers"] = nil
+        let older = try JSONDecoder().decode(HostNetworkState.self, from: try JSONSerialization.data(withJSONObject: object))
+        XCTAssertEqual(older.routers, [])
+        XCTAssertEqual(older.networks, state.networks)
+    }
+}
