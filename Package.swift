@@ -156,7 +156,7 @@ let package = Package(
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
         ]),
         .testTarget(name: "NetworkingTests", dependencies: [
-            "NimbusTestSupport", "NimbusServer", "Networking", "NimbusCore", "NimbusStore",
+            "NimbusTestSupport", "NimbusServer", "Networking", "NimbusCore", "NimbusStore", "HostAPI",
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         // Every route fed malformed input (RouteBadInputTests).

@@ -14,7 +14,8 @@ public struct DataplaneSettings: Sendable {
     public var host: String
     /// The underlay address VXLAN traffic leaves from and other hosts send to (`[vxlan] local_ip`).
     public var tunnelingIP: String
-    /// Holds `dhcp/<network id>/` for each DHCP server (dnsmasq's pid, hosts, options and leases).
+    /// Holds `dhcp/<network id>/` for each DHCP server (dnsmasq's pid, hosts, options and leases)
+    /// and `routers/<router id>/` for each router (its NAT ruleset as last loaded).
     public var stateDirectory: String
     /// Physical network → the interface a `flat` network's bridge takes in (and a `vlan`
     /// network's sub-interfaces hang from): `physical_interface_mappings`.
@@ -30,8 +31,9 @@ public struct DataplaneSettings: Sendable {
     }
 }
 
-/// Neutron's Linux bridge, DHCP agents' work on one host (the seed's guest NIC → tap → bridge →
-/// VXLAN path, and dnsmasq in `qdhcp-` namespaces): makes the host match a `HostNetworkState`.
+/// Neutron's Linux bridge, DHCP and L3 agents' work on one host (the seed's guest NIC → tap →
+/// bridge → VXLAN path, dnsmasq in `qdhcp-` namespaces, routers with NAT in `qrouter-`
+/// namespaces): makes the host match a `HostNetworkState`.
 public actor LinuxBridgeDataplane {
     public let settings: DataplaneSettings
     let logger: Logger
@@ -71,10 +73,10 @@ public actor LinuxBridgeDataplane {
     /// each DHCP server runs: its `qdhcp-` namespace, its veth (`tap…` on the bridge, `ns-…`
     /// with the port's MAC and addresses inside), and dnsmasq with the current hosts and options
     /// (re-read without a restart when only they changed); the security groups of the state's
-    /// ports are loaded (`SecurityGroupFirewall`) before their taps join a bridge; every
-    /// interface this host made and
-    /// every DHCP server it runs that the state no longer has are gone. One resource failing
-    /// does not stop the others: its problem is in the outcome.
+    /// ports are loaded (`SecurityGroupFirewall`) before their taps join a bridge; each router
+    /// runs in its `qrouter-` namespace (`ensureRouter`); every interface this host made and
+    /// every DHCP server and router it runs that the state no longer has are gone. One resource
+    /// failing does not stop the others: its problem is in the outcome.
     public func apply(_ state: HostNetworkState, pinned: [VIF] = []) async throws -> Outcome {
         var problems: [String] = []
         var links = Dictionary(try await IPRoute.links(netns: settings.hostNamespace).map { ($0.ifname, $0) }, uniquingKeysWith: { first, _ in first })
@@ -96,7 +98,7 @@ public actor LinuxBridgeDataplane {
         var wanted: Set<String> = []
         var ports = state.ports.map { (id: $0.id, network: $0.networkID, up: $0.adminStateUp) }
         for vif in pinned where !ports.contains(where: { $0.id == vif.portID }) { ports.append((vif.portID, vif.networkID, true)) }
-        let networkIDs = Set(ports.map(\.network)).union(state.dhcp.map(\.networkID))
+        let networkIDs = Set(ports.map(\.network)).union(state.dhcp.map(\.networkID)).union(state.routers.flatMap(\.networkIDs))
 
         for id in networkIDs.sorted() {
             let network = networks[id] ?? .init(id: id, networkType: "local", mtu: pinned.first { $0.networkID == id }?.mtu ?? 1500)
@@ -134,14 +136,25 @@ public actor LinuxBridgeDataplane {
             }
         }
 
-        problems += await removeLeftovers(keeping: wanted, servers: servers, links: links)
+        var routers: Set<String> = []
+        for router in state.routers {
+            routers.insert(router.id)
+            wanted.formUnion(Self.bridgeSideDevices(router))
+            do {
+                try await ensureRouter(router, links: &links)
+            } catch {
+                problems.append("router \(router.id): \(error)")
+            }
+        }
+
+        problems += await removeLeftovers(keeping: wanted, servers: servers, routers: routers, links: links)
         return Outcome(wiredPorts: wired, problems: problems)
     }
 
     /// Removes everything this host made: every DHCP server and every interface carrying its
     /// marker. Postcondition: nothing of this host's is left on the host.
     public func removeAll() async throws {
-        let problems = await removeLeftovers(keeping: [], servers: [], links: Dictionary(try await IPRoute.links(netns: settings.hostNamespace).map { ($0.ifname, $0) },
+        let problems = await removeLeftovers(keeping: [], servers: [], routers: [], links: Dictionary(try await IPRoute.links(netns: settings.hostNamespace).map { ($0.ifname, $0) },
                                                                                       uniquingKeysWith: { first, _ in first }))
         do {
             try await firewall.removeAll()
@@ -246,21 +259,7 @@ public actor LinuxBridgeDataplane {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
 
-        if !(try await IPRoute.namespaces()).contains(namespace) {
-            try await IPRoute.ip(["netns", "add", namespace])
-            try await IPRoute.ip(["link", "set", "lo", "up"], netns: namespace)
-        }
-        let insideLinks = try await IPRoute.links(netns: namespace)
-        if links[outside] == nil || !insideLinks.contains(where: { $0.ifname == inside }) {
-            if links[outside] != nil { try await IPRoute.ip(["link", "del", outside], netns: settings.hostNamespace) }
-            try await IPRoute.ip(["link", "add", outside, "type", "veth", "peer", "name", inside, "netns", namespace], netns: settings.hostNamespace)
-            links[outside] = IPRoute.Link(ifname: outside, linkinfo: .init(info_kind: "veth"))
-        }
-        try await attach(outside, to: DeviceNames.bridge(network: server.networkID), mtu: server.mtu, links: &links)
-        let current = insideLinks.first { $0.ifname == inside }
-        if current?.address?.lowercased() != server.port.macAddress.lowercased() || current?.mtu != server.mtu || current?.isUp != true {
-            try await IPRoute.ip(["link", "set", inside, "address", server.port.macAddress, "mtu", String(server.mtu), "up"], netns: namespace)
-        }
+        try await ensureNamespace(namespace)
         var addresses: Set<String> = []
         for fixed in server.port.fixedIPs {
             guard let subnet = server.subnets.first(where: { $0.id == fixed.subnetID }), let cidr = IPNetwork(subnet.cidr) else { continue }
@@ -268,9 +267,9 @@ public actor LinuxBridgeDataplane {
         }
         // The metadata proxy of isolated subnets listens on 169.254.169.254 in this namespace.
         if server.subnets.contains(where: \.isolated) { addresses.insert("\(MetadataAddress.ipv4)/32") }
-        let had = try await IPRoute.addresses(inside, netns: namespace)
-        for address in addresses.subtracting(had).sorted() { try await IPRoute.ip(["addr", "add", address, "dev", inside], netns: namespace) }
-        for address in had.subtracting(addresses).sorted() { try await IPRoute.ip(["addr", "del", address, "dev", inside], netns: namespace) }
+        try await ensureVeth(outside: outside, inside: inside, namespace: namespace, insideLinks: try await IPRoute.links(netns: namespace),
+                             bridge: DeviceNames.bridge(network: server.networkID), mac: server.port.macAddress, mtu: server.mtu,
+                             addresses: addresses, links: &links)
 
         let files = DnsmasqFiles(server: server, interface: inside, directory: directory)
         let hostsChanged = try Self.write(files.hosts, to: "\(directory)/host")
@@ -287,6 +286,38 @@ public actor LinuxBridgeDataplane {
         // `nobody` could not reach them (a state directory below a private one).
         let user = Self.reachableByOthers(directory) ? [] : ["--user=root"]
         try await HostProcess.check("ip", ["netns", "exec", namespace, "dnsmasq"] + files.arguments + user)
+    }
+
+    // MARK: Namespaces
+
+    /// Postcondition: the named namespace exists with its loopback up.
+    func ensureNamespace(_ namespace: String) async throws {
+        guard !(try await IPRoute.namespaces()).contains(namespace) else { return }
+        try await IPRoute.ip(["netns", "add", namespace])
+        try await IPRoute.ip(["link", "set", "lo", "up"], netns: namespace)
+    }
+
+    /// Postcondition: a veth joins the host to `namespace`: `outside` is this host's, up on
+    /// `bridge` with `mtu`; `inside` (in the namespace, `insideLinks` being its interfaces) has
+    /// `mac`, `mtu`, is up and has exactly the IPv4 `addresses` (`a.b.c.d/len`). A pair with
+    /// one end missing is made again.
+    func ensureVeth(outside: String, inside: String, namespace: String, insideLinks: [IPRoute.Link], bridge: String, mac: String, mtu: Int,
+                    addresses: Set<String>, links: inout [String: IPRoute.Link]) async throws {
+        var current = insideLinks.first { $0.ifname == inside }
+        if links[outside] == nil || current == nil {
+            if links[outside] != nil { try await IPRoute.ip(["link", "del", outside], netns: settings.hostNamespace) }
+            if current != nil { try await IPRoute.ip(["link", "del", inside], netns: namespace) }
+            try await IPRoute.ip(["link", "add", outside, "type", "veth", "peer", "name", inside, "netns", namespace], netns: settings.hostNamespace)
+            links[outside] = IPRoute.Link(ifname: outside, linkinfo: .init(info_kind: "veth"))
+            current = nil
+        }
+        try await attach(outside, to: bridge, mtu: mtu, links: &links)
+        if current?.address?.lowercased() != mac.lowercased() || current?.mtu != mtu || current?.isUp != true {
+            try await IPRoute.ip(["link", "set", inside, "address", mac, "mtu", String(mtu), "up"], netns: namespace)
+        }
+        let had = try await IPRoute.addresses(inside, netns: namespace)
+        for address in addresses.subtracting(had).sorted() { try await IPRoute.ip(["addr", "add", address, "dev", inside], netns: namespace) }
+        for address in had.subtracting(addresses).sorted() { try await IPRoute.ip(["addr", "del", address, "dev", inside], netns: namespace) }
     }
 
     /// Whether every directory from / down to `path` lets others through (o+x).
@@ -329,10 +360,10 @@ public actor LinuxBridgeDataplane {
 
     // MARK: Leftovers
 
-    /// Removes the DHCP servers not in `servers` and this host's interfaces not in `keeping`;
-    /// returns what could not be removed.
-    func removeLeftovers(keeping: Set<String>, servers: Set<String>, links: [String: IPRoute.Link]) async -> [String] {
-        var problems: [String] = []
+    /// Removes the DHCP servers not in `servers`, the routers not in `routers` and this host's
+    /// interfaces not in `keeping`; returns what could not be removed.
+    func removeLeftovers(keeping: Set<String>, servers: Set<String>, routers: Set<String>, links: [String: IPRoute.Link]) async -> [String] {
+        var problems = await removeRouters(keeping: routers)
         let served = (try? FileManager.default.contentsOfDirectory(atPath: dhcpRoot)) ?? []
         let namespaces = (try? await IPRoute.namespaces()) ?? []
         for network in served where !servers.contains(network) {

@@ -17,10 +17,23 @@ public struct HostNetworkState: Sendable, Equatable, Codable {
     public var securityGroups: [SecurityGroup]
     /// The networks whose DHCP server runs on this host.
     public var dhcp: [DHCPServer]
+    /// The routers this host's L3 agent runs (each in its `qrouter-` namespace).
+    public var routers: [Router]
 
     public init(host: String, networks: [Network] = [], ports: [Port] = [], securityGroups: [SecurityGroup] = [],
-                dhcp: [DHCPServer] = []) {
-        (self.host, self.networks, self.ports, self.securityGroups, self.dhcp) = (host, networks, ports, securityGroups, dhcp)
+                dhcp: [DHCPServer] = [], routers: [Router] = []) {
+        (self.host, self.networks, self.ports, self.securityGroups, self.dhcp, self.routers) = (host, networks, ports, securityGroups, dhcp, routers)
+    }
+
+    enum CodingKeys: String, CodingKey { case host, networks, ports, securityGroups, dhcp, routers }
+
+    /// `routers` may be absent (a controller older than routers on the dataplane): none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(host: try container.decode(String.self, forKey: .host), networks: try container.decode([Network].self, forKey: .networks),
+                  ports: try container.decode([Port].self, forKey: .ports), securityGroups: try container.decode([SecurityGroup].self, forKey: .securityGroups),
+                  dhcp: try container.decode([DHCPServer].self, forKey: .dhcp),
+                  routers: try container.decodeIfPresent([Router].self, forKey: .routers) ?? [])
     }
 
     public struct Network: Sendable, Equatable, Codable {
@@ -186,6 +199,73 @@ public struct HostNetworkState: Sendable, Equatable, Codable {
         public init(networkID: String, port: Port, mtu: Int, subnets: [Subnet], hosts: [DHCPHost]) {
             (self.networkID, self.port, self.mtu, self.subnets, self.hosts) = (networkID, port, mtu, subnets, hosts)
         }
+    }
+}
+
+extension HostNetworkState {
+    /// An IPv4 address of a router's port with its subnet's range (`10.0.0.1` in `10.0.0.0/24`):
+    /// the interface gets `10.0.0.1/24`.
+    public struct RouterAddress: Sendable, Equatable, Codable {
+        public var subnetID: String
+        public var address: String
+        public var cidr: String
+
+        public init(subnetID: String, address: String, cidr: String) { (self.subnetID, self.address, self.cidr) = (subnetID, address, cidr) }
+    }
+
+    /// One of a router's ports: an interface on a project network (`network:router_interface`,
+    /// `qr-` in the router's namespace) or its gateway (`network:router_gateway`, `qg-`).
+    public struct RouterPort: Sendable, Equatable, Codable {
+        public var id: String
+        public var networkID: String
+        public var macAddress: String
+        public var addresses: [RouterAddress]
+        /// The network's MTU.
+        public var mtu: Int
+
+        public init(id: String, networkID: String, macAddress: String, addresses: [RouterAddress], mtu: Int = 1500) {
+            (self.id, self.networkID, self.macAddress, self.addresses, self.mtu) = (id, networkID, macAddress, addresses, mtu)
+        }
+    }
+
+    /// A router's way out: its port on the external network and where the default route goes.
+    public struct RouterGateway: Sendable, Equatable, Codable {
+        public var port: RouterPort
+        /// The gateway IP of the external subnet of the port's first address: the router's
+        /// default route. Nil when that subnet has none (no default route).
+        public var nexthop: String?
+
+        public init(port: RouterPort, nexthop: String?) { (self.port, self.nexthop) = (port, nexthop) }
+    }
+
+    /// A floating IP associated through a router: traffic to `floatingAddress` is DNATed to
+    /// `fixedAddress`, and what `fixedAddress` sends out of the gateway leaves from `floatingAddress`.
+    public struct FloatingIP: Sendable, Equatable, Codable {
+        public var floatingAddress: String
+        public var fixedAddress: String
+
+        public init(floatingAddress: String, fixedAddress: String) { (self.floatingAddress, self.fixedAddress) = (floatingAddress, fixedAddress) }
+    }
+
+    /// A router scheduled to this host (Neutron's legacy, centralised router): its interfaces,
+    /// its gateway, SNAT, static routes and floating IPs. IPv4 only.
+    public struct Router: Sendable, Equatable, Codable {
+        public var id: String
+        public var interfaces: [RouterPort]
+        public var gateway: RouterGateway?
+        /// Traffic leaving through the gateway takes the gateway's address (Neutron's `enable_snat`).
+        public var enableSNAT: Bool
+        /// Neutron's `routes`: destination CIDR → next hop on one of the router's subnets.
+        public var routes: [HostRoute]
+        public var floatingIPs: [FloatingIP]
+
+        public init(id: String, interfaces: [RouterPort] = [], gateway: RouterGateway? = nil, enableSNAT: Bool = true, routes: [HostRoute] = [],
+                    floatingIPs: [FloatingIP] = []) {
+            (self.id, self.interfaces, self.gateway, self.enableSNAT, self.routes, self.floatingIPs) = (id, interfaces, gateway, enableSNAT, routes, floatingIPs)
+        }
+
+        /// The networks the router has a port on: its interfaces' and its gateway's.
+        public var networkIDs: [String] { interfaces.map(\.networkID) + (gateway.map { [$0.port.networkID] } ?? []) }
     }
 }
 

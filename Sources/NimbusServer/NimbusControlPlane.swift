@@ -156,10 +156,10 @@ public final class NimbusControlPlane: Sendable {
     }
 
     /// The controller's DHCP, L3 and metadata agents' reports, run as one lifecycle service.
-    /// With a local host running the dataplane, that host reports its DHCP agent itself.
+    /// With a local host running the dataplane, that host reports its DHCP and L3 agents itself.
     public func controllerNetworkAgents(localDataplane: Bool = false) throws -> ControllerNetworkAgents {
         ControllerNetworkAgents(network: network, host: ProcessInfo.processInfo.hostName,
-                                types: localDataplane ? [.l3, .metadata] : [.dhcp, .l3, .metadata],
+                                types: localDataplane ? [.metadata] : [.dhcp, .l3, .metadata],
                                 interval: .seconds(try config.int("DEFAULT", "report_interval")), logger: logger)
     }
 

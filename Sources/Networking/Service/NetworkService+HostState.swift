@@ -12,8 +12,8 @@ extension NetworkService {
     static let dnsmasqDriver = "dnsmasq"
 
     /// Records that `host` runs the Linux dataplane: its Linux bridge agent (with the tunnel
-    /// endpoint other hosts send its VXLAN traffic to, as l2population reads it) and its DHCP
-    /// agent, both alive as of `now`.
+    /// endpoint other hosts send its VXLAN traffic to, as l2population reads it), its DHCP
+    /// agent and its L3 agent (legacy routers), all alive as of `now`.
     public func reportDataplane(host: String, tunnelingIP: String, at now: Date = Date()) async throws {
         try await reportAgentState(host: host, type: .linuxBridge, configurations: [
             "tunneling_ip": .string(tunnelingIP), "tunnel_types": ["vxlan"], "l2_population": true,
@@ -21,6 +21,9 @@ extension NetworkService {
         ], at: now)
         try await reportAgentState(host: host, type: .dhcp, configurations: [
             "dhcp_driver": .string(Self.dnsmasqDriver), "dhcp_lease_duration": 86400,
+        ], at: now)
+        try await reportAgentState(host: host, type: .l3, configurations: [
+            "agent_mode": "legacy", "interface_driver": "linuxbridge",
         ], at: now)
     }
 
@@ -40,11 +43,12 @@ extension NetworkService {
     }
 
     /// What `host`'s dataplane must make true. Networks with a DHCP-enabled subnet and no
-    /// DHCP host on a live dataplane host are scheduled first, so the state includes the DHCP
-    /// servers this host now serves.
+    /// DHCP host on a live dataplane host, and routers with a port and no L3 host on one, are
+    /// scheduled first, so the state includes the DHCP servers and routers this host now runs.
     public func hostNetworkState(host: String) async throws -> HostNetworkState {
         let dataplaneHosts = try await liveDataplaneHosts()
         try await scheduleDHCP(on: dataplaneHosts)
+        try await scheduleRouters(on: dataplaneHosts)
         var state = HostNetworkState(host: host)
 
         let ports = try await ports(where: "WHERE p.host_id = ? AND p.device_owner LIKE 'compute:%'", [.text(host)], db).map(\.json)
@@ -56,16 +60,20 @@ extension NetworkService {
             if let server = try await dhcpServer(network: network, host: host) { state.dhcp.append(server) }
         }
 
+        state.routers = try await hostRouters(host: host)
+
         // Every network something on this host is wired to, with the other hosts that have
         // something on it too.
-        let networkIDs = Set(state.ports.map(\.networkID)).union(state.dhcp.map(\.networkID)).sorted()
+        let networkIDs = Set(state.ports.map(\.networkID)).union(state.dhcp.map(\.networkID)).union(state.routers.flatMap(\.networkIDs)).sorted()
         for id in networkIDs {
             guard let row = try await db.first("SELECT mtu FROM network_network WHERE id = ?", .text(id)) else { continue }
             let segment = try await segmentSpec(network: id, db)
             let hosts = try await db.query("""
                 SELECT host_id AS host FROM network_port WHERE network_id = ? AND host_id <> '' AND device_owner LIKE 'compute:%'
                 UNION SELECT host FROM network_dhcp_host WHERE network_id = ?
-                """, .text(id), .text(id)).map { $0.string("host") }
+                UNION SELECT h.host FROM network_l3_host h JOIN network_router r ON r.id = h.router_id JOIN network_port p ON p.device_id = r.id
+                    WHERE p.network_id = ? AND p.device_owner IN (?, ?) AND r.admin_state_up = ?
+                """, .text(id), .text(id), .text(id), .text(Self.interfaceOwner), .text(Self.gatewayOwner), .bool(true)).map { $0.string("host") }
             let peers = Set(hosts).subtracting([host]).compactMap { dataplaneHosts[$0] }.sorted()
             state.networks.append(.init(id: id, networkType: segment.type.rawValue, physicalNetwork: segment.physicalNetwork,
                                         segmentationID: segment.segmentationID.map(Int.init), mtu: Int(row.int("mtu")), peers: peers))
@@ -101,11 +109,7 @@ extension NetworkService {
             WHERE s.enable_dhcp = ? AND s.ip_version = 4 AND (d.host IS NULL OR d.host NOT IN (\(hosts.keys.map { _ in "?" }.joined(separator: ", "))))
             """, [.bool(true)] + hosts.keys.sorted().map { .text($0) }).map { $0.string("network_id") }
         for network in needing {
-            var load: [String: Int] = Dictionary(uniqueKeysWithValues: hosts.keys.map { ($0, 0) })
-            for row in try await db.query("SELECT host, COUNT(*) AS n FROM network_dhcp_host GROUP BY host") where load[row.string("host")] != nil {
-                load[row.string("host")] = Int(row.int("n"))
-            }
-            guard let chosen = load.min(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key else { return }
+            guard let chosen = try await leastLoaded(hosts, bindings: "network_dhcp_host") else { return }
             try await write { x in
                 // The row is taken again under the write: another controller may have scheduled it.
                 let current = try await x.first("SELECT host FROM network_dhcp_host WHERE network_id = ?", .text(network))?.string("host")
@@ -119,6 +123,115 @@ extension NetworkService {
                                     .text(chosen), .text(network), .text(Self.dhcpOwner))
             }
         }
+    }
+
+    /// Of `hosts`, the one with the fewest rows in `bindings` (a table with a `host` column), the
+    /// first by name among equals.
+    func leastLoaded(_ hosts: [String: String], bindings: String) async throws -> String? {
+        var load: [String: Int] = Dictionary(uniqueKeysWithValues: hosts.keys.map { ($0, 0) })
+        for row in try await db.query("SELECT host, COUNT(*) AS n FROM \(bindings) GROUP BY host") where load[row.string("host")] != nil {
+            load[row.string("host")] = Int(row.int("n"))
+        }
+        return load.min(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key
+    }
+
+    // MARK: Routers
+
+    /// Gives each router with an interface or a gateway whose L3 host is not alive a live one:
+    /// the host running the fewest routers (Neutron's `LeastRoutersScheduler`); a router whose
+    /// host died moves. A router that lost all its ports is unscheduled. Afterwards every port
+    /// of a scheduled router is bound to the router's host (`binding:host_id`), so an interface
+    /// added later and a moved router's ports follow the router.
+    func scheduleRouters(on hosts: [String: String]) async throws {
+        let routerOwners: [SQLValue] = [.text(Self.interfaceOwner), .text(Self.gatewayOwner)]
+        let portless = try await db.query("""
+            SELECT router_id FROM network_l3_host WHERE router_id NOT IN (SELECT device_id FROM network_port WHERE device_owner IN (?, ?))
+            """, routerOwners).map { $0.string("router_id") }
+        for router in portless {
+            try await write { x in
+                _ = try await x.execute("""
+                    DELETE FROM network_l3_host WHERE router_id = ? AND router_id NOT IN (SELECT device_id FROM network_port WHERE device_owner IN (?, ?))
+                    """, [.text(router)] + routerOwners)
+            }
+        }
+        if !hosts.isEmpty {
+            let needing = try await db.query("""
+                SELECT DISTINCT r.id FROM network_router r JOIN network_port p ON p.device_id = r.id LEFT JOIN network_l3_host h ON h.router_id = r.id
+                WHERE p.device_owner IN (?, ?) AND (h.host IS NULL OR h.host NOT IN (\(hosts.keys.map { _ in "?" }.joined(separator: ", "))))
+                ORDER BY r.id
+                """, routerOwners + hosts.keys.sorted().map { .text($0) }).map { $0.string("id") }
+            for router in needing {
+                guard let chosen = try await leastLoaded(hosts, bindings: "network_l3_host") else { break }
+                try await write { x in
+                    // Taken again under the write: another controller may have scheduled it, or
+                    // the router may be gone.
+                    guard try await x.first("SELECT 1 FROM network_router WHERE id = ?", .text(router)) != nil else { return }
+                    let current = try await x.first("SELECT host FROM network_l3_host WHERE router_id = ?", .text(router))?.string("host")
+                    if let current, hosts[current] != nil { return }
+                    if current == nil {
+                        try await x.execute("INSERT INTO network_l3_host (router_id, host) VALUES (?, ?)", .text(router), .text(chosen))
+                    } else {
+                        try await x.execute("UPDATE network_l3_host SET host = ? WHERE router_id = ?", .text(chosen), .text(router))
+                    }
+                }
+            }
+        }
+        let misbound = """
+            SELECT p.id, h.host FROM network_port p JOIN network_l3_host h ON h.router_id = p.device_id WHERE p.device_owner IN (?, ?) AND p.host_id <> h.host
+            """
+        guard !(try await db.query(misbound, routerOwners)).isEmpty else { return }
+        try await write { x in
+            // Read again under the write, as a router may have moved meanwhile.
+            for row in try await x.query(misbound, routerOwners) { try await self.bind(row.string("id"), host: row.string("host"), x) }
+        }
+    }
+
+    /// The routers scheduled to `host` that are up and have a port, with their ports' IPv4
+    /// addresses, static routes and associated floating IPs. A router that is down is not
+    /// wired anywhere (Neutron's L3 agent removes it).
+    func hostRouters(host: String) async throws -> [HostNetworkState.Router] {
+        let routerOwners: [SQLValue] = [.text(Self.interfaceOwner), .text(Self.gatewayOwner)]
+        var routers: [HostNetworkState.Router] = []
+        for row in try await db.query("""
+            SELECT r.* FROM network_router r JOIN network_l3_host h ON h.router_id = r.id WHERE h.host = ? AND r.admin_state_up = ? ORDER BY r.id
+            """, .text(host), .bool(true)) {
+            let id = row.string("id")
+            var router = HostNetworkState.Router(id: id, enableSNAT: row.bool("enable_snat"))
+            let ports = try await db.query("""
+                SELECT p.id, p.network_id, p.mac_address, p.device_owner, n.mtu FROM network_port p JOIN network_network n ON n.id = p.network_id
+                WHERE p.device_id = ? AND p.device_owner IN (?, ?) ORDER BY p.created_at, p.id
+                """, [.text(id)] + routerOwners)
+            for port in ports {
+                let addresses = try await db.query("""
+                    SELECT a.subnet_id, a.ip_address, s.cidr, s.gateway_ip FROM network_ip_allocation a JOIN network_subnet s ON s.id = a.subnet_id
+                    WHERE a.port_id = ? AND s.ip_version = 4 ORDER BY s.created_at, s.id, a.ip_address
+                    """, .text(port.string("id")))
+                let rendered = HostNetworkState.RouterPort(
+                    id: port.string("id"), networkID: port.string("network_id"), macAddress: port.string("mac_address"),
+                    addresses: addresses.map { .init(subnetID: $0.string("subnet_id"), address: $0.string("ip_address"), cidr: $0.string("cidr")) },
+                    mtu: Int(port.int("mtu")))
+                if port.string("device_owner") == Self.gatewayOwner {
+                    // The default route goes to the gateway IP of the first address's subnet.
+                    router.gateway = .init(port: rendered, nexthop: addresses.first?.optionalString("gateway_ip"))
+                } else {
+                    router.interfaces.append(rendered)
+                }
+            }
+            guard !router.interfaces.isEmpty || router.gateway != nil else { continue }
+            router.routes = (Self.decode(row, "routes").arrayValue ?? []).compactMap { route in
+                guard let destination = route["destination"]?.stringValue, IPNetwork(destination)?.version == 4,
+                      let nexthop = route["nexthop"]?.stringValue else { return nil }
+                return .init(destination: destination, nexthop: nexthop)
+            }
+            if router.gateway != nil {
+                router.floatingIPs = try await db.query("""
+                    SELECT floating_ip_address, fixed_ip_address FROM network_floatingip
+                    WHERE router_id = ? AND port_id IS NOT NULL AND fixed_ip_address IS NOT NULL ORDER BY floating_ip_address, id
+                    """, .text(id)).map { .init(floatingAddress: $0.string("floating_ip_address"), fixedAddress: $0.string("fixed_ip_address")) }
+            }
+            routers.append(router)
+        }
+        return routers
     }
 
     /// The network's DHCP server on `host`: its `network:dhcp` port (made, or given an address

@@ -12,5 +12,14 @@ extension NetworkMigrations {
             """,
             "CREATE INDEX network_dhcp_host_host ON network_dhcp_host (host)",
         ]),
+        // Which host's L3 agent runs a router (Neutron's routerl3agentbindings, one agent per
+        // router, as for legacy routers); the key keeps a router on one host as above.
+        Migration(service: "network", version: 302, name: "network_302_l3_hosts", statements: [
+            """
+            CREATE TABLE network_l3_host (
+                router_id TEXT PRIMARY KEY REFERENCES network_router(id) ON DELETE CASCADE, host TEXT NOT NULL)
+            """,
+            "CREATE INDEX network_l3_host_host ON network_l3_host (host)",
+        ]),
     ]
 }
