@@ -22,8 +22,9 @@ extension LinuxBridgeDataplane {
     /// addresses (the gateway also has each floating address as /32), their host ends on the
     /// networks' bridges, and no other `qr-`/`qg-` is left in the namespace; the static routes
     /// tagged `proto static` are exactly the default route (via the gateway's next hop) and the
-    /// router's routes; the table `ip nimbus-nat` holds exactly `natRuleset(router)` (absent
-    /// when that is nil), changed in one transaction and only when it differs.
+    /// router's routes; `lo` holds 169.254.169.254 for the metadata proxy; the table
+    /// `ip nimbus-nat` holds exactly `natRuleset(router)` (absent when that is nil), changed in
+    /// one transaction and only when it differs.
     func ensureRouter(_ router: HostNetworkState.Router, links: inout [String: IPRoute.Link]) async throws {
         let namespace = DeviceNames.routerNamespace(router: router.id)
         let directory = "\(routerRoot)/\(router.id)"
@@ -55,6 +56,12 @@ extension LinuxBridgeDataplane {
         // Ports the router no longer has: deleting the namespace's end deletes the host's too.
         for link in insideLinks where (link.ifname.hasPrefix("qr-") || link.ifname.hasPrefix("qg-")) && !inside.contains(link.ifname) {
             try await IPRoute.ip(["link", "del", link.ifname], netns: namespace)
+        }
+
+        // The metadata proxy listens on 169.254.169.254 here; guests reach it through their gateway.
+        let metadata = "\(MetadataAddress.ipv4)/32"
+        if !(try await IPRoute.addresses("lo", netns: namespace)).contains(metadata) {
+            try await IPRoute.ip(["addr", "add", metadata, "dev", "lo"], netns: namespace)
         }
 
         try await syncRoutes(router, namespace: namespace)

@@ -247,6 +247,17 @@ extension HostNetworkState {
         public init(floatingAddress: String, fixedAddress: String) { (self.floatingAddress, self.fixedAddress) = (floatingAddress, fixedAddress) }
     }
 
+    /// A server's fixed address, for a metadata proxy to tell whose request it serves.
+    public struct MetadataClient: Sendable, Equatable, Codable {
+        public var address: String
+        public var instanceID: String
+        public var projectID: String
+
+        public init(address: String, instanceID: String, projectID: String) {
+            (self.address, self.instanceID, self.projectID) = (address, instanceID, projectID)
+        }
+    }
+
     /// A router scheduled to this host (Neutron's legacy, centralised router): its interfaces,
     /// its gateway, SNAT, static routes and floating IPs. IPv4 only.
     public struct Router: Sendable, Equatable, Codable {
@@ -258,10 +269,14 @@ extension HostNetworkState {
         /// Neutron's `routes`: destination CIDR → next hop on one of the router's subnets.
         public var routes: [HostRoute]
         public var floatingIPs: [FloatingIP]
+        /// The servers on the router's subnets: the router's metadata proxy finds a request's
+        /// instance among them by its source address.
+        public var metadataClients: [MetadataClient]
 
         public init(id: String, interfaces: [RouterPort] = [], gateway: RouterGateway? = nil, enableSNAT: Bool = true, routes: [HostRoute] = [],
-                    floatingIPs: [FloatingIP] = []) {
+                    floatingIPs: [FloatingIP] = [], metadataClients: [MetadataClient] = []) {
             (self.id, self.interfaces, self.gateway, self.enableSNAT, self.routes, self.floatingIPs) = (id, interfaces, gateway, enableSNAT, routes, floatingIPs)
+            self.metadataClients = metadataClients
         }
 
         /// The networks the router has a port on: its interfaces' and its gateway's.

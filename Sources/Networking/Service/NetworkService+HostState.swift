@@ -229,6 +229,16 @@ extension NetworkService {
                     WHERE router_id = ? AND port_id IS NOT NULL AND fixed_ip_address IS NOT NULL ORDER BY floating_ip_address, id
                     """, .text(id)).map { .init(floatingAddress: $0.string("floating_ip_address"), fixedAddress: $0.string("fixed_ip_address")) }
             }
+            let subnets = router.interfaces.flatMap { $0.addresses.map(\.subnetID) }
+            if !subnets.isEmpty {
+                router.metadataClients = try await db.query("""
+                    SELECT a.ip_address, p.device_id, p.project_id FROM network_ip_allocation a JOIN network_port p ON p.id = a.port_id
+                    WHERE a.subnet_id IN (\(subnets.map { _ in "?" }.joined(separator: ", "))) AND p.device_owner LIKE 'compute:%' AND p.device_id <> ''
+                    ORDER BY a.ip_address
+                    """, subnets.map { .text($0) }).map {
+                    .init(address: $0.string("ip_address"), instanceID: $0.string("device_id"), projectID: $0.string("project_id"))
+                }
+            }
             routers.append(router)
         }
         return routers
