@@ -28,11 +28,16 @@ from test_qemu_moves import processes_under
 BUILD_TIMEOUT = 600.0
 LINE_TIMEOUT = 180.0
 SUFFIX = secrets.token_hex(3)
-FABRIC, CONTROLLER = f"nbe-fab-{SUFFIX}", f"nbe-ctl-{SUFFIX}"
+FABRIC, CONTROLLER, EXTERNAL = f"nbe-fab-{SUFFIX}", f"nbe-ctl-{SUFFIX}", f"nbe-ext-{SUFFIX}"
 HOSTS = {"dp-a": (f"nbe-h1-{SUFFIX}", "10.250.0.11"), "dp-b": (f"nbe-h2-{SUFFIX}", "10.250.0.12")}
 CONTROLLER_IP = "10.250.0.1"
 ADDRESSES = {"dp-a": "10.77.0.21", "dp-b": "10.77.0.22"}
 SPOOFER_ADDRESS, SPOOFED_ADDRESS = "10.77.0.23", "10.77.0.99"
+# The "outside": a namespace on the public flat network (physical network `public`, which each
+# host maps to its `pub0`), holding the public subnet's gateway address and a web server that
+# answers each request with the address it came from.
+OUTSIDE_ADDRESS, OUTSIDE_PORT = "172.24.4.1", 8080
+ROUTED_ADDRESS = "10.77.0.24"
 
 
 def sh(*args: str) -> str:
@@ -60,6 +65,11 @@ def dataplane_report(scratch: Path) -> str:
     lines = []
     for name, (namespace, _) in HOSTS.items():
         lines.append(f"--- {name} ({namespace})")
+        for router in sorted((scratch / name).glob("dataplane/routers/*")):
+            lines.append(f"router {router.name}:")
+            for command in (["ip", "-n", f"qrouter-{router.name}", "-br", "addr"], ["ip", "-n", f"qrouter-{router.name}", "route"],
+                            ["ip", "netns", "exec", f"qrouter-{router.name}", "nft", "list", "ruleset"]):
+                lines.append(subprocess.run(command, capture_output=True, text=True).stdout)
         for command in (["ip", "-n", namespace, "-br", "link"], ["bridge", "-n", namespace, "fdb", "show"],
                         ["ip", "-n", namespace, "-br", "addr"], ["ip", "netns", "exec", namespace, "nft", "list", "ruleset"]):
             lines.append(subprocess.run(command, capture_output=True, text=True).stdout)
@@ -129,7 +139,8 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     scratch = Path(tempfile.mkdtemp(prefix="ndp-", dir="/tmp"))
     cloud = Nimbus(request.param, tmp_path_factory.mktemp("dataplane"))
     agents: dict[str, subprocess.Popen] = {}
-    namespaces = [FABRIC, CONTROLLER] + [ns for ns, _ in HOSTS.values()]
+    namespaces = [FABRIC, CONTROLLER, EXTERNAL] + [ns for ns, _ in HOSTS.values()]
+    outside_server: subprocess.Popen | None = None
     try:
         sh("ip", "netns", "add", FABRIC)
         sh("ip", "-n", FABRIC, "link", "add", "fab", "type", "bridge")
@@ -137,6 +148,24 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         join_fabric(CONTROLLER, CONTROLLER_IP, 0)
         for index, (namespace, address) in enumerate(HOSTS.values(), start=1):
             join_fabric(namespace, address, index)
+        sh("ip", "netns", "add", EXTERNAL)
+        sh("ip", "-n", EXTERNAL, "link", "set", "lo", "up")
+        sh("ip", "-n", EXTERNAL, "link", "add", "ext", "type", "bridge")
+        sh("ip", "-n", EXTERNAL, "addr", "add", f"{OUTSIDE_ADDRESS}/24", "dev", "ext")
+        sh("ip", "-n", EXTERNAL, "link", "set", "ext", "up")
+        for index, (namespace, _) in enumerate(HOSTS.values(), start=1):
+            sh("ip", "-n", EXTERNAL, "link", "add", f"pub{index}", "type", "veth", "peer", "name", "pub0", "netns", namespace)
+            sh("ip", "-n", EXTERNAL, "link", "set", f"pub{index}", "master", "ext", "up")
+        outside_server = subprocess.Popen(
+            ["ip", "netns", "exec", EXTERNAL, "python3", "-c",
+             "import http.server\n"
+             "class H(http.server.BaseHTTPRequestHandler):\n"
+             "    def do_GET(self):\n"
+             "        body = self.client_address[0].encode()\n"
+             "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)\n"
+             "    def log_message(self, *args): pass\n"
+             f"http.server.HTTPServer(('{OUTSIDE_ADDRESS}', {OUTSIDE_PORT}), H).serve_forever()\n"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
         cloud.command, cloud.fake_hosts = "controller", None
         # No config drive: guests find their metadata at 169.254.169.254, through the proxy in
@@ -149,7 +178,8 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         # The agents sign metadata requests with the controller's secret (made at its first start).
         secret = (cloud.data_dir / "metadata-proxy-shared-secret").read_text().strip()
         agent_conf = cloud.workdir / "agent.conf"
-        agent_conf.write_text(f"[neutron]\nmetadata_proxy_shared_secret = {secret}\n")
+        agent_conf.write_text(f"[neutron]\nmetadata_proxy_shared_secret = {secret}\n"
+                              "[linux_bridge]\nphysical_interface_mappings = public:pub0\n")
         def start_agent(name: str) -> None:
             namespace, address = HOSTS[name]
             log = open(cloud.workdir / f"agent-{name}.log", "ab")
@@ -175,6 +205,9 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         cloud.osc("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "small")
         yield Fabric(cloud, scratch, agents, start_agent)
     finally:
+        if outside_server is not None:
+            os.killpg(outside_server.pid, signal.SIGKILL)
+            outside_server.wait(timeout=10)
         for process in agents.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -182,9 +215,12 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         cloud.stop()
         for pid in processes_under(scratch):
             os.kill(pid, signal.SIGKILL)
-        # DHCP servers: dnsmasq runs in a qdhcp- namespace with its files under the scratch directory.
+        # DHCP servers: dnsmasq runs in a qdhcp- namespace with its files under the scratch
+        # directory; routers' namespaces are empty of processes.
         for namespace in sh("ip", "netns", "list").split("\n"):
             name = namespace.split(" ")[0]
+            if name.startswith("qrouter-") and any((scratch / host / "dataplane" / "routers" / name[len("qrouter-"):]).exists() for host in HOSTS):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
             if name.startswith("qdhcp-"):
                 pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
                 if any(str(scratch) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for pid in pids
@@ -311,8 +347,71 @@ def test_an_agent_restart_keeps_traffic_and_wiring_and_a_dead_agent_is_shown_dow
         assert any(agent["Host"] == host and agent["Agent Type"] == "Linux bridge agent" and agent["Alive"] for agent in agents), agents
 
 
+def test_a_router_gives_snat_out_and_a_floating_ip_in_and_metadata_through_it(fabric, topology):
+    cloud, scratch = fabric.cloud, fabric.scratch
+    public = cloud.osc("network", "create", "--external", "--provider-network-type", "flat", "--provider-physical-network", "public",
+                       "public-" + SUFFIX)
+    cloud.osc("subnet", "create", "--network", public["id"], "--subnet-range", "172.24.4.0/24", "--gateway", OUTSIDE_ADDRESS,
+              "--no-dhcp", "--allocation-pool", "start=172.24.4.10,end=172.24.4.100", "public-subnet-" + SUFFIX)
+    router = cloud.osc("router", "create", "router-" + SUFFIX)
+    cloud.osc("router", "set", "--external-gateway", public["id"], router["id"])
+    cloud.osc("router", "add", "subnet", router["id"], topology["subnet"]["id"])
+    gateway_address = cloud.osc("router", "show", router["id"])["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    topology.update(public=public, router=router)
+
+    reachable = cloud.osc("security group", "create", "reachable-" + SUFFIX)
+    for protocol, port in (("icmp", None), ("tcp", "22")):
+        cloud.osc("security group rule", "create", "--ingress", "--protocol", protocol, *(["--dst-port", port] if port else []), reachable["id"])
+    key = scratch / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    cloud.osc("keypair", "create", "--public-key", str(key) + ".pub", "key-" + SUFFIX)
+    asker = scratch / "ask-outside.sh"
+    asker.write_text("#!/bin/sh\nwhile true; do\n"
+                     f"  echo \"SEEN-AS $(timeout 3 wget -q -O - http://{OUTSIDE_ADDRESS}:{OUTSIDE_PORT}/ 2>/dev/null || echo nothing)\"\n"
+                     "  sleep 1\ndone\n")
+    port = cloud.osc("port", "create", "--network", topology["network"]["id"], "--security-group", reachable["id"],
+                     "--fixed-ip", f"subnet={topology['subnet']['id']},ip-address={ROUTED_ADDRESS}", "port-routed")
+    server = cloud.osc("server", "create", "--flavor", "small", "--image", "nimbus-test", "--port", port["id"], "--key-name", "key-" + SUFFIX,
+                       "--user-data", str(asker), "--wait", "server-routed")
+    topology.update(routed_server=server, routed_port=port, reachable=reachable)
+    try:
+        # Its subnet has a router, so the guest's metadata came through the router's proxy.
+        guest_line(cloud, server["id"], r"NIMBUS-GUEST: metadata from metadata-service")
+        line = guest_line(cloud, server["id"], r"NIMBUS-GUEST uuid=(\S+) hostname=(\S+) ip=(\S+)")
+        assert (line.group(1), line.group(2), line.group(3)) == (server["id"], "server-routed", ROUTED_ADDRESS), line.group(0)
+        # Out through the router: the outside sees the router's gateway address.
+        guest_line(cloud, server["id"], rf"SEEN-AS {re.escape(gateway_address)}\b")
+
+        floating = cloud.osc("floating ip", "create", public["id"])
+        topology["floating"] = floating
+        address = floating["floating_ip_address"]
+        cloud.osc("floating ip", "set", "--port", port["id"], floating["id"])
+        # In through the floating IP: ping, then an SSH login with the server's key that runs a
+        # command in the guest.
+        wait_for(lambda: subprocess.run(["ip", "netns", "exec", EXTERNAL, "ping", "-c", "1", "-W", "1", address],
+                                        capture_output=True).returncode == 0, 60, f"the outside to ping {address}")
+        login = subprocess.run(["ip", "netns", "exec", EXTERNAL, "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
+                                "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                                f"nimbus@{address}", "echo logged-in-to-$(hostname)"], capture_output=True, text=True, timeout=60)
+        assert "logged-in-to-server-routed" in login.stdout, login.stdout + login.stderr
+        # And its own traffic now leaves from its floating IP.
+        guest_line(cloud, server["id"], rf"SEEN-AS {re.escape(address)}\b")
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n{console(cloud, server['id'])}\n{dataplane_report(scratch)}") from None
+
+
 def test_deleting_everything_leaves_nothing_of_the_dataplane(fabric, topology):
     cloud, scratch = fabric.cloud, fabric.scratch
+    if "floating" in topology:
+        cloud.osc("floating ip", "delete", topology["floating"]["id"])
+    if "routed_server" in topology:
+        cloud.osc("server", "delete", "--wait", topology["routed_server"]["id"])
+        cloud.osc("port", "delete", topology["routed_port"]["id"])
+        cloud.osc("security group", "delete", topology["reachable"]["id"])
+    if "router" in topology:
+        cloud.osc("router", "remove", "subnet", topology["router"]["id"], topology["subnet"]["id"])
+        cloud.osc("router", "delete", topology["router"]["id"])
+        cloud.osc("network", "delete", topology["public"]["id"])
     for server in topology["servers"].values():
         cloud.osc("server", "delete", "--wait", server["id"])
     for port in topology["ports"].values():
@@ -324,6 +423,8 @@ def test_deleting_everything_leaves_nothing_of_the_dataplane(fabric, topology):
         rules = subprocess.run(["ip", "netns", "exec", namespace, "nft", "list", "ruleset"], capture_output=True, text=True).stdout
         assert "nimbus" not in rules, rules
     wait_for(lambda: f"qdhcp-{topology['network']['id']}" not in sh("ip", "netns", "list"), 30, "the DHCP namespace to go")
+    if "router" in topology:
+        wait_for(lambda: f"qrouter-{topology['router']['id']}" not in sh("ip", "netns", "list"), 30, "the router's namespace to go")
 
     def described(pid: int) -> str:
         try:
