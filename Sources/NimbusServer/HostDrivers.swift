@@ -43,7 +43,7 @@ enum HostDrivers {
 
     /// The host's network agent for `dataplane` (`[network] dataplane`, `--dataplane`), nil for
     /// none. Its tunnel endpoint is `[vxlan] local_ip`, else `hostIP`; its DHCP servers' files
-    /// live in `stateDirectory`. dnsmasq is installed when missing, saying so.
+    /// live in `stateDirectory`. dnsmasq, nftables and iproute2 are installed when missing, saying so.
     /// `metadataProxy` makes the proxy that serves the host's isolated networks' guests.
     static func networkAgent(_ dataplane: String, host: String, hostIP: String, link: any NetworkAgentLink, stateDirectory: String,
                              metadataProxy: @escaping @Sendable (any InstanceLookup) -> MetadataProxy,
@@ -53,7 +53,8 @@ enum HostDrivers {
         case "linux": break
         default: throw StartupError("unknown network dataplane '\(dataplane)': expected one of \(dataplanes.joined(separator: ", "))")
         }
-        try HostTools.ensure([HostTool("dnsmasq", package: "dnsmasq-base"), HostTool("ip", package: "iproute2"), HostTool("bridge", package: "iproute2")],
+        try HostTools.ensure([HostTool("dnsmasq", package: "dnsmasq-base"), HostTool("ip", package: "iproute2"), HostTool("bridge", package: "iproute2"),
+                              HostTool("nft", package: "nftables"), HostTool("sysctl", package: "procps")],
                              install: true) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         var mappings: [String: String] = [:]
         for pair in config.string("linux_bridge", "physical_interface_mappings").split(separator: ",") {

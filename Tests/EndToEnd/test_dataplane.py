@@ -347,6 +347,26 @@ def test_an_agent_restart_keeps_traffic_and_wiring_and_a_dead_agent_is_shown_dow
         assert any(agent["Host"] == host and agent["Agent Type"] == "Linux bridge agent" and agent["Alive"] for agent in agents), agents
 
 
+def test_live_migration_keeps_the_guests_address_and_its_traffic(fabric, topology):
+    cloud, a = fabric.cloud, topology["servers"]["dp-a"]["id"]
+    port = topology["ports"]["dp-a"]["id"]
+    assert pings_after(cloud, a, 3) == ["ok"] * 3
+    # The destination wires A's port before the guest arrives; QEMU's announcement moves its
+    # MAC in the bridges; the port's binding follows once the migration is done.
+    cloud.osc("server", "migrate", "--live-migration", "--wait", a, fmt=None)
+    moved = cloud.osc("server", "show", a)
+    assert (moved["status"], moved["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", "dp-b"), moved
+    # The guest goes on pinging from the new host (its console there starts with the
+    # migration): at most a couple of its pings were lost, and then none.
+    results = pings_after(cloud, a, 12, timeout=90)
+    assert results.count("fail") <= 2 and results[-6:] == ["ok"] * 6, results
+    assert "live-migration" in [e["Action"] for e in cloud.osc("server", "event", "list", a)]
+    wait_for(lambda: cloud.osc("port", "show", port)["binding_host_id"] == "dp-b", 60, "A's port to be bound to dp-b")
+    tap = "tap" + port[:11]
+    wait_for(lambda: tap not in dataplane_left(HOSTS["dp-a"][0]), 30, "A's tap to leave dp-a")
+    assert tap in dataplane_left(HOSTS["dp-b"][0])
+
+
 def test_a_router_gives_snat_out_and_a_floating_ip_in_and_metadata_through_it(fabric, topology):
     cloud, scratch = fabric.cloud, fabric.scratch
     public = cloud.osc("network", "create", "--external", "--provider-network-type", "flat", "--provider-physical-network", "public",
