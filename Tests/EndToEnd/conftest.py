@@ -194,6 +194,15 @@ class Nimbus:
         self.identity_url = f"{self.base_url}/identity"
         self.auth_url = f"{self.identity_url}/v3"
 
+    def upload_test_image(self, name: str = "nimbus-test") -> None:
+        """Builds the test image (`nimbus manage image build-test`, its Debian packages cached
+        across runs) and uploads it as a public image `name`, as `nimbus up`'s first start does."""
+        image = self.workdir / "nimbus-test.qcow2"
+        subprocess.run([str(nimbus_binary()), "manage", "image", "build-test", "--output", str(image)], check=True,
+                       capture_output=True, timeout=900)
+        self.osc("image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--public", "--file", str(image),
+                 "--property", "hw_disk_bus=virtio", "--property", "os_distro=nimbus-test", name)
+
     def in_netns(self, command: list[str]) -> list[str]:
         """`command`, run in the server's network namespace when it has one."""
         return (["ip", "netns", "exec", self.netns] if self.netns else []) + command

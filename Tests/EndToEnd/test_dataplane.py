@@ -25,7 +25,6 @@ import pytest
 from conftest import Nimbus, nimbus_binary, wait_for
 from test_qemu_moves import processes_under
 
-BUILD_TIMEOUT = 600.0
 LINE_TIMEOUT = 180.0
 SUFFIX = secrets.token_hex(3)
 FABRIC, CONTROLLER, EXTERNAL = f"nbe-fab-{SUFFIX}", f"nbe-ctl-{SUFFIX}", f"nbe-ext-{SUFFIX}"
@@ -197,11 +196,7 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         wait_for(lambda: {s["Host"]: s["State"] for s in cloud.osc("compute", "service", "list", "--service", "nova-compute")}
                  == {"dp-a": "up", "dp-b": "up"}, 120, "both agents to register")
 
-        image = cloud.workdir / "nimbus-test.qcow2"
-        subprocess.run([str(nimbus_binary()), "manage", "image", "build-test", "--output", str(image)], check=True,
-                       capture_output=True, timeout=BUILD_TIMEOUT)
-        cloud.osc("image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--public", "--file", str(image),
-                  "--property", "hw_disk_bus=virtio", "nimbus-test")
+        cloud.upload_test_image()
         cloud.osc("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "small")
         yield Fabric(cloud, scratch, agents, start_agent)
     finally:

@@ -21,7 +21,6 @@ import pytest
 
 from conftest import Nimbus, nimbus_binary, wait_for
 
-BUILD_TIMEOUT = 600.0  # the first build of the test image downloads its Debian packages
 LINE_TIMEOUT = 120.0
 MOVE_TIMEOUT = 180.0
 
@@ -90,11 +89,7 @@ def hosts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         wait_for(lambda: {s["Host"]: s["State"] for s in cloud.osc("compute", "service", "list", "--service", "nova-compute")}
                  == {"qemu-a": "up", "qemu-b": "up"}, 120, "both agents to register")
         # The test image, built from Debian packages (cached across runs), and two flavors.
-        image = cloud.workdir / "nimbus-test.qcow2"
-        subprocess.run([str(nimbus_binary()), "manage", "image", "build-test", "--output", str(image)], check=True,
-                       capture_output=True, timeout=BUILD_TIMEOUT)
-        cloud.osc("image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--public", "--file", str(image),
-                  "--property", "hw_disk_bus=virtio", "--property", "os_distro=nimbus-test", "nimbus-test")
+        cloud.upload_test_image()
         cloud.osc("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "small")
         cloud.osc("flavor", "create", "--ram", "192", "--disk", "2", "--vcpus", "1", "bigger")
         yield cloud, pair

@@ -106,11 +106,7 @@ def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     try:
         cloud.start()
         cloud.start_agent()
-        image = tmp_path_factory.mktemp("image") / "nimbus-test.qcow2"
-        subprocess.run([str(nimbus_binary()), "manage", "image", "build-test", "--output", str(image)], check=True,
-                       capture_output=True, timeout=900)
-        cloud.osc("image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--public", "--file", str(image),
-                  "--property", "hw_disk_bus=virtio", "--property", "os_distro=nimbus-test", "nimbus-test")
+        cloud.upload_test_image()
         cloud.osc("flavor", "create", "--id", "42", "--ram", "128", "--disk", "1", "--vcpus", "1", "m1.nano")
         yield cloud
     finally:

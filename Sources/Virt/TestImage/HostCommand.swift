@@ -1,4 +1,5 @@
 import Foundation
+import NimbusCore
 
 /// A failed external command: which one, how it ended, and what it said on stderr.
 public struct HostCommandError: Error, CustomStringConvertible, Sendable {
@@ -75,15 +76,8 @@ public enum HostCommand {
                       stderr: (try? Data(contentsOf: errURL)) ?? Data())
     }
 
-    /// The path of `name` on PATH (or `name` itself when it contains a slash), nil if absent.
-    public static func resolve(_ name: String) -> String? {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        // Debian puts mkfs.fat and friends in /sbin, which a non-login PATH may lack.
-        for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
-            let candidate = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
+    /// The path of `name` on PATH or in the sbin directories (Debian puts mkfs.fat and friends
+    /// in /sbin, which a non-login PATH may lack), or `name` itself when it contains a slash;
+    /// nil if absent.
+    public static func resolve(_ name: String) -> String? { HostProcess.locate(name) }
 }
