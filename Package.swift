@@ -112,7 +112,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "nimbus", dependencies: [
-            "NimbusServer", "NimbusCore",
+            "NimbusServer", "NimbusCore", "Dataplane",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -124,7 +124,7 @@ struct Agent: AsyncParsableCommand {
 struct Manage: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator commands (keystone-manage, nova-manage).",
-        subcommands: [Token.self, DB.self, ImageStore.self, Image.self])
+        subcommands: [Token.self, DB.self, ImageStore.self, Image.self, Trace.self])
 
     struct ImageStore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "image-store", abstract: "The image data store.", subcommands: [Usage.self])

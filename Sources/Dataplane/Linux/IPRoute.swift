@@ -16,6 +16,12 @@ public enum IPRoute {
 
         public struct LinkInfo: Sendable, Decodable {
             public var info_kind: String?
+            /// Kind-specific details; only the VXLAN's VNI (or the VLAN's id) is read.
+            public var info_data: InfoData? = nil
+        }
+
+        public struct InfoData: Sendable, Decodable {
+            public var id: Int?
         }
 
         /// `bridge`, `tun`, `veth`, `vxlan`, … (nil for a physical device).
