@@ -93,6 +93,16 @@ def guest_line(cloud: Nimbus, server: str, pattern: str, timeout: float = LINE_T
     return found[0]
 
 
+def trace(fabric: "Fabric", host: str, server: str) -> subprocess.CompletedProcess:
+    """`nimbus manage trace server` run on `host` (in its namespace), as an operator would."""
+    cloud = fabric.cloud
+    env = {**os.environ, "OS_AUTH_URL": cloud.auth_url, "OS_USERNAME": "admin", "OS_PASSWORD": cloud.admin_password,
+           "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default"}
+    return subprocess.run(["nsenter", f"--net=/run/netns/{HOSTS[host][0]}", str(nimbus_binary()), "manage", "trace", "server", server,
+                           "--host", host, "--state-dir", str(fabric.scratch / host / "dataplane")],
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
 class Fabric:
     """The running cloud, its hosts' scratch directory, and its agents (which a test may kill
     and start again)."""
@@ -331,6 +341,17 @@ def test_an_agent_restart_keeps_traffic_and_wiring_and_a_dead_agent_is_shown_dow
                          for agent in cloud.osc("network", "agent", "list")), 60, f"{host}'s Linux bridge agent to be shown down")
     # With the agent dead, A still reaches B: the wiring is the kernel's, not the agent's.
     assert pings_after(cloud, a, 4) == ["ok"] * 4
+    # The operator's walk finds every link of the host's server in place; then one broken by
+    # hand (its tap down), which it names.
+    server, tap = f"server-{host}", "tap" + topology["ports"][host]["id"][:11]
+    walked = trace(fabric, host, server)
+    assert walked.returncode == 0 and "BROKEN" not in walked.stdout and f"OK      tap {tap}" in walked.stdout, walked.stdout + walked.stderr
+    sh("ip", "-n", namespace, "link", "set", tap, "down")
+    walked = trace(fabric, host, server)
+    broken = [line.strip() for line in walked.stdout.splitlines() if line.strip().startswith("BROKEN")]
+    assert walked.returncode == 1 and broken and all(line.startswith(f"BROKEN  tap {tap}") for line in broken), walked.stdout + walked.stderr
+    sh("ip", "-n", namespace, "link", "set", tap, "up")
+    assert pings_after(cloud, a, 2, timeout=30)[-1] == "ok"
     fabric.start_agent(host)
     wait_for(lambda: any(agent["Host"] == host and agent["Agent Type"] == "Linux bridge agent" and agent["Alive"]
                          for agent in cloud.osc("network", "agent", "list")), 60, f"{host}'s Linux bridge agent to be alive again")
