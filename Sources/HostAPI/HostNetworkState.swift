@@ -91,9 +91,6 @@ public struct HostNetworkState: Sendable, Equatable, Codable {
                 (securityGroupIDs, portSecurityEnabled, adminStateUp, deviceOwner, deviceID)
         }
 
-        /// Neutron's tap name for a port: `tap` and the first 11 characters of its id (15 in
-        /// all, the kernel's limit for interface names), as `VIF.tapName`.
-        public var tapName: String { "tap" + id.prefix(11) }
     }
 
     public struct SecurityGroup: Sendable, Equatable, Codable {
