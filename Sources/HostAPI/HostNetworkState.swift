@@ -90,7 +90,6 @@ public struct HostNetworkState: Sendable, Equatable, Codable {
             (self.securityGroupIDs, self.portSecurityEnabled, self.adminStateUp, self.deviceOwner, self.deviceID) =
                 (securityGroupIDs, portSecurityEnabled, adminStateUp, deviceOwner, deviceID)
         }
-
     }
 
     public struct SecurityGroup: Sendable, Equatable, Codable {
