@@ -82,10 +82,21 @@ final class TestImageBootTests: XCTestCase {
         XCTAssertTrue(guest.console.contains("config drive found on /dev/vd"), guest.console)
         let qmp = try QMPClient(path: qmpPath, timeout: 10)
         let pressed = Date()
-        let reply = try qmp.execute("system_powerdown")
-        XCTAssertNotNil(reply["return"], "\(reply)")
-        XCTAssertTrue(guest.waitForExit(timeout: 20), "QEMU still running 20 s after system_powerdown; console:\n\(guest.console)")
-        print(String(format: "QEMU exited %.2f s after system_powerdown", Date().timeIntervalSince(pressed)))
+        // Pressed again every 5 s, as a person would: on a loaded machine a guest has been seen
+        // to miss a press that came just as it finished booting.
+        var exited = false
+        for _ in 0..<6 where !exited {
+            let reply = try qmp.execute("system_powerdown")
+            XCTAssertNotNil(reply["return"], "\(reply)")
+            exited = guest.waitForExit(timeout: 5)
+        }
+        guard exited else {
+            // Reading a running Process's termination status would crash the whole test run.
+            guest.process.terminate()
+            guest.process.waitUntilExit()
+            return XCTFail("QEMU still running 30 s after the first system_powerdown; console:\n\(guest.console)")
+        }
+        print(String(format: "QEMU exited %.2f s after the first system_powerdown", Date().timeIntervalSince(pressed)))
         XCTAssertEqual(guest.process.terminationStatus, 0)
     }
 }

@@ -62,8 +62,13 @@ extension QEMUDriver {
         try? FileManager.default.removeItem(atPath: paths.pidFile)
     }
 
-    /// ACPI power button (`system_powerdown`), then waits up to `timeout` for the guest to
-    /// shut down (QEMU exits when it does, closing the monitor); stops it hard afterwards.
+    /// How often the power button is pressed again while a guest has not shut down (Nova's
+    /// libvirt driver retries its shutdown request the same way, every `retry_interval`).
+    static let powerButtonRetry: Duration = .seconds(10)
+
+    /// ACPI power button (`system_powerdown`, pressed again every `powerButtonRetry`: a guest
+    /// that was just finishing its boot may miss a press), then waits up to `timeout` for the
+    /// guest to shut down (QEMU exits when it does, closing the monitor); stops it hard afterwards.
     public func powerOff(_ uuid: String, timeout: Duration) async throws {
         let (paths, _) = try existing(uuid)
         guard let pid = GuestProcess.running(paths) else { return }
@@ -72,8 +77,16 @@ extension QEMUDriver {
         // itself off, so no lifecycle event.
         await monitors.expectExit(uuid)
         do {
+            let deadline = ContinuousClock.now + timeout
             try await client.execute("system_powerdown")
-            try await client.waitUntilClosed(timeout: timeout)
+            while true {
+                do {
+                    try await client.waitUntilClosed(timeout: min(Self.powerButtonRetry, deadline - .now))
+                    break
+                } catch QMPError.timedOut where ContinuousClock.now < deadline {
+                    try await client.execute("system_powerdown")
+                }
+            }
             // The monitor closes a moment before the process is gone.
             if await GuestProcess.waitForExit(paths, pid: pid, timeout: .seconds(5)) {
                 await monitors.drop(uuid)
