@@ -220,18 +220,12 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         cloud.stop()
         for pid in processes_under(scratch):
             os.kill(pid, signal.SIGKILL)
-        # DHCP servers: dnsmasq runs in a qdhcp- namespace with its files under the scratch
-        # directory; routers' namespaces are empty of processes.
-        for namespace in sh("ip", "netns", "list").split("\n"):
-            name = namespace.split(" ")[0]
-            if name.startswith("qrouter-") and any((scratch / host / "dataplane" / "routers" / name[len("qrouter-"):]).exists() for host in HOSTS):
-                subprocess.run(["ip", "netns", "del", name], capture_output=True)
-            if name.startswith("qdhcp-"):
-                pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
-                if any(str(scratch) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for pid in pids
-                       if Path(f"/proc/{pid}/cmdline").exists()):
-                    for pid in pids:
-                        os.kill(int(pid), signal.SIGKILL)
+        # The hosts' DHCP and router namespaces: theirs when the host's state directory names
+        # them (their dnsmasq were killed above, with every process naming the scratch directory).
+        for line in sh("ip", "netns", "list").split("\n"):
+            name = line.split(" ")[0]
+            for prefix, kind in (("qdhcp-", "dhcp"), ("qrouter-", "routers")):
+                if name.startswith(prefix) and any((scratch / host / "dataplane" / kind / name[len(prefix):]).exists() for host in HOSTS):
                     subprocess.run(["ip", "netns", "del", name], capture_output=True)
         for namespace in namespaces:
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
