@@ -1,4 +1,5 @@
 import Foundation
+import NimbusCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -90,12 +91,5 @@ enum ProcessCommand {
             throw VirtError.failed("\(tool) \(arguments.first ?? "") failed (status \(output.status)): \(message)")
         }
         return output.stdout
-    }
-}
-
-/// Runs blocking work on a Dispatch worker thread and resumes the caller with its result.
-func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
 }

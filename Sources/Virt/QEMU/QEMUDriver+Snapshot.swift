@@ -23,7 +23,7 @@ extension QEMUDriver {
         } else {
             try await qemuImg.convertToQCOW2(paths.rootDisk, format: "qcow2", to: scratch)
         }
-        try await images.upload(imageID: imageID, from: scratch, diskFormat: "qcow2")
+        try await images.upload(imageID: imageID, taking: scratch, diskFormat: "qcow2")
     }
 
     private func backup(_ paths: GuestPaths, to scratch: String) async throws {
