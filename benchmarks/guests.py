@@ -309,17 +309,20 @@ def measure_memory(cloud: Cloud, qemu_rss: int, samples: dict) -> None:
         cloud.wait_gone(u)
 
 
-def convert_and_hash(overlay: Path, out: Path) -> float:
-    """The snapshot's second floor: `qemu-img convert`, then MD5 and SHA-512 of its output at once."""
+def convert_and_hash(overlay: Path, out: Path) -> tuple[float, dict[str, str]]:
+    """The snapshot's second floor: `qemu-img convert`, then MD5 and SHA-512 of its output at
+    once. Seconds, and the digests (hex) by algorithm."""
     start = time.monotonic()
     subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(overlay), str(out)], check=True)
-    digests = [subprocess.Popen(["openssl", "dgst", f"-{algorithm}", str(out)], stdout=subprocess.PIPE)
-               for algorithm in ("md5", "sha512")]
-    for process in digests:
-        process.communicate()
+    digests = {algorithm: subprocess.Popen(["openssl", "dgst", f"-{algorithm}", "-r", str(out)], stdout=subprocess.PIPE, text=True)
+               for algorithm in ("md5", "sha512")}
+    hexes = {}
+    for algorithm, process in digests.items():
+        output, _ = process.communicate()
         if process.returncode != 0:
             raise SystemExit("openssl dgst failed")
-    return time.monotonic() - start
+        hexes[algorithm] = output.split()[0]
+    return time.monotonic() - start, hexes
 
 
 def measure_snapshot(cloud: Cloud, scratch: Path, runs: int, samples: dict) -> None:
@@ -347,8 +350,13 @@ def measure_snapshot(cloud: Cloud, scratch: Path, runs: int, samples: dict) -> N
         wait(lambda: cloud.api("GET", f"/image/v2/images/{image}").json()["status"] == "active", 300, "the snapshot", 0.02)
         nimbus_seconds = time.monotonic() - start
         os.sync()
-        hashed_seconds = convert_and_hash(overlay, out)
+        hashed_seconds, digests = convert_and_hash(overlay, out)
         out.unlink()
+        # qemu-img convert's output is the same bytes every time: the image must record its digests.
+        recorded = cloud.api("GET", f"/image/v2/images/{image}").json()
+        if (recorded["checksum"], recorded["os_hash_value"]) != (digests["md5"], digests["sha512"]):
+            raise SystemExit(f"snapshot {image} records checksum {recorded['checksum']}, os_hash_value {recorded['os_hash_value']}; "
+                             f"the convert's output has {digests}")
         samples["snapshot"].append({"nimbus": nimbus_seconds, "floor": floor_seconds, "floor_hashed": hashed_seconds})
         print(f"snapshot run {run}: {nimbus_seconds:.2f} s, qemu-img convert {floor_seconds:.2f} s, "
               f"convert + MD5 ‖ SHA-512 {hashed_seconds:.2f} s", file=sys.stderr)
@@ -511,8 +519,8 @@ def measure_live_migration(binary: str, up: Cloud, workdir: Path, runs: int, sam
             services = controller.api("GET", "/compute/v2.1/os-services?binary=nova-compute").json()["services"]
             return {s["host"]: s["state"] for s in services} == {"qemu-a": "up", "qemu-b": "up"}
         wait(both_up, 300, "both agents to register", 0.5)
-        # The test image as `nimbus up` made it: its data, and the properties it was given
-        # (what the up cloud shows beyond the fields a fresh image already has).
+        # The test image and m1.nano as `nimbus up` made them: the image's data, and the
+        # properties it was given (what the up cloud shows beyond a fresh image's fields).
         source_image = up.api("GET", f"/image/v2/images/{up.image}").json()
         made = controller.api("POST", "/image/v2/images", json={"name": "nimbus-test", "disk_format": "qcow2",
                                                                  "container_format": "bare", "visibility": "public"}).json()
@@ -522,6 +530,8 @@ def measure_live_migration(binary: str, up: Cloud, workdir: Path, runs: int, sam
         data = up.session.get(up.url + f"/image/v2/images/{up.image}/file", timeout=300)
         controller.api("PUT", f"/image/v2/images/{made['id']}/file", data=data.content, headers={"Content-Type": "application/octet-stream"})
         controller.image = made["id"]
+        flavor = up.api("GET", "/compute/v2.1/flavors/42").json()["flavor"]
+        controller.api("POST", "/compute/v2.1/flavors", json={"flavor": {k: flavor[k] for k in ("id", "name", "ram", "disk", "vcpus")}})
 
         uuid = controller.create("mover", user_data=COUNTER)
         controller.wait_status(uuid, "ACTIVE")
@@ -563,7 +573,7 @@ def main() -> None:
     parser.add_argument("--nimbus", default=os.environ.get("NIMBUS_BIN", ".build/release/nimbus"))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--snapshot-runs", type=int, default=3)
-    parser.add_argument("--migration-runs", type=int, default=5)
+    parser.add_argument("--migration-runs", type=int, default=10)
     parser.add_argument("--figures", default=",".join(FIGURES), help=f"comma-separated, of {', '.join(FIGURES)}")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -572,7 +582,8 @@ def main() -> None:
         parser.error(f"--figures: unknown {', '.join(sorted(figures - set(FIGURES)))}")
 
     workdir = Path(tempfile.mkdtemp(prefix="nb-", dir="/tmp"))
-    samples: dict[str, list] = {}
+    # The machine's load average (1, 5, 15 min) at the start and the end: the figures' context.
+    samples: dict[str, list] = {"load": [("start", os.getloadavg())]}
     cloud = None
     try:
         cloud = Cloud(args.nimbus, workdir / "up")
@@ -596,6 +607,7 @@ def main() -> None:
             measure_snapshot(cloud, scratch, args.snapshot_runs, samples)
         if "livemig" in figures:
             measure_live_migration(args.nimbus, cloud, workdir / "moves", args.migration_runs, samples)
+        samples["load"].append(("end", os.getloadavg()))
     finally:
         if cloud is not None:
             cloud.stop()
@@ -647,6 +659,8 @@ def print_table(samples: dict[str, list]) -> None:
         m = memory[0]
         per_guest = (m["four_guests_kib"] - m["idle_kib"]) / 4
         print(f"| `nimbus up` RSS per running guest (0 → 4 guests) | {per_guest:.0f} KiB | QEMU's own RSS: {m['qemu_rss_kib'] / 1024:.0f} MiB | | |")
+    print()
+    print("Load average (1, 5, 15 min): " + "; ".join(f"{when} {' '.join(f'{v:.1f}' for v in load)}" for when, load in samples["load"]))
 
 
 if __name__ == "__main__":
