@@ -12,17 +12,20 @@ floor measured in the same run, A B A B …, so that the ratio holds on a noisy 
   boot-4   the same for 4 guests at once (4 concurrent POSTs; 4 hand-started QEMUs), to the
            last of the 4 console lines.
   snapshot a stopped guest whose 1 GiB root overlay was filled by `qemu-io` (1 GiB of
-           written clusters), `createImage` → the image `active`. Floors: `qemu-img convert -O
-           qcow2` of the same overlay file to a scratch file; and that convert followed by the
-           two digests Glance records of every image (MD5 `checksum`, SHA-512
-           `os_hash_value`), computed at once by two `openssl dgst` processes — the least any
-           snapshot that ends as a Glance image with those fields costs.
+           written clusters), `createImage` → the image `active`: once on `nimbus up` (the
+           image service in the same process takes the host's copy into its store), once
+           on a `nimbus agent` of the second cloud below (the copy goes over HTTP). Floors:
+           `qemu-img convert -O qcow2` of the same overlay file to a scratch file; and that
+           convert followed by the two digests Glance records of every image (MD5 `checksum`,
+           SHA-512 `os_hash_value`), computed at once by two `openssl dgst` processes — the
+           least any snapshot that ends as a Glance image with those fields costs. The image
+           must record the digests of the convert's output (the same bytes every time).
   memory   the resident memory of the `nimbus up` process (controller and the local host's
            agent in one process, so an upper bound on the agent's share) with 0 and with 4
            running guests: the growth per guest, beside one QEMU process's own RSS.
-  livemig  a second cloud as Tests/EndToEnd/test_qemu_moves.py makes it: `nimbus controller`
-           and two `nimbus agent --driver qemu` processes, on 127.0.0.1 and 127.0.0.2, each
-           with its own instances directory. One m1.nano guest (128 MiB) of the test image,
+  livemig  on a second cloud, made as Tests/EndToEnd/test_qemu_moves.py makes it: `nimbus
+           controller` and two `nimbus agent --driver qemu` processes, on 127.0.0.1 and
+           127.0.0.2, each with its own instances directory. One m1.nano guest (128 MiB) of the test image,
            counting on its console, is live-migrated back and forth; QEMU's `total-time` and
            `downtime` (QMP `query-migrate`) come from the source agent's log, the wall time
            from the API call to the server ACTIVE on the other host. Floor: that guest's QEMU
@@ -325,16 +328,17 @@ def convert_and_hash(overlay: Path, out: Path) -> tuple[float, dict[str, str]]:
     return time.monotonic() - start, hexes
 
 
-def measure_snapshot(cloud: Cloud, scratch: Path, runs: int, samples: dict) -> None:
-    """Snapshots of a stopped guest with a 1 GiB overlay, each between its two floors."""
-    samples["snapshot"] = []
+def measure_snapshot(cloud: Cloud, scratch: Path, runs: int, samples: dict, key: str = "snapshot", directory=None) -> None:
+    """Snapshots of a stopped guest with a 1 GiB overlay, each between its two floors.
+    `directory(uuid)`: where the guest's files are (default: in `cloud`'s own instances)."""
+    samples[key] = []
     out = scratch / "convert.qcow2"
     for run in range(runs):
         uuid = cloud.create(f"snap-{run}")
         cloud.wait_status(uuid, "ACTIVE")
         cloud.api("POST", f"/compute/v2.1/servers/{uuid}/action", json={"os-stop": None})
         cloud.wait_status(uuid, "SHUTOFF")
-        overlay = cloud.instances / uuid / "disk"
+        overlay = (directory(uuid) if directory else cloud.instances / uuid) / "disk"
         subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 1G", str(overlay)], check=True, capture_output=True)
         # Each of the three starts with no dirty data of the one before waiting to be written
         # back (and the overlay in the page cache for all of them).
@@ -357,8 +361,8 @@ def measure_snapshot(cloud: Cloud, scratch: Path, runs: int, samples: dict) -> N
         if (recorded["checksum"], recorded["os_hash_value"]) != (digests["md5"], digests["sha512"]):
             raise SystemExit(f"snapshot {image} records checksum {recorded['checksum']}, os_hash_value {recorded['os_hash_value']}; "
                              f"the convert's output has {digests}")
-        samples["snapshot"].append({"nimbus": nimbus_seconds, "floor": floor_seconds, "floor_hashed": hashed_seconds})
-        print(f"snapshot run {run}: {nimbus_seconds:.2f} s, qemu-img convert {floor_seconds:.2f} s, "
+        samples[key].append({"nimbus": nimbus_seconds, "floor": floor_seconds, "floor_hashed": hashed_seconds})
+        print(f"{key} run {run}: {nimbus_seconds:.2f} s, qemu-img convert {floor_seconds:.2f} s, "
               f"convert + MD5 ‖ SHA-512 {hashed_seconds:.2f} s", file=sys.stderr)
         cloud.api("DELETE", f"/image/v2/images/{image}")
         cloud.delete(uuid)
@@ -495,8 +499,9 @@ def migrate_floor(floor: Floor, source: Path, name: str, address: str) -> tuple[
                          "ram_mib": info["ram"]["transferred"] >> 20}
 
 
-def guest_dir(agents: dict[str, Agent], uuid: str) -> Path:
-    return next(a.instances / uuid for a in agents.values() if (a.instances / uuid / "qemu.pid").exists())
+def guest_dir(agents: dict[str, Agent], uuid: str, running: bool = True) -> Path:
+    """The guest's directory on whichever agent has it (with a QEMU running, unless `running` is false)."""
+    return next(a.instances / uuid for a in agents.values() if (a.instances / uuid / ("qemu.pid" if running else "disk")).exists())
 
 
 def counting(directory: Path) -> int:
@@ -507,8 +512,9 @@ def counting(directory: Path) -> int:
         return 0
 
 
-def measure_live_migration(binary: str, up: Cloud, workdir: Path, runs: int, samples: dict) -> None:
-    """A controller and two agents, and one guest moved back and forth, each move beside a floor's."""
+def measure_two_hosts(binary: str, up: Cloud, workdir: Path, figures: set[str], args, samples: dict) -> None:
+    """A controller and two agents: snapshots uploaded by an agent over HTTP, and one guest
+    live-migrated back and forth, each beside its floors."""
     controller = Cloud(binary, workdir, command="controller", conf="[DEFAULT]\nreport_interval = 1\n")
     agents: dict[str, Agent] = {}
     try:
@@ -533,39 +539,50 @@ def measure_live_migration(binary: str, up: Cloud, workdir: Path, runs: int, sam
         flavor = up.api("GET", "/compute/v2.1/flavors/42").json()["flavor"]
         controller.api("POST", "/compute/v2.1/flavors", json={"flavor": {k: flavor[k] for k in ("id", "name", "ram", "disk", "vcpus")}})
 
-        uuid = controller.create("mover", user_data=COUNTER)
-        controller.wait_status(uuid, "ACTIVE")
-        wait(lambda: counting(guest_dir(agents, uuid)) >= 3, 180, "the guest's counter")
-        scratch = workdir / "mfloor"
-        scratch.mkdir()
-        floor = Floor(guest_dir(agents, uuid), scratch)
-        print(f"live migration floor command: {' '.join(floor.argv)}", file=sys.stderr)
-        floor_guest = floor.start("m0")
-        wait(lambda: counting(floor_guest) >= 3, 180, "the floor guest's counter")
-        # The floor moves between the two addresses as the guest moves between the hosts.
-        addresses = ["127.0.0.2", "127.0.0.1"]
-
-        samples["livemig"] = []
-        for run in range(runs + 1):  # run 0 warms up: the destination host's base image cache
-            nimbus = migrate_nimbus(controller, agents, uuid)
-            moved_to = guest_dir(agents, uuid)
-            seen = counting(moved_to)
-            wait(lambda: counting(moved_to) > seen, 30, "the migrated guest to count on")
-            floor_guest, hand = migrate_floor(floor, floor_guest, f"m{run + 1}", addresses[run % 2])
-            seen = counting(floor_guest)
-            wait(lambda: counting(floor_guest) > seen, 30, "the floor guest to count on")
-            print(f"livemig run {run}{' (warm-up)' if run == 0 else ''}: Nimbus total {nimbus['total']:.3f} s, downtime "
-                  f"{nimbus['downtime'] * 1000:.0f} ms, wall {nimbus['wall']:.2f} s; floor total {hand['total']:.3f} s, downtime "
-                  f"{hand['downtime'] * 1000:.0f} ms, wall {hand['wall']:.2f} s", file=sys.stderr)
-            if run > 0:
-                samples["livemig"].append({"nimbus": nimbus, "floor": hand})
-        Floor.kill(floor_guest)
-        controller.delete(uuid)
-        controller.wait_gone(uuid)
+        if "snapshot" in figures:
+            scratch = workdir / "sfloor"
+            scratch.mkdir()
+            measure_snapshot(controller, scratch, args.snapshot_runs, samples, "snapshot-agent",
+                             lambda uuid: guest_dir(agents, uuid, running=False))
+        if "livemig" in figures:
+            measure_live_migration(controller, agents, workdir, args.migration_runs, samples)
     finally:
         for agent in agents.values():
             agent.stop()
         controller.stop()
+
+
+def measure_live_migration(controller: Cloud, agents: dict[str, Agent], workdir: Path, runs: int, samples: dict) -> None:
+    """One guest moved back and forth between the two agents, each move beside a floor's."""
+    uuid = controller.create("mover", user_data=COUNTER)
+    controller.wait_status(uuid, "ACTIVE")
+    wait(lambda: counting(guest_dir(agents, uuid)) >= 3, 180, "the guest's counter")
+    scratch = workdir / "mfloor"
+    scratch.mkdir()
+    floor = Floor(guest_dir(agents, uuid), scratch)
+    print(f"live migration floor command: {' '.join(floor.argv)}", file=sys.stderr)
+    floor_guest = floor.start("m0")
+    wait(lambda: counting(floor_guest) >= 3, 180, "the floor guest's counter")
+    # The floor moves between the two addresses as the guest moves between the hosts.
+    addresses = ["127.0.0.2", "127.0.0.1"]
+
+    samples["livemig"] = []
+    for run in range(runs + 1):  # run 0 warms up: the destination host's base image cache
+        nimbus = migrate_nimbus(controller, agents, uuid)
+        moved_to = guest_dir(agents, uuid)
+        seen = counting(moved_to)
+        wait(lambda: counting(moved_to) > seen, 30, "the migrated guest to count on")
+        floor_guest, hand = migrate_floor(floor, floor_guest, f"m{run + 1}", addresses[run % 2])
+        seen = counting(floor_guest)
+        wait(lambda: counting(floor_guest) > seen, 30, "the floor guest to count on")
+        print(f"livemig run {run}{' (warm-up)' if run == 0 else ''}: Nimbus total {nimbus['total']:.3f} s, downtime "
+              f"{nimbus['downtime'] * 1000:.0f} ms, wall {nimbus['wall']:.2f} s; floor total {hand['total']:.3f} s, downtime "
+              f"{hand['downtime'] * 1000:.0f} ms, wall {hand['wall']:.2f} s", file=sys.stderr)
+        if run > 0:
+            samples["livemig"].append({"nimbus": nimbus, "floor": hand})
+    Floor.kill(floor_guest)
+    controller.delete(uuid)
+    controller.wait_gone(uuid)
 
 
 def main() -> None:
@@ -581,6 +598,10 @@ def main() -> None:
     if not figures <= set(FIGURES):
         parser.error(f"--figures: unknown {', '.join(sorted(figures - set(FIGURES)))}")
 
+    # Stopped by a signal, the run still removes what it made (the `finally` below); a
+    # background job starts with SIGINT ignored, so SIGTERM is the one that reaches it.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda number, _: sys.exit(128 + number))
     workdir = Path(tempfile.mkdtemp(prefix="nb-", dir="/tmp"))
     # The machine's load average (1, 5, 15 min) at the start and the end: the figures' context.
     samples: dict[str, list] = {"load": [("start", os.getloadavg())]}
@@ -605,8 +626,8 @@ def main() -> None:
                 measure_memory(cloud, qemu_rss, samples)
         if "snapshot" in figures:
             measure_snapshot(cloud, scratch, args.snapshot_runs, samples)
-        if "livemig" in figures:
-            measure_live_migration(args.nimbus, cloud, workdir / "moves", args.migration_runs, samples)
+        if figures & {"snapshot", "livemig"}:
+            measure_two_hosts(args.nimbus, cloud, workdir / "moves", figures, args, samples)
         samples["load"].append(("end", os.getloadavg()))
     finally:
         if cloud is not None:
@@ -641,10 +662,11 @@ def print_table(samples: dict[str, list]) -> None:
         guests = f"{count} guest{'s at once' if count > 1 else ''}"
         row(f"create → ACTIVE, {guests}", [(r["active"], r["floor_line"]) for r in runs], difference=False)
         row(f"create → console line, {guests}", [(r["line"], r["floor_line"]) for r in runs])
-    snaps = samples.get("snapshot", [])
-    if snaps:
-        row("snapshot of a 1 GiB overlay (createImage → active) vs `qemu-img convert`", [(r["nimbus"], r["floor"]) for r in snaps])
-        row("the same vs `qemu-img convert` + MD5 ‖ SHA-512 of its output", [(r["nimbus"], r["floor_hashed"]) for r in snaps])
+    for key, who in (("snapshot", "`nimbus up`"), ("snapshot-agent", "`nimbus agent` over HTTP")):
+        snaps = samples.get(key, [])
+        if snaps:
+            row(f"snapshot of a 1 GiB overlay, {who} (createImage → active) vs `qemu-img convert`", [(r["nimbus"], r["floor"]) for r in snaps])
+            row(f"the same vs `qemu-img convert` + MD5 ‖ SHA-512 of its output", [(r["nimbus"], r["floor_hashed"]) for r in snaps])
     moves = samples.get("livemig", [])
     if moves:
         pairs = lambda key: [(r["nimbus"][key], r["floor"][key]) for r in moves]
