@@ -412,9 +412,6 @@ class Agent:
              "--heartbeat", "1", "--driver", "qemu", "--instances-path", str(self.instances), "--host-ip", address],
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def migration_lines(self, uuid: str) -> list[str]:
-        return [line for line in self.log.read_text(errors="replace").splitlines() if f"live migration of {uuid}:" in line]
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -431,9 +428,22 @@ MIGRATION_FIGURES = re.compile(r"disks copied in ([-+.\deE]+) seconds, memory in
 def migrate_nimbus(controller: Cloud, agents: dict[str, Agent], uuid: str) -> dict:
     """One live migration through the API, to whichever host the scheduler picks (the other one)."""
     source = agents[controller.server(uuid)["OS-EXT-SRV-ATTR:host"]]
-    logged = len(source.migration_lines(uuid))
+    log = open(source.log, "rb")
+    log.seek(0, os.SEEK_END)
     start = time.monotonic()
     controller.api("POST", f"/compute/v2.1/servers/{uuid}/action", json={"os-migrateLive": {"host": None, "block_migration": "auto"}})
+    # Until the source has logged QEMU's figures, only its log is watched: polling the API
+    # (and this process's HTTP client) would take CPU from the migration that the floor's,
+    # watched over QMP alone, does not lose.
+    logged = b""
+
+    def figures_logged():
+        nonlocal logged
+        logged += log.read()
+        return any(f"live migration of {uuid}:" in line for line in logged.decode(errors="replace").splitlines(keepends=True)
+                   if line.endswith("\n"))
+    wait(figures_logged, 300, f"the source's figures of the live migration of {uuid}", 0.01)
+    log.close()
 
     def arrived():
         s = controller.server(uuid)
@@ -442,10 +452,10 @@ def migrate_nimbus(controller: Cloud, agents: dict[str, Agent], uuid: str) -> di
         return s["status"] == "ACTIVE" and not s.get("OS-EXT-STS:task_state") and s["OS-EXT-SRV-ATTR:host"] != source.name
     wait(arrived, 300, f"the live migration of {uuid}", 0.02)
     wall = time.monotonic() - start
-    lines = wait(lambda: source.migration_lines(uuid)[logged:], 30, "the source's migration figures", 0.1)
-    figures = MIGRATION_FIGURES.search(lines[-1])
+    line = next(l for l in logged.decode(errors="replace").splitlines() if f"live migration of {uuid}:" in l)
+    figures = MIGRATION_FIGURES.search(line)
     if figures is None:
-        raise SystemExit(f"cannot read the migration figures in: {lines[-1]}")
+        raise SystemExit(f"cannot read the migration figures in: {line}")
     disk, total, downtime, ram = figures.groups()
     return {"wall": wall, "disk_copy": float(disk), "total": float(total), "downtime": float(downtime), "ram_mib": int(ram),
             "from": source.name}
@@ -496,7 +506,7 @@ def migrate_floor(floor: Floor, source: Path, name: str, address: str) -> tuple[
         outgoing.close()
     Floor.kill(source)
     return destination, {"wall": wall, "disk_copy": disk_copy, "total": info["total-time"] / 1000, "downtime": info["downtime"] / 1000,
-                         "ram_mib": info["ram"]["transferred"] >> 20}
+                         "ram_mib": info["ram"]["transferred"] >> 20, "query_migrate": info}
 
 
 def guest_dir(agents: dict[str, Agent], uuid: str, running: bool = True) -> Path:
@@ -676,12 +686,26 @@ def print_table(samples: dict[str, list]) -> None:
         row("live migration: wall (Nimbus: API call → ACTIVE on the other host)", pairs("wall"))
         print(f"| live migration: RAM sent | {median([r['nimbus']['ram_mib'] for r in moves]):.0f} MiB | "
               f"{median([r['floor']['ram_mib'] for r in moves]):.0f} MiB | | |")
+    spreads = []
+    for key in ("snapshot", "snapshot-agent"):
+        if samples.get(key):
+            spreads.append(f"{key}: Nimbus {min(r['nimbus'] for r in samples[key]):.2f}–{max(r['nimbus'] for r in samples[key]):.2f} s, "
+                           f"convert {min(r['floor'] for r in samples[key]):.2f}–{max(r['floor'] for r in samples[key]):.2f} s, "
+                           f"convert + digests {min(r['floor_hashed'] for r in samples[key]):.2f}–{max(r['floor_hashed'] for r in samples[key]):.2f} s")
+    for key, label in (("total", "total-time"), ("downtime", "downtime")):
+        if moves:
+            spreads.append(f"live migration {label}: Nimbus {min(r['nimbus'][key] for r in moves) * 1000:.0f}–"
+                           f"{max(r['nimbus'][key] for r in moves) * 1000:.0f} ms, floor {min(r['floor'][key] for r in moves) * 1000:.0f}–"
+                           f"{max(r['floor'][key] for r in moves) * 1000:.0f} ms")
     memory = samples.get("memory")
     if memory:
         m = memory[0]
         per_guest = (m["four_guests_kib"] - m["idle_kib"]) / 4
         print(f"| `nimbus up` RSS per running guest (0 → 4 guests) | {per_guest:.0f} KiB | QEMU's own RSS: {m['qemu_rss_kib'] / 1024:.0f} MiB | | |")
     print()
+    if spreads:
+        print("Spread (min–max over the runs): " + "; ".join(spreads) + ".")
+        print()
     print("Load average (1, 5, 15 min): " + "; ".join(f"{when} {' '.join(f'{v:.1f}' for v in load)}" for when, load in samples["load"]))
 
 
