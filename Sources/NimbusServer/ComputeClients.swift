@@ -3,7 +3,6 @@ import HostAPI
 import Virt
 import Foundation
 import Image
-import NIOCore
 import NimbusCore
 
 extension AuthContext {
@@ -106,26 +105,9 @@ struct InProcessImageTransfer: ImageTransfer {
         }
     }
 
-    func upload(imageID: String, from path: String, diskFormat: String) async throws {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw VirtError.failed("cannot read \(path)") }
-        defer { try? handle.close() }
-        try await images.upload(imageID, options: ImageService.UploadOptions(contentType: "application/octet-stream", expectedMD5: nil),
-                                body: FileChunks(handle: handle), caller: .computeService)
+    /// The image service is in this process, on this machine: it takes the file into its store
+    /// when it can, instead of receiving a copy of its bytes.
+    func upload(imageID: String, taking path: String, diskFormat: String) async throws {
+        try await images.upload(imageID, takingFile: path, caller: .computeService)
     }
-}
-
-/// A file read as upload chunks of 1 MiB.
-struct FileChunks: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
-    let handle: FileHandle
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        let handle: FileHandle
-        mutating func next() async throws -> ByteBuffer? {
-            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else { return nil }
-            return ByteBuffer(bytes: data)
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
 }

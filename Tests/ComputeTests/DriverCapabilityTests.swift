@@ -64,5 +64,5 @@ final class DriverCapabilityTests: XCTestCase {
 /// A host that never moves image data (its driver cannot snapshot).
 struct NoImages: ImageTransfer {
     func download(imageID: String, to path: String) async throws { throw VirtError.failed("no image service in this test") }
-    func upload(imageID: String, from path: String, diskFormat: String) async throws { throw VirtError.failed("no image service in this test") }
+    func upload(imageID: String, taking path: String, diskFormat: String) async throws { throw VirtError.failed("no image service in this test") }
 }

@@ -52,7 +52,7 @@ final class TestImages: ImageTransfer {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
-    func upload(imageID: String, from path: String, diskFormat: String) async throws {
+    func upload(imageID: String, taking path: String, diskFormat: String) async throws {
         let copy = (uploadDirectory as NSString).appendingPathComponent(imageID)
         try? FileManager.default.removeItem(atPath: copy)
         try FileManager.default.copyItem(atPath: path, toPath: copy)

@@ -38,6 +38,32 @@ extension ImageService {
     /// `PUT /v2/images/{id}/file`: queued → saving → active, or back to queued on any failure.
     public func upload<Body: AsyncSequence>(_ id: String, options: UploadOptions, body: Body, caller: AuthContext) async throws
     where Body.Element == ByteBuffer {
+        try await receive(id, options: options, caller: caller) { image, target in
+            try await self.ingest(image, body: body, into: target, expectedMD5: options.expectedMD5)
+        }
+    }
+
+    /// An upload of a file on this machine that the caller hands over (a snapshot's copy of a
+    /// guest's disk, made by a compute host in this process), with the same checks, records
+    /// and outcome as `PUT /v2/images/{id}/file`. The default store takes the file as it is
+    /// when it can (`adopt`), so its bytes are read once, to hash and inspect them, and not
+    /// written again; otherwise they are copied as an upload's are. The file is gone from
+    /// `path` once the data is in the store; if the upload fails first, whatever is left there
+    /// is the caller's to remove.
+    public func upload(_ id: String, takingFile path: String, caller: AuthContext) async throws {
+        // Opened first: the store may move the file while it is read.
+        let reader = try FileImageStore.FileReader(path: path)
+        defer { reader.close() }
+        let options = UploadOptions(contentType: "application/octet-stream", expectedMD5: nil)
+        try await receive(id, options: options, caller: caller) { image, target in
+            try await self.ingest(image, body: StoredDataSequence(reader: reader, chunkSize: Self.hashBatchSize), into: target,
+                                  expectedMD5: nil, adopting: path)
+        }
+    }
+
+    /// An upload's course around `ingest`: queued → saving → active, or back to queued on any failure.
+    private func receive(_ id: String, options: UploadOptions, caller: AuthContext,
+                         ingest ingestData: (Image, any ImageDataStore) async throws -> Ingested) async throws {
         try Self.requireOctetStream(options.contentType)
         var image = try await visibleImage(id, caller)
         try authorize("upload_image", caller, image)
@@ -56,7 +82,7 @@ extension ImageService {
         let ingested: Ingested
         do {
             try await checkUploadingCount(image)
-            ingested = try await ingest(image, body: body, into: target, expectedMD5: options.expectedMD5)
+            ingested = try await ingestData(image, target)
         } catch {
             try? await revertToQueued(image, from: .saving)
             throw error
@@ -86,10 +112,16 @@ extension ImageService {
 
     /// Streams `body` into `target`: hashing, inspecting and reserving quota batch by batch.
     /// Either the data is committed and checked, or nothing stays behind (no object, no usage).
-    func ingest<Body: AsyncSequence>(_ image: Image, body: Body, into target: any ImageDataStore, expectedMD5: String?) async throws -> Ingested
+    /// With `adopting`, `body` is that file's data, and the store takes the file itself if it
+    /// can: the bytes are then only hashed and inspected, not written. The quota is reserved
+    /// batch by batch all the same, and the object removed if it does not fit.
+    func ingest<Body: AsyncSequence>(_ image: Image, body: Body, into target: any ImageDataStore, expectedMD5: String?,
+                                     adopting file: String? = nil) async throws -> Ingested
     where Body.Element == ByteBuffer {
-        let writer = try target.beginWrite(imageID: image.id)
-        let pipeline = IngestPipeline(writer: writer, computeSHA256: !(image.properties["owner_specified.openstack.sha256"] ?? "").isEmpty)
+        let adopted = try file.flatMap { try target.adopt(imageID: image.id, file: $0) }
+        let writer = try adopted ?? target.beginWrite(imageID: image.id)
+        let pipeline = IngestPipeline(writer: adopted == nil ? writer : nil,
+                                      computeSHA256: !(image.properties["owner_specified.openstack.sha256"] ?? "").isEmpty)
         let sizeLimit = try await limit(.imageSizeTotal, project: image.owner)
         var reserved: Int64 = 0
         var written: Int64 = 0
@@ -272,7 +304,8 @@ extension ImageService {
 }
 
 /// Reads an `ImageDataReader` as the chunks an upload body arrives in, so staged or stored
-/// data goes through the same ingest path as a client's upload.
+/// data goes through the same ingest path as a client's upload. Each chunk is read straight
+/// into its buffer.
 struct StoredDataSequence: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let reader: any ImageDataReader
@@ -282,8 +315,16 @@ struct StoredDataSequence: AsyncSequence, Sendable {
         let reader: any ImageDataReader
         let chunkSize: Int
         mutating func next() async throws -> ByteBuffer? {
-            let bytes = try reader.read(upTo: chunkSize)
-            return bytes.isEmpty ? nil : ByteBuffer(bytes: bytes)
+            var buffer = ByteBufferAllocator().buffer(capacity: chunkSize)
+            // Until the chunk is full or the data ends: a short read is not the end.
+            while buffer.readableBytes < chunkSize {
+                let wanted = chunkSize - buffer.readableBytes
+                let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { free in
+                    try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: free.prefix(wanted)))
+                }
+                if n == 0 { break }
+            }
+            return buffer.readableBytes == 0 ? nil : buffer
         }
     }
 

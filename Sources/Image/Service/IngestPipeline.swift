@@ -13,6 +13,8 @@ import NIOCore
 /// an upload spent most of its time waiting for its own body. The write has its own chain
 /// because MD5 alone is the longest one (~1.4 s per GiB here, against ~1.25 s for SHA-512 and
 /// ~0.3 s for the write), and a `write(2)` that blocks on the filesystem then holds up no hash.
+/// Without a writer (the store already holds the data: `ImageDataStore.adopt`) there is no
+/// write chain.
 final class IngestPipeline: @unchecked Sendable {
     struct Result {
         var md5: Insecure.MD5
@@ -23,9 +25,9 @@ final class IngestPipeline: @unchecked Sendable {
     }
 
     /// Each batch is handed to this many serial queues.
-    private static let chains = 3
+    private let chains: Int
 
-    private let writer: any ImageDataWriter
+    private let writer: (any ImageDataWriter)?
     private let depth: Int
     private let hashQueue = DispatchQueue(label: "nimbus.image.sha512")
     private let md5Queue = DispatchQueue(label: "nimbus.image.md5")
@@ -44,8 +46,9 @@ final class IngestPipeline: @unchecked Sendable {
     private var waiter: CheckedContinuation<Void, Never>?
     private var waitingFor = 0
 
-    init(writer: any ImageDataWriter, computeSHA256: Bool, depth: Int = 4) {
+    init(writer: (any ImageDataWriter)?, computeSHA256: Bool, depth: Int = 4) {
         self.writer = writer
+        chains = writer == nil ? 2 : 3
         self.depth = depth
         if computeSHA256 { sha256 = SHA256() }
     }
@@ -53,9 +56,9 @@ final class IngestPipeline: @unchecked Sendable {
     /// Hands a batch to every chain, first waiting while `depth` batches are still in flight.
     /// Throws the first failure of an earlier batch (a write error).
     func submit(_ batch: [ByteBuffer]) async throws {
-        await waitUntil(pendingAtMost: Self.chains * (depth - 1))
+        await waitUntil(pendingAtMost: chains * (depth - 1))
         if let failure = lock.withLock({ failure }) { throw failure }
-        lock.withLock { pending += Self.chains }
+        lock.withLock { pending += chains }
         hashQueue.async {
             for chunk in batch { chunk.withUnsafeReadableBytes { self.sha512.update($0) } }
             self.finished(nil)
@@ -71,11 +74,12 @@ final class IngestPipeline: @unchecked Sendable {
             }
             self.finished(nil)
         }
+        guard let writer else { return }
         writeQueue.async {
             // After a failed write the object is abandoned: later batches are not written.
             guard self.lock.withLock({ self.failure == nil }) else { return self.finished(nil) }
             do {
-                for chunk in batch { try chunk.withUnsafeReadableBytes { try self.writer.write($0) } }
+                for chunk in batch { try chunk.withUnsafeReadableBytes { try writer.write($0) } }
                 self.finished(nil)
             } catch {
                 self.finished(error)

@@ -11,6 +11,12 @@ public protocol ImageDataStore: Sendable {
     var description: String { get }
     /// Starts a new object for the image. Nothing is visible until `commit`.
     func beginWrite(imageID: String) throws -> any ImageDataWriter
+    /// Starts a new object for the image whose data is the file at `file`, moved into the store
+    /// as it is (the file is gone from `file` afterwards); nil, with the file left where it was,
+    /// when this store cannot take it without copying (another file system, another kind of
+    /// store): then the data is written through `beginWrite`. The writer's `write` is not
+    /// called; `commit` and `abort` end it as for any other.
+    func adopt(imageID: String, file: String) throws -> (any ImageDataWriter)?
     /// Where `commit` puts the image's object; lets the staging area be found by image id.
     func location(imageID: String) -> String
     func open(location: String) throws -> any ImageDataReader
@@ -38,6 +44,8 @@ public protocol ImageDataReader: AnyObject, Sendable {
     func seek(to offset: Int64) throws
     /// Up to `count` bytes; an empty array at the end.
     func read(upTo count: Int) throws -> [UInt8]
+    /// Reads up to `buffer.count` bytes into `buffer`: how many, 0 at the end.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
     func close()
 }
 
@@ -110,6 +118,18 @@ public struct FileImageStore: ImageDataStore {
         try FileWriter(final: "\(directory)/\(imageID)")
     }
 
+    /// Renames the file into the store (as the object's `.partial`, so a crash leaves it to
+    /// `removeInterruptedWrites`), which needs the same file system; across file systems
+    /// `rename` fails with EXDEV and the caller copies instead.
+    public func adopt(imageID: String, file: String) throws -> (any ImageDataWriter)? {
+        let final = "\(directory)/\(imageID)"
+        guard rename(file, final + ".partial") == 0 else {
+            if errno == EXDEV { return nil }
+            throw ImageStoreError("cannot move \(file) into the store: \(String(cString: strerror(errno)))")
+        }
+        return try FileWriter(adopting: final)
+    }
+
     public func location(imageID: String) -> String { "file://\(directory)/\(imageID)" }
 
     func path(_ location: String) throws -> String {
@@ -158,6 +178,27 @@ public struct FileImageStore: ImageDataStore {
             partial = final + ".partial"
             fd = Glibc.open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw ImageStoreError("cannot create \(partial): \(String(cString: strerror(errno)))") }
+        }
+
+        /// The object whose data is already in `final`'s `.partial` (`adopt`). Its writeback
+        /// starts at once, so the disk writes it while the data is hashed, and `commit`'s fsync
+        /// waits only for the rest; it gets the mode of the store's other objects.
+        init(adopting final: String) throws {
+            self.final = final
+            partial = final + ".partial"
+            fd = Glibc.open(partial, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let reason = String(cString: strerror(errno))
+                unlink(partial)
+                throw ImageStoreError("cannot open \(partial): \(reason)")
+            }
+            fchmod(fd, 0o600)
+            var info = stat()
+            fstat(fd, &info)
+            written = Int64(info.st_size)
+            writebackStarted = written
+            // Only a hint, as in `write`.
+            _ = nimbus_start_writeback(fd, 0, written)
         }
 
         func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -213,10 +254,17 @@ public struct FileImageStore: ImageDataStore {
 
         func read(upTo count: Int) throws -> [UInt8] {
             var buffer = [UInt8](repeating: 0, count: count)
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, count) }
-            guard n >= 0 else { throw ImageStoreError("read failed: \(String(cString: strerror(errno)))") }
+            let n = try buffer.withUnsafeMutableBytes { try read(into: $0) }
             buffer.removeLast(count - n)
             return buffer
+        }
+
+        func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            while true {
+                let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+                if n >= 0 { return n }
+                if errno != EINTR { throw ImageStoreError("read failed: \(String(cString: strerror(errno)))") }
+            }
         }
 
         func close() {

@@ -44,9 +44,12 @@ public protocol ImageTransfer: Sendable {
     /// Writes the image's data to `path` (replacing any file there).
     /// Postcondition: on return the file is complete; on throw no file is left at `path`.
     func download(imageID: String, to path: String) async throws
-    /// Uploads the file at `path` as the data of an existing, `queued` image.
-    /// Postcondition: on return the image is `active` with that data.
-    func upload(imageID: String, from path: String, diskFormat: String) async throws
+    /// Uploads the file at `path` as the data of an existing, `queued` image. The caller hands
+    /// the file over: an image service on this machine may move it into its store rather than
+    /// copy its bytes, so the caller neither reads nor writes it afterwards, and removes
+    /// whatever is still at `path` once the call returns or throws.
+    /// Postcondition: on return the image is `active` with the file's data.
+    func upload(imageID: String, taking path: String, diskFormat: String) async throws
 }
 
 /// What every driver does.

@@ -131,7 +131,7 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
             throw VirtError.failed("cannot write \(path)")
         }
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try await images.upload(imageID: imageID, from: path, diskFormat: "qcow2")
+        try await images.upload(imageID: imageID, taking: path, diskFormat: "qcow2")
         try change(uuid, to: state, log: "snapshotted")
     }
 

@@ -1,8 +1,9 @@
 import Foundation
 import NimbusCore
 
-/// Snapshots: a standalone qcow2 copy of the root disk (its backing chain flattened), uploaded
-/// as the image's data.
+/// Snapshots: a standalone qcow2 copy of the root disk (its backing chain flattened), made in
+/// the guest's directory and handed to the image transfer as the image's data (an image service
+/// in this process moves it into its store rather than copying it).
 ///
 /// Running or paused guest: a QMP `blockdev-backup` job with `sync: full` into a fresh qcow2.
 /// The backup is point-in-time (copy-before-write: a guest write to a block not yet copied
@@ -23,7 +24,7 @@ extension QEMUDriver {
         } else {
             try await qemuImg.convertToQCOW2(paths.rootDisk, format: "qcow2", to: scratch)
         }
-        try await images.upload(imageID: imageID, from: scratch, diskFormat: "qcow2")
+        try await images.upload(imageID: imageID, taking: scratch, diskFormat: "qcow2")
     }
 
     private func backup(_ paths: GuestPaths, to scratch: String) async throws {
