@@ -132,7 +132,8 @@ class Cloud:
         self.data = workdir / "data"
         self.instances = workdir / "i"
         self.data.mkdir(parents=True)
-        (self.data / "nimbus.conf").write_text(f"[compute]\ninstances_path = {self.instances}\n" + conf)
+        # No dataplane: the figures are the guests' own, and nothing is wired in this namespace.
+        (self.data / "nimbus.conf").write_text(f"[compute]\ninstances_path = {self.instances}\n[network]\ndataplane = none\n" + conf)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(workdir / "nimbus.log", "ab")
@@ -409,7 +410,7 @@ class Agent:
         self.log = workdir / f"agent-{name}.log"
         self.process = subprocess.Popen(
             [binary, "agent", "--controller", controller.url, "--host", name, "--password-file", str(controller.password_file),
-             "--heartbeat", "1", "--driver", "qemu", "--instances-path", str(self.instances), "--host-ip", address],
+             "--heartbeat", "1", "--driver", "qemu", "--instances-path", str(self.instances), "--host-ip", address, "--dataplane", "none"],
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self) -> None:

@@ -1,4 +1,5 @@
 import Foundation
+import Dataplane
 import Hummingbird
 import Logging
 import NimbusCore
@@ -14,14 +15,18 @@ public struct AllInOne: Sendable {
     /// The driver of the compute host this process runs itself (`qemu`, `fake`), or `none`;
     /// nil: `[compute] driver`, except that `--fake-hosts` alone means fake hosts only.
     public var driver: String?
+    /// `[network] public_namespace`: the namespace of the default topology's `br-ex`.
+    public var publicNamespace: String?
 
-    public init(dataDir: String, listen: String?, adminPassword: String?, database: String?, fakeHosts: Int? = nil, driver: String? = nil) {
+    public init(dataDir: String, listen: String?, adminPassword: String?, database: String?, fakeHosts: Int? = nil, driver: String? = nil,
+                publicNamespace: String? = nil) {
         self.dataDir = dataDir
         self.listen = listen
         self.adminPassword = adminPassword
         self.database = database
         self.fakeHosts = fakeHosts
         self.driver = driver
+        self.publicNamespace = publicNamespace
     }
 
     /// The local host's driver, or nil for none.
@@ -59,7 +64,20 @@ public struct AllInOne: Sendable {
             config.set("neutron", "metadata_proxy_shared_secret", secret)
             generatedSecret = generated
         }
+        if let publicNamespace { config.set("network", "public_namespace", publicNamespace) }
         let localDriver = try localDriver(config)
+        var dataplaneNote: String?
+        if let localDriver {
+            let (dataplane, note) = HostDrivers.resolveDataplane(config.string("network", "dataplane"), driver: localDriver)
+            config.set("network", "dataplane", dataplane)
+            dataplaneNote = note
+        }
+        let notes = dataplaneNote.map { [$0] } ?? []
+        let localDataplane = localDriver != nil && config.string("network", "dataplane") == "linux"
+        if config.string("compute", "force_config_drive") == "auto" {
+            config.set("compute", "force_config_drive", localDataplane ? "false" : "true")
+        }
+        let topology = localDataplane && config.bool("network", "default_topology") ? try FirstStart.Topology(config) : nil
         let (host, port) = try Self.parseListen(config.string("DEFAULT", "listen"))
         let publicURL = config.string("DEFAULT", "public_url").isEmpty ? "http://\(host):\(port)" : config.string("DEFAULT", "public_url")
 
@@ -69,6 +87,18 @@ public struct AllInOne: Sendable {
         // Refuse an occupied port before touching the database, so the message is about the port.
         try PortProbe.checkFree(host: host, port: port)
 
+        if let topology, try HostDrivers.interfaceMappings(config)[PublicBridge.physicalNetwork] == nil {
+            // DevStack's br-ex, unless the operator gave the public network an interface of their own.
+            let namespace = config.string("network", "public_namespace")
+            do {
+                try HostDrivers.ensureDataplaneTools()
+                try await PublicBridge(gatewayCIDR: topology.gatewayCIDR, namespace: namespace.isEmpty ? nil : namespace).ensure()
+            } catch {
+                throw StartupError("could not make the public network's bridge \(PublicBridge.bridge): \(error)")
+            }
+            let mappings = config.list("linux_bridge", "physical_interface_mappings") + ["\(PublicBridge.physicalNetwork):\(PublicBridge.physicalInterface)"]
+            config.set("linux_bridge", "physical_interface_mappings", mappings.joined(separator: ","))
+        }
         let plane = try await NimbusControlPlane(dataDir: dir, config: config, publicURL: publicURL, logger: logger)
         let (password, generated) = try DataDirectory.adminPassword(dir, explicit: adminPassword)
         try await plane.bootstrap(adminPassword: password)
@@ -85,7 +115,7 @@ public struct AllInOne: Sendable {
         // With a real host, the flavors and the test image a first boot needs (DevStack's defaults).
         let firstStart = localDriver == "qemu"
             ? FirstStart(baseURL: URL(string: "http://\(host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host):\(port)/")!, adminPassword: password,
-                         imageCache: Self.imageCache, logger: logger)
+                         imageCache: Self.imageCache, topology: topology, logger: logger)
             : nil
         let app = Application(
             router: try plane.makeRouter(),
@@ -95,9 +125,9 @@ public struct AllInOne: Sendable {
                 // The server answers only once this returns, and the first start talks to it:
                 // that runs detached, and the ready line waits for it.
                 Task {
-                    var lines: [String] = []
+                    var lines = notes
                     if let firstStart {
-                        do { lines = try await firstStart.run() } catch { lines = ["Could not make the default flavors and test image: \(error)"] }
+                        do { lines += try await firstStart.run() } catch { lines.append("Could not make the default flavors, test image and networks: \(error)") }
                     }
                     // One write, so a supervisor reading the pipe sees the whole message at once.
                     let ready = lines.map { $0 + "\n" }.joined() + "Nimbus is ready at \(publicURL) (identity: \(publicURL)/identity/v3)\n"
@@ -109,7 +139,7 @@ public struct AllInOne: Sendable {
         let hosts = InProcessHosts(agents: agents)
         // The fleet ends at once when it has no hosts; that is not a failure.
         let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: hosts, successTerminationBehavior: .ignore),
-                                                                 .init(service: try plane.controllerNetworkAgents(localDataplane: localDriver != nil && config.string("network", "dataplane") != "none"))],
+                                                                 .init(service: try plane.controllerNetworkAgents(localDataplane: localDataplane))],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

@@ -39,10 +39,23 @@ enum HostDrivers {
         }
     }
 
-    static let dataplanes = ["linux", "none"]
+    static let dataplanes = ["auto", "linux", "none"]
 
-    /// The host's network agent for `dataplane` (`[network] dataplane`, `--dataplane`), nil for
-    /// none. Its tunnel endpoint is `[vxlan] local_ip`, else `hostIP`; its DHCP servers' files
+    /// The dataplane a host of driver `driver` runs for the configured `dataplane`: `auto` is
+    /// `linux` for real guests (`qemu`) when this process is root, which wiring needs, and
+    /// `none` otherwise, with a line for the operator saying why. Other values are returned as
+    /// they are (`networkAgent` rejects unknown ones).
+    static func resolveDataplane(_ dataplane: String, driver: String) -> (dataplane: String, note: String?) {
+        guard dataplane == "auto" else { return (dataplane, nil) }
+        guard driver == "qemu" else { return ("none", nil) }
+        guard geteuid() == 0 else {
+            return ("none", "Guests' ports are not wired (the network dataplane needs root; run as root, or set [network] dataplane = none to silence this).")
+        }
+        return ("linux", nil)
+    }
+
+    /// The host's network agent for `dataplane` (`[network] dataplane`, `--dataplane`, after
+    /// `resolveDataplane`), nil for none. Its tunnel endpoint is `[vxlan] local_ip`, else `hostIP`; its DHCP servers' files
     /// live in `stateDirectory`. dnsmasq, nftables and iproute2 are installed when missing, saying so.
     /// `metadataProxy` makes the proxy that serves the host's isolated networks' guests.
     static func networkAgent(_ dataplane: String, host: String, hostIP: String, link: any NetworkAgentLink, stateDirectory: String,
@@ -53,17 +66,8 @@ enum HostDrivers {
         case "linux": break
         default: throw StartupError("unknown network dataplane '\(dataplane)': expected one of \(dataplanes.joined(separator: ", "))")
         }
-        try HostTools.ensure([HostTool("dnsmasq", package: "dnsmasq-base"), HostTool("ip", package: "iproute2"), HostTool("bridge", package: "iproute2"),
-                              HostTool("nft", package: "nftables"), HostTool("sysctl", package: "procps")],
-                             install: true) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
-        var mappings: [String: String] = [:]
-        for pair in config.string("linux_bridge", "physical_interface_mappings").split(separator: ",") {
-            let parts = pair.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw StartupError("[linux_bridge] physical_interface_mappings: '\(pair)' is not physnet:interface")
-            }
-            mappings[parts[0]] = parts[1]
-        }
+        try ensureDataplaneTools()
+        let mappings = try interfaceMappings(config)
         let localIP = config.string("vxlan", "local_ip")
         let tunnelingIP = localIP.isEmpty ? hostIP : localIP
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
@@ -72,6 +76,27 @@ enum HostDrivers {
         return NetworkAgent(host: host, tunnelingIP: tunnelingIP, link: link, dataplane: dataplane,
                             metadata: MetadataProxies(makeProxy: metadataProxy, logger: logger),
                             resyncInterval: .seconds(try config.int("network", "resync_interval")), logger: logger)
+    }
+
+    /// Installs what the linux dataplane runs (dnsmasq, nftables, iproute2, procps) when it is
+    /// missing, saying so.
+    static func ensureDataplaneTools() throws {
+        try HostTools.ensure([HostTool("dnsmasq", package: "dnsmasq-base"), HostTool("ip", package: "iproute2"), HostTool("bridge", package: "iproute2"),
+                              HostTool("nft", package: "nftables"), HostTool("sysctl", package: "procps")],
+                             install: true) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+    }
+
+    /// `[linux_bridge] physical_interface_mappings`: each physical network's interface.
+    static func interfaceMappings(_ config: NimbusConfig) throws -> [String: String] {
+        var mappings: [String: String] = [:]
+        for pair in config.list("linux_bridge", "physical_interface_mappings") {
+            let parts = pair.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw StartupError("[linux_bridge] physical_interface_mappings: '\(pair)' is not physnet:interface")
+            }
+            mappings[parts[0]] = parts[1]
+        }
+        return mappings
     }
 
     /// A fake host's driver: `[fake_hosts]` sizes, `[DEFAULT] reserved_host_*` reservations.

@@ -124,8 +124,9 @@ public final class NimbusControlPlane: Sendable {
         settings.allocationRatios.cpu = try config.double("DEFAULT", "cpu_allocation_ratio")
         settings.allocationRatios.ram = try config.double("DEFAULT", "ram_allocation_ratio")
         settings.allocationRatios.disk = try config.double("DEFAULT", "disk_allocation_ratio")
-        settings.forceConfigDrive = ["true", "1", "yes"].contains(config.string("compute", "force_config_drive").lowercased())
-        settings.allowResizeToSameHost = ["true", "1", "yes"].contains(config.string("DEFAULT", "allow_resize_to_same_host").lowercased())
+        // `auto` is settled by `nimbus up` (AllInOne), which knows its host's dataplane; anywhere else it is on.
+        settings.forceConfigDrive = config.string("compute", "force_config_drive") == "auto" || config.bool("compute", "force_config_drive")
+        settings.allowResizeToSameHost = config.bool("DEFAULT", "allow_resize_to_same_host")
         settings.metadataProxySharedSecret = config.string("neutron", "metadata_proxy_shared_secret")
         return settings
     }
@@ -148,7 +149,8 @@ public final class NimbusControlPlane: Sendable {
         let hostName = config.string("compute", "host").isEmpty ? ProcessInfo.processInfo.hostName : config.string("compute", "host")
         let hostIP = config.string("DEFAULT", "my_ip")
         let driver = try await HostDrivers.make(name, instancesPath: instancesPath, hostIP: hostIP, images: images, config: config, logger: logger)
-        let networkAgent = try HostDrivers.networkAgent(config.string("network", "dataplane"), host: hostName, hostIP: hostIP,
+        let dataplane = HostDrivers.resolveDataplane(config.string("network", "dataplane"), driver: name).dataplane
+        let networkAgent = try HostDrivers.networkAgent(dataplane, host: hostName, hostIP: hostIP,
                                                         link: InProcessNetworkAgentLink(network: network), stateDirectory: dataDir + "/dataplane",
                                                         metadataProxy: { [self] lookup in metadataProxy(lookup: lookup) }, config: config, logger: logger)
         return try HostDrivers.agent(host: hostName, hostIP: hostIP, driver: driver, link: LocalAgentLink(conductor: compute.conductor), images: images,

@@ -64,6 +64,9 @@ public struct RemoteAgent: Sendable {
         }
         if let vncListen = options.vncListen { config.set("vnc", "server_listen", vncListen) }
         if let dataplane = options.dataplane { config.set("network", "dataplane", dataplane) }
+        let (dataplane, note) = HostDrivers.resolveDataplane(config.string("network", "dataplane"), driver: options.driver)
+        config.set("network", "dataplane", dataplane)
+        if let note { FileHandle.standardOutput.write(Data((note + "\n").utf8)) }
         let driver = try await HostDrivers.make(options.driver, instancesPath: options.instancesPath, hostIP: options.hostIP, images: link,
                                                 config: config, logger: logger)
         let network = try HostDrivers.networkAgent(config.string("network", "dataplane"), host: options.host, hostIP: options.hostIP, link: link,

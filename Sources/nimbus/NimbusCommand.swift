@@ -67,8 +67,15 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Driver of the compute host this process runs itself: qemu (real guests; the default), fake, or none. With --fake-hosts alone: none.")
     var driver: String?
 
+    @Option(help: "Network namespace (made when missing) for the public network's bridge br-ex and its gateway address, instead of this host's own namespace ([network] public_namespace).")
+    var publicNamespace: String?
+
     func run() async throws {
-        try await runOrExit { try await server.allInOne(fakeHosts: fakeHosts, driver: driver).run() }
+        try await runOrExit {
+            var allInOne = server.allInOne(fakeHosts: fakeHosts, driver: driver)
+            allInOne.publicNamespace = publicNamespace
+            try await allInOne.run()
+        }
     }
 }
 
@@ -103,7 +110,7 @@ struct Agent: AsyncParsableCommand {
     var configFile: String?
     @Option(help: "Address this host's guests' VNC servers listen on (qemu driver), one the controller's console proxy reaches (default: [vnc] server_listen of --config-file, else 127.0.0.1).")
     var vncListen: String?
-    @Option(help: "Network dataplane: linux (bridges, taps, VXLAN, dnsmasq) or none (default: [network] dataplane of --config-file, else none).")
+    @Option(help: "Network dataplane: linux (bridges, taps, VXLAN, dnsmasq), none, or auto: linux for the qemu driver when run as root, else none (default: [network] dataplane of --config-file, else auto).")
     var dataplane: String?
 
     func run() async throws {

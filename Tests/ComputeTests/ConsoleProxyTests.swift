@@ -25,7 +25,8 @@ final class ConsoleProxyTests: XCTestCase {
             let instances = "/tmp/ncp-\(UUID().uuidString.prefix(8).lowercased())"
             defer { Self.removeGuests(instances) }
             var cloud = try await TestCloud.make(engine)
-            cloud.settings = ["compute": ["host": "qemu-console", "force_config_drive": "false"], "DEFAULT": ["report_interval": "1"]]
+            cloud.settings = ["compute": ["host": "qemu-console", "force_config_drive": "false"], "DEFAULT": ["report_interval": "1"],
+                              "network": ["dataplane": "none"]]
             let plane = try await cloud.start()
             let started = cloud
             let agent = try await plane.localHost(driver: "qemu", instancesPath: instances)

@@ -183,6 +183,12 @@ class Nimbus:
         self.ready_timeout = READY_TIMEOUT
         # More nimbus.conf, appended to what start() writes.
         self.extra_conf = ""
+        # More arguments of the command.
+        self.extra_args: list[str] = []
+        # `[network] dataplane` of nimbus.conf: none, so that tests running the server in this
+        # (root) namespace never wire bridges and taps here; None leaves nimbus up's default
+        # (auto: linux for its QEMU host when root), for tests that run it in a namespace.
+        self.dataplane: str | None = "none"
         # The network namespace the server (and every `openstack` command) runs in; None: this one.
         self.netns: str | None = None
 
@@ -204,8 +210,10 @@ class Nimbus:
                  "--property", "hw_disk_bus=virtio", "--property", "os_distro=nimbus-test", name)
 
     def in_netns(self, command: list[str]) -> list[str]:
-        """`command`, run in the server's network namespace when it has one."""
-        return (["ip", "netns", "exec", self.netns] if self.netns else []) + command
+        """`command`, run in the server's network namespace when it has one. `nsenter --net`
+        rather than `ip netns exec`, whose private mount namespace would hide the namespaces a
+        server makes (`ip netns add`) from everyone else."""
+        return (["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []) + command
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -225,6 +233,7 @@ class Nimbus:
         if self.fake_hosts is not None:
             # Compute hosts with the fake driver: fake-1 and fake-2.
             args += ["--fake-hosts", str(self.fake_hosts)]
+        args += self.extra_args
         if self.backend == "postgres":
             self._pg_dbname = "nimbus_e2e_" + secrets.token_hex(6)
             _psql(POSTGRES_URL, f'CREATE DATABASE "{self._pg_dbname}"')
@@ -241,7 +250,8 @@ class Nimbus:
         (self.data_dir / "nimbus.conf").write_text("[glance_store]\nenabled_backends = local:file, backup:file\n"
                                                    "[DEFAULT]\nreport_interval = 1\n"
                                                    "[identity]\npassword_hash_rounds = 4\n"
-                                                   "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:199\n" + self.extra_conf)
+                                                   "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:199\n"
+                                                   + (f"[network]\ndataplane = {self.dataplane}\n" if self.dataplane else "") + self.extra_conf)
 
         self._log_file = open(self.log_path, "wb")
         self.process = subprocess.Popen(

@@ -54,7 +54,7 @@ class Host:
         self.process = subprocess.Popen(
             [str(nimbus_binary()), "agent", "--controller", self.cloud.base_url, "--host", self.name,
              "--password-file", str(self.password_file), "--heartbeat", "1", "--driver", "qemu",
-             "--instances-path", str(self.instances), "--host-ip", self.address],
+             "--instances-path", str(self.instances), "--host-ip", self.address, "--dataplane", "none"],
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def kill(self) -> None:

@@ -58,7 +58,7 @@ class SplitCloud(Nimbus):
         log = open(self.agent_log, "ab")
         self.agent = subprocess.Popen(
             [str(nimbus_binary()), "agent", "--controller", self.base_url, "--host", HOST, "--password-file", str(self.password_file),
-             "--heartbeat", "1", "--driver", "qemu", "--instances-path", str(self.instances), "--config-file", str(self.agent_conf)],
+             "--heartbeat", "1", "--driver", "qemu", "--instances-path", str(self.instances), "--config-file", str(self.agent_conf), "--dataplane", "none"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(lambda: self.service_state() == "up", 60, f"the agent to register (log: {self.agent_log})")
 

@@ -81,14 +81,22 @@ public struct NimbusConfig: Sendable {
                help: "Name of that compute host (its service, hypervisor and placement provider); empty: the machine's host name."),
         Option(section: "compute", name: "instances_path", defaultValue: "",
                help: "Directory of the guests' disks, sockets and logs; empty: DATA_DIR/instances (or a short directory under /var/tmp when that path is too long for QEMU's sockets)."),
-        Option(section: "compute", name: "force_config_drive", defaultValue: "true",
-               help: "Give every server a config drive (an ISO 9660 `config-2` volume with its metadata), asked for or not. On by default until guests reach a metadata service over their network (Nova's default is off)."),
+        Option(section: "compute", name: "force_config_drive", defaultValue: "auto",
+               help: "Give every server a config drive (an ISO 9660 `config-2` volume with its metadata), asked for or not: true, false, or auto: off when `nimbus up`'s own host runs the linux dataplane, whose guests reach the metadata service over their network (Nova's default is off), on otherwise (a `nimbus controller` cannot see its agents' dataplanes: set false when they run linux)."),
         Option(section: "compute", name: "shutdown_timeout", defaultValue: "60",
                help: "Seconds a guest gets to shut down by ACPI (stop, soft reboot) before it is stopped hard."),
         Option(section: "compute", name: "sync_power_state_interval", defaultValue: "10",
                help: "Seconds between a compute host's reports of every guest's power state (Nova's _sync_power_states; Nova's default is 600): an ACTIVE server whose guest shut down becomes SHUTOFF. Guests that stop by themselves are also reported at once when the driver notices (QEMU: its process exits). 0 or less: only the report at the agent's start, which also destroys guests whose server is gone."),
-        Option(section: "network", name: "dataplane", defaultValue: "none",
-               help: "The network dataplane of the compute host `nimbus up` runs itself (`nimbus agent --dataplane` for agents): linux (bridges, taps, VXLAN and dnsmasq, as Neutron's Linux bridge and DHCP agents) or none (ports exist only in the API). Off by default until `nimbus up` makes DevStack's default topology."),
+        Option(section: "network", name: "dataplane", defaultValue: "auto",
+               help: "The network dataplane of the compute host `nimbus up` runs itself (`nimbus agent --dataplane` for agents): linux (bridges, taps, VXLAN and dnsmasq, as Neutron's Linux bridge and DHCP agents), none (ports exist only in the API), or auto: linux for a host of real guests (the qemu driver) when running as root, none otherwise."),
+        Option(section: "network", name: "default_topology", defaultValue: "true",
+               help: "When `nimbus up`'s own host runs the linux dataplane, make DevStack's networks on first start: an external flat `public` network on the `br-ex` bridge, which holds its gateway address, and for the admin project a `private` network with `router1` to `public`."),
+        Option(section: "network", name: "floating_range", defaultValue: "172.24.4.0/24",
+               help: "The default `public` subnet (DevStack's FLOATING_RANGE); its first address is the gateway, held by `br-ex`."),
+        Option(section: "network", name: "fixed_range", defaultValue: "10.0.0.0/26",
+               help: "The default `private` subnet (DevStack's private subnet)."),
+        Option(section: "network", name: "public_namespace", defaultValue: "",
+               help: "A network namespace (made when missing) to hold `br-ex` and the public gateway address instead of the host's own: the host's routing is then untouched, and the public side is reached with `ip netns exec <name>`."),
         Option(section: "network", name: "resync_interval", defaultValue: "2",
                help: "Seconds between a host's comparisons of its dataplane with what the controller says it should be; changes a guest's start needs are applied at once."),
         Option(section: "vxlan", name: "local_ip", defaultValue: "",
@@ -206,7 +214,6 @@ public struct NimbusConfig: Sendable {
         return v
     }
 
-    /// The sample file written on first start: every option, commented out at its default.
     /// A number option; a value that is not one is an error naming the option.
     public func double(_ section: String, _ name: String) throws -> Double {
         let value = string(section, name)
@@ -219,6 +226,12 @@ public struct NimbusConfig: Sendable {
         string(section, name).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
+    /// A yes/no option: true, 1 or yes (any case) is yes, anything else no.
+    public func bool(_ section: String, _ name: String) -> Bool {
+        ["true", "1", "yes"].contains(string(section, name).lowercased())
+    }
+
+    /// The sample file written on first start: every option, commented out at its default.
     public static func sampleText() -> String {
         var out = "# Nimbus configuration. Every option is shown at its default; uncomment to change.\n"
         var current = ""
