@@ -139,9 +139,14 @@ struct NetworkServiceClient: NetworkClient {
         for key in ["binding:vif_type", "binding:host_id"] { binding[key] = port[key]?.stringValue }
         for (key, value) in port["binding:vif_details"]?.objectValue ?? [:] { binding[key] = value.stringValue ?? value.serialized() }
         let id = port["id"]?.stringValue ?? ""
+        let fixedIPs = port["fixed_ips"]?.arrayValue ?? []
+        var subnets: [String: String] = [:]
+        for fixed in fixedIPs {
+            if let address = fixed["ip_address"]?.stringValue, let subnet = fixed["subnet_id"]?.stringValue { subnets[address] = subnet }
+        }
         return AttachedNIC(portID: id, networkID: networkID, networkName: name, macAddress: port["mac_address"]?.stringValue ?? "",
-                           fixedIPs: port["fixed_ips"]?.arrayValue?.compactMap { $0["ip_address"]?.stringValue } ?? [], binding: binding,
-                           floatingIPs: try await network.floatingAddresses(port: id))
+                           fixedIPs: fixedIPs.compactMap { $0["ip_address"]?.stringValue }, binding: binding,
+                           floatingIPs: try await network.floatingAddresses(port: id), subnets: subnets, status: port["status"]?.stringValue ?? "")
     }
 
     func attached(instance: String) async throws -> [AttachedNIC] {

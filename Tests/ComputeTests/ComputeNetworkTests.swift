@@ -80,6 +80,43 @@ final class ComputeNetworkTests: XCTestCase {
         }
     }
 
+    func testOSInterfaceShowsTheServersPortsToItsProjectOnly() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let network = try await api.call(.post, "/networking/v2.0/networks", token: admin, body: ["network": ["name": "net-if"]])
+            let networkID = try XCTUnwrap(network.json["network"]?["id"]?.stringValue, network.text)
+            let subnet = try await api.call(.post, "/networking/v2.0/subnets", token: admin,
+                                            body: ["subnet": ["network_id": .string(networkID), "cidr": "10.31.0.0/24", "ip_version": 4]])
+            let subnetID = try XCTUnwrap(subnet.json["subnet"]?["id"]?.stringValue, subnet.text)
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor,
+                                                extra: ["networks": [["uuid": .string(networkID), "fixed_ip": "10.31.0.7"]]])
+            let serverID = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            _ = try await Compute.waitFor(api, serverID, token: admin, status: "ACTIVE")
+            let ports = try await api.call(.get, "/networking/v2.0/ports?device_id=\(serverID)", token: admin)
+            let port = try XCTUnwrap(ports.json["ports"]?.arrayValue?.first, ports.text)
+            let portID = try XCTUnwrap(port["id"]?.stringValue)
+
+            let listed = try await Compute.call(api, .get, "/servers/\(serverID)/os-interface", token: admin)
+            XCTAssertEqual(listed.status, 200, listed.text)
+            let attachments = listed.json["interfaceAttachments"]?.arrayValue ?? []
+            XCTAssertEqual(attachments.count, 1, listed.text)
+            let expected: JSON = ["port_id": .string(portID), "net_id": .string(networkID), "mac_addr": port["mac_address"] ?? .null,
+                                  "port_state": "ACTIVE", "fixed_ips": [["ip_address": "10.31.0.7", "subnet_id": .string(subnetID)]]]
+            XCTAssertEqual(attachments.first, expected, listed.text)
+            let shown = try await Compute.call(api, .get, "/servers/\(serverID)/os-interface/\(portID)", token: admin)
+            XCTAssertEqual(shown.json["interfaceAttachment"], expected, shown.text)
+
+            // A port that is not the server's, a server of another project: Nova's 404s.
+            let other = try await Compute.call(api, .get, "/servers/\(serverID)/os-interface/\(Identifiers.uuid())", token: admin)
+            XCTAssertEqual(other.status, 404, other.text)
+            XCTAssertNotNil(other.json["itemNotFound"], other.text)
+            let outsider = try await api.projectUser(admin: admin, name: "if-outsider")
+            let hidden = try await Compute.call(api, .get, "/servers/\(serverID)/os-interface", token: outsider.token)
+            XCTAssertEqual(hidden.status, 404, hidden.text)
+        }
+    }
+
     func testAutoGivesAProjectWithoutANetworkItsAutoAllocatedOne() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
             let admin = try await api.adminToken(cloud)

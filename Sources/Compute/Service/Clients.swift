@@ -174,17 +174,23 @@ public struct AttachedNIC: Sendable, Equatable {
     public var binding: [String: String]
     /// Floating addresses NATed to this port, by the fixed address they reach.
     public var floatingIPs: [String: String]
+    /// The subnet of each fixed address.
+    public var subnets: [String: String]
+    /// The port's `status` (ACTIVE once its host wired it), as `os-interface` shows it.
+    public var status: String
 
     public init(portID: String, networkID: String, networkName: String, macAddress: String, fixedIPs: [String], binding: [String: String] = [:],
-                floatingIPs: [String: String] = [:]) {
+                floatingIPs: [String: String] = [:], subnets: [String: String] = [:], status: String = "") {
         (self.portID, self.networkID, self.networkName, self.macAddress, self.fixedIPs, self.binding, self.floatingIPs) =
             (portID, networkID, networkName, macAddress, fixedIPs, binding, floatingIPs)
+        (self.subnets, self.status) = (subnets, status)
     }
 
     var json: JSON {
         ["port_id": .string(portID), "network_id": .string(networkID), "network_name": .string(networkName), "mac_address": .string(macAddress),
          "fixed_ips": .array(fixedIPs.map { .string($0) }), "binding": .object(binding.mapValues { .string($0) }),
-         "floating_ips": .object(floatingIPs.mapValues { .string($0) })]
+         "floating_ips": .object(floatingIPs.mapValues { .string($0) }), "subnets": .object(subnets.mapValues { .string($0) }),
+         "status": .string(status)]
     }
 
     init?(json: JSON) {
@@ -192,7 +198,14 @@ public struct AttachedNIC: Sendable, Equatable {
         self.init(portID: port, networkID: json["network_id"]?.stringValue ?? "", networkName: json["network_name"]?.stringValue ?? "",
                   macAddress: json["mac_address"]?.stringValue ?? "", fixedIPs: json["fixed_ips"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                   binding: json["binding"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
-                  floatingIPs: json["floating_ips"]?.objectValue?.compactMapValues(\.stringValue) ?? [:])
+                  floatingIPs: json["floating_ips"]?.objectValue?.compactMapValues(\.stringValue) ?? [:],
+                  subnets: json["subnets"]?.objectValue?.compactMapValues(\.stringValue) ?? [:], status: json["status"]?.stringValue ?? "")
+    }
+
+    /// Nova's `os-interface` view of the port.
+    var interfaceAttachment: JSON {
+        ["port_id": .string(portID), "net_id": .string(networkID), "mac_addr": .string(macAddress), "port_state": .string(status),
+         "fixed_ips": .array(fixedIPs.map { ["ip_address": .string($0), "subnet_id": subnets[$0].map(JSON.string) ?? .null] })]
     }
 
     /// The port as the host's driver plugs it (the MTU is the network's, carried in the binding).

@@ -1,0 +1,17 @@
+import Hummingbird
+import NimbusCore
+
+extension ComputeRoutes {
+    /// `os-interface`: the server's ports as Nova lists them (`openstack port list --server`
+    /// works from Neutron; Tempest and Ansible ask Nova).
+    func registerInterfaces(_ api: RouterGroup<Context>) {
+        api.get("/servers/:id/os-interface") { _, context in
+            JSONResponse(["interfaceAttachments": .array(try await service.interfaces(try context.parameters.require("id"),
+                                                                                       caller: try context.requireAuth()))]).response()
+        }
+        api.get("/servers/:id/os-interface/:port") { _, context in
+            JSONResponse(["interfaceAttachment": try await service.interface(try context.parameters.require("id"), port: try context.parameters.require("port"),
+                                                                             caller: try context.requireAuth())]).response()
+        }
+    }
+}
