@@ -60,7 +60,7 @@ public struct DataplaneTrace: Sendable {
         public var id: String
         /// `provider:network_type`.
         public var networkType: String
-        /// `provider:segmentation_id` (the VNI of a `vxlan` network).
+        /// `provider:segmentation_id` (the VNI of a `vxlan` network, the VLAN id of a `vlan` one).
         public var segmentationID: Int?
         /// The tunnel endpoints of the other hosts with something on the network, which this
         /// host's VXLAN interface must flood to; nil when they are not known (not compared).
@@ -116,7 +116,7 @@ public struct DataplaneTrace: Sendable {
 
     /// One link of the chain.
     public enum Kind: String, Sendable, CaseIterable {
-        case port, tap, bridge, vxlan, flooding, securityGroups = "security groups"
+        case port, tap, bridge, vxlan, vlan, flooding, securityGroups = "security groups"
         case dhcpNamespace = "dhcp namespace", dhcpInterface = "dhcp interface", dnsmasq, dhcpHostEntry = "dhcp host entry"
         case routerNamespace = "router namespace", routerInterface = "router interface", routerGateway = "router gateway"
         case floatingIPNAT = "floating ip nat", metadata
@@ -202,7 +202,9 @@ public struct DataplaneTrace: Sendable {
         }
     }
 
-    /// The port's tap (when `port` is given), the network's bridge and, for `vxlan`, its VXLAN interface.
+    /// The port's tap (when `port` is given), the network's bridge and, for `vxlan`, its VXLAN
+    /// interface; for `vlan`, its VLAN sub-interface (found by its VLAN id: which physical
+    /// interface it hangs from is the host's configuration, not the API's).
     func checkLayer2(port: Port?, network: Network, interfaces: [String: IPRoute.Link]) -> [Link] {
         var links: [Link] = []
         let bridge = DeviceNames.bridge(network: network.id)
@@ -245,6 +247,20 @@ public struct DataplaneTrace: Sendable {
                 }
             } else {
                 links.append(Link(.vxlan, name, .broken("does not exist")))
+            }
+        }
+        if network.networkType == "vlan" {
+            guard let vlan = network.segmentationID else {
+                links.append(Link(.vlan, "vlan", .broken("the network has no VLAN id")))
+                return links
+            }
+            let tagged = interfaces.values.filter { $0.kind == "vlan" && $0.linkinfo?.info_data?.id == vlan }.sorted { $0.ifname < $1.ifname }
+            if let link = tagged.first(where: { $0.master == bridge }) ?? tagged.first {
+                links.append(link.master != bridge ? Link(.vlan, link.ifname, .broken("is on \(link.master ?? "no bridge"), not \(bridge)"))
+                             : !link.isUp ? Link(.vlan, link.ifname, .broken("is down"))
+                             : Link(.vlan, link.ifname, .ok, "VLAN \(vlan), up, on \(bridge)"))
+            } else {
+                links.append(Link(.vlan, "VLAN \(vlan)", .broken("no VLAN interface with that id exists")))
             }
         }
         return links

@@ -100,15 +100,24 @@ public actor LinuxBridgeDataplane {
         for vif in pinned where !ports.contains(where: { $0.id == vif.portID }) { ports.append((vif.portID, vif.networkID, true)) }
         let networkIDs = Set(ports.map(\.network)).union(state.dhcp.map(\.networkID)).union(state.routers.flatMap(\.networkIDs))
 
+        // Networks whose bridge or way off the host could not be made: their ports are not
+        // plugged (as Neutron's Linux bridge agent leaves a port of an unknown network type).
+        var unwired: Set<String> = []
         for id in networkIDs.sorted() {
             let network = networks[id] ?? .init(id: id, networkType: "local", mtu: pinned.first { $0.networkID == id }?.mtu ?? 1500)
             let bridge = DeviceNames.bridge(network: id)
             wanted.insert(bridge)
             do {
+                guard Self.networkTypes.contains(network.networkType) else {
+                    // `gre` (ML2 has a type driver for it): Neutron's Linux bridge agent carries
+                    // no GRE, and its mechanism driver binds no port on such a segment.
+                    throw DataplaneError("network type \(network.networkType) is not supported by the Linux bridge dataplane (\(Self.networkTypes.joined(separator: ", ")) are)")
+                }
                 try await ensureBridge(bridge, mtu: network.mtu, links: &links)
                 if let uplink = try await ensureUplink(network, bridge: bridge, links: &links) { wanted.insert(uplink) }
             } catch {
                 problems.append("network \(id): \(error)")
+                unwired.insert(id)
             }
         }
 
@@ -116,6 +125,10 @@ public actor LinuxBridgeDataplane {
         for port in ports {
             let tap = DeviceNames.tap(port: port.id)
             wanted.insert(tap)
+            guard !unwired.contains(port.network) else {
+                problems.append("port \(port.id): not plugged, its network \(port.network) is not wired")
+                continue
+            }
             let mtu = networks[port.network]?.mtu ?? pinned.first { $0.portID == port.id }?.mtu ?? 1500
             do {
                 try await ensureTap(tap, bridge: DeviceNames.bridge(network: port.network), mtu: mtu, up: port.up, links: &links)
@@ -182,7 +195,7 @@ public actor LinuxBridgeDataplane {
     }
 
     /// The network's way off the host, attached to its bridge: its name, or nil for a `local`
-    /// network.
+    /// network (or a `flat` one, whose mapped interface is the operator's).
     func ensureUplink(_ network: HostNetworkState.Network, bridge: String, links: inout [String: IPRoute.Link]) async throws -> String? {
         switch network.networkType {
         case "vxlan":
@@ -206,9 +219,14 @@ public actor LinuxBridgeDataplane {
                 return nil
             }
             guard let vlan = network.segmentationID else { throw DataplaneError("a vlan network without a VLAN id") }
-            let name = "\(interface.prefix(10)).\(vlan)"
+            let name = Self.vlanInterface(physical: interface, vlan: vlan)
             if links[name] == nil {
-                try await IPRoute.ip(["link", "add", "link", interface, "name", name, "type", "vlan", "id", String(vlan)], netns: settings.hostNamespace)
+                do {
+                    try await IPRoute.ip(["link", "add", "link", interface, "name", name, "type", "vlan", "id", String(vlan)], netns: settings.hostNamespace)
+                } catch let error as HostProcessError {
+                    // A kernel without 802.1Q answers "Unknown device type": said as the kernel says it.
+                    throw DataplaneError("\(Self.vlanUnavailable) \(name) on \(interface): \(error.message)")
+                }
                 links[name] = IPRoute.Link(ifname: name, ifalias: marker, linkinfo: .init(info_kind: "vlan"))
             }
             try await attach(name, to: bridge, mtu: network.mtu, links: &links)
@@ -217,6 +235,16 @@ public actor LinuxBridgeDataplane {
             return nil
         }
     }
+
+    /// The network types the Linux bridge dataplane wires (Neutron's Linux bridge agent's).
+    static let networkTypes = ["local", "flat", "vlan", "vxlan"]
+
+    /// The start of the problem a VLAN interface the kernel would not make is reported with.
+    static let vlanUnavailable = "cannot make VLAN interface"
+
+    /// A `vlan` network's sub-interface of the physical interface: `<interface>.<VLAN id>`,
+    /// the interface's name cut to 10 characters so the whole fits Linux's 15.
+    static func vlanInterface(physical: String, vlan: Int) -> String { "\(physical.prefix(10)).\(vlan)" }
 
     /// A VXLAN device floods broadcast and unknown traffic to every peer through all-zero FDB
     /// entries (as the Linux bridge agent with l2population does): exactly one per peer.

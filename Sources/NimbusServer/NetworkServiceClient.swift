@@ -78,7 +78,12 @@ struct NetworkServiceClient: NetworkClient {
             }
             var attached: [AttachedNIC] = []
             for port in ports {
-                attached.append(try await nic(try await network.bindPort(port, host: host, instance: instance, availabilityZone: zone)))
+                let bound = try await network.bindPort(port, host: host, instance: instance, availabilityZone: zone)
+                // Nova's PortBindingFailed: no host agent can carry the port's network there.
+                if bound["binding:vif_type"]?.stringValue == "binding_failed" {
+                    throw APIError.badRequest("Binding failed for port \(port), please check neutron logs for more information.")
+                }
+                attached.append(try await nic(bound))
             }
             return attached
         } catch {

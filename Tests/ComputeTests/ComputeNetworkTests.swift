@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import HTTPTypes
 import NimbusCore
 import NimbusTestSupport
@@ -244,6 +245,28 @@ final class ComputeNetworkTests: XCTestCase {
             let second = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": [["uuid": .string(networkID)]]])
             let failed = try await Compute.waitFor(api, try XCTUnwrap(second.json["server"]?["id"]?.stringValue), token: admin, status: "ERROR")
             XCTAssertTrue(failed["fault"]?["message"]?.stringValue?.contains("Failed to allocate the network") ?? false, failed.serialized())
+        }
+    }
+
+    /// Nova's PortBindingFailed: a host whose Linux bridge agent runs the dataplane carries no
+    /// `gre` network (Neutron's Linux bridge agent has no GRE), so the port fails to bind there
+    /// and the build fails with Nova's fault, not rescheduled.
+    func testABuildOnAGRENetworkFailsOnAHostWhoseLinuxBridgeAgentCannotCarryIt() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            // fake-1 as a host running the Linux dataplane: its agent reports vxlan as its one tunnel type.
+            try await plane.network.applyNetworkReport(NetworkAgentReport(host: "fake-1", tunnelingIP: "10.250.0.1"))
+            let network = try await api.call(.post, "/networking/v2.0/networks", token: admin,
+                                             body: ["network": ["name": "tunnel", "provider:network_type": "gre"]])
+            let networkID = try XCTUnwrap(network.json["network"]?["id"]?.stringValue, network.text)
+            _ = try await api.call(.post, "/networking/v2.0/subnets", token: admin,
+                                   body: ["subnet": ["network_id": .string(networkID), "cidr": "10.32.0.0/24", "ip_version": 4]])
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": [["uuid": .string(networkID)]]])
+            let failed = try await Compute.waitFor(api, try XCTUnwrap(booted.json["server"]?["id"]?.stringValue), token: admin, status: "ERROR")
+            let message = failed["fault"]?["message"]?.stringValue ?? ""
+            XCTAssertTrue(message.contains("Failed to allocate the network(s), not rescheduling."), failed.serialized())
+            XCTAssertTrue(message.contains("Binding failed for port"), failed.serialized())
         }
     }
 }

@@ -207,4 +207,95 @@ final class LinuxBridgeDataplaneTests: XCTestCase {
         let namesAfterRemoval = try await IPRoute.links(netns: host).map(\.ifname)
         XCTAssertFalse(Set(namesAfterRemoval).contains(DeviceNames.bridge(network: network)))
     }
+
+    /// A `vlan` network: its bridge takes a VLAN sub-interface of the interface its physical
+    /// network is mapped to (never the interface itself), and a guest on it reaches a "switch"
+    /// namespace across that interface with the network's tag. On a kernel without 802.1Q the
+    /// network is not wired, its port is not plugged, and the test is skipped with the kernel's
+    /// own error.
+    func testAVLANNetworkIsWiredAsASubInterfaceOfItsMappedInterface() async throws {
+        let host = try await makeNamespace("nbt-vh-\(suffix)"), wire = try await makeNamespace("nbt-vs-\(suffix)")
+        // The "physical" interface: a veth whose other end is the switch's port.
+        try await IPRoute.ip(["link", "add", "phys0", "type", "veth", "peer", "name", "eth0", "netns", wire], netns: host)
+        try await IPRoute.ip(["link", "set", "phys0", "up"], netns: host)
+        try await IPRoute.ip(["link", "set", "eth0", "up"], netns: wire)
+        let network = Identifiers.uuid(), subnet = Identifiers.uuid()
+        // No port security: the check is about the wire, not the filter.
+        let port = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:30:00:0a",
+                                         fixedIPs: [.init(subnetID: subnet, address: "10.67.0.10")], portSecurityEnabled: false,
+                                         deviceOwner: "compute:nova")
+        let tap = DeviceNames.tap(port: port.id), bridge = DeviceNames.bridge(network: network)
+        let guest = try await makeGuest("nbt-vg-\(suffix)", tap: tap, mac: port.macAddress, host: host)
+        try await IPRoute.ip(["addr", "add", "10.67.0.10/24", "dev", "eth0"], netns: guest)
+
+        let dataplane = LinuxBridgeDataplane(settings: .init(host: "h1", tunnelingIP: "10.251.0.1", stateDirectory: stateDirectory,
+                                                             physicalInterfaceMappings: ["physnet1": "phys0"], hostNamespace: host),
+                                             logger: Logger(label: "test"))
+        var wanted = HostNetworkState(host: "h1")
+        wanted.networks = [.init(id: network, networkType: "vlan", physicalNetwork: "physnet1", segmentationID: 101, mtu: 1500)]
+        wanted.ports = [port]
+        let outcome = try await dataplane.apply(wanted)
+        let links = Dictionary(try await IPRoute.links(netns: host).map { ($0.ifname, $0) }, uniquingKeysWith: { a, _ in a })
+        let subInterface = LinuxBridgeDataplane.vlanInterface(physical: "phys0", vlan: 101)
+        XCTAssertEqual(subInterface, "phys0.101")
+        if let problem = outcome.problems.first(where: { $0.contains(LinuxBridgeDataplane.vlanUnavailable) }) {
+            // Not wired: the port is neither plugged nor reported wired, and nothing is half made.
+            XCTAssertEqual(outcome.wiredPorts, [])
+            XCTAssertEqual(outcome.problems, [problem, "port \(port.id): not plugged, its network \(network) is not wired"])
+            XCTAssertNil(links[tap]?.master)
+            XCTAssertNil(links[subInterface])
+            XCTAssertNil(links["phys0"]?.master, "the mapped interface itself is never put on a vlan network's bridge")
+            throw XCTSkip("this kernel has no 802.1Q VLAN interfaces: \(problem)")
+        }
+        XCTAssertEqual(outcome.problems, [])
+        XCTAssertEqual(outcome.wiredPorts, [port.id])
+        XCTAssertEqual(links[subInterface]?.kind, "vlan")
+        XCTAssertEqual(links[subInterface]?.linkinfo?.info_data?.id, 101)
+        XCTAssertEqual(links[subInterface]?.master, bridge)
+        XCTAssertEqual(links[subInterface]?.isUp, true)
+        XCTAssertEqual(links[tap]?.master, bridge)
+        XCTAssertNil(links["phys0"]?.master, "the mapped interface itself is never put on a vlan network's bridge")
+        let trace = DataplaneTrace(host: "h1", stateDirectory: stateDirectory, hostNamespace: host)
+        let traced = trace.checkLayer2(port: .init(id: port.id, status: "ACTIVE", bindingHost: "h1", vifType: "bridge", macAddress: port.macAddress,
+                                                   addresses: ["10.67.0.10"], portSecurityEnabled: false),
+                                       network: .init(id: network, networkType: "vlan", segmentationID: 101), interfaces: links)
+        XCTAssertEqual(traced.map(\.kind), [.tap, .bridge, .vlan])
+        XCTAssertEqual(traced.filter(\.isBroken), [])
+
+        // The switch hears VLAN 101 only: the guest reaches its address there.
+        try await IPRoute.ip(["link", "add", "link", "eth0", "name", "eth0.101", "type", "vlan", "id", "101"], netns: wire)
+        try await IPRoute.ip(["addr", "add", "10.67.0.1/24", "dev", "eth0.101"], netns: wire)
+        try await IPRoute.ip(["link", "set", "eth0.101", "up"], netns: wire)
+        let ping = try await HostProcess.run("ip", ["netns", "exec", guest, "ping", "-c", "3", "-W", "1", "10.67.0.1"])
+        XCTAssertEqual(ping.status, 0, ping.stdout + ping.stderr)
+
+        // Removed with its network; the mapped interface is the operator's and stays.
+        let emptiedProblems = try await dataplane.apply(HostNetworkState(host: "h1")).problems
+        XCTAssertEqual(emptiedProblems, [])
+        let left = Set(try await IPRoute.links(netns: host).map(\.ifname))
+        XCTAssertFalse(left.contains(subInterface))
+        XCTAssertFalse(left.contains(bridge))
+        XCTAssertTrue(left.contains("phys0"))
+    }
+
+    /// ML2 accepts `gre` networks, but Neutron's Linux bridge agent has no GRE: nothing of such
+    /// a network is made, its port is not plugged (so no guest starts on it) and the outcome says why.
+    func testAGRENetworkIsNotWiredAndItsPortIsNotPlugged() async throws {
+        let host = try await makeNamespace("nbt-gre-\(suffix)")
+        let network = Identifiers.uuid()
+        let port = HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: "fa:16:3e:30:00:0b", deviceOwner: "compute:nova")
+        let dataplane = LinuxBridgeDataplane(settings: .init(host: "h1", tunnelingIP: "10.251.0.1", stateDirectory: stateDirectory, hostNamespace: host),
+                                             logger: Logger(label: "test"))
+        var wanted = HostNetworkState(host: "h1")
+        wanted.networks = [.init(id: network, networkType: "gre", segmentationID: 7, mtu: 1458)]
+        wanted.ports = [port]
+        let outcome = try await dataplane.apply(wanted)
+        XCTAssertEqual(outcome.wiredPorts, [])
+        XCTAssertEqual(outcome.problems, [
+            "network \(network): network type gre is not supported by the Linux bridge dataplane (local, flat, vlan, vxlan are)",
+            "port \(port.id): not plugged, its network \(network) is not wired",
+        ])
+        let names = try await IPRoute.links(netns: host).map(\.ifname).filter { $0 != "lo" }
+        XCTAssertEqual(names, [], "no bridge, tap or tunnel for a gre network")
+    }
 }

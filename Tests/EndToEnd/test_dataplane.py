@@ -3,13 +3,18 @@ qemu --dataplane linux` processes, each host a network namespace of its own, joi
 controller by one link (management and VXLAN underlay alike) inside a "fabric" namespace. Two
 servers of the test image on one tenant VXLAN network, one per host: each gets its own port's
 address by DHCP from the network's one dnsmasq (one of them across the VXLAN), and A pings B
-across the hosts. Deleting everything leaves nothing of the dataplane on either host.
+across the hosts. An agent restarted after a network was deleted behind its back removes that
+network's bridge, tap, VXLAN interface, DHCP namespace and dnsmasq and nothing else; `nimbus
+manage trace` names each link broken by hand (a tap down, a dnsmasq killed, a floating IP's NAT
+rule deleted) and the agent's resync mends it. Deleting everything leaves nothing of the
+dataplane on either host.
 
 Every address lives inside namespaces this module makes; nothing is sent from, or changed in,
 the root namespace."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +34,9 @@ from test_qemu_moves import processes_under
 LINE_TIMEOUT = 180.0
 SUFFIX = secrets.token_hex(3)
 FABRIC, CONTROLLER, EXTERNAL = f"nbe-fab-{SUFFIX}", f"nbe-ctl-{SUFFIX}", f"nbe-ext-{SUFFIX}"
+# The controller's `[DEFAULT] agent_down_time` here: an agent silent this long is shown down
+# (and its DHCP servers and routers move).
+AGENT_DOWN_TIME = 10
 HOSTS = {"dp-a": (f"nbe-h1-{SUFFIX}", "10.250.0.11"), "dp-b": (f"nbe-h2-{SUFFIX}", "10.250.0.12")}
 CONTROLLER_IP = "10.250.0.1"
 ADDRESSES = {"dp-a": "10.77.0.21", "dp-b": "10.77.0.22"}
@@ -93,6 +102,14 @@ def guest_line(cloud: Nimbus, server: str, pattern: str, timeout: float = LINE_T
     return found[0]
 
 
+def broken_links(walked: subprocess.CompletedProcess) -> list[str]:
+    return [line.strip() for line in walked.stdout.splitlines() if line.strip().startswith("BROKEN")]
+
+
+def assert_all_ok(walked: subprocess.CompletedProcess) -> None:
+    assert walked.returncode == 0 and not broken_links(walked), walked.stdout + walked.stderr
+
+
 def trace(fabric: "Fabric", host: str, server: str) -> subprocess.CompletedProcess:
     """`nimbus manage trace server` run on `host` (in its namespace), as an operator would."""
     cloud = fabric.cloud
@@ -114,6 +131,29 @@ class Fabric:
         process = self.agents[name]
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+    def serving(self, kind: str, resource: str) -> str:
+        """The host whose agent runs the DHCP server (`kind` "dhcp") or router ("routers") of
+        `resource`: the one whose state directory has it."""
+        hosts = [host for host in HOSTS if (self.scratch / host / "dataplane" / kind / resource).is_dir()]
+        assert len(hosts) == 1, f"{kind} {resource} on {hosts}"
+        return hosts[0]
+
+    @contextlib.contextmanager
+    def agent_paused(self, name: str):
+        """The host's agent stopped (SIGSTOP; the nsenter'd agent is the process itself) while
+        the body breaks a link by hand and looks at it, so its resync cannot mend the link
+        first. The pause must stay well under agent_down_time: a host shown down loses its
+        DHCP servers and routers to the other."""
+        process = self.agents[name]
+        os.kill(process.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        paused = time.monotonic() - started
+        assert paused < AGENT_DOWN_TIME - 3, f"{name}'s agent was paused {paused:.1f}s: long enough to be taken for dead"
 
 
 def console(cloud: Nimbus, server: str) -> str:
@@ -179,7 +219,7 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         cloud.command, cloud.fake_hosts = "controller", None
         # No config drive: guests find their metadata at 169.254.169.254, through the proxy in
         # their network's DHCP namespace.
-        cloud.extra_conf = "[compute]\nforce_config_drive = false\n[DEFAULT]\nagent_down_time = 10\n"
+        cloud.extra_conf = f"[compute]\nforce_config_drive = false\n[DEFAULT]\nagent_down_time = {AGENT_DOWN_TIME}\n"
         cloud.place_in(CONTROLLER, CONTROLLER_IP)
         cloud.start()
         password_file = cloud.workdir / "admin-password"
@@ -320,17 +360,47 @@ def test_a_guest_cannot_send_from_an_address_that_is_not_its_own(fabric, topolog
         cloud.osc("port", "delete", port["id"])
 
 
-def test_an_agent_restart_keeps_traffic_and_wiring_and_a_dead_agent_is_shown_down(fabric, topology):
-    cloud, a = fabric.cloud, topology["servers"]["dp-a"]["id"]
+def test_an_agent_restart_keeps_traffic_and_wiring_removes_leftovers_and_a_dead_agent_is_shown_down(fabric, topology):
+    cloud, scratch, a = fabric.cloud, fabric.scratch, topology["servers"]["dp-a"]["id"]
     # The host without the network's DHCP server: killing that one's agent long enough to be
     # shown down would move the DHCP server, and on this one machine both hosts' qdhcp-
     # namespaces would have the same name.
-    dhcp_port = cloud.osc("port", "list", "--network", topology["network"]["id"], "--device-owner", "network:dhcp", "--long")[0]
-    dhcp_host = cloud.osc("port", "show", dhcp_port["ID"])["binding_host_id"]
-    host = "dp-b" if dhcp_host == "dp-a" else "dp-a"
+    host = "dp-b" if fabric.serving("dhcp", topology["network"]["id"]) == "dp-a" else "dp-a"
     namespace = HOSTS[host][0]
     before = sorted(dataplane_left(namespace))
+
+    # A network with something on this host that will be deleted while its agent is dead: a
+    # port bound here by an admin (as Nova binds one) and the network's DHCP server, which the
+    # scheduler gives this host as it serves none yet. Its agent wires both.
+    doomed = cloud.osc("network", "create", "doomed-" + SUFFIX)
+    cloud.osc("subnet", "create", "--network", doomed["id"], "--subnet-range", "10.78.0.0/24", "doomed-subnet-" + SUFFIX)
+    doomed_port = cloud.osc("port", "create", "--network", doomed["id"], "--host", host, "--device-owner", "compute:nova",
+                            "doomed-port-" + SUFFIX)
+    doomed_dhcp = scratch / host / "dataplane" / "dhcp" / doomed["id"]
+    doomed_devices = {"brq" + doomed["id"][:11], "tap" + doomed_port["id"][:11], f"vxlan-{doomed['provider:segmentation_id']}"}
+
+    def doomed_wired() -> bool:
+        return (doomed_devices <= set(dataplane_left(namespace)) and f"qdhcp-{doomed['id']}" in sh("ip", "netns", "list")
+                and processes_under(doomed_dhcp) != [])
+
+    wait_for(doomed_wired, 60, f"{host} to wire the doomed network (port and DHCP server)")
+    doomed_dhcp_port = cloud.osc("port", "list", "--network", doomed["id"], "--device-owner", "network:dhcp")[0]
+    dhcp_tap = "tap" + doomed_dhcp_port["ID"][:11]
+
+    token = cloud.osc("token", "issue")["id"]
     fabric.kill_agent(host)
+    killed = time.monotonic()
+    # Deleted before the agent counts as down (or the DHCP server would move to the other host):
+    # straight to the API, as the CLI takes seconds a call.
+    for path in (f"/networking/v2.0/ports/{doomed_port['id']}", f"/networking/v2.0/networks/{doomed['id']}"):
+        deleted = subprocess.run(["ip", "netns", "exec", CONTROLLER, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE",
+                                  "-H", f"X-Auth-Token: {token}", cloud.base_url + path], capture_output=True, text=True, timeout=30)
+        assert deleted.stdout == "204", (path, deleted.stdout, deleted.stderr)
+    assert time.monotonic() - killed < AGENT_DOWN_TIME - 3, "the doomed network outlived its host's agent_down_time"
+    # Nothing removed them: the host's kernel still has the network's bridge, tap, VXLAN
+    # interface, DHCP namespace with its veth, and dnsmasq.
+    assert doomed_wired() and dhcp_tap in dataplane_left(namespace)
+
     wait_for(lambda: any(agent["Host"] == host and agent["Agent Type"] == "Linux bridge agent" and not agent["Alive"]
                          for agent in cloud.osc("network", "agent", "list")), 60, f"{host}'s Linux bridge agent to be shown down")
     # With the agent dead, A still reaches B: the wiring is the kernel's, not the agent's.
@@ -339,10 +409,11 @@ def test_an_agent_restart_keeps_traffic_and_wiring_and_a_dead_agent_is_shown_dow
     # hand (its tap down), which it names.
     server, tap = f"server-{host}", "tap" + topology["ports"][host]["id"][:11]
     walked = trace(fabric, host, server)
-    assert walked.returncode == 0 and "BROKEN" not in walked.stdout and f"OK      tap {tap}" in walked.stdout, walked.stdout + walked.stderr
+    assert_all_ok(walked)
+    assert f"OK      tap {tap}" in walked.stdout, walked.stdout
     sh("ip", "-n", namespace, "link", "set", tap, "down")
     walked = trace(fabric, host, server)
-    broken = [line.strip() for line in walked.stdout.splitlines() if line.strip().startswith("BROKEN")]
+    broken = broken_links(walked)
     assert walked.returncode == 1 and broken and all(line.startswith(f"BROKEN  tap {tap}") for line in broken), walked.stdout + walked.stderr
     sh("ip", "-n", namespace, "link", "set", tap, "up")
     assert pings_after(cloud, a, 2, timeout=30)[-1] == "ok"
@@ -351,10 +422,33 @@ def test_an_agent_restart_keeps_traffic_and_wiring_and_a_dead_agent_is_shown_dow
                          for agent in cloud.osc("network", "agent", "list")), 60, f"{host}'s Linux bridge agent to be alive again")
     results = pings_after(cloud, a, 6)
     assert results == ["ok"] * 6, results
+    # The restarted agent removed the deleted network's leftovers and changed nothing else.
     assert sorted(dataplane_left(namespace)) == before, "the restarted agent changed the wiring"
+    assert f"qdhcp-{doomed['id']}" not in sh("ip", "netns", "list")
+    assert processes_under(doomed_dhcp) == [] and not doomed_dhcp.exists()
+    assert_all_ok(trace(fabric, host, server))
     agents = cloud.osc("network", "agent", "list")
-    for host in ADDRESSES:
-        assert any(agent["Host"] == host and agent["Agent Type"] == "Linux bridge agent" and agent["Alive"] for agent in agents), agents
+    for name in ADDRESSES:
+        assert any(agent["Host"] == name and agent["Agent Type"] == "Linux bridge agent" and agent["Alive"] for agent in agents), agents
+
+
+def test_trace_names_a_killed_dnsmasq_and_the_agent_starts_it_again(fabric, topology):
+    cloud, network = fabric.cloud, topology["network"]["id"]
+    host = fabric.serving("dhcp", network)
+    directory = fabric.scratch / host / "dataplane" / "dhcp" / network
+    server = f"server-{host}"
+    assert_all_ok(trace(fabric, host, server))
+    killed = int((directory / "pid").read_text())
+    with fabric.agent_paused(host):
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: processes_under(directory) == [], 5, "the killed dnsmasq to be gone")
+        walked = trace(fabric, host, server)
+    broken = broken_links(walked)
+    assert walked.returncode == 1 and broken == [f"BROKEN  dnsmasq {directory}: not running"], walked.stdout + walked.stderr
+    # The agent's next resync starts it again, and the walk is all OK.
+    wait_for(lambda: trace(fabric, host, server).returncode == 0, 30, "the trace to be all OK again")
+    assert_all_ok(trace(fabric, host, server))
+    assert processes_under(directory) not in ([], [killed])
 
 
 def test_live_migration_keeps_the_guests_address_and_its_traffic(fabric, topology):
@@ -426,6 +520,26 @@ def test_a_router_gives_snat_out_and_a_floating_ip_in_and_metadata_through_it(fa
         assert "logged-in-to-server-routed" in login.stdout, login.stdout + login.stderr
         # And its own traffic now leaves from its floating IP.
         guest_line(cloud, server["id"], rf"SEEN-AS {re.escape(address)}\b")
+
+        # The operator's walk on the router's host: all OK; then, with the floating IP's DNAT
+        # deleted by hand from the router's namespace, it names the NAT link and nothing else.
+        host = fabric.serving("routers", router["id"])
+        namespace = f"qrouter-{router['id']}"
+        assert_all_ok(trace(fabric, host, "server-routed"))
+        with fabric.agent_paused(host):
+            listing = sh("ip", "netns", "exec", namespace, "nft", "-a", "list", "chain", "ip", "nimbus-nat", "prerouting")
+            handle = re.search(rf"ip daddr {re.escape(address)} dnat to {re.escape(ROUTED_ADDRESS)} # handle (\d+)", listing)
+            assert handle, listing
+            sh("ip", "netns", "exec", namespace, "nft", "delete", "rule", "ip", "nimbus-nat", "prerouting", "handle", handle.group(1))
+            walked = trace(fabric, host, "server-routed")
+        broken = broken_links(walked)
+        assert walked.returncode == 1 and len(broken) == 1, walked.stdout + walked.stderr
+        assert broken[0].startswith(f"BROKEN  floating ip nat table ip nimbus-nat in {namespace}: missing: ip daddr {address} dnat to {ROUTED_ADDRESS}"), broken
+        # The agent's next resync loads the table again: the walk is all OK and the floating IP answers.
+        wait_for(lambda: trace(fabric, host, "server-routed").returncode == 0, 30, "the trace to be all OK again")
+        assert_all_ok(trace(fabric, host, "server-routed"))
+        wait_for(lambda: subprocess.run(["ip", "netns", "exec", EXTERNAL, "ping", "-c", "1", "-W", "1", address],
+                                        capture_output=True).returncode == 0, 30, f"the outside to ping {address} again")
     except AssertionError as failure:
         raise AssertionError(f"{failure}\n{console(cloud, server['id'])}\n{dataplane_report(scratch)}") from None
 

@@ -1,4 +1,5 @@
 import Foundation
+import HostAPI
 import Networking
 import NimbusCore
 import NimbusTestSupport
@@ -43,6 +44,31 @@ final class AgentTests: XCTestCase {
             XCTAssertEqual(agents.map { $0["host"] }, ["fake-1"])
             XCTAssertEqual(agents.first?["binary"], "neutron-linuxbridge-agent")
             XCTAssertEqual(agents.first?["alive"], true)
+        }
+    }
+
+    /// ML2 accepts `gre` networks, but a host whose Linux bridge agent runs the dataplane
+    /// carries only local, flat, vlan and its tunnel types (vxlan), as Neutron's Linux bridge
+    /// mechanism driver decides: a port on a gre network fails to bind there.
+    func testAPortOnAGRENetworkFailsToBindOnALinuxBridgeDataplaneHost() async throws {
+        try await onEachEngine { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            try await plane.network.applyNetworkReport(NetworkAgentReport(host: "lb-1", tunnelingIP: "10.250.0.1"))
+            // A host with no dataplane: its Linux bridge agent (the compute heartbeat's) reports no tunnel types.
+            try await plane.network.reportAgentState(host: "plain-1", type: .linuxBridge)
+            let gre = try await api.neutronCreate("networks", "network", ["provider:network_type": "gre"], token: admin)
+            XCTAssertEqual(gre["provider:network_type"], "gre")
+            let vxlan = try await api.neutronCreate("networks", "network", ["provider:network_type": "vxlan"], token: admin)
+            for (network, host, vifType, status) in [(gre, "lb-1", "binding_failed", "DOWN"), (vxlan, "lb-1", "other", "ACTIVE"),
+                                                     (gre, "plain-1", "other", "ACTIVE")] {
+                let port = try await api.neutronCreate("ports", "port", ["network_id": network["id"] ?? .null], token: admin)
+                let bound = try await api.neutron(.put, "/ports/\(port["id"]?.stringValue ?? "")", token: admin,
+                                                  body: ["port": ["binding:host_id": .string(host)]])
+                XCTAssertEqual(bound.status, 200, bound.text)
+                XCTAssertEqual(bound.json["port"]?["binding:host_id"], .string(host), bound.text)
+                XCTAssertEqual(bound.json["port"]?["binding:vif_type"], .string(vifType), "\(network["provider:network_type"] ?? .null) on \(host)")
+                XCTAssertEqual(bound.json["port"]?["status"], .string(status), bound.text)
+            }
         }
     }
 

@@ -251,14 +251,27 @@ extension NetworkService {
     // MARK: Binding
 
     /// Binds the port on `host` through the mechanism driver: `binding:vif_type` and details
-    /// from the driver, status ACTIVE. A driver that cannot bind leaves `binding_failed`.
+    /// from the driver, status ACTIVE. A driver that cannot bind, or a host whose Linux bridge
+    /// agent cannot carry the network's segment, leaves `binding_failed` and status DOWN.
     func bind(_ id: String, host: String, _ x: any SQLExecutor) async throws {
         guard let port = try await ports(where: "WHERE p.id = ?", [.text(id)], x).first else { throw Self.notFound("port", id) }
         let segment = try await segmentSpec(network: port.json["network_id"]?.stringValue ?? "", x)
-        let bound = mechanism.bind(port: port.json, host: host, segment: segment)
+        let bound = try await hostAgentCarries(segment, host: host, x) ? mechanism.bind(port: port.json, host: host, segment: segment) : nil
         try await x.execute("UPDATE network_port SET host_id = ?, vif_type = ?, vif_details = ?, status = ? WHERE id = ?",
                             .text(host), .text(bound?.vifType ?? "binding_failed"), Self.encode(.object(bound?.vifDetails ?? [:])),
                             .text(bound == nil ? "DOWN" : "ACTIVE"), .text(id))
+    }
+
+    /// Whether `host`'s Linux bridge agent can carry `segment`, as ML2's Linux bridge mechanism
+    /// driver decides: such an agent carries `local`, `flat`, `vlan` and the `tunnel_types` it
+    /// reports (`vxlan`), so a `gre` segment is never bound to it (Neutron's Linux bridge agent
+    /// has no GRE). A host whose agent reports no `tunnel_types` runs no dataplane (fake hosts,
+    /// `--dataplane none`) and binds anything, as before.
+    func hostAgentCarries(_ segment: SegmentSpec, host: String, _ x: any SQLExecutor) async throws -> Bool {
+        guard let row = try await x.first("SELECT configurations FROM network_agent WHERE agent_type = ? AND host = ?",
+                                          .text(AgentType.linuxBridge.rawValue), .text(host)),
+              let tunnelTypes = (try? JSON.parse(row.string("configurations")))?["tunnel_types"]?.arrayValue else { return true }
+        return [NetworkType.local, .flat, .vlan].contains(segment.type) || tunnelTypes.contains(.string(segment.type.rawValue))
     }
 
     func unbind(_ id: String, _ x: any SQLExecutor) async throws {
