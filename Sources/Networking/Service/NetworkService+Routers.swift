@@ -213,7 +213,7 @@ extension NetworkService {
     /// `PUT /routers/{id}/add_router_interface` with a `subnet_id` (a new port at the subnet's
     /// gateway address) or a `port_id` (an unused port of the router's project, taken over).
     public func addRouterInterface(_ id: String, _ body: JSON, caller: AuthContext) async throws -> JSON {
-        let input = try JSONInput(body.objectValue ?? [:], path: "")
+        let input = JSONInput(body.objectValue ?? [:], path: "")
         let (subnetID, portID) = try Self.interfaceRequest(input)
         let port = try await write { x in try await self.attachInterface(id, subnet: subnetID, port: portID, caller: caller, x) }
         return try await interfaceInfo(router: id, port: port, subnet: subnetID)
@@ -256,7 +256,7 @@ extension NetworkService {
     /// goes; by `subnet_id` the interface's address on that subnet (its port when it has no
     /// other). Floating IPs or routes that need the subnet keep it (409).
     public func removeRouterInterface(_ id: String, _ body: JSON, caller: AuthContext) async throws -> JSON {
-        let input = try JSONInput(body.objectValue ?? [:], path: "")
+        let input = JSONInput(body.objectValue ?? [:], path: "")
         let (subnetID, portID) = try Self.interfaceRequest(input)
         return try await write { x -> JSON in
             let router = try await self.forWrite("router", id, "remove_router_interface", caller: caller, x)
