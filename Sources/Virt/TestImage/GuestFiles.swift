@@ -244,6 +244,23 @@ function value(path,   c, key, i, start) {
 END { n = length(s); pos = 1; value(""); }
 """#
 
+    /// /usr/bin/curl: curl's plain GET over busybox's wget, for tools that expect CirrOS's curl
+    /// (Tempest reads the metadata service with it). Anything beyond a GET is refused, saying so.
+    static let curl = #"""
+#!/bin/sh
+# curl's plain GET (curl [-s] [-S] [-f] [-L] URL) over busybox's wget; nothing more.
+url=""
+for arg in "$@"; do
+    case "$arg" in
+        -[sSfLk]|-[sSfLk][sSfLk]|-[sSfLk][sSfLk][sSfLk]) ;;
+        -*) echo "curl: $arg: this image's curl does plain GETs only (busybox wget underneath)" >&2; exit 2 ;;
+        *) [ -z "$url" ] || { echo "curl: one URL only" >&2; exit 2; }; url="$arg" ;;
+    esac
+done
+[ -n "$url" ] || { echo "curl: no URL given" >&2; exit 2; }
+exec wget -q -O - "$url"
+"""#
+
     /// /etc/nimbus/udhcpc.sh, run by busybox udhcpc on lease events.
     static let udhcpcScript = #"""
 #!/bin/sh

@@ -133,6 +133,7 @@ public struct TestImageBuilder: Sendable {
         archive.add("init", mode: 0o755, .file(Data(GuestFiles.initScript.utf8)))
         archive.add("etc/nimbus/json.awk", mode: 0o644, .file(Data(GuestFiles.jsonAWK.utf8)))
         archive.add("etc/nimbus/udhcpc.sh", mode: 0o755, .file(Data(GuestFiles.udhcpcScript.utf8)))
+        archive.add("usr/bin/curl", mode: 0o755, .file(Data(GuestFiles.curl.utf8)))
         archive.add("etc/nimbus/modules", mode: 0o644, .file(Data((moduleOrder.joined(separator: "\n") + "\n").utf8)))
         archive.add("etc/acpi/PWRF/00000080", mode: 0o755, .file(Data(GuestFiles.powerButton.utf8)))
         archive.add("etc/passwd", mode: 0o644, .file(Data(GuestFiles.passwd.utf8)))
@@ -143,6 +144,8 @@ public struct TestImageBuilder: Sendable {
         for dir in ["dev", "proc", "sys", "run", "tmp", "mnt", "root", "home/nimbus", "sbin", "usr/bin", "usr/sbin", "var"] {
             archive.add(dir, mode: dir == "tmp" ? 0o1777 : (dir == "root" ? 0o700 : 0o755), .directory)
         }
+        // As on Debian (Tempest looks for udhcpc's pid file under /var/run).
+        archive.add("var/run", mode: 0o777, .symlink("../run"))
         // The kernel opens /dev/console for init before anything mounts devtmpfs.
         archive.add("dev/console", mode: 0o600, .characterDevice(major: 5, minor: 1))
 
