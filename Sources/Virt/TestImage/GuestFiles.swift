@@ -244,21 +244,34 @@ function value(path,   c, key, i, start) {
 END { n = length(s); pos = 1; value(""); }
 """#
 
-    /// /usr/bin/curl: curl's plain GET over busybox's wget, for tools that expect CirrOS's curl
-    /// (Tempest reads the metadata service with it). Anything beyond a GET is refused, saying so.
+    /// /usr/bin/curl: curl's plain GET and form POST over busybox's wget, for tools that expect
+    /// CirrOS's curl (Tempest reads and writes the metadata service with it). Other options are
+    /// refused, saying so.
     static let curl = #"""
 #!/bin/sh
-# curl's plain GET (curl [-s] [-S] [-f] [-L] URL) over busybox's wget; nothing more.
-url=""
-for arg in "$@"; do
-    case "$arg" in
+# curl [-s] [-S] [-f] [-L] [-k] [-X GET|POST] [-d DATA] URL over busybox's wget; nothing more.
+url="" data="" post=""
+while [ $# -gt 0 ]; do
+    case "$1" in
         -[sSfLk]|-[sSfLk][sSfLk]|-[sSfLk][sSfLk][sSfLk]) ;;
-        -*) echo "curl: $arg: this image's curl does plain GETs only (busybox wget underneath)" >&2; exit 2 ;;
-        *) [ -z "$url" ] || { echo "curl: one URL only" >&2; exit 2; }; url="$arg" ;;
+        -X) [ "$2" = POST ] && post=1 || [ "$2" = GET ] || { echo "curl: -X $2: only GET and POST" >&2; exit 2; }; shift ;;
+        -d|--data) data="$2" post=1; shift ;;
+        -*) echo "curl: $1: this image's curl does plain GETs and POSTs only (busybox wget underneath)" >&2; exit 2 ;;
+        *) [ -z "$url" ] || { echo "curl: one URL only" >&2; exit 2; }; url="$1" ;;
     esac
+    shift
 done
 [ -n "$url" ] || { echo "curl: no URL given" >&2; exit 2; }
+if [ -n "$post" ]; then exec wget -q -O - --post-data "$data" "$url"; fi
 exec wget -q -O - "$url"
+"""#
+
+    /// /usr/bin/sudo: root's sudo, which runs the command (the image's users log in as root in
+    /// place of CirrOS's passwordless sudo); anyone else is refused.
+    static let sudo = #"""
+#!/bin/sh
+[ "$(id -u)" = 0 ] || { echo "sudo: this image has no sudo for users other than root (log in as root)" >&2; exit 1; }
+exec "$@"
 """#
 
     /// /etc/nimbus/udhcpc.sh, run by busybox udhcpc on lease events.

@@ -134,6 +134,7 @@ public struct TestImageBuilder: Sendable {
         archive.add("etc/nimbus/json.awk", mode: 0o644, .file(Data(GuestFiles.jsonAWK.utf8)))
         archive.add("etc/nimbus/udhcpc.sh", mode: 0o755, .file(Data(GuestFiles.udhcpcScript.utf8)))
         archive.add("usr/bin/curl", mode: 0o755, .file(Data(GuestFiles.curl.utf8)))
+        archive.add("usr/bin/sudo", mode: 0o755, .file(Data(GuestFiles.sudo.utf8)))
         archive.add("etc/nimbus/modules", mode: 0o644, .file(Data((moduleOrder.joined(separator: "\n") + "\n").utf8)))
         archive.add("etc/acpi/PWRF/00000080", mode: 0o755, .file(Data(GuestFiles.powerButton.utf8)))
         archive.add("etc/passwd", mode: 0o644, .file(Data(GuestFiles.passwd.utf8)))
