@@ -314,7 +314,7 @@ extension ComputeService {
         try authorize("os_compute_api:servers:index", caller)
         let allowAll = policy.enforce("os_compute_api:servers:allow_all_filters", credentials: caller.policyInput,
                                       target: ["project_id": caller.projectID ?? "", "user_id": caller.userID])
-        let parsed = try ServerListQuery(query, sortKeys: sortKeys, sortDirs: sortDirs, version: version, allowAll: allowAll)
+        let parsed = try ServerListQuery(query, sortKeys: sortKeys, sortDirs: sortDirs, version: version, allowAll: allowAll, isAdmin: caller.isAdmin)
         let filters = parsed.filters
         let allTenants = query["all_tenants"].map { $0.isEmpty || Self.truthy($0) } ?? false
         if allTenants { try authorize("os_compute_api:servers:index:get_all_tenants", caller) }

@@ -70,9 +70,11 @@ struct ServerListQuery {
     /// those the caller may not use dropped, joined-table ones refused.
     let filters: [String: String]
     let sort: [(key: String, ascending: Bool)]
+    /// The direction of the uuid that breaks ties (Nova's `id`).
+    let tieBreakAscending: Bool
     let patterns: [(column: String, pattern: NSRegularExpression)]
 
-    init(_ query: [String: String], sortKeys: [String], sortDirs: [String], version: Microversion, allowAll: Bool) throws {
+    init(_ query: [String: String], sortKeys: [String], sortDirs: [String], version: Microversion, allowAll: Bool, isAdmin: Bool) throws {
         let known = Self.knownKeys(version)
         if version >= Microversion(2, 75), let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
             throw APIError.badRequest("Additional properties are not allowed ('\(unknown)' was unexpected)")
@@ -94,14 +96,19 @@ struct ServerListQuery {
             guard valid || ignored else {
                 throw APIError.badRequest("Invalid input for query parameters sort_key. Value: \(key). '\(key)' is not one of the valid sort keys")
             }
-            let dir = index < sortDirs.count ? sortDirs[index] : sortDirs.last ?? "desc"
+            // Keys past the last direction take the first one, as Nova's database layer pairs them.
+            let dir = index < sortDirs.count ? sortDirs[index] : sortDirs.first ?? "desc"
             guard dir == "asc" || dir == "desc" else { throw APIError.badRequest("Unknown sort direction, must be 'desc' or 'asc'") }
             if valid { sort.append((key, dir == "asc")) }
         }
-        if (sort.contains { $0.key == "host" || $0.key == "node" }) && !allowAll {
-            throw APIError.forbidden("Only administrators can sort servers by host or node")
+        if !isAdmin, let key = sort.first(where: { $0.key == "host" || $0.key == "node" })?.key {
+            throw APIError.forbidden("Only administrators can sort servers by \(key)")
         }
-        self.sort = sort.isEmpty ? [("created_at", false)] : sort
+        // Nova's database layer sorts by created_at, then id, after the keys asked for.
+        let fallback = (sortDirs.first ?? "desc") == "asc"
+        if !sort.contains(where: { $0.key == "created_at" }) { sort.append(("created_at", fallback)) }
+        self.sort = sort
+        tieBreakAscending = fallback
 
         patterns = try Self.regexKeys.keys.sorted().compactMap { key in
             guard let raw = filters[key], !raw.isEmpty, let column = Self.regexKeys[key] else { return nil }
@@ -193,7 +200,7 @@ struct ServerListQuery {
                 let x = key(a, column), y = key(b, column)
                 if x != y { return ascending ? x < y : x > y }
             }
-            return (sort.first?.ascending ?? false) ? a.uuid < b.uuid : a.uuid > b.uuid
+            return tieBreakAscending ? a.uuid < b.uuid : a.uuid > b.uuid
         }
     }
 }
