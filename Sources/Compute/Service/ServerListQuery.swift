@@ -67,7 +67,7 @@ struct ServerListQuery {
     ]
 
     /// The query's parameters that apply to this caller: unknown ones refused from 2.75,
-    /// those the caller may not use dropped, joined-table ones refused.
+    /// those the caller may not use dropped, joined-table and `_`-prefixed ones then refused.
     let filters: [String: String]
     let sort: [(key: String, ascending: Bool)]
     /// The direction of the uuid that breaks ties (Nova's `id`).
@@ -76,12 +76,12 @@ struct ServerListQuery {
 
     init(_ query: [String: String], sortKeys: [String], sortDirs: [String], version: Microversion, allowAll: Bool, isAdmin: Bool) throws {
         let known = Self.knownKeys(version)
-        if version >= Microversion(2, 75), let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
+        // `_`-prefixed names match the schema's pattern, so they are never "additional".
+        if version >= Microversion(2, 75), let unknown = query.keys.sorted().first(where: { !known.contains($0) && !$0.hasPrefix("_") }) {
             throw APIError.badRequest("Additional properties are not allowed ('\(unknown)' was unexpected)")
         }
-        let permitted = allowAll ? known : Self.projectFilterKeys(version).union(["sort_key", "sort_dir", "limit", "marker", "deleted",
-                                                                                    "project_id", "tenant_id"])
-        var filters = query.filter { permitted.contains($0.key) && known.contains($0.key) || $0.key.hasPrefix("_") }
+        let permitted = Self.projectFilterKeys(version).union(["sort_key", "sort_dir", "limit", "marker", "deleted", "project_id", "tenant_id"])
+        var filters = allowAll ? query : query.filter { permitted.contains($0.key) }
         if let refused = filters.keys.sorted().first(where: { Self.joinedTableKeys.contains($0) || $0.hasPrefix("_") }) {
             throw APIError.badRequest("Invalid filter field: \(refused).")
         }
