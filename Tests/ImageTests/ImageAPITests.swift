@@ -330,6 +330,11 @@ final class ImageAPITests: XCTestCase {
             XCTAssertEqual(value, [a, b])
             value = try await ids("name=in:beta,comma")
             XCTAssertEqual(value, [])
+            // Empty items, a trailing comma and a quoted empty value name nothing more.
+            value = try await ids("name=in:,alpha,&id=in:\(all)")
+            XCTAssertEqual(value, [a])
+            value = try await ids("name=in:%22%22,%22gamma%22")
+            XCTAssertEqual(value, [c])
             value = try await ids("disk_format=in:qcow2,vmdk")
             XCTAssertEqual(value, [b])
             value = try await ids("container_format=in:ova&id=in:\(all)")
