@@ -160,8 +160,38 @@ struct NetworkServiceClient: NetworkClient {
         return nics
     }
 
+    func instanceSecurityGroups(instance: String, caller: AuthContext) async throws -> [InstanceSecurityGroup] {
+        var ids: [String] = []
+        for port in try await network.devicePorts(instance) {
+            for id in port["security_groups"]?.arrayValue?.compactMap(\.stringValue) ?? [] where !ids.contains(id) { ids.append(id) }
+        }
+        var groups: [InstanceSecurityGroup] = []
+        var remoteGroups: [String: SecurityGroup?] = [:]
+        for id in ids {
+            guard let group = try await visible({ try await network.securityGroup(id, caller: caller) }) else { continue }
+            var rules: [InstanceSecurityGroup.Rule] = []
+            for rule in group.rules where rule.direction == .ingress {
+                var remote: (name: String, projectID: String)?
+                if let remoteID = rule.remoteGroupID {
+                    if remoteGroups[remoteID] == nil {
+                        remoteGroups[remoteID] = .some(try await visible({ try await network.securityGroup(remoteID, caller: caller) }))
+                    }
+                    guard let found = remoteGroups[remoteID] ?? nil else { continue }
+                    remote = (found.name, found.projectID)
+                }
+                let ipProtocol = rule.etherType == .ipv6 && rule.protocol == "icmp" ? "icmpv6" : rule.protocol
+                rules.append(InstanceSecurityGroup.Rule(id: rule.id, ipProtocol: ipProtocol, fromPort: rule.portRangeMin ?? -1,
+                                                        toPort: rule.portRangeMax ?? -1, cidr: remote == nil ? rule.remoteIPPrefix ?? "0.0.0.0/0" : nil,
+                                                        group: remote))
+            }
+            groups.append(InstanceSecurityGroup(id: group.id, name: group.name, description: group.description, projectID: group.projectID,
+                                                rules: rules))
+        }
+        return groups
+    }
+
     /// The result, or nil when the caller may not see it (Neutron's 404).
-    func visible(_ lookup: () async throws -> [String: JSON]) async throws -> [String: JSON]? {
+    func visible<T>(_ lookup: () async throws -> T) async throws -> T? {
         do { return try await lookup() } catch let error as APIError where error.status == .notFound { return nil }
     }
 }

@@ -203,6 +203,139 @@ final class ComputeNetworkTests: XCTestCase {
         }
     }
 
+    /// `GET /servers` filters as Nova applies them (which ones a project member may use at
+    /// which microversion, regular expressions, addresses by substring as Neutron matches them),
+    /// sort keys, and `GET /servers/{id}/os-security-groups` (Ansible's openstack.cloud.server).
+    func testServerListFiltersAndAServersSecurityGroups() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let member = try await api.projectUser(admin: admin, name: "lister")
+            let token = member.token
+            let network = try await api.call(.post, "/networking/v2.0/networks", token: token, body: ["network": ["name": "net1"]])
+            let networkID = try XCTUnwrap(network.json["network"]?["id"]?.stringValue, network.text)
+            let subnet = try await api.call(.post, "/networking/v2.0/subnets", token: token,
+                                            body: ["subnet": ["network_id": .string(networkID), "cidr": "10.32.0.0/24", "ip_version": 4]])
+            XCTAssertEqual(subnet.status, 201, subnet.text)
+            let web = try await api.call(.post, "/networking/v2.0/security-groups", token: token, body: ["security_group": ["name": "web", "description": "w"]])
+            let webID = try XCTUnwrap(web.json["security_group"]?["id"]?.stringValue, web.text)
+            for rule: JSON in [["protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "10.0.0.0/8"],
+                               ["protocol": "icmp", "ethertype": "IPv6"], ["remote_group_id": .string(webID)]] {
+                var body = rule.objectValue ?? [:]
+                body["security_group_id"] = .string(webID)
+                body["direction"] = "ingress"
+                let made = try await api.call(.post, "/networking/v2.0/security-group-rules", token: token, body: ["security_group_rule": .object(body)])
+                XCTAssertEqual(made.status, 201, made.text)
+            }
+            let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbdLLNv4eRqIjYgG1Uvvr0fMBE/gwUTJSEsTS+qlt3f lister@example"
+            let keypair = try await Compute.call(api, .post, "/os-keypairs", token: token, body: ["keypair": ["name": "k1", "public_key": .string(key)]])
+            XCTAssertEqual(keypair.status, 201, keypair.text)
+
+            var ids: [String: String] = [:]
+            for (name, extra) in [("alpha", ["networks": [["uuid": .string(networkID), "fixed_ip": "10.32.0.15"]], "key_name": "k1",
+                                             "security_groups": [["name": "web"]]] as [String: JSON]),
+                                  ("beta", ["networks": [["uuid": .string(networkID), "fixed_ip": "10.32.0.151"]]]),
+                                  ("gamma", [:])] {
+                let booted = try await Compute.boot(api, token: token, image: image, flavor: flavor, name: name, extra: extra)
+                ids[name] = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+                _ = try await Compute.waitFor(api, ids[name]!, token: token, status: "ACTIVE")
+            }
+            func names(_ query: String, token: String = token, version: String = "2.100") async throws -> [String] {
+                let reply = try await Compute.call(api, .get, "/servers?\(query)", token: token, version: version)
+                XCTAssertEqual(reply.status, 200, "\(query) at \(version): \(reply.text)")
+                return reply.json["servers"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+            }
+            var value = try await names("sort_key=display_name&sort_dir=asc")
+            XCTAssertEqual(value, ["alpha", "beta", "gamma"])
+            value = try await names("sort_key=display_name&sort_dir=desc")
+            XCTAssertEqual(value, ["gamma", "beta", "alpha"])
+            // Fixed addresses containing the text, as Nova asks Neutron (ip_address_substr).
+            value = try await names("ip=10.32.0.15&sort_key=display_name&sort_dir=asc")
+            XCTAssertEqual(value, ["alpha", "beta"])
+            value = try await names("ip=10.32.0.151")
+            XCTAssertEqual(value, ["beta"])
+            value = try await names("ip=10.99.")
+            XCTAssertEqual(value, [])
+            value = try await names("ip6=fd00")
+            XCTAssertEqual(value, [])
+            value = try await names("name=^alp")
+            XCTAssertEqual(value, ["alpha"])
+            // From 2.83 a member may filter by these; before, Nova drops them and lists everything.
+            value = try await names("key_name=k1")
+            XCTAssertEqual(value, ["alpha"])
+            value = try await names("key_name=k1", version: "2.82")
+            XCTAssertEqual(value.count, 3)
+            value = try await names("vm_state=active")
+            XCTAssertEqual(value.count, 3)
+            value = try await names("vm_state=stopped")
+            XCTAssertEqual(value, [])
+            value = try await names("power_state=4")
+            XCTAssertEqual(value, [])
+            value = try await names("power_state=1")
+            XCTAssertEqual(value.count, 3)
+            value = try await names("task_state=spawning")
+            XCTAssertEqual(value, [])
+            value = try await names("hostname=gam")
+            XCTAssertEqual(value, ["gamma"])
+            value = try await names("hostname=gam", version: "2.89")
+            XCTAssertEqual(value.count, 3)
+            // uuid, host and node are the admin's (allow_all_filters).
+            value = try await names("uuid=\(ids["beta"]!)")
+            XCTAssertEqual(value.count, 3)
+            value = try await names("all_tenants=1&uuid=\(ids["beta"]!)", token: admin)
+            XCTAssertEqual(value, ["beta"])
+            value = try await names("all_tenants=1&key_name=k1", token: admin, version: "2.1")
+            XCTAssertEqual(value, ["alpha"])
+            value = try await names("all_tenants=1&node=no-such-node", token: admin)
+            XCTAssertEqual(value, [])
+            for query in ["security_groups=web", "_secret=1"] {
+                let refused = try await Compute.call(api, .get, "/servers?\(query)", token: admin)
+                XCTAssertEqual(refused.status, 400, refused.text)
+                XCTAssertEqual(refused.json["badRequest"]?["message"]?.stringValue, "Invalid filter field: \(query.prefix { $0 != "=" }).")
+            }
+
+            for (query, version, status) in [("sort_key=colour", "2.100", 400), ("sort_key=name", "2.1", 400), ("sort_key=id", "2.74", 200),
+                                             ("sort_key=id", "2.75", 400), ("sort_key=display_name&sort_dir=up", "2.100", 400),
+                                             ("sort_key=host", "2.100", 403), ("foo=bar", "2.74", 200), ("foo=bar", "2.75", 400),
+                                             ("name=(", "2.100", 400), ("_secret=1", "2.100", 200)] {
+                let reply = try await Compute.call(api, .get, "/servers?\(query)", token: token, version: version)
+                XCTAssertEqual(reply.status, status, "\(query) at \(version): \(reply.text)")
+                if status == 400 { XCTAssertEqual(reply.json["badRequest"]?["code"]?.intValue, 400, reply.text) }
+            }
+
+            // The server's groups with their ingress rules, in Nova's shape.
+            let groups = try await Compute.call(api, .get, "/servers/\(ids["alpha"]!)/os-security-groups", token: token)
+            XCTAssertEqual(groups.status, 200, groups.text)
+            let listed = groups.json["security_groups"]?.arrayValue ?? []
+            XCTAssertEqual(listed.count, 1, groups.text)
+            XCTAssertEqual(listed.first?["id"]?.stringValue, webID)
+            XCTAssertEqual(listed.first?["name"]?.stringValue, "web")
+            XCTAssertEqual(listed.first?["description"]?.stringValue, "w")
+            XCTAssertEqual(listed.first?["tenant_id"]?.stringValue, member.project)
+            let rules = listed.first?["rules"]?.arrayValue ?? []
+            XCTAssertEqual(rules.count, 3, "ingress rules only: \(groups.text)")
+            let ssh = try XCTUnwrap(rules.first { $0["ip_protocol"]?.stringValue == "tcp" })
+            XCTAssertEqual(ssh["from_port"]?.intValue, 22)
+            XCTAssertEqual(ssh["to_port"]?.intValue, 22)
+            XCTAssertEqual(ssh["ip_range"], ["cidr": "10.0.0.0/8"])
+            XCTAssertEqual(ssh["group"], [:])
+            XCTAssertEqual(ssh["parent_group_id"]?.stringValue, webID)
+            // Neutron stores an IPv6 `icmp` rule as `ipv6-icmp`, which Nova passes on.
+            let icmp = try XCTUnwrap(rules.first { $0["ip_protocol"]?.stringValue == "ipv6-icmp" }, groups.text)
+            XCTAssertEqual(icmp["from_port"]?.intValue, -1)
+            XCTAssertEqual(icmp["ip_range"], ["cidr": "0.0.0.0/0"])
+            let fromGroup = try XCTUnwrap(rules.first { $0["ip_protocol"] == .null })
+            XCTAssertEqual(fromGroup["group"], ["name": "web", "tenant_id": .string(member.project)])
+            XCTAssertEqual(fromGroup["ip_range"], [:])
+            let portless = try await Compute.call(api, .get, "/servers/\(ids["gamma"]!)/os-security-groups", token: token)
+            XCTAssertEqual(portless.json["security_groups"], [], portless.text)
+            let beta = try await Compute.call(api, .get, "/servers/\(ids["beta"]!)/os-security-groups", token: token)
+            XCTAssertEqual(beta.json["security_groups"]?.arrayValue?.compactMap { $0["name"]?.stringValue }, ["default"], beta.text)
+            let unknown = try await Compute.call(api, .get, "/servers/00000000-0000-0000-0000-000000000000/os-security-groups", token: token)
+            XCTAssertEqual(unknown.status, 404, unknown.text)
+        }
+    }
+
     func testServerExternalEventsRefreshAndAnswerPerEvent() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
             let admin = try await api.adminToken(cloud)

@@ -260,6 +260,41 @@ def test_servers_on_networks(osc, bootables):
     osc("network", "delete", net)
 
 
+def test_server_list_filters_image_names_and_port_groups(osc, bootables, tmp_path: Path):
+    """`server list` names each server's image (the client asks Glance for `id=in:…`), and its
+    `--ip`, `--key-name` and `--name` filters return only the matching servers; `port list
+    --security-group` returns only that group's ports."""
+    image, small, _ = bootables
+    net = unique("net")
+    network = osc("network", "create", net)
+    osc("subnet", "create", "--network", net, "--subnet-range", "10.22.0.0/24", unique("subnet"))
+    key_file = tmp_path / "id.pub"
+    key_file.write_text(PUBLIC_KEY + "\n")
+    key = unique("key")
+    osc("keypair", "create", "--public-key", str(key_file), key)
+    web = osc("security", "group", "create", unique("web"))
+
+    keyed, plain = unique("vm-keyed"), unique("vm-plain")
+    osc("server", "create", "--flavor", small, "--image", image, "--nic", f"net-id={network['id']},v4-fixed-ip=10.22.0.30",
+        "--key-name", key, "--security-group", web["name"], "--wait", keyed)
+    osc("server", "create", "--flavor", small, "--image", image, "--nic", f"net-id={network['id']},v4-fixed-ip=10.22.0.31", "--wait", plain)
+
+    listed = {s["Name"]: s for s in osc("server", "list")}
+    assert listed[keyed]["Image"] == image and listed[plain]["Image"] == image, listed
+    assert [s["Name"] for s in osc("server", "list", "--ip", "10.22.0.30")] == [keyed]
+    assert [s["Name"] for s in osc("server", "list", "--key-name", key)] == [keyed]
+    assert [s["Name"] for s in osc("server", "list", "--name", plain)] == [plain]
+    assert osc("server", "list", "--ip", "10.99.0.1") == []
+
+    ports = osc("port", "list", "--security-group", web["id"])
+    assert [p["ID"] for p in ports] == [p["ID"] for p in osc("port", "list", "--server", keyed)], ports
+
+    osc("server", "delete", "--wait", keyed, plain)
+    osc("keypair", "delete", key)
+    osc("security", "group", "delete", web["id"])
+    osc("network", "delete", net)
+
+
 def test_server_floating_ip_and_security_groups(osc, bootables):
     """`server add floating ip`: the floating IP reaches the server's port through a router and
     `server show` lists it; removing it, or deleting the server, gives it back. Security groups

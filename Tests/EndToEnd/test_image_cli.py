@@ -203,6 +203,13 @@ def test_import_glance_direct_then_copy_to_another_store(osc, nimbus: Nimbus, tm
     osc("image", "import", "--method", "glance-direct", staged_name)
     assert wait_for_import(osc, staged_name)["status"] == "active"
 
+    # Each import is a task; the tasks API is the admin's (osc runs as admin).
+    staged_id = osc("image", "show", staged_name)["id"]
+    tasks = osc("image", "task", "list")
+    assert tasks and all(t["Type"] == "api_image_import" for t in tasks), tasks
+    shown = [osc("image", "task", "show", t["ID"]) for t in tasks]
+    assert any(t["status"] == "success" and staged_id in str(t["input"]) for t in shown), shown
+
     # copy-image (admin) puts a second copy in the other store; downloads still match.
     osc("image", "import", name, "--method", "copy-image", "--store", "backup")  # --store takes several values
     copied = wait_for_import(osc, name)

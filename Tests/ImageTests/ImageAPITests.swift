@@ -302,4 +302,88 @@ final class ImageAPITests: XCTestCase {
             XCTAssertTrue(plain.headers[.contentType]?.hasPrefix("text/plain") ?? false, "\(plain.headers)")
         }
     }
+
+    /// Glance's filter operators, as `openstack server list` uses them to name servers' images
+    /// (`id=in:a,b`): `in:` on five attributes with the API working group's quoting, and
+    /// comparisons on the two timestamps.
+    func testListFilterOperators() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let a = try await Self.createImage(api, token: admin, ["name": "alpha"])
+            let b = try await Self.createImage(api, token: admin, ["name": "beta,comma", "disk_format": "qcow2"])
+            let c = try await Self.createImage(api, token: admin, ["name": "gamma", "container_format": "ova"])
+            func ids(_ query: String) async throws -> Set<String> {
+                let reply = try await api.call(.get, "/image/v2/images?\(query)", token: admin)
+                XCTAssertEqual(reply.status, 200, "\(query): \(reply.text)")
+                return Set(reply.json["images"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? [])
+            }
+            let all = [a, b, c].joined(separator: ",")
+            let missing = "00000000-0000-0000-0000-000000000000"
+            var value = try await ids("id=in:\(a),\(c),\(missing)")
+            XCTAssertEqual(value, [a, c])
+            value = try await ids("id=in:\(all)&name=in:alpha,gamma")
+            XCTAssertEqual(value, [a, c])
+            value = try await ids("id=eq:\(b)")
+            XCTAssertEqual(value, [b])
+            // A quoted value keeps its comma; unquoted, the comma splits it.
+            value = try await ids("name=in:%22beta,comma%22,alpha")
+            XCTAssertEqual(value, [a, b])
+            value = try await ids("name=in:beta,comma")
+            XCTAssertEqual(value, [])
+            // Empty items, a trailing comma and a quoted empty value name nothing more.
+            value = try await ids("name=in:,alpha,&id=in:\(all)")
+            XCTAssertEqual(value, [a])
+            value = try await ids("name=in:%22%22,%22gamma%22")
+            XCTAssertEqual(value, [c])
+            value = try await ids("disk_format=in:qcow2,vmdk")
+            XCTAssertEqual(value, [b])
+            value = try await ids("container_format=in:ova&id=in:\(all)")
+            XCTAssertEqual(value, [c])
+            value = try await ids("status=in:queued,active&id=in:\(all)")
+            XCTAssertEqual(value, [a, b, c])
+            value = try await ids("status=in:active,killed")
+            XCTAssertEqual(value, [])
+
+            // Times compare as shown (whole seconds).
+            let shownImage = try await api.call(.get, "/image/v2/images/\(b)", token: admin).json
+            let shown = try XCTUnwrap(shownImage["created_at"]?.stringValue)
+            let created = try XCTUnwrap(Timestamps.parse(shown))
+            func iso(_ offset: TimeInterval) -> String { Timestamps.iso8601(created.addingTimeInterval(offset)) }
+            value = try await ids("created_at=eq:\(shown)&id=in:\(all)")
+            XCTAssertTrue(value.contains(b), "\(value)")
+            value = try await ids("created_at=\(shown)&id=eq:\(b)")
+            XCTAssertEqual(value, [b], "a bare time is eq")
+            value = try await ids("created_at=gte:\(iso(-60))&id=in:\(all)")
+            XCTAssertEqual(value, [a, b, c])
+            value = try await ids("created_at=gt:\(iso(60))")
+            XCTAssertEqual(value, [])
+            value = try await ids("updated_at=lt:\(iso(60))&id=in:\(all)")
+            XCTAssertEqual(value, [a, b, c])
+            value = try await ids("updated_at=lte:2000-01-01")
+            XCTAssertEqual(value, [])
+            value = try await ids("created_at=neq:\(shown)&id=eq:\(b)")
+            XCTAssertEqual(value, [])
+            // A zone offset is honoured: the same instant two hours east.
+            let east = Timestamps.iso8601(created.addingTimeInterval(7200)).dropLast() + "+02:00"
+            value = try await ids("created_at=eq:\(east.replacingOccurrences(of: "+", with: "%2B"))&id=eq:\(b)")
+            XCTAssertEqual(value, [b])
+
+            for (query, message) in [
+                ("created_at=gt:yesterday", "Bad \"created_at\" query filter format. Use ISO 8601 DateTime notation."),
+                ("updated_at=2026-13-01T00:00:00Z", "Bad \"updated_at\" query filter format. Use ISO 8601 DateTime notation."),
+                ("created_at=after:2026-01-01T00:00:00Z", "Unable to filter on a unknown operator."),
+                ("name=like:alpha", "Unable to filter by unknown operator 'like'."),
+                ("id=gt:\(a)", "Unable to filter by unknown operator 'gt'."),
+                ("name=in:%22alpha", "Invalid filter value \"alpha. The quote is not closed."),
+                ("name=in:a%22b%22", "Invalid filter value a\"b\". There is no comma before opening quotation mark."),
+                ("name=in:%22a%22b", "Invalid filter value \"a\"b. There is no comma after closing quotation mark."),
+            ] {
+                let reply = try await api.call(.get, "/image/v2/images?\(query)", token: admin, headers: ["Accept": "application/json"])
+                XCTAssertEqual(reply.status, 400, "\(query): \(reply.text)")
+                XCTAssertEqual(reply.json["code"]?.stringValue, "400 Bad Request", reply.text)
+                // webob's JSON body: the explanation, then its HTML line breaks.
+                XCTAssertEqual(reply.json["message"]?.stringValue?.hasPrefix(message + "<br />"), true, "\(query): \(reply.text)")
+            }
+        }
+    }
 }

@@ -25,6 +25,78 @@ final class ImageImportTests: XCTestCase {
 
     static func data(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 11) } }
 
+    /// `GET /v2/tasks` and `GET /v2/tasks/{id}`: admin-only, as Glance's default policy; the
+    /// import API's tasks in Glance's stub shape, filtered, sorted and paged.
+    func testTasksAPIListsImportTasks() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let member = try await api.projectUser(admin: admin, name: "tasker")
+            let empty = try await api.call(.get, "/image/v2/tasks", token: admin)
+            XCTAssertEqual(empty.status, 200, empty.text)
+            XCTAssertEqual(empty.json["tasks"], [])
+            XCTAssertEqual(empty.json["first"]?.stringValue, "/v2/tasks")
+            XCTAssertEqual(empty.json["schema"]?.stringValue, "/v2/schemas/tasks")
+            XCTAssertNil(empty.json["next"])
+            let unknown = try await api.call(.get, "/image/v2/tasks/00000000-0000-0000-0000-000000000000", token: admin)
+            XCTAssertEqual(unknown.status, 404)
+            let schema = try await api.call(.get, "/image/v2/schemas/tasks", token: admin)
+            XCTAssertEqual(schema.json["name"]?.stringValue, "tasks")
+
+            // Two imports by the member's project, each recorded as a task.
+            var taskIDs: [String] = []
+            for name in ["one", "two"] {
+                let id = try await ImageAPITests.createImage(api, token: member.token, ["name": .string(name)])
+                let staged = try await api.call(.put, "/image/v2/images/\(id)/stage", token: member.token, bytes: Self.data(4096))
+                XCTAssertEqual(staged.status, 204, staged.text)
+                let started = try await api.call(.post, "/image/v2/images/\(id)/import", token: member.token, body: ["method": ["name": "glance-direct"]])
+                XCTAssertEqual(started.status, 202, started.text)
+                _ = try await Self.waitForImport(api, id, token: member.token)
+                let tasks = try await api.call(.get, "/image/v2/images/\(id)/tasks", token: member.token).json["tasks"]?.arrayValue ?? []
+                taskIDs.append(try XCTUnwrap(tasks.first?["id"]?.stringValue))
+            }
+
+            let list = try await api.call(.get, "/image/v2/tasks?sort_dir=asc", token: admin)
+            XCTAssertEqual(list.status, 200, list.text)
+            let listed = list.json["tasks"]?.arrayValue ?? []
+            XCTAssertEqual(listed.compactMap { $0["id"]?.stringValue }, taskIDs)
+            let stub = try XCTUnwrap(listed.first?.objectValue)
+            XCTAssertEqual(Set(stub.keys), ["id", "type", "status", "owner", "created_at", "updated_at", "expires_at", "self", "schema"])
+            XCTAssertEqual(stub["type"]?.stringValue, "api_image_import")
+            XCTAssertEqual(stub["status"]?.stringValue, "success")
+            XCTAssertEqual(stub["owner"]?.stringValue, member.project)
+            XCTAssertEqual(stub["self"]?.stringValue, "/v2/tasks/\(taskIDs[0])")
+            XCTAssertEqual(list.json["first"]?.stringValue, "/v2/tasks?sort_dir=asc")
+
+            let page = try await api.call(.get, "/image/v2/tasks?limit=1&sort_dir=asc", token: admin)
+            XCTAssertEqual(page.json["tasks"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [taskIDs[0]])
+            let next = try XCTUnwrap(page.json["next"]?.stringValue)
+            let second = try await api.call(.get, "/image" + next, token: admin)
+            XCTAssertEqual(second.json["tasks"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [taskIDs[1]])
+            let newestFirst = try await api.call(.get, "/image/v2/tasks", token: admin)
+            XCTAssertEqual(newestFirst.json["tasks"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, taskIDs.reversed())
+            let byStatus = try await api.call(.get, "/image/v2/tasks?status=failure", token: admin)
+            XCTAssertEqual(byStatus.json["tasks"], [])
+            let byOwner = try await api.call(.get, "/image/v2/tasks?owner=\(member.project)", token: admin)
+            XCTAssertEqual(byOwner.json["tasks"]?.arrayValue?.count, 2)
+
+            let shown = try await api.call(.get, "/image/v2/tasks/\(taskIDs[0])", token: admin)
+            XCTAssertEqual(shown.status, 200)
+            XCTAssertEqual(shown.json["input"]?["import_req"]?["method"]?["name"]?.stringValue, "glance-direct", shown.text)
+
+            for query in ["status=done", "type=api_image_import", "sort_dir=up", "marker=nope", "limit=-1", "limit=x", "sort_key=colour",
+                          "marker=00000000-0000-0000-0000-000000000000"] {
+                let reply = try await api.call(.get, "/image/v2/tasks?\(query)", token: admin, headers: ["Accept": "application/json"])
+                XCTAssertEqual(reply.status, 400, "\(query): \(reply.text)")
+                XCTAssertEqual(reply.json["code"]?.stringValue, "400 Bad Request", reply.text)
+            }
+            // The tasks API is the admin's, even for the project's own tasks.
+            let refusedList = try await api.call(.get, "/image/v2/tasks", token: member.token)
+            XCTAssertEqual(refusedList.status, 403, refusedList.text)
+            let refusedShow = try await api.call(.get, "/image/v2/tasks/\(taskIDs[0])", token: member.token)
+            XCTAssertEqual(refusedShow.status, 403, refusedShow.text)
+        }
+    }
+
     func testGlanceDirectStagesThenImportsAndRecordsATask() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)

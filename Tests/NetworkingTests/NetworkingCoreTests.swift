@@ -311,4 +311,47 @@ final class NetworkingCoreTests: XCTestCase {
             XCTAssertEqual(revised.json["network"]?["revision_number"], 2)
         }
     }
+
+    /// Filters on a list attribute keep items whose list holds a value asked for (`openstack
+    /// port list --security-group`); a value a boolean or integer attribute cannot take is a 400.
+    func testListFiltersOnListsAndTypedValues() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let network = try await api.neutronCreate("networks", "network", ["name": "n"], token: admin)
+            let networkID = try XCTUnwrap(network["id"]?.stringValue)
+            let web = try await api.neutronCreate("security-groups", "security_group", ["name": "web"], token: admin)
+            let db = try await api.neutronCreate("security-groups", "security_group", ["name": "db"], token: admin)
+            let webID = try XCTUnwrap(web["id"]?.stringValue), dbID = try XCTUnwrap(db["id"]?.stringValue)
+            var ports: [String: String] = [:]
+            for (name, groups) in [("w", [webID]), ("wd", [webID, dbID]), ("d", [dbID]), ("none", [])] {
+                let port = try await api.neutronCreate("ports", "port", ["network_id": .string(networkID), "name": .string(name),
+                                                                          "security_groups": .array(groups.map { .string($0) })], token: admin)
+                ports[name] = port["id"]?.stringValue
+            }
+            func names(_ query: String) async throws -> Set<String> {
+                let reply = try await api.neutron(.get, "/ports?network_id=\(networkID)&\(query)", token: admin)
+                XCTAssertEqual(reply.status, 200, "\(query): \(reply.text)")
+                return Set(reply.json["ports"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+            }
+            var value = try await names("security_groups=\(webID)")
+            XCTAssertEqual(value, ["w", "wd"])
+            value = try await names("security_groups=\(dbID)")
+            XCTAssertEqual(value, ["wd", "d"])
+            value = try await names("security_groups=\(webID)&security_groups=\(dbID)")
+            XCTAssertEqual(value, ["w", "wd", "d"])
+            value = try await names("security_groups=00000000-0000-0000-0000-000000000000")
+            XCTAssertEqual(value, [])
+            value = try await names("admin_state_up=True")
+            XCTAssertEqual(value.count, 4)
+            value = try await names("admin_state_up=0")
+            XCTAssertEqual(value, [])
+
+            for path in ["/ports?admin_state_up=bogus", "/networks?shared=yes", "/networks?mtu=big", "/routers?admin_state_up=maybe",
+                         "/subnets?ip_version=four", "/networks?router:external=nope&name=none-such"] {
+                let reply = try await api.neutron(.get, path, token: admin)
+                assertNeutronError(reply, 400)
+                XCTAssertEqual(reply.json["NeutronError"]?["type"]?.stringValue, "InvalidInput", "\(path): \(reply.text)")
+            }
+        }
+    }
 }

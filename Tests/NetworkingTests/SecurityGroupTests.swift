@@ -131,6 +131,47 @@ final class SecurityGroupTests: XCTestCase {
         }
     }
 
+    /// `{"security_group_rules": [...]}` (Ansible's openstack.cloud.security_group with rules):
+    /// all created in one go, or none when any is refused.
+    func testBulkRuleCreateIsAllOrNothing() async throws {
+        try await onEachEngine { cloud, api in
+            let member = try await api.projectUser(admin: try await api.adminToken(cloud), name: "sg-bulk")
+            let created = try await api.neutron(.post, "/security-groups", token: member.token, body: ["security_group": ["name": "web"]])
+            let id = try XCTUnwrap(created.json["security_group"]?["id"]?.stringValue, created.text)
+            let other = try await api.neutron(.post, "/security-groups", token: member.token, body: ["security_group": ["name": "db"]])
+            let otherID = try XCTUnwrap(other.json["security_group"]?["id"]?.stringValue, other.text)
+            func rule(_ port: Int64, group: String? = nil) -> JSON {
+                ["security_group_id": .string(group ?? id), "direction": "ingress", "protocol": "tcp", "port_range_min": .int(port),
+                 "port_range_max": .int(port)]
+            }
+            func count() async throws -> Int {
+                try await api.neutron(.get, "/security-group-rules?security_group_id=\(id)", token: member.token).json["security_group_rules"]?.arrayValue?.count ?? -1
+            }
+            let before = try await count()
+
+            let bulk = try await api.neutron(.post, "/security-group-rules", token: member.token, body: ["security_group_rules": [rule(22), rule(80)]])
+            XCTAssertEqual(bulk.status, 201, bulk.text)
+            let made = bulk.json["security_group_rules"]?.arrayValue ?? []
+            XCTAssertEqual(made.compactMap { $0["port_range_min"]?.intValue }, [22, 80])
+            XCTAssertTrue(made.allSatisfy { $0["security_group_id"]?.stringValue == id && $0["project_id"]?.stringValue == member.project })
+            var after = try await count()
+            XCTAssertEqual(after, before + 2)
+
+            // One bad rule, a duplicate in the request, an existing rule, two groups: nothing is made.
+            for (rules, status, type) in [([rule(443), ["security_group_id": .string(id), "direction": "sideways"]], 400, nil),
+                                          ([rule(443), rule(443)], 400, "DuplicateSecurityGroupRuleInPost"),
+                                          ([rule(443), rule(22)], 409, "SecurityGroupRuleExists"),
+                                          ([rule(443), rule(443, group: otherID)], 400, "SecurityGroupNotSingleGroupRules"),
+                                          ([], 400, nil)] as [([JSON], Int, String?)] {
+                let refused = try await api.neutron(.post, "/security-group-rules", token: member.token, body: ["security_group_rules": .array(rules)])
+                XCTAssertEqual(refused.status, status, refused.text)
+                if let type { XCTAssertEqual(refused.json["NeutronError"]?["type"]?.stringValue, type, refused.text) }
+                after = try await count()
+                XCTAssertEqual(after, before + 2, "nothing of a refused bulk create is kept")
+            }
+        }
+    }
+
     func testAnotherProjectsGroupIsNotFound() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)

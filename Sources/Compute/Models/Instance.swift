@@ -96,6 +96,17 @@ public struct Instance: Sendable {
         return groups.isEmpty ? nil : groups.compactMap(\.stringValue)
     }
 
+    /// The guest's host name: the one it was given, else its name.
+    public var hostname: String { extra["hostname"]?.stringValue ?? name }
+
+    /// The server's fixed addresses (not floating ones) with their IP versions, from `addresses`.
+    public var fixedAddresses: [(address: String, version: Int64)] {
+        (extra["addresses"]?.objectValue ?? [:]).values.flatMap { $0.arrayValue ?? [] }.compactMap { entry in
+            guard entry["OS-EXT-IPS:type"]?.stringValue != "floating", let address = entry["addr"]?.stringValue else { return nil }
+            return (address, entry["version"]?.intValue ?? (address.contains(":") ? 6 : 4))
+        }
+    }
+
     /// The resources this server holds in placement and counts against quota.
     public var resources: [String: Int64] { Self.resources(of: flavor) }
 

@@ -86,7 +86,7 @@ struct ServerView {
             out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = .optional(i.node)
             out["OS-EXT-SRV-ATTR:instance_name"] = .string("instance-" + i.uuid.prefix(8))
             if at(2, 3) {
-                out["OS-EXT-SRV-ATTR:hostname"] = i.extra["hostname"] ?? .string(i.name)
+                out["OS-EXT-SRV-ATTR:hostname"] = .string(i.hostname)
                 out["OS-EXT-SRV-ATTR:kernel_id"] = ""
                 out["OS-EXT-SRV-ATTR:ramdisk_id"] = ""
                 out["OS-EXT-SRV-ATTR:launch_index"] = .int(i.launchIndex)
@@ -96,7 +96,7 @@ struct ServerView {
             }
             if at(2, 16) { out["host_status"] = .string(i.host.flatMap { hostStatus[$0] } ?? "") }
         } else if at(2, 90) {
-            out["OS-EXT-SRV-ATTR:hostname"] = i.extra["hostname"] ?? .string(i.name)
+            out["OS-EXT-SRV-ATTR:hostname"] = .string(i.hostname)
         }
         if at(2, 9) { out["locked"] = .bool(i.locked) }
         if at(2, 19) { out["description"] = i.extra["description"] ?? .null }

@@ -12,7 +12,7 @@ public enum ComputePolicy {
         var rules: [String: String] = [:]
         for rule in ["servers:index", "servers:detail", "servers:show", "server-metadata:index", "server-metadata:show", "os-server-tags:index",
                      "os-server-tags:show", "os-instance-actions:list", "os-instance-actions:show", "os-server-groups:index",
-                     "os-server-groups:show", "os-simple-tenant-usage:show", "os-quota-sets:show", "os-quota-sets:detail", "os-flavor-extra-specs:index",
+                     "os-server-groups:show", "os-security-groups:list", "os-simple-tenant-usage:show", "os-quota-sets:show", "os-quota-sets:detail", "os-flavor-extra-specs:index",
                      "os-flavor-extra-specs:show"] {
             rules["os_compute_api:\(rule)"] = reader
         }
@@ -41,7 +41,7 @@ public enum ComputePolicy {
                      "os-hosts:update", "os-hosts:reboot", "os-hosts:shutdown", "os-hosts:start", "os-migrations:index",
                      "servers:migrations:index", "servers:migrations:show", "os-server-diagnostics", "os-instance-usage-audit-log:list",
                      "os-availability-zone:detail", "os-quota-sets:update", "os-quota-sets:delete", "os-quota-class-sets:show",
-                     "os-quota-class-sets:update", "limits:other_project", "os-server-groups:index:all_projects", "os-console-auth-tokens"] {
+                     "os-quota-class-sets:update", "limits:other_project", "servers:allow_all_filters", "os-server-groups:index:all_projects", "os-console-auth-tokens"] {
             rules["os_compute_api:\(rule)"] = admin
         }
         rules["compute:servers:create:requested_destination"] = admin

@@ -30,6 +30,7 @@ extension ComputeRoutes {
         for detail in [false, true] {
             api.get(detail ? "/servers/detail" : "/servers") { request, context in
                 let servers = try await service.servers(request.queryDictionary, statuses: request.queryValues("status"),
+                                                        sortKeys: request.queryValues("sort_key"), sortDirs: request.queryValues("sort_dir"),
                                                         version: context.microversion, caller: try context.requireAuth())
                 let view = try await view(request, context, for: detail ? servers : [])
                 return try Self.page("servers", servers.map { detail ? view.detail($0) : view.summary($0) }, request, lastID: servers.last?.uuid,
@@ -39,6 +40,10 @@ extension ComputeRoutes {
         api.get("/servers/:id") { request, context in
             let (instance, groups) = try await service.server(try context.parameters.require("id"), caller: try context.requireAuth())
             return JSONResponse(["server": try await view(request, context, for: [instance]).detail(instance, groups: groups)]).response()
+        }
+        api.get("/servers/:id/os-security-groups") { _, context in
+            let groups = try await service.serverSecurityGroups(try context.parameters.require("id"), caller: try context.requireAuth())
+            return JSONResponse(["security_groups": .array(groups.map(\.json))]).response()
         }
         api.put("/servers/:id") { request, context in
             let id = try context.parameters.require("id")

@@ -129,6 +129,57 @@ public protocol NetworkClient: Sendable {
     /// The instance's ports as they are now (addresses, floating IPs), for Nova's
     /// `network-changed` refresh of what the server shows.
     func attached(instance: String) async throws -> [AttachedNIC]
+    /// The security groups of the instance's ports that the caller may see, each once, in the
+    /// order the ports name them, with their ingress rules as Nova converts Neutron's; a rule
+    /// whose remote group the caller cannot see is left out (Nova drops it too).
+    func instanceSecurityGroups(instance: String, caller: AuthContext) async throws -> [InstanceSecurityGroup]
+}
+
+/// A security group as Nova's `os-security-groups` proxies show it.
+public struct InstanceSecurityGroup: Sendable, Equatable {
+    public struct Rule: Sendable, Equatable {
+        public var id: String
+        /// `icmpv6` for an IPv6 ICMP rule, as Nova names it; nil for any protocol.
+        public var ipProtocol: String?
+        /// -1 where Neutron has no bound.
+        public var fromPort: Int64
+        public var toPort: Int64
+        /// The remote prefix (`0.0.0.0/0` for none), when the rule names no remote group.
+        public var cidr: String?
+        /// The remote group's name and project, when it names one.
+        public var group: (name: String, projectID: String)?
+
+        public init(id: String, ipProtocol: String?, fromPort: Int64, toPort: Int64, cidr: String?, group: (name: String, projectID: String)?) {
+            (self.id, self.ipProtocol, self.fromPort, self.toPort, self.cidr, self.group) = (id, ipProtocol, fromPort, toPort, cidr, group)
+        }
+
+        public static func == (a: Rule, b: Rule) -> Bool {
+            a.id == b.id && a.ipProtocol == b.ipProtocol && a.fromPort == b.fromPort && a.toPort == b.toPort && a.cidr == b.cidr
+                && a.group?.name == b.group?.name && a.group?.projectID == b.group?.projectID
+        }
+    }
+
+    public var id: String
+    public var name: String
+    public var description: String
+    public var projectID: String
+    public var rules: [Rule]
+
+    public init(id: String, name: String, description: String, projectID: String, rules: [Rule]) {
+        (self.id, self.name, self.description, self.projectID, self.rules) = (id, name, description, projectID, rules)
+    }
+
+    /// Nova's body for one group (`tenant_id`, rules with `ip_protocol`, `group` and `ip_range`).
+    public var json: JSON {
+        let rules: [JSON] = rules.map { rule in
+            ["id": .string(rule.id), "parent_group_id": .string(id), "ip_protocol": .optional(rule.ipProtocol),
+             "from_port": .int(rule.fromPort), "to_port": .int(rule.toPort),
+             "group": rule.group.map { ["name": .string($0.name), "tenant_id": .string($0.projectID)] } ?? [:],
+             "ip_range": rule.cidr.map { ["cidr": .string($0)] } ?? [:]]
+        }
+        return ["id": .string(id), "name": .string(name), "description": .string(description), "tenant_id": .string(projectID),
+                "rules": .array(rules)]
+    }
 }
 
 /// The server body's `networks`: `auto`, `none`, or a list.

@@ -438,6 +438,15 @@ extension ComputeService {
 
     /// `addSecurityGroup`/`removeSecurityGroup`: the group goes on (or off) every port of the
     /// server, in the networking service, and the server's `security_groups` follow.
+    /// `GET /servers/{id}/os-security-groups`: the groups of the server's ports, from the
+    /// networking service as the caller sees them; none without ports or networking.
+    public func serverSecurityGroups(_ uuid: String, caller: AuthContext) async throws -> [InstanceSecurityGroup] {
+        let instance = try await visibleInstance(uuid, caller: caller)
+        try authorize("os_compute_api:os-security-groups:list", caller, project: instance.projectID)
+        guard let network = conductor.network else { return [] }
+        return try await network.instanceSecurityGroups(instance: uuid, caller: caller)
+    }
+
     func changeSecurityGroup(_ uuid: String, _ value: JSON, adding: Bool, caller: AuthContext) async throws {
         let instance = try await visibleInstance(uuid, caller: caller)
         try authorize("os_compute_api:os-security-groups:\(adding ? "add" : "remove")", caller, project: instance.projectID)

@@ -307,12 +307,19 @@ extension ComputeService {
 
     // MARK: List and show
 
-    public func servers(_ query: [String: String], statuses: [String], version: Microversion, caller: AuthContext) async throws -> [Instance] {
+    /// `GET /servers`: the caller's project's servers (any project's with `all_tenants`, for
+    /// admins), through `ServerListQuery`'s filters and sort, then paged.
+    public func servers(_ query: [String: String], statuses: [String], sortKeys: [String] = [], sortDirs: [String] = [],
+                        version: Microversion, caller: AuthContext) async throws -> [Instance] {
         try authorize("os_compute_api:servers:index", caller)
+        let allowAll = policy.enforce("os_compute_api:servers:allow_all_filters", credentials: caller.policyInput,
+                                      target: ["project_id": caller.projectID ?? "", "user_id": caller.userID])
+        let parsed = try ServerListQuery(query, sortKeys: sortKeys, sortDirs: sortDirs, version: version, allowAll: allowAll, isAdmin: caller.isAdmin)
+        let filters = parsed.filters
         let allTenants = query["all_tenants"].map { $0.isEmpty || Self.truthy($0) } ?? false
         if allTenants { try authorize("os_compute_api:servers:index:get_all_tenants", caller) }
-        let changesSince = try query["changes-since"].map { try Self.time($0, "changes-since") }
-        let changesBefore = try query["changes-before"].map { try Self.time($0, "changes-before") }
+        let changesSince = try filters["changes-since"].map { try Self.time($0, "changes-since") }
+        let changesBefore = try filters["changes-before"].map { try Self.time($0, "changes-before") }
         let wantDeleted = caller.isAdmin && Self.truthy(query["deleted"] ?? "false")
         var project: String? = caller.projectID
         if allTenants { project = caller.isAdmin ? (query["project_id"] ?? query["tenant_id"]) : caller.projectID }
@@ -326,52 +333,19 @@ extension ComputeService {
             return []
         }
         if wanted.contains("DELETED") && !caller.isAdmin { throw APIError.forbidden("Only administrators may list deleted instances") }
-        // Nova matches `name` as a regular expression; an empty one matches every name, and one
-        // that does not compile is the caller's mistake, not the server's.
-        let namePattern = try query["name"].flatMap { $0.isEmpty ? nil : $0 }.map { pattern in
-            do { return try NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) } catch {
-                throw APIError.badRequest("Invalid regular expression in the name filter: \(pattern.prefix(64))")
-            }
-        }
         list = list.filter { i in
             if wantDeleted && i.deletedAt == nil && query["deleted"] != nil { return false }
             if !wanted.isEmpty && !wanted.contains(i.deletedAt != nil ? "DELETED" : i.status) { return false }
-            if let namePattern, namePattern.firstMatch(in: i.name, range: NSRange(i.name.startIndex..., in: i.name)) == nil { return false }
-            if let image = query["image"], image.split(separator: "/").last.map(String.init) != i.imageRef { return false }
-            if let flavor = query["flavor"], flavor != i.flavor.id { return false }
-            if let reservation = query["reservation_id"], reservation != i.reservationID { return false }
+            guard parsed.matches(i) else { return false }
             if let since = changesSince, i.updatedAt < since { return false }
             if let before = changesBefore, i.updatedAt > before { return false }
-            if let locked = query["locked"], Self.truthy(locked) != i.locked { return false }
-            if caller.isAdmin {
-                if let host = query["host"], host != i.host { return false }
-                if let node = query["node"], node != i.node { return false }
-                if let user = query["user_id"], user != i.userID { return false }
-            }
-            if let zone = query["availability_zone"], zone != i.availabilityZone { return false }
-            if let tags = query["tags"]?.split(separator: ","), !tags.allSatisfy({ i.tags.contains(String($0)) }) { return false }
-            if let any = query["tags-any"]?.split(separator: ","), !any.contains(where: { i.tags.contains(String($0)) }) { return false }
-            if let not = query["not-tags"]?.split(separator: ","), not.allSatisfy({ i.tags.contains(String($0)) }) { return false }
-            if let notAny = query["not-tags-any"]?.split(separator: ","), notAny.contains(where: { i.tags.contains(String($0)) }) { return false }
+            if let tags = filters["tags"]?.split(separator: ","), !tags.allSatisfy({ i.tags.contains(String($0)) }) { return false }
+            if let any = filters["tags-any"]?.split(separator: ","), !any.contains(where: { i.tags.contains(String($0)) }) { return false }
+            if let not = filters["not-tags"]?.split(separator: ","), not.allSatisfy({ i.tags.contains(String($0)) }) { return false }
+            if let notAny = filters["not-tags-any"]?.split(separator: ","), notAny.contains(where: { i.tags.contains(String($0)) }) { return false }
             return true
         }
-        if let key = query["sort_key"] {
-            let ascending = query["sort_dir"] == "asc"
-            if (key == "host" || key == "node") && !caller.isAdmin { throw APIError.forbidden("Only administrators can sort servers by \(key)") }
-            list.sort { a, b in
-                let (x, y): (String, String)
-                switch key {
-                case "display_name", "name": (x, y) = (a.name, b.name)
-                case "vm_state": (x, y) = (a.vmState.rawValue, b.vmState.rawValue)
-                case "host": (x, y) = (a.host ?? "", b.host ?? "")
-                case "uuid": (x, y) = (a.uuid, b.uuid)
-                case "updated_at": (x, y) = (String(format: "%020.6f", a.updatedAt.timeIntervalSince1970), String(format: "%020.6f", b.updatedAt.timeIntervalSince1970))
-                default: (x, y) = (String(format: "%020.6f", a.createdAt.timeIntervalSince1970), String(format: "%020.6f", b.createdAt.timeIntervalSince1970))
-                }
-                return x == y ? a.uuid > b.uuid : ascending ? x < y : x > y
-            }
-        }
-        return try Paging.page(list, query: query, id: \.uuid)
+        return try Paging.page(parsed.sorted(list), query: query, id: \.uuid)
     }
 
     static func truthy(_ value: String) -> Bool { ["true", "1", "yes", "on", "t", "y"].contains(value.lowercased()) }

@@ -96,7 +96,7 @@ extension Conductor {
         let keys = instance.extra["key_data"]?.stringValue.map { [PublicKey(name: instance.keyName ?? "", data: $0)] } ?? []
         let configDrive = settings.forceConfigDrive || Self.truthy(instance.extra["config_drive"])
         let nics = (instance.extra["nics"]?.arrayValue ?? []).compactMap(AttachedNIC.init(json:))
-        return GuestSpec(uuid: instance.uuid, name: instance.name, hostname: instance.extra["hostname"]?.stringValue ?? instance.name,
+        return GuestSpec(uuid: instance.uuid, name: instance.name, hostname: instance.hostname,
                          projectID: instance.projectID, availabilityZone: instance.availabilityZone,
                          launchIndex: Int(clamping: instance.launchIndex), vcpus: Int(clamping: f.vcpus), memoryMB: Int(clamping: f.ram),
                          rootGB: Int(clamping: f.disk), ephemeralGB: Int(clamping: f.ephemeral), swapMB: Int(clamping: f.swap), image: image,

@@ -105,8 +105,52 @@ public struct ImageTask: Sendable {
     /// Finished tasks are kept this long (Glance's `task_time_to_live`, 48 h).
     public var expiresAt: Date?
 
+    /// Glance's type for the import API's tasks.
+    public static let type = "api_image_import"
+    /// What `GET /v2/tasks` sorts by (the task table's columns).
+    static let sortKeys: Set<String> = ["id", "type", "status", "owner", "image_id", "user_id", "request_id", "created_at", "updated_at",
+                                        "expires_at"]
+
+    /// Past its `expires_at`: Glance deletes such a task when tasks are next listed.
+    func expired(at now: Date) -> Bool { expiresAt.map { $0 <= now } ?? false }
+
+    /// The value of a string column, for `GET /v2/tasks`'s equality filters.
+    func attribute(_ key: String) -> String? {
+        switch key {
+        case "id": return id
+        case "type": return Self.type
+        case "status": return status.rawValue
+        case "owner": return owner
+        case "image_id": return imageID
+        case "user_id": return userID
+        case "request_id": return requestID
+        default: return nil
+        }
+    }
+
+    /// A column as text that sorts as the column does (times as fixed-width epoch seconds;
+    /// a missing `expires_at` first, as SQL's NULL).
+    func sortValue(_ key: String) -> String {
+        func time(_ date: Date?) -> String { date.map { String(format: "%020.6f", $0.timeIntervalSince1970) } ?? "" }
+        switch key {
+        case "created_at": return time(createdAt)
+        case "updated_at": return time(updatedAt)
+        case "expires_at": return time(expiresAt)
+        default: return attribute(key) ?? ""
+        }
+    }
+
+    /// A task in `GET /v2/tasks`: without its input, result and message.
+    public var stubJSON: JSON {
+        var stub: [String: JSON] = ["id": .string(id), "type": .string(Self.type), "status": .string(status.rawValue), "owner": .optional(owner),
+                                    "created_at": .string(Timestamps.iso8601(createdAt)), "updated_at": .string(Timestamps.iso8601(updatedAt)),
+                                    "self": .string("/v2/tasks/\(id)"), "schema": "/v2/schemas/task"]
+        if let expiresAt { stub["expires_at"] = .string(Timestamps.iso8601(expiresAt)) }
+        return .object(stub)
+    }
+
     public var json: JSON {
-        ["id": .string(id), "type": "api_image_import", "status": .string(status.rawValue), "owner": .optional(owner),
+        ["id": .string(id), "type": .string(Self.type), "status": .string(status.rawValue), "owner": .optional(owner),
          "image_id": .string(imageID), "user_id": .string(userID), "request_id": .string(requestID), "input": input,
          "result": status == .success ? ["image_id": .string(imageID)] : .null, "message": .string(message),
          "expires_at": expiresAt.map { .string(Timestamps.iso8601($0)) } ?? .null,

@@ -27,5 +27,7 @@ public enum ImagePolicy {
         "modify_member": "rule:image_admin or (role:member and project_id:%(member_id)s)",
         "copy_image": "rule:image_admin",
         "delete_image_location": "rule:image_admin",
+        // The tasks API (`/v2/tasks`), admin-only since Mitaka.
+        "tasks_api_access": "role:admin",
     ]
 }

@@ -38,7 +38,8 @@ public struct ImageRoutes: Sendable {
         open.get("/versions") { request, _ in versions(request, status: .ok) }
 
         let api = router.group("image/v2").add(middleware: ErrorStyleMiddleware(.glance)).add(middleware: TokenAuthMiddleware(validator: validator))
-        for (path, document) in [("image", ImageSchemas.image), ("images", ImageSchemas.images), ("member", ImageSchemas.member), ("members", ImageSchemas.members)] {
+        for (path, document) in [("image", ImageSchemas.image), ("images", ImageSchemas.images), ("member", ImageSchemas.member), ("members", ImageSchemas.members),
+                                 ("task", ImageSchemas.task(full: true)), ("tasks", ImageSchemas.tasks)] {
             api.get(RouterPath(stringLiteral: "/schemas/\(path)")) { _, _ in JSONResponse(document).response() }
         }
         api.get("/info/stores") { _, context in
@@ -76,7 +77,7 @@ public struct ImageRoutes: Sendable {
             if let marker = page.nextMarker {
                 var query = request.queryDictionary
                 query["marker"] = marker
-                body["next"] = .string("/v2/images?" + query.sorted { $0.key < $1.key }.map { "\(Self.escape($0.key))=\(Self.escape($0.value))" }.joined(separator: "&"))
+                body["next"] = .string(Self.link("/v2/images", query))
             }
             return JSONResponse(.object(body)).response()
         }
@@ -112,6 +113,18 @@ public struct ImageRoutes: Sendable {
         api.get("/images/:id/tasks") { _, context in
             let tasks = try await service.tasks(imageID: try context.parameters.require("id"), caller: try context.requireAuth())
             return JSONResponse(["tasks": .array(tasks.map(\.json))]).response()
+        }
+        api.get("/tasks") { request, context in
+            let page = try await service.listTasks(request.queryDictionary, caller: try context.requireAuth())
+            var query = request.queryDictionary
+            query["marker"] = nil
+            var body: [String: JSON] = ["tasks": .array(page.tasks.map(\.stubJSON)), "schema": "/v2/schemas/tasks",
+                                        "first": .string(Self.link("/v2/tasks", query))]
+            if let marker = page.nextMarker {
+                query["marker"] = marker
+                body["next"] = .string(Self.link("/v2/tasks", query))
+            }
+            return JSONResponse(.object(body)).response()
         }
         api.get("/tasks/:id") { _, context in
             JSONResponse(try await service.task(try context.parameters.require("id"), caller: try context.requireAuth()).json).response()
@@ -160,6 +173,11 @@ public struct ImageRoutes: Sendable {
             try await service.deleteMember(try context.parameters.require("id"), try context.parameters.require("member"), caller: try context.requireAuth())
             return Response.empty()
         }
+    }
+
+    /// `path` with `query` (sorted, escaped) appended, for a list's `first` and `next` links.
+    static func link(_ path: String, _ query: [String: String]) -> String {
+        query.isEmpty ? path : path + "?" + query.sorted { $0.key < $1.key }.map { "\(escape($0.key))=\(escape($0.value))" }.joined(separator: "&")
     }
 
     static func escape(_ s: String) -> String {

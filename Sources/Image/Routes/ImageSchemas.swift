@@ -62,4 +62,27 @@ enum ImageSchemas {
         ["name": "members", "properties": ["members": ["type": "array", "items": member], "schema": ["type": "string"]],
          "links": [["rel": "self", "href": "{self}"], ["rel": "schema", "href": "{schema}"]]]
     }
+
+    /// A task; `full` adds what only a show returns (input, result, message and the ids of
+    /// its image, user and request).
+    static func task(full: Bool) -> JSON {
+        var properties: [String: JSON] = [
+            "id": ["type": "string", "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"],
+            "type": ["type": "string", "enum": ["import", "api_image_import"]],
+            "status": ["type": "string", "enum": ["pending", "processing", "success", "failure"]],
+            "owner": ["type": "string"], "expires_at": ["type": ["null", "string"]],
+            "created_at": ["type": "string"], "updated_at": ["type": "string"],
+            "self": ["type": "string", "readOnly": true], "schema": ["type": "string", "readOnly": true]]
+        if full {
+            for key in ["input", "result"] { properties[key] = ["type": ["null", "object"]] }
+            for key in ["message", "image_id", "user_id", "request_id"] { properties[key] = ["type": "string"] }
+        }
+        return ["name": "task", "properties": .object(properties)]
+    }
+
+    static var tasks: JSON {
+        ["name": "tasks", "properties": ["tasks": ["type": "array", "items": task(full: false)], "schema": ["type": "string"],
+                                         "first": ["type": "string"], "next": ["type": "string"]],
+         "links": [["rel": "first", "href": "{first}"], ["rel": "next", "href": "{next}"], ["rel": "describedby", "href": "{schema}"]]]
+    }
 }

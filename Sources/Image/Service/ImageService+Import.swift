@@ -297,11 +297,79 @@ extension ImageService {
         return try await store.tasks(imageID: imageID, db)
     }
 
+    /// `GET /v2/tasks/{id}`. The tasks API is admin-only by default (`tasks_api_access`); a
+    /// caller the policy lets in still sees only its project's tasks (403 for another's, as
+    /// Glance). An expired task is gone.
     public func task(_ id: String, caller: AuthContext) async throws -> ImageTask {
-        guard let task = try await store.task(id: id, db), caller.isAdmin || task.owner == caller.projectID else {
+        try authorize("tasks_api_access", caller)
+        guard let task = try await store.task(id: id, db), !task.expired(at: Date()) else {
             throw APIError.notFound("Task with the given id \(id) not found")
         }
+        guard caller.isAdmin || task.owner == nil || task.owner == caller.projectID else {
+            throw APIError.forbidden("Forbidding request, task \(id) is not visible")
+        }
         return task
+    }
+
+    public struct TaskPage: Sendable {
+        public var tasks: [ImageTask]
+        /// Marker for the next page when this one is full.
+        public var nextMarker: String?
+    }
+
+    /// The task attributes `GET /v2/tasks` filters on by equality (Glance compares any column so;
+    /// other parameters are ignored).
+    static let taskFilterKeys = ["id", "status", "type", "owner", "image_id", "user_id", "request_id"]
+
+    /// `GET /v2/tasks`: admins see every project's unexpired tasks, anyone else the policy lets
+    /// in its own project's; equality filters, `sort_key` then `created_at` and `id` in
+    /// `sort_dir`, and marker pages.
+    public func listTasks(_ query: [String: String], caller: AuthContext) async throws -> TaskPage {
+        try authorize("tasks_api_access", caller)
+        let ascending: Bool
+        switch query["sort_dir"] ?? "desc" {
+        case "asc": ascending = true
+        case "desc": ascending = false
+        case let other: throw APIError.badRequest("Invalid sort direction: \(other)")
+        }
+        if let status = query["status"], !status.isEmpty, ImageTask.Status(rawValue: status) == nil {
+            throw APIError.badRequest("Invalid status value: \(status)")
+        }
+        // Glance's deserializer knows only the old `import` type, so `api_image_import` — the
+        // type of every task it makes today — is refused as a filter value there too.
+        if let type = query["type"], !type.isEmpty, type != "import" { throw APIError.badRequest("Invalid type value: \(type)") }
+        let marker = query["marker"]
+        if let marker, !marker.isEmpty, UUID(uuidString: marker) == nil { throw APIError.badRequest("Invalid marker format") }
+        var limit = 25
+        if let raw = query["limit"] {
+            guard let n = Int(raw) else { throw APIError.badRequest("limit param must be an integer") }
+            guard n >= 0 else { throw APIError.badRequest("limit param must be positive") }
+            limit = min(n, 1000)
+        }
+        let sortKey = query["sort_key"] ?? "created_at"
+        guard ImageTask.sortKeys.contains(sortKey) else { throw APIError.badRequest("Sort key supplied was not valid.") }
+
+        let now = Date()
+        var tasks = try await store.tasks(owner: caller.isAdmin ? nil : caller.projectID, db).filter { task in
+            guard !task.expired(at: now) else { return false }
+            for key in Self.taskFilterKeys { if let wanted = query[key], task.attribute(key) != wanted { return false } }
+            return true
+        }
+        tasks.sort { a, b in
+            for key in [sortKey, "created_at", "id"] {
+                let x = a.sortValue(key), y = b.sortValue(key)
+                if x != y { return ascending ? x < y : x > y }
+            }
+            return false
+        }
+        if let marker, !marker.isEmpty {
+            guard let index = tasks.firstIndex(where: { $0.id == marker }) else {
+                throw APIError.badRequest("Task with the given id \(marker) not found")
+            }
+            tasks.removeFirst(index + 1)
+        }
+        let page = Array(tasks.prefix(limit))
+        return TaskPage(tasks: page, nextMarker: !page.isEmpty && page.count == limit ? page.last?.id : nil)
     }
 
     /// Waits for imports started so far (tests, and a clean shutdown).

@@ -230,6 +230,10 @@ public final class ImageService: Sendable {
         var sizeMin: Int64?
         var sizeMax: Int64?
         var propertyFilters: [String: String]
+        /// `name`, `id`, `status`, `container_format`, `disk_format`: `eq:` or `in:` (ImageListFilter).
+        var attributeFilters: [(key: String, values: Set<String>)]
+        /// `created_at`, `updated_at` compared with a time.
+        var timeFilters: [(key: String, comparison: ImageListFilter.Comparison, threshold: Date)]
         var sortKeys: [(key: String, ascending: Bool)]
 
         static let core: Set<String> = ["limit", "marker", "sort", "sort_key", "sort_dir", "visibility", "member_status", "os_hidden", "tag",
@@ -253,6 +257,8 @@ public final class ImageService: Sendable {
             sizeMin = try query["size_min"].map { try ImageService.integer($0, "size_min") }
             sizeMax = try query["size_max"].map { try ImageService.integer($0, "size_max") }
             propertyFilters = query.filter { !Self.core.contains($0.key) }
+            attributeFilters = try ImageListFilter.attributeFilters(query)
+            timeFilters = try ImageListFilter.timeFilters(query)
             sortKeys = try ImageService.sortOrder(query)
         }
     }
@@ -290,13 +296,9 @@ public final class ImageService: Sendable {
             case let v?:
                 guard image.visibility == v else { return false }
             }
-            if let n = query["name"], n != image.name { return false }
-            if let s = query["status"], s != image.status.rawValue { return false }
+            guard ImageListFilter.matches(image, attributes: parsed.attributeFilters, times: parsed.timeFilters) else { return false }
             if let o = query["owner"], o != image.owner { return false }
-            if let d = query["disk_format"], d != image.diskFormat { return false }
-            if let c = query["container_format"], c != image.containerFormat { return false }
             if let p = query["protected"], (p.lowercased() == "true") != image.protected { return false }
-            if let id = query["id"], id != image.id { return false }
             if let sizeMin, (image.size ?? -1) < sizeMin { return false }
             if let sizeMax, (image.size ?? Int64.max) > sizeMax { return false }
             if !tags.allSatisfy(image.tags.contains) { return false }

@@ -123,6 +123,12 @@ struct ImageStore: Sendable {
         try await x.query("SELECT * FROM image_task WHERE image_id = ? ORDER BY created_at DESC", [.text(imageID)]).map(Self.task)
     }
 
+    /// Every task, or `owner`'s.
+    func tasks(owner: String?, _ x: any SQLExecutor) async throws -> [ImageTask] {
+        guard let owner else { return try await x.query("SELECT * FROM image_task", []).map(Self.task) }
+        return try await x.query("SELECT * FROM image_task WHERE owner = ?", [.text(owner)]).map(Self.task)
+    }
+
     func task(id: String, _ x: any SQLExecutor) async throws -> ImageTask? {
         try await x.query("SELECT * FROM image_task WHERE id = ?", [.text(id)]).first.map(Self.task)
     }

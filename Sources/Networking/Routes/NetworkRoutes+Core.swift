@@ -42,6 +42,7 @@ extension NetworkRoutes {
             let body = try await self.body(request)
             // A list under the collection's name is a bulk create.
             if let items = body[collection]?.arrayValue {
+                guard !items.isEmpty else { throw APIError.badRequest("Resources required") }
                 let created = try await self.service.create(key, items, caller: try context.requireAuth())
                 return JSONResponse(status: .created, [collection: .array(created.map { .object($0) })]).response()
             }

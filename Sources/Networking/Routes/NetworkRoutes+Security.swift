@@ -36,7 +36,15 @@ extension NetworkRoutes {
             return Self.one("security_group_rule", rule.json, request)
         }
         api.post("/security-group-rules") { request, context in
-            let rule = try await service.createSecurityGroupRule(try await input(request, "security_group_rule"), caller: try context.requireAuth())
+            let body = try await self.body(request)
+            // A list under the collection's name is a bulk create.
+            if let items = body["security_group_rules"]?.arrayValue {
+                guard !items.isEmpty else { throw APIError.badRequest("Resources required") }
+                let inputs = try items.map { try JSONInput(body: ["security_group_rule": $0], key: "security_group_rule") }
+                let rules = try await service.createSecurityGroupRules(inputs, caller: try context.requireAuth())
+                return JSONResponse(status: .created, ["security_group_rules": .array(rules.map { .object($0.json) })]).response()
+            }
+            let rule = try await service.createSecurityGroupRule(try JSONInput(body: body, key: "security_group_rule"), caller: try context.requireAuth())
             return JSONResponse(status: .created, ["security_group_rule": .object(rule.json)]).response()
         }
         api.delete("/security-group-rules/:id") { _, context in

@@ -8,9 +8,12 @@ import NimbusCore
 /// this one place so all of them page, sort and filter alike, as clients expect.
 ///
 /// Filters on attributes an item does not have are ignored (Neutron without the
-/// `filter-validation` extension does the same); filters on list or object attributes
-/// (`fixed_ips`, `allowed_address_pairs`) are left to the resource's own code, which can
-/// read them with `queryValues` before calling this.
+/// `filter-validation` extension does the same). A filter on a list of plain values (a port's
+/// `security_groups`) keeps items whose list holds any of the values asked for; filters on
+/// lists of objects or on objects (`fixed_ips`, `allowed_address_pairs`) are left to the
+/// resource's own code, which can read them with `values` before calling this. A value that
+/// Neutron's converter for a boolean or integer attribute refuses is a 400 `InvalidInput`,
+/// whatever the items are.
 public struct NeutronListing: Sendable {
     /// The collection's name, as in the response key: `networks`.
     public let collection: String
@@ -46,6 +49,7 @@ public struct NeutronListing: Sendable {
     }
 
     public func body(_ items: [[String: JSON]]) throws -> JSON {
+        try checkFilterValues(items)
         var rows = try sorted(items.filter(matches))
         var links: [JSON] = []
         let limit = try self.limit
@@ -103,13 +107,62 @@ public struct NeutronListing: Sendable {
 
     // MARK: Filters
 
-    func matches(_ item: [String: JSON]) -> Bool {
+    /// The attribute filters: each name with the values asked for (alternatives).
+    var attributeFilters: [String: [String]] {
         var byName: [String: [String]] = [:]
         for (name, value) in pairs where !Self.reserved.contains(name) { byName[name, default: []].append(value) }
-        for (name, wanted) in byName {
+        return byName
+    }
+
+    /// Attributes Neutron declares boolean or integer (converted with `convert_to_boolean` and
+    /// `convert_to_int`), so that a bad value is refused even when no item shows the attribute.
+    static let booleanAttributes: Set<String> = ["admin_state_up", "shared", "router:external", "port_security_enabled", "enable_dhcp",
+                                                 "is_default", "stateful", "vlan_transparent", "ha", "distributed", "alive"]
+    static let integerAttributes: Set<String> = ["mtu", "ip_version", "revision_number", "provider:segmentation_id", "default_prefixlen",
+                                                 "min_prefixlen", "max_prefixlen", "port_range_min", "port_range_max", "segmentation_id"]
+
+    /// Attributes holding lists of objects, even when a list is empty.
+    static let objectListAttributes: Set<String> = ["fixed_ips", "allowed_address_pairs", "extra_dhcp_opts", "dns_assignment", "host_routes",
+                                                    "allocation_pools", "routes", "external_fixed_ips", "segments"]
+
+    /// Refuses filter values the attribute's type cannot take: booleans are `true`, `false`,
+    /// `1` or `0` in any case, integers decimal.
+    func checkFilterValues(_ items: [[String: JSON]]) throws {
+        for (name, wanted) in attributeFilters.sorted(by: { $0.key < $1.key }) {
+            let sample = items.lazy.compactMap { $0[name] }.first { $0 != .null }
+            let isBoolean = Self.booleanAttributes.contains(name) || { if case .bool = sample { return true } else { return false } }()
+            let isInteger = Self.integerAttributes.contains(name) || { if case .int = sample { return true } else { return false } }()
+            for value in wanted {
+                if isBoolean && Self.boolean(value) == nil {
+                    throw APIError(.badRequest, "Invalid input for operation: '\(value)' cannot be converted to boolean.", code: "InvalidInput")
+                }
+                if isInteger && Int64(value) == nil {
+                    throw APIError(.badRequest, "Invalid input for operation: '\(value)' is not an integer.", code: "InvalidInput")
+                }
+            }
+        }
+    }
+
+    /// Neutron's `convert_to_boolean` of a query value; nil for what it refuses.
+    static func boolean(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: return nil
+        }
+    }
+
+    func matches(_ item: [String: JSON]) -> Bool {
+        for (name, wanted) in attributeFilters {
             guard let value = item[name] else { continue }
             switch value {
-            case .array, .object: continue
+            case .array(let list):
+                // A list of objects is the resource's to filter.
+                if Self.objectListAttributes.contains(name) || list.contains(where: { if case .object = $0 { return true } else { return false } }) {
+                    continue
+                }
+                if !list.contains(where: { element in wanted.contains { Self.equal(element, $0) } }) { return false }
+            case .object: continue
             default: if !wanted.contains(where: { Self.equal(value, $0) }) { return false }
             }
         }
@@ -126,7 +179,7 @@ public struct NeutronListing: Sendable {
     static func equal(_ value: JSON, _ text: String) -> Bool {
         switch value {
         case .string(let s): return s == text
-        case .bool(let b): return b == truthy(text) && (["true", "false", "1", "0", "yes", "no", "on", "off"].contains(text.lowercased()))
+        case .bool(let b): return boolean(text) == b
         case .int(let i): return Int64(text) == i
         case .double(let d): return Double(text) == d
         case .null: return text.isEmpty || text == "None"

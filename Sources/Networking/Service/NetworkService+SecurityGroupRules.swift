@@ -14,34 +14,57 @@ extension NetworkService {
     }
 
     public func createSecurityGroupRule(_ input: JSONInput, caller: AuthContext) async throws -> SecurityGroupRule {
-        try input.rejectUnknown(["security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
-                                 "remote_ip_prefix", "remote_group_id", "remote_address_group_id", "description", "project_id", "tenant_id"])
-        var rule = try Self.parseRule(input, at: Date())
-        let group = try await visibleGroup(rule.securityGroupID, caller)
-        rule.projectID = group.projectID
-        try authorize("create_security_group_rule", caller, target: ["project_id": group.projectID])
-        // A remote group must be one of the same project's.
-        if let remote = rule.remoteGroupID, try await visibleGroup(remote, caller).projectID != group.projectID {
-            throw Self.groupNotFound(remote)
+        try await createSecurityGroupRules([input], caller: caller)[0]
+    }
+
+    /// Creates the rules in one transaction, all or none (a bulk create, `security_group_rules`,
+    /// as Neutron's native bulk create: every rule of one group, none the same as another in
+    /// the request or one the group has).
+    public func createSecurityGroupRules(_ inputs: [JSONInput], caller: AuthContext) async throws -> [SecurityGroupRule] {
+        var rules: [SecurityGroupRule] = []
+        for input in inputs {
+            try input.rejectUnknown(["security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+                                     "remote_ip_prefix", "remote_group_id", "remote_address_group_id", "description", "project_id", "tenant_id"])
+            var rule = try Self.parseRule(input, at: Date())
+            if let first = rules.first, first.securityGroupID != rule.securityGroupID {
+                throw APIError(.badRequest, "Only allowed to update rules for one security profile at a time",
+                               code: "SecurityGroupNotSingleGroupRules")
+            }
+            let group = try await visibleGroup(rule.securityGroupID, caller)
+            rule.projectID = group.projectID
+            try authorize("create_security_group_rule", caller, target: ["project_id": group.projectID])
+            // A remote group must be one of the same project's.
+            if let remote = rule.remoteGroupID, try await visibleGroup(remote, caller).projectID != group.projectID {
+                throw Self.groupNotFound(remote)
+            }
+            if rules.contains(where: { $0.identity == rule.identity }) {
+                throw APIError(.badRequest, "Duplicate Security Group Rule in POST.", code: "DuplicateSecurityGroupRuleInPost")
+            }
+            rules.append(rule)
         }
-        let created = rule
+        guard let groupID = rules.first?.securityGroupID, let project = rules.first?.projectID else { return [] }
+        let created = rules
         try await db.transaction { x in
-            _ = try await self.ensureDefaultSecurityGroup(project: created.projectID, x)
-            let existing = try await x.query("SELECT * FROM network_security_group_rule WHERE security_group_id = ?", .text(created.securityGroupID))
+            _ = try await self.ensureDefaultSecurityGroup(project: project, x)
+            let existing = try await x.query("SELECT * FROM network_security_group_rule WHERE security_group_id = ?", .text(groupID))
                 .map(SecurityGroupRule.init(row:))
-            if let same = existing.first(where: { $0.identity == created.identity }) {
-                throw APIError(.conflict, "Security group rule already exists. Rule id is \(same.id).", code: "SecurityGroupRuleExists")
+            for rule in created {
+                if let same = existing.first(where: { $0.identity == rule.identity }) {
+                    throw APIError(.conflict, "Security group rule already exists. Rule id is \(same.id).", code: "SecurityGroupRuleExists")
+                }
+                try await self.enforceQuota("security_group_rule", project: project, x)
+                do {
+                    try await self.insertRule(rule, x)
+                } catch DatabaseError.constraintViolation {
+                    // The group (or the remote group) was deleted since it was read.
+                    throw Self.groupNotFound(rule.securityGroupID)
+                }
             }
-            try await self.enforceQuota("security_group_rule", project: created.projectID, x)
-            do {
-                try await self.insertRule(created, x)
-            } catch DatabaseError.constraintViolation {
-                // The group (or the remote group) was deleted since it was read.
-                throw Self.groupNotFound(created.securityGroupID)
-            }
-            try await self.touchGroup(created.securityGroupID, x)
+            try await self.touchGroup(groupID, x)
         }
-        return try await visibleRule(created.id, caller)
+        var shown: [SecurityGroupRule] = []
+        for rule in created { shown.append(try await visibleRule(rule.id, caller)) }
+        return shown
     }
 
     public func deleteSecurityGroupRule(_ id: String, caller: AuthContext) async throws {
