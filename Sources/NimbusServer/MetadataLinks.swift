@@ -37,6 +37,7 @@ public struct HTTPMetadataAPILink: MetadataAPILink {
         }
         var urlRequest = URLRequest(url: url)
         urlRequest.httpMethod = request.method
+        if !request.body.isEmpty { urlRequest.httpBody = Data(request.body) }
         for (name, values) in request.headers {
             for value in values { urlRequest.addValue(value, forHTTPHeaderField: name) }
         }

@@ -93,7 +93,7 @@ final class MetadataAPITests: XCTestCase {
 
             // Paths with nothing: 404.
             for nothing in ["/openstack/2011-01-01/meta_data.json", "/openstack/latest/nothing", "/openstack/latest/user_data",
-                            "/openstack/latest/password", "/openstack/2013-04-04/vendor_data2.json", "/openstack/2012-08-10/vendor_data.json",
+                            "/openstack/2012-08-10/password", "/openstack/2013-04-04/vendor_data2.json", "/openstack/2012-08-10/vendor_data.json",
                             "/2010-01-01/meta-data/", "/latest/user-data", "/latest/meta-data/nothing", "/latest/meta-data/hostname/more",
                             "/latest/meta-data/security-groups/default", "/latest/nothing"] {
                 let reply = try await Metadata.get(api, nothing, instance: id, project: project)
@@ -121,6 +121,50 @@ final class MetadataAPITests: XCTestCase {
     /// Every file of the config drive the server's host would write is what the API serves
     /// at that path (the random seed aside, new for every meta_data.json), and every file a
     /// version lists is on the drive.
+    func testAGuestPostsItsPasswordOnceAndItsOwnerReadsAndClearsIt() async throws {
+        try await onEachEngine(settings: Metadata.settings(hosts: 1)) { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            let (id, _) = try await Compute.activeServer(api, admin: admin)
+            let shown = try await Compute.call(api, .get, "/servers/\(id)", token: admin)
+            let project = try XCTUnwrap(shown.json["server"]?["tenant_id"]?.stringValue, shown.text)
+            func post(_ path: String, _ text: String) async throws -> API.Reply {
+                try await api.call(.post, "/metadata" + path, raw: text, headers: [
+                    MetadataHeaders.instanceID: id, MetadataHeaders.tenantID: project, MetadataHeaders.forwardedFor: "10.0.0.9",
+                    MetadataHeaders.signature: MetadataSignature.sign(instanceID: id, secret: Metadata.secret)])
+            }
+            let before = try await Metadata.get(api, "/openstack/latest/password", instance: id, project: project)
+            XCTAssertEqual(before.status, 200, before.text)
+            XCTAssertEqual(before.text, "")
+            // Too large (Nova keeps four 255-character chunks), then kept; a second one is refused.
+            let large = try await post("/openstack/2013-04-04/password", String(repeating: "x", count: 1021))
+            XCTAssertEqual(large.status, 400, large.text)
+            let posted = try await post("/openstack/latest/password", "c2VjcmV0")
+            XCTAssertEqual(posted.status, 200, posted.text)
+            let again = try await post("/openstack/latest/password", "b3RoZXI=")
+            XCTAssertEqual(again.status, 409, again.text)
+            let kept = try await Metadata.get(api, "/openstack/2013-10-17/password", instance: id, project: project)
+            XCTAssertEqual(kept.text, "c2VjcmV0")
+            // Only the password takes a POST, and only from 2013-04-04.
+            let early = try await post("/openstack/2012-08-10/password", "x")
+            XCTAssertEqual(early.status, 405, early.text)
+            let other = try await post("/openstack/latest/meta_data.json", "x")
+            XCTAssertEqual(other.status, 405, other.text)
+
+            // Its owner reads it through Nova's API and clears it; then the guest may post again.
+            let read = try await Compute.call(api, .get, "/servers/\(id)/os-server-password", token: admin)
+            XCTAssertEqual(read.json, ["password": "c2VjcmV0"], read.text)
+            let outsider = try await api.projectUser(admin: admin, name: "password-outsider")
+            let hidden = try await Compute.call(api, .get, "/servers/\(id)/os-server-password", token: outsider.token)
+            XCTAssertEqual(hidden.status, 404, hidden.text)
+            let cleared = try await Compute.call(api, .delete, "/servers/\(id)/os-server-password", token: admin)
+            XCTAssertEqual(cleared.status, 204, cleared.text)
+            let empty = try await Compute.call(api, .get, "/servers/\(id)/os-server-password", token: admin)
+            XCTAssertEqual(empty.json, ["password": ""])
+            let renewed = try await post("/openstack/latest/password", "bmV3")
+            XCTAssertEqual(renewed.status, 200, renewed.text)
+        }
+    }
+
     func testDocumentsAreTheConfigDrives() async throws {
         try await onEachEngine(settings: Metadata.settings(hosts: 0)) { cloud, plane, api in
             let (driver, running) = try await Metadata.host(plane, api: api, cloud: cloud)

@@ -126,6 +126,14 @@ final class MetadataProxyTests: XCTestCase {
                         XCTAssertEqual(listing.text, "availability-zone")
                         let missing = try await Guest.request("/openstack/latest/nothing", port: port, from: source)
                         XCTAssertEqual(missing.status, 404, missing.text)
+                        // A guest's password reaches the API with its body, and only its own server keeps it.
+                        let password = "pw-\(owner.instance.prefix(8))-\(name.count)"
+                        let posted = try await Guest.request("/openstack/latest/password", method: "POST", body: password, port: port, from: source)
+                        XCTAssertEqual(posted.status, 200, "\(name): \(posted.text)")
+                        let kept = try await Guest.request("/openstack/latest/password", port: port, from: source)
+                        XCTAssertEqual(kept.text, password, name)
+                        let cleared = try await api.call(.delete, "/compute/v2.1/servers/\(owner.instance)/os-server-password", token: try await api.adminToken(cloud))
+                        XCTAssertEqual(cleared.status, 204, cleared.text)
                     }
                 }
             }
@@ -207,11 +215,11 @@ enum Guest {
         return (task, port)
     }
 
-    static func request(_ path: String, method: String = "GET", port: Int, from source: String) async throws -> Reply {
-        try await Task.detached { try blockingRequest(path, method: method, port: port, from: source) }.value
+    static func request(_ path: String, method: String = "GET", body: String? = nil, port: Int, from source: String) async throws -> Reply {
+        try await Task.detached { try blockingRequest(path, method: method, body: body, port: port, from: source) }.value
     }
 
-    static func blockingRequest(_ path: String, method: String, port: Int, from source: String) throws -> Reply {
+    static func blockingRequest(_ path: String, method: String, body: String?, port: Int, from source: String) throws -> Reply {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw GuestError( "no socket") }
         defer { close(descriptor) }
@@ -232,7 +240,8 @@ enum Guest {
             }
         }
         guard connected else { throw GuestError( "cannot connect from \(source) to port \(port): \(String(cString: strerror(errno)))") }
-        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n\r\n".utf8)
+        let length = body.map { "Content-Length: \($0.utf8.count)\r\n" } ?? ""
+        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n\(length)\r\n\(body ?? "")".utf8)
         guard send(descriptor, request, request.count, 0) == request.count else { throw GuestError( "short send") }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)

@@ -6,7 +6,7 @@ import NimbusCore
 
 /// The metadata API on the listener, under `/metadata` (not in the catalog: only metadata
 /// proxies call it, with no token; `MetadataService` checks their signatures). Every method
-/// reaches the service, which answers what is not GET or HEAD with 405.
+/// reaches the service, which answers what it does not serve with 405.
 public struct MetadataRoutes: Sendable {
     public static let prefix = "/metadata"
     let service: MetadataService
@@ -26,7 +26,9 @@ public struct MetadataRoutes: Sendable {
         if let query = request.uri.query { path += "?" + query }
         var headers: [String: [String]] = [:]
         for field in request.headers { headers[field.name.canonicalName, default: []].append(field.value) }
-        let reply = await service.respond(to: MetadataRequest(method: request.method.rawValue, path: path, headers: headers))
+        // A body beyond the limit is cut there; the service refuses it as too large.
+        let body = (try? await request.body.collect(upTo: MetadataRequest.bodyLimit + 1)).map { Array($0.readableBytesView) } ?? []
+        let reply = await service.respond(to: MetadataRequest(method: request.method.rawValue, path: path, headers: headers, body: body))
         var fields = HTTPFields()
         if let contentType = reply.contentType { fields[.contentType] = contentType }
         let response = Response(status: HTTPResponse.Status(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))

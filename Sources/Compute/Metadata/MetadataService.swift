@@ -12,7 +12,9 @@ import NimbusCore
 ///
 /// Refusals are Nova's: a missing header 400, a signature that does not match 403, an
 /// instance that does not exist or is not the named project's 404, a path with nothing 404;
-/// their bodies are webob's. With no shared secret configured every request is refused (403):
+/// their bodies are webob's. A guest may POST its encrypted password once to
+/// `openstack/<version>/password` (from 2013-04-04), which `GET` then returns, as
+/// `os-server-password` does to its owner. With no shared secret configured every request is refused (403):
 /// the headers could then be anyone's. `nimbus up`'s own hosts call `forward` directly;
 /// `nimbus agent`s reach the same answers over HTTP (`MetadataRoutes`).
 public struct MetadataService: MetadataAPILink {
@@ -38,11 +40,12 @@ public struct MetadataService: MetadataAPILink {
             logger.warning("metadata request refused: [neutron] metadata_proxy_shared_secret is not set, so no proxy can be trusted")
             return refuse(.forbidden, Self.badSignature)
         }
-        guard request.method == "GET" || request.method == "HEAD" else {
-            return refuse(.methodNotAllowed, "The method \(request.method) is not allowed for this resource.")
-        }
         let rawPath = String(request.path.prefix { $0 != "?" })
         let path = rawPath.removingPercentEncoding ?? rawPath
+        let isPassword = Self.isPasswordPath(path)
+        guard request.method == "GET" || request.method == "HEAD" || (request.method == "POST" && isPassword) else {
+            return refuse(.methodNotAllowed, "The method \(request.method) is not allowed for this resource.")
+        }
         if MetadataTree.isRoot(path) { return Self.reply(MetadataTree.rootListing) }
 
         let instanceIDs = request.values(MetadataHeaders.instanceID), tenantIDs = request.values(MetadataHeaders.tenantID)
@@ -83,12 +86,32 @@ public struct MetadataService: MetadataAPILink {
             logger.warning("metadata requested for instance \(instanceID) as project \(tenantID), which does not own it")
             return refuse(.notFound)
         }
+        if isPassword {
+            guard request.method == "POST" else { return MetadataReply(status: 200, contentType: "text/plain", body: Array((instance.guestPassword ?? "").utf8)) }
+            guard request.body.count <= Instance.guestPasswordLimit else { return refuse(.badRequest, "Request is too large.") }
+            do {
+                guard try await compute.setGuestPassword(instance.uuid, String(decoding: request.body, as: UTF8.self)) else {
+                    return refuse(.conflict, "Password already set.")
+                }
+            } catch {
+                logger.error("metadata password of instance \(instanceID): \(error)")
+                return refuse(.internalServerError, "An unknown error has occurred. Please try your request again.")
+            }
+            return MetadataReply(status: 200, contentType: "text/plain", body: [])
+        }
         let metadata = InstanceMetadata(guest: compute.conductor.guest(instance))
         guard let document = MetadataTree.lookup(path, in: metadata, requester: requester) else { return refuse(.notFound) }
         return Self.reply(document)
     }
 
     static let badSignature = "Invalid proxy request signature."
+
+    /// `/openstack/<version>/password` at a version that has it (2013-04-04 on, or `latest`).
+    static func isPasswordPath(_ path: String) -> Bool {
+        let parts = path.split(separator: "/").map(String.init)
+        guard parts.count == 3, parts[0] == "openstack", parts[2] == "password" else { return false }
+        return parts[1] == "latest" || (MetadataTree.openStackVersions.contains(parts[1]) && parts[1] >= "2013-04-04")
+    }
 
     static func reply(_ document: MetadataTree.Document) -> MetadataReply {
         MetadataReply(status: 200, contentType: document.contentType, body: document.body)

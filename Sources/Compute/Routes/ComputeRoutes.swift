@@ -54,7 +54,7 @@ public struct ComputeRoutes: Sendable {
         registerImageProxy(api)
         registerExtensions(api)
         registerConsoles(api)
-        registerInterfaces(api)
+        registerServerExtras(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }

@@ -39,7 +39,7 @@ public protocol InstanceLookup: Sendable {
 /// metadata API through `api`, naming the instance and its project and signing the instance
 /// id with the shared secret (`MetadataRequest.forwarded`); the API's answer goes back to the
 /// guest as it is. A source that is no instance's gets 404 without the API being asked;
-/// methods other than GET and HEAD get 405.
+/// methods other than GET, HEAD and POST get 405.
 public struct MetadataProxy: Sendable {
     /// Where the proxy listens.
     public enum Listener: Sendable {
@@ -68,7 +68,10 @@ public struct MetadataProxy: Sendable {
             let address = Self.clientAddress(channel.remoteAddress)
             var path = request.uri.path
             if let query = request.uri.query { path += "?" + query }
-            let reply = await respond(method: request.method.rawValue, path: path, accept: request.headers[.accept], from: address, scope: scope)
+            // A body beyond the limit is cut there; the API refuses it as too large.
+            let body = (try? await request.body.collect(upTo: MetadataRequest.bodyLimit + 1)).map { Array($0.readableBytesView) } ?? []
+            let reply = await respond(method: request.method.rawValue, path: path, accept: request.headers[.accept], body: body, from: address,
+                                      scope: scope)
             var fields = HTTPFields()
             if let contentType = reply.contentType { fields[.contentType] = contentType }
             let response = Response(status: HTTPResponse.Status(code: reply.status), headers: fields,
@@ -110,13 +113,15 @@ public struct MetadataProxy: Sendable {
     }
 
     /// The answer to one guest's request, `address` being where it came from; a HEAD
-    /// request's answer is the GET answer (with its body, which `serve` leaves out).
-    public func respond(method: String, path: String, accept: String?, from address: String, scope: MetadataScope) async -> MetadataReply {
+    /// request's answer is the GET answer (with its body, which `serve` leaves out). A POST
+    /// (a guest's password) goes to the API with its body.
+    public func respond(method: String, path: String, accept: String?, body: [UInt8] = [], from address: String,
+                        scope: MetadataScope) async -> MetadataReply {
         func refuse(_ status: HTTPResponse.Status, _ message: String) -> MetadataReply {
             let (contentType, text) = APIError(status, message).webobBody(accept: accept ?? "")
             return MetadataReply(status: Int(status.code), contentType: contentType, body: Array(text.utf8))
         }
-        guard method == "GET" || method == "HEAD" else {
+        guard ["GET", "HEAD", "POST"].contains(method) else {
             return refuse(.methodNotAllowed, "The method \(method) is not allowed for this resource.")
         }
         let owner: (instanceID: String, projectID: String)?
@@ -132,8 +137,9 @@ public struct MetadataProxy: Sendable {
         }
         // HEAD is asked as GET, so the reply's length is the document's however the API is
         // reached (over HTTP a HEAD reply has no body to measure); `serve` sends no body.
-        let request = MetadataRequest.forwarded(method: "GET", path: path, instanceID: owner.instanceID, projectID: owner.projectID,
-                                                guestAddress: address, secret: secret, accept: accept)
+        let request = MetadataRequest.forwarded(method: method == "POST" ? "POST" : "GET", path: path, instanceID: owner.instanceID,
+                                                projectID: owner.projectID, guestAddress: address, secret: secret, accept: accept,
+                                                body: method == "POST" ? body : [])
         do {
             let reply = try await api.forward(request)
             if reply.status == 403 {

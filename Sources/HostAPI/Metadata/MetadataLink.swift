@@ -34,28 +34,34 @@ public enum MetadataSignature {
 
 /// A request to the metadata API as a host's proxy forwards it.
 public struct MetadataRequest: Sendable, Equatable {
-    /// `GET` or `HEAD`.
+    /// `GET` or `HEAD`, or `POST` (a guest's encrypted password).
     public var method: String
     /// The path below the API's root, with its query string if any (`/openstack/latest/meta_data.json`).
     public var path: String
     /// Header values by lower-cased name; a header sent more than once has several values.
     public var headers: [String: [String]]
+    /// What the guest sent (a POST's body).
+    public var body: [UInt8]
 
-    public init(method: String, path: String, headers: [String: [String]] = [:]) {
-        (self.method, self.path) = (method, path)
+    public init(method: String, path: String, headers: [String: [String]] = [:], body: [UInt8] = []) {
+        (self.method, self.path, self.body) = (method, path, body)
         self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }) { first, second in first + second }
     }
+
+    /// The most a proxy or the API reads of a guest's request body: Nova keeps at most 1020
+    /// bytes of a password, and nothing else is posted.
+    public static let bodyLimit = 16 * 1024
 
     /// A proxy's request for the instance `instanceID` of `projectID`, whose guest at
     /// `guestAddress` asked for `path`; signed with `secret`. `accept` is the guest's Accept
     /// header (the error bodies' form depends on it).
     public static func forwarded(method: String, path: String, instanceID: String, projectID: String, guestAddress: String, secret: String,
-                                 accept: String? = nil) -> MetadataRequest {
+                                 accept: String? = nil, body: [UInt8] = []) -> MetadataRequest {
         var headers = [MetadataHeaders.instanceID: [instanceID], MetadataHeaders.tenantID: [projectID],
                        MetadataHeaders.signature: [MetadataSignature.sign(instanceID: instanceID, secret: secret)],
                        MetadataHeaders.forwardedFor: [guestAddress]]
         if let accept { headers["Accept"] = [accept] }
-        return MetadataRequest(method: method, path: path, headers: headers)
+        return MetadataRequest(method: method, path: path, headers: headers, body: body)
     }
 
     /// Every value of the header `name` (any case), in order.

@@ -100,12 +100,13 @@ public enum MetadataTree {
         case "vendor_data2.json":
             return since(newtonTwo, version) ? Document(json: vendorData2(instance)) : nil
         default:
-            // `password` (the guest's encrypted admin password) is not served: Nimbus keeps none.
+            // `password` (the guest's encrypted admin password) is the metadata API's own
+            // (`MetadataService`): it changes when the guest posts it, and is on no config drive.
             return nil
         }
     }
 
-    /// The files a version lists, in Nova's order (without `password`, which is not served).
+    /// The files a version lists, in Nova's order (without `password`, which the API answers itself).
     static func openStackFiles(_ instance: InstanceMetadata, version: String) -> [String] {
         var files = ["meta_data.json"]
         if instance.userData != nil { files.append("user_data") }
