@@ -37,6 +37,7 @@ public struct IdentityRoutes: Sendable {
         registerGrants(api)
         registerCatalog(api)
         registerCredentials(api)
+        registerTrusts(api)
         registerLimits(api)
     }
 
@@ -156,6 +157,7 @@ public struct IdentityRoutes: Sendable {
             token["roles"] = .array(auth.roles.map { ["id": .string($0.id), "name": .string($0.name)] })
             if catalog { token["catalog"] = try await service.catalog(for: auth) }
         }
+        if let trust = try await service.trustTokenSection(auth) { token["OS-TRUST:trust"] = trust }
         if let credentialID = auth.applicationCredentialID, let credential = try await service.store.appCredential(id: credentialID, service.db) {
             token["application_credential"] = ["id": .string(credential.id), "name": .string(credential.name),
                                                "restricted": .bool(!credential.unrestricted)]
@@ -477,6 +479,38 @@ extension IdentityRoutes {
         }
         registerCollection(api, "policies", key: "policy", create: service.createPolicyDocument, index: service.listPolicyDocuments, show: service.getPolicyDocument,
                            update: service.updatePolicyDocument, delete: service.deletePolicyDocument)
+    }
+}
+
+extension IdentityRoutes {
+    // MARK: Trusts
+
+    func registerTrusts(_ api: RouterGroup<Context>) {
+        api.post("/OS-TRUST/trusts") { request, context in
+            let (trust, roles) = try await service.createTrust(try await input(request, "trust"), caller: try context.requireAuth())
+            return Self.ok(["trust": trust.json(links(request), roles: roles)], .created)
+        }
+        api.get("/OS-TRUST/trusts") { request, context in
+            list(request, "trusts", try await service.listTrusts(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request), roles: nil) })
+        }
+        api.get("/OS-TRUST/trusts/:id") { request, context in
+            let (trust, roles) = try await service.getTrust(try id(context), caller: try context.requireAuth())
+            return Self.ok(["trust": trust.json(links(request), roles: roles)])
+        }
+        api.delete("/OS-TRUST/trusts/:id") { _, context in
+            try await service.deleteTrust(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/OS-TRUST/trusts/:id/roles") { request, context in
+            let roles = try await service.listTrustRoles(try id(context), caller: try context.requireAuth())
+            return Self.ok(["roles": .array(roles.map { $0.json(links(request)) }), "links": links(request).collection("OS-TRUST/trusts/\(try id(context))/roles")])
+        }
+        let role: Handler = { request, context in
+            let role = try await service.getTrustRole(try id(context), roleID: try id(context, "role"), caller: try context.requireAuth())
+            return request.method == .head ? Response.empty(.ok) : Self.ok(["role": role.json(links(request))])
+        }
+        api.get("/OS-TRUST/trusts/:id/roles/:role", use: role)
+        api.head("/OS-TRUST/trusts/:id/roles/:role", use: role)
     }
 }
 
