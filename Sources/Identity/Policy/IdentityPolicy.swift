@@ -52,6 +52,11 @@ public enum IdentityPolicy {
             rules["identity:\(action)"] = "rule:admin_required or \(trustor) or \(trustee)"
         }
         rules["identity:delete_trust"] = "rule:admin_required or \(trustor)"
+        // EC2 credentials: their owner or an administrator; ec2tokens is for services.
+        for action in ["ec2_create_credential", "ec2_list_credentials", "ec2_get_credential", "ec2_delete_credential"] {
+            rules["identity:\(action)"] = credentialOwner
+        }
+        rules["identity:ec2tokens_validate"] = "rule:service_or_admin"
         for action in ["create_application_credential", "list_application_credentials", "get_application_credential",
                        "delete_application_credential"] {
             rules["identity:\(action)"] = "rule:admin_or_owner"

@@ -477,6 +477,30 @@ extension IdentityRoutes {
             _ = try await service.getEndpointGroup(try id(context), caller: try context.requireAuth())
             return Response.empty(.ok)
         }
+        api.post("/users/:id/credentials/OS-EC2") { request, context in
+            let body = try await request.jsonBody(limit: maxBodySize)
+            let created = try await service.createEC2Credential(userID: try id(context), body, caller: try context.requireAuth())
+            return Self.ok(["credential": created.json(links(request))], .created)
+        }
+        api.get("/users/:id/credentials/OS-EC2") { request, context in
+            list(request, "credentials", try await service.listEC2Credentials(userID: try id(context), caller: try context.requireAuth())
+                .map { $0.json(links(request)) })
+        }
+        api.get("/users/:id/credentials/OS-EC2/:access") { request, context in
+            Self.ok(["credential": try await service.getEC2Credential(userID: try id(context), access: try id(context, "access"),
+                                                                      caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/users/:id/credentials/OS-EC2/:access") { _, context in
+            try await service.deleteEC2Credential(userID: try id(context), access: try id(context, "access"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        // Keystone answers 200 here, not the 201 of /auth/tokens.
+        api.post("/ec2tokens") { request, context in
+            let auth = try await service.authenticateEC2(try await request.jsonBody(limit: maxBodySize), caller: try context.requireAuth())
+            var response = Self.ok(try await tokenBody(auth, catalog: true))
+            response.headers[Self.subjectTokenHeader] = auth.token
+            return response
+        }
         registerCollection(api, "policies", key: "policy", create: service.createPolicyDocument, index: service.listPolicyDocuments, show: service.getPolicyDocument,
                            update: service.updatePolicyDocument, delete: service.deletePolicyDocument)
     }

@@ -58,7 +58,7 @@ extension IdentityService {
         let sealed = try sealCredential(blob)
         try await db.transaction { x in
             _ = try await self.requireUser(userID, x)
-            try await self.conflict("credential") {
+            _ = try await self.conflict("credential") {
                 try await x.execute("INSERT INTO identity_credential (id, user_id, project_id, type, blob, extra) VALUES (?, ?, ?, ?, ?, ?)",
                                     [.text(id), .text(userID), .optional(projectID), .text(type), .text(sealed), IdentityStore.encode(credential.extra)])
             }

@@ -71,15 +71,22 @@ extension IdentityService {
             }
             if let inherited { scope = inherited.scope }
         }
-        var trust: Trust?
-        if case .trust(let id, _) = scope { trust = try await trustForToken(id, userID: user.id) }
         if let appCred {
             if let requested = requestedScope, requested != .project(appCred.projectID) {
                 throw APIError.unauthorized("An application credential is bound to its project and cannot be scoped elsewhere.")
             }
             scope = .project(appCred.projectID)
         }
+        return try await mintToken(user: user, methods: methodsUsed, scope: scope, inherited: inherited, appCred: appCred)
+    }
 
+    /// Seals a token for an authenticated user on `scope` and returns its meaning. The token
+    /// ends with what it was derived from (the re-scoped token, the application credential,
+    /// the trust); a trust scope spends one of the trust's uses.
+    func mintToken(user: User, methods: [String], scope: TokenPayload.Scope, inherited: TokenPayload? = nil,
+                   appCred: ApplicationCredential? = nil) async throws -> AuthContext {
+        var trust: Trust?
+        if case .trust(let id, _) = scope { trust = try await trustForToken(id, userID: user.id) }
         let now = Self.now()
         var expires = inherited?.expiresAt ?? now + tokenLifetime
         if let appExpiry = appCred?.expiresAt?.timeIntervalSince1970 { expires = min(expires, appExpiry) }
@@ -87,7 +94,7 @@ extension IdentityService {
         var audits = [TokenPayload.newAuditID()]
         if let chain = inherited?.auditIDs.last { audits.append(chain) }
         var unique: [String] = []
-        for m in methodsUsed where !unique.contains(m) { unique.append(m) }
+        for m in methods where !unique.contains(m) { unique.append(m) }
         let payload = TokenPayload(userID: user.id, methods: unique, scope: scope, issuedAt: now, expiresAt: expires,
                                    auditIDs: audits, applicationCredentialID: appCred?.id)
         guard let primary = keyCache.current.first else { throw TokenError.keyRepository("no token keys loaded") }

@@ -41,7 +41,8 @@ public struct TokenPayload: Sendable, Equatable {
         }
     }
 
-    static let methodBits: [String] = ["password", "token", "application_credential", "totp", "external", "mapped"]
+    /// Append-only: a method's bit position is part of the token format.
+    static let methodBits: [String] = ["password", "token", "application_credential", "totp", "external", "mapped", "ec2credential"]
     static let formatVersion: UInt8 = 1
 
     public static func newAuditID() -> String {
