@@ -155,7 +155,7 @@ final class AuthorizationTests: XCTestCase {
                          "/identity/v3/users/x/application_credentials", "/identity/v3/role_assignments?effective&group.id=1", "/identity/v3/nonexistent",
                          "/identity/v3/system/users/x/roles/y", "/identity/v3/OS-INHERIT/domains/d/users/u/roles/r/inherited_to_projects",
                          "/identity/v3/OS-TRUST/trusts", "/identity/v3/OS-TRUST/trusts/x", "/identity/v3/OS-TRUST/trusts/x/roles/y",
-                         "/identity/v3/users/x/credentials/OS-EC2", "/identity/v3/users/x/credentials/OS-EC2/y", "/identity/v3/ec2tokens",
+                         "/identity/v3/users/x/credentials/OS-EC2", "/identity/v3/users/x/credentials/OS-EC2/y", "/identity/v3/ec2tokens", "/identity/v3/s3tokens",
                          "/identity/v3/credentials"]
             for path in paths {
                 for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .head] {

@@ -160,4 +160,39 @@ final class EC2CredentialTests: XCTestCase {
             XCTAssertEqual(ok.json["token"]?["user"]?["id"]?.stringValue, alice.user)
         }
     }
+
+    /// `/v3/s3tokens` with vectors computed by Python's hmac as Keystone's s3tokens computes them.
+    func testS3Tokens() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+            let blob = JSON.object(["access": "S3ACCESS", "secret": "5f7d9c1a2b3e4f60718293a4b5c6d7e8"]).serialized()
+            let made = try await api.call(.post, "/identity/v3/credentials", token: admin,
+                                          body: ["credential": ["user_id": .string(alice.user), "project_id": .string(alice.project), "type": "ec2",
+                                                                "blob": .string(blob)]])
+            XCTAssertEqual(made.status, 201, made.text)
+            let v1 = "R0VUCgoKVHVlLCAyNyBNYXIgMjAwNyAxOTozNjo0MiArMDAwMAovam9obnNtaXRoL3Bob3Rvcy9wdXBweS5qcGc="
+            let v4 = "QVdTNC1ITUFDLVNIQTI1NgoyMDI2MTIwNlQxOTAwMDBaCjIwMjYxMjA2L3VzLWVhc3QtMS9zMy9hd3M0X3JlcXVlc3QKMGRlZWI4ZmExZGJiZWU0YzBkYmU3ZjVl"
+                + "M2M5MTgzOTQwMTM5ZjI2ZDIyNzk3ZWU4YWIwN2MwMDU1N2E0YzJmZg=="
+            func body(_ token: String, _ signature: String) -> JSON {
+                ["credentials": ["access": "S3ACCESS", "token": .string(token), "signature": .string(signature)]]
+            }
+            for (token, signature) in [(v1, "j4RIy8EVWFq6JSdScanU+rkj+B4="), (v4, "27b2ee5b8e21eb3af5a17edea3e88a145747aa28302f8b5aede1ba64f5c15634")] {
+                let reply = try await api.call(.post, "/identity/v3/s3tokens", token: admin, body: body(token, signature))
+                XCTAssertEqual(reply.status, 200, reply.text)
+                XCTAssertEqual(reply.json["token"]?["user"]?["id"]?.stringValue, alice.user)
+                XCTAssertEqual(reply.json["token"]?["project"]?["id"]?.stringValue, alice.project)
+                XCTAssertNil(reply.subjectToken)
+            }
+            let mismatch = try await api.call(.post, "/identity/v3/s3tokens", token: admin, body: body(v1, "k4RIy8EVWFq6JSdScanU+rkj+B4="))
+            assertKeystoneError(mismatch, 401)
+            XCTAssertEqual(mismatch.json["error"]?["message"]?.stringValue, "Credential signature mismatch")
+            // A version 4 scope for a service other than s3, iam or sts.
+            let ec2Scope = Data("AWS4-HMAC-SHA256\n20261206T190000Z\n20261206/us-east-1/ec2/aws4_request\nabc".utf8).base64EncodedString()
+            assertKeystoneError(try await api.call(.post, "/identity/v3/s3tokens", token: admin, body: body(ec2Scope, "x")), 401)
+            assertKeystoneError(try await api.call(.post, "/identity/v3/s3tokens", token: admin, body: body("%%%", "x")), 401)
+            assertKeystoneError(try await api.call(.post, "/identity/v3/s3tokens", token: alice.token,
+                                                   body: body(v1, "j4RIy8EVWFq6JSdScanU+rkj+B4=")), 403)
+        }
+    }
 }

@@ -57,6 +57,7 @@ public enum IdentityPolicy {
             rules["identity:\(action)"] = credentialOwner
         }
         rules["identity:ec2tokens_validate"] = "rule:service_or_admin"
+        rules["identity:s3tokens_validate"] = "rule:service_or_admin"
         for action in ["create_application_credential", "list_application_credentials", "get_application_credential",
                        "delete_application_credential"] {
             rules["identity:\(action)"] = "rule:admin_or_owner"

@@ -501,6 +501,11 @@ extension IdentityRoutes {
             response.headers[Self.subjectTokenHeader] = auth.token
             return response
         }
+        // Keystone sends no X-Subject-Token here: the gateway reads the token from the body.
+        api.post("/s3tokens") { request, context in
+            let auth = try await service.authenticateS3(try await request.jsonBody(limit: maxBodySize), caller: try context.requireAuth())
+            return Self.ok(try await tokenBody(auth, catalog: true))
+        }
         registerCollection(api, "policies", key: "policy", create: service.createPolicyDocument, index: service.listPolicyDocuments, show: service.getPolicyDocument,
                            update: service.updatePolicyDocument, delete: service.deletePolicyDocument)
     }

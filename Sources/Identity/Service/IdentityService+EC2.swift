@@ -4,7 +4,8 @@ import NimbusCore
 import NimbusStore
 
 /// EC2 credentials (`/v3/users/{id}/credentials/OS-EC2`), kept as `ec2` credentials of the
-/// credentials API, and `/v3/ec2tokens`, which turns a request signed with one into a token.
+/// credentials API, and `/v3/ec2tokens` and `/v3/s3tokens`, which turn a request signed with
+/// one into a token.
 extension IdentityService {
     /// Keystone's `[credential] auth_ttl` default: how old a signed request's timestamp may be.
     static let ec2SignatureLifetime: Double = 15 * 60
@@ -74,7 +75,7 @@ extension IdentityService {
         try await db.execute("DELETE FROM identity_credential WHERE id = ?", [.text(Self.ec2CredentialID(access: access))])
     }
 
-    // MARK: ec2tokens
+    // MARK: ec2tokens and s3tokens
 
     /// `POST /v3/ec2tokens`: checks the signature a client made with an EC2 credential's secret
     /// over its request (as the service that received the request reports it) and issues a
@@ -82,13 +83,7 @@ extension IdentityService {
     /// credential when it was made under one.
     public func authenticateEC2(_ body: JSON, caller: AuthContext) async throws -> AuthContext {
         try authorize("identity:ec2tokens_validate", caller)
-        guard let object = body.objectValue, !object.isEmpty else { throw APIError.badRequest("request must include a request body") }
-        let fields = (object["credentials"] ?? object["credential"] ?? object["ec2Credentials"])?.objectValue ?? [:]
-        guard let access = fields["access"]?.stringValue else { throw APIError.unauthorized("EC2 Signature not supplied") }
-        guard let row = try await db.first("SELECT * FROM identity_credential WHERE id = ?", .text(Self.ec2CredentialID(access: access))),
-              let stored = credential(row), let ec2 = EC2Credential(stored) else {
-            throw APIError.notFound("EC2 access key not found.")
-        }
+        let (ec2, fields) = try await signedCredential(body)
         var request = EC2Signature.Request(params: try Self.stringMap(fields["params"], "params"), verb: fields["verb"]?.stringValue ?? "",
                                            host: fields["host"]?.stringValue ?? "", path: fields["path"]?.stringValue ?? "",
                                            headers: try Self.stringMap(fields["headers"], "headers"),
@@ -104,7 +99,41 @@ extension IdentityService {
             valid = (try? signer.expected(request)).map { EC2Signature.equal($0, signature) } ?? false
         }
         guard valid else { throw APIError.unauthorized("Invalid EC2 signature.") }
+        return try await ec2Token(ec2, request: request)
+    }
 
+    /// `POST /v3/s3tokens` (S3 gateways such as Ceph's RGW and Swift's s3api): the gateway
+    /// sends the string the client signed, base64url-encoded, and the client's signature.
+    public func authenticateS3(_ body: JSON, caller: AuthContext) async throws -> AuthContext {
+        try authorize("identity:s3tokens_validate", caller)
+        let (ec2, fields) = try await signedCredential(body)
+        guard let token = fields["token"]?.stringValue, let toSign = Base64URL.decode(token),
+              let signature = fields["signature"]?.stringValue,
+              let expected = EC2Signature.s3(stringToSign: toSign, secret: ec2.secret) else {
+            throw APIError.unauthorized("Invalid EC2 signature.")
+        }
+        guard EC2Signature.equal(expected, signature) else { throw APIError.unauthorized("Credential signature mismatch") }
+        return try await ec2Token(ec2, request: EC2Signature.Request(params: try Self.stringMap(fields["params"], "params"), verb: "", host: "",
+                                                                     path: "", headers: try Self.stringMap(fields["headers"], "headers"),
+                                                                     bodyHash: ""))
+    }
+
+    /// The EC2 credential a signed-request body names by its access key, and the body's
+    /// credential fields (under `credentials`, `credential` or `ec2Credentials`, as Keystone reads them).
+    func signedCredential(_ body: JSON) async throws -> (EC2Credential, [String: JSON]) {
+        guard let object = body.objectValue, !object.isEmpty else { throw APIError.badRequest("request must include a request body") }
+        let fields = (object["credentials"] ?? object["credential"] ?? object["ec2Credentials"])?.objectValue ?? [:]
+        guard let access = fields["access"]?.stringValue else { throw APIError.unauthorized("EC2 Signature not supplied") }
+        guard let row = try await db.first("SELECT * FROM identity_credential WHERE id = ?", .text(Self.ec2CredentialID(access: access))),
+              let stored = credential(row), let ec2 = EC2Credential(stored) else {
+            throw APIError.notFound("EC2 access key not found.")
+        }
+        return (ec2, fields)
+    }
+
+    /// The token a verified signature earns: the credential's user on its project, through the
+    /// trust or application credential the credential was made under.
+    func ec2Token(_ ec2: EC2Credential, request: EC2Signature.Request) async throws -> AuthContext {
         guard let projectID = ec2.projectID else { throw APIError.unauthorized("User not valid for project.") }
         let project = try await requireProject(projectID, db)
         let user = try await requireUser(ec2.userID, db)

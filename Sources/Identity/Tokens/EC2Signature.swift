@@ -95,6 +95,24 @@ struct EC2Signature {
         return Hex.encode(HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: signingKey))
     }
 
+    /// The signature of an S3 request as Keystone's s3tokens computes it from the string the
+    /// client signed: version 4 (`AWS4-HMAC-SHA256`, four lines, a scope of
+    /// `date/region/{s3,iam,sts}/aws4_request`), else version 1 (base64 HMAC-SHA1). nil for a
+    /// malformed version 4 string.
+    static func s3(stringToSign: [UInt8], secret: String) -> String? {
+        guard stringToSign.starts(with: Array("AWS4".utf8)) else {
+            return Data(HMAC<Insecure.SHA1>.authenticationCode(for: stringToSign, using: SymmetricKey(data: Data(secret.utf8)))).base64EncodedString()
+        }
+        let lines = stringToSign.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        guard lines.count == 4, Array(lines[0]) == Array("AWS4-HMAC-SHA256".utf8) else { return nil }
+        let scope = lines[2].split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Array($0) }
+        guard scope.count == 4, scope[3] == Array("aws4_request".utf8),
+              [Array("s3".utf8), Array("iam".utf8), Array("sts".utf8)].contains(scope[2]) else { return nil }
+        var key = SymmetricKey(data: Data(("AWS4" + secret).utf8))
+        for part in scope { key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: part, using: key))) }
+        return Hex.encode(HMAC<SHA256>.authenticationCode(for: stringToSign, using: key))
+    }
+
     /// Parameters sorted by name (code point order), names and values percent-encoded except
     /// for RFC 3986's unreserved characters, joined with `&`.
     static func canonicalQuery(_ params: [String: String]) -> String {
