@@ -271,4 +271,37 @@ final class TrustTests: XCTestCase {
             assertKeystoneError(try await api.call(.get, "/identity/v3/OS-TRUST/trusts/\(plain)", token: p.admin), 404)
         }
     }
+
+    /// An EC2 credential made with a trust-scoped token carries the trust: its signatures get
+    /// trust-scoped tokens, which end with the trust.
+    func testEC2CredentialMadeThroughATrust() async throws {
+        try await onEachEngine { cloud, api in
+            let p = try await Self.parties(cloud, api)
+            let id = try await Self.createTrust(api, p)
+            let issued = try await api.call(.post, "/identity/v3/auth/tokens", body: Self.trustAuth(user: "bob", password: "pw-bob", trust: id))
+            let trustToken = try XCTUnwrap(issued.subjectToken, issued.text)
+            let path = "/identity/v3/users/\(p.trustee)/credentials/OS-EC2"
+            let created = try await api.call(.post, path, token: trustToken, body: ["tenant_id": .string(p.project)])
+            XCTAssertEqual(created.status, 201, created.text)
+            XCTAssertEqual(created.json["credential"]?["trust_id"]?.stringValue, id)
+            let access = try XCTUnwrap(created.json["credential"]?["access"]?.stringValue)
+            let secret = try XCTUnwrap(created.json["credential"]?["secret"]?.stringValue)
+            // A delegated token reaches only its own project's EC2 credentials.
+            let elsewhere = try await api.create("projects", "project", ["name": "elsewhere"], token: p.admin)
+            assertKeystoneError(try await api.call(.post, path, token: trustToken, body: ["tenant_id": .string(elsewhere)]), 403)
+
+            let ec2 = try await api.call(.post, "/identity/v3/ec2tokens", token: p.admin,
+                                         body: try EC2CredentialTests.signedV2(access: access, secret: secret, host: "h"))
+            XCTAssertEqual(ec2.status, 200, ec2.text)
+            XCTAssertEqual(ec2.json["token"]?["OS-TRUST:trust"]?["id"]?.stringValue, id, ec2.text)
+            XCTAssertEqual(ec2.json["token"]?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue }, ["reader"])
+            let ec2Token = try XCTUnwrap(ec2.subjectToken)
+
+            let deleted = try await api.call(.delete, "/identity/v3/OS-TRUST/trusts/\(id)", token: p.trustorToken).status
+            XCTAssertEqual(deleted, 204)
+            assertKeystoneError(try await api.call(.get, "/identity/v3/users/\(p.trustee)", token: ec2Token), 401)
+            assertKeystoneError(try await api.call(.post, "/identity/v3/ec2tokens", token: p.admin,
+                                                   body: try EC2CredentialTests.signedV2(access: access, secret: secret, host: "h")), 401)
+        }
+    }
 }
