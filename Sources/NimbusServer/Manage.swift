@@ -3,6 +3,7 @@ import Identity
 import Image
 import Logging
 import NimbusCore
+import NimbusStore
 import Virt
 
 /// `nimbus manage …`: operator commands that work on the data directory without a running server.
@@ -25,6 +26,23 @@ public enum Manage {
         let repo = try keyRepository(dataDir, config)
         try repo.setUpIfNeeded()
         return try repo.rotate()
+    }
+
+    /// Rotates the credential keys and re-encrypts every stored credential under the new
+    /// primary. Running servers already hold the new primary (it was the staged key) and pick
+    /// up the newly staged one at their next start.
+    public static func rotateCredentialKeys(dataDir: String, database: String?) async throws -> (primary: Int, reencrypted: Int) {
+        let config = try loadConfig(dataDir, database: database)
+        let url = config.string("database", "connection").isEmpty ? "sqlite://\(dataDir)/nimbus.db" : config.string("database", "connection")
+        let db = try await DatabaseFactory.open(url: url, logger: Logger(label: "nimbus-manage"))
+        do {
+            let result = try await CredentialCipher.rotate(CredentialCipher.repository(dataDir: dataDir), db: db)
+            await db.close()
+            return result
+        } catch {
+            await db.close()
+            throw error
+        }
     }
 
     public static func migrate(dataDir: String, database: String?) async throws -> [String] {

@@ -131,7 +131,7 @@ struct Agent: AsyncParsableCommand {
 struct Manage: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator commands (keystone-manage, nova-manage).",
-        subcommands: [Token.self, DB.self, ImageStore.self, Image.self, Trace.self])
+        subcommands: [Token.self, Credential.self, DB.self, ImageStore.self, Image.self, Trace.self])
 
     struct ImageStore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "image-store", abstract: "The image data store.", subcommands: [Usage.self])
@@ -185,6 +185,23 @@ struct Manage: AsyncParsableCommand {
                 try await runOrExit {
                     let primary = try NimbusServer.Manage.rotateTokenKeys(dataDir: dataDir)
                     print("Rotated token keys; primary key is now \(primary). Restart running servers to use it.")
+                }
+            }
+        }
+    }
+
+    struct Credential: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Credential key repository.", subcommands: [Rotate.self])
+
+        struct Rotate: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Promote the staged credential key to primary, stage a new one, and re-encrypt every stored credential under the new primary.")
+            @Option(help: "Data directory.") var dataDir = "./.nimbus"
+            @Option(help: "Database URL (default: from nimbus.conf, else SQLite in the data dir).") var database: String?
+            func run() async throws {
+                try await runOrExit {
+                    let (primary, count) = try await NimbusServer.Manage.rotateCredentialKeys(dataDir: dataDir, database: database)
+                    print("Rotated credential keys; primary key is now \(primary); re-encrypted \(count) credential(s). Restart running servers to stage the next key.")
                 }
             }
         }

@@ -7,7 +7,11 @@ part of what is tested.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -577,6 +581,116 @@ def test_application_credential(osc, nimbus: Nimbus, ids, tmp_path: Path):
     failed = osc("token", "issue", cloud="appcred", env=env, expect_fail=True)
     assert "401" in failed.stderr or "404" in failed.stderr, failed.stderr
     assert all(c["ID"] != cred["ID"] for c in osc("application", "credential", "list"))
+
+
+def trustee_env(nimbus: Nimbus, path: Path, username: str, password: str, trust_id: str) -> dict[str, str]:
+    """A clouds.yaml with cloud `trustee`: the trustee's password, scoped to the trust."""
+    nimbus.write_clouds_yaml(path, {
+        "trustee": {
+            "auth_type": "password",
+            "auth": {"username": username, "password": password, "user_domain_name": "Default",
+                     "trust_id": trust_id},
+        }
+    })
+    return {"OS_CLIENT_CONFIG_FILE": str(path)}
+
+
+def test_trust_and_trust_scoped_token(osc, nimbus: Nimbus, ids, tmp_path: Path):
+    trustee = make_user(osc, password="Trustee-Passw0rd")
+    expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).replace(microsecond=0)
+    trust = osc("trust", "create", "--project", "admin", "--role", "reader",
+                "--expiration", expires.strftime("%Y-%m-%dT%H:%M:%S"), "admin", trustee["name"])
+    assert trust["trustor_user_id"] == ids["admin_user"]
+    assert trust["trustee_user_id"] == trustee["id"]
+    assert trust["project_id"] == ids["admin_project"]
+    assert trust["is_impersonation"] is False
+    assert trust["expires_at"].startswith(expires.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert [r["name"] for r in trust["roles"]] == ["reader"]
+
+    listed = osc("trust", "list")
+    assert [t["ID"] for t in listed if t["ID"] == trust["id"]] == [trust["id"]]
+    shown = osc("trust", "show", trust["id"])
+    assert shown["trustee_user_id"] == trustee["id"]
+
+    # The trustee's token through the trust: its own user, the trust's project and role only.
+    env = trustee_env(nimbus, tmp_path / "trustee.yaml", trustee["name"], "Trustee-Passw0rd", trust["id"])
+    token = osc("token", "issue", cloud="trustee", env=env)
+    assert token["user_id"] == trustee["id"]
+    assert token["project_id"] == ids["admin_project"]
+    assert token_roles(nimbus, token["id"]) == {"reader"}
+    r = nimbus.http("GET", "/identity/v3/auth/tokens", token=nimbus.admin_token(),
+                    headers={"X-Subject-Token": token["id"]})
+    assert r.json()["token"]["OS-TRUST:trust"]["id"] == trust["id"], r.text
+    # reader may list projects it is in, not create users.
+    failed = osc("user", "create", unique("user"), cloud="trustee", env=env, expect_fail=True)
+    assert "403" in failed.stderr, failed.stderr
+
+    # Deleting the trust ends the token and the trustee's access through it.
+    osc("trust", "delete", trust["id"])
+    r = nimbus.http("GET", "/identity/v3/auth/tokens", token=nimbus.admin_token(),
+                    headers={"X-Subject-Token": token["id"]})
+    assert r.status_code == 404, r.text
+    failed = osc("token", "issue", cloud="trustee", env=env, expect_fail=True)
+    assert "401" in failed.stderr, failed.stderr
+    assert all(t["ID"] != trust["id"] for t in osc("trust", "list"))
+
+
+def test_trust_with_impersonation(osc, nimbus: Nimbus, ids, tmp_path: Path):
+    trustee = make_user(osc, password="Trustee-Passw0rd")
+    trust = osc("trust", "create", "--project", "admin", "--role", "member", "--impersonate",
+                "admin", trustee["name"])
+    assert trust["is_impersonation"] is True
+    env = trustee_env(nimbus, tmp_path / "trustee.yaml", trustee["name"], "Trustee-Passw0rd", trust["id"])
+    token = osc("token", "issue", cloud="trustee", env=env)
+    # The token acts as the trustor, with the delegated role and what it implies.
+    assert token["user_id"] == ids["admin_user"]
+    assert token_roles(nimbus, token["id"]) == {"member", "reader"}
+    osc("trust", "delete", trust["id"])
+
+
+def ec2_v2_signature(secret: str, verb: str, host: str, path: str, params: dict[str, str]) -> str:
+    """AWS signature version 2, computed here with Python's hmac (as boto and keystoneclient do)."""
+    params = dict(params, SignatureMethod="HmacSHA256")
+    query = "&".join(urllib.parse.quote(k, safe="") + "=" + urllib.parse.quote(params[k], safe="-_~")
+                     for k in sorted(params))
+    digest = hmac.new(secret.encode(), f"{verb}\n{host}\n{path}\n{query}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def test_ec2_credentials_and_ec2tokens(osc, nimbus: Nimbus, ids):
+    created = osc("ec2", "credentials", "create")
+    assert created["user_id"] == ids["admin_user"]
+    assert created["project_id"] == ids["admin_project"]
+    access, secret = created["access"], created["secret"]
+    assert access and secret
+
+    listed = osc("ec2", "credentials", "list")
+    assert [c["Secret"] for c in listed if c["Access"] == access] == [secret]
+    assert osc("ec2", "credentials", "show", access)["secret"] == secret
+
+    # A request signed with the secret, checked by /v3/ec2tokens as an EC2 API service would.
+    params = {"Action": "DescribeInstances", "AWSAccessKeyId": access, "SignatureVersion": "2",
+              "Timestamp": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "Version": "2016-11-15"}
+    body = {"credentials": {"access": access, "host": "ec2.example.com:8788", "verb": "GET", "path": "/",
+                            "params": params,
+                            "signature": ec2_v2_signature(secret, "GET", "ec2.example.com:8788", "/", params)}}
+    r = nimbus.http("POST", "/identity/v3/ec2tokens", token=nimbus.admin_token(), json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["token"]["user"]["id"] == ids["admin_user"]
+    assert r.json()["token"]["project"]["id"] == ids["admin_project"]
+    assert r.json()["token"]["methods"] == ["ec2credential"]
+    issued = r.headers["X-Subject-Token"]
+    assert nimbus.http("GET", "/identity/v3/auth/projects", token=issued).status_code == 200
+
+    body["credentials"]["signature"] = ec2_v2_signature("not-the-secret", "GET", "ec2.example.com:8788", "/", params)
+    r = nimbus.http("POST", "/identity/v3/ec2tokens", token=nimbus.admin_token(), json=body)
+    assert r.status_code == 401, r.text
+
+    osc("ec2", "credentials", "delete", access)
+    assert all(c["Access"] != access for c in osc("ec2", "credentials", "list"))
+    failed = osc("ec2", "credentials", "show", access, expect_fail=True)
+    assert "404" in failed.stderr or "not found" in failed.stderr.lower(), failed.stderr
 
 
 def test_application_credential_restricted_to_a_role(osc, nimbus: Nimbus, ids,

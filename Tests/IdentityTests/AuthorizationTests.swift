@@ -146,12 +146,17 @@ final class AuthorizationTests: XCTestCase {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
             let bodies: [String?] = [nil, "", "{", "[]", "null", "{\"user\": null}", "{\"project\": {\"name\": []}}", "{\"role\": {\"name\": \"\"}}",
-                                     "{\"auth\": {\"identity\": {\"methods\": [\"password\"], \"password\": {\"user\": {}}}}}", "\u{0}\u{1}"]
+                                     "{\"auth\": {\"identity\": {\"methods\": [\"password\"], \"password\": {\"user\": {}}}}}", "\u{0}\u{1}",
+                                     "{\"trust\": {\"trustor_user_id\": 1, \"roles\": [[]]}}", "{\"tenant_id\": []}",
+                                     "{\"credentials\": {\"access\": \"x\", \"params\": [], \"headers\": {\"a\": {}}}}"]
             let paths = ["/identity/v3/users", "/identity/v3/users/nope", "/identity/v3/projects/nope", "/identity/v3/domains/nope",
                          "/identity/v3/groups/nope/users/nope", "/identity/v3/roles/nope/implies/nope", "/identity/v3/projects/x/users/y/roles/z",
                          "/identity/v3/regions/x", "/identity/v3/endpoints/x", "/identity/v3/services/x", "/identity/v3/auth/tokens",
                          "/identity/v3/users/x/application_credentials", "/identity/v3/role_assignments?effective&group.id=1", "/identity/v3/nonexistent",
-                         "/identity/v3/system/users/x/roles/y", "/identity/v3/OS-INHERIT/domains/d/users/u/roles/r/inherited_to_projects"]
+                         "/identity/v3/system/users/x/roles/y", "/identity/v3/OS-INHERIT/domains/d/users/u/roles/r/inherited_to_projects",
+                         "/identity/v3/OS-TRUST/trusts", "/identity/v3/OS-TRUST/trusts/x", "/identity/v3/OS-TRUST/trusts/x/roles/y",
+                         "/identity/v3/users/x/credentials/OS-EC2", "/identity/v3/users/x/credentials/OS-EC2/y", "/identity/v3/ec2tokens", "/identity/v3/s3tokens",
+                         "/identity/v3/credentials"]
             for path in paths {
                 for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .head] {
                     for body in bodies {

@@ -18,6 +18,18 @@ final class TokenFormatTests: XCTestCase {
         XCTAssertNil(TokenPayload.open("garbage", keys: [key]))
     }
 
+    func testTrustScopedPayloadRoundTrips() throws {
+        let key = SymmetricKey(size: .bits256)
+        for scope: TokenPayload.Scope in [.trust(id: "t1", projectID: "p1"), .trust(id: "t2", projectID: nil)] {
+            let payload = TokenPayload(userID: "trustee", methods: ["password"], scope: scope, issuedAt: 1_700_000_000, expiresAt: 1_700_003_600,
+                                       auditIDs: ["a"])
+            let opened = TokenPayload.open(try payload.seal(with: key), keys: [key])
+            XCTAssertEqual(opened, payload)
+            XCTAssertEqual(opened?.trustID, payload.trustID)
+        }
+        XCTAssertEqual(TokenPayload(userID: "u", methods: [], scope: .trust(id: "t", projectID: "p"), issuedAt: 0, expiresAt: 1, auditIDs: []).projectID, "p")
+    }
+
     func testRotationKeepsOlderTokensValidUntilTheirKeyIsPruned() throws {
         let dir = NSTemporaryDirectory() + "keys-" + UUID().uuidString
         let repo = KeyRepository(path: dir, maxActiveKeys: 3)

@@ -45,3 +45,44 @@ public struct EndpointGroup: Sendable {
          "filters": .object(filters.mapValues { .string($0) }), "links": links.resource("OS-EP-FILTER/endpoint_groups", id)]
     }
 }
+
+/// An EC2 credential as `/v3/users/{id}/credentials/OS-EC2` shows it: an `ec2` credential whose
+/// blob holds the access key, the secret and the trust or application credential it was made
+/// under. It is addressed by its access key.
+public struct EC2Credential: Sendable {
+    public var userID: String
+    public var projectID: String?
+    public var access: String
+    public var secret: String
+    public var trustID: String?
+    public var applicationCredentialID: String?
+
+    /// nil when the stored credential is not a readable EC2 credential.
+    init?(_ credential: Credential) {
+        guard credential.type == "ec2", let blob = (try? JSON.parse(credential.blob))?.objectValue,
+              let access = blob["access"]?.stringValue else { return nil }
+        self.init(userID: credential.userID, projectID: credential.projectID, access: access, secret: blob["secret"]?.stringValue ?? "",
+                  trustID: blob["trust_id"]?.stringValue, applicationCredentialID: blob["app_cred_id"]?.stringValue)
+    }
+
+    init(userID: String, projectID: String?, access: String, secret: String, trustID: String?, applicationCredentialID: String?) {
+        self.userID = userID
+        self.projectID = projectID
+        self.access = access
+        self.secret = secret
+        self.trustID = trustID
+        self.applicationCredentialID = applicationCredentialID
+    }
+
+    /// The stored blob (Keystone's field names).
+    var blob: String {
+        var fields: [String: JSON] = ["access": .string(access), "secret": .string(secret), "trust_id": .optional(trustID)]
+        if let applicationCredentialID { fields["app_cred_id"] = .string(applicationCredentialID) }
+        return JSON.object(fields).serialized()
+    }
+
+    public func json(_ links: Links) -> JSON {
+        ["user_id": .string(userID), "tenant_id": .optional(projectID), "access": .string(access), "secret": .string(secret),
+         "trust_id": .optional(trustID), "links": ["self": .string("\(links.v3)/users/\(userID)/credentials/OS-EC2/\(access)")]]
+    }
+}

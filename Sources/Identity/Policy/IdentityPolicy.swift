@@ -42,6 +42,22 @@ public enum IdentityPolicy {
         for action in ["create_credential", "get_credential", "update_credential", "delete_credential"] {
             rules["identity:\(action)"] = credentialOwner
         }
+        // Trusts: the trustor creates and deletes; trustor and trustee read.
+        let trustor = "user_id:%(target.trust.trustor_user_id)s", trustee = "user_id:%(target.trust.trustee_user_id)s"
+        rules["identity:create_trust"] = "user_id:%(trust.trustor_user_id)s"
+        rules["identity:list_trusts"] = "rule:admin_required"
+        rules["identity:list_trusts_for_trustor"] = "rule:admin_required or \(trustor)"
+        rules["identity:list_trusts_for_trustee"] = "rule:admin_required or \(trustee)"
+        for action in ["get_trust", "list_roles_for_trust", "get_role_for_trust"] {
+            rules["identity:\(action)"] = "rule:admin_required or \(trustor) or \(trustee)"
+        }
+        rules["identity:delete_trust"] = "rule:admin_required or \(trustor)"
+        // EC2 credentials: their owner or an administrator; ec2tokens is for services.
+        for action in ["ec2_create_credential", "ec2_list_credentials", "ec2_get_credential", "ec2_delete_credential"] {
+            rules["identity:\(action)"] = credentialOwner
+        }
+        rules["identity:ec2tokens_validate"] = "rule:service_or_admin"
+        rules["identity:s3tokens_validate"] = "rule:service_or_admin"
         for action in ["create_application_credential", "list_application_credentials", "get_application_credential",
                        "delete_application_credential"] {
             rules["identity:\(action)"] = "rule:admin_or_owner"

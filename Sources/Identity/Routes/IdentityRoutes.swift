@@ -37,6 +37,7 @@ public struct IdentityRoutes: Sendable {
         registerGrants(api)
         registerCatalog(api)
         registerCredentials(api)
+        registerTrusts(api)
         registerLimits(api)
     }
 
@@ -156,6 +157,7 @@ public struct IdentityRoutes: Sendable {
             token["roles"] = .array(auth.roles.map { ["id": .string($0.id), "name": .string($0.name)] })
             if catalog { token["catalog"] = try await service.catalog(for: auth) }
         }
+        if let trust = try await service.trustTokenSection(auth) { token["OS-TRUST:trust"] = trust }
         if let credentialID = auth.applicationCredentialID, let credential = try await service.store.appCredential(id: credentialID, service.db) {
             token["application_credential"] = ["id": .string(credential.id), "name": .string(credential.name),
                                                "restricted": .bool(!credential.unrestricted)]
@@ -475,8 +477,69 @@ extension IdentityRoutes {
             _ = try await service.getEndpointGroup(try id(context), caller: try context.requireAuth())
             return Response.empty(.ok)
         }
+        api.post("/users/:id/credentials/OS-EC2") { request, context in
+            let body = try await request.jsonBody(limit: maxBodySize)
+            let created = try await service.createEC2Credential(userID: try id(context), body, caller: try context.requireAuth())
+            return Self.ok(["credential": created.json(links(request))], .created)
+        }
+        api.get("/users/:id/credentials/OS-EC2") { request, context in
+            list(request, "credentials", try await service.listEC2Credentials(userID: try id(context), caller: try context.requireAuth())
+                .map { $0.json(links(request)) })
+        }
+        api.get("/users/:id/credentials/OS-EC2/:access") { request, context in
+            Self.ok(["credential": try await service.getEC2Credential(userID: try id(context), access: try id(context, "access"),
+                                                                      caller: try context.requireAuth()).json(links(request))])
+        }
+        api.delete("/users/:id/credentials/OS-EC2/:access") { _, context in
+            try await service.deleteEC2Credential(userID: try id(context), access: try id(context, "access"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        // Keystone answers 200 here, not the 201 of /auth/tokens.
+        api.post("/ec2tokens") { request, context in
+            let auth = try await service.authenticateEC2(try await request.jsonBody(limit: maxBodySize), caller: try context.requireAuth())
+            var response = Self.ok(try await tokenBody(auth, catalog: true))
+            response.headers[Self.subjectTokenHeader] = auth.token
+            return response
+        }
+        // Keystone sends no X-Subject-Token here: the gateway reads the token from the body.
+        api.post("/s3tokens") { request, context in
+            let auth = try await service.authenticateS3(try await request.jsonBody(limit: maxBodySize), caller: try context.requireAuth())
+            return Self.ok(try await tokenBody(auth, catalog: true))
+        }
         registerCollection(api, "policies", key: "policy", create: service.createPolicyDocument, index: service.listPolicyDocuments, show: service.getPolicyDocument,
                            update: service.updatePolicyDocument, delete: service.deletePolicyDocument)
+    }
+}
+
+extension IdentityRoutes {
+    // MARK: Trusts
+
+    func registerTrusts(_ api: RouterGroup<Context>) {
+        api.post("/OS-TRUST/trusts") { request, context in
+            let (trust, roles) = try await service.createTrust(try await input(request, "trust"), caller: try context.requireAuth())
+            return Self.ok(["trust": trust.json(links(request), roles: roles)], .created)
+        }
+        api.get("/OS-TRUST/trusts") { request, context in
+            list(request, "trusts", try await service.listTrusts(request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request), roles: nil) })
+        }
+        api.get("/OS-TRUST/trusts/:id") { request, context in
+            let (trust, roles) = try await service.getTrust(try id(context), caller: try context.requireAuth())
+            return Self.ok(["trust": trust.json(links(request), roles: roles)])
+        }
+        api.delete("/OS-TRUST/trusts/:id") { _, context in
+            try await service.deleteTrust(try id(context), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/OS-TRUST/trusts/:id/roles") { request, context in
+            let roles = try await service.listTrustRoles(try id(context), caller: try context.requireAuth())
+            return Self.ok(["roles": .array(roles.map { $0.json(links(request)) }), "links": links(request).collection("OS-TRUST/trusts/\(try id(context))/roles")])
+        }
+        let role: Handler = { request, context in
+            let role = try await service.getTrustRole(try id(context), roleID: try id(context, "role"), caller: try context.requireAuth())
+            return request.method == .head ? Response.empty(.ok) : Self.ok(["role": role.json(links(request))])
+        }
+        api.get("/OS-TRUST/trusts/:id/roles/:role", use: role)
+        api.head("/OS-TRUST/trusts/:id/roles/:role", use: role)
     }
 }
 

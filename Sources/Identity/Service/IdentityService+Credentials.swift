@@ -10,19 +10,10 @@ extension IdentityService {
 
     func sealCredential(_ blob: String) throws -> String {
         guard let key = credentialKeys.current.first else { throw TokenError.keyRepository("no credential keys loaded") }
-        guard let combined = try AES.GCM.seal(Data(blob.utf8), using: key).combined else {
-            throw TokenError.keyRepository("AES-GCM produced no combined box")
-        }
-        return combined.base64EncodedString()
+        return try CredentialCipher.seal(blob, key: key)
     }
 
-    func openCredential(_ stored: String) -> String? {
-        guard let data = Data(base64Encoded: stored), let box = try? AES.GCM.SealedBox(combined: data) else { return nil }
-        for key in credentialKeys.current {
-            if let plain = try? AES.GCM.open(box, using: key) { return String(decoding: plain, as: UTF8.self) }
-        }
-        return nil
-    }
+    func openCredential(_ stored: String) -> String? { CredentialCipher.open(stored, keys: credentialKeys.current) }
 
     func credential(_ r: Row) -> Credential? {
         guard let blob = openCredential(r.string("blob")) else { return nil }
@@ -58,7 +49,7 @@ extension IdentityService {
         let sealed = try sealCredential(blob)
         try await db.transaction { x in
             _ = try await self.requireUser(userID, x)
-            try await self.conflict("credential") {
+            _ = try await self.conflict("credential") {
                 try await x.execute("INSERT INTO identity_credential (id, user_id, project_id, type, blob, extra) VALUES (?, ?, ?, ?, ?, ?)",
                                     [.text(id), .text(userID), .optional(projectID), .text(type), .text(sealed), IdentityStore.encode(credential.extra)])
             }

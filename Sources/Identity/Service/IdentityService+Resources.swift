@@ -261,9 +261,11 @@ extension IdentityService {
             // A project's limits go with it, as in Keystone.
             try await x.execute("DELETE FROM identity_limit WHERE project_id = ?", [.text(id)])
             try await x.execute("DELETE FROM identity_project WHERE id = ?", [.text(id)])
+            // Trusts on the project go with it, as in Keystone.
+            let trusts = try await self.store.deleteTrusts(where: "project_id = ?", [.text(id)], x)
             let events = [RevocationEvent(projectID: id, issuedBefore: Self.now(), revokedAt: Self.now())]
             try await self.revoke(events, x)
-            return events
+            return try await self.revokeTrusts(trusts, x) + events
         }
         didChange(revoked: events)
         limitCache.invalidate()
@@ -357,9 +359,11 @@ extension IdentityService {
             _ = try await self.requireUser(id, x)
             try await x.execute("DELETE FROM identity_assignment WHERE actor_id = ?", [.text(id)])
             try await x.execute("DELETE FROM identity_user WHERE id = ?", [.text(id)])
+            // The trusts the user gave or received go with it, as in Keystone.
+            let trusts = try await self.store.deleteTrusts(where: "trustor_user_id = ? OR trustee_user_id = ?", [.text(id), .text(id)], x)
             let events = [RevocationEvent(userID: id, issuedBefore: Self.now(), revokedAt: Self.now())]
             try await self.revoke(events, x)
-            return events
+            return try await self.revokeTrusts(trusts, x) + events
         }
         didChange(revoked: events)
     }

@@ -37,6 +37,9 @@ extension IdentityService {
                 if original.applicationCredentialID != nil {
                     throw APIError.forbidden("Cannot re-scope a token created with an application credential.")
                 }
+                if original.trustID != nil {
+                    throw Self.forbiddenAction("Using trust-scoped token to create another token. Create a new trust-scoped token instead")
+                }
                 try setUser(original.userID)
                 inherited = original
                 methodsUsed.append(contentsOf: original.methods)
@@ -74,23 +77,39 @@ extension IdentityService {
             }
             scope = .project(appCred.projectID)
         }
+        return try await mintToken(user: user, methods: methodsUsed, scope: scope, inherited: inherited, appCred: appCred)
+    }
 
+    /// Seals a token for an authenticated user on `scope` and returns its meaning. The token
+    /// ends with what it was derived from (the re-scoped token, the application credential,
+    /// the trust); a trust scope spends one of the trust's uses.
+    func mintToken(user: User, methods: [String], scope: TokenPayload.Scope, inherited: TokenPayload? = nil,
+                   appCred: ApplicationCredential? = nil) async throws -> AuthContext {
+        var trust: Trust?
+        if case .trust(let id, _) = scope { trust = try await trustForToken(id, userID: user.id) }
         let now = Self.now()
         var expires = inherited?.expiresAt ?? now + tokenLifetime
         if let appExpiry = appCred?.expiresAt?.timeIntervalSince1970 { expires = min(expires, appExpiry) }
+        if let trustExpiry = trust?.expiresAt?.timeIntervalSince1970 { expires = min(expires, trustExpiry) }
         var audits = [TokenPayload.newAuditID()]
         if let chain = inherited?.auditIDs.last { audits.append(chain) }
         var unique: [String] = []
-        for m in methodsUsed where !unique.contains(m) { unique.append(m) }
+        for m in methods where !unique.contains(m) { unique.append(m) }
         let payload = TokenPayload(userID: user.id, methods: unique, scope: scope, issuedAt: now, expiresAt: expires,
                                    auditIDs: audits, applicationCredentialID: appCred?.id)
         guard let primary = keyCache.current.first else { throw TokenError.keyRepository("no token keys loaded") }
         let token = try payload.seal(with: primary)
+        let issued: AuthContext
         do {
-            return try await context(for: payload, token: token)
+            issued = try await context(for: payload, token: token)
         } catch let error as APIError where error.status == .unauthorized {
             throw APIError.unauthorized(noAccessMessage(user: user, scope: scope))
         }
+        // A use is spent only on a token actually issued, as in Keystone.
+        if let trust, !(try await store.consumeTrustUse(trust.id, db)) {
+            throw APIError.unauthorized("Could not find trust: \(trust.id).")
+        }
+        return issued
     }
 
     func noAccessMessage(user: User, scope: TokenPayload.Scope) -> String {
@@ -98,6 +117,7 @@ extension IdentityService {
         case .project(let id): return "User \(user.id) has no access to project \(id)."
         case .domain(let id): return "User \(user.id) has no access to domain \(id)."
         case .system: return "User \(user.id) has no access to the system."
+        case .trust(let id, _): return "User \(user.id) has no access to trust \(id)."
         case .unscoped: return Self.authFailed
         }
     }
@@ -144,6 +164,8 @@ extension IdentityService {
         var target: AssignmentTarget?
         var domainIDs: Set<String> = [user.domainID]
         var projectID: String?
+        var trust: Trust?
+        var trustorUser: (User, Domain)?
         switch payload.scope {
         case .unscoped: break
         case .project(let id):
@@ -162,11 +184,36 @@ extension IdentityService {
         case .system:
             scope = .system
             target = .system
+        case .trust(let trustID, let trustProject):
+            guard let found = try await store.trust(id: trustID, db), !found.isExpired(now: Self.now()),
+                  found.trusteeUserID == user.id, found.projectID == trustProject,
+                  let trustor = try await store.user(id: found.trustorUserID, db), trustor.enabled,
+                  let trustorDomain = try await store.domain(id: trustor.domainID, db), trustorDomain.enabled
+            else { throw APIError.unauthorized(Self.authFailed) }
+            if let trustProject {
+                guard let project = try await store.project(id: trustProject, db), project.enabled,
+                      let domain = try await store.domain(id: project.domainID, db), domain.enabled
+                else { throw APIError.unauthorized(Self.authFailed) }
+                scope = .project(id: trustProject, name: project.name, domainID: domain.id, domainName: domain.name)
+                domainIDs.insert(domain.id)
+                projectID = trustProject
+            }
+            domainIDs.insert(trustor.domainID)
+            trust = found
+            trustorUser = (trustor, trustorDomain)
         }
         if revocations.isRevoked(payload, projectID: projectID, domainIDs: domainIDs) {
             throw APIError.unauthorized(Self.authFailed)
         }
         var roles: [RoleRef] = []
+        if let trust, let trustor = trustorUser?.0 {
+            // Revoking the trustor (password change, disabling) ends the tokens acting for it.
+            var asTrustor = payload
+            asTrustor.userID = trustor.id
+            if revocations.isRevoked(asTrustor, projectID: projectID, domainIDs: domainIDs) { throw APIError.unauthorized(Self.authFailed) }
+            guard let delegated = try await delegatedRoles(trust, db) else { throw APIError.unauthorized(Self.authFailed) }
+            roles = delegated
+        }
         if let target {
             roles = try await effectiveRoles(userID: user.id, target: target, db)
             if let credentialID = payload.applicationCredentialID {
@@ -180,8 +227,10 @@ extension IdentityService {
             }
             if roles.isEmpty { throw APIError.unauthorized(Self.authFailed) }
         }
+        // An impersonating trust's tokens act as the trustor everywhere.
+        let (actor, actorDomain) = trust?.impersonation == true ? trustorUser ?? (user, userDomain) : (user, userDomain)
         return AuthContext(
-            token: token, userID: user.id, userName: user.name, userDomainID: userDomain.id, userDomainName: userDomain.name,
+            token: token, userID: actor.id, userName: actor.name, userDomainID: actorDomain.id, userDomainName: actorDomain.name,
             scope: scope, roles: roles.map { AuthContext.Role(id: $0.id, name: $0.name) }, methods: payload.methods,
             auditIDs: payload.auditIDs, issuedAt: Date(timeIntervalSince1970: payload.issuedAt),
             expiresAt: Date(timeIntervalSince1970: payload.expiresAt), applicationCredentialID: payload.applicationCredentialID)
@@ -263,6 +312,10 @@ extension IdentityService {
         guard let value = auth.fields["scope"], !value.isNull else { return nil }
         if value.stringValue == "unscoped" { return .unscoped }
         let scope = try auth.requiredObject("scope")
+        let kinds = ["project", "domain", "system", "OS-TRUST:trust", "unscoped"].filter { scope.has($0) }
+        if kinds.count > 1 {
+            throw APIError.badRequest("Invalid input for field 'scope': exactly one of system, project, domain, OS-TRUST:trust or unscoped is expected.")
+        }
         if let project = try scope.object("project") {
             if let id = try project.optionalString("id", maxLength: 64) {
                 guard try await store.project(id: id, db) != nil else { throw APIError.unauthorized("Could not find project: \(id).") }
@@ -282,7 +335,14 @@ extension IdentityService {
             guard try system.bool("all") == true else { throw APIError.badRequest("Invalid input for field 'scope.system': 'all' must be true.") }
             return .system
         }
-        if scope.has("OS-TRUST:trust") { throw APIError.forbidden("Trusts are not supported.") }
+        if let trustRef = try scope.object("OS-TRUST:trust") {
+            let id = try trustRef.requiredString("id", maxLength: 64)
+            guard let trust = try await usableTrust(id, db) else { throw APIError.unauthorized("Could not find trust: \(id).") }
+            if let project = trust.projectID, try await store.project(id: project, db) == nil {
+                throw APIError.unauthorized("Could not find project: \(project).")
+            }
+            return .trust(id: id, projectID: trust.projectID)
+        }
         throw APIError.badRequest("Invalid input for field 'scope': expected 'project', 'domain' or 'system'.")
     }
 }

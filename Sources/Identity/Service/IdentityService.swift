@@ -44,7 +44,7 @@ public final class IdentityService: TokenValidating, Sendable {
                              maxActiveKeys: try config.int("fernet_tokens", "max_active_keys"))
         try keys.setUpIfNeeded()
         keyCache = KeyCache(try keys.loadKeys())
-        let credentialRepository = KeyRepository(path: "\(dataDir)/credential-keys")
+        let credentialRepository = CredentialCipher.repository(dataDir: dataDir)
         try credentialRepository.setUpIfNeeded()
         credentialKeys = KeyCache(try credentialRepository.loadKeys())
         hasher = PasswordHasher(rounds: try config.int("identity", "password_hash_rounds"))

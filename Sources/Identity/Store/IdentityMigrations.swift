@@ -136,5 +136,28 @@ public enum IdentityMigrations {
             "CREATE INDEX identity_limit_project ON identity_limit (project_id)",
             "CREATE INDEX identity_limit_domain ON identity_limit (domain_id)",
         ]),
+        Migration(service: "identity", version: 4, name: "trusts", statements: [
+            // Neither user column references identity_user: deleting a user deletes its trusts
+            // in the same transaction (and revokes their tokens), as Keystone does.
+            """
+            CREATE TABLE identity_trust (
+                id TEXT PRIMARY KEY, trustor_user_id TEXT NOT NULL, trustee_user_id TEXT NOT NULL, project_id TEXT,
+                impersonation INTEGER NOT NULL, expires_at DOUBLE PRECISION, remaining_uses INTEGER,
+                redelegated_trust_id TEXT, redelegation_count INTEGER NOT NULL DEFAULT 0,
+                extra TEXT NOT NULL DEFAULT '{}', created_at DOUBLE PRECISION NOT NULL)
+            """,
+            "CREATE INDEX identity_trust_trustor ON identity_trust (trustor_user_id)",
+            "CREATE INDEX identity_trust_trustee ON identity_trust (trustee_user_id)",
+            "CREATE INDEX identity_trust_project ON identity_trust (project_id)",
+            // role_id does not reference identity_role: a deleted role drops out of the trust's
+            // role list, and tokens from the trust stop validating, as in Keystone.
+            """
+            CREATE TABLE identity_trust_role (
+                trust_id TEXT NOT NULL REFERENCES identity_trust(id) ON DELETE CASCADE, role_id TEXT NOT NULL,
+                PRIMARY KEY (trust_id, role_id))
+            """,
+            // A revocation event may name a trust: its tokens die with it.
+            "ALTER TABLE identity_revocation ADD COLUMN trust_id TEXT NOT NULL DEFAULT ''",
+        ]),
     ]
 }

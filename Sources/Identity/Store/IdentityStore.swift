@@ -435,22 +435,87 @@ struct IdentityStore: Sendable {
 
     func insert(_ e: RevocationEvent, _ x: any SQLExecutor) async throws {
         try await x.execute("""
-            INSERT INTO identity_revocation (id, user_id, project_id, domain_id, audit_id, app_credential_id, issued_before, revoked_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO identity_revocation (id, user_id, project_id, domain_id, audit_id, app_credential_id, trust_id, issued_before, revoked_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [.text(e.id), .text(e.userID), .text(e.projectID), .text(e.domainID), .text(e.auditID), .text(e.appCredentialID),
-                  .real(e.issuedBefore), .real(e.revokedAt)])
+                  .text(e.trustID), .real(e.issuedBefore), .real(e.revokedAt)])
     }
 
     func revocations(since: Double, _ x: any SQLExecutor) async throws -> [RevocationEvent] {
         try await x.query("SELECT * FROM identity_revocation WHERE revoked_at >= ?", [.real(since)]).map {
             RevocationEvent(id: $0.string("id"), userID: $0.string("user_id"), projectID: $0.string("project_id"),
                             domainID: $0.string("domain_id"), auditID: $0.string("audit_id"),
-                            appCredentialID: $0.string("app_credential_id"), issuedBefore: $0.double("issued_before"),
+                            appCredentialID: $0.string("app_credential_id"), trustID: $0.string("trust_id"),
+                            issuedBefore: $0.double("issued_before"),
                             revokedAt: $0.double("revoked_at"))
         }
     }
 
     func pruneRevocations(before: Double, _ x: any SQLExecutor) async throws {
         try await x.execute("DELETE FROM identity_revocation WHERE revoked_at < ?", [.real(before)])
+    }
+
+    // MARK: Trusts
+
+    static func trust(_ r: Row, roleIDs: [String]) -> Trust {
+        Trust(id: r.string("id"), trustorUserID: r.string("trustor_user_id"), trusteeUserID: r.string("trustee_user_id"),
+              projectID: r.optionalString("project_id"), impersonation: r.bool("impersonation"),
+              expiresAt: r.optionalDouble("expires_at").map { Date(timeIntervalSince1970: $0) },
+              remainingUses: r.optionalInt("remaining_uses").map { Int($0) }, redelegatedTrustID: r.optionalString("redelegated_trust_id"),
+              redelegationCount: Int(r.int("redelegation_count")), roleIDs: roleIDs, extra: object(r, "extra"))
+    }
+
+    func insert(_ t: Trust, _ x: any SQLExecutor) async throws {
+        try await x.execute("""
+            INSERT INTO identity_trust (id, trustor_user_id, trustee_user_id, project_id, impersonation, expires_at, remaining_uses,
+                                        redelegated_trust_id, redelegation_count, extra, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(t.id), .text(t.trustorUserID), .text(t.trusteeUserID), .optional(t.projectID), .bool(t.impersonation),
+                  t.expiresAt.map { .real($0.timeIntervalSince1970) } ?? .null, t.remainingUses.map { .integer(Int64($0)) } ?? .null,
+                  .optional(t.redelegatedTrustID), .integer(Int64(t.redelegationCount)), Self.encode(t.extra), .real(Date().timeIntervalSince1970)])
+        for role in t.roleIDs {
+            try await x.execute("INSERT INTO identity_trust_role (trust_id, role_id) VALUES (?, ?)", [.text(t.id), .text(role)])
+        }
+    }
+
+    /// The stored trust, whatever its expiry and remaining uses.
+    func trust(id: String, _ x: any SQLExecutor) async throws -> Trust? {
+        guard let row = try await x.query("SELECT * FROM identity_trust WHERE id = ?", [.text(id)]).first else { return nil }
+        let roles = try await x.query("SELECT role_id FROM identity_trust_role WHERE trust_id = ? ORDER BY role_id", [.text(id)])
+        return Self.trust(row, roleIDs: roles.map { $0.string("role_id") })
+    }
+
+    /// Trusts matching every given filter (roles left empty: lists do not show them).
+    func trusts(trustor: String?, trustee: String?, _ x: any SQLExecutor) async throws -> [Trust] {
+        var sql = "SELECT * FROM identity_trust WHERE 1 = 1"
+        var binds: [SQLValue] = []
+        if let trustor { sql += " AND trustor_user_id = ?"; binds.append(.text(trustor)) }
+        if let trustee { sql += " AND trustee_user_id = ?"; binds.append(.text(trustee)) }
+        return try await x.query(sql + " ORDER BY created_at, id", binds).map { Self.trust($0, roleIDs: []) }
+    }
+
+    /// Uses one of a limited trust's remaining uses; false when none is left. Unlimited trusts
+    /// always succeed. One conditional update, so concurrent issues cannot overspend.
+    func consumeTrustUse(_ id: String, _ x: any SQLExecutor) async throws -> Bool {
+        let limited = try await x.execute("""
+            UPDATE identity_trust SET remaining_uses = remaining_uses - 1 WHERE id = ? AND remaining_uses IS NOT NULL AND remaining_uses > 0
+            """, [.text(id)])
+        if limited > 0 { return true }
+        return try await x.query("SELECT id FROM identity_trust WHERE id = ? AND remaining_uses IS NULL", [.text(id)]).first != nil
+    }
+
+    /// Deletes the trusts chosen by `whereClause` and every trust redelegated from them;
+    /// returns the ids deleted.
+    func deleteTrusts(where whereClause: String, _ binds: [SQLValue], _ x: any SQLExecutor) async throws -> [String] {
+        var pending = try await x.query("SELECT id FROM identity_trust WHERE \(whereClause)", binds).map { $0.string("id") }
+        var deleted: [String] = []
+        while let id = pending.popLast() {
+            guard !deleted.contains(id) else { continue }
+            pending += try await x.query("SELECT id FROM identity_trust WHERE redelegated_trust_id = ?", [.text(id)]).map { $0.string("id") }
+            try await x.execute("DELETE FROM identity_trust_role WHERE trust_id = ?", [.text(id)])
+            try await x.execute("DELETE FROM identity_trust WHERE id = ?", [.text(id)])
+            deleted.append(id)
+        }
+        return deleted
     }
 }

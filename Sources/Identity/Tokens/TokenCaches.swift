@@ -11,17 +11,19 @@ public struct RevocationEvent: Sendable {
     public var domainID = ""
     public var auditID = ""
     public var appCredentialID = ""
+    public var trustID = ""
     public var issuedBefore: Double
     public var revokedAt: Double
 
     init(id: String = Identifiers.hexID(), userID: String = "", projectID: String = "", domainID: String = "", auditID: String = "",
-         appCredentialID: String = "", issuedBefore: Double, revokedAt: Double) {
+         appCredentialID: String = "", trustID: String = "", issuedBefore: Double, revokedAt: Double) {
         self.id = id
         self.userID = userID
         self.projectID = projectID
         self.domainID = domainID
         self.auditID = auditID
         self.appCredentialID = appCredentialID
+        self.trustID = trustID
         self.issuedBefore = issuedBefore
         self.revokedAt = revokedAt
     }
@@ -34,6 +36,7 @@ public struct RevocationEvent: Sendable {
         if !domainID.isEmpty && !domainIDs.contains(domainID) { return false }
         if !auditID.isEmpty && !token.auditIDs.contains(auditID) { return false }
         if !appCredentialID.isEmpty && appCredentialID != token.applicationCredentialID { return false }
+        if !trustID.isEmpty && trustID != token.trustID { return false }
         return true
     }
 }

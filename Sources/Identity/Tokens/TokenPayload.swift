@@ -11,6 +11,9 @@ public struct TokenPayload: Sendable, Equatable {
         case project(String)
         case domain(String)
         case system
+        /// Scoped to an OS-TRUST trust (Keystone's trust-scoped payload): the trust's project
+        /// and roles, for its trustee. `projectID` is nil for a trust that names no project.
+        case trust(id: String, projectID: String?)
     }
 
     public var userID: String
@@ -23,7 +26,23 @@ public struct TokenPayload: Sendable, Equatable {
     public var auditIDs: [String]
     public var applicationCredentialID: String?
 
-    static let methodBits: [String] = ["password", "token", "application_credential", "totp", "external", "mapped"]
+    /// The trust the token is scoped to, if any.
+    public var trustID: String? {
+        if case .trust(let id, _) = scope { return id }
+        return nil
+    }
+
+    /// The project the token acts on: its project scope or its trust's project.
+    public var projectID: String? {
+        switch scope {
+        case .project(let id): return id
+        case .trust(_, let project): return project
+        default: return nil
+        }
+    }
+
+    /// Append-only: a method's bit position is part of the token format.
+    static let methodBits: [String] = ["password", "token", "application_credential", "totp", "external", "mapped", "ec2credential"]
     static let formatVersion: UInt8 = 1
 
     public static func newAuditID() -> String {
@@ -66,6 +85,7 @@ public struct TokenPayload: Sendable, Equatable {
         case .project(let id): out.append(1); Self.put(id, &out)
         case .domain(let id): out.append(2); Self.put(id, &out)
         case .system: out.append(3)
+        case .trust(let id, let project): out.append(4); Self.put(id, &out); Self.put(project ?? "", &out)
         }
         Self.put(UInt64(issuedAt * 1_000_000), &out)
         Self.put(UInt64(expiresAt * 1_000_000), &out)
@@ -90,6 +110,9 @@ public struct TokenPayload: Sendable, Equatable {
         case 1: guard let id = reader.string() else { return nil }; scope = .project(id)
         case 2: guard let id = reader.string() else { return nil }; scope = .domain(id)
         case 3: scope = .system
+        case 4:
+            guard let id = reader.string(), let project = reader.string() else { return nil }
+            scope = .trust(id: id, projectID: project.isEmpty ? nil : project)
         default: return nil
         }
         guard let issued = reader.uint64(), let expires = reader.uint64(), let auditCount = reader.byte() else { return nil }
