@@ -10,7 +10,6 @@ another one: nothing is sent from, or changed in, the root namespace."""
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -19,6 +18,7 @@ import subprocess
 import pytest
 
 from conftest import Nimbus, wait_for
+from test_dataplane import guest_line
 from test_qemu_moves import processes_under
 
 SUFFIX = secrets.token_hex(3)
@@ -61,18 +61,6 @@ def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-def console_line(cloud: Nimbus, server: str, pattern: str, timeout: float = 180.0) -> re.Match:
-    found: list[re.Match] = []
-
-    def seen() -> bool:
-        match = re.search(pattern, cloud.osc("console", "log", "show", server, fmt=None))
-        found[:] = [match] if match else []
-        return match is not None
-
-    wait_for(seen, timeout, f"{pattern!r} on the console of {server}")
-    return found[0]
-
-
 def test_devstacks_networks_are_made(cloud):
     networks = {network["Name"]: network for network in cloud.osc("network", "list", "--long")}
     assert {"public", "private"} <= set(networks), networks
@@ -104,9 +92,9 @@ def test_a_server_on_private_gets_dhcp_metadata_and_answers_on_its_floating_ip(c
     port = cloud.osc("port", "list", "--server", server["id"])[0]
     address = port["Fixed IP Addresses"][0]["ip_address"]
     # Its address by DHCP, and who it is from the metadata service (no config drive out of the box).
-    console_line(cloud, server["id"], r"NIMBUS-GUEST: eth0 has a DHCP lease")
-    console_line(cloud, server["id"], r"NIMBUS-GUEST: metadata from metadata-service")
-    line = console_line(cloud, server["id"], r"NIMBUS-GUEST uuid=(\S+) hostname=(\S+) ip=(\S+)")
+    guest_line(cloud, server["id"], r"NIMBUS-GUEST: eth0 has a DHCP lease")
+    guest_line(cloud, server["id"], r"NIMBUS-GUEST: metadata from metadata-service")
+    line = guest_line(cloud, server["id"], r"NIMBUS-GUEST uuid=(\S+) hostname=(\S+) ip=(\S+)")
     assert (line.group(1), line.group(2), line.group(3)) == (server["id"], "oob-demo", address), line.group(0)
 
     floating = cloud.osc("floating ip", "create", "public")["floating_ip_address"]
