@@ -195,6 +195,11 @@ class Recorder(ThreadingHTTPServer):
         with self.lock:
             self.events.append(event)
 
+    def handle_error(self, request, client_address) -> None:
+        # An agent killed mid-request (the restart figure) resets its connection: not a failure.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
     def since(self, t: float, kind: str, host: str) -> list[dict]:
         with self.lock:
             return [e for e in self.events if e["kind"] == kind and e["host"] == host and e["arrived"] >= t]
