@@ -796,6 +796,23 @@ def measure_restart(binary: str, lab: Lab, runs: int, count: int, samples: dict)
                   f"{sample['first_fetch']:.2f} s, sync {sample['sync']:.2f} s); reading the host by hand {floor:.2f} s", file=sys.stderr)
             samples["restart"].append(sample)
             time.sleep(2)
+
+        # One more port on the host that has `count`: what wiring costs at that size.
+        samples["restart-one-more"] = []
+        for run in range(runs):
+            time.sleep(random.uniform(0, RESYNC_INTERVAL))
+            start = time.monotonic()
+            extra = cloud.bound_ports(network["id"], "restart", group["id"], 1)
+            wait(lambda: wired(namespace, network, state / "dhcp" / network["id"] / "host", extra), 120, "one more port to be wired", 0.005)
+            done = time.monotonic()
+            fetch = next(e for e in cloud.recorder.since(start, "state", "restart") if extra[0]["id"] in e["ports"])
+            report = wait(lambda: cloud.recorder.since(fetch["arrived"], "report", "restart"), 60, "the agent's report")[0]
+            sample = {"wired": done - start, "poll_wait": fetch["arrived"] - start, "sync": report["arrived"] - fetch["arrived"]}
+            print(f"one more port beside {count}, run {run}: wired {sample['wired']:.2f} s (until the agent's fetch "
+                  f"{sample['poll_wait']:.2f} s, its sync {sample['sync']:.2f} s)", file=sys.stderr)
+            samples["restart-one-more"].append(sample)
+            cloud.delete_ports(extra)
+            wait(lambda: gone(namespace, network, extra), 120, "the port's tap to go", 0.1)
     finally:
         cloud.close()
 
@@ -838,6 +855,10 @@ def print_table(samples: dict) -> None:
               f"{ratio([(r['reconciled'], r['floor']) for r in runs]):.0f} | < 10 s: {'met' if total < 10 else 'missed'} |")
         print(f"| … of which start → first state fetch, its sync | {median([r['first_fetch'] for r in runs]):.2f} s, "
               f"{median([r['sync'] for r in runs]):.2f} s | | | |")
+    runs = samples.get("restart-one-more")
+    if runs:
+        print(f"| one port bound beside 1,000 → wired (its sync) | {median([r['wired'] for r in runs]):.2f} s "
+              f"({median([r['sync'] for r in runs]):.2f} s) | | | |")
     print()
     print("Load average (1, 5, 15 min): " + "; ".join(f"{when} {' '.join(f'{v:.1f}' for v in load)}" for when, load in samples["load"]))
 

@@ -131,16 +131,24 @@ public actor SecurityGroupFirewall {
     /// What is loaded: remembered, else read from the inet table (its dispatch map gives each
     /// port's number, its zone map each bridge's zone, and its sets the remote groups'); absent
     /// when either table is missing.
+    ///
+    /// Only those two maps and the sets' names are listed, not the whole tables with every
+    /// port's chains: with 200 ports, nft took 0.3 s and 0.6 s to list the two tables here
+    /// against 0.02–0.05 s for each map, and a restarted agent waits for this first.
     private func current() async throws -> Known {
         if let known { return known }
-        let bridge = try await run("nft", ["-t", "list", "table", "bridge", SecurityGroupRuleset.table])
-        let inet = try await run("nft", ["-j", "list", "table", "inet", SecurityGroupRuleset.table])
-        guard bridge.status == 0, inet.status == 0 else {
+        let tables = try Self.objects(in: try await nft(["-j", "list", "tables"]), kind: "table")
+        let families = Set(tables.filter { $0["name"] as? String == SecurityGroupRuleset.table }.compactMap { $0["family"] as? String })
+        guard families.isSuperset(of: ["bridge", "inet"]) else {
             known = .absent
             return .absent
         }
+        var maps: [[String: Any]] = []
+        for name in ["egress-dispatch", "zones"] {
+            maps += try Self.objects(in: try await nft(["-j", "list", "map", "inet", SecurityGroupRuleset.table, name]), kind: "map")
+        }
         var numbering = FirewallNumbering()
-        for map in try Self.objects(in: inet.stdout, kind: "map") {
+        for map in maps {
             let elements = map["elem"] as? [[Any]] ?? []
             switch map["name"] as? String {
             case "egress-dispatch":
@@ -159,7 +167,9 @@ public actor SecurityGroupFirewall {
             default: break
             }
         }
-        let sets = Set(try Self.objects(in: inet.stdout, kind: "set").compactMap { $0["name"] as? String })
+        // Names only (-t): the sets' members are not needed.
+        let sets = Set(try Self.objects(in: try await nft(["-t", "-j", "list", "sets", "inet"]), kind: "set")
+            .filter { $0["table"] as? String == SecurityGroupRuleset.table }.compactMap { $0["name"] as? String })
         let state = Known.present(numbering: numbering, sets: sets)
         known = state
         return state
