@@ -50,7 +50,7 @@ public actor LinuxBridgeDataplane {
 
     public init(settings: DataplaneSettings, logger: Logger) {
         (self.settings, self.logger) = (settings, logger)
-        firewall = SecurityGroupFirewall(namespace: settings.hostNamespace, logger: logger)
+        firewall = SecurityGroupFirewall(namespace: settings.hostNamespace, rulesetFile: settings.stateDirectory + "/security-groups.nft", logger: logger)
     }
 
     var marker: String { "nimbus:\(settings.host)" }
