@@ -153,12 +153,10 @@ struct PortAddresses {
     }
 }
 
-/// A remote group's member addresses of one IP version: the named set `sg-<group>-v4|v6` in the
-/// inet table, which rules naming the group match, so a membership change rewrites only it.
 /// Remote-group sets built once for a whole ruleset: a set depends only on its group's members
 /// (the same for every port of one ruleset), and a thousand ports of a group that is its own
-/// remote group would otherwise each parse and sort the thousand member addresses again (most
-/// of a 1,000-port agent's 4 s restart, measured).
+/// remote group would otherwise each parse and sort the thousand member addresses again (the
+/// compile took 4 s of a 1,000-port agent's restart here, and 0.4 s once the sets were shared).
 final class RemoteSetCache {
     private var built: [String: RemoteGroupSet] = [:]
 
@@ -171,6 +169,8 @@ final class RemoteSetCache {
     }
 }
 
+/// A remote group's member addresses of one IP version: the named set `sg-<group>-v4|v6` in the
+/// inet table, which rules naming the group match, so a membership change rewrites only it.
 struct RemoteGroupSet: Equatable {
     let groupID: String
     let version: Int

@@ -135,12 +135,7 @@ public actor SecurityGroupFirewall {
     public func isFiltering(portID: String) async throws -> Bool {
         try NFTText.checkIdentifier(portID, "port id")
         let tap = DeviceNames.tap(port: portID)
-        let chains = try Self.objects(in: try await nft(["-j", "list", "chains"]), kind: "chain")
-        let present = Set(chains.compactMap { chain -> String? in
-            guard chain["table"] as? String == SecurityGroupRuleset.table, let family = chain["family"] as? String,
-                  let name = chain["name"] as? String else { return nil }
-            return "\(family) \(name)"
-        })
+        let present = try await loadedChains()
         return [
             "bridge \(SecurityGroupRuleset.fromChain(tap: tap))", "bridge \(SecurityGroupRuleset.toChain(tap: tap))",
             "inet \(SecurityGroupRuleset.egressChain(tap: tap))", "inet \(SecurityGroupRuleset.ingressChain(tap: tap))",
@@ -217,13 +212,18 @@ public actor SecurityGroupFirewall {
             if words.count >= 3, words[0] == "table", words[2] == SecurityGroupRuleset.table { family = String(words[1]) }
             if words.count >= 2, words[0] == "chain", let family { wanted.insert("\(family) \(words[1])") }
         }
+        guard !wanted.isEmpty else { return false }
+        return try await loadedChains() == wanted
+    }
+
+    /// The chains of Nimbus's two tables in the kernel, as `<family> <name>`.
+    private func loadedChains() async throws -> Set<String> {
         let chains = try Self.objects(in: try await nft(["-j", "list", "chains"]), kind: "chain")
-        let loaded = Set(chains.compactMap { chain -> String? in
+        return Set(chains.compactMap { chain -> String? in
             guard chain["table"] as? String == SecurityGroupRuleset.table, let family = chain["family"] as? String,
                   let name = chain["name"] as? String else { return nil }
             return "\(family) \(name)"
         })
-        return !wanted.isEmpty && wanted == loaded
     }
 
     /// One transaction. When it fails nothing of it applied, but memory is dropped anyway, so
