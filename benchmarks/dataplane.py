@@ -39,7 +39,8 @@ reports: that splits a figure into the agent's polling wait and its own work.
               sync applied the host's state); every tap keeps its ifindex, dnsmasq its pid and
               the nftables ruleset its text (asserted: nothing changed). Floor: reading what a
               reconcile must compare, by hand: `ip -d -json link show`, `nft -j list ruleset`
-              and the DHCP hosts file.
+              and the DHCP hosts file. Then one more port is bound beside the 1,000 (no floor):
+              what wiring costs on a host of that size.
 
 Run as root: `python3 benchmarks/dataplane.py [--only wire,dhcp,throughput,restart]`; `--json
 FILE` writes every sample. Setup: `apt-get install -y iperf3 dnsmasq qemu-system-x86` (iperf3
