@@ -50,7 +50,7 @@ public actor LinuxBridgeDataplane {
 
     public init(settings: DataplaneSettings, logger: Logger) {
         (self.settings, self.logger) = (settings, logger)
-        firewall = SecurityGroupFirewall(namespace: settings.hostNamespace, logger: logger)
+        firewall = SecurityGroupFirewall(namespace: settings.hostNamespace, rulesetFile: settings.stateDirectory + "/security-groups.nft", logger: logger)
     }
 
     var marker: String { "nimbus:\(settings.host)" }
@@ -121,6 +121,9 @@ public actor LinuxBridgeDataplane {
             }
         }
 
+        let mtuOf = { (port: (id: String, network: String, up: Bool)) in networks[port.network]?.mtu ?? pinned.first { $0.portID == port.id }?.mtu ?? 1500 }
+        await ensureTaps(ports.filter { !unwired.contains($0.network) }.map { (DeviceNames.tap(port: $0.id), DeviceNames.bridge(network: $0.network), mtuOf($0), $0.up) },
+                         links: &links)
         var wired: [String] = []
         for port in ports {
             let tap = DeviceNames.tap(port: port.id)
@@ -129,7 +132,7 @@ public actor LinuxBridgeDataplane {
                 problems.append("port \(port.id): not plugged, its network \(port.network) is not wired")
                 continue
             }
-            let mtu = networks[port.network]?.mtu ?? pinned.first { $0.portID == port.id }?.mtu ?? 1500
+            let mtu = mtuOf(port)
             do {
                 try await ensureTap(tap, bridge: DeviceNames.bridge(network: port.network), mtu: mtu, up: port.up, links: &links)
                 if state.ports.contains(where: { $0.id == port.id }) { wired.append(port.id) }
@@ -255,6 +258,41 @@ public actor LinuxBridgeDataplane {
         }
         for peer in current.subtracting(peers).sorted() {
             try await IPRoute.bridge(["fdb", "del", "00:00:00:00:00:00", "dev", device, "dst", peer], netns: settings.hostNamespace)
+        }
+    }
+
+    /// Makes and attaches every tap that is missing or not as wanted in one `ip -batch` (two
+    /// commands per new tap in one process: a host gaining 200 ports at once spent most of its
+    /// sync starting 400 `ip` processes). What the batch did is then read back from the kernel,
+    /// so that `ensureTap`, which runs for each port afterwards, finds the taps done and redoes
+    /// (and reports, port by port) only what failed.
+    func ensureTaps(_ taps: [(name: String, bridge: String, mtu: Int, up: Bool)], links: inout [String: IPRoute.Link]) async {
+        // ip's batch syntax splits on white space: an alias with any (a host name) is left to ensureTap.
+        guard !marker.contains(where: { $0.isWhitespace || $0 == "\"" || $0 == "'" }) else { return }
+        var commands: [String] = []
+        for tap in taps where links[tap.bridge] != nil {
+            let link = links[tap.name]
+            if link == nil { commands.append("tuntap add dev \(tap.name) mode tap") }
+            if link?.master != tap.bridge || link?.mtu != tap.mtu || link?.isUp != tap.up || link?.ifalias != marker {
+                commands.append("link set \(tap.name) alias \(marker) master \(tap.bridge) mtu \(tap.mtu) \(tap.up ? "up" : "down")")
+            }
+        }
+        guard commands.count > 1 else { return }  // one command: ensureTap's one call costs the same
+        do {
+            try await IPRoute.batch(commands, netns: settings.hostNamespace)
+        } catch {
+            // Some command failed: the kernel's view decides what ensureTap redoes.
+            if let current = try? await IPRoute.links(netns: settings.hostNamespace) {
+                links = Dictionary(current.map { ($0.ifname, $0) }, uniquingKeysWith: { first, _ in first })
+            }
+            return
+        }
+        for tap in taps where links[tap.bridge] != nil {
+            if links[tap.name] == nil { links[tap.name] = IPRoute.Link(ifname: tap.name, linkinfo: .init(info_kind: "tun")) }
+            links[tap.name]?.master = tap.bridge
+            links[tap.name]?.mtu = tap.mtu
+            links[tap.name]?.ifalias = marker
+            links[tap.name]?.flags = tap.up ? ["UP"] : []
         }
     }
 

@@ -298,4 +298,38 @@ final class LinuxBridgeDataplaneTests: XCTestCase {
         let names = try await IPRoute.links(netns: host).map(\.ifname).filter { $0 != "lo" }
         XCTAssertEqual(names, [], "no bridge, tap or tunnel for a gre network")
     }
+
+    func testManyNewPortsAreWiredAtOnceAndOneThatCannotBeDoesNotStopTheOthers() async throws {
+        let host = try await makeNamespace("nbt-many-\(suffix)")
+        let network = Identifiers.uuid()
+        let ports = (0..<20).map { HostNetworkState.Port(id: Identifiers.uuid(), networkID: network, macAddress: String(format: "fa:16:3e:30:00:%02x", $0)) }
+        // The first port's tap name is taken by a bridge, which cannot be put on another bridge.
+        let blocked = DeviceNames.tap(port: ports[0].id)
+        try await IPRoute.ip(["link", "add", blocked, "type", "bridge"], netns: host)
+
+        let dataplane = LinuxBridgeDataplane(settings: .init(host: "h1", tunnelingIP: "10.251.0.1", stateDirectory: stateDirectory, hostNamespace: host),
+                                             logger: Logger(label: "test"))
+        var wanted = HostNetworkState(host: "h1")
+        wanted.networks = [.init(id: network, networkType: "local", mtu: 1400)]
+        wanted.ports = ports
+        let outcome = try await dataplane.apply(wanted)
+
+        XCTAssertEqual(outcome.problems.count, 1, "\(outcome.problems)")
+        XCTAssertTrue(outcome.problems.first?.hasPrefix("port \(ports[0].id):") ?? false, "\(outcome.problems)")
+        XCTAssertEqual(Set(outcome.wiredPorts), Set(ports.dropFirst().map(\.id)))
+        let links = Dictionary(try await IPRoute.links(netns: host).map { ($0.ifname, $0) }, uniquingKeysWith: { first, _ in first })
+        for port in ports.dropFirst() {
+            let tap = links[DeviceNames.tap(port: port.id)]
+            XCTAssertEqual(tap?.kind, "tun", port.id)
+            XCTAssertEqual(tap?.master, DeviceNames.bridge(network: network), port.id)
+            XCTAssertEqual(tap?.mtu, 1400, port.id)
+            XCTAssertEqual(tap?.isUp, true, port.id)
+            XCTAssertEqual(tap?.ifalias, "nimbus:h1", port.id)
+        }
+        XCTAssertNil(links[blocked]?.master)
+
+        // Nothing left to do: a second apply changes nothing and reports the same.
+        let again = try await dataplane.apply(wanted)
+        XCTAssertEqual(again, outcome)
+    }
 }

@@ -128,6 +128,44 @@ final class SecurityGroupFirewallTests: XCTestCase {
         XCTAssertTrue(pingBAOpen, "nothing filters once the tables are gone")
     }
 
+    func testARestartedFirewallLoadsNothingWhenTheKernelHasItsRulesetAndLoadsAgainOtherwise() async throws {
+        let directory = NSTemporaryDirectory() + "nimbus-sg-\(Identifiers.hexID())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/security-groups.nft"
+        let pingable = Group(id: "sg-pingable", rules: allEgress + [Rule(id: "r-icmp", direction: "ingress", protocol: "icmp")])
+        let ports = [port(a, groups: ["sg-pingable"]), port(b, groups: ["sg-pingable"])]
+        try await SecurityGroupFirewall(namespace: host, rulesetFile: file).apply(ports: ports, securityGroups: [pingable])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: file))
+        // Loading replaces the tables, and a new table gets a new handle.
+        let loaded = try await tableHandles()
+
+        // A new firewall (an agent restarted) with the same ports and groups: nothing is loaded,
+        // and the ports stay filtered.
+        try await SecurityGroupFirewall(namespace: host, rulesetFile: file).apply(ports: ports, securityGroups: [pingable])
+        let kept = try await tableHandles()
+        XCTAssertEqual(kept, loaded)
+        let pings = try await ping(a, b.ip)
+        XCTAssertTrue(pings)
+
+        // A chain the ruleset does not have (made by hand): the next restart loads the ruleset again.
+        try await sh(host, "nft", "add", "chain", "inet", "nimbus-sg", "by-hand")
+        try await SecurityGroupFirewall(namespace: host, rulesetFile: file).apply(ports: ports, securityGroups: [pingable])
+        let chains = try await sh(host, "nft", "list", "chains", "inet")
+        XCTAssertFalse(chains.contains("by-hand"), chains)
+        let reloaded = try await tableHandles()
+        XCTAssertNotEqual(reloaded, loaded, "loaded again")
+
+        // Any other change makes the file untrue, so it goes: the next restart loads again.
+        let restarted = SecurityGroupFirewall(namespace: host, rulesetFile: file)
+        try await restarted.updatePort(port(b, groups: []), securityGroups: [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file))
+        try await SecurityGroupFirewall(namespace: host, rulesetFile: file).apply(ports: ports, securityGroups: [pingable])
+        let afterUpdate = try await tableHandles()
+        XCTAssertNotEqual(afterUpdate, reloaded, "loaded again after the update")
+        let pingsAgain = try await ping(a, b.ip)
+        XCTAssertTrue(pingsAgain)
+    }
+
     func testRemoteGroupMembershipChangesOnlyTheSet() async throws {
         let friends = Group(id: "sg-friends", rules: allEgress, memberAddresses: [a.ip])
         let guarded = Group(id: "sg-guarded", rules: allEgress + [Rule(id: "r-from-friends", direction: "ingress", protocol: "icmp", remoteGroupID: "sg-friends")])
@@ -211,6 +249,15 @@ final class SecurityGroupFirewallTests: XCTestCase {
 
     /// The guest's four chains as nft lists them with rule handles: a chain made anew, or a rule
     /// added, changes the text.
+    /// The first lines of Nimbus's two tables as `nft -a` lists them: each with its table's handle.
+    private func tableHandles() async throws -> String {
+        var lines: [Substring] = []
+        for family in ["bridge", "inet"] {
+            lines += try await sh(host, "nft", "-a", "list", "table", family, "nimbus-sg").split(separator: "\n").prefix(1)
+        }
+        return lines.joined(separator: "\n")
+    }
+
     private func listing(of guest: Guest) async throws -> String {
         var text = ""
         for (family, chain) in [("bridge", SecurityGroupRuleset.fromChain(tap: guest.tap)), ("bridge", SecurityGroupRuleset.toChain(tap: guest.tap)),

@@ -43,6 +43,15 @@ public enum IPRoute {
         try await HostProcess.check("ip", (netns.map { ["-n", $0] } ?? []) + arguments)
     }
 
+    /// Runs `ip -force -batch -` with one command a line (`commands`, each without the leading
+    /// `ip`): one process however many commands. With `-force` every command is tried; throws
+    /// `HostProcessError` when any of them failed (the others took effect).
+    public static func batch(_ commands: [String], netns: String? = nil) async throws {
+        guard !commands.isEmpty else { return }
+        try await HostProcess.check("ip", (netns.map { ["-n", $0] } ?? []) + ["-force", "-batch", "-"],
+                                    input: commands.joined(separator: "\n") + "\n")
+    }
+
     /// Every interface of the namespace.
     public static func links(netns: String? = nil) async throws -> [Link] {
         let text = try await ip(["-d", "-json", "link", "show"], netns: netns)

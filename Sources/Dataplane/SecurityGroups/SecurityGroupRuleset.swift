@@ -40,7 +40,9 @@ public enum SecurityGroupRuleset {
         for port in ports { try NFTText.checkIdentifier(port.id, "port id"); try NFTText.checkIdentifier(port.networkID, "network id") }
         let numbering = try previous.renumbered(taps: filtered.map { DeviceNames.tap(port: $0.id) },
                                                 bridges: ports.map { DeviceNames.bridge(network: $0.networkID) })
-        let filters = try filtered.map { try PortFilter(port: $0, groups: groups, number: numbering.ports[DeviceNames.tap(port: $0.id)]!) }
+        let remoteSets = RemoteSetCache()
+        let filters = try filtered.map { try PortFilter(port: $0, groups: groups, number: numbering.ports[DeviceNames.tap(port: $0.id)]!,
+                                                        remoteSetCache: remoteSets) }
             .sorted { $0.tap < $1.tap }
         guard Set(filters.map(\.tap)).count == filters.count else {
             throw SecurityGroupFirewallError.invalidInput("two ports share a tap name (the first 11 characters of their ids)")
