@@ -68,6 +68,29 @@ def dataplane_left(namespace: str) -> list[str]:
     return [link["ifname"] for link in links if re.match(r"^(brq|tap|vxlan-|ns-|qr-|qg-)", link["ifname"])]
 
 
+def pings(namespace: str, address: str) -> bool:
+    """Whether one ping from `namespace` to `address` is answered within a second."""
+    return subprocess.run(["ip", "netns", "exec", namespace, "ping", "-c", "1", "-W", "1", address], capture_output=True).returncode == 0
+
+
+def ssh(namespace: str, key: Path, address: str, command: str) -> subprocess.CompletedProcess:
+    """`command` run in the guest at `address` over SSH from `namespace`, logged in as the test
+    image's user with `key`."""
+    return subprocess.run(["ip", "netns", "exec", namespace, "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
+                           "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                           f"nimbus@{address}", command], capture_output=True, text=True, timeout=60)
+
+
+def remove_dataplane_namespaces(state_directories: list[Path]) -> None:
+    """Deletes the `qdhcp-` and `qrouter-` namespaces that one of these agents' state
+    directories names (a DHCP server's or router's directory of the same id)."""
+    for line in sh("ip", "netns", "list").split("\n"):
+        name = line.split(" ")[0]
+        for prefix, kind in (("qdhcp-", "dhcp"), ("qrouter-", "routers")):
+            if name.startswith(prefix) and any((state / kind / name[len(prefix):]).exists() for state in state_directories):
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
 def dataplane_report(scratch: Path) -> str:
     """What each host has wired, and its DHCP servers' logs: printed when a check fails."""
     lines = []
@@ -262,11 +285,7 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             os.kill(pid, signal.SIGKILL)
         # The hosts' DHCP and router namespaces: theirs when the host's state directory names
         # them (their dnsmasq were killed above, with every process naming the scratch directory).
-        for line in sh("ip", "netns", "list").split("\n"):
-            name = line.split(" ")[0]
-            for prefix, kind in (("qdhcp-", "dhcp"), ("qrouter-", "routers")):
-                if name.startswith(prefix) and any((scratch / host / "dataplane" / kind / name[len(prefix):]).exists() for host in HOSTS):
-                    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        remove_dataplane_namespaces([scratch / host / "dataplane" for host in HOSTS])
         for namespace in namespaces:
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -512,11 +531,8 @@ def test_a_router_gives_snat_out_and_a_floating_ip_in_and_metadata_through_it(fa
         cloud.osc("floating ip", "set", "--port", port["id"], floating["id"])
         # In through the floating IP: ping, then an SSH login with the server's key that runs a
         # command in the guest.
-        wait_for(lambda: subprocess.run(["ip", "netns", "exec", EXTERNAL, "ping", "-c", "1", "-W", "1", address],
-                                        capture_output=True).returncode == 0, 60, f"the outside to ping {address}")
-        login = subprocess.run(["ip", "netns", "exec", EXTERNAL, "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
-                                "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                                f"nimbus@{address}", "echo logged-in-to-$(hostname)"], capture_output=True, text=True, timeout=60)
+        wait_for(lambda: pings(EXTERNAL, address), 60, f"the outside to ping {address}")
+        login = ssh(EXTERNAL, key, address, "echo logged-in-to-$(hostname)")
         assert "logged-in-to-server-routed" in login.stdout, login.stdout + login.stderr
         # And its own traffic now leaves from its floating IP.
         guest_line(cloud, server["id"], rf"SEEN-AS {re.escape(address)}\b")
@@ -538,8 +554,7 @@ def test_a_router_gives_snat_out_and_a_floating_ip_in_and_metadata_through_it(fa
         # The agent's next resync loads the table again: the walk is all OK and the floating IP answers.
         wait_for(lambda: trace(fabric, host, "server-routed").returncode == 0, 30, "the trace to be all OK again")
         assert_all_ok(trace(fabric, host, "server-routed"))
-        wait_for(lambda: subprocess.run(["ip", "netns", "exec", EXTERNAL, "ping", "-c", "1", "-W", "1", address],
-                                        capture_output=True).returncode == 0, 30, f"the outside to ping {address} again")
+        wait_for(lambda: pings(EXTERNAL, address), 30, f"the outside to ping {address} again")
     except AssertionError as failure:
         raise AssertionError(f"{failure}\n{console(cloud, server['id'])}\n{dataplane_report(scratch)}") from None
 

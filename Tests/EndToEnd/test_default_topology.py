@@ -18,16 +18,11 @@ import subprocess
 import pytest
 
 from conftest import Nimbus, wait_for
-from test_dataplane import guest_line
+from test_dataplane import guest_line, pings, remove_dataplane_namespaces, ssh
 from test_qemu_moves import processes_under
 
 SUFFIX = secrets.token_hex(3)
 HOST, PUBLIC = f"nbo-host-{SUFFIX}", f"nbo-pub-{SUFFIX}"
-
-
-def netns_names() -> list[str]:
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    return [line.split(" ")[0] for line in listed.splitlines() if line]
 
 
 @pytest.fixture(scope="module", params=["sqlite"])
@@ -41,10 +36,10 @@ def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     cloud.fake_hosts = None  # nimbus up's own QEMU host
     cloud.dataplane = None  # nimbus up's default: linux, as root
     cloud.extra_args = ["--public-namespace", PUBLIC]
-    subprocess.run(["ip", "netns", "add", HOST], check=True)
-    subprocess.run(["ip", "-n", HOST, "link", "set", "lo", "up"], check=True)
     cloud.place_in(HOST, "127.0.0.1")
     try:
+        subprocess.run(["ip", "netns", "add", HOST], check=True)
+        subprocess.run(["ip", "-n", HOST, "link", "set", "lo", "up"], check=True)
         cloud.start()
         yield cloud
     finally:
@@ -52,11 +47,7 @@ def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         # Its guests' QEMUs and DHCP servers' dnsmasq name the data directory.
         for pid in processes_under(cloud.data_dir):
             os.kill(pid, signal.SIGKILL)
-        state = cloud.data_dir / "dataplane"
-        for name in netns_names():
-            for prefix, kind in (("qdhcp-", "dhcp"), ("qrouter-", "routers")):
-                if name.startswith(prefix) and (state / kind / name[len(prefix):]).exists():
-                    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        remove_dataplane_namespaces([cloud.data_dir / "dataplane"])
         for name in (HOST, PUBLIC):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
@@ -74,8 +65,7 @@ def test_devstacks_networks_are_made(cloud):
     addresses = subprocess.run(["ip", "-n", PUBLIC, "-br", "addr", "show", "br-ex"], capture_output=True, text=True).stdout
     assert "172.24.4.1/24" in addresses, addresses
     gateway = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
-    wait_for(lambda: subprocess.run(["ip", "netns", "exec", PUBLIC, "ping", "-c", "1", "-W", "1", gateway],
-                                    capture_output=True).returncode == 0, 60, f"the public side to ping router1's gateway {gateway}")
+    wait_for(lambda: pings(PUBLIC, gateway), 60, f"the public side to ping router1's gateway {gateway}")
 
 
 def test_a_server_on_private_gets_dhcp_metadata_and_answers_on_its_floating_ip(cloud, tmp_path):
@@ -99,10 +89,7 @@ def test_a_server_on_private_gets_dhcp_metadata_and_answers_on_its_floating_ip(c
 
     floating = cloud.osc("floating ip", "create", "public")["floating_ip_address"]
     cloud.osc("server", "add", "floating ip", server["id"], floating, fmt=None)
-    wait_for(lambda: subprocess.run(["ip", "netns", "exec", PUBLIC, "ping", "-c", "1", "-W", "1", floating],
-                                    capture_output=True).returncode == 0, 60, f"the public side to ping {floating}")
-    login = subprocess.run(["ip", "netns", "exec", PUBLIC, "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
-                            "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                            f"nimbus@{floating}", "echo logged-in-to-$(hostname)"], capture_output=True, text=True, timeout=60)
+    wait_for(lambda: pings(PUBLIC, floating), 60, f"the public side to ping {floating}")
+    login = ssh(PUBLIC, key, floating, "echo logged-in-to-$(hostname)")
     assert "logged-in-to-oob-demo" in login.stdout, login.stdout + login.stderr
     cloud.osc("server", "delete", "--wait", server["id"], fmt=None)
