@@ -260,7 +260,7 @@ def test_servers_on_networks(osc, bootables):
     osc("network", "delete", net)
 
 
-def test_server_list_filters_image_names_and_port_groups(osc, bootables, tmp_path: Path):
+def test_server_list_filters_image_names_and_port_groups(osc, nimbus, bootables, tmp_path: Path):
     """`server list` names each server's image (the client asks Glance for `id=in:…`), and its
     `--ip`, `--key-name` and `--name` filters return only the matching servers; `port list
     --security-group` returns only that group's ports."""
@@ -285,6 +285,9 @@ def test_server_list_filters_image_names_and_port_groups(osc, bootables, tmp_pat
     assert [s["Name"] for s in osc("server", "list", "--key-name", key)] == [keyed]
     assert [s["Name"] for s in osc("server", "list", "--name", plain)] == [plain]
     assert osc("server", "list", "--ip", "10.99.0.1") == []
+    keyed_id = osc("server", "show", keyed)["id"]
+    by_uuid = nimbus.http("GET", "/compute/v2.1/servers", token=nimbus.admin_token(), params={"uuid": keyed_id})
+    assert [s["id"] for s in by_uuid.json()["servers"]] == [keyed_id], by_uuid.text
 
     ports = osc("port", "list", "--security-group", web["id"])
     assert [p["ID"] for p in ports] == [p["ID"] for p in osc("port", "list", "--server", keyed)], ports

@@ -218,3 +218,23 @@ def test_import_glance_direct_then_copy_to_another_store(osc, nimbus: Nimbus, tm
     osc("image", "save", "--file", str(out), name)
     assert out.read_bytes() == data
     osc("image", "delete", name, staged_name)
+
+
+def test_in_operator_returns_exactly_the_named_images(osc, nimbus: Nimbus, tmp_path: Path):
+    """Glance's `in:` list filter on `id` and `name` (what `openstack server list` uses to name
+    each server's image) returns exactly the images named, as the SDK sends it."""
+    names = [unique("in-op") for _ in range(3)]
+    made = [osc("image", "create", "--disk-format", "raw", "--container-format", "bare", name) for name in names]
+    token = nimbus.admin_token()
+
+    def listed(**query: str) -> list[str]:
+        r = nimbus.http("GET", "/image/v2/images", token=token, params=query)
+        assert r.status_code == 200, r.text
+        return sorted(i["id"] for i in r.json()["images"])
+
+    assert listed(id=f"in:{made[0]['id']},{made[2]['id']}") == sorted([made[0]["id"], made[2]["id"]])
+    assert listed(name=f"in:{names[1]},{names[2]}") == sorted([made[1]["id"], made[2]["id"]])
+    assert listed(name=f'in:"{names[0]}",nosuch') == [made[0]["id"]]
+    assert listed(id="in:00000000-0000-0000-0000-000000000000") == []
+    assert nimbus.http("GET", "/image/v2/images", token=token, params={"created_at": "gt:bogus"}).status_code == 400
+    osc("image", "delete", *[m["id"] for m in made])
