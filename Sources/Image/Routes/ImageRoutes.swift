@@ -42,6 +42,7 @@ public struct ImageRoutes: Sendable {
                                  ("task", ImageSchemas.task(full: true)), ("tasks", ImageSchemas.tasks)] {
             api.get(RouterPath(stringLiteral: "/schemas/\(path)")) { _, _ in JSONResponse(document).response() }
         }
+        MetadefRoutes(service: service.metadefs, maxBodySize: maxBodySize).register(on: api)
         api.get("/info/stores") { _, context in
             _ = try context.requireAuth()
             // Glance writes these flags as the strings "true".
