@@ -243,6 +243,8 @@ public final class MetadefService: Sendable {
         if let unknown = fields.keys.first(where: { !allowed.contains($0) }) {
             throw APIError.badRequest("Additional properties are not allowed ('\(unknown)' was unexpected).")
         }
+        // Glance's update schema requires the name, even when it does not change.
+        guard fields["namespace"] != nil else { throw APIError.badRequest("'namespace' is a required property.") }
         var namespace = try await visibleNamespace(name, caller, action: "modify_metadef_namespace")
         try apply(fields, to: &namespace, caller: caller)
         namespace.updatedAt = Date()
@@ -298,6 +300,9 @@ public final class MetadefService: Sendable {
 
     public func dissociate(namespace name: String, resourceType: String, caller: AuthContext) async throws {
         let namespace = try await visibleNamespace(name, caller, action: "remove_metadef_resource_type_association")
+        guard !namespace.protected else {
+            throw APIError.forbidden("Metadata definition resource-type-association \(resourceType) is protected and cannot be deleted.")
+        }
         guard try await store.deleteAssociation(namespaceID: namespace.id, resourceType: resourceType, db) else {
             throw APIError.notFound("The metadata definition resource-type association of resource-type=\(resourceType) "
                                     + "to namespace=\(name), was not found.")
