@@ -29,6 +29,8 @@ public enum ImagePolicy {
         "delete_image_location": "rule:image_admin",
         // The tasks API (`/v2/tasks`), admin-only since Mitaka.
         "tasks_api_access": "role:admin",
+        // `/v2/info/stores/detail` shows where stores keep their data.
+        "stores_info_detail": "role:admin",
         // Metadata definitions: anyone may read what they can see (public namespaces and
         // their own project's private ones, decided by the service); only admins write.
         // The target carries the namespace's `owner`, for rules that let owners write too.

@@ -53,6 +53,20 @@ public struct ImageRoutes: Sendable {
             }
             return JSONResponse(["stores": .array(stores)]).response()
         }
+        api.get("/info/stores/detail") { _, context in
+            let caller = try context.requireAuth()
+            guard service.policy.enforce("stores_info_detail", credentials: caller.policyInput, target: ["project_id": caller.projectID ?? ""]) else {
+                throw APIError.forbidden("You are not authorized to complete stores_info_detail action.")
+            }
+            let stores: [JSON] = service.stores.stores.map { store in
+                // Weight orders an image's locations in Glance; Nimbus has no such setting, so every store has Glance's default.
+                var entry: [String: JSON] = ["id": .string(store.id), "description": .string(store.description), "type": .string(store.type),
+                                             "properties": .object(store.properties), "weight": 0]
+                if store.id == service.stores.defaultID { entry["default"] = "true" }
+                return .object(entry)
+            }
+            return JSONResponse(["stores": .array(stores)]).response()
+        }
         api.get("/info/import") { _, context in
             _ = try context.requireAuth()
             return JSONResponse(["import-methods": ["description": "Import methods available.", "type": "array",
