@@ -36,9 +36,8 @@ enum MetadefValidation {
 
     static func stringArray(_ fields: [String: JSON], _ key: String) throws -> [String]? {
         guard let value = fields[key], !value.isNull else { return nil }
-        guard let items = value.arrayValue, let strings = Optional(items.compactMap(\.stringValue)), strings.count == items.count else {
-            throw APIError.badRequest("'\(key)' must be an array of strings.")
-        }
+        let strings = value.arrayValue?.compactMap(\.stringValue)
+        guard let strings, strings.count == value.arrayValue?.count else { throw APIError.badRequest("'\(key)' must be an array of strings.") }
         return strings
     }
 
