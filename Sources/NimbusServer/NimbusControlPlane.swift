@@ -180,6 +180,7 @@ public final class NimbusControlPlane: Sendable {
     public func bootstrap(adminPassword: String) async throws {
         try await identity.bootstrap(adminPassword: adminPassword, catalog: catalog)
         try await image.recoverInterrupted()
+        try await image.metadefs.loadCatalog()
         try await compute.registerControlServices(host: ProcessInfo.processInfo.hostName)
         try await compute.conductor.resumeInterrupted()
     }

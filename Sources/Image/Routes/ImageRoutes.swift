@@ -42,11 +42,26 @@ public struct ImageRoutes: Sendable {
                                  ("task", ImageSchemas.task(full: true)), ("tasks", ImageSchemas.tasks)] {
             api.get(RouterPath(stringLiteral: "/schemas/\(path)")) { _, _ in JSONResponse(document).response() }
         }
+        MetadefRoutes(service: service.metadefs, maxBodySize: maxBodySize).register(on: api)
         api.get("/info/stores") { _, context in
             _ = try context.requireAuth()
             // Glance writes these flags as the strings "true".
             let stores: [JSON] = service.stores.stores.map { store in
                 var entry: [String: JSON] = ["id": .string(store.id), "description": .string(store.description)]
+                if store.id == service.stores.defaultID { entry["default"] = "true" }
+                return .object(entry)
+            }
+            return JSONResponse(["stores": .array(stores)]).response()
+        }
+        api.get("/info/stores/detail") { _, context in
+            let caller = try context.requireAuth()
+            guard service.policy.enforce("stores_info_detail", credentials: caller.policyInput, target: ["project_id": caller.projectID ?? ""]) else {
+                throw APIError.forbidden("You are not authorized to complete stores_info_detail action.")
+            }
+            let stores: [JSON] = service.stores.stores.map { store in
+                // Weight orders an image's locations in Glance; Nimbus has no such setting, so every store has Glance's default.
+                var entry: [String: JSON] = ["id": .string(store.id), "description": .string(store.description), "type": .string(store.type),
+                                             "properties": .object(store.properties), "weight": 0]
                 if store.id == service.stores.defaultID { entry["default"] = "true" }
                 return .object(entry)
             }

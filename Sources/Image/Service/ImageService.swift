@@ -15,6 +15,8 @@ public final class ImageService: Sendable {
     let quotas: Quotas
     /// Background imports in flight, so tests and shutdown can wait for them.
     let imports = BackgroundWork()
+    /// The metadata definitions catalog (`/v2/metadefs`), in the same database.
+    public let metadefs: MetadefService
 
     /// Glance's per-project limits, under its unified-limit resource names: Keystone's limits
     /// for the `image` service (a project's own, else the registered default) when there are
@@ -44,6 +46,7 @@ public final class ImageService: Sendable {
         self.policy = policy
         self.quotas = quotas
         self.logger = logger
+        metadefs = MetadefService(db: db, policy: policy, logger: logger)
     }
 
     /// The project's limit on `resource`, in images or bytes; negative means unlimited.

@@ -1,5 +1,6 @@
 import CFileIO
 import Foundation
+import NimbusCore
 
 /// Where image bytes live. The API layer streams through a writer and a reader, so a store
 /// for RBD or S3 plugs in without touching routes or service logic; only the local
@@ -9,6 +10,10 @@ public protocol ImageDataStore: Sendable {
     /// `stores` field and by `nimbus manage`.
     var id: String { get }
     var description: String { get }
+    /// Glance's name for the kind of store (`file`, `rbd`, `s3`, …).
+    var type: String { get }
+    /// The kind's settings under Glance's names, for `/v2/info/stores/detail`.
+    var properties: [String: JSON] { get }
     /// Starts a new object for the image. Nothing is visible until `commit`.
     func beginWrite(imageID: String) throws -> any ImageDataWriter
     /// Starts a new object for the image whose data is the file at `file`, moved into the store
@@ -101,6 +106,11 @@ public struct FileImageStore: ImageDataStore {
     public let id: String
     public let directory: String
     public var description: String { "Filesystem store in \(directory)" }
+    public var type: String { "file" }
+    /// Files are read in the chunks downloads use and written fully allocated.
+    public var properties: [String: JSON] {
+        ["data_dir": .string(directory), "chunk_size": .int(Int64(ImageRoutes.chunkSize)), "thin_provisioning": false]
+    }
 
     public init(id: String, directory: String) throws {
         self.id = id

@@ -40,5 +40,6 @@ public enum ImageMigrations {
             """,
             "CREATE INDEX image_task_image ON image_task (image_id)",
         ]),
+        Migration(service: "image", version: 3, name: "metadata definitions", statements: MetadefStore.schema),
     ]
 }
