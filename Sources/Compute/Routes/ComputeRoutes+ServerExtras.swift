@@ -21,5 +21,16 @@ extension ComputeRoutes {
             JSONResponse(["interfaceAttachment": try await service.interface(try context.parameters.require("id"), port: try context.parameters.require("port"),
                                                                              caller: try context.requireAuth())]).response()
         }
+        // Attach answers once the host plugged the port in (Nova's RPC call); detach is queued.
+        api.post("/servers/:id/os-interface") { request, context in
+            let attached = try await service.attachInterface(try context.parameters.require("id"), try await body(request), version: context.microversion,
+                                                             caller: try context.requireAuth(), requestID: context.requestID)
+            return JSONResponse(["interfaceAttachment": attached]).response()
+        }
+        api.delete("/servers/:id/os-interface/:port") { _, context in
+            try await service.detachInterface(try context.parameters.require("id"), port: try context.parameters.require("port"),
+                                              caller: try context.requireAuth(), requestID: context.requestID)
+            return Response(status: .accepted)
+        }
     }
 }
