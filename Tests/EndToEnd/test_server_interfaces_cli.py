@@ -78,7 +78,8 @@ def test_add_and_remove_port_network_and_fixed_ip(nimbus: Nimbus, server_on_netw
 
     # A fixed address on a network.
     added = osc("server", "add", "fixed", "ip", "--fixed-ip-address", "10.61.0.77", server, first, fmt="json")
-    assert added["net_id"] == osc("network", "show", first)["id"]
+    assert added["Network ID"] == osc("network", "show", first)["id"], added
+    assert added["Server ID"] == server and added["Port State"] == "ACTIVE", added
     assert "10.61.0.77" in addresses(osc, server)[first]
     assert len(osc("port", "list", "--server", server)) == 4
 
