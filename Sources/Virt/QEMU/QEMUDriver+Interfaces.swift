@@ -5,14 +5,12 @@ import NimbusCore
 /// backend (`netdev_add`, the tap the host's network agent made and wired, or QEMU's own
 /// where the host has no dataplane) and the NIC with the port's MAC in the guest's first free
 /// NIC slot (`device_add`, see `NICSlots`); detach asks the guest to let go of the NIC
-/// (`device_del`), waits for QEMU's `DEVICE_DELETED`, then removes the backend. The guest's
+/// (`device_del`), waits for QEMU's `DEVICE_DELETED` (`unplugTimeout`), then removes the
+/// backend. The guest's
 /// record (`guest.json`) lists the NIC from the moment it is in, so any later start — a power
 /// on, a hard reboot, a restarted agent — has it too. A guest that does not run (shut down)
 /// only has its record changed.
 extension QEMUDriver: InterfaceAttachingDriver {
-    /// How long the guest gets to release an unplugged NIC (ACPI hot-unplug needs its help).
-    static let unplugTimeout: Duration = .seconds(30)
-
     public func attachInterface(_ uuid: String, _ vif: VIF) async throws {
         let (paths, spec) = try existing(uuid)
         guard !spec.nics.contains(where: { $0.portID == vif.portID }) else { return }
@@ -67,14 +65,18 @@ extension QEMUDriver: InterfaceAttachingDriver {
         }
         // The guest acknowledges the unplug (ACPI or PCIe native hot-plug); only then is the
         // device gone and its backend free.
-        let deadline = ContinuousClock.now + Self.unplugTimeout
+        let timeout = configuration.unplugTimeout
+        let deadline = ContinuousClock.now + timeout
         var after = before
-        while true {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { throw VirtError.failed("The guest did not release NIC \(device) within \(Self.unplugTimeout).") }
-            let event = try await client.waitForEvent(["DEVICE_DELETED"], after: after, timeout: left)
-            if event.data?["device"]?.stringValue == device { break }
-            after = event.sequence
+        do {
+            while true {
+                let event = try await client.waitForEvent(["DEVICE_DELETED"], after: after, timeout: max(deadline - ContinuousClock.now, .zero))
+                if event.data?["device"]?.stringValue == device { break }
+                after = event.sequence
+            }
+        } catch QMPError.timedOut {
+            throw VirtError.failed("The guest did not release NIC \(device) within \(timeout): the guest acknowledges a hot-unplug "
+                                   + "(through ACPI), which one without hot-plug support, or a paused one, does not.")
         }
         do {
             try await client.execute("netdev_del", arguments: ["id": .string(netdev)])
