@@ -310,6 +310,24 @@ final class InterfaceAttachTests: XCTestCase {
         }
     }
 
+    /// A QEMU host without a guest-agent channel: `changePassword` is Nova's libvirt answer for
+    /// an image without the QEMU guest agent, before any action is recorded.
+    func testChangePasswordOnAQEMUHostIsNovasGuestAgentConflict() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(0)) { cloud, plane, api in
+            let agent = ComputeAgent(host: "qemu-like", driver: QEMULikeDriver(), link: LocalAgentLink(conductor: plane.compute.conductor),
+                                     images: NoImages(), heartbeatInterval: .seconds(1), logger: .init(label: "qemu-like"))
+            let running = Task { await agent.run() }
+            defer { running.cancel() }
+            let admin = try await api.adminToken(cloud)
+            let (id, _) = try await Compute.activeServer(api, admin: admin)
+            let password = try await Compute.action(api, id, token: admin, ["changePassword": ["adminPass": "pw"]])
+            XCTAssertEqual(password.status, 409, password.text)
+            XCTAssertEqual(password.json["conflictingRequest"]?["message"]?.stringValue, "QEMU guest agent is not enabled", password.text)
+            let actions = try await Compute.call(api, .get, "/servers/\(id)/os-instance-actions", token: admin).json["instanceActions"]?.arrayValue ?? []
+            XCTAssertFalse(actions.contains { $0["action"]?.stringValue == "changePassword" })
+        }
+    }
+
     /// A host whose driver cannot plug interfaces or set passwords: refused before anything changes.
     func testAHostThatCannotRefusesBeforeAnythingChanges() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(0)) { cloud, plane, api in
@@ -331,4 +349,23 @@ final class InterfaceAttachTests: XCTestCase {
             XCTAssertEqual(ports.count, 0)
         }
     }
+}
+
+/// The base driver's abilities only, reporting itself as QEMU does (`hypervisor_type` QEMU).
+final class QEMULikeDriver: VirtDriver {
+    let inner = BasicFakeDriver()
+    let name = "qemu"
+    func hostResources() async throws -> HostResources {
+        var resources = try await inner.hostResources()
+        resources.hypervisorType = "QEMU"
+        return resources
+    }
+    func listGuests() async throws -> [String: PowerState] { try await inner.listGuests() }
+    func powerState(of uuid: String) async throws -> PowerState { try await inner.powerState(of: uuid) }
+    func spawn(_ guest: GuestSpec) async throws { try await inner.spawn(guest) }
+    func destroy(_ uuid: String) async throws { try await inner.destroy(uuid) }
+    func powerOff(_ uuid: String, timeout: Duration) async throws { try await inner.powerOff(uuid, timeout: timeout) }
+    func powerOn(_ uuid: String) async throws { try await inner.powerOn(uuid) }
+    func reboot(_ uuid: String, hard: Bool) async throws { try await inner.reboot(uuid, hard: hard) }
+    func consoleOutput(_ uuid: String, lines: Int?) async throws -> String { try await inner.consoleOutput(uuid, lines: lines) }
 }
