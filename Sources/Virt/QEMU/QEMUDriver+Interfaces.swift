@@ -26,11 +26,14 @@ extension QEMUDriver: InterfaceAttachingDriver {
         try await Reverter.run { reverter in
             if GuestProcess.running(paths) != nil {
                 let client = try await monitor(paths)
-                let slot = try await freeNICSlot(client, q35: q35)
-                try await client.execute("netdev_add", arguments: Self.qmpArguments(NICSlots.netdev(vif)))
-                reverter.add { _ = try? await client.execute("netdev_del", arguments: ["id": .string(NICSlots.netdevID(vif))]) }
-                try await client.execute("device_add", arguments: Self.qmpArguments(NICSlots.device(vif, model: model, slot: slot, q35: q35)))
-                reverter.add { [self] in try? await unplug(client, vif: vif, legacyIndex: nil) }
+                // A NIC plugged in by an attach cut short before its record was written is kept.
+                if try await !hasDevice(client, vif) {
+                    let slot = try await freeNICSlot(client, q35: q35, nics: spec.nics)
+                    try await client.execute("netdev_add", arguments: Self.qmpArguments(NICSlots.netdev(vif)))
+                    reverter.add { _ = try? await client.execute("netdev_del", arguments: ["id": .string(NICSlots.netdevID(vif))]) }
+                    try await client.execute("device_add", arguments: Self.qmpArguments(NICSlots.device(vif, model: model, slot: slot, q35: q35)))
+                    reverter.add { [self] in try? await unplug(client, vif: vif, legacyIndex: nil) }
+                }
             }
             try GuestRecord.write(changed, to: paths.spec)
         }
@@ -85,19 +88,38 @@ extension QEMUDriver: InterfaceAttachingDriver {
         }
     }
 
-    /// The first NIC slot with no device in it, as QEMU reports its PCI buses (`query-pci`).
-    func freeNICSlot(_ client: QMPClient, q35: Bool) async throws -> Int {
-        let buses = try await client.execute("query-pci").arrayValue ?? []
-        let rootDevices = buses.first { $0["bus"]?.intValue == 0 }?["devices"]?.arrayValue ?? []
-        for slot in 0..<NICSlots.count {
+    /// Whether QEMU has the port's NIC device.
+    func hasDevice(_ client: QMPClient, _ vif: VIF) async throws -> Bool {
+        do {
+            try await client.execute("qom-get", arguments: ["path": .string("/machine/peripheral/\(NICSlots.deviceID(vif))"), "property": "mac"])
+            return true
+        } catch QMPError.commandFailed(_, "DeviceNotFound", _) {
+            return false
+        } catch QMPError.commandFailed(_, "GenericError", let description) where description.contains("not found") {
+            return false
+        }
+    }
+
+    /// The first NIC slot none of the guest's NICs is in. Asked of each NIC device (its parent
+    /// bus on q35, its address on pc) rather than read off `query-pci`, which shows what is
+    /// behind a root port only once the guest's firmware has numbered its bus.
+    func freeNICSlot(_ client: QMPClient, q35: Bool, nics: [VIF]) async throws -> Int {
+        var used = Set<Int>()
+        for nic in nics {
+            let path = JSON.string("/machine/peripheral/\(NICSlots.deviceID(nic))")
+            // A NIC of a guest started before NICs were named after their ports is on no slot.
             if q35 {
-                let port = rootDevices.first { $0["qdev_id"]?.stringValue == NICSlots.rootPort(slot) }
-                if let port, port["pci_bridge"]?["devices"]?.arrayValue?.isEmpty ?? true { return slot }
-            } else if !rootDevices.contains(where: { $0["slot"]?.intValue == Int64(0x10 + slot) }) {
-                return slot
+                guard let bus = try? await client.execute("qom-get", arguments: ["path": path, "property": "parent_bus"]).stringValue else { continue }
+                if let slot = (0..<NICSlots.count).first(where: { bus.hasSuffix("/" + NICSlots.rootPort($0)) }) { used.insert(slot) }
+            } else {
+                guard let devfn = try? await client.execute("qom-get", arguments: ["path": path, "property": "addr"]).intValue else { continue }
+                used.insert(Int(devfn >> 3) - 0x10)
             }
         }
-        throw VirtError.invalidState("No free NIC slot is left in the guest.")
+        guard let free = (0..<NICSlots.count).first(where: { !used.contains($0) }) else {
+            throw VirtError.invalidState("No free NIC slot is left in the guest.")
+        }
+        return free
     }
 
     /// QMP arguments from device or backend options: numbers as numbers (QEMU checks the
