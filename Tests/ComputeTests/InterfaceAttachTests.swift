@@ -25,7 +25,8 @@ final class InterfaceAttachTests: XCTestCase {
         var driver: FakeDriver
     }
 
-    /// A project member's server on the member's own network (one port, 10.40.0.5), on one fake
+    /// A project member's server on the member's own network (one port, 10.40.0.5, tagged
+    /// `boot-nic`), on one fake
     /// host whose driver the test holds.
     static func setUp(_ cloud: TestCloud, _ plane: NimbusControlPlane, _ api: API, name: String) async throws -> (Setup, Task<Void, Never>) {
         let driver = FakeDriver()
@@ -39,7 +40,7 @@ final class InterfaceAttachTests: XCTestCase {
                                         body: ["subnet": ["network_id": .string(networkID), "cidr": "10.40.0.0/24", "ip_version": 4]])
         let subnetID = try XCTUnwrap(subnet.json["subnet"]?["id"]?.stringValue, subnet.text)
         let booted = try await Compute.boot(api, token: member.token, image: image, flavor: flavor, name: "if-\(name)",
-                                            extra: ["networks": [["uuid": .string(networkID), "fixed_ip": "10.40.0.5"]]])
+                                            extra: ["networks": [["uuid": .string(networkID), "fixed_ip": "10.40.0.5", "tag": "boot-nic"]]])
         let serverID = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
         try await Compute.waitFor(api, serverID, token: member.token, status: "ACTIVE")
         let host = "if-\(name)"  // the only host
@@ -116,6 +117,15 @@ final class InterfaceAttachTests: XCTestCase {
             XCTAssertEqual(onPort.status, 200, onPort.text)
             XCTAssertEqual(onPort.json["interfaceAttachment"]?["port_id"]?.stringValue, portID)
             XCTAssertEqual(onPort.json["interfaceAttachment"]?["port_state"]?.stringValue, "ACTIVE")
+            // From 2.70 each attachment shows its tag.
+            XCTAssertEqual(onPort.json["interfaceAttachment"]?["tag"]?.stringValue, "second", onPort.text)
+            let tagged = try await Compute.call(api, .get, "/servers/\(s.serverID)/os-interface", token: s.token).json["interfaceAttachments"]?.arrayValue ?? []
+            XCTAssertEqual(tagged.first { $0["port_id"]?.stringValue == portID }?["tag"]?.stringValue, "second")
+            XCTAssertEqual(tagged.first { $0["port_id"]?.stringValue == made }?["tag"], .null)
+            XCTAssertEqual(tagged.first { $0["port_id"]?.stringValue == booted[0] }?["tag"]?.stringValue, "boot-nic")
+            let untagged = try await Compute.call(api, .get, "/servers/\(s.serverID)/os-interface/\(portID)", token: s.token, version: "2.69")
+            XCTAssertEqual(untagged.status, 200, untagged.text)
+            XCTAssertNil(untagged.json["interfaceAttachment"]?["tag"], untagged.text)
             let again = try await Self.attach(api, s, ["port_id": .string(portID)])
             XCTAssertEqual(again.status, 409, again.text)
             XCTAssertNotNil(again.json["conflictingRequest"], again.text)

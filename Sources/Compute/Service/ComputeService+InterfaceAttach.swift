@@ -52,7 +52,7 @@ extension ComputeService {
             logger.warning("attaching port \(attached.nic.portID) to \(uuid) failed on \(host): \(error)")
             throw APIError(.internalServerError, "Failed to attach network adapter device to \(uuid)")
         }
-        return attached.nic.interfaceAttachment
+        return Self.attachment(attached.nic, tag: attached.request.tag, version: version)
     }
 
     public func detachInterface(_ uuid: String, port: String, caller: AuthContext, requestID: String) async throws {

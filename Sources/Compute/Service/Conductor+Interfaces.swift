@@ -16,18 +16,21 @@ extension Conductor {
         var nics = instance.attachedNICs
         var spec = instance.extra["request_spec"]?.objectValue ?? [:]
         var requests = spec["networks"]?.arrayValue ?? []
+        var tags = instance.extra["interface_tags"]?.objectValue ?? [:]
         switch (kind, failed) {
         case (.attachInterface, false):
             guard let nic = message.payload["nic"].flatMap(AttachedNIC.init(json:)), let request = message.payload["request"] else { return }
             guard !nics.contains(where: { $0.portID == nic.portID }) else { return }
             nics.append(nic)
             requests.append(request)
+            tags[nic.portID] = request["tag"]
         case (.attachInterface, true):
             try await releaseAttachedPort(message, instance: instance.uuid, after: after, x)
             return
         case (.detachInterface, false):
             guard let port = message.payload["vif"]?["port_id"]?.stringValue, let index = nics.firstIndex(where: { $0.portID == port }) else { return }
             let networkID = nics.remove(at: index).networkID
+            tags[port] = nil
             let given = instance.requestedNICs.contains { $0.portID == port }
             if given {
                 requests.removeAll { RequestedNIC(json: $0).portID == port }
@@ -42,6 +45,7 @@ extension Conductor {
         instance.extra["addresses"] = AttachedNIC.addresses(nics)
         spec["networks"] = .array(requests)
         instance.extra["request_spec"] = .object(spec)
+        instance.extra["interface_tags"] = tags.isEmpty ? nil : .object(tags)
     }
 
     /// The port of an attach that did not happen goes back: deleted when compute made it.
