@@ -27,6 +27,10 @@ public struct AgentMessage: Sendable {
         case snapshot
         /// Synchronous calls: the caller waits for the report (`Conductor.call`).
         case console, getVNCConsole = "get_vnc_console", diagnostics
+        /// A port is hot-plugged into the guest (synchronous) or unplugged from it.
+        case attachInterface = "attach_interface", detachInterface = "detach_interface"
+        /// The guest's administrator password is set (synchronous).
+        case setAdminPassword = "set_admin_password"
     }
 
     public var id: Int64

@@ -16,18 +16,25 @@ public struct DriverCapabilities: Sendable, Equatable {
     public var liveMigration: Bool
     /// Cold migration and resize to another host: the disks travel.
     public var coldMigration: Bool
+    /// Ports plugged into and out of a guest (`os-interface` attach and detach).
+    public var attachInterface: Bool
+    /// The guest's administrator password set from outside (`changePassword`).
+    public var setAdminPassword: Bool
 
     public init(pause: Bool = false, suspend: Bool = false, snapshot: Bool = false, rescue: Bool = false, diagnostics: Bool = false,
-                resize: Bool = false, liveMigration: Bool = false, coldMigration: Bool = false) {
+                resize: Bool = false, liveMigration: Bool = false, coldMigration: Bool = false, attachInterface: Bool = false,
+                setAdminPassword: Bool = false) {
         (self.pause, self.suspend, self.snapshot, self.rescue, self.diagnostics) = (pause, suspend, snapshot, rescue, diagnostics)
         (self.resize, self.liveMigration, self.coldMigration) = (resize, liveMigration, coldMigration)
+        (self.attachInterface, self.setAdminPassword) = (attachInterface, setAdminPassword)
     }
 
     /// Nova's names for them, as a node's `capabilities` and the agent's registration carry them.
     static var keys: [(String, WritableKeyPath<DriverCapabilities, Bool>)] { [
         ("supports_pause", \.pause), ("supports_suspend", \.suspend), ("supports_snapshot", \.snapshot), ("supports_rescue", \.rescue),
         ("supports_diagnostics", \.diagnostics), ("supports_resize", \.resize), ("supports_live_migration", \.liveMigration),
-        ("supports_cold_migration", \.coldMigration),
+        ("supports_cold_migration", \.coldMigration), ("supports_attach_interface", \.attachInterface),
+        ("supports_set_admin_password", \.setAdminPassword),
     ] }
 
     public var json: [String: JSON] {

@@ -238,6 +238,16 @@ public final class ComputeAgent: Sendable {
             case .getVNCConsole: output = await vncConsole(uuid)
             case .diagnostics:
                 output = try await driver((any DiagnosingDriver).self, "report diagnostics").diagnostics(uuid).json
+            case .attachInterface:
+                guard let vif = message.payload["vif"].flatMap(VIF.init(json:)) else { throw VirtError.failed("The attach_interface message carries no port.") }
+                try await attachInterface(uuid, vif)
+            case .detachInterface:
+                guard let vif = message.payload["vif"].flatMap(VIF.init(json:)) else { throw VirtError.failed("The detach_interface message carries no port.") }
+                try await driver((any InterfaceAttachingDriver).self, "attach interfaces").detachInterface(uuid, portID: vif.portID)
+                await network?.unplug([vif])
+            case .setAdminPassword:
+                guard let password = message.payload["password"]?.stringValue else { throw VirtError.failed("The set_admin_password message carries no password.") }
+                try await driver((any AdminPasswordDriver).self, "set administrator passwords").setAdminPassword(uuid, password: password)
             }
             // The power state rides on reports that carry nothing else (and on an export's).
             if !uuid.isEmpty, output == .null || kind == .migrateOut, let state = try? await driver.powerState(of: uuid) {
@@ -254,6 +264,19 @@ public final class ComputeAgent: Sendable {
 }
 
 extension ComputeAgent {
+    /// Wires the port on this host, then plugs it into the guest; a failed plug-in lets go of
+    /// the wiring again, so the guest and the host are as before.
+    func attachInterface(_ uuid: String, _ vif: VIF) async throws {
+        let attaching = try driver((any InterfaceAttachingDriver).self, "attach interfaces")
+        try await network?.plug([vif])
+        do {
+            try await attaching.attachInterface(uuid, vif)
+        } catch {
+            await network?.unplug([vif])
+            throw error
+        }
+    }
+
     /// Wires the guest's ports on this host before its QEMU opens their taps.
     func plug(_ guest: GuestSpec) async throws {
         guard let network, !guest.nics.isEmpty else { return }

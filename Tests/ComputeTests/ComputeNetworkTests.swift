@@ -103,7 +103,7 @@ final class ComputeNetworkTests: XCTestCase {
             let attachments = listed.json["interfaceAttachments"]?.arrayValue ?? []
             XCTAssertEqual(attachments.count, 1, listed.text)
             let expected: JSON = ["port_id": .string(portID), "net_id": .string(networkID), "mac_addr": port["mac_address"] ?? .null,
-                                  "port_state": "ACTIVE", "fixed_ips": [["ip_address": "10.31.0.7", "subnet_id": .string(subnetID)]]]
+                                  "port_state": "ACTIVE", "fixed_ips": [["ip_address": "10.31.0.7", "subnet_id": .string(subnetID)]], "tag": .null]
             XCTAssertEqual(attachments.first, expected, listed.text)
             let shown = try await Compute.call(api, .get, "/servers/\(serverID)/os-interface/\(portID)", token: admin)
             XCTAssertEqual(shown.json["interfaceAttachment"], expected, shown.text)

@@ -14,7 +14,7 @@ final class DriverCapabilityTests: XCTestCase {
     func testCapabilitiesFollowTheProtocolsADriverConformsTo() {
         XCTAssertEqual(DriverCapabilities(of: FakeDriver()),
                        DriverCapabilities(pause: true, suspend: true, snapshot: true, rescue: true, diagnostics: true, resize: true,
-                                          liveMigration: true, coldMigration: true))
+                                          liveMigration: true, coldMigration: true, attachInterface: true, setAdminPassword: true))
         XCTAssertEqual(DriverCapabilities(of: BasicFakeDriver()), DriverCapabilities())
         let round = DriverCapabilities(pause: true, liveMigration: true)
         XCTAssertEqual(DriverCapabilities(json: round.json), round)

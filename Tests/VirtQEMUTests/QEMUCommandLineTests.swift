@@ -68,8 +68,11 @@ final class QEMUCommandLineTests: XCTestCase {
         let launch = QEMULaunch(guest: guest(kernel: true, nics: [vif], configDrive: true), paths: paths, acceleration: .tcg,
                                 kernel: "/base/k", ramdisk: "/base/r", incomingState: paths.savedState)
         let args = try QEMUCommandLine.arguments(launch)
-        XCTAssertEqual(value(args, "-netdev"), "tap,id=net0,ifname=tap0123456789a,script=no,downscript=no")
-        XCTAssertTrue(values(args, "-device").contains("virtio-net-pci,netdev=net0,id=nic0,mac=fa:16:3e:00:00:01,host_mtu=1450"))
+        XCTAssertEqual(value(args, "-netdev"), "tap,id=net-tap0123456789a,ifname=tap0123456789a,script=no,downscript=no")
+        // On q35 each NIC sits on its own PCIe root port, at a fixed address, so it can be unplugged.
+        XCTAssertTrue(values(args, "-device").contains("pcie-root-port,id=nicport0,bus=pcie.0,addr=0x10,chassis=1"))
+        XCTAssertTrue(values(args, "-device").contains(
+            "virtio-net-pci,netdev=net-tap0123456789a,id=nic-tap0123456789a,mac=fa:16:3e:00:00:01,host_mtu=1450,bus=nicport0"))
         XCTAssertEqual(value(args, "-kernel"), "/base/k")
         XCTAssertEqual(value(args, "-initrd"), "/base/r")
         XCTAssertEqual(value(args, "-append"), "root=/dev/vda console=tty0 console=ttyS0")

@@ -20,6 +20,7 @@ public enum TaskState: String, Sendable {
     case resizeFinish = "resize_finish", resizeReverting = "resize_reverting", resizeConfirming = "resize_confirming"
     case migrating, deleting, shelving, shelvingOffloading = "shelving_offloading", unshelving
     case shelvingImagePendingUpload = "shelving_image_pending_upload", shelvingImageUploading = "shelving_image_uploading"
+    case updatingPassword = "updating_password"
 }
 
 /// A server as Nova keeps it: identity, placement on a host, the three states, and what the
@@ -68,6 +69,7 @@ public struct Instance: Sendable {
             case .rebuilding, .rebuildSpawning: return "REBUILD"
             case .resizePrep, .resizeMigrating, .resizeMigrated, .resizeFinish: return "RESIZE"
             case .migrating: return "MIGRATING"
+            case .updatingPassword: return "PASSWORD"
             default: return "ACTIVE"
             }
         case .building: return "BUILD"

@@ -30,6 +30,7 @@ public enum ComputePolicy {
         for rule in ["os-migrate-server:migrate", "os-migrate-server:migrate_live"] { rules["os_compute_api:\(rule)"] = manager }
         for rule in ["os-attach-interfaces:list", "os-attach-interfaces:show", "os-server-password:show"] { rules["os_compute_api:\(rule)"] = reader }
         rules["os_compute_api:os-server-password:clear"] = member
+        for rule in ["os-attach-interfaces:create", "os-attach-interfaces:delete", "os-admin-password"] { rules["os_compute_api:\(rule)"] = member }
         for rule in ["servers:index:get_all_tenants", "servers:detail:get_all_tenants", "servers:create:forced_host", "os-evacuate",
                      "os-shelve:shelve_offload", "os-shelve:unshelve_to_host", "os-admin-actions:reset_state", "os-lock-server:unlock:unlock_override",
                      "os-migrate-server:migrate:host", "os-migrate-server:migrate_live:host", "os-flavor-manage:create", "os-flavor-manage:update",

@@ -120,6 +120,20 @@ public protocol NetworkClient: Sendable {
     /// of the instance, as the caller; returns the group's name. 404 when there is no such
     /// group, 400 when a port already has it (or does not).
     func changeSecurityGroup(_ group: String, instance: String, project: String, adding: Bool, caller: AuthContext) async throws -> String
+    /// A port for an interface attach, bound to `host` for the instance (Nova's
+    /// `allocate_port_for_instance`): the requested port taken over, or one made on the
+    /// requested network (with its fixed IP), or — naming neither — on the one network the
+    /// caller can use. Checked as the caller, with Nova's `os-interface` errors: an unknown
+    /// port or network 404, a port in use 409, several usable networks or none 400, no free
+    /// address 400, an address taken 409, the port quota spent 403. Returns the port, the
+    /// request as it is kept with the server's (its network resolved), and whether the port was
+    /// made here. On throw nothing is left made or bound.
+    func attachPort(_ request: RequestedNIC, instance: String, project: String, host: String, zone: String, securityGroups: [String],
+                    caller: AuthContext) async throws -> (nic: AttachedNIC, request: RequestedNIC, created: Bool)
+    /// Lets go of one of the instance's ports: deleted when `delete` (compute made it),
+    /// otherwise unbound, keeping its addresses. A port gone or no longer the instance's is
+    /// left alone.
+    func releasePort(_ port: String, instance: String, delete: Bool) async throws
     /// Deletes the ports compute created for the instance and unbinds the ones in `keep`
     /// (ports the user gave it), which keep their addresses.
     func deallocate(instance: String, keep: Set<String>) async throws

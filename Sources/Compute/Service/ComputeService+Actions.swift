@@ -228,6 +228,8 @@ extension ComputeService {
                 instance.vmState = state == "active" ? .active : .error
                 instance.taskState = nil
             }
+        case "changePassword":
+            try await changePassword(uuid, value, caller: caller, requestID: requestID)
         default:
             throw APIError.badRequest("There is no such action: \(name)")
         }
@@ -474,6 +476,6 @@ extension TaskState: CaseIterable {
         .scheduling, .networking, .spawning, .blockDeviceMapping, .imageSnapshot, .imagePendingUpload, .imageUploading, .imageBackup, .rebooting,
         .rebootingHard, .pausing, .unpausing, .suspending, .resuming, .poweringOff, .poweringOn, .rescuing, .unrescuing, .rebuilding,
         .rebuildSpawning, .resizePrep, .resizeMigrating, .resizeMigrated, .resizeFinish, .resizeReverting, .resizeConfirming, .migrating,
-        .deleting, .shelving, .shelvingOffloading, .unshelving, .shelvingImagePendingUpload, .shelvingImageUploading,
+        .deleting, .shelving, .shelvingOffloading, .unshelving, .shelvingImagePendingUpload, .shelvingImageUploading, .updatingPassword,
     ]
 }

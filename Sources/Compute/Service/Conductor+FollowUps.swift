@@ -30,6 +30,9 @@ enum FollowUp: Codable, Sendable {
     case rebindPorts(instance: String, host: String, zone: String)
     /// Networking: a deleted server's ports go, those the user gave (`keep`) stay.
     case releasePorts(instance: String, keep: [String])
+    /// Networking: one port detached from the server (or whose attach failed) goes, or, when
+    /// the user gave it (`delete` false), is unbound (skipped once it is not the server's).
+    case releasePort(instance: String, port: String, delete: Bool)
     /// A build that failed on `failedHost` goes to an alternate host, or the server to ERROR
     /// (skipped once the server is past that: rebuilt elsewhere, in ERROR, or deleted).
     case reschedule(instance: String, actionID: Int64, failedHost: String, error: String)
@@ -118,6 +121,8 @@ extension Conductor {
             try await rebindNICs(instance, host: host, zone: zone)
         case .releasePorts(let uuid, let keep):
             try await network?.deallocate(instance: uuid, keep: Set(keep))
+        case .releasePort(let uuid, let port, let delete):
+            try await network?.releasePort(port, instance: uuid, delete: delete)
         case .reschedule(let uuid, let actionID, let failedHost, let error):
             guard let instance = try await store.instance(uuid: uuid, db), instance.deletedAt == nil, instance.vmState == .building,
                   instance.taskState == .spawning, instance.host == failedHost,

@@ -156,6 +156,9 @@ extension Conductor {
             if let nics {
                 instance.extra["nics"] = .array(nics.map(\.json))
                 instance.extra["addresses"] = AttachedNIC.addresses(nics)
+                // `allocate` gives one port per requested NIC, in order: each keeps its request's tag.
+                let tags = zip(instance.requestedNICs, nics).compactMap { request, nic in request.tag.map { (nic.portID, JSON.string($0)) } }
+                instance.extra["interface_tags"] = tags.isEmpty ? nil : .object(Dictionary(tags, uniquingKeysWith: { first, _ in first }))
             }
             instance.extra["alternates"] = .array(alternates.map { .object(["host": .string($0.host), "allocation": Self.allocationJSON($0.allocation)]) })
             instance.updatedAt = Date()

@@ -28,6 +28,7 @@ extension Conductor {
             // controller does not know (a newer one wrote it; its agent answered with an error).
             guard let kind = message.kind, instance.deletedAt == nil || kind == .destroy else {
                 try await self.store.finishEvents(actionID: actionID, error: report.error, host: report.host, x)
+                if message.kind == .attachInterface { try await self.releaseAttachedPort(message, instance: uuid, after: after, x) }
                 return
             }
             instance.updatedAt = Date()
@@ -169,6 +170,8 @@ extension Conductor {
                 }
                 try await self.record(.returnAllocations(migration: message.payload["migration"]?.stringValue ?? "", instance: uuid,
                                                          project: instance.projectID, user: instance.userID), in: after, x)
+            case (.attachInterface, _), (.detachInterface, _):
+                try await self.applyInterface(kind, message, failed: failed, to: &instance, after: after, x)
             case (.evacuate, true):
                 instance.vmState = .error
                 instance.taskState = nil
@@ -187,8 +190,9 @@ extension Conductor {
                 try await self.record(.rebindPorts(instance: uuid, host: host, zone: hostZone), in: after, x)
             }
         }
-        await hub.deliver(report.messageID, report)
+        // A synchronous caller (an interface attach) sees what the report's follow-ups did.
         await finish(after)
+        await hub.deliver(report.messageID, report)
     }
 
     /// Where a report leaves the server's migration record (Nova's statuses), if it is about one.

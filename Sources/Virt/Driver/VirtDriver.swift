@@ -183,11 +183,32 @@ public protocol VNCConsoleDriver: VirtDriver {
     func vncConsole(_ uuid: String) async throws -> VNCEndpoint
 }
 
+/// Plugs ports into a guest and out of it while it exists (Nova's `attach_interface` and
+/// `detach_interface`). The host's network dataplane has wired the port's tap before
+/// `attachInterface` and takes it away after `detachInterface`.
+public protocol InterfaceAttachingDriver: VirtDriver {
+    /// Postcondition: the guest has a NIC for the port, with its MAC address — in the running
+    /// guest at once (hot-plugged), and in what the guest is started from again (a reboot,
+    /// a power-on, a move keep it). A NIC already there for the port is left alone. On throw
+    /// the guest is as before.
+    func attachInterface(_ uuid: String, _ vif: VIF) async throws
+    /// Postcondition: the guest has no NIC for the port, running or started again; none there
+    /// is fine. On throw the guest is as before.
+    func detachInterface(_ uuid: String, portID: String) async throws
+}
+
+/// Sets the administrator password inside a running guest (Nova's `set_admin_password`).
+public protocol AdminPasswordDriver: VirtDriver {
+    /// Postcondition: the guest's administrator account takes `password`.
+    func setAdminPassword(_ uuid: String, password: String) async throws
+}
+
 extension DriverCapabilities {
     /// The capabilities of a driver: the protocols it conforms to.
     public init(of driver: any VirtDriver) {
         self.init(pause: driver is any PausingDriver, suspend: driver is any SuspendingDriver, snapshot: driver is any SnapshottingDriver,
                   rescue: driver is any RescuingDriver, diagnostics: driver is any DiagnosingDriver, resize: driver is any ResizingDriver,
-                  liveMigration: driver is any LiveMigratingDriver, coldMigration: driver is any ColdMigratingDriver)
+                  liveMigration: driver is any LiveMigratingDriver, coldMigration: driver is any ColdMigratingDriver,
+                  attachInterface: driver is any InterfaceAttachingDriver, setAdminPassword: driver is any AdminPasswordDriver)
     }
 }

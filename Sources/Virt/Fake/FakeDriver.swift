@@ -9,12 +9,13 @@ import Synchronization
 /// steps, a snapshot is uploaded through `ImageTransfer` — so the code above it cannot lean
 /// on shortcuts.
 public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriver, RescuingDriver, DiagnosingDriver, ResizingDriver,
-    ColdMigratingDriver, LiveMigratingDriver, LifecycleEventDriver {
+    ColdMigratingDriver, LiveMigratingDriver, LifecycleEventDriver, InterfaceAttachingDriver, AdminPasswordDriver {
     struct Guest {
         var spec: GuestSpec
         var state: PowerState
         var console: [String]
         var exported = false
+        var adminPassword: String?
     }
 
     public let name = "fake"
@@ -22,6 +23,8 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
     private let guests = Mutex<[String: Guest]>([:])
     /// Guest names whose spawn fails, to exercise reschedules and faults.
     private let failingSpawns = Mutex<Set<String>>([])
+    /// Ports whose attach or detach fails, to exercise rollbacks.
+    private let failingInterfaces = Mutex<Set<String>>([])
     /// Operations made slow (`slowDown`), and how many calls are in their slow part now.
     private let slowness = Mutex<(delays: [String: Duration], underWay: [String: Int])>(([:], [:]))
 
@@ -48,6 +51,13 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
         try change(uuid, to: .shutdown, log: "shut down by itself")
         if notify { events.send(uuid) }
     }
+
+    /// Makes every later attach of a port with this id or on this network, and every later
+    /// detach of a port with this id, fail.
+    public func failInterfaces(_ portOrNetwork: String) { failingInterfaces.withLock { _ = $0.insert(portOrNetwork) } }
+
+    /// The password `setAdminPassword` last gave the guest.
+    public func adminPassword(of uuid: String) -> String? { guests.withLock { $0[uuid]?.adminPassword } }
 
     /// Makes every later spawn of a guest with this name fail.
     public func failSpawns(named name: String) { failingSpawns.withLock { _ = $0.insert(name) } }
@@ -103,6 +113,26 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
             guard guests[spec.uuid] == nil else { throw VirtError.invalidState("Guest \(spec.uuid) already exists on this host.") }
             guests[spec.uuid] = Guest(spec: spec, state: state, console: console)
         }
+    }
+
+    public func attachInterface(_ uuid: String, _ vif: VIF) async throws {
+        await lag("attachInterface")
+        if failingInterfaces.withLock({ $0.contains(vif.portID) || $0.contains(vif.networkID) }) { throw VirtError.failed("Fake attach failure for port \(vif.portID).") }
+        try change(uuid, to: try guest(uuid).state, log: "NIC \(vif.macAddress) plugged") { guest in
+            if !guest.spec.nics.contains(where: { $0.portID == vif.portID }) { guest.spec.nics.append(vif) }
+        }
+    }
+
+    public func detachInterface(_ uuid: String, portID: String) async throws {
+        await lag("detachInterface")
+        if failingInterfaces.withLock({ $0.contains(portID) }) { throw VirtError.failed("Fake detach failure for port \(portID).") }
+        try change(uuid, to: try guest(uuid).state, log: "NIC of port \(portID) unplugged") { guest in
+            guest.spec.nics.removeAll { $0.portID == portID }
+        }
+    }
+
+    public func setAdminPassword(_ uuid: String, password: String) async throws {
+        try change(uuid, from: [.running], to: .running, log: "administrator password set") { $0.adminPassword = password }
     }
 
     public func spawn(_ guest: GuestSpec) async throws {

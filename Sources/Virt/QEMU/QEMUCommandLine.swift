@@ -119,13 +119,11 @@ public enum QEMUCommandLine {
             args += ["-append", properties["os_command_line"] ?? "root=/dev/vda console=tty0 console=ttyS0"]
         }
 
-        for (index, vif) in guest.nics.enumerated() {
-            args += ["-netdev", "tap,id=net\(index),ifname=\(vif.tapName),script=no,downscript=no"]
-            if nicModel == "virtio" {
-                args += ["-device", "virtio-net-pci,netdev=net\(index),id=nic\(index),mac=\(vif.macAddress),host_mtu=\(vif.mtu)"]
-            } else {
-                args += ["-device", "e1000,netdev=net\(index),id=nic\(index),mac=\(vif.macAddress)"]
-            }
+        guard guest.nics.count <= NICSlots.count else { throw VirtError.failed("a guest takes at most \(NICSlots.count) NICs") }
+        if isQ35 { args += NICSlots.rootPorts.flatMap { ["-device", $0] } }
+        for (slot, vif) in guest.nics.enumerated() {
+            args += ["-netdev", NICSlots.commandLine(NICSlots.netdev(vif))]
+            args += ["-device", NICSlots.commandLine(NICSlots.device(vif, model: nicModel, slot: slot, q35: isQ35))]
         }
 
         args += [
@@ -163,4 +161,47 @@ public enum QEMUCommandLine {
 
     /// A path for `exec:` migration URIs, which QEMU runs through `/bin/sh -c`.
     static func shellQuoted(_ value: String) -> String { "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+}
+
+/// Where a guest's NICs go, so that any of them can be unplugged and more plugged in while it
+/// runs (`QEMUDriver+Interfaces.swift`): NIC slot k is a PCIe root port at address 0x10 + k of
+/// `pcie.0` on q35 (whose root bus takes no hot-plug; libvirt adds root ports too), and the
+/// address 0x10 + k of `pci.0` on pc. Every slot exists from the start, at fixed addresses, so
+/// a guest started from its record with a hot-plugged NIC has the same PCI layout as the one
+/// that plugged it in (a live migration needs the same layout at both ends). The n NICs of a
+/// starting guest take slots 0…n−1; a hot-plugged one takes the first free slot.
+enum NICSlots {
+    static let count = 8
+
+    static func address(_ slot: Int) -> String { "0x" + String(0x10 + slot, radix: 16) }
+
+    static var rootPorts: [String] {
+        (0..<count).map { "pcie-root-port,id=\(rootPort($0)),bus=pcie.0,addr=\(address($0)),chassis=\($0 + 1)" }
+    }
+
+    static func rootPort(_ slot: Int) -> String { "nicport\(slot)" }
+
+    /// QEMU's ids for the port's backend and device: named after the port, so an unplug finds
+    /// them whatever the NIC's position.
+    static func netdevID(_ vif: VIF) -> String { "net-\(vif.tapName)" }
+    static func deviceID(_ vif: VIF) -> String { "nic-\(vif.tapName)" }
+
+    /// The tap backend's options, in order (`-netdev` and `netdev_add` alike).
+    static func netdev(_ vif: VIF) -> [(String, String)] {
+        [("type", "tap"), ("id", netdevID(vif)), ("ifname", vif.tapName), ("script", "no"), ("downscript", "no")]
+    }
+
+    /// Options as the command line takes them: the first (the type or driver) bare.
+    static func commandLine(_ options: [(String, String)]) -> String {
+        options.enumerated().map { $0.offset == 0 ? $0.element.1 : "\($0.element.0)=\($0.element.1)" }.joined(separator: ",")
+    }
+
+    /// The NIC's device options, in order, with its model's driver first.
+    static func device(_ vif: VIF, model: String, slot: Int, q35: Bool) -> [(String, String)] {
+        var options: [(String, String)] = [("driver", model == "virtio" ? "virtio-net-pci" : "e1000"), ("netdev", netdevID(vif)), ("id", deviceID(vif)),
+                                           ("mac", vif.macAddress)]
+        if model == "virtio" { options.append(("host_mtu", String(vif.mtu))) }
+        options += q35 ? [("bus", rootPort(slot))] : [("bus", "pci.0"), ("addr", address(slot))]
+        return options
+    }
 }

@@ -29,6 +29,9 @@ public struct QEMUDriverConfiguration: Sendable {
     public var shutdownTimeout: Duration = .seconds(60)
     /// How long QMP commands and QEMU start-up may take.
     public var monitorTimeout: Duration = .seconds(30)
+    /// How long a running guest gets to release a NIC being unplugged (it must acknowledge
+    /// the hot-unplug) before the detach fails.
+    public var unplugTimeout: Duration = .seconds(30)
     /// How long saving or loading a suspended guest's state may take.
     public var stateTransferTimeout: Duration = .seconds(300)
     /// The host address guests' VNC servers listen on (Nova's `[vnc] server_listen`): one the
