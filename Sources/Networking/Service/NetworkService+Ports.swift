@@ -102,7 +102,7 @@ extension NetworkService {
                   caller.map({ self.visible("network", network.json, target: network.target, caller: $0) != nil }) ?? true,
                   // Only the owner's, shared or (for admins) any network takes ports: seeing an
                   // external network is not being allowed to plug into it.
-                  caller?.isAdmin == true || network.target["project_id"] == project || network.json["shared"] == true else {
+                  caller?.isAdmin == true || Self.usable(network, by: project) else {
                 throw Self.notFound("network", networkID)
             }
             if let caller {
