@@ -26,6 +26,8 @@ extension NetworkRoutes {
             try await service.deleteSecurityGroup(try context.parameters.require("id"), caller: try context.requireAuth())
             return Response.empty()
         }
+        registerTags(api, "security-groups", show: { id, caller in try await service.securityGroup(id, caller: caller).json },
+                     change: service.changeSecurityGroupTags)
 
         api.get("/security-group-rules") { request, context in
             let rules = try await service.securityGroupRules(caller: try context.requireAuth())

@@ -59,6 +59,7 @@ public struct NetworkRoutes: Sendable {
         registerSecurity(api)
         registerRouting(api)
         registerRBAC(api)
+        registerOperations(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }
