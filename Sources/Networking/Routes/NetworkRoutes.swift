@@ -60,6 +60,7 @@ public struct NetworkRoutes: Sendable {
         registerRouting(api)
         registerRBAC(api)
         registerOperations(api)
+        registerAddressScopes(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }

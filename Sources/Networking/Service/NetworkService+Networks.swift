@@ -22,6 +22,7 @@ extension NetworkService {
         let ids = rows.map { $0.string("id") }
         let tags = try await tags(ids, x)
         let grants = try await networkGrants(ids, x)
+        let scopes = try await networkAddressScopes(ids, x)
         var segments: [String: Row] = [:], subnets: [String: [String]] = [:]
         let filter = clause.isEmpty ? "" : "WHERE network_id IN (SELECT id FROM network_network \(clause))"
         for row in try await x.query("SELECT * FROM network_segment \(filter)", binds) { segments[row.string("network_id")] = row }
@@ -41,8 +42,8 @@ extension NetworkService {
             json["availability_zone_hints"] = Self.decode(row, "availability_zone_hints")
             json["availability_zones"] = []
             json["subnets"] = .array((subnets[id] ?? []).map { .string($0) })
-            json["ipv4_address_scope"] = .null
-            json["ipv6_address_scope"] = .null
+            json["ipv4_address_scope"] = .optional(scopes[id]?[4])
+            json["ipv6_address_scope"] = .optional(scopes[id]?[6])
             json["provider:network_type"] = .optional(segment?.optionalString("network_type"))
             json["provider:physical_network"] = .optional(segment?.optionalString("physical_network"))
             json["provider:segmentation_id"] = segment?.optionalInt("segmentation_id").map { .int($0) } ?? .null

@@ -1,0 +1,9 @@
+extension NetworkExtensions {
+    /// RBAC policies and address scopes.
+    static let sharing: [NetworkExtension] = [
+        NetworkExtension(alias: "rbac-policies", name: "RBAC Policies",
+                         description: "Networks shared with, or made external to, chosen projects through /v2.0/rbac-policies."),
+        NetworkExtension(alias: "address-scope", name: "Address scope",
+                         description: "Address scopes: subnet pools whose prefixes are unique across the scope."),
+    ]
+}
