@@ -1,5 +1,6 @@
 """Neutron's sharing and operator routes through the unmodified `openstack` CLI: RBAC policies
-between two projects with their own users."""
+between two projects with their own users, IP availability, address scopes, security group tags
+and moving a network between DHCP agents."""
 
 from __future__ import annotations
 
@@ -65,3 +66,57 @@ def test_rbac_shares_a_network_with_one_project(osc, nimbus: Nimbus, tmp_path: P
     assert net not in [n["ID"] for n in osc("network", "list", cloud="carol", env=as_carol)]
     assert alice_osc("network", "rbac", "list") == []
     alice_osc("network", "delete", net, fmt=None)
+
+
+def test_ip_availability_address_scopes_and_security_group_tags(osc):
+    net = osc("network", "create", unique("net"))["id"]
+    subnet = osc("subnet", "create", unique("sub"), "--network", net, "--subnet-range", "10.71.0.0/24",
+                 "--allocation-pool", "start=10.71.0.10,end=10.71.0.29")["id"]
+    osc("port", "create", unique("port"), "--network", net)
+    listed = {a["Network ID"]: a for a in osc("ip", "availability", "list")}
+    assert listed[net]["Total IPs"] == 20, listed[net]
+    shown = osc("ip", "availability", "show", net)
+    # The DHCP port may or may not have been made yet; the test's port always is.
+    assert shown["total_ips"] == 20 and shown["used_ips"] >= 1, shown
+    assert shown["subnet_ip_availability"][0]["subnet_id"] == subnet, shown
+
+    scope = osc("address", "scope", "create", unique("scope"), "--ip-version", "4")
+    assert scope["ip_version"] == 4 and scope["shared"] is False
+    pool = osc("subnet", "pool", "create", unique("pool"), "--pool-prefix", "10.72.0.0/16", "--address-scope", scope["id"])
+    assert pool["address_scope_id"] == scope["id"]
+    clash = osc("subnet", "pool", "create", unique("pool"), "--pool-prefix", "10.72.5.0/24", "--address-scope", scope["id"],
+                expect_fail=True)
+    assert "unique prefixes" in clash.stderr, clash.stderr
+    assert scope["id"] in [s["ID"] for s in osc("address", "scope", "list")]
+    failed = osc("address", "scope", "delete", scope["id"], fmt=None, expect_fail=True)
+    assert "in use" in failed.stderr, failed.stderr
+    osc("subnet", "pool", "delete", pool["id"], fmt=None)
+    osc("address", "scope", "delete", scope["id"], fmt=None)
+
+    group = osc("security", "group", "create", unique("sg"))["id"]
+    osc("security", "group", "set", "--tag", "web", "--tag", "prod", group, fmt=None)
+    assert sorted(osc("security", "group", "show", group)["tags"]) == ["prod", "web"]
+    assert group in [g["ID"] for g in osc("security", "group", "list", "--tags", "web")]
+    osc("security", "group", "unset", "--tag", "prod", group, fmt=None)
+    assert osc("security", "group", "show", group)["tags"] == ["web"]
+    osc("security", "group", "delete", group, fmt=None)
+
+
+def test_network_agent_add_and_remove_network(osc):
+    net = osc("network", "create", unique("net"))["id"]
+    osc("subnet", "create", unique("sub"), "--network", net, "--subnet-range", "10.73.0.0/24")
+    agents = osc("network", "agent", "list", "--agent-type", "dhcp")
+    assert agents, "the cloud reports a DHCP agent"
+    agent = agents[0]["ID"]
+    hosting = [a["ID"] for a in osc("network", "agent", "list", "--network", net)]
+    if agent in hosting:
+        osc("network", "agent", "remove", "network", "--dhcp", agent, net, fmt=None)
+    osc("network", "agent", "add", "network", "--dhcp", agent, net, fmt=None)
+    assert [a["ID"] for a in osc("network", "agent", "list", "--network", net)] == [agent]
+    # A second add is Neutron's 409, which this CLI reports by exiting 0 without a word (it
+    # makes its CommandError without raising it); the network stays on the one agent.
+    osc("network", "agent", "add", "network", "--dhcp", agent, net, fmt=None)
+    assert [a["ID"] for a in osc("network", "agent", "list", "--network", net)] == [agent]
+    osc("network", "agent", "remove", "network", "--dhcp", agent, net, fmt=None)
+    assert agent not in [a["ID"] for a in osc("network", "agent", "list", "--network", net)]
+    osc("network", "delete", net, fmt=None)
