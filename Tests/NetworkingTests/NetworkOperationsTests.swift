@@ -60,4 +60,26 @@ final class NetworkOperationsTests: XCTestCase {
             XCTAssertEqual(cleared.json["tags"], [], cleared.text)
         }
     }
+
+    func testFloatingIPPoolsAndSubnetPoolPrefixOperations() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+            let net = try await RoutingFixture.make(api, admin: admin, owner: alice.token)
+            let pools = try await api.neutron(.get, "/floatingip_pools", token: alice.token)
+            XCTAssertEqual(pools.json["floatingip_pools"], [["subnet_id": .string(net.externalSubnet), "subnet_name": "", "network_id": .string(net.external),
+                                                             "cidr": "172.24.4.0/24", "project_id": pools.json["floatingip_pools"]?.arrayValue?.first?["project_id"] ?? .null,
+                                                             "tenant_id": pools.json["floatingip_pools"]?.arrayValue?.first?["project_id"] ?? .null]], pools.text)
+
+            let pool = (try await api.neutronCreate("subnetpools", "subnetpool", ["prefixes": ["10.60.0.0/24"], "default_prefixlen": 26], token: alice.token))["id"]?.stringValue ?? ""
+            let added = try await api.neutron(.put, "/subnetpools/\(pool)/add_prefixes", token: alice.token, body: ["prefixes": ["10.61.0.0/24", "10.60.0.0/25"]])
+            XCTAssertEqual(added.json["prefixes"], ["10.60.0.0/24", "10.61.0.0/24"], added.text)
+            assertNeutronError(try await api.neutron(.put, "/subnetpools/\(pool)/add_prefixes", token: alice.token, body: ["prefixes": ["fd00::/64"]]), 400)
+            _ = try await api.neutronCreate("subnets", "subnet", ["network_id": .string(net.network), "ip_version": 4, "subnetpool_id": .string(pool)], token: alice.token)
+            assertNeutronError(try await api.neutron(.put, "/subnetpools/\(pool)/remove_prefixes", token: alice.token, body: ["prefixes": ["10.60.0.0/24"]]),
+                               409, type: "SubnetPoolInUse")
+            let removed = try await api.neutron(.put, "/subnetpools/\(pool)/remove_prefixes", token: alice.token, body: ["prefixes": ["10.61.0.0/24"]])
+            XCTAssertEqual(removed.json["prefixes"], ["10.60.0.0/24"], removed.text)
+        }
+    }
 }

@@ -4,7 +4,7 @@ import NimbusCore
 
 extension NetworkRoutes {
     /// The operator's views and controls: network IP availability, the agent schedulers and
-    /// the service providers.
+    /// the service providers; floating IP pools and subnet pools' prefix operations.
     func registerOperations(_ api: RouterGroup<Context>) {
         let service = self.service
         api.get("/network-ip-availabilities") { request, context in
@@ -50,6 +50,17 @@ extension NetworkRoutes {
         api.get("/routers/:id/l3-agents") { request, context in
             try NeutronListing(collection: "agents", request: request)
                 .response(try await service.l3Agents(router: try context.parameters.require("id"), caller: try context.requireAuth()))
+        }
+        api.get("/floatingip_pools") { request, context in
+            try NeutronListing(collection: "floatingip_pools", request: request).response(try await service.floatingIPPools(caller: try context.requireAuth()))
+        }
+        api.put("/subnetpools/:id/add_prefixes") { request, context in
+            JSONResponse(.object(try await service.addSubnetPoolPrefixes(try context.parameters.require("id"), try await self.body(request),
+                                                                         caller: try context.requireAuth()))).response()
+        }
+        api.put("/subnetpools/:id/remove_prefixes") { request, context in
+            JSONResponse(.object(try await service.removeSubnetPoolPrefixes(try context.parameters.require("id"), try await self.body(request),
+                                                                            caller: try context.requireAuth()))).response()
         }
         api.get("/service-providers") { request, context in
             try NeutronListing(collection: "service_providers", path: "service-providers", request: request)
