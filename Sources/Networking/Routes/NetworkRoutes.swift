@@ -61,6 +61,7 @@ public struct NetworkRoutes: Sendable {
         registerRBAC(api)
         registerOperations(api)
         registerAddressScopes(api)
+        registerAddressGroups(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }

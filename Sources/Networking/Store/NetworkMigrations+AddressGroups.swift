@@ -1,0 +1,15 @@
+import NimbusStore
+
+extension NetworkMigrations {
+    /// Address groups: named sets of CIDRs (JSON text, normalised and sorted).
+    static let addressGroups: [Migration] = [
+        Migration(service: "network", version: 403, name: "network_403_address_groups", statements: [
+            """
+            CREATE TABLE network_address_group (
+                id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, addresses TEXT NOT NULL,
+                revision_number BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
+            """,
+            "CREATE INDEX network_address_group_project ON network_address_group (project_id)",
+        ]),
+    ]
+}
