@@ -112,4 +112,34 @@ final class RBACPolicyTests: XCTestCase {
             XCTAssertEqual(reply6.json["rbac_policies"]?.arrayValue?.count, 0)
         }
     }
+
+    func testSharingASecurityGroup() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+            let bob = try await api.projectUser(admin: admin, name: "bob")
+            let group = (try await api.neutronCreate("security-groups", "security_group", ["name": "shared-web"], token: alice.token))["id"]?.stringValue ?? ""
+            let net = (try await api.neutronCreate("networks", "network", [:], token: bob.token))["id"]?.stringValue ?? ""
+            _ = try await api.neutronCreate("subnets", "subnet", ["network_id": .string(net), "ip_version": 4, "cidr": "10.11.0.0/24"], token: bob.token)
+            assertNeutronError(try await api.neutron(.post, "/ports", token: bob.token, body: ["port": ["network_id": .string(net), "security_groups": [.string(group)]]]),
+                               404, type: "SecurityGroupNotFound")
+            assertNeutronError(try await api.neutron(.post, "/rbac-policies", token: alice.token, body: ["rbac_policy": [
+                "object_type": "security_group", "object_id": .string(group), "action": "access_as_external", "target_tenant": .string(bob.project)]]),
+                               400, type: "InvalidActionForType")
+            let created = try await api.neutron(.post, "/rbac-policies", token: alice.token, body: ["rbac_policy": [
+                "object_type": "security_group", "object_id": .string(group), "action": "access_as_shared", "target_tenant": .string(bob.project)]])
+            assertStatus(created, 201)
+            let policy = created.json["rbac_policy"]?["id"]?.stringValue ?? ""
+
+            let seen = try await api.neutron(.get, "/security-groups/\(group)", token: bob.token)
+            XCTAssertEqual(seen.json["security_group"]?["shared"], true, seen.text)
+            let port = try await api.neutronCreate("ports", "port", ["network_id": .string(net), "security_groups": [.string(group)]], token: bob.token)
+            XCTAssertEqual(port["security_groups"], [.string(group)])
+            assertNeutronError(try await api.neutron(.put, "/security-groups/\(group)", token: bob.token, body: ["security_group": ["name": "mine"]]), 403)
+            assertNeutronError(try await api.neutron(.delete, "/rbac-policies/\(policy)", token: alice.token), 409, type: "RbacPolicyInUse")
+            assertStatus(try await api.neutron(.delete, "/ports/\(port["id"]?.stringValue ?? "")", token: bob.token), 204)
+            assertStatus(try await api.neutron(.delete, "/rbac-policies/\(policy)", token: alice.token), 204)
+            assertNeutronError(try await api.neutron(.get, "/security-groups/\(group)", token: bob.token), 404)
+        }
+    }
 }

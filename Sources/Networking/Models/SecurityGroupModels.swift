@@ -15,6 +15,8 @@ public struct SecurityGroup: Sendable {
     public var updatedAt: Date
     /// Filled in by the service when it reads the group.
     public var rules: [SecurityGroupRule] = []
+    /// Whether an RBAC policy shares the group with the reader's project (or every project).
+    public var shared = false
 
     init(row: Row) {
         id = row.string("id")
@@ -31,7 +33,7 @@ public struct SecurityGroup: Sendable {
     /// Neutron's representation, its rules embedded.
     var json: [String: JSON] {
         ["id": .string(id), "name": .string(name), "description": .string(description), "project_id": .string(projectID),
-         "tenant_id": .string(projectID), "stateful": .bool(stateful), "shared": false, "tags": .array(tags.map { .string($0) }),
+         "tenant_id": .string(projectID), "stateful": .bool(stateful), "shared": .bool(shared), "tags": .array(tags.map { .string($0) }),
          "security_group_rules": .array(rules.map { .object($0.json) }), "revision_number": .int(revisionNumber),
          "created_at": .string(Timestamps.iso8601(createdAt)), "updated_at": .string(Timestamps.iso8601(updatedAt))]
     }

@@ -112,9 +112,9 @@ extension NetworkService {
             try await self.insertSegment(segment, network: id, x)
             // Sharing and externality are wildcard RBAC policies of the network's owner.
             if try input.bool("shared") == true {
-                try await self.insertGrant(project: project, network: id, action: "access_as_shared", target: "*", revise: false, x)
+                try await self.insertGrant(project: project, object: id, action: "access_as_shared", target: "*", revise: false, x)
             }
-            if external { try await self.insertGrant(project: project, network: id, action: "access_as_external", target: "*", revise: false, x) }
+            if external { try await self.insertGrant(project: project, object: id, action: "access_as_external", target: "*", revise: false, x) }
             try await self.setTags(id, tags, x)
             try await self.mechanism.networkPrecommit(try await self.stored("network", id, x).json, x)
             return id
@@ -156,7 +156,7 @@ extension NetworkService {
             let owner = network.target["project_id"] ?? ""
             if let shared = try input.bool("shared") {
                 if shared {
-                    try await self.insertGrant(project: owner, network: id, action: "access_as_shared", target: "*", x)
+                    try await self.insertGrant(project: owner, object: id, action: "access_as_shared", target: "*", x)
                 } else {
                     let inUse = Self.conflict("Unable to reconfigure sharing settings for network \(id). Multiple tenants are using it.", code: "InvalidSharedSetting")
                     try await self.removeGrant(network: id, action: "access_as_shared", target: "*", conflict: inUse, x)
@@ -164,7 +164,7 @@ extension NetworkService {
             }
             if let external = try input.bool("router:external") {
                 if external {
-                    try await self.insertGrant(project: owner, network: id, action: "access_as_external", target: "*", x)
+                    try await self.insertGrant(project: owner, object: id, action: "access_as_external", target: "*", x)
                 } else {
                     try await x.execute("DELETE FROM network_rbac_policy WHERE object_type = 'network' AND object_id = ? AND action = 'access_as_external'", .text(id))
                 }

@@ -8,9 +8,10 @@ import NimbusStore
 /// their project or with `*`; the `shared` column mirrors "a `*` access_as_shared policy
 /// exists" (setting `shared` creates or removes that policy) so SQL that only needs global
 /// sharing keeps reading one column. `external` is `router:external`; who may see an external
-/// network is decided by its access_as_external policies.
+/// network is decided by its access_as_external policies. A security group shared with a
+/// project is listed (`shared`) for it and its ports may use the group.
 extension NetworkService {
-    static let rbacActions: [String: [String]] = ["network": ["access_as_external", "access_as_shared"]]
+    static let rbacActions: [String: [String]] = ["network": ["access_as_external", "access_as_shared"], "security_group": ["access_as_shared"]]
     static let rbacAttributes: Set<String> = ["object_type", "object_id", "action", "target_tenant", "project_id", "tenant_id"]
 
     /// Target keys carrying a network's RBAC grants (space-separated target projects); see `personalized`.
@@ -108,14 +109,18 @@ extension NetworkService {
         }
         let id = Identifiers.uuid()
         try await write { x in
-            let network = try await self.visibleNetwork(objectID, caller: caller, x)
-            try Self.requireObjectOwner(network, caller: caller)
+            if type == "network" {
+                let network = try await self.visibleNetwork(objectID, caller: caller, x)
+                try Self.requireObjectOwner(network.target["project_id"], type, caller: caller)
+            } else {
+                try Self.requireObjectOwner(try await self.visibleGroup(objectID, caller).projectID, type, caller: caller)
+            }
             if try await x.first("""
                 SELECT 1 FROM network_rbac_policy WHERE object_type = ? AND object_id = ? AND action = ? AND target_project = ?
                 """, .text(type), .text(objectID), .text(action), .text(target)) != nil {
                 throw Self.duplicateRBAC
             }
-            try await self.insertGrant(id: id, project: project, network: objectID, action: action, target: target, x)
+            try await self.insertGrant(id: id, project: project, objectType: type, object: objectID, action: action, target: target, x)
         }
         return try await rbacPolicy(id, caller: caller)
     }
@@ -136,7 +141,7 @@ extension NetworkService {
             }
             try await self.requireGrantUnused(row, x)
             try await x.execute("UPDATE network_rbac_policy SET target_project = ? WHERE id = ?", .text(target), .text(id))
-            try await self.networkGrantsChanged(row.string("object_id"), x)
+            if row.string("object_type") == "network" { try await self.networkGrantsChanged(row.string("object_id"), x) }
         }
         return try await rbacPolicy(id, caller: caller)
     }
@@ -146,7 +151,7 @@ extension NetworkService {
             let row = try await self.policyForWrite(id, "delete_rbac_policy", caller: caller, x)
             try await self.requireGrantUnused(row, x)
             try await x.execute("DELETE FROM network_rbac_policy WHERE id = ?", .text(id))
-            try await self.networkGrantsChanged(row.string("object_id"), x)
+            if row.string("object_type") == "network" { try await self.networkGrantsChanged(row.string("object_id"), x) }
         }
     }
 
@@ -159,29 +164,39 @@ extension NetworkService {
         let target = ["project_id": row.string("project_id"), "tenant_id": row.string("project_id")]
         guard visible("rbac_policy", Self.rbacJSON(row), target: target, caller: caller) != nil else { throw Self.rbacNotFound(id) }
         try authorize(action, caller, target: target)
-        if let network = try await networks(where: "WHERE id = ?", [.text(row.string("object_id"))], x).first {
-            try Self.requireObjectOwner(network, caller: caller)
-        }
+        let object = row.string("object_id")
+        let owner = row.string("object_type") == "network"
+            ? try await x.first("SELECT project_id FROM network_network WHERE id = ?", .text(object))?.string("project_id")
+            : try await x.first("SELECT project_id FROM network_security_group WHERE id = ?", .text(object))?.string("project_id")
+        if let owner { try Self.requireObjectOwner(owner, row.string("object_type"), caller: caller) }
         return row
     }
 
-    static func requireObjectOwner(_ network: Rendered, caller: AuthContext) throws {
-        guard caller.isAdmin || network.target["project_id"] == caller.projectID else {
-            throw badRequest("Invalid input for operation: Only admins can manipulate policies on networks they do not own.", code: "InvalidInput")
+    static func requireObjectOwner(_ owner: String?, _ type: String, caller: AuthContext) throws {
+        guard caller.isAdmin || owner == caller.projectID else {
+            let objects = type == "network" ? "networks" : "objects"
+            throw badRequest("Invalid input for operation: Only admins can manipulate policies on \(objects) they do not own.", code: "InvalidInput")
         }
     }
 
-    /// Adds a grant (a no-op when it exists) and keeps the network's columns in step.
-    func insertGrant(id: String = Identifiers.uuid(), project: String, network: String, action: String, target: String,
+    /// The security groups RBAC policies share with `project` (or with every project).
+    func sharedSecurityGroups(project: String?, _ x: any SQLExecutor) async throws -> Set<String> {
+        Set(try await x.query("""
+            SELECT object_id FROM network_rbac_policy WHERE object_type = 'security_group' AND action = 'access_as_shared' AND target_project IN ('*', ?)
+            """, .text(project ?? "*")).map { $0.string("object_id") })
+    }
+
+    /// Adds a grant (a no-op when it exists) and keeps a network's columns in step.
+    func insertGrant(id: String = Identifiers.uuid(), project: String, objectType: String = "network", object: String, action: String, target: String,
                      revise: Bool = true, _ x: any SQLExecutor) async throws {
         if try await x.first("""
-            SELECT 1 FROM network_rbac_policy WHERE object_type = 'network' AND object_id = ? AND action = ? AND target_project = ?
-            """, .text(network), .text(action), .text(target)) != nil { return }
+            SELECT 1 FROM network_rbac_policy WHERE object_type = ? AND object_id = ? AND action = ? AND target_project = ?
+            """, .text(objectType), .text(object), .text(action), .text(target)) != nil { return }
         try await x.execute("""
             INSERT INTO network_rbac_policy (id, project_id, object_type, object_id, action, target_project, created_at)
-            VALUES (?, ?, 'network', ?, ?, ?, ?)
-            """, .text(id), .text(project), .text(network), .text(action), .text(target), Self.now())
-        try await networkGrantsChanged(network, revise: revise, x)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, .text(id), .text(project), .text(objectType), .text(object), .text(action), .text(target), Self.now())
+        if objectType == "network" { try await networkGrantsChanged(object, revise: revise, x) }
     }
 
     /// Removes the network's grants of `action` to `target` once nothing depends on them
@@ -215,15 +230,21 @@ extension NetworkService {
     /// Projects still covered by another grant (or owning the network) are not stranded.
     func requireGrantUnused(_ row: Row, conflict: APIError? = nil, _ x: any SQLExecutor) async throws {
         let network = row.string("object_id"), action = row.string("action"), target = row.string("target_project")
-        guard let owner = try await x.first("SELECT project_id FROM network_network WHERE id = ?", .text(network))?.string("project_id"),
+        let isGroup = row.string("object_type") == "security_group"
+        guard let owner = try await x.first("SELECT project_id FROM \(isGroup ? "network_security_group" : "network_network") WHERE id = ?",
+                                            .text(network))?.string("project_id"),
               target != owner else { return }
         let others = try await x.query("""
-            SELECT target_project FROM network_rbac_policy WHERE object_type = 'network' AND object_id = ? AND action = ? AND id <> ?
-            """, .text(network), .text(action), .text(row.string("id"))).map { $0.string("target_project") }
+            SELECT target_project FROM network_rbac_policy WHERE object_type = ? AND object_id = ? AND action = ? AND id <> ?
+            """, .text(row.string("object_type")), .text(network), .text(action), .text(row.string("id"))).map { $0.string("target_project") }
         if others.contains("*") { return }
         let kept = Set(others + [owner])
         let users: [Row]
-        if action == "access_as_shared" {
+        if isGroup {
+            users = try await x.query("""
+                SELECT DISTINCT p.project_id FROM network_port p JOIN network_port_security_group g ON g.port_id = p.id WHERE g.security_group_id = ?
+                """, .text(network))
+        } else if action == "access_as_shared" {
             users = try await x.query("SELECT DISTINCT project_id FROM network_port WHERE network_id = ?", .text(network))
         } else {
             users = try await x.query("""
@@ -234,7 +255,7 @@ extension NetworkService {
         let stranded = users.map { $0.string("project_id") }.filter { !kept.contains($0) && (target == "*" || $0 == target) }
         guard stranded.isEmpty else {
             throw conflict ?? APIError(.conflict, "RBAC policy on object \(network) cannot be removed because other objects depend on it.\n"
-                                       + "Details: Project(s) \(stranded.sorted().joined(separator: ", ")) still use the network.", code: "RbacPolicyInUse")
+                                       + "Details: Project(s) \(stranded.sorted().joined(separator: ", ")) still use it.", code: "RbacPolicyInUse")
         }
     }
 }
