@@ -183,12 +183,7 @@ extension NetworkService {
             VALUES (?, ?, ?, ?, ?, '[]', 0, ?, ?)
             """, .text(id), .text(project), .text(name), .text(description), .bool(stateful), .real(now.timeIntervalSince1970),
             .real(now.timeIntervalSince1970))
-        for etherType in SecurityGroupRule.EtherType.allCases {
-            for direction in isDefault ? [.egress, .ingress] : [SecurityGroupRule.Direction.egress] {
-                try await insertRule(SecurityGroupRule(id: Identifiers.uuid(), securityGroupID: id, projectID: project, direction: direction,
-                                                       etherType: etherType, remoteGroupID: direction == .ingress ? id : nil, at: now), x)
-            }
-        }
+        for rule in try await templateRules(group: id, project: project, isDefault: isDefault, at: now, x) { try await insertRule(rule, x) }
         return id
     }
 
