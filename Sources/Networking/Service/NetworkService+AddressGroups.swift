@@ -1,10 +1,12 @@
 import Foundation
+import HostAPI
 import NimbusCore
 import NimbusStore
 
 /// Address groups (`/v2.0/address-groups`): a project's named sets of CIDRs, changed whole or
 /// address by address (`add_addresses`, `remove_addresses`). Addresses are kept as Neutron
-/// keeps them: a bare address as its /32 or /128, host bits cleared, each once.
+/// keeps them: a bare address as its /32 or /128, host bits cleared, each once. A security
+/// group rule may take a group as its remote side; the dataplane then matches its CIDRs.
 extension NetworkService {
     static func addressGroupNotFound(_ id: String) -> APIError {
         APIError(.notFound, "Address group \(id) could not be found.", code: "AddressGroupNotFound")
@@ -80,6 +82,9 @@ extension NetworkService {
         try await write { x in
             let group = try await self.visibleAddressGroup(id, caller: caller, x)
             try self.authorize("delete_address_group", caller, target: group.target)
+            if try await x.first("SELECT 1 FROM network_security_group_rule WHERE remote_address_group_id = ?", .text(id)) != nil {
+                throw Self.conflict("Address group \(id) is in use on one or more security group rules.", code: "AddressGroupInUse")
+            }
             try await x.execute("DELETE FROM network_address_group WHERE id = ?", .text(id))
         }
     }
@@ -110,5 +115,33 @@ extension NetworkService {
             try await self.touch("network_address_group", id, x)
         }
         return try await addressGroup(id, caller: caller)
+    }
+}
+
+extension NetworkService {
+    /// Each address group's CIDRs.
+    func addressGroupCIDRs(_ ids: Set<String>) async throws -> [String: [String]] {
+        guard !ids.isEmpty else { return [:] }
+        let sorted = ids.sorted()
+        var out: [String: [String]] = [:]
+        for row in try await db.query("SELECT id, addresses FROM network_address_group WHERE id IN (\(sorted.map { _ in "?" }.joined(separator: ", ")))",
+                                      sorted.map { .text($0) }) {
+            out[row.string("id")] = (Self.decode(row, "addresses").arrayValue ?? []).compactMap(\.stringValue)
+        }
+        return out
+    }
+
+    /// A rule whose remote side is an address group, as the dataplane matches it: one rule per
+    /// CIDR of the rule's family (ids `<rule>-<n>`), none when the group holds none. Other
+    /// rules (`cidrs` nil) pass through.
+    static func expandingAddressGroup(_ rule: HostNetworkState.Rule, _ cidrs: [String]?) -> [HostNetworkState.Rule] {
+        guard let cidrs else { return [rule] }
+        let version = rule.ethertype == "IPv6" ? 6 : 4
+        return cidrs.filter { IPNetwork($0)?.version == version }.enumerated().map { index, cidr in
+            var one = rule
+            one.id = "\(rule.id)-\(index)"
+            one.remoteIPPrefix = cidr
+            return one
+        }
     }
 }

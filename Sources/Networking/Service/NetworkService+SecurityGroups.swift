@@ -190,11 +190,11 @@ extension NetworkService {
     func insertRule(_ rule: SecurityGroupRule, _ x: any SQLExecutor) async throws {
         try await x.execute("""
             INSERT INTO network_security_group_rule (id, security_group_id, project_id, direction, ethertype, protocol, port_range_min,
-                port_range_max, remote_ip_prefix, remote_group_id, description, revision_number, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+                port_range_max, remote_ip_prefix, remote_group_id, remote_address_group_id, description, revision_number, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
             """, .text(rule.id), .text(rule.securityGroupID), .text(rule.projectID), .text(rule.direction.rawValue),
             .text(rule.etherType.rawValue), .optional(rule.protocol), rule.portRangeMin.map { .integer($0) } ?? .null,
             rule.portRangeMax.map { .integer($0) } ?? .null, .optional(rule.remoteIPPrefix), .optional(rule.remoteGroupID),
-            .text(rule.description), .real(rule.createdAt.timeIntervalSince1970), .real(rule.updatedAt.timeIntervalSince1970))
+            .optional(rule.remoteAddressGroupID), .text(rule.description), .real(rule.createdAt.timeIntervalSince1970), .real(rule.updatedAt.timeIntervalSince1970))
     }
 }

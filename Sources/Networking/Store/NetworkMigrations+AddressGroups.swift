@@ -11,5 +11,10 @@ extension NetworkMigrations {
             """,
             "CREATE INDEX network_address_group_project ON network_address_group (project_id)",
         ]),
+        // A security group rule's remote side may be an address group's CIDRs.
+        Migration(service: "network", version: 405, name: "network_405_rule_remote_address_groups", statements: [
+            "ALTER TABLE network_security_group_rule ADD COLUMN remote_address_group_id TEXT REFERENCES network_address_group(id)",
+            "CREATE INDEX network_security_group_rule_address_group ON network_security_group_rule (remote_address_group_id)",
+        ]),
     ]
 }
