@@ -20,7 +20,7 @@ extension NetworkExtensions {
         NetworkExtension(alias: "availability_zone", name: "Availability Zone", description: "The availability zones under /v2.0/availability_zones."),
         NetworkExtension(alias: "network_availability_zone", name: "Network Availability Zone", description: "Availability zone hints and zones of networks."),
         NetworkExtension(alias: "standard-attr-tag", name: "Tag support for resources with standard attribute",
-                         description: "Tags on networks, subnets, subnet pools, ports, routers and floating IPs."),
+                         description: "Tags on networks, subnets, subnet pools, ports, routers, floating IPs and security groups."),
         // The original name of tags on networks, which older clients still look for.
         NetworkExtension(alias: "tag", name: "Tag support", description: "Tags on networks."),
         NetworkExtension(alias: "ip-substring-filtering", name: "IP address substring filtering",

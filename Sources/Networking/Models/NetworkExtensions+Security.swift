@@ -1,9 +1,13 @@
 extension NetworkExtensions {
-    /// Security groups and agents.
+    /// Security groups, their default rules, and agents.
     static let security: [NetworkExtension] = [
         NetworkExtension(alias: "security-group", name: "security-group", description: "The security groups extension."),
         NetworkExtension(alias: "stateful-security-group", name: "Stateful security group",
                          description: "Security groups may be stateless (no connection tracking)."),
+        NetworkExtension(alias: "security-groups-default-rules", name: "Default rules for security groups",
+                         description: "The rules new security groups start with, under /v2.0/default-security-group-rules."),
+        NetworkExtension(alias: "security-groups-remote-address-group", name: "Remote address group id field for security group rules",
+                         description: "A security group rule's remote side as an address group (remote_address_group_id)."),
         NetworkExtension(alias: "agent", name: "agent", description: "The agent management extension."),
     ]
 }

@@ -15,6 +15,8 @@ public struct SecurityGroup: Sendable {
     public var updatedAt: Date
     /// Filled in by the service when it reads the group.
     public var rules: [SecurityGroupRule] = []
+    /// Whether an RBAC policy shares the group with the reader's project (or every project).
+    public var shared = false
 
     init(row: Row) {
         id = row.string("id")
@@ -31,7 +33,7 @@ public struct SecurityGroup: Sendable {
     /// Neutron's representation, its rules embedded.
     var json: [String: JSON] {
         ["id": .string(id), "name": .string(name), "description": .string(description), "project_id": .string(projectID),
-         "tenant_id": .string(projectID), "stateful": .bool(stateful), "shared": false, "tags": .array(tags.map { .string($0) }),
+         "tenant_id": .string(projectID), "stateful": .bool(stateful), "shared": .bool(shared), "tags": .array(tags.map { .string($0) }),
          "security_group_rules": .array(rules.map { .object($0.json) }), "revision_number": .int(revisionNumber),
          "created_at": .string(Timestamps.iso8601(createdAt)), "updated_at": .string(Timestamps.iso8601(updatedAt))]
     }
@@ -58,6 +60,8 @@ public struct SecurityGroupRule: Sendable, Equatable {
     public var portRangeMax: Int64?
     public var remoteIPPrefix: String?
     public var remoteGroupID: String?
+    /// The remote side as an address group's CIDRs.
+    public var remoteAddressGroupID: String?
     public var description: String
     public var revisionNumber: Int64
     public var createdAt: Date
@@ -84,6 +88,7 @@ public struct SecurityGroupRule: Sendable, Equatable {
         portRangeMax = row.optionalInt("port_range_max")
         remoteIPPrefix = row.optionalString("remote_ip_prefix")
         remoteGroupID = row.optionalString("remote_group_id")
+        remoteAddressGroupID = row.optionalString("remote_address_group_id")
         description = row.string("description")
         revisionNumber = row.int("revision_number")
         createdAt = Date(timeIntervalSince1970: row.double("created_at"))
@@ -97,7 +102,7 @@ public struct SecurityGroupRule: Sendable, Equatable {
     /// and a prefix of the whole family the same as no prefix.
     var identity: [String?] {
         [direction.rawValue, etherType.rawValue, protocolNumber.map(String.init), portRangeMin.map(String.init),
-         portRangeMax.map(String.init), remoteIPPrefix == etherType.anyPrefix ? nil : remoteIPPrefix, remoteGroupID, securityGroupID]
+         portRangeMax.map(String.init), remoteIPPrefix == etherType.anyPrefix ? nil : remoteIPPrefix, remoteGroupID, securityGroupID, remoteAddressGroupID]
     }
 
     var json: [String: JSON] {
@@ -105,7 +110,7 @@ public struct SecurityGroupRule: Sendable, Equatable {
          "tenant_id": .string(projectID), "direction": .string(direction.rawValue), "ethertype": .string(etherType.rawValue),
          "protocol": .optional(`protocol`), "port_range_min": portRangeMin.map { .int($0) } ?? .null,
          "port_range_max": portRangeMax.map { .int($0) } ?? .null, "remote_ip_prefix": .optional(remoteIPPrefix),
-         "remote_group_id": .optional(remoteGroupID), "remote_address_group_id": .null, "description": .string(description),
+         "remote_group_id": .optional(remoteGroupID), "remote_address_group_id": .optional(remoteAddressGroupID), "description": .string(description),
          "revision_number": .int(revisionNumber), "created_at": .string(Timestamps.iso8601(createdAt)),
          "updated_at": .string(Timestamps.iso8601(updatedAt))]
     }

@@ -63,8 +63,15 @@ extension NetworkRoutes {
             return Response(status: .noContent)
         }
 
-        // Tags (standard-attr-tag): the caller must be allowed to update the resource.
         let service = self.service
+        registerTags(api, collection, show: show) { id, caller, change in try await service.changeTags(key, id, caller: caller, change) }
+    }
+
+    /// A resource's tags (standard-attr-tag): `change` replaces them, and must check that the
+    /// caller may update the resource.
+    func registerTags(_ api: RouterGroup<Context>, _ collection: String,
+                      show: @escaping @Sendable (String, AuthContext) async throws -> [String: JSON],
+                      change: @escaping @Sendable (String, AuthContext, @escaping @Sendable ([String]) throws -> [String]) async throws -> [String: JSON]) {
         api.get("/\(collection)/:id/tags") { _, context in
             let item = try await show(try context.parameters.require("id"), try context.requireAuth())
             return JSONResponse(["tags": item["tags"] ?? []]).response()
@@ -79,21 +86,21 @@ extension NetworkRoutes {
         }
         api.put("/\(collection)/:id/tags") { request, context in
             let tags = try JSONInput(try await self.body(request).objectValue ?? [:], path: "").stringArray("tags") ?? []
-            let item = try await service.changeTags(key, try context.parameters.require("id"), caller: try context.requireAuth()) { _ in tags }
+            let item = try await change(try context.parameters.require("id"), try context.requireAuth()) { _ in tags }
             return JSONResponse(["tags": item["tags"] ?? []]).response()
         }
         api.delete("/\(collection)/:id/tags") { _, context in
-            _ = try await service.changeTags(key, try context.parameters.require("id"), caller: try context.requireAuth()) { _ in [] }
+            _ = try await change(try context.parameters.require("id"), try context.requireAuth()) { _ in [] }
             return Response(status: .noContent)
         }
         api.put("/\(collection)/:id/tags/:tag") { _, context in
             let tag = try context.parameters.require("tag")
-            _ = try await service.changeTags(key, try context.parameters.require("id"), caller: try context.requireAuth()) { $0 + [tag] }
+            _ = try await change(try context.parameters.require("id"), try context.requireAuth()) { $0 + [tag] }
             return Response(status: .created)
         }
         api.delete("/\(collection)/:id/tags/:tag") { _, context in
             let tag = try context.parameters.require("tag")
-            _ = try await service.changeTags(key, try context.parameters.require("id"), caller: try context.requireAuth()) { tags in
+            _ = try await change(try context.parameters.require("id"), try context.requireAuth()) { tags in
                 guard tags.contains(tag) else { throw APIError(.notFound, "Tag \(tag) could not be found.", code: "TagNotFound") }
                 return tags.filter { $0 != tag }
             }

@@ -2,7 +2,7 @@ import Hummingbird
 import NimbusCore
 
 extension NetworkRoutes {
-    /// Security groups and rules, agents.
+    /// Security groups, rules and default rules, agents.
     func registerSecurity(_ api: RouterGroup<Context>) {
         api.get("/security-groups") { request, context in
             let listing = NeutronListing(collection: "security_groups", request: request)
@@ -26,6 +26,8 @@ extension NetworkRoutes {
             try await service.deleteSecurityGroup(try context.parameters.require("id"), caller: try context.requireAuth())
             return Response.empty()
         }
+        registerTags(api, "security-groups", show: { id, caller in try await service.securityGroup(id, caller: caller).json },
+                     change: service.changeSecurityGroupTags)
 
         api.get("/security-group-rules") { request, context in
             let rules = try await service.securityGroupRules(caller: try context.requireAuth())
@@ -50,6 +52,23 @@ extension NetworkRoutes {
         api.delete("/security-group-rules/:id") { _, context in
             try await service.deleteSecurityGroupRule(try context.parameters.require("id"), caller: try context.requireAuth())
             return Response.empty()
+        }
+
+        api.get("/default-security-group-rules") { request, context in
+            try NeutronListing(collection: "default_security_group_rules", path: "default-security-group-rules", request: request)
+                .response(try await service.listDefaultSecurityGroupRules(caller: try context.requireAuth()))
+        }
+        api.get("/default-security-group-rules/:id") { request, context in
+            Self.one("default_security_group_rule", try await service.defaultSecurityGroupRule(try context.parameters.require("id"), caller: try context.requireAuth()),
+                     request)
+        }
+        api.post("/default-security-group-rules") { request, context in
+            let rule = try await service.createDefaultSecurityGroupRule(try await self.body(request), caller: try context.requireAuth())
+            return JSONResponse(status: .created, ["default_security_group_rule": .object(rule)]).response()
+        }
+        api.delete("/default-security-group-rules/:id") { _, context in
+            try await service.deleteDefaultSecurityGroupRule(try context.parameters.require("id"), caller: try context.requireAuth())
+            return Response(status: .noContent)
         }
 
         api.get("/agents") { request, context in

@@ -58,6 +58,10 @@ public struct NetworkRoutes: Sendable {
         registerCore(api)
         registerSecurity(api)
         registerRouting(api)
+        registerRBAC(api)
+        registerOperations(api)
+        registerAddressScopes(api)
+        registerAddressGroups(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }

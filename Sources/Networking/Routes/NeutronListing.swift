@@ -23,9 +23,10 @@ public struct NeutronListing: Sendable {
     static let reserved: Set<String> = ["fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse",
                                         "tags", "tags-any", "not-tags", "not-tags-any"]
 
-    public init(collection: String, request: Request) {
+    /// `path` is the collection's URL path where it differs from its key (`rbac-policies`).
+    public init(collection: String, path: String? = nil, request: Request) {
         self.collection = collection
-        self.base = request.baseURL(fallback: "http://localhost") + NetworkRoutes.prefix + "/v2.0/" + collection
+        self.base = request.baseURL(fallback: "http://localhost") + NetworkRoutes.prefix + "/v2.0/" + (path ?? collection)
         var pairs: [(String, String)] = []
         for pair in (request.uri.query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

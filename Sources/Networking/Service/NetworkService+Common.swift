@@ -84,8 +84,10 @@ extension NetworkService {
     /// otherwise, never 403), and each `get_<kind>:<attribute>` rule whether they see that attribute.
     func visible(_ kind: String, _ item: [String: JSON], target: [String: String], caller: AuthContext) -> [String: JSON]? {
         let credentials = caller.policyInput
+        let target = Self.personalized(target, for: caller.projectID)
         guard policy.enforce("get_\(kind)", credentials: credentials, target: target) else { return nil }
         var shown = item
+        if kind == "network" { shown["shared"] = .bool(target["shared"] == "True") }
         for attribute in Self.attributeRules["get_\(kind)"] ?? [] where shown[attribute] != nil {
             if !policy.enforce("get_\(kind):\(attribute)", credentials: credentials, target: target) { shown[attribute] = nil }
         }

@@ -339,12 +339,14 @@ extension NetworkService {
                 if let ip = pair["ip_address"]?.stringValue { members[row.string("security_group_id"), default: []].append(ip) }
             }
         }
+        let addressGroups = try await addressGroupCIDRs(Set(rules.compactMap { $0.optionalString("remote_address_group_id") }))
         return all.map { id in
-            HostNetworkState.SecurityGroup(id: id, rules: rules.filter { $0.string("security_group_id") == id }.map { row in
-                HostNetworkState.Rule(id: row.string("id"), direction: row.string("direction"), ethertype: row.string("ethertype"),
-                                      protocol: row.optionalString("protocol"), portRangeMin: row.optionalInt("port_range_min").map(Int.init),
-                                      portRangeMax: row.optionalInt("port_range_max").map(Int.init), remoteIPPrefix: row.optionalString("remote_ip_prefix"),
-                                      remoteGroupID: row.optionalString("remote_group_id"))
+            HostNetworkState.SecurityGroup(id: id, rules: rules.filter { $0.string("security_group_id") == id }.flatMap { row in
+                let rule = HostNetworkState.Rule(id: row.string("id"), direction: row.string("direction"), ethertype: row.string("ethertype"),
+                                                 protocol: row.optionalString("protocol"), portRangeMin: row.optionalInt("port_range_min").map(Int.init),
+                                                 portRangeMax: row.optionalInt("port_range_max").map(Int.init), remoteIPPrefix: row.optionalString("remote_ip_prefix"),
+                                                 remoteGroupID: row.optionalString("remote_group_id"))
+                return Self.expandingAddressGroup(rule, row.optionalString("remote_address_group_id").map { addressGroups[$0] ?? [] })
             }, memberAddresses: Array(Set(members[id] ?? [])).sorted())
         }
     }

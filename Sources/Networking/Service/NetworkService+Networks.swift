@@ -21,6 +21,8 @@ extension NetworkService {
         let rows = try await x.query("SELECT * FROM network_network \(clause)", binds)
         let ids = rows.map { $0.string("id") }
         let tags = try await tags(ids, x)
+        let grants = try await networkGrants(ids, x)
+        let scopes = try await networkAddressScopes(ids, x)
         var segments: [String: Row] = [:], subnets: [String: [String]] = [:]
         let filter = clause.isEmpty ? "" : "WHERE network_id IN (SELECT id FROM network_network \(clause))"
         for row in try await x.query("SELECT * FROM network_segment \(filter)", binds) { segments[row.string("network_id")] = row }
@@ -40,14 +42,15 @@ extension NetworkService {
             json["availability_zone_hints"] = Self.decode(row, "availability_zone_hints")
             json["availability_zones"] = []
             json["subnets"] = .array((subnets[id] ?? []).map { .string($0) })
-            json["ipv4_address_scope"] = .null
-            json["ipv6_address_scope"] = .null
+            json["ipv4_address_scope"] = .optional(scopes[id]?[4])
+            json["ipv6_address_scope"] = .optional(scopes[id]?[6])
             json["provider:network_type"] = .optional(segment?.optionalString("network_type"))
             json["provider:physical_network"] = .optional(segment?.optionalString("physical_network"))
             json["provider:segmentation_id"] = segment?.optionalInt("segmentation_id").map { .int($0) } ?? .null
-            return Rendered(json: json, target: ["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
-                                                 "network_project_id": row.string("project_id"),
-                                                 "shared": Self.flag(row.bool("shared")), "external": Self.flag(row.bool("external"))])
+            return Rendered(json: json, target: Self.withGrants(["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
+                                                                 "network_project_id": row.string("project_id"),
+                                                                 "shared": Self.flag(row.bool("shared")), "external": Self.flag(row.bool("external"))],
+                                                                grants[id]))
         }
     }
 
@@ -107,6 +110,11 @@ extension NetworkService {
                       .integer(mtu), .bool(try input.bool("port_security_enabled") ?? true), Self.encode(.array(hints.map { .string($0) })),
                       now, now])
             try await self.insertSegment(segment, network: id, x)
+            // Sharing and externality are wildcard RBAC policies of the network's owner.
+            if try input.bool("shared") == true {
+                try await self.insertGrant(project: project, object: id, action: "access_as_shared", target: "*", revise: false, x)
+            }
+            if external { try await self.insertGrant(project: project, object: id, action: "access_as_external", target: "*", revise: false, x) }
             try await self.setTags(id, tags, x)
             try await self.mechanism.networkPrecommit(try await self.stored("network", id, x).json, x)
             return id
@@ -144,12 +152,22 @@ extension NetworkService {
                 if mtu > maxMTU { throw Self.badRequest("Invalid input for operation: Requested MTU is too big, maximum is \(maxMTU).", code: "InvalidInput") }
                 sets.append(("mtu", .integer(mtu)))
             }
+            // Sharing and externality are the owner's wildcard RBAC policies (made or removed here).
+            let owner = network.target["project_id"] ?? ""
             if let shared = try input.bool("shared") {
-                let owner = network.target["project_id"] ?? ""
-                if !shared, try await x.first("SELECT 1 FROM network_port WHERE network_id = ? AND project_id <> ?", .text(id), .text(owner)) != nil {
-                    throw Self.conflict("Unable to reconfigure sharing settings for network \(id). Multiple tenants are using it.", code: "InvalidSharedSetting")
+                if shared {
+                    try await self.insertGrant(project: owner, object: id, action: "access_as_shared", target: "*", x)
+                } else {
+                    let inUse = Self.conflict("Unable to reconfigure sharing settings for network \(id). Multiple tenants are using it.", code: "InvalidSharedSetting")
+                    try await self.removeGrant(network: id, action: "access_as_shared", target: "*", conflict: inUse, x)
                 }
-                sets.append(("shared", .bool(shared)))
+            }
+            if let external = try input.bool("router:external") {
+                if external {
+                    try await self.insertGrant(project: owner, object: id, action: "access_as_external", target: "*", x)
+                } else {
+                    try await x.execute("DELETE FROM network_rbac_policy WHERE object_type = 'network' AND object_id = ? AND action = 'access_as_external'", .text(id))
+                }
             }
             guard !sets.isEmpty else { return }
             try await x.execute("UPDATE network_network SET \(sets.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE id = ?", sets.map(\.1) + [.text(id)])
@@ -181,6 +199,7 @@ extension NetworkService {
         try await x.execute("DELETE FROM network_port WHERE network_id = ?", .text(id))
         try await x.execute("DELETE FROM network_subnet WHERE network_id = ?", .text(id))
         try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
+        try await x.execute("DELETE FROM network_rbac_policy WHERE object_type = 'network' AND object_id = ?", .text(id))
         // Segments and their allocations go with the network (ON DELETE CASCADE), freeing the id.
         try await x.execute("DELETE FROM network_network WHERE id = ?", .text(id))
     }

@@ -102,7 +102,7 @@ extension NetworkService {
                   caller.map({ self.visible("network", network.json, target: network.target, caller: $0) != nil }) ?? true,
                   // Only the owner's, shared or (for admins) any network takes ports: seeing an
                   // external network is not being allowed to plug into it.
-                  caller?.isAdmin == true || network.target["project_id"] == project || network.json["shared"] == true else {
+                  caller?.isAdmin == true || Self.usable(network, by: project) else {
                 throw Self.notFound("network", networkID)
             }
             if let caller {
@@ -456,9 +456,9 @@ extension NetworkService {
         })
     }
 
-    /// The groups a port gets: those asked for, which must be the port's project's (another
-    /// project's group is 404 SecurityGroupNotFound, as if it did not exist), or with port
-    /// security the project's default group.
+    /// The groups a port gets: those asked for, which must be the port's project's or shared
+    /// with it (another project's group is 404 SecurityGroupNotFound, as if it did not exist),
+    /// or with port security the project's default group.
     func securityGroups(_ input: JSONInput, portSecurity: Bool, project: String, _ x: any SQLExecutor) async throws -> [String] {
         if let asked = try input.stringArray("security_groups") {
             if !portSecurity && !asked.isEmpty {
@@ -466,8 +466,9 @@ extension NetworkService {
                                       code: "PortSecurityAndIPRequiredForSecurityGroups")
             }
             let groups = Array(Set(asked)).sorted()
+            let shared = try await sharedSecurityGroups(project: project, x)
             for group in groups where try await x.first("SELECT 1 FROM network_security_group WHERE id = ? AND project_id = ?",
-                                                        .text(group), .text(project)) == nil {
+                                                        .text(group), .text(project)) == nil && !shared.contains(group) {
                 throw Self.groupNotFound(group)
             }
             return groups

@@ -37,6 +37,10 @@ extension NetworkService {
             if let remote = rule.remoteGroupID, try await visibleGroup(remote, caller).projectID != group.projectID {
                 throw Self.groupNotFound(remote)
             }
+            // So must a remote address group.
+            if let remote = rule.remoteAddressGroupID, try await visibleAddressGroup(remote, caller: caller, db).target["project_id"] != group.projectID {
+                throw Self.addressGroupNotFound(remote)
+            }
             if rules.contains(where: { $0.identity == rule.identity }) {
                 throw APIError(.badRequest, "Duplicate Security Group Rule in POST.", code: "DuplicateSecurityGroupRuleInPost")
             }
@@ -115,9 +119,7 @@ extension NetworkService {
                                      portRangeMin: try parsePort(input, "port_range_min"), portRangeMax: try parsePort(input, "port_range_max"),
                                      remoteGroupID: try input.optionalString("remote_group_id"),
                                      description: try input.optionalString("description") ?? "", at: now)
-        if let address = try input.optionalString("remote_address_group_id") {
-            throw invalid("remote_address_group_id", "address groups are not supported, got '\(address)'")
-        }
+        rule.remoteAddressGroupID = try input.optionalString("remote_address_group_id")
         try checkPorts(rule)
         if let text = try input.optionalString("remote_ip_prefix") {
             guard let prefix = IPNetwork(text) else { throw invalid("remote_ip_prefix", "'\(text)' is not a valid IP prefix") }
@@ -131,6 +133,10 @@ extension NetworkService {
         }
         if rule.remoteIPPrefix != nil && rule.remoteGroupID != nil {
             throw APIError(.badRequest, "Only remote_ip_prefix or remote_group_id may be provided.", code: "SecurityGroupRemoteGroupAndRemoteIpPrefix")
+        }
+        if rule.remoteAddressGroupID != nil && (rule.remoteIPPrefix != nil || rule.remoteGroupID != nil) {
+            throw APIError(.badRequest, "Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.",
+                           code: "SecurityGroupMultipleRemoteEntites")
         }
         return rule
     }

@@ -26,8 +26,14 @@ extension NetworkService {
         if let project = filter ?? caller.projectID, canSee("get_security_group", project, caller) {
             try await ensureDefaultSecurityGroup(project: project)
         }
+        let shared = try await sharedSecurityGroups(project: caller.projectID, db)
         let groups = try await db.query("SELECT * FROM network_security_group ORDER BY created_at, id").map(SecurityGroup.init(row:))
-            .filter { canSee("get_security_group", $0.projectID, caller) }
+            .filter { canSee("get_security_group", $0.projectID, caller) || shared.contains($0.id) }
+            .map { group in
+                var group = group
+                group.shared = shared.contains(group.id)
+                return group
+            }
         return try await withRules(groups)
     }
 
@@ -88,6 +94,7 @@ extension NetworkService {
             }
             // Rules of other groups naming this one as their remote group go with it (foreign key cascade).
             try await x.execute("DELETE FROM network_security_group WHERE id = ?", .text(id))
+            try await x.execute("DELETE FROM network_rbac_policy WHERE object_type = 'security_group' AND object_id = ?", .text(id))
         }
     }
 
@@ -100,11 +107,11 @@ extension NetworkService {
     }
 
     func visibleGroup(_ id: String, _ caller: AuthContext) async throws -> SecurityGroup {
-        guard let row = try await db.first("SELECT * FROM network_security_group WHERE id = ?", .text(id)),
-              canSee("get_security_group", row.string("project_id"), caller) else {
-            throw Self.groupNotFound(id)
-        }
-        return SecurityGroup(row: row)
+        guard let row = try await db.first("SELECT * FROM network_security_group WHERE id = ?", .text(id)) else { throw Self.groupNotFound(id) }
+        var group = SecurityGroup(row: row)
+        group.shared = try await sharedSecurityGroups(project: caller.projectID, db).contains(id)
+        guard canSee("get_security_group", group.projectID, caller) || group.shared else { throw Self.groupNotFound(id) }
+        return group
     }
 
     /// The group as the API shows it, rules included.
@@ -176,23 +183,18 @@ extension NetworkService {
             VALUES (?, ?, ?, ?, ?, '[]', 0, ?, ?)
             """, .text(id), .text(project), .text(name), .text(description), .bool(stateful), .real(now.timeIntervalSince1970),
             .real(now.timeIntervalSince1970))
-        for etherType in SecurityGroupRule.EtherType.allCases {
-            for direction in isDefault ? [.egress, .ingress] : [SecurityGroupRule.Direction.egress] {
-                try await insertRule(SecurityGroupRule(id: Identifiers.uuid(), securityGroupID: id, projectID: project, direction: direction,
-                                                       etherType: etherType, remoteGroupID: direction == .ingress ? id : nil, at: now), x)
-            }
-        }
+        for rule in try await templateRules(group: id, project: project, isDefault: isDefault, at: now, x) { try await insertRule(rule, x) }
         return id
     }
 
     func insertRule(_ rule: SecurityGroupRule, _ x: any SQLExecutor) async throws {
         try await x.execute("""
             INSERT INTO network_security_group_rule (id, security_group_id, project_id, direction, ethertype, protocol, port_range_min,
-                port_range_max, remote_ip_prefix, remote_group_id, description, revision_number, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+                port_range_max, remote_ip_prefix, remote_group_id, remote_address_group_id, description, revision_number, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
             """, .text(rule.id), .text(rule.securityGroupID), .text(rule.projectID), .text(rule.direction.rawValue),
             .text(rule.etherType.rawValue), .optional(rule.protocol), rule.portRangeMin.map { .integer($0) } ?? .null,
             rule.portRangeMax.map { .integer($0) } ?? .null, .optional(rule.remoteIPPrefix), .optional(rule.remoteGroupID),
-            .text(rule.description), .real(rule.createdAt.timeIntervalSince1970), .real(rule.updatedAt.timeIntervalSince1970))
+            .optional(rule.remoteAddressGroupID), .text(rule.description), .real(rule.createdAt.timeIntervalSince1970), .real(rule.updatedAt.timeIntervalSince1970))
     }
 }

@@ -19,7 +19,7 @@ extension NetworkService {
             json["shared"] = .bool(row.bool("shared"))
             json["is_default"] = .bool(row.bool("is_default"))
             json["default_quota"] = .null
-            json["address_scope_id"] = .null
+            json["address_scope_id"] = .optional(row.optionalString("address_scope_id"))
             return Rendered(json: json, target: ["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
                                                  "shared": Self.flag(row.bool("shared")), "external": "False"])
         }
@@ -52,19 +52,22 @@ extension NetworkService {
         let isDefault = try input.bool("is_default") ?? false
         let tags = try input.stringArray("tags") ?? []
         try Self.validateTags(tags)
+        let scope = try input.optionalString("address_scope_id")
         let id = Identifiers.uuid(), now = Self.now()
         return { x in
+            if let scope { try await self.checkPoolScope(scope, poolID: id, version: version, prefixes: prefixes, caller: caller, x) }
             try await self.enforceQuota("subnetpool", project: project, x)
             if isDefault, try await x.first("SELECT 1 FROM network_subnetpool WHERE is_default = 1 AND ip_version = ?", .integer(Int64(version))) != nil {
                 throw Self.badRequest("Invalid input for operation: A default subnetpool for this IP family has already been set.", code: "InvalidInput")
             }
             try await x.execute("""
                 INSERT INTO network_subnetpool (id, project_id, name, description, ip_version, prefixes, default_prefixlen, min_prefixlen,
-                    max_prefixlen, shared, is_default, revision_number, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+                    max_prefixlen, shared, is_default, address_scope_id, revision_number, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
                 """, [.text(id), .text(project), .text(try input.optionalString("name") ?? ""), .text(try input.optionalString("description") ?? ""),
                       .integer(Int64(version)), Self.encode(.array(prefixes.map { .string($0.description) })), .integer(defaultLength),
-                      .integer(minimum), .integer(maximum), .bool(try input.bool("shared") ?? false), .bool(isDefault), now, now])
+                      .integer(minimum), .integer(maximum), .bool(try input.bool("shared") ?? false), .bool(isDefault),
+                      scope.map { .text($0) } ?? .null, now, now])
             try await self.setTags(id, tags, x)
             return id
         }
@@ -104,6 +107,13 @@ extension NetworkService {
                 }
                 sets.append(("prefixes", Self.encode(.array(new.map { .string($0.description) }))))
             }
+            if input.has("address_scope_id") || input.has("prefixes"),
+               let scope = input.has("address_scope_id") ? try input.optionalString("address_scope_id") : pool.json["address_scope_id"]?.stringValue {
+                let prefixes = try input.has("prefixes") ? Self.poolPrefixes(input)
+                    : (pool.json["prefixes"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap { IPNetwork($0) } }
+                try await self.checkPoolScope(scope, poolID: id, version: Int(pool.json["ip_version"]?.intValue ?? 4), prefixes: prefixes, caller: caller, x)
+            }
+            if input.has("address_scope_id") { sets.append(("address_scope_id", try input.optionalString("address_scope_id").map { .text($0) } ?? .null)) }
             guard !sets.isEmpty else { return }
             try await x.execute("UPDATE network_subnetpool SET \(sets.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE id = ?", sets.map(\.1) + [.text(id)])
             try await self.touch("network_subnetpool", id, x)

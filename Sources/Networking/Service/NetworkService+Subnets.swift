@@ -16,6 +16,7 @@ extension NetworkService {
             FROM network_subnet s JOIN network_network n ON n.id = s.network_id \(clause)
             """, binds)
         let tags = try await tags(rows.map { $0.string("id") }, x)
+        let grants = try await networkGrants(Array(Set(rows.map { $0.string("network_id") })), x)
         return rows.map { row in
             var json = Self.standard(row, tags: tags[row.string("id")] ?? [])
             json["network_id"] = .string(row.string("network_id"))
@@ -30,9 +31,11 @@ extension NetworkService {
             json["ipv6_address_mode"] = .optional(row.optionalString("ipv6_address_mode"))
             json["subnetpool_id"] = .optional(row.optionalString("subnetpool_id"))
             json["segment_id"] = .null
-            return Rendered(json: json, target: ["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
-                                                 "network_project_id": row.string("network_project_id"),
-                                                 "shared": Self.flag(row.bool("network_shared")), "external": Self.flag(row.bool("network_external"))])
+            return Rendered(json: json, target: Self.withGrants(["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
+                                                                 "network_project_id": row.string("network_project_id"),
+                                                                 "shared": Self.flag(row.bool("network_shared")),
+                                                                 "external": Self.flag(row.bool("network_external"))],
+                                                                grants[row.string("network_id")]))
         }
     }
 

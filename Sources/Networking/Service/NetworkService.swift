@@ -40,7 +40,7 @@ public final class NetworkService: Sendable {
     /// words otherwise. Callers that must hide existence (another project's network) check
     /// visibility first and answer 404 themselves.
     func authorize(_ action: String, _ caller: AuthContext, target: [String: String] = [:]) throws {
-        guard policy.enforce(action, credentials: caller.policyInput, target: target) else {
+        guard policy.enforce(action, credentials: caller.policyInput, target: Self.personalized(target, for: caller.projectID)) else {
             throw APIError(.forbidden, "(rule:\(action)) is disallowed by policy", code: "PolicyNotAuthorized")
         }
     }
