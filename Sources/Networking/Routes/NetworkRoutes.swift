@@ -58,6 +58,7 @@ public struct NetworkRoutes: Sendable {
         registerCore(api)
         registerSecurity(api)
         registerRouting(api)
+        registerServices(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }
