@@ -62,6 +62,7 @@ public struct NetworkRoutes: Sendable {
         registerOperations(api)
         registerAddressScopes(api)
         registerAddressGroups(api)
+        registerServices(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }

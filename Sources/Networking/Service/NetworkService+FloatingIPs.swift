@@ -8,6 +8,7 @@ import NimbusStore
 extension NetworkService {
     static let floatingIPAttributes: Set<String> = [
         "floating_network_id", "floating_ip_address", "subnet_id", "port_id", "fixed_ip_address", "description", "tags", "project_id", "tenant_id",
+        "qos_policy_id",
     ]
     static let floatingIPOwner = "network:floatingip"
 
@@ -18,10 +19,12 @@ extension NetworkService {
             FROM network_floatingip f LEFT JOIN network_port p ON p.id = f.port_id \(clause)
             """, binds)
         let tags = try await tags(rows.map { $0.string("id") }, x)
+        let qos = try await qosBindings(.floatingip, rows.map { $0.string("id") }, x)
         return rows.map { row in
             let id = row.string("id"), project = row.string("project_id")
             let port = row.optionalString("port_id")
             let json: [String: JSON] = [
+                "qos_policy_id": .optional(qos[id]),
                 "id": .string(id), "project_id": .string(project), "tenant_id": .string(project), "description": .string(row.string("description")),
                 "floating_network_id": .string(row.string("floating_network_id")), "floating_ip_address": .string(row.string("floating_ip_address")),
                 "port_id": .optional(port), "fixed_ip_address": .optional(row.optionalString("fixed_ip_address")),
@@ -88,6 +91,7 @@ extension NetworkService {
                 """, [.text(id), .text(project), .text(description), .text(networkID), .text(port), .text(allocated), now, now])
             if let portID { try await self.associate(id, port: portID, fixedIP: fixedIP, caller: caller, x) }
             try await self.setTags(id, tags, x)
+            try await self.bindQoSPolicy(.floatingip, id, input.fields["qos_policy_id"], caller: caller, x)
             return id
         }
     }
@@ -96,7 +100,7 @@ extension NetworkService {
     /// the port's addresses; `description` is just that.
     public func updateFloatingIP(_ id: String, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
         let input = try JSONInput(body: body, key: "floatingip")
-        try Self.allowOnly(input, ["port_id", "fixed_ip_address", "description"])
+        try Self.allowOnly(input, ["port_id", "fixed_ip_address", "description", "qos_policy_id"])
         let fixedIP = try Self.ipv4(input, "fixed_ip_address")
         let before = try await write { x in
             let floating = try await self.forWrite("floatingip", id, "update_floatingip", caller: caller, input: input, x)
@@ -112,6 +116,7 @@ extension NetworkService {
         if let description = try input.optionalString("description") {
             try await x.execute("UPDATE network_floatingip SET description = ? WHERE id = ?", .text(description), .text(id))
         }
+        try await bindQoSPolicy(.floatingip, id, input.fields["qos_policy_id"], caller: caller, x)
         let port = input.has("port_id") ? try input.string("port_id") : floating.json["port_id"]?.stringValue
         if input.has("port_id") || fixedIP != nil {
             guard let port else {
@@ -192,11 +197,8 @@ extension NetworkService {
             throw Self.badRequest("Bad floatingip request: Port \(portID) has multiple fixed IPv4 addresses. Must provide a specific IPv4 address when assigning a floating IP.",
                                   code: "BadRequest")
         }
-        guard let router = try await x.first("""
-            SELECT r.id FROM network_router r JOIN network_port p ON p.device_id = r.id AND p.device_owner = ?
-                JOIN network_ip_allocation a ON a.port_id = p.id
-            WHERE r.gateway_network_id = ? AND a.subnet_id = ? ORDER BY r.created_at, r.id
-            """, .text(Self.interfaceOwner), .text(network), .text(chosen.subnet))?.string("id") else {
+        try await refuseAssociationWithPortForwardings(id, x)
+        guard let router = try await router(joining: chosen.subnet, to: network, x) else {
             throw APIError(.notFound, "External network \(network) is not reachable from subnet \(chosen.subnet).  Therefore, cannot associate Port \(portID) with a Floating IP.",
                            code: "ExternalGatewayForFloatingIPNotFound")
         }
@@ -209,6 +211,16 @@ extension NetworkService {
         // The L3 agent's part (the NAT rules) follows the row; status says it is in place.
         try await x.execute("UPDATE network_floatingip SET port_id = ?, fixed_ip_address = ?, router_id = ?, status = 'ACTIVE' WHERE id = ?",
                             .text(portID), .text(chosen.ip.description), .text(router), .text(id))
+    }
+
+    /// The router (the oldest, when several) with an interface on `subnet` and its gateway on
+    /// the external `network`: the one that NATs that subnet's addresses to floating ones.
+    func router(joining subnet: String, to network: String, _ x: any SQLExecutor) async throws -> String? {
+        try await x.first("""
+            SELECT r.id FROM network_router r JOIN network_port p ON p.device_id = r.id AND p.device_owner = ?
+                JOIN network_ip_allocation a ON a.port_id = p.id
+            WHERE r.gateway_network_id = ? AND a.subnet_id = ? ORDER BY r.created_at, r.id
+            """, .text(Self.interfaceOwner), .text(network), .text(subnet))?.string("id")
     }
 
     /// Unhooks the floating IPs whose `column` (`id`, `port_id`) is `value` from their port,

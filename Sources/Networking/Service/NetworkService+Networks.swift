@@ -6,6 +6,7 @@ extension NetworkService {
     static let networkAttributes: Set<String> = [
         "name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled", "availability_zone_hints",
         "is_default", "tags", "project_id", "tenant_id", "provider:network_type", "provider:physical_network", "provider:segmentation_id",
+        "qos_policy_id",
     ]
     static let providerAttributes = ["provider:network_type", "provider:physical_network", "provider:segmentation_id"]
 
@@ -23,6 +24,7 @@ extension NetworkService {
         let tags = try await tags(ids, x)
         let grants = try await networkGrants(ids, x)
         let scopes = try await networkAddressScopes(ids, x)
+        let qos = try await qosBindings(.network, ids, x)
         var segments: [String: Row] = [:], subnets: [String: [String]] = [:]
         let filter = clause.isEmpty ? "" : "WHERE network_id IN (SELECT id FROM network_network \(clause))"
         for row in try await x.query("SELECT * FROM network_segment \(filter)", binds) { segments[row.string("network_id")] = row }
@@ -47,6 +49,7 @@ extension NetworkService {
             json["provider:network_type"] = .optional(segment?.optionalString("network_type"))
             json["provider:physical_network"] = .optional(segment?.optionalString("physical_network"))
             json["provider:segmentation_id"] = segment?.optionalInt("segmentation_id").map { .int($0) } ?? .null
+            json["qos_policy_id"] = .optional(qos[id])
             return Rendered(json: json, target: Self.withGrants(["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
                                                                  "network_project_id": row.string("project_id"),
                                                                  "shared": Self.flag(row.bool("shared")), "external": Self.flag(row.bool("external"))],
@@ -116,6 +119,7 @@ extension NetworkService {
             }
             if external { try await self.insertGrant(project: project, object: id, action: "access_as_external", target: "*", revise: false, x) }
             try await self.setTags(id, tags, x)
+            try await self.bindNewNetworkQoSPolicy(id, project: project, input, caller: caller, x)
             try await self.mechanism.networkPrecommit(try await self.stored("network", id, x).json, x)
             return id
         }
@@ -169,7 +173,11 @@ extension NetworkService {
                     try await x.execute("DELETE FROM network_rbac_policy WHERE object_type = 'network' AND object_id = ? AND action = 'access_as_external'", .text(id))
                 }
             }
-            guard !sets.isEmpty else { return }
+            let qosChanged = try await self.bindQoSPolicy(.network, id, input.fields["qos_policy_id"], caller: caller, x)
+            guard !sets.isEmpty else {
+                if qosChanged { try await self.touch("network_network", id, x) }
+                return
+            }
             try await x.execute("UPDATE network_network SET \(sets.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE id = ?", sets.map(\.1) + [.text(id)])
             try await self.touch("network_network", id, x)
         }

@@ -12,7 +12,7 @@ extension NetworkService {
     static let portAttributes: Set<String> = [
         "name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips", "device_id", "device_owner",
         "port_security_enabled", "allowed_address_pairs", "security_groups", "binding:host_id", "binding:profile", "binding:vnic_type",
-        "tags", "project_id", "tenant_id", "extra_dhcp_opts",
+        "tags", "project_id", "tenant_id", "extra_dhcp_opts", "qos_policy_id",
     ]
     static let vnicTypes: Set<String> = ["normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic", "vdpa", "remote-managed"]
 
@@ -23,6 +23,9 @@ extension NetworkService {
             """, binds)
         let ids = rows.map { $0.string("id") }
         let tags = try await tags(ids, x)
+        let qos = try await qosBindings(.port, ids, x)
+        let networkQoS = try await qosBindings(.network, Array(Set(rows.map { $0.string("network_id") })), x)
+        let trunks = try await trunkDetails(ids, x)
         var fixedIPs: [String: [JSON]] = [:], groups: [String: [JSON]] = [:]
         let filter = clause.isEmpty ? "" : "WHERE port_id IN (SELECT p.id FROM network_port p JOIN network_network n ON n.id = p.network_id \(clause))"
         // Allocation order is the order the addresses were asked for: by insertion, as stored.
@@ -51,6 +54,10 @@ extension NetworkService {
             json["binding:vnic_type"] = .string(row.string("vnic_type"))
             json["binding:profile"] = Self.decode(row, "profile")
             json["extra_dhcp_opts"] = Self.decode(row, "extra_dhcp_opts")
+            // The port's own policy, and its network's, which applies when the port has none.
+            json["qos_policy_id"] = .optional(qos[id])
+            json["qos_network_policy_id"] = .optional(networkQoS[row.string("network_id")])
+            if let details = trunks[id] { json["trunk_details"] = details }
             return Rendered(json: json, target: ["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
                                                  "network_project_id": row.string("network_project_id"),
                                                  "shared": Self.flag(row.bool("network_shared")), "external": "False"])
@@ -128,6 +135,7 @@ extension NetworkService {
                 try await x.execute("INSERT INTO network_port_security_group (port_id, security_group_id) VALUES (?, ?)", .text(id), .text(group))
             }
             try await self.setTags(id, tags, x)
+            try await self.bindQoSPolicy(.port, id, input.fields["qos_policy_id"], caller: caller, x)
             if !host.isEmpty { try await self.bind(id, host: host, x) }
             try await self.mechanism.portPrecommit(try await self.stored("port", id, x).json, x)
             return id
@@ -223,6 +231,7 @@ extension NetworkService {
                 try await x.execute("DELETE FROM network_ip_allocation WHERE port_id = ?", .text(id))
                 try await self.allocateAddresses(requests, port: id, network: networkID, mac: mac, x)
             }
+            try await self.bindQoSPolicy(.port, id, input.fields["qos_policy_id"], caller: caller, x)
             try await x.execute("UPDATE network_port SET \(sets.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE id = ?", sets.map(\.1) + [.text(id)])
             if let host = try input.string("binding:host_id") {
                 if host.isEmpty { try await self.unbind(id, x) } else { try await self.bind(id, host: host, x) }
@@ -243,6 +252,7 @@ extension NetworkService {
     /// Deletes a port; its addresses and security group links go with it (ON DELETE CASCADE),
     /// and floating IPs on it are disassociated, as Neutron does when an instance goes.
     func removePort(_ id: String, _ x: any SQLExecutor) async throws {
+        try await refuseServicePortDeletion(id, x)
         try await disassociate(where: "port_id", id, x)
         try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
         try await x.execute("DELETE FROM network_port WHERE id = ?", .text(id))

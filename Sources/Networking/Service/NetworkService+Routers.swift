@@ -34,6 +34,7 @@ extension NetworkService {
     func routers(where clause: String = "", _ binds: [SQLValue] = [], _ x: any SQLExecutor) async throws -> [Rendered] {
         let rows = try await x.query("SELECT * FROM network_router \(clause)", binds)
         let tags = try await tags(rows.map { $0.string("id") }, x)
+        let qos = try await qosBindings(.router, rows.map { $0.string("id") }, x)
         let filter = clause.isEmpty ? "" : "AND p.device_id IN (SELECT id FROM network_router \(clause))"
         var gatewayIPs: [String: [JSON]] = [:]
         for row in try await x.query("""
@@ -48,7 +49,8 @@ extension NetworkService {
             json["status"] = "ACTIVE"
             json["admin_state_up"] = .bool(row.bool("admin_state_up"))
             json["external_gateway_info"] = row.optionalString("gateway_network_id").map { network in
-                ["network_id": .string(network), "enable_snat": .bool(row.bool("enable_snat")), "external_fixed_ips": .array(gatewayIPs[id] ?? [])]
+                ["network_id": .string(network), "enable_snat": .bool(row.bool("enable_snat")), "external_fixed_ips": .array(gatewayIPs[id] ?? []),
+                 "qos_policy_id": .optional(qos[id])]
             } ?? .null
             json["routes"] = Self.decode(row, "routes")
             json["distributed"] = .bool(row.bool("distributed"))
@@ -88,6 +90,7 @@ extension NetworkService {
                       .bool(try input.bool("admin_state_up") ?? true), .bool(try input.bool("distributed") ?? false),
                       .bool(try input.bool("ha") ?? false), now, now])
             try await self.changeGateway(id, gateway, x)
+            try await self.bindRouterGatewayQoSPolicy(id, input, caller: caller, x)
             if !routes.isEmpty { try await self.setRoutes(id, routes, x) }
             try await self.setTags(id, tags, x)
             return id
@@ -114,6 +117,7 @@ extension NetworkService {
             // The gateway first, as new routes may go through it; a changed gateway has the
             // routes checked again, so none is left with a next hop the router cannot reach.
             try await self.changeGateway(id, gateway, x)
+            try await self.bindRouterGatewayQoSPolicy(id, input, caller: caller, x)
             let gatewayChanged = if case .keep = gateway { false } else { true }
             if let routes {
                 try await self.setRoutes(id, routes, x)
@@ -148,7 +152,7 @@ extension NetworkService {
     static func gatewayChange(_ input: JSONInput) throws -> GatewayChange {
         guard let value = input.fields["external_gateway_info"] else { return .keep }
         guard let info = try input.object("external_gateway_info"), !info.fields.isEmpty else { return .clear }
-        try allowOnly(info, ["network_id", "enable_snat", "external_fixed_ips"])
+        try allowOnly(info, ["network_id", "enable_snat", "external_fixed_ips", "qos_policy_id"])
         guard let network = try info.string("network_id") else {
             throw badRequest("Invalid input for external_gateway_info. Reason: '\(value.serialized())' has no network_id.", code: "InvalidInput")
         }
