@@ -851,7 +851,7 @@ def test_federation_configuration(osc, nimbus: Nimbus, tmp_path: Path):
     idp, mapping, sp = unique("idp"), unique("map"), unique("sp")
     made = osc("identity", "provider", "create", "--remote-id", f"https://{idp}.example/idp", "--description", "ACME SSO", "--enable", idp)
     assert made["enabled"] is True and made["remote_ids"] == [f"https://{idp}.example/idp"], made
-    assert osc("domain", "show", made["domain_id"])["name"] == idp
+    assert osc("domain", "show", made["domain_id"])["enabled"] is True
     assert idp in [p["ID"] for p in osc("identity", "provider", "list")]
     osc("identity", "provider", "set", "--disable", idp)
     assert osc("identity", "provider", "show", idp)["enabled"] is False

@@ -52,8 +52,8 @@ extension IdentityService {
         }
     }
 
-    /// `PUT /v3/OS-FEDERATION/identity_providers/{id}`. Without `domain_id`, a domain named
-    /// after the provider is made for its users, in the same transaction, as Keystone does.
+    /// `PUT /v3/OS-FEDERATION/identity_providers/{id}`. Without `domain_id`, a domain is made
+    /// for the provider's users, in the same transaction, as Keystone does.
     public func createIdentityProvider(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> IdentityProvider {
         try authorize("identity:create_identity_provider", caller)
         try input.rejectUnknown(Self.idpFields.union(["domain_id"]))
@@ -70,7 +70,10 @@ extension IdentityService {
                 guard try await self.store.domain(id: domainID, x) != nil else { throw APIError.notFound("Could not find domain: \(domainID).") }
                 idp.domainID = domainID
             } else {
-                let domain = Domain(id: Identifiers.hexID(), name: id, description: "Domain made for the users of identity provider \(id)",
+                // Named by its own id, as Keystone names it: a provider's id may be reused after
+                // deletion while its old domain stays.
+                let domainID = Identifiers.hexID()
+                let domain = Domain(id: domainID, name: domainID, description: "Domain made for the users of identity provider \(id)",
                                     enabled: true, tags: [], extra: [:])
                 try await self.conflict("domain") { try await self.store.insert(domain, x) }
                 idp.domainID = domain.id
