@@ -8,6 +8,7 @@ part of what is tested.
 from __future__ import annotations
 
 import base64
+import json
 import datetime as dt
 import hashlib
 import hmac
@@ -842,3 +843,33 @@ def test_registered_limit_and_limit_lifecycle(osc, nimbus: Nimbus, tmp_path: Pat
     assert "Could not find registered limit" in failed.stderr, failed.stderr
     osc("user", "delete", user["id"])
     osc("project", "delete", project["id"])
+
+
+def test_federation_configuration(osc, nimbus: Nimbus, tmp_path: Path):
+    """`openstack identity provider`, `mapping`, `federation protocol` and `service provider`:
+    the configuration OS-FEDERATION stores, as an operator scripts it."""
+    idp, mapping, sp = unique("idp"), unique("map"), unique("sp")
+    made = osc("identity", "provider", "create", "--remote-id", f"https://{idp}.example/idp", "--description", "ACME SSO", "--enable", idp)
+    assert made["enabled"] is True and made["remote_ids"] == [f"https://{idp}.example/idp"], made
+    assert osc("domain", "show", made["domain_id"])["enabled"] is True
+    assert idp in [p["ID"] for p in osc("identity", "provider", "list")]
+    osc("identity", "provider", "set", "--disable", idp)
+    assert osc("identity", "provider", "show", idp)["enabled"] is False
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"local": [{"user": {"name": "{0}"}}], "remote": [{"type": "REMOTE_USER"}]}]))
+    assert osc("mapping", "create", "--rules", str(rules), mapping)["id"] == mapping
+    proto = osc("federation", "protocol", "create", "--identity-provider", idp, "--mapping", mapping, "saml2")
+    assert proto["mapping"] == mapping and proto["identity_provider"] == idp, proto
+    assert [p["id"] for p in osc("federation", "protocol", "list", "--identity-provider", idp)] == ["saml2"]
+
+    created = osc("service", "provider", "create", "--auth-url", "https://sp.example/v3/auth", "--service-provider-url",
+                  "https://sp.example/Shibboleth.sso/SAML2/ECP", sp)
+    assert created["enabled"] is True and created["relay_state_prefix"] == "ss:mem:", created
+    assert sp in [s["ID"] for s in osc("service", "provider", "list")]
+
+    osc("federation", "protocol", "delete", "--identity-provider", idp, "saml2")
+    osc("mapping", "delete", mapping)
+    osc("identity", "provider", "delete", idp)
+    osc("service", "provider", "delete", sp)
+    assert idp not in [p["ID"] for p in osc("identity", "provider", "list")]

@@ -82,6 +82,10 @@ public enum IdentityPolicy {
             "create_endpoint_group", "get_endpoint_group", "list_endpoint_groups", "update_endpoint_group", "delete_endpoint_group",
             "create_registered_limits", "update_registered_limit", "delete_registered_limit",
             "create_limits", "update_limit", "delete_limit",
+            "create_identity_provider", "get_identity_provider", "list_identity_providers", "update_identity_provider", "delete_identity_provider",
+            "create_protocol", "get_protocol", "list_protocols", "update_protocol", "delete_protocol",
+            "create_mapping", "get_mapping", "list_mappings", "update_mapping", "delete_mapping",
+            "create_service_provider", "get_service_provider", "list_service_providers", "update_service_provider", "delete_service_provider",
         ]
         for action in adminActions { rules["identity:\(action)"] = "rule:admin_required" }
         return rules

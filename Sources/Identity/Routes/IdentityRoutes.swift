@@ -38,6 +38,7 @@ public struct IdentityRoutes: Sendable {
         registerCatalog(api)
         registerCredentials(api)
         registerTrusts(api)
+        registerFederation(api)
         registerLimits(api)
     }
 
@@ -199,16 +200,8 @@ public struct IdentityRoutes: Sendable {
             guard auth.scope != .unscoped else { throw APIError.forbidden("The service catalog requires a scoped token.") }
             return Self.ok(["catalog": try await service.catalog(for: auth), "links": links(request).collection("auth/catalog")])
         }
-        api.get("/auth/projects") { request, context in
-            let auth = try context.requireAuth()
-            try service.authorize("identity:get_auth_projects", auth)
-            return list(request, "projects", try await service.projectsForUser(auth.userID).map { $0.json(links(request)) })
-        }
-        api.get("/auth/domains") { request, context in
-            let auth = try context.requireAuth()
-            try service.authorize("identity:get_auth_domains", auth)
-            return list(request, "domains", try await service.domainsForUser(auth.userID).map { $0.json(links(request)) })
-        }
+        api.get("/auth/projects", use: authProjects)
+        api.get("/auth/domains", use: authDomains)
         api.get("/auth/system") { request, context in
             let auth = try context.requireAuth()
             try service.authorize("identity:get_auth_system", auth)
@@ -218,6 +211,20 @@ public struct IdentityRoutes: Sendable {
     }
 
     // MARK: Domains
+
+    /// The projects the token's user has a role on (also served as `/OS-FEDERATION/projects`).
+    @Sendable func authProjects(_ request: Request, _ context: Context) async throws -> Response {
+        let auth = try context.requireAuth()
+        try service.authorize("identity:get_auth_projects", auth)
+        return list(request, "projects", try await service.projectsForUser(auth.userID).map { $0.json(links(request)) })
+    }
+
+    /// The domains the token's user has a role on (also served as `/OS-FEDERATION/domains`).
+    @Sendable func authDomains(_ request: Request, _ context: Context) async throws -> Response {
+        let auth = try context.requireAuth()
+        try service.authorize("identity:get_auth_domains", auth)
+        return list(request, "domains", try await service.domainsForUser(auth.userID).map { $0.json(links(request)) })
+    }
 
     func registerDomains(_ api: RouterGroup<Context>) {
         registerCollection(api, "domains", key: "domain", create: service.createDomain, index: service.listDomains, show: service.getDomain,

@@ -159,5 +159,25 @@ public enum IdentityMigrations {
             // A revocation event may name a trust: its tokens die with it.
             "ALTER TABLE identity_revocation ADD COLUMN trust_id TEXT NOT NULL DEFAULT ''",
         ]),
+        Migration(service: "identity", version: 7, name: "federation: identity providers, protocols, mappings, service providers", statements: [
+            """
+            CREATE TABLE identity_idp (
+                id TEXT PRIMARY KEY, enabled INTEGER NOT NULL, description TEXT, domain_id TEXT NOT NULL, authorization_ttl INTEGER)
+            """,
+            // A remote id names one provider only: the primary key enforces it across providers.
+            "CREATE TABLE identity_idp_remote_id (remote_id TEXT PRIMARY KEY, idp_id TEXT NOT NULL REFERENCES identity_idp(id))",
+            "CREATE INDEX identity_idp_remote_id_idp ON identity_idp_remote_id (idp_id)",
+            "CREATE TABLE identity_mapping (id TEXT PRIMARY KEY, rules TEXT NOT NULL, schema_version TEXT NOT NULL)",
+            """
+            CREATE TABLE identity_federation_protocol (
+                idp_id TEXT NOT NULL REFERENCES identity_idp(id), id TEXT NOT NULL, mapping_id TEXT NOT NULL, remote_id_attribute TEXT,
+                PRIMARY KEY (idp_id, id))
+            """,
+            """
+            CREATE TABLE identity_service_provider (
+                id TEXT PRIMARY KEY, auth_url TEXT NOT NULL, sp_url TEXT NOT NULL, description TEXT, enabled INTEGER NOT NULL,
+                relay_state_prefix TEXT NOT NULL)
+            """,
+        ]),
     ]
 }
