@@ -59,7 +59,7 @@ public enum IdentityPolicy {
         rules["identity:ec2tokens_validate"] = "rule:service_or_admin"
         rules["identity:s3tokens_validate"] = "rule:service_or_admin"
         for action in ["create_application_credential", "list_application_credentials", "get_application_credential",
-                       "delete_application_credential"] {
+                       "delete_application_credential", "list_access_rules", "get_access_rule", "delete_access_rule"] {
             rules["identity:\(action)"] = "rule:admin_or_owner"
         }
         // Everything else an administrator does.

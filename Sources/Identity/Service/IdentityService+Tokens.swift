@@ -206,6 +206,7 @@ extension IdentityService {
             throw APIError.unauthorized(Self.authFailed)
         }
         var roles: [RoleRef] = []
+        var accessRules: [AccessRule]?
         if let trust, let trustor = trustorUser?.0 {
             // Revoking the trustor (password change, disabling) ends the tokens acting for it.
             var asTrustor = payload
@@ -224,6 +225,7 @@ extension IdentityService {
                 let held = Set(roles.map(\.id))
                 let allowed = credential.roles.filter { held.contains($0.id) }
                 roles = try await expandImplied(allowed.map(\.id), db)
+                if !credential.accessRules.isEmpty { accessRules = credential.accessRules }
             }
             if roles.isEmpty { throw APIError.unauthorized(Self.authFailed) }
         }
@@ -233,7 +235,8 @@ extension IdentityService {
             token: token, userID: actor.id, userName: actor.name, userDomainID: actorDomain.id, userDomainName: actorDomain.name,
             scope: scope, roles: roles.map { AuthContext.Role(id: $0.id, name: $0.name) }, methods: payload.methods,
             auditIDs: payload.auditIDs, issuedAt: Date(timeIntervalSince1970: payload.issuedAt),
-            expiresAt: Date(timeIntervalSince1970: payload.expiresAt), applicationCredentialID: payload.applicationCredentialID)
+            expiresAt: Date(timeIntervalSince1970: payload.expiresAt), applicationCredentialID: payload.applicationCredentialID,
+            accessRules: accessRules)
     }
 
     /// `DELETE /v3/auth/tokens`: revokes the token and every token re-scoped from it.
