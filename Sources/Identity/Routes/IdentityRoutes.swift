@@ -30,6 +30,7 @@ public struct IdentityRoutes: Sendable {
             .add(middleware: TokenAuthMiddleware(validator: service, service: .identity))
         registerAuth(api)
         registerDomains(api)
+        registerDomainConfig(api)
         registerProjects(api)
         registerUsers(api)
         registerGroups(api)

@@ -178,5 +178,15 @@ public enum IdentityMigrations {
             """,
             "CREATE INDEX identity_app_credential_access_rule_rule ON identity_app_credential_access_rule (access_rule_id)",
         ]),
+        Migration(service: "identity", version: 6, name: "domain configuration", statements: [
+            // value is the option's JSON; sensitive options (the LDAP password) are stored but
+            // never shown.
+            """
+            CREATE TABLE identity_domain_config (
+                domain_id TEXT NOT NULL REFERENCES identity_domain(id) ON DELETE CASCADE,
+                group_name TEXT NOT NULL, option_name TEXT NOT NULL, value TEXT NOT NULL, sensitive INTEGER NOT NULL,
+                PRIMARY KEY (domain_id, group_name, option_name))
+            """,
+        ]),
     ]
 }
