@@ -185,7 +185,9 @@ public struct IdentityRoutes: Sendable {
     func registerAuth(_ api: RouterGroup<Context>) {
         let validate: Handler = { request, context in
             let validated = try await service.checkToken(try subjectToken(request), caller: try context.requireAuth())
-            var response = Self.ok(try await tokenBody(validated, catalog: request.query("nocatalog") == nil))
+            let catalog = request.query("nocatalog") == nil
+            let body = try await service.renderedValidation(validated, catalog: catalog) { try await tokenBody(validated, catalog: catalog) }
+            var response = Response.json(body)
             response.headers[Self.subjectTokenHeader] = validated.token
             if request.method == .head { response.body = .init() }
             return response

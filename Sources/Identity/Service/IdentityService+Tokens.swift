@@ -239,6 +239,28 @@ extension IdentityService {
             accessRules: accessRules)
     }
 
+    /// What a rendered validation body of `auth` depends on besides the token, read before
+    /// rendering; nil when the catalog is not loaded, so that a body rendered while it loads is
+    /// not kept.
+    func renderStamp(catalog: Bool) -> RenderedTokenCache.Stamp? {
+        let generation = tokenCache.generation
+        guard catalog else { return RenderedTokenCache.Stamp(generation: generation, catalogLoadedAt: 0) }
+        guard let entry = catalogCache.get(now: Self.now()) else { return nil }
+        return RenderedTokenCache.Stamp(generation: generation, catalogLoadedAt: entry.loadedAt)
+    }
+
+    /// The serialised validation body of `auth` (a token `validate` just accepted), rendered by
+    /// `render` unless a current one is cached.
+    public func renderedValidation(_ auth: AuthContext, catalog: Bool, render: () async throws -> JSON) async throws -> [UInt8] {
+        let stamp = renderStamp(catalog: catalog)
+        if let stamp, let body = renderedTokens.get(auth.token, catalog: catalog, stamp: stamp, now: Self.now()) { return body }
+        let body = try await render().serializedBytes()
+        if let stamp {
+            renderedTokens.put(auth.token, catalog: catalog, body: body, stamp: stamp, expiresAt: auth.expiresAt.timeIntervalSince1970)
+        }
+        return body
+    }
+
     /// `DELETE /v3/auth/tokens`: revokes the token and every token re-scoped from it.
     public func revokeToken(_ subject: String, caller: AuthContext) async throws {
         let payload = try await validPayload(subject)
