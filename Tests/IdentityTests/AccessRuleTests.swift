@@ -158,4 +158,17 @@ final class AccessRuleTests: XCTestCase {
             XCTAssertEqual(creds.json["application_credentials"]?.arrayValue?.count, 0, creds.text)
         }
     }
+    func testDeletingAUserDeletesTheirRulesAndCredentials() async throws {
+        try await onEachEngine { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+            let created = try await api.call(.post, "/identity/v3/users/\(alice.user)/application_credentials", token: alice.token, body: [
+                "application_credential": ["name": "mine", "access_rules": [["service": "image", "method": "GET", "path": "/v2/images"]]]])
+            XCTAssertEqual(created.status, 201, created.text)
+            let deleted = try await api.call(.delete, "/identity/v3/users/\(alice.user)", token: admin)
+            XCTAssertEqual(deleted.status, 204, deleted.text)
+            let left = try await cloud.rawColumn("SELECT id FROM identity_access_rule")
+            XCTAssertEqual(left, [])
+        }
+    }
 }
