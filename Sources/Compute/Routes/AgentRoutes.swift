@@ -27,7 +27,7 @@ public struct AgentRoutes: Sendable {
     }
 
     public func register(on router: Router<NimbusRequestContext>) {
-        let api = router.group("compute-agent/v1").add(middleware: ErrorStyleMiddleware(.nova)).add(middleware: TokenAuthMiddleware(validator: validator))
+        let api = router.group("compute-agent/v1").add(middleware: ErrorStyleMiddleware(.nova)).add(middleware: TokenAuthMiddleware(validator: validator, service: nil))
         api.post("/hosts/:host/register") { request, context in
             try authorize(context)
             let body = try await request.jsonBody(limit: maxBodySize)

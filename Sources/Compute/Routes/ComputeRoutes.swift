@@ -45,7 +45,7 @@ public struct ComputeRoutes: Sendable {
         root.get("/v2") { request, _ in JSONResponse(["version": Self.versionEntry(request, v21: false, mediaTypes: true)]).response() }
         let versioned = router.group("compute/v2.1").add(middleware: ErrorStyleMiddleware(.nova)).add(middleware: MicroversionMiddleware(range: Self.versions))
         versioned.get("") { request, _ in JSONResponse(["version": Self.versionEntry(request, v21: true, mediaTypes: true)]).response() }
-        let api = versioned.add(middleware: TokenAuthMiddleware(validator: validator))
+        let api = versioned.add(middleware: TokenAuthMiddleware(validator: validator, service: .compute))
         registerFlavors(api)
         registerKeypairs(api)
         registerServers(api)

@@ -189,17 +189,32 @@ public struct ApplicationCredential: Sendable {
     /// The roles the credential may use: a subset of the creator's roles on the project.
     public var roles: [RoleRef]
     public var createdAt: Date
+    /// The requests its tokens may make; empty: any its roles allow.
+    public var accessRules: [AccessRule] = []
 
     public func json(_ links: Links, secret: String? = nil) -> JSON {
         var out: [String: JSON] = [
             "id": .string(id), "name": .string(name), "user_id": .string(userID), "project_id": .string(projectID),
             "description": .optional(description), "expires_at": expiresAt.map { .string(Timestamps.naiveMicroseconds($0)) } ?? .null,
-            "unrestricted": .bool(unrestricted), "access_rules": [], "system": nil,
+            "unrestricted": .bool(unrestricted), "access_rules": .array(accessRules.map(\.json)), "system": nil,
             "roles": .array(roles.map { ["id": .string($0.id), "name": .string($0.name), "domain_id": nil] }),
             "links": ["self": .string("\(links.v3)/users/\(userID)/application_credentials/\(id)")],
         ]
         if let secret { out["secret"] = .string(secret) }
         return .object(out)
+    }
+}
+
+extension AccessRule {
+    /// As an application credential and a token show it.
+    public var json: JSON {
+        ["id": .string(id), "service": .string(service), "method": .string(method), "path": .string(path)]
+    }
+
+    /// As `/v3/users/{id}/access_rules` shows it.
+    public func json(_ links: Links, userID: String) -> JSON {
+        ["id": .string(id), "service": .string(service), "method": .string(method), "path": .string(path),
+         "links": ["self": .string("\(links.v3)/users/\(userID)/access_rules/\(id)")]]
     }
 }
 

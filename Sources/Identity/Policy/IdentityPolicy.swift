@@ -34,6 +34,8 @@ public enum IdentityPolicy {
             "identity:get_registered_limit": "",
             "identity:list_registered_limits": "",
             "identity:get_limit_model": "",
+            // Anyone may read the default domain's password rules (Keystone's default).
+            "identity:get_security_compliance_domain_config": "",
             "identity:list_limits": "",
             "identity:get_limit": "rule:admin_required or project_id:%(target.limit.project_id)s or domain_id:%(target.limit.domain.id)s"
                 + " or domain_id:%(target.limit.project.domain_id)s",
@@ -59,7 +61,7 @@ public enum IdentityPolicy {
         rules["identity:ec2tokens_validate"] = "rule:service_or_admin"
         rules["identity:s3tokens_validate"] = "rule:service_or_admin"
         for action in ["create_application_credential", "list_application_credentials", "get_application_credential",
-                       "delete_application_credential"] {
+                       "delete_application_credential", "list_access_rules", "get_access_rule", "delete_access_rule"] {
             rules["identity:\(action)"] = "rule:admin_or_owner"
         }
         // Everything else an administrator does.
@@ -81,6 +83,7 @@ public enum IdentityPolicy {
             "create_policy", "get_policy", "list_policies", "update_policy", "delete_policy",
             "create_endpoint_group", "get_endpoint_group", "list_endpoint_groups", "update_endpoint_group", "delete_endpoint_group",
             "create_registered_limits", "update_registered_limit", "delete_registered_limit",
+            "create_domain_config", "get_domain_config", "update_domain_config", "delete_domain_config", "get_domain_config_default",
             "create_limits", "update_limit", "delete_limit",
             "create_identity_provider", "get_identity_provider", "list_identity_providers", "update_identity_provider", "delete_identity_provider",
             "create_protocol", "get_protocol", "list_protocols", "update_protocol", "delete_protocol",

@@ -27,9 +27,10 @@ public struct IdentityRoutes: Sendable {
         open.post("/v3/auth/tokens") { request, _ in try await issueToken(request) }
 
         let api = router.group("identity/v3").add(middleware: ErrorStyleMiddleware(.keystone))
-            .add(middleware: TokenAuthMiddleware(validator: service))
+            .add(middleware: TokenAuthMiddleware(validator: service, service: .identity))
         registerAuth(api)
         registerDomains(api)
+        registerDomainConfig(api)
         registerProjects(api)
         registerUsers(api)
         registerGroups(api)
@@ -160,8 +161,10 @@ public struct IdentityRoutes: Sendable {
         }
         if let trust = try await service.trustTokenSection(auth) { token["OS-TRUST:trust"] = trust }
         if let credentialID = auth.applicationCredentialID, let credential = try await service.store.appCredential(id: credentialID, service.db) {
-            token["application_credential"] = ["id": .string(credential.id), "name": .string(credential.name),
-                                               "restricted": .bool(!credential.unrestricted)]
+            var section: [String: JSON] = ["id": .string(credential.id), "name": .string(credential.name),
+                                           "restricted": .bool(!credential.unrestricted)]
+            if !credential.accessRules.isEmpty { section["access_rules"] = .array(credential.accessRules.map(\.json)) }
+            token["application_credential"] = .object(section)
         }
         return ["token": .object(token)]
     }
@@ -183,7 +186,9 @@ public struct IdentityRoutes: Sendable {
     func registerAuth(_ api: RouterGroup<Context>) {
         let validate: Handler = { request, context in
             let validated = try await service.checkToken(try subjectToken(request), caller: try context.requireAuth())
-            var response = Self.ok(try await tokenBody(validated, catalog: request.query("nocatalog") == nil))
+            let catalog = request.query("nocatalog") == nil
+            let body = try await service.renderedValidation(validated, catalog: catalog) { try await tokenBody(validated, catalog: catalog) }
+            var response = Response.json(body)
             response.headers[Self.subjectTokenHeader] = validated.token
             if request.method == .head { response.body = .init() }
             return response
@@ -300,6 +305,20 @@ public struct IdentityRoutes: Sendable {
         }
         api.delete("/users/:id/application_credentials/:cred") { _, context in
             try await service.deleteAppCredential(userID: try id(context), id: try id(context, "cred"), caller: try context.requireAuth())
+            return Response.empty()
+        }
+        api.get("/users/:id/access_rules") { request, context in
+            let userID = try id(context)
+            return list(request, "access_rules", try await service.listAccessRules(
+                userID: userID, request.queryDictionary, caller: try context.requireAuth()).map { $0.json(links(request), userID: userID) })
+        }
+        api.get("/users/:id/access_rules/:rule") { request, context in
+            let userID = try id(context)
+            return Self.ok(["access_rule": try await service.getAccessRule(
+                userID: userID, id: try id(context, "rule"), caller: try context.requireAuth()).json(links(request), userID: userID)])
+        }
+        api.delete("/users/:id/access_rules/:rule") { _, context in
+            try await service.deleteAccessRule(userID: try id(context), id: try id(context, "rule"), caller: try context.requireAuth())
             return Response.empty()
         }
     }

@@ -28,9 +28,7 @@ extension IdentityService {
             guard date.timeIntervalSinceNow > 0 else { throw APIError.badRequest("The 'expires_at' time must be in the future.") }
             expiresAt = date
         }
-        if let rules = try input.array("access_rules"), !rules.isEmpty {
-            throw APIError.badRequest("Invalid input for field 'access_rules': access rules are not supported.")
-        }
+        let requestedRules = try Self.parseAccessRules(try input.array("access_rules") ?? [])
         // Requested roles must be among the caller's roles on the project; none means all of them.
         let held = caller.roles.map { RoleRef(id: $0.id, name: $0.name) }
         var roles = held
@@ -44,12 +42,16 @@ extension IdentityService {
                 return match
             }
         }
-        let credential = ApplicationCredential(
+        var credential = ApplicationCredential(
             id: Identifiers.hexID(), name: name, userID: userID, projectID: projectID, secretHash: try hasher.hash(secret),
             description: try input.optionalString("description", maxLength: 65535), expiresAt: expiresAt,
             unrestricted: try input.bool("unrestricted") ?? false, roles: roles, createdAt: Date())
+        let stored = credential
         do {
-            try await store.insert(credential, db)
+            credential.accessRules = try await db.transaction { x in
+                try await self.store.insert(stored, x)
+                return try await self.linkAccessRules(requestedRules, userID: userID, appCredentialID: stored.id, x)
+            }
         } catch DatabaseError.uniqueViolation {
             throw APIError.conflict("Conflict occurred attempting to store application_credential - Duplicate name, \(name).")
         }

@@ -206,6 +206,7 @@ extension IdentityService {
             throw APIError.unauthorized(Self.authFailed)
         }
         var roles: [RoleRef] = []
+        var accessRules: [AccessRule]?
         if let trust, let trustor = trustorUser?.0 {
             // Revoking the trustor (password change, disabling) ends the tokens acting for it.
             var asTrustor = payload
@@ -224,6 +225,7 @@ extension IdentityService {
                 let held = Set(roles.map(\.id))
                 let allowed = credential.roles.filter { held.contains($0.id) }
                 roles = try await expandImplied(allowed.map(\.id), db)
+                if !credential.accessRules.isEmpty { accessRules = credential.accessRules }
             }
             if roles.isEmpty { throw APIError.unauthorized(Self.authFailed) }
         }
@@ -233,7 +235,30 @@ extension IdentityService {
             token: token, userID: actor.id, userName: actor.name, userDomainID: actorDomain.id, userDomainName: actorDomain.name,
             scope: scope, roles: roles.map { AuthContext.Role(id: $0.id, name: $0.name) }, methods: payload.methods,
             auditIDs: payload.auditIDs, issuedAt: Date(timeIntervalSince1970: payload.issuedAt),
-            expiresAt: Date(timeIntervalSince1970: payload.expiresAt), applicationCredentialID: payload.applicationCredentialID)
+            expiresAt: Date(timeIntervalSince1970: payload.expiresAt), applicationCredentialID: payload.applicationCredentialID,
+            accessRules: accessRules)
+    }
+
+    /// What a rendered validation body of `auth` depends on besides the token, read before
+    /// rendering; nil when the catalog is not loaded, so that a body rendered while it loads is
+    /// not kept.
+    func renderStamp(catalog: Bool) -> RenderedTokenCache.Stamp? {
+        let generation = tokenCache.generation
+        guard catalog else { return RenderedTokenCache.Stamp(generation: generation, catalogLoadedAt: 0) }
+        guard let entry = catalogCache.get(now: Self.now()) else { return nil }
+        return RenderedTokenCache.Stamp(generation: generation, catalogLoadedAt: entry.loadedAt)
+    }
+
+    /// The serialised validation body of `auth` (a token `validate` just accepted), rendered by
+    /// `render` unless a current one is cached.
+    public func renderedValidation(_ auth: AuthContext, catalog: Bool, render: () async throws -> JSON) async throws -> [UInt8] {
+        let stamp = renderStamp(catalog: catalog)
+        if let stamp, let body = renderedTokens.get(auth.token, catalog: catalog, stamp: stamp, now: Self.now()) { return body }
+        let body = try await render().serializedBytes()
+        if let stamp {
+            renderedTokens.put(auth.token, catalog: catalog, body: body, stamp: stamp, expiresAt: auth.expiresAt.timeIntervalSince1970)
+        }
+        return body
     }
 
     /// `DELETE /v3/auth/tokens`: revokes the token and every token re-scoped from it.

@@ -19,6 +19,7 @@ public final class IdentityService: TokenValidating, Sendable {
     let revocations = RevocationList()
     let tokenCache: ValidatedTokenCache
     let catalogCache = CatalogCache()
+    let renderedTokens = RenderedTokenCache()
     let limitCache = LimitCache()
     /// Keys are read once and re-read by `reloadKeys()` after a rotation.
     let keyCache: KeyCache

@@ -159,6 +159,33 @@ public enum IdentityMigrations {
             // A revocation event may name a trust: its tokens die with it.
             "ALTER TABLE identity_revocation ADD COLUMN trust_id TEXT NOT NULL DEFAULT ''",
         ]),
+        Migration(service: "identity", version: 5, name: "access rules", statements: [
+            // A user's access rules, shared by their application credentials; the UNIQUE index
+            // makes an identical rule in a second credential reuse the first's row.
+            """
+            CREATE TABLE identity_access_rule (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES identity_user(id) ON DELETE CASCADE,
+                service TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
+                UNIQUE (user_id, service, method, path))
+            """,
+            // No cascade from the rule: a rule in use cannot be deleted (Keystone's 403). `position`
+            // keeps the credential's rules in the order it was created with.
+            """
+            CREATE TABLE identity_app_credential_access_rule (
+                app_credential_id TEXT NOT NULL REFERENCES identity_app_credential(id) ON DELETE CASCADE,
+                access_rule_id TEXT NOT NULL REFERENCES identity_access_rule(id), position INTEGER NOT NULL,
+                PRIMARY KEY (app_credential_id, access_rule_id))
+            """,
+            "CREATE INDEX identity_app_credential_access_rule_rule ON identity_app_credential_access_rule (access_rule_id)",
+        ]),
+        Migration(service: "identity", version: 6, name: "domain configuration", statements: [
+            // value is the option's JSON; sensitive options (the LDAP password) are stored but
+            // never shown.
+            """
+            CREATE TABLE identity_domain_config (
+                domain_id TEXT NOT NULL REFERENCES identity_domain(id) ON DELETE CASCADE,
+                group_name TEXT NOT NULL, option_name TEXT NOT NULL, value TEXT NOT NULL, sensitive INTEGER NOT NULL,
+                PRIMARY KEY (domain_id, group_name, option_name))
         Migration(service: "identity", version: 7, name: "federation: identity providers, protocols, mappings, service providers", statements: [
             """
             CREATE TABLE identity_idp (

@@ -424,11 +424,56 @@ struct IdentityStore: Sendable {
     }
 
     func appCredential(id: String, _ x: any SQLExecutor) async throws -> ApplicationCredential? {
-        try await x.query("SELECT * FROM identity_app_credential WHERE id = ?", [.text(id)]).first.map(Self.appCredential)
+        guard var credential = try await x.query("SELECT * FROM identity_app_credential WHERE id = ?", [.text(id)]).first.map(Self.appCredential)
+        else { return nil }
+        credential.accessRules = try await x.query("""
+            SELECT r.* FROM identity_access_rule r JOIN identity_app_credential_access_rule l ON l.access_rule_id = r.id
+            WHERE l.app_credential_id = ? ORDER BY l.position
+            """, [.text(id)]).map(Self.accessRule)
+        return credential
     }
 
     func appCredentials(userID: String, _ x: any SQLExecutor) async throws -> [ApplicationCredential] {
-        try await x.query("SELECT * FROM identity_app_credential WHERE user_id = ? ORDER BY name", [.text(userID)]).map(Self.appCredential)
+        var credentials = try await x.query("SELECT * FROM identity_app_credential WHERE user_id = ? ORDER BY name", [.text(userID)])
+            .map(Self.appCredential)
+        var rules: [String: [AccessRule]] = [:]
+        for row in try await x.query("""
+            SELECT l.app_credential_id AS credential_id, r.* FROM identity_access_rule r
+            JOIN identity_app_credential_access_rule l ON l.access_rule_id = r.id WHERE r.user_id = ? ORDER BY l.position
+            """, [.text(userID)]) {
+            rules[row.string("credential_id"), default: []].append(Self.accessRule(row))
+        }
+        for i in credentials.indices { credentials[i].accessRules = rules[credentials[i].id] ?? [] }
+        return credentials
+    }
+
+    // MARK: Access rules
+
+    static func accessRule(_ r: Row) -> AccessRule {
+        AccessRule(id: r.string("id"), service: r.string("service"), method: r.string("method"), path: r.string("path"))
+    }
+
+    func accessRules(userID: String, _ x: any SQLExecutor) async throws -> [AccessRule] {
+        try await x.query("SELECT * FROM identity_access_rule WHERE user_id = ? ORDER BY id", [.text(userID)]).map(Self.accessRule)
+    }
+
+    func accessRule(id: String, userID: String, _ x: any SQLExecutor) async throws -> AccessRule? {
+        try await x.query("SELECT * FROM identity_access_rule WHERE id = ? AND user_id = ?", [.text(id), .text(userID)]).first.map(Self.accessRule)
+    }
+
+    func accessRule(userID: String, service: String, method: String, path: String, _ x: any SQLExecutor) async throws -> AccessRule? {
+        try await x.query("SELECT * FROM identity_access_rule WHERE user_id = ? AND service = ? AND method = ? AND path = ?",
+                          [.text(userID), .text(service), .text(method), .text(path)]).first.map(Self.accessRule)
+    }
+
+    func insert(_ rule: AccessRule, userID: String, _ x: any SQLExecutor) async throws {
+        try await x.execute("INSERT INTO identity_access_rule (id, user_id, service, method, path) VALUES (?, ?, ?, ?, ?)",
+                            [.text(rule.id), .text(userID), .text(rule.service), .text(rule.method), .text(rule.path)])
+    }
+
+    func link(appCredentialID: String, accessRuleID: String, position: Int, _ x: any SQLExecutor) async throws {
+        try await x.execute("INSERT INTO identity_app_credential_access_rule (app_credential_id, access_rule_id, position) VALUES (?, ?, ?)",
+                            [.text(appCredentialID), .text(accessRuleID), .integer(Int64(position))])
     }
 
     // MARK: Revocation events

@@ -151,3 +151,42 @@ final class CatalogCache: @unchecked Sendable {
 
     func invalidate() { lock.withLock { entry = nil } }
 }
+
+/// Rendered `GET /v3/auth/tokens` bodies, so that validating a token again sends bytes already
+/// built: profiling showed building and serialising the body (its catalog above all) as most
+/// of a validation's cost. An entry holds while the validated-token cache's generation and the
+/// catalog cache's entry it was rendered from are current, so whatever would change the body
+/// (an identity change, another controller's catalog edit) misses it.
+final class RenderedTokenCache: Sendable {
+    struct Stamp: Equatable, Sendable {
+        let generation: UInt64
+        /// `loadedAt` of the catalog entry rendered; 0 for a body without a catalog.
+        let catalogLoadedAt: Double
+    }
+    private struct Key: Hashable {
+        let token: String
+        let catalog: Bool
+    }
+    private struct Entry {
+        let body: [UInt8]
+        let stamp: Stamp
+        let expiresAt: Double
+    }
+    private let state = Mutex([Key: Entry]())
+    /// Bodies are a few kilobytes with a full catalog: a bound of a few megabytes.
+    static let capacity = 2_048
+
+    func get(_ token: String, catalog: Bool, stamp: Stamp, now: Double) -> [UInt8]? {
+        state.withLock { entries in
+            guard let e = entries[Key(token: token, catalog: catalog)], e.stamp == stamp, e.expiresAt > now else { return nil }
+            return e.body
+        }
+    }
+
+    func put(_ token: String, catalog: Bool, body: [UInt8], stamp: Stamp, expiresAt: Double) {
+        state.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[Key(token: token, catalog: catalog)] = Entry(body: body, stamp: stamp, expiresAt: expiresAt)
+        }
+    }
+}

@@ -37,7 +37,7 @@ public struct ImageRoutes: Sendable {
         open.get("") { request, _ in versions(request, status: .multipleChoices) }
         open.get("/versions") { request, _ in versions(request, status: .ok) }
 
-        let api = router.group("image/v2").add(middleware: ErrorStyleMiddleware(.glance)).add(middleware: TokenAuthMiddleware(validator: validator))
+        let api = router.group("image/v2").add(middleware: ErrorStyleMiddleware(.glance)).add(middleware: TokenAuthMiddleware(validator: validator, service: .image))
         for (path, document) in [("image", ImageSchemas.image), ("images", ImageSchemas.images), ("member", ImageSchemas.member), ("members", ImageSchemas.members),
                                  ("task", ImageSchemas.task(full: true)), ("tasks", ImageSchemas.tasks)] {
             api.get(RouterPath(stringLiteral: "/schemas/\(path)")) { _, _ in JSONResponse(document).response() }

@@ -26,7 +26,7 @@ public struct NetworkAgentRoutes: Sendable {
     }
 
     public func register(on router: Router<NimbusRequestContext>) {
-        let api = router.group("network-agent/v1").add(middleware: ErrorStyleMiddleware(.neutron)).add(middleware: TokenAuthMiddleware(validator: validator))
+        let api = router.group("network-agent/v1").add(middleware: ErrorStyleMiddleware(.neutron)).add(middleware: TokenAuthMiddleware(validator: validator, service: nil))
         api.get("/hosts/:host/state") { _, context in
             try authorize(context)
             let state = try await service.hostNetworkState(host: try context.parameters.require("host"))

@@ -30,7 +30,7 @@ public struct NetworkRoutes: Sendable {
                                         "links": [["rel": "self", "href": .string(Self.base(request) + "/v2.0/")]]]]]).response()
         }
         let api = router.group("networking/v2.0").add(middleware: ErrorStyleMiddleware(.neutron))
-            .add(middleware: TokenAuthMiddleware(validator: validator))
+            .add(middleware: TokenAuthMiddleware(validator: validator, service: .network))
         api.get("") { request, _ in
             let resources: [JSON] = NetworkExtensions.coreResources.map { name, collection in
                 ["name": .string(name), "collection": .string(collection),

@@ -32,10 +32,13 @@ public struct AuthContext: Sendable {
     public var issuedAt: Date
     public var expiresAt: Date
     public var applicationCredentialID: String?
+    /// The access rules of the application credential the token came from; nil when it has
+    /// none, so that the token may make any request its roles allow.
+    public var accessRules: [AccessRule]?
 
     public init(token: String, userID: String, userName: String, userDomainID: String, userDomainName: String,
                 scope: Scope, roles: [Role], methods: [String], auditIDs: [String], issuedAt: Date, expiresAt: Date,
-                applicationCredentialID: String? = nil) {
+                applicationCredentialID: String? = nil, accessRules: [AccessRule]? = nil) {
         self.token = token
         self.userID = userID
         self.userName = userName
@@ -48,6 +51,7 @@ public struct AuthContext: Sendable {
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt
         self.applicationCredentialID = applicationCredentialID
+        self.accessRules = accessRules
     }
 
     public var projectID: String? {

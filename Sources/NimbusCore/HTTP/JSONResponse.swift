@@ -29,6 +29,11 @@ public struct JSONResponse: ResponseGenerator, Sendable {
 }
 
 extension Response {
+    /// A JSON body serialised earlier (a cached rendering).
+    public static func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     /// An empty response (204 and the like).
     public static func empty(_ status: HTTPResponse.Status = .noContent, headers: HTTPFields = [:]) -> Response {
         Response(status: status, headers: headers)

@@ -132,7 +132,9 @@ public struct PlacementRoutes: Sendable {
             var caller: AuthContext?
             if !components.isEmpty {
                 guard let token = request.headers[TokenAuthMiddleware.authTokenHeader], !token.isEmpty else { throw APIError.unauthorized() }
-                caller = try await validator.validate(token: token)
+                let auth = try await validator.validate(token: token)
+                try auth.enforceAccessRules(service: .placement, method: request.method.rawValue, rawPath: path)
+                caller = auth
             }
             let v = try Microversion.requested(by: request.headers)
             version = v
