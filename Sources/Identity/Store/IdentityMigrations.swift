@@ -186,6 +186,8 @@ public enum IdentityMigrations {
                 domain_id TEXT NOT NULL REFERENCES identity_domain(id) ON DELETE CASCADE,
                 group_name TEXT NOT NULL, option_name TEXT NOT NULL, value TEXT NOT NULL, sensitive INTEGER NOT NULL,
                 PRIMARY KEY (domain_id, group_name, option_name))
+            """,
+        ]),
         Migration(service: "identity", version: 7, name: "federation: identity providers, protocols, mappings, service providers", statements: [
             """
             CREATE TABLE identity_idp (
