@@ -227,6 +227,20 @@ public final class ComputeAgent: Sendable {
                 }
             case .adopt:
                 try await driver((any LiveMigratingDriver).self, "live-migrate guests").finishIncoming(uuid)
+                // Paused at the source only to force the migration to complete: it runs again here.
+                if message.payload["resume"]?.boolValue == true, try await driver.powerState(of: uuid) == .paused {
+                    try await driver((any PausingDriver).self, "pause guests").unpause(uuid)
+                }
+            case .liveMigrationForceComplete:
+                let steering = try driver((any LiveMigrationSteeringDriver).self, "force live migrations to complete")
+                try await whenMigrating { try await steering.forceCompleteMigration(uuid) }
+            case .liveMigrationCancel:
+                let steering = try driver((any LiveMigrationSteeringDriver).self, "cancel live migrations")
+                try await whenMigrating { try await steering.cancelMigration(uuid) }
+            case .triggerCrashDump:
+                try await driver((any CrashDumpingDriver).self, "trigger crash dumps").injectNMI(uuid)
+            case .cacheImages:
+                output = await cacheImages(message.payload["images"]?.arrayValue?.compactMap(ImageRef.init(json:)) ?? [])
             case .liveMigrationAbort:
                 try await driver((any LiveMigratingDriver).self, "live-migrate guests").abortIncoming(uuid)
             case .snapshot:
@@ -254,6 +268,40 @@ public final class ComputeAgent: Sendable {
 }
 
 extension ComputeAgent {
+    /// Runs a request about a live migration this host sends. It runs beside the
+    /// `live_migrate` sent just before it, which may not have started its migration yet: a
+    /// driver that finds none under way (`invalidState`) is asked again for a few seconds.
+    func whenMigrating(_ request: () async throws -> Void) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                return try await request()
+            } catch VirtError.invalidState(let reason) {
+                guard ContinuousClock.now < deadline else { throw VirtError.invalidState(reason) }
+                guard (try? await Task.sleep(for: .milliseconds(100))) != nil else { throw VirtError.invalidState(reason) }
+            }
+        }
+    }
+
+    /// Nova's precache answer: each image `cached` (downloaded now), `existing`, `error`, or
+    /// `unsupported` when the driver keeps no image cache.
+    func cacheImages(_ refs: [ImageRef]) async -> JSON {
+        var statuses: [String: JSON] = [:]
+        for image in refs {
+            guard let caching = driver as? any ImageCachingDriver else {
+                statuses[image.id] = "unsupported"
+                continue
+            }
+            do {
+                statuses[image.id] = try await caching.cacheImage(image, images: images) ? "cached" : "existing"
+            } catch {
+                logger.warning("agent \(host): caching image \(image.id) failed: \(error)")
+                statuses[image.id] = "error"
+            }
+        }
+        return ["images": .object(statuses)]
+    }
+
     /// Wires the guest's ports on this host before its QEMU opens their taps.
     func plug(_ guest: GuestSpec) async throws {
         guard let network, !guest.nics.isEmpty else { return }

@@ -210,6 +210,10 @@ extension ComputeService {
             if host != nil { try authorize("os_compute_api:os-migrate-server:migrate_live:host", caller) }
             let block = value["block_migration"]?.boolValue ?? false
             try await move(uuid, kind: .liveMigrate(host: host, block: block), caller: caller, requestID: requestID)
+        case "trigger_crash_dump":
+            guard version >= Microversion(2, 17) else { throw APIError.notFound("The resource could not be found.") }
+            guard value.isNull else { throw APIError.badRequest("Invalid input for field/attribute trigger_crash_dump. Value: \(value.serialized()). \(value.serialized()) is not of type 'null'") }
+            try await triggerCrashDump(uuid, caller: caller, requestID: requestID)
         case "confirmResize":
             try await confirmResize(uuid, caller: caller, requestID: requestID)
             return ActionResult(status: 204, body: nil)
