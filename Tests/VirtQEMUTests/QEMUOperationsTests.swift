@@ -48,8 +48,9 @@ final class QEMUOperationsTests: XCTestCase {
         let pid = try XCTUnwrap(GuestProcess.running(pathsA))
 
         // Cancelled: the source keeps running the same QEMU, the destination lets go.
-        var endpoint = try await hosts.b.prepareIncoming(guest, blockMigration: true)
-        let cancelled = Task { try await hosts.a.liveMigrate(uuid, to: endpoint) }
+        let source = hosts.a
+        let firstEndpoint = try await hosts.b.prepareIncoming(guest, blockMigration: true)
+        let cancelled = Task { try await source.liveMigrate(uuid, to: firstEndpoint) }
         var sending = try await waitUntilSending(hosts.a, pathsA)
         XCTAssertTrue(sending, "the memory stream never started")
         try await hosts.a.cancelMigration(uuid)
@@ -66,8 +67,8 @@ final class QEMUOperationsTests: XCTestCase {
         try await hosts.b.abortIncoming(uuid)
 
         // Forced: the source pauses the guest, the copy converges, the guest arrives paused.
-        endpoint = try await hosts.b.prepareIncoming(guest, blockMigration: true)
-        let forced = Task { try await hosts.a.liveMigrate(uuid, to: endpoint) }
+        let secondEndpoint = try await hosts.b.prepareIncoming(guest, blockMigration: true)
+        let forced = Task { try await source.liveMigrate(uuid, to: secondEndpoint) }
         sending = try await waitUntilSending(hosts.a, pathsA)
         XCTAssertTrue(sending, "the memory stream never started")
         try await Task.sleep(for: .seconds(2))

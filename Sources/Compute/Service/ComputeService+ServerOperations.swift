@@ -132,10 +132,10 @@ extension ComputeService {
             guard let image = try await images.image(imageID, caller: caller) else { throw APIError.badRequest("Image \(imageID) could not be found.") }
             refs.append(ImageRef(id: image.id, diskFormat: image.diskFormat ?? "", properties: image.properties).json)
         }
-        let hosts = aggregate.hosts
+        let (hosts, payload): ([String], JSON) = (aggregate.hosts, ["images": .array(refs)])
         try await db.transaction { x in
             for host in hosts {
-                try await self.conductor.send(.cacheImages, to: host, instance: nil, orderingKey: "image-cache", payload: ["images": .array(refs)], x)
+                try await self.conductor.send(.cacheImages, to: host, instance: nil, orderingKey: "image-cache", payload: payload, x)
             }
         }
         for host in hosts { await conductor.wake(host) }
