@@ -107,14 +107,19 @@ public final class ComputeAgent: Sendable {
         }
     }
 
+    static let steersAMigration: Set<AgentMessage.Kind> = [.liveMigrationForceComplete, .liveMigrationCancel]
+
     /// Performs one message and reports it, retrying the report until the control plane has
     /// it: the report is the acknowledgement, so a restart on either side loses nothing (the
     /// message is delivered again otherwise).
     func handle(_ message: AgentMessage) async {
         // The guest is held until the report is applied, so a power-state sync cannot
         // report what this message is changing (ComputeAgent+PowerSync.swift).
-        if let uuid = message.instanceUUID { await guestLocks.lock(uuid) }
-        defer { if let uuid = message.instanceUUID { guestLocks.unlock(uuid) } }
+        // A request steering a live migration runs beside the `live_migrate` that holds the
+        // guest (and whose report settles its state), so it takes no hold of its own.
+        let held = message.kind.map(Self.steersAMigration.contains) == true ? nil : message.instanceUUID
+        if let uuid = held { await guestLocks.lock(uuid) }
+        defer { if let uuid = held { guestLocks.unlock(uuid) } }
         let report = await perform(message)
         while !Task.isCancelled {
             do {
