@@ -55,14 +55,14 @@ def active_server(cloud: Nimbus, bootables, *extra: str) -> str:
 
 def test_server_dump_create(cloud: Nimbus, bootables):
     name = active_server(cloud, bootables)
-    refused = cloud.osc("server", "dump", "create", name, expect_fail=True)
+    refused = cloud.osc("server", "dump", "create", name, expect_fail=True, fmt=None)
     assert "2.17" in refused.stderr, refused.stderr
-    cloud.osc("--os-compute-api-version", "2.17", "server", "dump", "create", name)
+    cloud.osc("--os-compute-api-version", "2.17", "server", "dump", "create", name, fmt=None)
     wait_for(lambda: "trigger_crash_dump" in [a["Action"] for a in cloud.osc("server", "event", "list", name)], 30,
              "the crash dump's instance action")
     cloud.osc("server", "stop", name)
     wait_for(lambda: cloud.osc("server", "show", name)["status"] == "SHUTOFF", 30, f"{name} to stop")
-    stopped = cloud.osc("--os-compute-api-version", "2.17", "server", "dump", "create", name, expect_fail=True)
+    stopped = cloud.osc("--os-compute-api-version", "2.17", "server", "dump", "create", name, expect_fail=True, fmt=None)
     assert "409" in stopped.stderr or "Conflict" in stopped.stderr or "vm_state" in stopped.stderr, stopped.stderr
 
 

@@ -448,6 +448,12 @@ extension ComputeService {
         let instance = try await visibleInstance(uuid, caller: caller)
         try authorize("os_compute_api:os-security-groups:list", caller, project: instance.projectID)
         guard let network = conductor.network else { return [] }
+        // A server without ports (Nimbus boots one when there is no network) has only its
+        // record of the groups it was given: those of its project, by name.
+        if instance.extra["nics"]?.arrayValue?.isEmpty ?? true, let proxy = networkProxy {
+            let names = Set(instance.extra["security_groups"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            return try await proxy.proxySecurityGroups(project: instance.projectID, caller: caller).filter { names.contains($0.name) }
+        }
         return try await network.instanceSecurityGroups(instance: uuid, caller: caller)
     }
 

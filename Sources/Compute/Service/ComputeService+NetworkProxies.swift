@@ -175,7 +175,7 @@ extension ComputeService {
         } catch let error as APIError where error.status == .conflict {
             throw APIError.forbidden(error.message)
         }
-        if let remote { rule.group = (remote.name, remote.projectID) }
+        if let remote { (rule.group, rule.cidr) = ((remote.name, remote.projectID), nil) }
         return rule.json(parent: parentID)
     }
 
