@@ -23,6 +23,13 @@ public struct AgentMessage: Sendable {
         /// (or lets go when the send failed).
         case liveMigrationPrepare = "live_migration_prepare", liveMigrate = "live_migrate", adopt
         case liveMigrationAbort = "live_migration_abort"
+        /// Live migration, sent to the source while `live_migrate` runs there (ordered by the
+        /// migration, not the instance): pause the guest so the copy converges, or cancel it.
+        case liveMigrationForceComplete = "live_migration_force_complete", liveMigrationCancel = "live_migration_cancel"
+        /// The guest is sent a non-maskable interrupt (Nova's `trigger_crash_dump`).
+        case triggerCrashDump = "trigger_crash_dump"
+        /// Host-wide: images put in the host's base image cache ahead of boots (Nova's precache).
+        case cacheImages = "cache_images"
         /// The host uploads the guest's disk to an image the conductor created.
         case snapshot
         /// Synchronous calls: the caller waits for the report (`Conductor.call`).

@@ -107,14 +107,19 @@ public final class ComputeAgent: Sendable {
         }
     }
 
+    static let steersAMigration: Set<AgentMessage.Kind> = [.liveMigrationForceComplete, .liveMigrationCancel]
+
     /// Performs one message and reports it, retrying the report until the control plane has
     /// it: the report is the acknowledgement, so a restart on either side loses nothing (the
     /// message is delivered again otherwise).
     func handle(_ message: AgentMessage) async {
         // The guest is held until the report is applied, so a power-state sync cannot
         // report what this message is changing (ComputeAgent+PowerSync.swift).
-        if let uuid = message.instanceUUID { await guestLocks.lock(uuid) }
-        defer { if let uuid = message.instanceUUID { guestLocks.unlock(uuid) } }
+        // A request steering a live migration runs beside the `live_migrate` that holds the
+        // guest (and whose report settles its state), so it takes no hold of its own.
+        let held = message.kind.map(Self.steersAMigration.contains) == true ? nil : message.instanceUUID
+        if let uuid = held { await guestLocks.lock(uuid) }
+        defer { if let uuid = held { guestLocks.unlock(uuid) } }
         let report = await perform(message)
         while !Task.isCancelled {
             do {
@@ -227,6 +232,20 @@ public final class ComputeAgent: Sendable {
                 }
             case .adopt:
                 try await driver((any LiveMigratingDriver).self, "live-migrate guests").finishIncoming(uuid)
+                // Paused at the source only to force the migration to complete: it runs again here.
+                if message.payload["resume"]?.boolValue == true, try await driver.powerState(of: uuid) == .paused {
+                    try await driver((any PausingDriver).self, "pause guests").unpause(uuid)
+                }
+            case .liveMigrationForceComplete:
+                let steering = try driver((any LiveMigrationSteeringDriver).self, "force live migrations to complete")
+                try await whenMigrating { try await steering.forceCompleteMigration(uuid) }
+            case .liveMigrationCancel:
+                let steering = try driver((any LiveMigrationSteeringDriver).self, "cancel live migrations")
+                try await whenMigrating { try await steering.cancelMigration(uuid) }
+            case .triggerCrashDump:
+                try await driver((any CrashDumpingDriver).self, "trigger crash dumps").injectNMI(uuid)
+            case .cacheImages:
+                output = await cacheImages(message.payload["images"]?.arrayValue?.compactMap(ImageRef.init(json:)) ?? [])
             case .liveMigrationAbort:
                 try await driver((any LiveMigratingDriver).self, "live-migrate guests").abortIncoming(uuid)
             case .snapshot:
@@ -275,6 +294,40 @@ extension ComputeAgent {
             await network?.unplug([vif])
             throw error
         }
+    }
+
+    /// Runs a request about a live migration this host sends. It runs beside the
+    /// `live_migrate` sent just before it, which may not have started its migration yet: a
+    /// driver that finds none under way (`invalidState`) is asked again for a few seconds.
+    func whenMigrating(_ request: () async throws -> Void) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                return try await request()
+            } catch VirtError.invalidState(let reason) {
+                guard ContinuousClock.now < deadline else { throw VirtError.invalidState(reason) }
+                guard (try? await Task.sleep(for: .milliseconds(100))) != nil else { throw VirtError.invalidState(reason) }
+            }
+        }
+    }
+
+    /// Nova's precache answer: each image `cached` (downloaded now), `existing`, `error`, or
+    /// `unsupported` when the driver keeps no image cache.
+    func cacheImages(_ refs: [ImageRef]) async -> JSON {
+        var statuses: [String: JSON] = [:]
+        for image in refs {
+            guard let caching = driver as? any ImageCachingDriver else {
+                statuses[image.id] = "unsupported"
+                continue
+            }
+            do {
+                statuses[image.id] = try await caching.cacheImage(image, images: images) ? "cached" : "existing"
+            } catch {
+                logger.warning("agent \(host): caching image \(image.id) failed: \(error)")
+                statuses[image.id] = "error"
+            }
+        }
+        return ["images": .object(statuses)]
     }
 
     /// Wires the guest's ports on this host before its QEMU opens their taps.

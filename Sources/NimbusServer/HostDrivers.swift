@@ -102,9 +102,13 @@ enum HostDrivers {
     /// A fake host's driver: `[fake_hosts]` sizes, `[DEFAULT] reserved_host_*` reservations.
     static func fake(_ config: NimbusConfig) throws -> FakeDriver {
         let reserved = try Reservations(config)
-        return FakeDriver(vcpus: Int64(try config.int("fake_hosts", "vcpus")), memoryMB: Int64(try config.int("fake_hosts", "memory_mb")),
-                          diskGB: Int64(try config.int("fake_hosts", "disk_gb")), reservedVCPUs: reserved.vcpus,
-                          reservedMemoryMB: reserved.memoryMB, reservedDiskMB: reserved.diskMB)
+        let driver = FakeDriver(vcpus: Int64(try config.int("fake_hosts", "vcpus")), memoryMB: Int64(try config.int("fake_hosts", "memory_mb")),
+                                diskGB: Int64(try config.int("fake_hosts", "disk_gb")), reservedVCPUs: reserved.vcpus,
+                                reservedMemoryMB: reserved.memoryMB, reservedDiskMB: reserved.diskMB)
+        let migration = try config.int("fake_hosts", "live_migration_seconds")
+        guard migration >= 0 else { throw StartupError("[fake_hosts] live_migration_seconds must be 0 or more") }
+        if migration > 0 { driver.slowDown("migrate", by: .seconds(migration)) }
+        return driver
     }
 
     /// What a compute host keeps for itself (Nova's `reserved_host_*`, in `[DEFAULT]` as in Nova).

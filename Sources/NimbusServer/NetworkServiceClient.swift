@@ -169,23 +169,7 @@ struct NetworkServiceClient: NetworkClient {
         var remoteGroups: [String: SecurityGroup?] = [:]
         for id in ids {
             guard let group = try await visible({ try await network.securityGroup(id, caller: caller) }) else { continue }
-            var rules: [InstanceSecurityGroup.Rule] = []
-            for rule in group.rules where rule.direction == .ingress {
-                var remote: (name: String, projectID: String)?
-                if let remoteID = rule.remoteGroupID {
-                    if remoteGroups[remoteID] == nil {
-                        remoteGroups[remoteID] = .some(try await visible({ try await network.securityGroup(remoteID, caller: caller) }))
-                    }
-                    guard let found = remoteGroups[remoteID] ?? nil else { continue }
-                    remote = (found.name, found.projectID)
-                }
-                let ipProtocol = rule.etherType == .ipv6 && rule.protocol == "icmp" ? "icmpv6" : rule.protocol
-                rules.append(InstanceSecurityGroup.Rule(id: rule.id, ipProtocol: ipProtocol, fromPort: rule.portRangeMin ?? -1,
-                                                        toPort: rule.portRangeMax ?? -1, cidr: remote == nil ? rule.remoteIPPrefix ?? "0.0.0.0/0" : nil,
-                                                        group: remote))
-            }
-            groups.append(InstanceSecurityGroup(id: group.id, name: group.name, description: group.description, projectID: group.projectID,
-                                                rules: rules))
+            groups.append(try await novaGroup(group, caller: caller, remoteGroups: &remoteGroups))
         }
         return groups
     }

@@ -47,6 +47,16 @@ public enum ComputePolicy {
             rules["os_compute_api:\(rule)"] = admin
         }
         rules["compute:servers:create:requested_destination"] = admin
+        // Crash dumps, steering live migrations, topology, addresses, precache, and the proxies to Neutron.
+        for rule in ["servers:trigger_crash_dump", "os-security-groups:create", "os-security-groups:update", "os-security-groups:delete",
+                     "os-security-groups:rule:create", "os-security-groups:rule:delete"] { rules["os_compute_api:\(rule)"] = member }
+        for rule in ["ips:index", "ips:show", "os-networks:list", "os-networks:show", "os-tenant-networks:list", "os-tenant-networks:show",
+                     "os-security-groups:get", "os-security-groups:show"] { rules["os_compute_api:\(rule)"] = reader }
+        for rule in ["servers:migrations:force_complete", "servers:migrations:delete"] { rules["os_compute_api:\(rule)"] = manager }
+        rules["os_compute_api:os-floating-ip-pools"] = anyone
+        rules["compute:server:topology:index"] = reader
+        rules["compute:server:topology:host:index"] = admin
+        rules["compute:aggregates:images"] = admin
         // Host agents (nimbus agent) reach the control plane with a service user's token.
         rules["compute_agent"] = "role:service or role:admin"
         // Neutron (and Cinder) tell Nova about ports and volumes with a service user's token.

@@ -73,8 +73,7 @@ extension ComputeRoutes {
             return JSONResponse(status: HTTPResponse.Status(code: result.status), body).response()
         }
         api.get("/servers/:id/ips") { _, context in
-            let (instance, _) = try await service.server(try context.parameters.require("id"), caller: try context.requireAuth())
-            return JSONResponse(["addresses": instance.extra["addresses"] ?? [:]]).response()
+            JSONResponse(try await service.addresses(try context.parameters.require("id"), network: nil, caller: try context.requireAuth())).response()
         }
 
         // Metadata

@@ -55,6 +55,7 @@ public struct ComputeRoutes: Sendable {
         registerExtensions(api)
         registerConsoles(api)
         registerServerExtras(api)
+        registerCompat(api)
     }
 
     func body(_ request: Request) async throws -> JSON { try await request.jsonBody(limit: maxBodySize) }
@@ -143,9 +144,10 @@ public struct ComputeRoutes: Sendable {
         }
         api.post("/os-keypairs") { request, context in
             let v = context.microversion
-            let keypair = try await service.createKeypair(try await body(request), version: v, caller: try context.requireAuth())
+            let (keypair, privateKey) = try await service.createKeypair(try await body(request), version: v, caller: try context.requireAuth())
             var shown = keypair.json(v, detail: false).objectValue ?? [:]
             shown["user_id"] = .string(keypair.userID)
+            if let privateKey { shown["private_key"] = .string(privateKey) }
             return JSONResponse(status: v >= Microversion(2, 2) ? .created : .ok, ["keypair": .object(shown)]).response()
         }
         api.get("/os-keypairs/:name") { request, context in

@@ -155,15 +155,16 @@ public struct InstanceSecurityGroup: Sendable, Equatable {
         public var id: String
         /// `icmpv6` for an IPv6 ICMP rule, as Nova names it; nil for any protocol.
         public var ipProtocol: String?
-        /// -1 where Neutron has no bound.
-        public var fromPort: Int64
-        public var toPort: Int64
+        /// Nova's reading of Neutron's range: a protocol without one is 1–65535 for TCP and
+        /// UDP and -1 otherwise; no protocol and no range is null.
+        public var fromPort: Int64?
+        public var toPort: Int64?
         /// The remote prefix (`0.0.0.0/0` for none), when the rule names no remote group.
         public var cidr: String?
         /// The remote group's name and project, when it names one.
         public var group: (name: String, projectID: String)?
 
-        public init(id: String, ipProtocol: String?, fromPort: Int64, toPort: Int64, cidr: String?, group: (name: String, projectID: String)?) {
+        public init(id: String, ipProtocol: String?, fromPort: Int64?, toPort: Int64?, cidr: String?, group: (name: String, projectID: String)?) {
             (self.id, self.ipProtocol, self.fromPort, self.toPort, self.cidr, self.group) = (id, ipProtocol, fromPort, toPort, cidr, group)
         }
 
@@ -185,14 +186,18 @@ public struct InstanceSecurityGroup: Sendable, Equatable {
 
     /// Nova's body for one group (`tenant_id`, rules with `ip_protocol`, `group` and `ip_range`).
     public var json: JSON {
-        let rules: [JSON] = rules.map { rule in
-            ["id": .string(rule.id), "parent_group_id": .string(id), "ip_protocol": .optional(rule.ipProtocol),
-             "from_port": .int(rule.fromPort), "to_port": .int(rule.toPort),
-             "group": rule.group.map { ["name": .string($0.name), "tenant_id": .string($0.projectID)] } ?? [:],
-             "ip_range": rule.cidr.map { ["cidr": .string($0)] } ?? [:]]
-        }
-        return ["id": .string(id), "name": .string(name), "description": .string(description), "tenant_id": .string(projectID),
-                "rules": .array(rules)]
+        ["id": .string(id), "name": .string(name), "description": .string(description), "tenant_id": .string(projectID),
+         "rules": .array(rules.map { $0.json(parent: id) })]
+    }
+}
+
+extension InstanceSecurityGroup.Rule {
+    /// Nova's body for one rule of the group `parent`.
+    public func json(parent: String) -> JSON {
+        ["id": .string(id), "parent_group_id": .string(parent), "ip_protocol": .optional(ipProtocol),
+         "from_port": fromPort.map(JSON.int) ?? .null, "to_port": toPort.map(JSON.int) ?? .null,
+         "group": group.map { ["name": .string($0.name), "tenant_id": .string($0.projectID)] } ?? [:],
+         "ip_range": cidr.map { ["cidr": .string($0)] } ?? [:]]
     }
 }
 

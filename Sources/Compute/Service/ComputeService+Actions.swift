@@ -210,6 +210,10 @@ extension ComputeService {
             if host != nil { try authorize("os_compute_api:os-migrate-server:migrate_live:host", caller) }
             let block = value["block_migration"]?.boolValue ?? false
             try await move(uuid, kind: .liveMigrate(host: host, block: block), caller: caller, requestID: requestID)
+        case "trigger_crash_dump":
+            guard version >= Microversion(2, 17) else { throw APIError.notFound("The resource could not be found.") }
+            guard value.isNull else { throw APIError.badRequest("Invalid input for field/attribute trigger_crash_dump. Value: \(value.serialized()). \(value.serialized()) is not of type 'null'") }
+            try await triggerCrashDump(uuid, caller: caller, requestID: requestID)
         case "confirmResize":
             try await confirmResize(uuid, caller: caller, requestID: requestID)
             return ActionResult(status: 204, body: nil)
@@ -446,6 +450,12 @@ extension ComputeService {
         let instance = try await visibleInstance(uuid, caller: caller)
         try authorize("os_compute_api:os-security-groups:list", caller, project: instance.projectID)
         guard let network = conductor.network else { return [] }
+        // A server without ports (Nimbus boots one when there is no network) has only its
+        // record of the groups it was given: those of its project, by name.
+        if instance.extra["nics"]?.arrayValue?.isEmpty ?? true, let proxy = networkProxy {
+            let names = Set(instance.extra["security_groups"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            return try await proxy.proxySecurityGroups(project: instance.projectID, caller: caller).filter { names.contains($0.name) }
+        }
         return try await network.instanceSecurityGroups(instance: uuid, caller: caller)
     }
 

@@ -254,7 +254,8 @@ public final class ComputeService: Sendable {
         return userID
     }
 
-    public func createKeypair(_ body: JSON, version: Microversion, caller: AuthContext) async throws -> KeyPair {
+    /// The keypair, and the private key when Nova generated it (no `public_key`, before 2.92).
+    public func createKeypair(_ body: JSON, version: Microversion, caller: AuthContext) async throws -> (KeyPair, privateKey: String?) {
         let input = try JSONInput(body: body, key: "keypair")
         let name = try input.requiredString("name", maxLength: 255)
         guard name.range(of: "^[a-zA-Z0-9 _\\-\\.@]+$", options: .regularExpression) != nil, name.trimmingCharacters(in: .whitespaces) == name else {
@@ -264,9 +265,16 @@ public final class ComputeService: Sendable {
         guard type == "ssh" || type == "x509" else { throw APIError.badRequest("Invalid input for field/attribute type. Value: \(type).") }
         let owner = try keypairOwner(caller, userID: version >= Microversion(2, 10) ? try input.optionalString("user_id") : nil)
         try authorize("os_compute_api:os-keypairs:create", caller, user: owner)
-        guard let publicKey = try input.optionalString("public_key", maxLength: 65535) else {
-            // Generating keys went away in 2.92; before it Nimbus does not offer it either.
-            throw APIError.badRequest("Keypair data is invalid: public_key is required: Nimbus does not generate keys.")
+        var privateKey: String?
+        var publicKey: String
+        if let given = try input.optionalString("public_key", maxLength: 65535) {
+            publicKey = given
+        } else {
+            guard version < Microversion(2, 92) else {
+                throw APIError.badRequest("Invalid input for field/attribute keypair. Value: \(body["keypair"]?.serialized() ?? ""). 'public_key' is a required property")
+            }
+            let generated = try KeyPairGenerator.generate(type: type, userID: owner)
+            (publicKey, privateKey) = (generated.publicKey, generated.privateKey)
         }
         let fingerprint = try KeyPairFingerprint.fingerprint(publicKey, type: type)
         let keypair = KeyPair(id: Int64.random(in: 1...(1 << 47)), userID: owner, name: name,
@@ -282,7 +290,7 @@ public final class ComputeService: Sendable {
         } catch DatabaseError.uniqueViolation {
             throw APIError.conflict("Key pair '\(name)' already exists.")
         }
-        return keypair
+        return (keypair, privateKey)
     }
 
     public func keypairs(caller: AuthContext, userID: String?, query: [String: String]) async throws -> [KeyPair] {

@@ -18,6 +18,9 @@ extension Conductor {
         let power = report.output["power_state"]?.intValue.flatMap(PowerState.init(rawValue:))
         // Read before the transaction: it may need the database itself.
         let hostZone = try await zone(of: report.host)
+        if message.kind == .cacheImages {
+            logger.info("image precache on \(report.host): \(report.error ?? report.output["images"]?.serialized() ?? "")")
+        }
         let after = AfterCommit()
         try await db.transaction { x in
             // Whoever deletes the message applies the report; a duplicate finds it gone.
@@ -33,14 +36,35 @@ extension Conductor {
             }
             instance.updatedAt = Date()
             if let power { instance.powerState = power }
-            if let status = Self.migrationStatus(after: kind, failed: failed) {
+            let cancelled = instance.extra[Self.liveMigrationCancelled]?.boolValue == true
+            if var status = Self.migrationStatus(after: kind, failed: failed) {
+                if kind == .liveMigrate && failed && cancelled { status = "cancelled" }
                 try await self.store.updateMigration(instance: uuid, status: status, x)
+            }
+            if Self.liveMigrationEnds(kind, failed: failed) {
+                for key in [Self.liveMigrationCancelled, Self.liveMigrationForced, Self.liveMigrationSending] { instance.extra[key] = nil }
             }
             switch (kind, failed) {
             case (.console, _), (.diagnostics, _), (.getVNCConsole, _):
                 return  // a synchronous call: the caller gets the report itself
             case (.cleanup, _), (.liveMigrationAbort, _):
                 return  // a leftover guest on a move's destination: the move itself ends the action
+            case (.triggerCrashDump, _), (.liveMigrationForceComplete, _), (.liveMigrationCancel, _):
+                // Requests beside the server's state: only their own action ends.
+                try await self.store.finishEvents(actionID: actionID, error: report.error, host: report.host, x)
+                return
+            case (.liveMigrationPrepare, false) where cancelled:
+                // Aborted while the destination got ready: nothing was sent, the server stays.
+                try await self.store.updateMigration(instance: uuid, status: "cancelled", x)
+                for key in [Self.liveMigrationCancelled, Self.liveMigrationForced, Self.liveMigrationSending] { instance.extra[key] = nil }
+                instance.taskState = nil
+                try await self.send(.liveMigrationAbort, to: report.host, instance: uuid, payload: [:], x)
+                after.wake(report.host)
+                try await self.record(.returnAllocations(migration: message.payload["migration"]?.stringValue ?? "", instance: uuid,
+                                                         project: instance.projectID, user: instance.userID), in: after, x)
+                try await self.store.update(instance, x)
+                try await self.store.finishEvents(actionID: actionID, error: "The live migration was cancelled.", host: report.host, x)
+                return
             case (.build, false), (.unshelve, false):
                 instance.vmState = .active
                 instance.taskState = nil
@@ -119,14 +143,21 @@ extension Conductor {
                                               "endpoint": report.output["endpoint"] ?? .null,
                                               "block_migration": message.payload["block_migration"] ?? false,
                                               "migration": message.payload["migration"] ?? .null], x)
+                // Forced to complete while the destination got ready: the source hears it now.
+                if instance.extra[Self.liveMigrationForced]?.boolValue == true, let migration = message.payload["migration"]?.stringValue {
+                    try await self.send(.liveMigrationForceComplete, to: source, instance: uuid, orderingKey: "migration:\(migration)", payload: [:], x)
+                }
+                instance.extra[Self.liveMigrationSending] = true
                 try await self.store.update(instance, x)
                 after.wake(source)
                 return
             case (.liveMigrate, false):
                 let destination = message.payload["destination"]?.stringValue ?? ""
+                // A guest paused only to force the migration to complete runs again there.
+                let resume = instance.extra[Self.liveMigrationForced]?.boolValue == true && instance.vmState == .active
                 try await self.send(.adopt, to: destination, instance: uuid,
                                     payload: ["guest": self.guest(instance).json, "action_id": .int(actionID),
-                                              "migration": message.payload["migration"] ?? .null], x)
+                                              "migration": message.payload["migration"] ?? .null, "resume": .bool(resume)], x)
                 try await self.store.update(instance, x)
                 after.wake(destination)
                 return
@@ -207,6 +238,19 @@ extension Conductor {
         case (.liveMigrationPrepare, true), (.liveMigrate, true), (.adopt, true), (.evacuate, true): "failed"
         case (.migrateOut, true), (.resizeIn, true), (.revertResize, true): "error"
         default: nil
+        }
+    }
+
+    /// Marks in a live-migrating server's `extra`: an abort was asked for, a force complete
+    /// paused the guest, and the source was told to send (so a cancel goes to it).
+    static let liveMigrationCancelled = "live_migration_cancelled", liveMigrationForced = "live_migration_forced"
+    static let liveMigrationSending = "live_migration_sending"
+
+    /// Whether the report ends a live migration (the marks above go then).
+    static func liveMigrationEnds(_ kind: AgentMessage.Kind, failed: Bool) -> Bool {
+        switch (kind, failed) {
+        case (.adopt, _), (.liveMigrate, true), (.liveMigrationPrepare, true): true
+        default: false
         }
     }
 

@@ -9,7 +9,8 @@ import Synchronization
 /// steps, a snapshot is uploaded through `ImageTransfer` — so the code above it cannot lean
 /// on shortcuts.
 public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriver, RescuingDriver, DiagnosingDriver, ResizingDriver,
-    ColdMigratingDriver, LiveMigratingDriver, LifecycleEventDriver, InterfaceAttachingDriver, AdminPasswordDriver {
+    ColdMigratingDriver, LiveMigratingDriver, LiveMigrationSteeringDriver, CrashDumpingDriver, LifecycleEventDriver, InterfaceAttachingDriver,
+    AdminPasswordDriver {
     struct Guest {
         var spec: GuestSpec
         var state: PowerState
@@ -29,6 +30,10 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
     private let slowness = Mutex<(delays: [String: Duration], underWay: [String: Int])>(([:], [:]))
 
     private let events = GuestEventChannel()
+
+    /// Live migrations this host sends now, by guest: whether one was forced or cancelled.
+    private enum Outgoing { case running, forced, cancelled }
+    private let outgoing = Mutex<[String: Outgoing]>([:])
 
     /// `reserved*`: what the host keeps for itself, as `[DEFAULT] reserved_host_*` say.
     public init(vcpus: Int64 = 8, memoryMB: Int64 = 16384, diskGB: Int64 = 200, reservedVCPUs: Int64 = 0, reservedMemoryMB: Int64 = 0,
@@ -72,14 +77,18 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
     /// How many calls of `operation` are in their slowed-down part right now.
     public func underWay(_ operation: String) -> Int { slowness.withLock { $0.underWay[operation, default: 0] } }
 
-    /// The delay `slowDown` asked for `operation`, counted in `underWay` while it lasts.
-    private func lag(_ operation: String) async {
+    /// The delay `slowDown` asked for `operation`, counted in `underWay` while it lasts; it
+    /// ends early once `until` holds (a forced or cancelled migration).
+    private func lag(_ operation: String, until done: () -> Bool = { false }) async {
         guard let delay = slowness.withLock({ state -> Duration? in
             guard let delay = state.delays[operation] else { return nil }
             state.underWay[operation, default: 0] += 1
             return delay
         }) else { return }
-        try? await Task.sleep(for: delay)
+        let end = ContinuousClock.now + delay
+        while ContinuousClock.now < end, !done() {
+            guard (try? await Task.sleep(for: min(.milliseconds(10), end - .now))) != nil else { break }
+        }
         slowness.withLock { $0.underWay[operation, default: 0] -= 1 }
     }
 
@@ -191,12 +200,41 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
         return MigrationEndpoint(uri: "fake:\(guest.uuid)")
     }
 
+    /// Takes as long as `slowDown("migrate")` says, or until forced to complete or cancelled.
     public func migrate(_ uuid: String, to endpoint: MigrationEndpoint, blockMigration: Bool) async throws {
-        await lag("migrate")
+        outgoing.withLock { $0[uuid] = .running }
+        defer { outgoing.withLock { $0[uuid] = nil } }
+        await lag("migrate") { outgoing.withLock { $0[uuid] } != .running }
+        if outgoing.withLock({ $0[uuid] }) == .cancelled {
+            // A guest paused by a force complete runs again, as after any failed migration.
+            guests.withLock { guests in if guests[uuid]?.state == .paused { guests[uuid]?.state = .running } }
+            throw VirtError.failed("The live migration of \(uuid) was cancelled.")
+        }
         guard endpoint.uri == "fake:\(uuid)" else { throw VirtError.failed("unknown endpoint \(endpoint.uri)") }
         try guests.withLock { guests in
             guard guests.removeValue(forKey: uuid) != nil else { throw VirtError.guestNotFound(uuid) }
         }
+    }
+
+    public func forceCompleteMigration(_ uuid: String) async throws {
+        try steer(uuid, to: .forced)
+        try change(uuid, to: .paused, log: "paused to complete its live migration")
+    }
+
+    public func cancelMigration(_ uuid: String) async throws { try steer(uuid, to: .cancelled) }
+
+    private func steer(_ uuid: String, to next: Outgoing) throws {
+        try outgoing.withLock { outgoing in
+            guard outgoing[uuid] == .running || (next == .cancelled && outgoing[uuid] == .forced) else {
+                throw VirtError.invalidState("No live migration of instance \(uuid) is under way on this host.")
+            }
+            outgoing[uuid] = next
+        }
+    }
+
+    /// Noted on the guest's console, where a kernel would print its panic.
+    public func injectNMI(_ uuid: String) async throws {
+        try change(uuid, from: [.running, .paused], to: try guest(uuid).state, log: "NMI received")
     }
 
     public func finishIncoming(_ uuid: String) async throws { try change(uuid, to: .running, log: "arrived by live migration") }

@@ -128,6 +128,13 @@ extension QEMUDriver: LiveMigratingDriver {
             throw VirtError.failed("The destination takes the disks \(targets.map(\.name)), but \(uuid) has \(disks).")
         }
         let wasRunning = status == "running"
+        // Marks the migration under way for `forceCompleteMigration` and `cancelMigration`.
+        try? FileManager.default.removeItem(atPath: paths.migrationCancelled)
+        try Data().write(to: URL(fileURLWithPath: paths.outgoingMigration))
+        defer {
+            try? FileManager.default.removeItem(atPath: paths.outgoingMigration)
+            try? FileManager.default.removeItem(atPath: paths.migrationCancelled)
+        }
         do {
             try await client.execute("migrate-set-capabilities", arguments: ["capabilities": [["capability": "return-path", "state": true]]])
             try await client.execute("migrate-set-parameters", arguments: [
@@ -143,8 +150,9 @@ extension QEMUDriver: LiveMigratingDriver {
                 ])
             }
             let copyStart = ContinuousClock.now
-            try await waitForMirrors(client, disks: disks, deadline: deadline)
+            try await waitForMirrors(client, paths, disks: disks, deadline: deadline)
             let diskCopy = ContinuousClock.now - copyStart
+            try checkNotCancelled(paths)
             try await client.execute("migrate", arguments: ["uri": .string(endpoint.stream)])
             let info = try await waitForMigration(client, timeout: deadline - .now, what: what, interval: .milliseconds(10))
             return await leaveSource(uuid, client, disks: disks, info: info, diskCopy: diskCopy)
@@ -181,8 +189,9 @@ extension QEMUDriver: LiveMigratingDriver {
 
     /// Waits until every disk's mirror is ready (its copy caught up with the guest); throws if
     /// a mirror fails or the deadline passes.
-    private func waitForMirrors(_ client: QMPClient, disks: [String], deadline: ContinuousClock.Instant) async throws {
+    private func waitForMirrors(_ client: QMPClient, _ paths: GuestPaths, disks: [String], deadline: ContinuousClock.Instant) async throws {
         while true {
+            try checkNotCancelled(paths)
             let jobs = try await client.execute("query-block-jobs").arrayValue ?? []
             var ready = 0
             for disk in disks {
