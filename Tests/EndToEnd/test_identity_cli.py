@@ -873,3 +873,36 @@ def test_federation_configuration(osc, nimbus: Nimbus, tmp_path: Path):
     osc("identity", "provider", "delete", idp)
     osc("service", "provider", "delete", sp)
     assert idp not in [p["ID"] for p in osc("identity", "provider", "list")]
+
+
+def test_endpoint_filter_by_project(osc, nimbus: Nimbus, tmp_path: Path):
+    """`openstack endpoint add project` and `endpoint group add project`: a project with
+    associations sees only those endpoints in its catalog; `endpoint list --project` and
+    `endpoint group list --project` show them."""
+    project = osc("project", "create", unique("epf"))
+    password = "Pw-" + unique("x")
+    user = osc("user", "create", unique("epfuser"), "--password", password)
+    osc("role", "add", "--user", user["id"], "--project", project["id"], "member")
+    env = nimbus.password_cloud(tmp_path / "epf.yaml", user["name"], password, project=project["name"])
+    identity = [e for e in osc("endpoint", "list", "--service", "identity", "--interface", "public")][0]["ID"]
+
+    osc("endpoint", "add", "project", identity, project["id"])
+    assert [e["ID"] for e in osc("endpoint", "list", "--project", project["id"])] == [identity]
+    catalog = osc("catalog", "list", cloud="test", env=env)
+    assert [c["Type"] for c in catalog] == ["identity"], catalog
+
+    group = osc("endpoint", "group", "create", unique("internal"), str(_filters_file(tmp_path)))
+    osc("endpoint", "group", "add", "project", group["id"], project["id"])
+    assert [g["ID"] for g in osc("endpoint", "group", "list", "--project", project["id"])] == [group["id"]]
+    assert len(osc("catalog", "list", cloud="test", env=env)) > 1
+
+    osc("endpoint", "group", "remove", "project", group["id"], project["id"])
+    osc("endpoint", "remove", "project", identity, project["id"])
+    assert osc("endpoint", "list", "--project", project["id"]) == []
+    osc("endpoint", "group", "delete", group["id"])
+
+
+def _filters_file(tmp_path: Path) -> Path:
+    path = tmp_path / "filters.json"
+    path.write_text(json.dumps({"interface": "internal"}))
+    return path

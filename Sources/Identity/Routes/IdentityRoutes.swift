@@ -503,6 +503,7 @@ extension IdentityRoutes {
             _ = try await service.getEndpointGroup(try id(context), caller: try context.requireAuth())
             return Response.empty(.ok)
         }
+        registerEndpointFilter(api)
         api.post("/users/:id/credentials/OS-EC2") { request, context in
             let body = try await request.jsonBody(limit: maxBodySize)
             let created = try await service.createEC2Credential(userID: try id(context), body, caller: try context.requireAuth())

@@ -14,13 +14,18 @@ extension IdentityService {
         if let hit = catalogCache.get(now: now) {
             cached = hit
         } else {
+            let endpoints = try await store.endpoints(db).filter(\.enabled)
             cached = CatalogCache.Entry(services: try await store.services(db).filter(\.enabled),
-                                        endpoints: Dictionary(grouping: try await store.endpoints(db).filter(\.enabled), by: \.serviceID),
-                                        loadedAt: now)
+                                        endpoints: Dictionary(grouping: endpoints, by: \.serviceID),
+                                        projectEndpoints: try await projectEndpointFilters(endpoints, db), loadedAt: now)
             catalogCache.set(cached)
         }
-        return .array(cached.services.map { service in
-            let items: [JSON] = (cached.endpoints[service.id] ?? []).map { e in
+        let allowed = auth.projectID.flatMap { cached.projectEndpoints[$0] }
+        return .array(cached.services.compactMap { service in
+            let endpoints = (cached.endpoints[service.id] ?? []).filter { allowed?.contains($0.id) ?? true }
+            // A filtered project's catalog leaves out the services none of its endpoints serve.
+            if allowed != nil && endpoints.isEmpty { return nil }
+            let items: [JSON] = endpoints.map { e in
                 var url = e.url
                 // Most URLs have no placeholder; skip the string searches for them.
                 if let project = auth.projectID, url.utf8.contains(UInt8(ascii: "(")) {

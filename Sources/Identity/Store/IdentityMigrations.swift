@@ -208,5 +208,18 @@ public enum IdentityMigrations {
                 relay_state_prefix TEXT NOT NULL)
             """,
         ]),
+        // An association goes with its endpoint, endpoint group or project (the keys cascade).
+        Migration(service: "identity", version: 8, name: "endpoint filter associations", statements: [
+            """
+            CREATE TABLE identity_project_endpoint (
+                endpoint_id TEXT NOT NULL REFERENCES identity_endpoint(id) ON DELETE CASCADE,
+                project_id TEXT NOT NULL REFERENCES identity_project(id) ON DELETE CASCADE, PRIMARY KEY (endpoint_id, project_id))
+            """,
+            """
+            CREATE TABLE identity_project_endpoint_group (
+                endpoint_group_id TEXT NOT NULL REFERENCES identity_endpoint_group(id) ON DELETE CASCADE,
+                project_id TEXT NOT NULL REFERENCES identity_project(id) ON DELETE CASCADE, PRIMARY KEY (endpoint_group_id, project_id))
+            """,
+        ]),
     ]
 }

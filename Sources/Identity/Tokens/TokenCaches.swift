@@ -137,6 +137,8 @@ final class CatalogCache: @unchecked Sendable {
     struct Entry {
         let services: [CatalogService]
         let endpoints: [String: [Endpoint]]
+        /// The endpoints each OS-EP-FILTER-filtered project sees; other projects see all.
+        let projectEndpoints: [String: Set<String>]
         let loadedAt: Double
     }
     private let lock = NSLock()
