@@ -12,9 +12,14 @@ worker, see below) and shared by all tests, so tests name what they create
 uniquely (see `unique`).
 
 scripts/test runs the suite on two pytest-xdist workers (`-n 2 --dist
-loadscope`): nearly all of its time is spent in `openstack` CLI processes
-(about a thousand, a second or more each, most of it Python start-up), one
-after another, so two workers on two cores take about half the time. The unit
+loadscope`): most of its time is spent in `openstack` CLI calls (well over a
+thousand), one after another, so two workers on two cores take about half the
+time. Each call runs the unmodified client's own entry point
+(`openstackclient.shell.main`) inside the worker rather than as a process of
+its own: the same code on the same arguments, without the second of Python
+start-up and plugin loading a process costs (see `run_openstack_in_process`).
+Calls that must run elsewhere (in a server's network namespace, or with
+NIMBUS_OPENSTACK_CLI naming another client) still start `openstack`. The unit
 of work is a test module on one backend (`xdist_scope`), handed to whichever
 worker is free, so a worker may run units of both backends and then has a
 server of each (started once: see `clouds`). Without `-n` the suite runs
@@ -23,7 +28,10 @@ serially.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import secrets
 import shlex
@@ -33,7 +41,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import warnings
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -91,6 +101,90 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class _OscTimeout(BaseException):
+    """Raised by the call's timer; a BaseException so that the client's own `except Exception`
+    (e.g. around an image download) cannot take it for a failure of its own."""
+
+
+def _forget_client_handles() -> None:
+    """Drops the service clients osc-lib keeps for the rest of a process.
+
+    python-openstackclient hangs each service's client on its ClientManager class as an
+    osc_lib `ClientCache` descriptor, which keeps the first client it makes in the descriptor
+    itself: one per process, whoever the next call authenticates as. A process runs one
+    command, so the cache is harmless there; run in-process, the second call would act with
+    the first call's credentials (a user would list another project's images).
+    """
+    from osc_lib.clientmanager import ClientCache
+    from openstackclient.common.clientmanager import ClientManager
+
+    for cls in ClientManager.__mro__:
+        for attribute in vars(cls).values():
+            if isinstance(attribute, ClientCache):
+                attribute._handle = None
+
+
+def run_openstack_in_process(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """`openstack ARGV` run by python-openstackclient's own entry point in this process, as a
+    process would see it: `env` as the whole environment, /dev/null as stdin, stdout and stderr
+    captured, `openstack` as the program name, warnings ignored (PYTHONWARNINGS=ignore for a
+    process). The exit status is what `main` returns, or what argparse's SystemExit carries.
+
+    Nothing outlives the call: the environment, sys.argv/stdin and the root logger's handlers
+    (the shell adds a console handler each run) are put back. Raises subprocess.TimeoutExpired
+    after `timeout` seconds, as subprocess.run would (only on the main thread, where the test
+    runs; elsewhere there is no timer).
+    """
+    with warnings.catch_warnings():  # the client's modules warn of their own deprecations
+        warnings.simplefilter("ignore")
+        from openstackclient import shell  # imported once, on the first call
+
+    saved_env, saved_argv, saved_stdin = dict(os.environ), sys.argv, sys.stdin
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stdout, stderr = io.StringIO(), io.StringIO()
+    timed = threading.current_thread() is threading.main_thread()
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _OscTimeout()
+
+    previous_alarm = signal.signal(signal.SIGALRM, expire) if timed else None
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv, sys.stdin = ["openstack"], open(os.devnull)  # as stdin=DEVNULL: `image create` reads it
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                status = shell.main(list(argv))
+            except SystemExit as exit:
+                status = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+                if isinstance(exit.code, str):
+                    print(exit.code, file=sys.stderr)
+            except _OscTimeout:
+                raise subprocess.TimeoutExpired(["openstack", *argv], timeout, stdout.getvalue(), stderr.getvalue()) from None
+            finally:
+                if timed:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        if timed:
+            signal.signal(signal.SIGALRM, previous_alarm)
+        _forget_client_handles()
+        for handler in root.handlers[:]:
+            if handler not in saved_handlers:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(saved_level)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        if sys.stdin is not saved_stdin:
+            sys.stdin.close()
+        sys.argv, sys.stdin = saved_argv, saved_stdin
+    return subprocess.CompletedProcess(["openstack", *argv], status or 0, stdout.getvalue(), stderr.getvalue())
 
 
 # ---------------------------------------------------------------------------
@@ -373,10 +467,13 @@ class Nimbus:
             run_env.update(env)
         printable = " ".join(shlex.quote(c) for c in cmd[1:])
         try:
-            result = subprocess.run(
-                self.in_netns(cmd), env=run_env, capture_output=True, text=True,
-                timeout=OSC_TIMEOUT, stdin=subprocess.DEVNULL,
-            )
+            if self.netns or "NIMBUS_OPENSTACK_CLI" in os.environ:
+                result = subprocess.run(
+                    self.in_netns(cmd), env=run_env, capture_output=True, text=True,
+                    timeout=OSC_TIMEOUT, stdin=subprocess.DEVNULL,
+                )
+            else:
+                result = run_openstack_in_process(cmd[1:], run_env, OSC_TIMEOUT)
         except subprocess.TimeoutExpired as e:
             raise OscError(
                 f"openstack {printable} timed out after {OSC_TIMEOUT:.0f}s\n"
