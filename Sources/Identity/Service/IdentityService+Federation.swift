@@ -95,7 +95,7 @@ extension IdentityService {
     /// Filters `id` and `enabled`, as Keystone's list.
     public func listIdentityProviders(_ query: Query, caller: AuthContext) async throws -> [IdentityProvider] {
         try authorize("identity:list_identity_providers", caller)
-        let enabled = Self.booleanFilter(query, "enabled")
+        let enabled = query.boolean("enabled")
         var out: [IdentityProvider] = []
         for row in try await db.query("SELECT id FROM identity_idp ORDER BY id", []) {
             let idp = try await requireIdentityProvider(row.string("id"), db)
@@ -368,7 +368,7 @@ extension IdentityService {
 
     public func listServiceProviders(_ query: Query, caller: AuthContext) async throws -> [ServiceProvider] {
         try authorize("identity:list_service_providers", caller)
-        let enabled = Self.booleanFilter(query, "enabled")
+        let enabled = query.boolean("enabled")
         return try await db.query("SELECT * FROM identity_service_provider ORDER BY id", []).map(serviceProvider)
             .filter { (query["id"] == nil || query["id"] == $0.id) && (enabled == nil || enabled == $0.enabled) }
     }
@@ -388,10 +388,5 @@ extension IdentityService {
     public func deleteServiceProvider(_ id: String, caller: AuthContext) async throws {
         try authorize("identity:delete_service_provider", caller)
         guard try await db.execute("DELETE FROM identity_service_provider WHERE id = ?", [.text(id)]) > 0 else { throw Self.serviceProviderNotFound(id) }
-    }
-
-    /// A boolean list filter read as Keystone's other lists read `enabled`; nil when absent.
-    static func booleanFilter(_ query: Query, _ key: String) -> Bool? {
-        query[key].map { !["0", "false", "no", "off"].contains($0.lowercased()) }
     }
 }
