@@ -96,14 +96,13 @@ extension IdentityService {
     public func listIdentityProviders(_ query: Query, caller: AuthContext) async throws -> [IdentityProvider] {
         try authorize("identity:list_identity_providers", caller)
         let enabled = query.boolean("enabled")
-        var out: [IdentityProvider] = []
-        for row in try await db.query("SELECT id FROM identity_idp ORDER BY id", []) {
-            let idp = try await requireIdentityProvider(row.string("id"), db)
-            if let id = query["id"], id != idp.id { continue }
-            if let enabled, enabled != idp.enabled { continue }
-            out.append(idp)
+        var remoteIDs: [String: [String]] = [:]
+        for row in try await db.query("SELECT idp_id, remote_id FROM identity_idp_remote_id ORDER BY remote_id", []) {
+            remoteIDs[row.string("idp_id"), default: []].append(row.string("remote_id"))
         }
-        return out
+        return try await db.query("SELECT * FROM identity_idp ORDER BY id", [])
+            .map { identityProvider($0, remoteIDs: remoteIDs[$0.string("id")] ?? []) }
+            .filter { (query["id"] == nil || query["id"] == $0.id) && (enabled == nil || enabled == $0.enabled) }
     }
 
     public func updateIdentityProvider(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> IdentityProvider {
