@@ -23,9 +23,12 @@ extension NetworkServiceClient: NetworkProxyClient {
     }
 
     func proxySecurityGroups(project: String?, caller: AuthContext) async throws -> [InstanceSecurityGroup] {
-        var remote: [String: SecurityGroup?] = [:]
+        let groups = try await network.securityGroups(caller: caller, project: project)
+        // The list holds every group the caller can see, so the rules' remote groups come from
+        // it rather than from a lookup each.
+        var remote = Dictionary(uniqueKeysWithValues: groups.map { ($0.id, Optional($0)) })
         var out: [InstanceSecurityGroup] = []
-        for group in try await network.securityGroups(caller: caller, project: project) where project == nil || group.projectID == project {
+        for group in groups where project == nil || group.projectID == project {
             out.append(try await novaGroup(group, caller: caller, remoteGroups: &remote))
         }
         return out

@@ -331,6 +331,10 @@ final class ComputeCompatTests: XCTestCase {
             XCTAssertEqual(unknownParent.status, 404, unknownParent.text)
             let withRules = try await Compute.call(api, .get, "/os-security-groups/\(groupID)", token: member.token, version: v)
             XCTAssertEqual(withRules.json["security_group"]?["rules"]?.arrayValue?.count, 2, withRules.text)
+            let listedGroups = try await Compute.call(api, .get, "/os-security-groups", token: member.token, version: v)
+            let listedGroup = listedGroups.json["security_groups"]?.arrayValue?.first { $0["id"]?.stringValue == groupID }
+            XCTAssertEqual(listedGroup?["rules"]?.arrayValue?.compactMap { $0["group"] }.filter { $0 != [:] }, [["name": "www", "tenant_id": .string(member.project)]],
+                           "a listed rule names its remote group: \(listedGroups.text)")
 
             let deletedRule = try await Compute.call(api, .delete, "/os-security-group-rules/\(ruleID)", token: member.token, version: v)
             XCTAssertEqual(deletedRule.status, 202, deletedRule.text)

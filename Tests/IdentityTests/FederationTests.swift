@@ -51,6 +51,9 @@ final class FederationTests: XCTestCase {
 
             let enabled = try await api.call(.get, "/identity/v3/OS-FEDERATION/identity_providers?enabled=true", token: admin)
             XCTAssertEqual(enabled.json["identity_providers"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, ["acme"], enabled.text)
+            let all = try await api.call(.get, "/identity/v3/OS-FEDERATION/identity_providers", token: admin)
+            XCTAssertEqual(all.json["identity_providers"]?.arrayValue?.compactMap { $0["remote_ids"] },
+                           [["https://new.acme.example"], ["https://sso.acme.example/idp"]] as [JSON], "each provider lists its own remote ids: \(all.text)")
 
             let memberToken = try await api.projectUser(admin: admin, name: "fedmember").token
             let forbidden = try await api.call(.get, "/identity/v3/OS-FEDERATION/identity_providers", token: memberToken)

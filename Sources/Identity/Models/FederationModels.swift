@@ -11,7 +11,8 @@ public struct IdentityProvider: Sendable {
     public var domainID: String
     /// Entity ids the provider asserts with, each unique across all providers.
     public var remoteIDs: [String]
-    /// Minutes a federated user's group memberships stay valid; nil: the provider's session.
+    /// Minutes a federated user's group memberships, carried over by the mapping, stay valid;
+    /// nil: the cloud's default (Keystone's `[federation] default_authorization_ttl`).
     public var authorizationTTL: Int?
 
     public func json(_ links: Links) -> JSON {
@@ -30,7 +31,8 @@ public struct FederationProtocol: Sendable {
     public var mappingID: String
     public var remoteIDAttribute: String?
 
-    /// Keystone's shape: `idp_id` and `remote_id_attribute` only in lists.
+    /// Keystone's shape: a list shows `idp_id` and always `remote_id_attribute` (null when
+    /// unset); a single protocol shows neither `idp_id` nor an unset `remote_id_attribute`.
     public func json(_ links: Links, listed: Bool = false) -> JSON {
         let idp = "\(links.v3)/OS-FEDERATION/identity_providers/\(idpID)"
         var out: [String: JSON] = ["id": .string(id), "mapping_id": .string(mappingID),

@@ -587,9 +587,12 @@ extension IdentityRoutes {
 }
 
 extension Dictionary where Key == String, Value == String {
-    /// A query flag like `?effective` or `?include_names=true`: present and not false.
-    func flag(_ name: String) -> Bool {
-        guard let v = self[name] else { return false }
-        return !["0", "false", "no", "off"].contains(v.lowercased())
+    /// A boolean query parameter as Keystone reads one (`?enabled=false`): nil when absent,
+    /// false for 0, false, no or off in any case, true for any other value.
+    func boolean(_ name: String) -> Bool? {
+        self[name].map { !["0", "false", "no", "off"].contains($0.lowercased()) }
     }
+
+    /// A query flag like `?effective` or `?include_names=true`: present and not false.
+    func flag(_ name: String) -> Bool { boolean(name) ?? false }
 }

@@ -112,10 +112,13 @@ extension IdentityService {
         for row in try await x.query("SELECT project_id, endpoint_id FROM identity_project_endpoint", []) {
             out[row.string("project_id"), default: []].insert(row.string("endpoint_id"))
         }
+        var groupEndpoints: [String: [String]] = [:]
+        for group in try await x.query("SELECT * FROM identity_endpoint_group", []).map(endpointGroup) {
+            groupEndpoints[group.id] = endpoints.filter { Self.matches($0, group) }.map(\.id)
+        }
         for row in try await x.query("SELECT project_id, endpoint_group_id FROM identity_project_endpoint_group", []) {
-            guard let group = try await x.first("SELECT * FROM identity_endpoint_group WHERE id = ?", .text(row.string("endpoint_group_id"))).map(endpointGroup)
-            else { continue }
-            out[row.string("project_id"), default: []].formUnion(endpoints.filter { Self.matches($0, group) }.map(\.id))
+            guard let ids = groupEndpoints[row.string("endpoint_group_id")] else { continue }
+            out[row.string("project_id"), default: []].formUnion(ids)
         }
         return out
     }
@@ -159,11 +162,8 @@ extension IdentityService {
     public func listProjectsForEndpoint(_ endpoint: String, caller: AuthContext) async throws -> [Project] {
         try authorize("identity:list_projects_for_endpoint", caller)
         _ = try await requireEndpoint(endpoint, db)
-        var projects: [Project] = []
-        for row in try await db.query("SELECT project_id FROM identity_project_endpoint WHERE endpoint_id = ? ORDER BY project_id", [.text(endpoint)]) {
-            if let project = try await store.project(id: row.string("project_id"), db) { projects.append(project) }
-        }
-        return projects
+        return try await db.query("SELECT * FROM identity_project WHERE id IN (SELECT project_id FROM identity_project_endpoint WHERE endpoint_id = ?) ORDER BY id",
+                                  [.text(endpoint)]).map(IdentityStore.project)
     }
 
     public func addEndpointGroupToProject(_ group: String, project: String, caller: AuthContext) async throws {
@@ -204,11 +204,8 @@ extension IdentityService {
     public func listProjectsForEndpointGroup(_ group: String, caller: AuthContext) async throws -> [Project] {
         try authorize("identity:list_projects_associated_with_endpoint_group", caller)
         _ = try await requireEndpointGroup(group)
-        var projects: [Project] = []
-        for row in try await db.query("SELECT project_id FROM identity_project_endpoint_group WHERE endpoint_group_id = ? ORDER BY project_id", [.text(group)]) {
-            if let project = try await store.project(id: row.string("project_id"), db) { projects.append(project) }
-        }
-        return projects
+        return try await db.query("SELECT * FROM identity_project WHERE id IN (SELECT project_id FROM identity_project_endpoint_group WHERE endpoint_group_id = ?) ORDER BY id",
+                                  [.text(group)]).map(IdentityStore.project)
     }
 
     public func listEndpointsForEndpointGroup(_ group: String, caller: AuthContext) async throws -> [Endpoint] {

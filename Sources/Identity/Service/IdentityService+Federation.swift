@@ -11,6 +11,12 @@ extension IdentityService {
     static func mappingNotFound(_ id: String) -> APIError { APIError.notFound("Could not find mapping: \(id).") }
     static func serviceProviderNotFound(_ id: String) -> APIError { APIError.notFound("Could not find Service Provider: \(id).") }
 
+    /// Checks the id a create request puts in its path (`PUT …/mappings/{id}`): 1 to 64
+    /// characters, what Keystone's id columns hold; `field` names it in the error.
+    static func validatePathID(_ id: String, field: String) throws {
+        guard !id.isEmpty, id.count <= 64 else { throw APIError.badRequest("Invalid input for field '\(field)': 1 to 64 characters.") }
+    }
+
     // MARK: Identity providers
 
     static let idpFields: Set<String> = ["enabled", "description", "authorization_ttl", "remote_ids"]
@@ -57,7 +63,7 @@ extension IdentityService {
     public func createIdentityProvider(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> IdentityProvider {
         try authorize("identity:create_identity_provider", caller)
         try input.rejectUnknown(Self.idpFields.union(["domain_id"]))
-        guard !id.isEmpty, id.count <= 64 else { throw APIError.badRequest("Invalid input for field 'idp_id': 1 to 64 characters.") }
+        try Self.validatePathID(id, field: "idp_id")
         var fields = IdentityProvider(id: id, enabled: false, description: nil, domainID: "", remoteIDs: [], authorizationTTL: nil)
         try Self.applyIdentityProvider(input, to: &fields)
         let domainID = try input.optionalString("domain_id", maxLength: 64)
@@ -95,15 +101,14 @@ extension IdentityService {
     /// Filters `id` and `enabled`, as Keystone's list.
     public func listIdentityProviders(_ query: Query, caller: AuthContext) async throws -> [IdentityProvider] {
         try authorize("identity:list_identity_providers", caller)
-        let enabled = Self.booleanFilter(query, "enabled")
-        var out: [IdentityProvider] = []
-        for row in try await db.query("SELECT id FROM identity_idp ORDER BY id", []) {
-            let idp = try await requireIdentityProvider(row.string("id"), db)
-            if let id = query["id"], id != idp.id { continue }
-            if let enabled, enabled != idp.enabled { continue }
-            out.append(idp)
+        let enabled = query.boolean("enabled")
+        var remoteIDs: [String: [String]] = [:]
+        for row in try await db.query("SELECT idp_id, remote_id FROM identity_idp_remote_id ORDER BY remote_id", []) {
+            remoteIDs[row.string("idp_id"), default: []].append(row.string("remote_id"))
         }
-        return out
+        return try await db.query("SELECT * FROM identity_idp ORDER BY id", [])
+            .map { identityProvider($0, remoteIDs: remoteIDs[$0.string("id")] ?? []) }
+            .filter { (query["id"] == nil || query["id"] == $0.id) && (enabled == nil || enabled == $0.enabled) }
     }
 
     public func updateIdentityProvider(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> IdentityProvider {
@@ -157,7 +162,7 @@ extension IdentityService {
     public func createProtocol(idp: String, _ id: String, _ input: JSONInput, caller: AuthContext) async throws -> FederationProtocol {
         try authorize("identity:create_protocol", caller)
         try input.rejectUnknown(["mapping_id", "remote_id_attribute"])
-        guard !id.isEmpty, id.count <= 64 else { throw APIError.badRequest("Invalid input for field 'protocol_id': 1 to 64 characters.") }
+        try Self.validatePathID(id, field: "protocol_id")
         return try await db.transaction { x in
             _ = try await self.requireIdentityProvider(idp, x)
             let proto = FederationProtocol(id: id, idpID: idp, mappingID: try await self.protocolMapping(input, x),
@@ -260,7 +265,7 @@ extension IdentityService {
     public func createMapping(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> FederationMapping {
         try authorize("identity:create_mapping", caller)
         // Keystone's mapping schema leaves other top-level keys alone (clients send `id`).
-        guard !id.isEmpty, id.count <= 64 else { throw APIError.badRequest("Invalid input for field 'mapping_id': 1 to 64 characters.") }
+        try Self.validatePathID(id, field: "mapping_id")
         let mapping = FederationMapping(id: id, rules: try Self.validateMappingRules(input),
                                         schemaVersion: try input.optionalString("schema_version", maxLength: 5, allowEmpty: false) ?? "1.0")
         try await saveMapping(mapping, insert: true, db)
@@ -351,7 +356,7 @@ extension IdentityService {
     public func createServiceProvider(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> ServiceProvider {
         try authorize("identity:create_service_provider", caller)
         try input.rejectUnknown(Self.serviceProviderFields)
-        guard !id.isEmpty, id.count <= 64 else { throw APIError.badRequest("Invalid input for field 'service_provider_id': 1 to 64 characters.") }
+        try Self.validatePathID(id, field: "service_provider_id")
         for key in ["auth_url", "sp_url"] where !input.has(key) {
             throw APIError.badRequest("Invalid input for field 'service_provider': '\(key)' is a required property.")
         }
@@ -368,7 +373,7 @@ extension IdentityService {
 
     public func listServiceProviders(_ query: Query, caller: AuthContext) async throws -> [ServiceProvider] {
         try authorize("identity:list_service_providers", caller)
-        let enabled = Self.booleanFilter(query, "enabled")
+        let enabled = query.boolean("enabled")
         return try await db.query("SELECT * FROM identity_service_provider ORDER BY id", []).map(serviceProvider)
             .filter { (query["id"] == nil || query["id"] == $0.id) && (enabled == nil || enabled == $0.enabled) }
     }
@@ -388,10 +393,5 @@ extension IdentityService {
     public func deleteServiceProvider(_ id: String, caller: AuthContext) async throws {
         try authorize("identity:delete_service_provider", caller)
         guard try await db.execute("DELETE FROM identity_service_provider WHERE id = ?", [.text(id)]) > 0 else { throw Self.serviceProviderNotFound(id) }
-    }
-
-    /// A boolean list filter read as Keystone's other lists read `enabled`; nil when absent.
-    static func booleanFilter(_ query: Query, _ key: String) -> Bool? {
-        query[key].map { !["0", "false", "no", "off"].contains($0.lowercased()) }
     }
 }

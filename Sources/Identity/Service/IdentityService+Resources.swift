@@ -9,10 +9,7 @@ extension IdentityService {
 
     static func matches(_ query: Query, name: String, enabled: Bool? = nil, domainID: String? = nil) -> Bool {
         if let n = query["name"], n != name { return false }
-        if let e = query["enabled"], let enabled {
-            let wanted = !["0", "false", "no", "off"].contains(e.lowercased())
-            if wanted != enabled { return false }
-        }
+        if let wanted = query.boolean("enabled"), let enabled, wanted != enabled { return false }
         if let d = query["domain_id"], let domainID, d != domainID { return false }
         return true
     }

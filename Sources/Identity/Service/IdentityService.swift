@@ -117,6 +117,7 @@ public final class IdentityService: TokenValidating, Sendable {
     }
 
     /// Maps a unique-constraint failure to Keystone's 409.
+    @discardableResult
     func conflict<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()

@@ -6,16 +6,8 @@ import NimbusStore
 extension IdentityStore {
     /// `sensitive` nil: every option; true or false: only those.
     func domainConfig(domainID: String, group: String?, option: String?, sensitive: Bool?, _ x: any SQLExecutor) async throws -> [DomainConfigOption] {
-        var sql = "SELECT group_name, option_name, value FROM identity_domain_config WHERE domain_id = ?"
-        var binds: [SQLValue] = [.text(domainID)]
-        if let group {
-            sql += " AND group_name = ?"
-            binds.append(.text(group))
-        }
-        if let option {
-            sql += " AND option_name = ?"
-            binds.append(.text(option))
-        }
+        let filter = Self.domainConfigFilter(domainID: domainID, group: group, option: option)
+        var sql = "SELECT group_name, option_name, value FROM identity_domain_config " + filter.sql, binds = filter.binds
         if let sensitive {
             sql += " AND sensitive = ?"
             binds.append(.bool(sensitive))
@@ -35,16 +27,20 @@ extension IdentityStore {
 
     /// Deletes the domain's options (of `group`, or just `option`); returns how many.
     func deleteDomainConfig(domainID: String, group: String?, option: String?, _ x: any SQLExecutor) async throws -> Int {
-        var sql = "DELETE FROM identity_domain_config WHERE domain_id = ?"
+        let (filter, binds) = Self.domainConfigFilter(domainID: domainID, group: group, option: option)
+        return try await x.execute("DELETE FROM identity_domain_config " + filter, binds)
+    }
+
+    /// The `WHERE` clause picking the domain's options, only those of `group` and `option`
+    /// when given, and its binds.
+    static func domainConfigFilter(domainID: String, group: String?, option: String?) -> (sql: String, binds: [SQLValue]) {
+        var sql = "WHERE domain_id = ?"
         var binds: [SQLValue] = [.text(domainID)]
-        if let group {
-            sql += " AND group_name = ?"
-            binds.append(.text(group))
+        for (column, value) in [("group_name", group), ("option_name", option)] {
+            guard let value else { continue }
+            sql += " AND \(column) = ?"
+            binds.append(.text(value))
         }
-        if let option {
-            sql += " AND option_name = ?"
-            binds.append(.text(option))
-        }
-        return try await x.execute(sql, binds)
+        return (sql, binds)
     }
 }

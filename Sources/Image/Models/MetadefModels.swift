@@ -101,3 +101,14 @@ public struct MetadefTag: Sendable, Equatable {
         ["name": .string(name), "created_at": .string(Timestamps.iso8601(createdAt)), "updated_at": .string(Timestamps.iso8601(updatedAt))]
     }
 }
+
+/// What a namespace's objects and tags share, for listing them alike: a name, unique in the
+/// namespace, and creation and update times.
+protocol MetadefNamedItem {
+    var name: String { get }
+    var createdAt: Date { get }
+    var updatedAt: Date { get }
+}
+
+extension MetadefObject: MetadefNamedItem {}
+extension MetadefTag: MetadefNamedItem {}

@@ -138,6 +138,21 @@ public final class MetadefService: Sendable {
         return (page, rest.count > limit ? page.last?[keyPath: name] : nil)
     }
 
+    /// A namespace's objects or tags sorted by `sort_key` (`name`, `created_at` or
+    /// `updated_at`, ties broken by name) and `sort_dir`, then paged by name as the marker.
+    static func sortedPage<Item: MetadefNamedItem>(_ items: [Item], _ query: [String: String]) throws -> ([Item], String?) {
+        let order = try sortOrder(query, keys: ["name", "created_at", "updated_at"])
+        func sortValue(_ item: Item) -> String {
+            switch order.key {
+            case "name": return item.name
+            case "updated_at": return timeKey(item.updatedAt)
+            default: return timeKey(item.createdAt)
+            }
+        }
+        let sorted = items.sorted { a, b in precedes(sortValue(a), a.name, sortValue(b), b.name, ascending: order.ascending) }
+        return try page(sorted, query, name: \.name)
+    }
+
     /// Creates a namespace, with any associations, properties, objects and tags in the body.
     public func createNamespace(_ body: JSON, caller: AuthContext) async throws -> JSON {
         let fields = try MetadefValidation.object(body, what: "namespace")
@@ -397,13 +412,7 @@ public final class MetadefService: Sendable {
     /// The namespace's objects, sorted and paged like namespaces (by name as the marker).
     public func objects(namespace name: String, _ query: [String: String], caller: AuthContext) async throws -> ([JSON], String?) {
         let namespace = try await visibleNamespace(name, caller, action: "get_metadef_objects")
-        let order = try Self.sortOrder(query, keys: ["name", "created_at", "updated_at"])
-        let objects = try await store.objects(namespaceID: namespace.id, db).sorted { a, b in
-            let (x, y) = order.key == "name" ? (a.name, b.name) : order.key == "updated_at" ? (Self.timeKey(a.updatedAt), Self.timeKey(b.updatedAt))
-                : (Self.timeKey(a.createdAt), Self.timeKey(b.createdAt))
-            return Self.precedes(x, a.name, y, b.name, ascending: order.ascending)
-        }
-        let (page, next) = try Self.page(objects, query, name: \.name)
+        let (page, next) = try Self.sortedPage(try await store.objects(namespaceID: namespace.id, db), query)
         return (page.map { $0.json(namespace: name) }, next)
     }
 
@@ -470,13 +479,7 @@ public final class MetadefService: Sendable {
     /// The namespace's tags, sorted and paged like namespaces (by name as the marker).
     public func tags(namespace name: String, _ query: [String: String], caller: AuthContext) async throws -> ([JSON], String?) {
         let namespace = try await visibleNamespace(name, caller, action: "get_metadef_tags")
-        let order = try Self.sortOrder(query, keys: ["name", "created_at", "updated_at"])
-        let tags = try await store.tags(namespaceID: namespace.id, db).sorted { a, b in
-            let (x, y) = order.key == "name" ? (a.name, b.name) : order.key == "updated_at" ? (Self.timeKey(a.updatedAt), Self.timeKey(b.updatedAt))
-                : (Self.timeKey(a.createdAt), Self.timeKey(b.createdAt))
-            return Self.precedes(x, a.name, y, b.name, ascending: order.ascending)
-        }
-        let (page, next) = try Self.page(tags, query, name: \.name)
+        let (page, next) = try Self.sortedPage(try await store.tags(namespaceID: namespace.id, db), query)
         return (page.map(\.json), next)
     }
 

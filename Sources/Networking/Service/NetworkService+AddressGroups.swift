@@ -48,8 +48,7 @@ extension NetworkService {
         try await visibleAddressGroup(id, caller: caller, db).json
     }
 
-    public func createAddressGroup(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "address_group")
+    public func createAddressGroup(_ input: JSONInput, caller: AuthContext) async throws -> [String: JSON] {
         try Self.allowOnly(input, ["name", "description", "addresses", "project_id", "tenant_id"])
         let project = try Self.owner(input, caller)
         try authorize("create_address_group", caller, target: ["project_id": project, "tenant_id": project])
@@ -63,8 +62,7 @@ extension NetworkService {
         return try await addressGroup(id, caller: caller)
     }
 
-    public func updateAddressGroup(_ id: String, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "address_group")
+    public func updateAddressGroup(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> [String: JSON] {
         try Self.allowOnly(input, ["name", "description"])
         try await write { x in
             let group = try await self.visibleAddressGroup(id, caller: caller, x)
@@ -91,8 +89,8 @@ extension NetworkService {
 
     /// `add_addresses` (400 `AddressesAlreadyExist` for one the group holds) or
     /// `remove_addresses` (404 `AddressesNotFound` for one it does not).
-    public func changeAddressGroupAddresses(_ id: String, adding: Bool, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let asked = try Self.addresses(JSONInput(body: body, key: "address_group"))
+    public func changeAddressGroupAddresses(_ id: String, adding: Bool, _ input: JSONInput, caller: AuthContext) async throws -> [String: JSON] {
+        let asked = try Self.addresses(input)
         try await write { x in
             let group = try await self.visibleAddressGroup(id, caller: caller, x)
             try self.authorize("update_address_group", caller, target: group.target)

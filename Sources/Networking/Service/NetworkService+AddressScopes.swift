@@ -37,8 +37,7 @@ extension NetworkService {
         try await visibleAddressScope(id, caller: caller, db).json
     }
 
-    public func createAddressScope(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "address_scope")
+    public func createAddressScope(_ input: JSONInput, caller: AuthContext) async throws -> [String: JSON] {
         try Self.allowOnly(input, ["name", "ip_version", "shared", "project_id", "tenant_id"])
         let project = try Self.owner(input, caller)
         try authorize("create_address_scope", caller, target: ["project_id": project, "tenant_id": project], attributes: input)
@@ -56,8 +55,7 @@ extension NetworkService {
         return try await addressScope(id, caller: caller)
     }
 
-    public func updateAddressScope(_ id: String, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "address_scope")
+    public func updateAddressScope(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> [String: JSON] {
         try Self.allowOnly(input, ["name", "shared"])
         try await write { x in
             let scope = try await self.visibleAddressScope(id, caller: caller, x)

@@ -91,8 +91,7 @@ extension NetworkService {
         return json
     }
 
-    public func createRBACPolicy(_ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "rbac_policy")
+    public func createRBACPolicy(_ input: JSONInput, caller: AuthContext) async throws -> [String: JSON] {
         try Self.allowOnly(input, Self.rbacAttributes)
         let type = try input.requiredString("object_type")
         guard let actions = Self.rbacActions[type] else {
@@ -126,8 +125,7 @@ extension NetworkService {
     }
 
     /// Only `target_tenant` changes; the old target must not be in use, as for a delete.
-    public func updateRBACPolicy(_ id: String, _ body: JSON, caller: AuthContext) async throws -> [String: JSON] {
-        let input = try JSONInput(body: body, key: "rbac_policy")
+    public func updateRBACPolicy(_ id: String, _ input: JSONInput, caller: AuthContext) async throws -> [String: JSON] {
         try Self.allowOnly(input, ["target_tenant"])
         guard let target = try input.string("target_tenant") else { return try await rbacPolicy(id, caller: caller) }
         try await write { x in

@@ -7,8 +7,9 @@ import NimbusStore
 ///
 /// Status as Neutron's Linux bridge trunk driver reports it: DOWN while the parent port is
 /// not bound; once it is, the agent would make a VLAN sub-interface of the parent's tap per
-/// sub-port. Nimbus's dataplane makes none (its hosts lack 802.1Q: `type vlan` is an unknown
-/// device type), so a bound trunk is ERROR, as the driver reports a trunk it failed to wire.
+/// sub-port. Nimbus's dataplane has no trunk wiring and makes none (nor could it on a host
+/// without 802.1Q, where `type vlan` is an unknown device type), so a bound trunk is ERROR,
+/// as the driver reports a trunk it failed to wire.
 extension NetworkService {
     static let trunkAttributes: Set<String> = ["name", "description", "port_id", "admin_state_up", "sub_ports", "tags", "project_id", "tenant_id"]
     static let subportOwner = "trunk:subport"

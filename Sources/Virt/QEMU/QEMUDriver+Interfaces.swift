@@ -6,10 +6,9 @@ import NimbusCore
 /// where the host has no dataplane) and the NIC with the port's MAC in the guest's first free
 /// NIC slot (`device_add`, see `NICSlots`); detach asks the guest to let go of the NIC
 /// (`device_del`), waits for QEMU's `DEVICE_DELETED` (`unplugTimeout`), then removes the
-/// backend. The guest's
-/// record (`guest.json`) lists the NIC from the moment it is in, so any later start — a power
-/// on, a hard reboot, a restarted agent — has it too. A guest that does not run (shut down)
-/// only has its record changed.
+/// backend. The guest's record (`guest.json`) lists the NIC from the moment it is in, so any
+/// later start — a power on, a hard reboot, a restarted agent — has it too. A guest that does
+/// not run (shut down) only has its record changed.
 extension QEMUDriver: InterfaceAttachingDriver {
     public func attachInterface(_ uuid: String, _ vif: VIF) async throws {
         let (paths, spec) = try existing(uuid)
