@@ -65,6 +65,10 @@ final class QoSTests: XCTestCase {
             assertNeutronError(try await api.neutron(.get, "/qos/alias-dscp-marking-rules/\(limitID)", token: admin), 404, type: "QosRuleNotFound")
             let other = try await api.neutronCreate("qos/policies", "policy", ["name": "silver"], token: admin)
             let otherID = try XCTUnwrap(other["id"]?.stringValue)
+            // A page's links point where the list was asked for, not at /v2.0/<key>.
+            let page = try await api.neutron(.get, "/qos/policies?limit=1", token: admin)
+            let next = try XCTUnwrap(page.json["policies_links"]?.arrayValue?.first { $0["rel"] == "next" }?["href"]?.stringValue, page.text)
+            XCTAssertTrue(next.contains("/v2.0/qos/policies?"), next)
             assertNeutronError(try await api.neutron(.get, "/qos/policies/\(otherID)/bandwidth_limit_rules/\(limitID)", token: admin), 404,
                                type: "QosRuleNotFound")
             let listed = try await api.neutron(.get, "/qos/policies/\(id)/bandwidth_limit_rules?direction=ingress", token: alice.token)

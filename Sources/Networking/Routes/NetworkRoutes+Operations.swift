@@ -8,7 +8,7 @@ extension NetworkRoutes {
     func registerOperations(_ api: RouterGroup<Context>) {
         let service = self.service
         api.get("/network-ip-availabilities") { request, context in
-            let listing = NeutronListing(collection: "network_ip_availabilities", path: "network-ip-availabilities", request: request)
+            let listing = NeutronListing(collection: "network_ip_availabilities", request: request)
             return try listing.response(try await service.listIPAvailabilities(ipVersions: listing.values("ip_version"), caller: try context.requireAuth()))
         }
         api.get("/network-ip-availabilities/:id") { request, context in
@@ -63,7 +63,7 @@ extension NetworkRoutes {
                                                                             caller: try context.requireAuth()))).response()
         }
         api.get("/service-providers") { request, context in
-            try NeutronListing(collection: "service_providers", path: "service-providers", request: request)
+            try NeutronListing(collection: "service_providers", request: request)
                 .response(try service.serviceProviders(caller: try context.requireAuth()))
         }
     }

@@ -14,7 +14,7 @@ extension NetworkRoutes {
                           delete: @escaping @Sendable (String, AuthContext) async throws -> Void) {
         let url = "/" + (path ?? collection)
         api.get("\(url)") { request, context in
-            try NeutronListing(collection: collection, path: path, request: request).response(try await list(try context.requireAuth()))
+            try NeutronListing(collection: collection, request: request).response(try await list(try context.requireAuth()))
         }
         api.post("\(url)") { request, context in
             let created = try await create(try await self.input(request, key), try context.requireAuth())

@@ -55,7 +55,7 @@ extension NetworkRoutes {
         }
 
         api.get("/default-security-group-rules") { request, context in
-            try NeutronListing(collection: "default_security_group_rules", path: "default-security-group-rules", request: request)
+            try NeutronListing(collection: "default_security_group_rules", request: request)
                 .response(try await service.listDefaultSecurityGroupRules(caller: try context.requireAuth()))
         }
         api.get("/default-security-group-rules/:id") { request, context in

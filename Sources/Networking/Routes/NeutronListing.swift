@@ -23,10 +23,12 @@ public struct NeutronListing: Sendable {
     static let reserved: Set<String> = ["fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse",
                                         "tags", "tags-any", "not-tags", "not-tags-any"]
 
-    /// `path` is the collection's URL path where it differs from its key (`rbac-policies`).
-    public init(collection: String, path: String? = nil, request: Request) {
+    /// Paging links point at the path the request was made to, as Neutron's do: the key and the
+    /// path differ for many collections (`rbac_policies` at `rbac-policies`, `policies` at
+    /// `qos/policies`, rules under their policy).
+    public init(collection: String, request: Request) {
         self.collection = collection
-        self.base = request.baseURL(fallback: "http://localhost") + NetworkRoutes.prefix + "/v2.0/" + (path ?? collection)
+        self.base = request.baseURL(fallback: "http://localhost") + request.uri.path
         var pairs: [(String, String)] = []
         for pair in (request.uri.query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
