@@ -61,7 +61,7 @@ def test_segment_ranges_feed_project_networks(osc):
     assert created["project_id"] == project and created["shared"] is False and created["default"] is False, created
     overlapping = js("network", "segment", "range", "create", unique("overlap"), "--share",
                      "--network-type", "vxlan", "--minimum", "995", "--maximum", "999", expect_fail=True)
-    assert overlapping.returncode != 0, overlapping
+    assert "overlaps" in overlapping.stderr, overlapping.stderr
 
     mine = osc("network", "create", unique("in-range"), "--project", project)["id"]
     theirs = osc("network", "create", unique("out-of-range"), "--project", other)["id"]
@@ -74,17 +74,17 @@ def test_segment_ranges_feed_project_networks(osc):
     assert rid in [r["ID"] for r in js("network", "segment", "range", "list")]
 
     # Ids in use keep the range: it can neither lose them nor go; it can grow and be renamed.
-    shrink = osc("network", "segment", "range", "set", "--minimum", "991", rid, expect_fail=True)
-    assert shrink.returncode != 0, shrink
+    shrink = osc("network", "segment", "range", "set", "--minimum", "991", "--maximum", "995", rid, expect_fail=True)
+    assert "referenced" in shrink.stderr, shrink.stderr
     held = osc("network", "segment", "range", "delete", rid, expect_fail=True)
-    assert held.returncode != 0, held
-    osc("network", "segment", "range", "set", "--name", name + "-2", "--maximum", "997", rid)
+    assert "referenced" in held.stderr, held.stderr
+    osc("network", "segment", "range", "set", "--name", name + "-2", "--minimum", "990", "--maximum", "997", rid)
     grown = js("network", "segment", "range", "show", rid)
     assert grown["name"] == name + "-2" and grown["maximum"] == 997, grown
 
     default_id = next(r["ID"] for r in defaults if r["Default"] and r["Network Type"] == "vxlan")
     read_only = osc("network", "segment", "range", "delete", default_id, expect_fail=True)
-    assert read_only.returncode != 0, read_only
+    assert "default segment range" in read_only.stderr, read_only.stderr
 
     osc("network", "delete", mine, theirs)
     osc("network", "segment", "range", "delete", rid)
