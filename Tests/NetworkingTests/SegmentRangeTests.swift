@@ -49,6 +49,7 @@ final class SegmentRangeTests: XCTestCase {
             assertNeutronError(try await api.neutron(.put, "/network_segment_ranges/\(id)", token: admin,
                                                      body: ["network_segment_range": ["name": "x"]]), 400, type: "NetworkSegmentRangeDefaultReadOnly")
             assertNeutronError(try await api.neutron(.delete, "/network_segment_ranges/\(id)", token: admin), 400, type: "NetworkSegmentRangeDefaultReadOnly")
+            assertNeutronError(try await api.neutron(.put, "/network_segment_ranges/\(id)/tags/t", token: admin), 400, type: "NetworkSegmentRangeDefaultReadOnly")
             assertNeutronError(try await api.neutron(.get, "/network_segment_ranges", token: alice.token), 403, type: "PolicyNotAuthorized")
             assertNeutronError(try await api.neutron(.post, "/network_segment_ranges", token: alice.token, body: ["network_segment_range": [
                 "network_type": "vxlan", "minimum": 10, "maximum": 20]]), 403)
@@ -108,6 +109,9 @@ final class SegmentRangeTests: XCTestCase {
             assertNeutronError(try await api.neutron(.put, "/network_segment_ranges/\(id)", token: admin,
                                                      body: ["network_segment_range": ["shared": true]]), 400)
 
+            assertStatus(try await api.neutron(.put, "/network_segment_ranges/\(id)/tags/t2", token: admin), 201)
+            let tagged = try await api.neutron(.get, "/network_segment_ranges?tags=t1,t2", token: admin)
+            XCTAssertEqual(tagged.json["network_segment_ranges"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [id], tagged.text)
             let list = try await api.neutron(.get, "/network_segment_ranges?default=false&shared=false", token: admin)
             XCTAssertEqual(list.json["network_segment_ranges"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [id], list.text)
             let byProject = try await api.neutron(.get, "/network_segment_ranges?project_id=\(alice.project)&fields=id&fields=name", token: admin)

@@ -71,7 +71,44 @@ final class SegmentTests: XCTestCase {
 
             let extensions = try await api.neutron(.get, "/extensions", token: admin)
             let aliases = extensions.json["extensions"]?.arrayValue?.compactMap { $0["alias"]?.stringValue } ?? []
-            XCTAssertTrue(aliases.contains("segment") && aliases.contains("network-segment-range"), extensions.text)
+            for alias in ["segment", "network-segment-range", "multi-provider"] { XCTAssertTrue(aliases.contains(alias), extensions.text) }
+        }
+    }
+
+    /// A multi-provider create lists its segments; each is claimed as a provider segment.
+    func testMultiProviderNetworks() async throws {
+        try await onEachEngine(settings: ["ml2_type_vlan": ["network_vlan_ranges": "physnet1:100:102"]]) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+            let vlan: JSON = ["provider:network_type": "vlan", "provider:physical_network": "physnet1"]
+            let vxlan: JSON = ["provider:network_type": "vxlan", "provider:segmentation_id": 77]
+            let net = try await api.neutronCreate("networks", "network", ["name": "multi", "segments": [vlan, vlan, vxlan]], token: admin)
+            XCTAssertEqual(net["segments"], [
+                ["provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 100],
+                ["provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 101],
+                ["provider:network_type": "vxlan", "provider:physical_network": .null, "provider:segmentation_id": 77]], "\(net)")
+            XCTAssertEqual(net["mtu"], 1450)  // what the VXLAN segment carries
+            let id = try XCTUnwrap(net["id"]?.stringValue)
+            let listed = try await api.neutron(.get, "/segments?network_id=\(id)", token: admin)
+            XCTAssertEqual(listed.json["segments"]?.arrayValue?.count, 3, listed.text)
+
+            func create(_ fields: JSON, token: String? = nil) async throws -> API.Reply {
+                try await api.neutron(.post, "/networks", token: token ?? admin, body: ["network": fields])
+            }
+            assertNeutronError(try await create(["segments": [vxlan]]), 409, type: "TunnelIdInUse")
+            assertNeutronError(try await create(["segments": [["provider:network_type": "vxlan", "provider:segmentation_id": 78],
+                                                              ["provider:network_type": "vxlan", "provider:segmentation_id": 78]]]),
+                               400, type: "SegmentsContainDuplicateEntry")
+            assertNeutronError(try await create(["segments": [vlan], "provider:network_type": "vlan"]), 400, type: "InvalidInput")
+            assertNeutronError(try await create(["segments": [["provider:network_type": "vlan", "provider:physical_network": "physnet9"]]]), 400)
+            assertNeutronError(try await create(["segments": ["vlan"]]), 400)
+            assertNeutronError(try await create(["segments": [["network_type": "vlan"]]]), 400)
+            assertNeutronError(try await create(["segments": [vlan]], token: alice.token), 403, type: "PolicyNotAuthorized")
+            assertNeutronError(try await api.neutron(.put, "/networks/\(id)", token: admin, body: ["network": ["segments": [vxlan]]]), 400)
+            // The failed creates claimed nothing: the last VLAN id is still free.
+            let single = try await api.neutronCreate("networks", "network", ["segments": [vlan]], token: admin)
+            XCTAssertEqual(single["provider:segmentation_id"], 102, "\(single)")
+            XCTAssertNil(single["segments"])
         }
     }
 

@@ -6,7 +6,7 @@ extension NetworkService {
     static let networkAttributes: Set<String> = [
         "name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled", "availability_zone_hints",
         "is_default", "tags", "project_id", "tenant_id", "provider:network_type", "provider:physical_network", "provider:segmentation_id",
-        "qos_policy_id",
+        "qos_policy_id", "segments",
     ]
     static let providerAttributes = ["provider:network_type", "provider:physical_network", "provider:segmentation_id"]
 
@@ -89,6 +89,7 @@ extension NetworkService {
         let project = try Self.owner(input, caller)
         try authorize("create_network", caller, target: ["project_id": project, "tenant_id": project], attributes: input)
         let provider = try providerSpec(input)
+        let requestedSegments = try multiProviderSpecs(input)
         let external = try input.bool("router:external") ?? false
         let isDefault = try input.bool("is_default") ?? false
         if isDefault && !external { throw Self.defaultNeedsExternal }
@@ -97,8 +98,10 @@ extension NetworkService {
         let id = Identifiers.uuid()
         return { x in
             try await self.enforceQuota("network", project: project, x)
-            let segment = try await self.allocateSegment(provider, project: project, x)
-            let maxMTU = Int64(self.settings.ml2.mtu(segment.type))
+            // A multi-provider network's segments are claimed once it exists, each seeing the
+            // ones before it; its MTU is what every one of their types carries.
+            let segment = requestedSegments == nil ? try await self.allocateSegment(provider, project: project, x) : nil
+            let maxMTU = Int64((requestedSegments ?? segment.map { [$0] } ?? []).map { self.settings.ml2.mtu($0.type) }.min() ?? self.settings.ml2.pathMTU)
             let mtu = try input.int("mtu", in: 68...Int64.max) ?? maxMTU
             if mtu > maxMTU {
                 throw Self.badRequest("Invalid input for operation: Requested MTU is too big, maximum is \(maxMTU).", code: "InvalidInput")
@@ -112,7 +115,8 @@ extension NetworkService {
                       .bool(try input.bool("admin_state_up") ?? true), .bool(try input.bool("shared") ?? false), .bool(external), .bool(isDefault),
                       .integer(mtu), .bool(try input.bool("port_security_enabled") ?? true), Self.encode(.array(hints.map { .string($0) })),
                       now, now])
-            try await self.insertSegment(segment, network: id, x)
+            for spec in requestedSegments ?? [] { try await self.insertSegment(try await self.allocateSegment(spec, project: project, x), network: id, x) }
+            if let segment { try await self.insertSegment(segment, network: id, x) }
             // Sharing and externality are wildcard RBAC policies of the network's owner.
             if try input.bool("shared") == true {
                 try await self.insertGrant(project: project, object: id, action: "access_as_shared", target: "*", revise: false, x)
@@ -130,7 +134,7 @@ extension NetworkService {
         try Self.allowOnly(input, Self.networkAttributes.subtracting(["project_id", "tenant_id", "tags"]))
         try await write { x in
             let network = try await self.forWrite("network", id, "update_network", caller: caller, input: input, x)
-            for attribute in Self.providerAttributes where input.has(attribute) && input.fields[attribute] != network.json[attribute] {
+            for attribute in Self.providerAttributes + ["segments"] where input.has(attribute) && input.fields[attribute] != network.json[attribute] {
                 throw Self.badRequest("Invalid input for operation: Plugin does not support updating provider attributes.", code: "InvalidInput")
             }
             var sets: [(String, SQLValue)] = []

@@ -31,6 +31,30 @@ extension NetworkService {
         json["provider:segmentation_id"] = segments.first?.optionalInt("segmentation_id").map { .int($0) } ?? .null
     }
 
+    /// The segments a multi-provider network create lists (`segments`: objects of
+    /// `provider:*`), each checked as a provider segment; nil when it lists none.
+    func multiProviderSpecs(_ input: JSONInput) throws -> [SegmentSpec]? {
+        guard let items = try input.array("segments"), !items.isEmpty else { return nil }
+        if Self.providerAttributes.contains(where: input.has) {
+            throw Self.badRequest("Invalid input for operation: Segments and provider values cannot both be set.", code: "InvalidInput")
+        }
+        let specs = try items.map { item -> SegmentSpec in
+            guard case .object(let fields) = item else {
+                throw Self.badRequest("Invalid input for segments. Reason: '\(item.serialized())' is not a dictionary.", code: "InvalidInput")
+            }
+            let segment = JSONInput(fields, path: "segments")
+            try Self.allowOnly(segment, Set(Self.providerAttributes))
+            return try segmentSpec(segment, prefix: "provider:")
+        }
+        // Two entries claiming one id (or one flat physical network) could never both be had.
+        let claims = specs.filter { $0.segmentationID != nil || $0.type == .flat }
+            .map { "\($0.type.rawValue)/\($0.type == .vlan || $0.type == .flat ? $0.physicalNetwork ?? "" : "")/\($0.segmentationID ?? 0)" }
+        if Set(claims).count != claims.count {
+            throw Self.badRequest("Duplicate segment entry in request.", code: "SegmentsContainDuplicateEntry")
+        }
+        return specs
+    }
+
     /// The network's segments in binding order.
     func segmentSpecs(network: String, _ x: any SQLExecutor) async throws -> [SegmentSpec] {
         try await x.query("SELECT * FROM network_segment WHERE network_id = ? ORDER BY segment_index, created_at, id", .text(network)).map { row in
