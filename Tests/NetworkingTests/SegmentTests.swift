@@ -1,5 +1,7 @@
 import Foundation
+import HostAPI
 import HTTPTypes
+import Networking
 import NimbusCore
 import NimbusTestSupport
 import XCTest
@@ -109,6 +111,33 @@ final class SegmentTests: XCTestCase {
             let single = try await api.neutronCreate("networks", "network", ["segments": [vlan]], token: admin)
             XCTAssertEqual(single["provider:segmentation_id"], 102, "\(single)")
             XCTAssertNil(single["segments"])
+        }
+    }
+
+    /// Ports bind to a network's first segment, and that is the one a host's dataplane wires;
+    /// a network with no segment binds no port and is wired nowhere.
+    func testTheDataplaneWiresTheFirstSegment() async throws {
+        try await onEachEngine(settings: ["ml2_type_vlan": ["network_vlan_ranges": "physnet1:100:102"]]) { cloud, plane, api in
+            let admin = try await api.adminToken(cloud)
+            try await plane.network.applyNetworkReport(NetworkAgentReport(host: "lb-1", tunnelingIP: "10.250.0.1"))
+            let multi = try await api.neutronCreate("networks", "network", ["segments": [
+                ["provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 101],
+                ["provider:network_type": "vxlan", "provider:segmentation_id": 9]]], token: admin)
+            let bare = try await api.neutronCreate("networks", "network", ["name": "bare"], token: admin)
+            let bareSegment = try await api.neutron(.get, "/segments?network_id=\(bare["id"]?.stringValue ?? "")", token: admin)
+            assertStatus(try await api.neutron(.delete, "/segments/\(bareSegment.json["segments"]?.arrayValue?.first?["id"]?.stringValue ?? "")", token: admin), 204)
+            for (network, vifType) in [(multi, "other"), (bare, "binding_failed")] {
+                let port = try await api.neutronCreate("ports", "port", ["network_id": network["id"] ?? .null, "device_owner": "compute:nova",
+                                                                         "device_id": .string(UUID().uuidString.lowercased())], token: admin)
+                let bound = try await api.neutron(.put, "/ports/\(port["id"]?.stringValue ?? "")", token: admin,
+                                                  body: ["port": ["binding:host_id": "lb-1"]])
+                XCTAssertEqual(bound.json["port"]?["binding:vif_type"], .string(vifType), bound.text)
+            }
+            let state = try await plane.network.hostNetworkState(host: "lb-1")
+            XCTAssertEqual(state.networks.map(\.id), [multi["id"]?.stringValue].compactMap { $0 })
+            XCTAssertEqual(state.networks.first?.networkType, "vlan")
+            XCTAssertEqual(state.networks.first?.physicalNetwork, "physnet1")
+            XCTAssertEqual(state.networks.first?.segmentationID, 101)
         }
     }
 
