@@ -67,6 +67,15 @@ extension NetworkService {
         return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(digits[$0]) }.joined(separator: "-")
     }
 
+    /// Orders this transaction against range writes on PostgreSQL (SQLite's single writer
+    /// already does). Allocating takes the shared mode, which allocations do not contend
+    /// for; a range write the exclusive one, so its overlap and in-use checks and the
+    /// allocations that read the ranges see each other's commits instead of racing.
+    func lockSegmentRanges(exclusive: Bool, _ x: any SQLExecutor) async throws {
+        guard x.dialect == .postgres else { return }
+        try await x.execute("LOCK TABLE network_segment_range IN \(exclusive ? "SHARE ROW EXCLUSIVE" : "SHARE") MODE")
+    }
+
     /// Every range: the default ones, then the stored ones oldest first.
     func segmentRanges(_ x: any SQLExecutor) async throws -> [SegmentRange] {
         let stored = try await x.query("SELECT * FROM network_segment_range ORDER BY created_at, id").map { row in
@@ -116,6 +125,7 @@ extension NetworkService {
     /// A tenant network's segment of `type` for `project`: its own ranges first, then the
     /// shared ones, skipping other projects' private ranges.
     func freeTenantSegment(_ type: NetworkType, project: String, _ x: any SQLExecutor) async throws -> SegmentSpec? {
+        try await lockSegmentRanges(exclusive: false, x)
         let ranges = try await segmentRanges(x).filter { $0.networkType == type.rawValue }
         let own = ranges.filter { !$0.shared && $0.projectID == project }
         let others = ranges.filter { !$0.shared && $0.projectID != project }
@@ -137,6 +147,7 @@ extension NetworkService {
     /// The lowest id of any range of `type` (on `physicalNetwork`, or any) not yet allocated:
     /// a provider segment that named none.
     func freeSegment(_ type: NetworkType, physicalNetwork: String?, _ x: any SQLExecutor) async throws -> SegmentSpec? {
+        try await lockSegmentRanges(exclusive: false, x)
         for range in try await segmentRanges(x) where range.networkType == type.rawValue && (physicalNetwork == nil || range.physicalNetwork == physicalNetwork) {
             let used = try await allocatedSegments(type.rawValue, physicalNetwork: range.physicalNetwork, x)
             if let id = Self.lowestFree(range.ids, used: used, fences: []) {
@@ -214,6 +225,7 @@ extension NetworkService {
         let name = try input.optionalString("name") ?? "", description = try input.optionalString("description") ?? ""
         let id = Identifiers.uuid()
         try await write { x in
+            try await self.lockSegmentRanges(exclusive: true, x)
             let candidate = SegmentRange(id: id, networkType: type.rawValue, physicalNetwork: physicalNetwork, minimum: minimum, maximum: maximum,
                                          createdAt: 0, updatedAt: 0)
             try await self.refuseOverlap(candidate, x)
@@ -284,14 +296,14 @@ extension NetworkService {
         return try await segmentRange(id, caller: caller)
     }
 
-    /// A stored range, locked for the rest of the transaction; 400 for a default one.
+    /// A stored range, with the ranges locked for the rest of the transaction; 400 for a default one.
     func writableSegmentRange(_ id: String, _ x: any SQLExecutor) async throws -> SegmentRange {
+        try await lockSegmentRanges(exclusive: true, x)
         let range = try await segmentRange(id, x)
         if range.isDefault {
             throw Self.badRequest("Network Segment Range \(id) is a default segment range which could not be updated or deleted.",
                                   code: "NetworkSegmentRangeDefaultReadOnly")
         }
-        try await lock("network_segment_range", id, x)
         return range
     }
 
