@@ -113,6 +113,8 @@ struct Fixtures: Sendable {
         if let net { try await api.call(.put, "/networking/v2.0/networks/\(net)/tags/fx-tag", token: admin) }
         maker.set("networking", "agents", try await maker.first("/networking/v2.0/agents", "agents"))
         maker.set("networking", "segments", try await maker.first("/networking/v2.0/segments", "segments"))
+        await maker.create("networking", "network_segment_ranges", "/networking/v2.0/network_segment_ranges",
+                           ["network_segment_range": ["network_type": "vxlan", "minimum": 900, "maximum": 910]], key: "network_segment_range")
         maker.set("networking", "quotas", project)
         maker.set("networking", "auto-allocated-topology", callers.adminProject)
         maker.set("networking", "extensions", "router")

@@ -1,11 +1,10 @@
 extension NetworkExtensions {
-    /// Networks, subnets, subnet pools, ports, segments, quotas, availability zones, tags.
+    /// Networks, subnets, subnet pools, ports, quotas, availability zones, tags.
     static let core: [NetworkExtension] = [
         NetworkExtension(alias: "provider", name: "Provider Network", description: "Provider network attributes: network type, physical network, segmentation id."),
         NetworkExtension(alias: "external-net", name: "Neutron external network", description: "The router:external attribute of networks."),
         NetworkExtension(alias: "subnet-external-network", name: "Subnet External Network",
                          description: "The subnets of an external network are visible to every project, as the network is."),
-        NetworkExtension(alias: "segment", name: "Segment", description: "Network segments, listed under /v2.0/segments."),
         NetworkExtension(alias: "net-mtu", name: "Network MTU", description: "The mtu attribute of networks."),
         NetworkExtension(alias: "net-mtu-writable", name: "Network MTU (writable)", description: "The mtu of a network can be set and changed."),
         NetworkExtension(alias: "subnet_allocation", name: "Subnet Allocation", description: "Subnets carved from subnet pools."),

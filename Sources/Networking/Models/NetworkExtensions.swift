@@ -20,5 +20,5 @@ public enum NetworkExtensions {
                                                     ("subnetpool", "subnetpools")]
 
     /// Each resource family lists its own extensions (`NetworkExtensions+<Family>.swift`).
-    public static var all: [NetworkExtension] { core + security + routing + sharing + operations + services }
+    public static var all: [NetworkExtension] { core + segments + security + routing + sharing + operations + services }
 }

@@ -1,5 +1,5 @@
 extension NetworkPolicy {
-    /// Networks, subnets, subnet pools, ports, segments, quotas, availability zones.
+    /// Networks, subnets, subnet pools, ports, quotas, availability zones.
     ///
     /// Targets carry the resource's `project_id`, `network_project_id` (the owner of the
     /// network a subnet or port is on) and, as `True`/`False`, `shared` and `external`.
@@ -14,8 +14,6 @@ extension NetworkPolicy {
             "update_network": owner, "delete_network": owner,
             "create_network:shared": admin, "create_network:router:external": admin, "create_network:is_default": admin,
             "update_network:shared": admin, "update_network:router:external": admin, "update_network:is_default": admin,
-
-            "get_segment": admin,
 
             "create_subnet": networkOwner, "get_subnet": "\(owner) or rule:network:shared or rule:network:external",
             "update_subnet": networkOwner, "delete_subnet": networkOwner,

@@ -7,7 +7,7 @@ public enum NetworkPolicy {
 
     /// Each resource family's rules live in its own file (`NetworkPolicy+<Family>.swift`).
     public static var defaults: [String: String] {
-        shared.merging(core) { a, _ in a }.merging(security) { a, _ in a }.merging(routing) { a, _ in a }.merging(rbac) { a, _ in a }.merging(operations) { a, _ in a }.merging(addressScopes) { a, _ in a }.merging(services) { a, _ in a }
+        shared.merging(core) { a, _ in a }.merging(security) { a, _ in a }.merging(routing) { a, _ in a }.merging(rbac) { a, _ in a }.merging(operations) { a, _ in a }.merging(addressScopes) { a, _ in a }.merging(services) { a, _ in a }.merging(segments) { a, _ in a }
     }
 
     /// Rules the families refer to.

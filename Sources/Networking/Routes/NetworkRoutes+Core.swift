@@ -3,7 +3,7 @@ import Hummingbird
 import NimbusCore
 
 extension NetworkRoutes {
-    /// Networks, segments, subnets, subnet pools, ports, quotas, availability zones, tags.
+    /// Networks, subnets, subnet pools, ports, quotas, availability zones, tags.
     func registerCore(_ api: RouterGroup<Context>) {
         let service = self.service
         registerCRUD(api, "network", "networks", list: { _, caller in try await service.listNetworks(caller: caller) },
@@ -16,13 +16,6 @@ extension NetworkRoutes {
             try await service.listPorts(fixedIPFilters: NeutronListing(collection: "ports", request: request).values("fixed_ips"), caller: caller)
         }, show: service.port, update: service.updatePort, delete: service.deletePort)
 
-        api.get("/segments") { request, context in
-            try NeutronListing(collection: "segments", request: request).response(try await service.listSegments(caller: try context.requireAuth()))
-        }
-        api.get("/segments/:id") { request, context in
-            let segment = try await service.segment(try context.parameters.require("id"), caller: try context.requireAuth())
-            return Self.one("segment", segment, request)
-        }
         api.get("/availability_zones") { request, context in
             try NeutronListing(collection: "availability_zones", request: request).response(try service.availabilityZones(caller: try context.requireAuth()))
         }

@@ -56,6 +56,7 @@ public struct NetworkRoutes: Sendable {
     /// Every resource family's routes, each family in its own `NetworkRoutes+<Family>.swift`.
     func registerResources(_ api: RouterGroup<Context>) {
         registerCore(api)
+        registerSegments(api)
         registerSecurity(api)
         registerRouting(api)
         registerRBAC(api)

@@ -66,8 +66,8 @@ extension NetworkService {
         // something on it too.
         let networkIDs = Set(state.ports.map(\.networkID)).union(state.dhcp.map(\.networkID)).union(state.routers.flatMap(\.networkIDs)).sorted()
         for id in networkIDs {
-            guard let row = try await db.first("SELECT mtu FROM network_network WHERE id = ?", .text(id)) else { continue }
-            let segment = try await segmentSpec(network: id, db)
+            guard let row = try await db.first("SELECT mtu FROM network_network WHERE id = ?", .text(id)),
+                  let segment = try await boundSegment(network: id, db) else { continue }
             let hosts = try await db.query("""
                 SELECT host_id AS host FROM network_port WHERE network_id = ? AND host_id <> '' AND device_owner LIKE 'compute:%'
                 UNION SELECT host FROM network_dhcp_host WHERE network_id = ?

@@ -6,7 +6,7 @@ extension NetworkService {
     static let networkAttributes: Set<String> = [
         "name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled", "availability_zone_hints",
         "is_default", "tags", "project_id", "tenant_id", "provider:network_type", "provider:physical_network", "provider:segmentation_id",
-        "qos_policy_id",
+        "qos_policy_id", "segments",
     ]
     static let providerAttributes = ["provider:network_type", "provider:physical_network", "provider:segmentation_id"]
 
@@ -25,14 +25,16 @@ extension NetworkService {
         let grants = try await networkGrants(ids, x)
         let scopes = try await networkAddressScopes(ids, x)
         let qos = try await qosBindings(.network, ids, x)
-        var segments: [String: Row] = [:], subnets: [String: [String]] = [:]
+        var segments: [String: [Row]] = [:], subnets: [String: [String]] = [:]
         let filter = clause.isEmpty ? "" : "WHERE network_id IN (SELECT id FROM network_network \(clause))"
-        for row in try await x.query("SELECT * FROM network_segment \(filter)", binds) { segments[row.string("network_id")] = row }
+        for row in try await x.query("SELECT * FROM network_segment \(filter) ORDER BY segment_index, created_at, id", binds) {
+            segments[row.string("network_id"), default: []].append(row)
+        }
         for row in try await x.query("SELECT id, network_id FROM network_subnet \(filter) ORDER BY created_at, id", binds) {
             subnets[row.string("network_id"), default: []].append(row.string("id"))
         }
         return rows.map { row in
-            let id = row.string("id"), segment = segments[id]
+            let id = row.string("id")
             var json = Self.standard(row, tags: tags[id] ?? [])
             json["status"] = "ACTIVE"
             json["admin_state_up"] = .bool(row.bool("admin_state_up"))
@@ -46,9 +48,7 @@ extension NetworkService {
             json["subnets"] = .array((subnets[id] ?? []).map { .string($0) })
             json["ipv4_address_scope"] = .optional(scopes[id]?[4])
             json["ipv6_address_scope"] = .optional(scopes[id]?[6])
-            json["provider:network_type"] = .optional(segment?.optionalString("network_type"))
-            json["provider:physical_network"] = .optional(segment?.optionalString("physical_network"))
-            json["provider:segmentation_id"] = segment?.optionalInt("segmentation_id").map { .int($0) } ?? .null
+            Self.renderProvider(&json, segments[id] ?? [])
             json["qos_policy_id"] = .optional(qos[id])
             return Rendered(json: json, target: Self.withGrants(["project_id": row.string("project_id"), "tenant_id": row.string("project_id"),
                                                                  "network_project_id": row.string("project_id"),
@@ -89,6 +89,7 @@ extension NetworkService {
         let project = try Self.owner(input, caller)
         try authorize("create_network", caller, target: ["project_id": project, "tenant_id": project], attributes: input)
         let provider = try providerSpec(input)
+        let requestedSegments = try multiProviderSpecs(input)
         let external = try input.bool("router:external") ?? false
         let isDefault = try input.bool("is_default") ?? false
         if isDefault && !external { throw Self.defaultNeedsExternal }
@@ -97,8 +98,10 @@ extension NetworkService {
         let id = Identifiers.uuid()
         return { x in
             try await self.enforceQuota("network", project: project, x)
-            let segment = try await self.allocateSegment(provider, network: id, x)
-            let maxMTU = Int64(self.settings.ml2.mtu(segment.type))
+            // A multi-provider network's segments are claimed once it exists, each seeing the
+            // ones before it; its MTU is what every one of their types carries.
+            let segment = requestedSegments == nil ? try await self.allocateSegment(provider, project: project, x) : nil
+            let maxMTU = Int64((requestedSegments ?? segment.map { [$0] } ?? []).map { self.settings.ml2.mtu($0.type) }.min() ?? self.settings.ml2.pathMTU)
             let mtu = try input.int("mtu", in: 68...Int64.max) ?? maxMTU
             if mtu > maxMTU {
                 throw Self.badRequest("Invalid input for operation: Requested MTU is too big, maximum is \(maxMTU).", code: "InvalidInput")
@@ -112,7 +115,8 @@ extension NetworkService {
                       .bool(try input.bool("admin_state_up") ?? true), .bool(try input.bool("shared") ?? false), .bool(external), .bool(isDefault),
                       .integer(mtu), .bool(try input.bool("port_security_enabled") ?? true), Self.encode(.array(hints.map { .string($0) })),
                       now, now])
-            try await self.insertSegment(segment, network: id, x)
+            for spec in requestedSegments ?? [] { try await self.insertSegment(try await self.allocateSegment(spec, project: project, x), network: id, x) }
+            if let segment { try await self.insertSegment(segment, network: id, x) }
             // Sharing and externality are wildcard RBAC policies of the network's owner.
             if try input.bool("shared") == true {
                 try await self.insertGrant(project: project, object: id, action: "access_as_shared", target: "*", revise: false, x)
@@ -130,7 +134,7 @@ extension NetworkService {
         try Self.allowOnly(input, Self.networkAttributes.subtracting(["project_id", "tenant_id", "tags"]))
         try await write { x in
             let network = try await self.forWrite("network", id, "update_network", caller: caller, input: input, x)
-            for attribute in Self.providerAttributes where input.has(attribute) && input.fields[attribute] != network.json[attribute] {
+            for attribute in Self.providerAttributes + ["segments"] where input.has(attribute) && input.fields[attribute] != network.json[attribute] {
                 throw Self.badRequest("Invalid input for operation: Plugin does not support updating provider attributes.", code: "InvalidInput")
             }
             var sets: [(String, SQLValue)] = []
@@ -152,7 +156,7 @@ extension NetworkService {
                 sets.append(("is_default", .bool(isDefault)))
             }
             if let mtu = try input.int("mtu", in: 68...Int64.max) {
-                let maxMTU = Int64(self.settings.ml2.mtu(NetworkType(rawValue: network.json["provider:network_type"]?.stringValue ?? "") ?? .local))
+                let maxMTU = try await self.maximumMTU(network: id, x)
                 if mtu > maxMTU { throw Self.badRequest("Invalid input for operation: Requested MTU is too big, maximum is \(maxMTU).", code: "InvalidInput") }
                 sets.append(("mtu", .integer(mtu)))
             }
@@ -217,31 +221,39 @@ extension NetworkService {
     /// The provider segment an admin asked for, or nil for a tenant network.
     func providerSpec(_ input: JSONInput) throws -> SegmentSpec? {
         guard Self.providerAttributes.contains(where: input.has) else { return nil }
-        guard let typeName = try input.string("provider:network_type") else {
+        return try segmentSpec(input, prefix: "provider:")
+    }
+
+    /// The segment `<prefix>network_type`, `<prefix>physical_network` and
+    /// `<prefix>segmentation_id` describe, checked against the type drivers (400 otherwise).
+    func segmentSpec(_ input: JSONInput, prefix: String) throws -> SegmentSpec {
+        guard let typeName = try input.string(prefix + "network_type") else {
             throw Self.badRequest("Invalid input for operation: network_type required.", code: "InvalidInput")
         }
         guard let type = NetworkType(rawValue: typeName) else {
             throw Self.badRequest("Invalid input for operation: network_type value '\(typeName)' not supported.", code: "InvalidInput")
         }
         let segmentation: Int64?
-        switch input.fields["provider:segmentation_id"] {
+        switch input.fields[prefix + "segmentation_id"] {
         case .string(let text)?: segmentation = try Int64(text) ?? { throw Self.badRequest("Invalid input for operation: segmentation_id '\(text)' is not an integer.", code: "InvalidInput") }()
-        default: segmentation = try input.int("provider:segmentation_id")
+        default: segmentation = try input.int(prefix + "segmentation_id")
         }
-        let spec = SegmentSpec(type: type, physicalNetwork: try input.string("provider:physical_network"), segmentationID: segmentation)
+        let spec = SegmentSpec(type: type, physicalNetwork: try input.string(prefix + "physical_network"), segmentationID: segmentation)
         try settings.ml2.validate(spec)
         return spec
     }
 
-    /// The segment for a new network: the provider's as asked (409 when its id is taken), or
-    /// the first free id of the first tenant network type that has one (503 when none does).
+    /// The segment for a new network (or a segment added to one): the provider's as asked (409
+    /// when its id is taken), any free id of the type's ranges when the provider named none, or
+    /// for a tenant network the first free id the project may take (`freeTenantSegment`) of the
+    /// first tenant network type that has one (503 when none does).
     /// The allocation row's primary key is what keeps two networks off one id; a race lost
     /// to it is retried by `write`, whose second attempt sees the id taken.
-    func allocateSegment(_ provider: SegmentSpec?, network: String, _ x: any SQLExecutor) async throws -> SegmentSpec {
+    func allocateSegment(_ provider: SegmentSpec?, project: String, _ x: any SQLExecutor) async throws -> SegmentSpec {
         guard var spec = provider else {
             for type in settings.ml2.tenantNetworkTypes {
                 if type == .local { return SegmentSpec(type: .local) }
-                if let found = try await freeSegment(type, physicalNetwork: nil, x) { return found }
+                if let found = try await freeTenantSegment(type, project: project, x) { return found }
             }
             throw Self.noNetworkAvailable
         }
@@ -278,63 +290,24 @@ extension NetworkService {
                           .text(type.rawValue), .text(physicalNetwork), .integer(id)) != nil
     }
 
-    /// The lowest id of `type`'s ranges (on `physicalNetwork`, or any with ranges) not yet allocated.
-    func freeSegment(_ type: NetworkType, physicalNetwork: String?, _ x: any SQLExecutor) async throws -> SegmentSpec? {
-        for pool in settings.ml2.pools(type) where physicalNetwork == nil || pool.physicalNetwork == physicalNetwork {
-            let used = Set(try await x.query("SELECT segmentation_id FROM network_segment_allocation WHERE network_type = ? AND physical_network = ?",
-                                             .text(type.rawValue), .text(pool.physicalNetwork)).map { $0.int("segmentation_id") })
-            for range in pool.ranges {
-                // Skips over the used ids; at most one step per used id plus one.
-                var candidate = range.lowerBound
-                while candidate <= range.upperBound && used.contains(candidate) { candidate += 1 }
-                if candidate <= range.upperBound {
-                    return SegmentSpec(type: type, physicalNetwork: type == .vlan ? pool.physicalNetwork : nil, segmentationID: candidate)
-                }
-            }
-        }
-        return nil
-    }
-
-    /// Records the network's segment and claims its id (a flat network claims id 0 of its
-    /// physical network; local networks claim nothing).
-    func insertSegment(_ spec: SegmentSpec, network: String, _ x: any SQLExecutor) async throws {
+    /// Records a segment of the network and claims its id (a flat network claims id 0 of its
+    /// physical network; local networks claim nothing), after the network's other segments.
+    @discardableResult
+    func insertSegment(_ spec: SegmentSpec, network: String, name: String? = nil, description: String = "", _ x: any SQLExecutor) async throws -> String {
         if spec.type != .local {
             try await x.execute("INSERT INTO network_segment_allocation (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
                                 .text(spec.type.rawValue), .text(spec.physicalNetwork ?? ""), .integer(spec.segmentationID ?? 0), .text(network))
         }
-        let now = Self.now()
+        let index = try await x.first("SELECT MAX(segment_index) AS last FROM network_segment WHERE network_id = ?", .text(network))?
+            .optionalInt("last").map { $0 + 1 } ?? 0
+        let now = Self.now(), id = Identifiers.uuid()
         try await x.execute("""
-            INSERT INTO network_segment (id, network_id, name, description, network_type, physical_network, segmentation_id, revision_number, created_at, updated_at)
-            VALUES (?, ?, NULL, '', ?, ?, ?, 0, ?, ?)
-            """, .text(Identifiers.uuid()), .text(network), .text(spec.type.rawValue), .optional(spec.physicalNetwork),
-                            spec.segmentationID.map { .integer($0) } ?? .null, now, now)
-    }
-
-    func segmentSpec(network: String, _ x: any SQLExecutor) async throws -> SegmentSpec {
-        guard let row = try await x.first("SELECT * FROM network_segment WHERE network_id = ?", .text(network)) else { return SegmentSpec(type: .local) }
-        return SegmentSpec(type: NetworkType(rawValue: row.string("network_type")) ?? .local, physicalNetwork: row.optionalString("physical_network"),
-                           segmentationID: row.optionalInt("segmentation_id"))
-    }
-
-    /// `/v2.0/segments` (admins by default).
-    public func listSegments(caller: AuthContext) async throws -> [[String: JSON]] {
-        try authorize("get_segment", caller)
-        return try await db.query("SELECT * FROM network_segment ORDER BY created_at, id").map(Self.segmentJSON)
-    }
-
-    public func segment(_ id: String, caller: AuthContext) async throws -> [String: JSON] {
-        try authorize("get_segment", caller)
-        guard let row = try await db.first("SELECT * FROM network_segment WHERE id = ?", .text(id)) else { throw Self.notFound("segment", id) }
-        return Self.segmentJSON(row)
-    }
-
-    static func segmentJSON(_ row: Row) -> [String: JSON] {
-        ["id": .string(row.string("id")), "network_id": .string(row.string("network_id")), "name": .optional(row.optionalString("name")),
-         "description": .string(row.string("description")), "network_type": .string(row.string("network_type")),
-         "physical_network": .optional(row.optionalString("physical_network")),
-         "segmentation_id": row.optionalInt("segmentation_id").map { .int($0) } ?? .null,
-         "created_at": time(row, "created_at"), "updated_at": time(row, "updated_at"),
-         "revision_number": .int(row.int("revision_number"))]
+            INSERT INTO network_segment (id, network_id, name, description, network_type, physical_network, segmentation_id, segment_index,
+                revision_number, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+            """, .text(id), .text(network), .optional(name), .text(description), .text(spec.type.rawValue), .optional(spec.physicalNetwork),
+                            spec.segmentationID.map { .integer($0) } ?? .null, .integer(index), now, now)
+        return id
     }
 
     // MARK: Availability zones

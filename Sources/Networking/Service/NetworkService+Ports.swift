@@ -261,12 +261,15 @@ extension NetworkService {
     // MARK: Binding
 
     /// Binds the port on `host` through the mechanism driver: `binding:vif_type` and details
-    /// from the driver, status ACTIVE. A driver that cannot bind, or a host whose Linux bridge
-    /// agent cannot carry the network's segment, leaves `binding_failed` and status DOWN.
+    /// from the driver, status ACTIVE. A driver that cannot bind, a network with no segment, or
+    /// a host whose Linux bridge agent cannot carry the network's segment, leaves
+    /// `binding_failed` and status DOWN.
     func bind(_ id: String, host: String, _ x: any SQLExecutor) async throws {
         guard let port = try await ports(where: "WHERE p.id = ?", [.text(id)], x).first else { throw Self.notFound("port", id) }
-        let segment = try await segmentSpec(network: port.json["network_id"]?.stringValue ?? "", x)
-        let bound = try await hostAgentCarries(segment, host: host, x) ? mechanism.bind(port: port.json, host: host, segment: segment) : nil
+        var bound: (vifType: String, vifDetails: [String: JSON])?
+        if let segment = try await boundSegment(network: port.json["network_id"]?.stringValue ?? "", x), try await hostAgentCarries(segment, host: host, x) {
+            bound = mechanism.bind(port: port.json, host: host, segment: segment)
+        }
         try await x.execute("UPDATE network_port SET host_id = ?, vif_type = ?, vif_details = ?, status = ? WHERE id = ?",
                             .text(host), .text(bound?.vifType ?? "binding_failed"), Self.encode(.object(bound?.vifDetails ?? [:])),
                             .text(bound == nil ? "DOWN" : "ACTIVE"), .text(id))

@@ -14,6 +14,9 @@ public final class NetworkService: Sendable {
     let logger: Logger
     let mechanism: any MechanismDriver = NoopMechanismDriver()
     public let notifier = NetworkNotifier()
+    /// When this service started: the default segment ranges' creation time, as Neutron
+    /// recreates its default ranges from the configuration at every start.
+    let startedAt = Date().timeIntervalSince1970
 
     /// What `nimbus.conf` decides for networking.
     public struct Settings: Sendable {
