@@ -58,6 +58,7 @@ public struct NetworkRoutes: Sendable {
         registerCore(api)
         registerSecurity(api)
         registerRouting(api)
+        registerRouterGateways(api)
         registerRBAC(api)
         registerOperations(api)
         registerAddressScopes(api)
