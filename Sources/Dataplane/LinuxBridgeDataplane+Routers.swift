@@ -18,9 +18,10 @@ extension LinuxBridgeDataplane {
     }
 
     /// Postconditions: `qrouter-<id>` exists with `net.ipv4.ip_forward` 1 (in it only); each
-    /// interface's `qr-` and the gateway's `qg-` are up with their port's MAC, MTU and IPv4
-    /// addresses (the gateway also has each floating address as /32), their host ends on the
-    /// networks' bridges, and no other `qr-`/`qg-` is left in the namespace; the static routes
+    /// interface's `qr-` and each gateway's `qg-` are up with their port's MAC, MTU and IPv4
+    /// addresses (the first gateway also has each floating address as /32), their host ends on
+    /// the networks' bridges, and no other `qr-`/`qg-` is left in the namespace; the first
+    /// gateway proxies NDP for exactly the router's `ndpProxies` (see `syncNDPProxies`); the static routes
     /// tagged `proto static` are exactly the default route (via the gateway's next hop) and the
     /// router's routes; `lo` holds 169.254.169.254 for the metadata proxy; the table
     /// `ip nimbus-nat` holds exactly `natRuleset(router)` (absent when that is nil), changed in

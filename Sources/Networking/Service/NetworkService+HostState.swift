@@ -187,7 +187,8 @@ extension NetworkService {
     }
 
     /// The routers scheduled to `host` that are up and have a port, with their ports' IPv4
-    /// addresses, static routes and associated floating IPs. A router that is down is not
+    /// addresses (the first gateway apart from the others), static routes, associated floating
+    /// IPs and, when `enable_ndp_proxy` is on, the NDP proxies' addresses. A router that is down is not
     /// wired anywhere (Neutron's L3 agent removes it).
     func hostRouters(host: String) async throws -> [HostNetworkState.Router] {
         let routerOwners: [SQLValue] = [.text(Self.interfaceOwner), .text(Self.gatewayOwner)]
