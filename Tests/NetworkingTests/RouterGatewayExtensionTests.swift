@@ -94,6 +94,41 @@ final class RouterGatewayExtensionTests: XCTestCase {
         }
     }
 
+    func testBadBodiesAreNeutronsErrorsNot500s() async throws {
+        try await onEachEngine { (cloud: TestCloud, api: API) in
+            let admin = try await api.adminToken(cloud)
+            let net = try await RoutingFixture.make(api, admin: admin, owner: admin)
+            let router = try await api.neutronCreate("routers", "router", ["external_gateway_info": ["network_id": .string(net.external)]], token: admin)
+            let id = router["id"]?.stringValue ?? ""
+            let bodies: [JSON] = [
+                "text", [:], ["router": "x"], ["router": ["external_gateways": [1]]], ["router": ["external_gateways": [["enable_snat": true]]]],
+                ["router": ["external_gateways": [["network_id": .string(net.external), "external_fixed_ips": "x"]]]],
+                ["router": ["external_gateways": [["network_id": .string(net.external), "external_fixed_ips": [["ip_address": "bogus"]]]]]],
+                ["router": ["external_gateways": [["network_id": "missing"]]]], ["router": ["external_gateways": [], "name": "x"]],
+            ]
+            for action in ["add_external_gateways", "update_external_gateways", "remove_external_gateways"] {
+                for body in bodies {
+                    let reply = try await api.neutron(.put, "/routers/\(id)/\(action)", token: admin, body: body)
+                    XCTAssertTrue([200, 400, 404, 409].contains(reply.status), "\(action) \(body): \(reply.status) \(reply.text)")
+                    if reply.status != 200 { XCTAssertNotNil(reply.json["NeutronError"], reply.text) }
+                }
+            }
+            assertNeutronError(try await api.neutron(.put, "/routers/\(Identifiers.uuid())/add_external_gateways", token: admin,
+                                                     body: ["router": ["external_gateways": []]]), 404)
+            for body: JSON in [["ndp_proxy": ["router_id": .string(id)]], ["ndp_proxy": ["router_id": .string(id), "port_id": "p", "ip_address": "bogus"]],
+                               ["ndp_proxy": ["router_id": 5, "port_id": "p"]], ["ndp_proxy": ["router_id": .string(id), "port_id": .string(Identifiers.uuid())]],
+                               ["ndp_proxy": ["router_id": .string(id), "port_id": "p", "extra": 1]]] {
+                let reply = try await api.neutron(.post, "/ndp_proxies", token: admin, body: body)
+                XCTAssertTrue([400, 404].contains(reply.status), "\(body): \(reply.status) \(reply.text)")
+            }
+            assertNeutronError(try await api.neutron(.put, "/routers/\(id)", token: admin, body: ["router": ["enable_ndp_proxy": "maybe"]]), 400)
+            assertNeutronError(try await api.neutron(.put, "/routers/\(id)", token: admin, body: ["router": ["enable_ndp_proxy": true]]), 409,
+                               type: "RouterGatewayNotValid")
+            let filtered = try await api.neutron(.get, "/routers?enable_ndp_proxy=bogus", token: admin)
+            assertNeutronError(filtered, 400)
+        }
+    }
+
     func testNDPProxiesNeedAnIPv6GatewayInTheInsidesAddressScope() async throws {
         try await onEachEngine { cloud, api in
             let admin = try await api.adminToken(cloud)
