@@ -94,6 +94,38 @@ final class RouterGatewayExtensionTests: XCTestCase {
         }
     }
 
+    func testFloatingIPsKeepTheirGatewayThroughTheGatewayActions() async throws {
+        try await onEachEngine { (cloud: TestCloud, api: API) in
+            let admin = try await api.adminToken(cloud)
+            let alice = try await api.projectUser(admin: admin, name: "alice")
+            let net = try await RoutingFixture.make(api, admin: admin, owner: alice.token)
+            let second = try await api.neutronCreate("networks", "network", ["router:external": true], token: admin)["id"] ?? .null
+            _ = try await api.neutronCreate("subnets", "subnet", ["network_id": second, "ip_version": 4, "cidr": "172.25.0.0/24"], token: admin)
+            let router = try await api.neutronCreate("routers", "router", ["external_gateway_info": ["network_id": .string(net.external)]], token: alice.token)
+            let id = router["id"]?.stringValue ?? ""
+            assertStatus(try await api.neutron(.put, "/routers/\(id)/add_router_interface", token: alice.token, body: ["subnet_id": .string(net.subnet)]), 200)
+            let port = try await api.neutronCreate("ports", "port", ["network_id": .string(net.network)], token: alice.token)
+            _ = try await api.neutronCreate("floatingips", "floatingip", ["floating_network_id": .string(net.external), "port_id": port["id"] ?? .null],
+                                            token: alice.token)
+            assertStatus(try await api.neutron(.put, "/routers/\(id)/add_external_gateways", token: alice.token,
+                                               body: ["router": ["external_gateways": [["network_id": second]]]]), 200)
+
+            // Neither making the second gateway the only one nor removing the first may strand the floating IP.
+            assertNeutronError(try await api.neutron(.put, "/routers/\(id)/update_external_gateways", token: alice.token,
+                                                     body: ["router": ["external_gateways": [["network_id": second]]]]), 409,
+                               type: "RouterExternalGatewayInUseByFloatingIp")
+            assertNeutronError(try await api.neutron(.put, "/routers/\(id)/remove_external_gateways", token: alice.token,
+                                                     body: ["router": ["external_gateways": [["network_id": .string(net.external)]]]]), 409,
+                               type: "RouterExternalGatewayInUseByFloatingIp")
+            let shown = try await api.neutron(.get, "/routers/\(id)", token: alice.token)
+            XCTAssertEqual(shown.json["router"]?["external_gateways"]?.arrayValue?.map { $0["network_id"] }, [.string(net.external), second], shown.text)
+            // The second one goes freely.
+            let removed = try await api.neutron(.put, "/routers/\(id)/remove_external_gateways", token: alice.token,
+                                                body: ["router": ["external_gateways": [["network_id": second]]]])
+            XCTAssertEqual(removed.json["router"]?["external_gateways"]?.arrayValue?.count, 1, removed.text)
+        }
+    }
+
     func testBadBodiesAreNeutronsErrorsNot500s() async throws {
         try await onEachEngine { (cloud: TestCloud, api: API) in
             let admin = try await api.adminToken(cloud)

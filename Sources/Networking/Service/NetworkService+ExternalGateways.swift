@@ -92,7 +92,7 @@ extension NetworkService {
                 try await self.setGatewayAddresses(port, network: request.network, fixedIPs, x)
             }
             let kept = Set(matched.map(\.port)).union(primary.map { [$0] } ?? [])
-            for port in try await self.gatewayPorts(id, x) where !kept.contains(port.id) { try await self.removeExtraGateway(id, port.id, x) }
+            for port in try await self.gatewayPorts(id, x) where !kept.contains(port.id) { try await self.removeGatewayPort(id, port.id, x) }
             for request in unmatched { try await self.addExtraGateway(id, request, x) }
             try await self.touch("network_router", id, x)
         }
@@ -114,7 +114,7 @@ extension NetworkService {
             }
             let (matched, _) = try await self.matchGatewayPorts(id, requests, strict: true, x)
             let primary = try await self.firstGatewayPort(id, x)
-            for (port, _) in matched where port != primary { try await self.removeExtraGateway(id, port, x) }
+            for (port, _) in matched where port != primary { try await self.removeGatewayPort(id, port, x) }
             if let primary, matched.contains(where: { $0.port == primary }) { try await self.changeGateway(id, .clear, x) }
             try await self.touch("network_router", id, x)
         }
@@ -210,8 +210,16 @@ extension NetworkService {
         try await requireAddresses(port, network: request.network, x)
     }
 
-    /// Removes a gateway port other than the first.
-    func removeExtraGateway(_ router: String, _ port: String, _ x: any SQLExecutor) async throws {
+    /// Removes a gateway port other than the first, unless floating IPs through the router
+    /// need its network and no other gateway port of the router is on it (409, as Neutron).
+    func removeGatewayPort(_ router: String, _ port: String, _ x: any SQLExecutor) async throws {
+        guard let network = try await x.first("SELECT network_id FROM network_port WHERE id = ?", .text(port))?.string("network_id") else { return }
+        if try await x.first("SELECT 1 FROM network_floatingip WHERE router_id = ? AND floating_network_id = ?", .text(router), .text(network)) != nil,
+           try await x.first("SELECT 1 FROM network_port WHERE device_id = ? AND device_owner = ? AND network_id = ? AND id <> ?",
+                             .text(router), .text(Self.gatewayOwner), .text(network), .text(port)) == nil {
+            throw Self.conflict("Gateway cannot be updated for router \(router), since a gateway to external network \(network) is required by one or more floating IPs.",
+                                code: "RouterExternalGatewayInUseByFloatingIp")
+        }
         try await removePort(port, x)
     }
 
@@ -232,7 +240,7 @@ extension NetworkService {
     /// Every gateway of the router goes: the further ones, then the first (with its checks).
     func removeAllGateways(_ router: String, _ x: any SQLExecutor) async throws {
         let primary = try await firstGatewayPort(router, x)
-        for port in try await gatewayPorts(router, x) where port.id != primary { try await removeExtraGateway(router, port.id, x) }
+        for port in try await gatewayPorts(router, x) where port.id != primary { try await removeGatewayPort(router, port.id, x) }
         try await changeGateway(router, .clear, x)
     }
 }
