@@ -14,13 +14,14 @@ extension LinuxBridgeDataplane {
 
     /// The host-side ends of the router's veths, which are on the networks' bridges.
     static func bridgeSideDevices(_ router: HostNetworkState.Router) -> [String] {
-        (router.interfaces + (router.gateway.map { [$0.port] } ?? [])).map { DeviceNames.tap(port: $0.id) }
+        (router.interfaces + router.gatewayPorts).map { DeviceNames.tap(port: $0.id) }
     }
 
     /// Postconditions: `qrouter-<id>` exists with `net.ipv4.ip_forward` 1 (in it only); each
-    /// interface's `qr-` and the gateway's `qg-` are up with their port's MAC, MTU and IPv4
-    /// addresses (the gateway also has each floating address as /32), their host ends on the
-    /// networks' bridges, and no other `qr-`/`qg-` is left in the namespace; the static routes
+    /// interface's `qr-` and each gateway's `qg-` are up with their port's MAC, MTU and IPv4
+    /// addresses (the first gateway also has each floating address as /32), their host ends on
+    /// the networks' bridges, and no other `qr-`/`qg-` is left in the namespace; the first
+    /// gateway proxies NDP for exactly the router's `ndpProxies` (see `syncNDPProxies`); the static routes
     /// tagged `proto static` are exactly the default route (via the gateway's next hop) and the
     /// router's routes; `lo` holds 169.254.169.254 for the metadata proxy; the table
     /// `ip nimbus-nat` holds exactly `natRuleset(router)` (absent when that is nil), changed in
@@ -53,6 +54,13 @@ extension LinuxBridgeDataplane {
                                  bridge: DeviceNames.bridge(network: gateway.port.networkID), mac: gateway.port.macAddress, mtu: gateway.port.mtu,
                                  addresses: Self.interfaceAddresses(gateway.port).union(floating), links: &links)
         }
+        for port in router.extraGateways {
+            let name = DeviceNames.routerGateway(port: port.id)
+            inside.insert(name)
+            try await ensureVeth(outside: DeviceNames.tap(port: port.id), inside: name, namespace: namespace, insideLinks: insideLinks,
+                                 bridge: DeviceNames.bridge(network: port.networkID), mac: port.macAddress, mtu: port.mtu,
+                                 addresses: Self.interfaceAddresses(port), links: &links)
+        }
         // Ports the router no longer has: deleting the namespace's end deletes the host's too.
         for link in insideLinks where (link.ifname.hasPrefix("qr-") || link.ifname.hasPrefix("qg-")) && !inside.contains(link.ifname) {
             try await IPRoute.ip(["link", "del", link.ifname], netns: namespace)
@@ -66,6 +74,7 @@ extension LinuxBridgeDataplane {
 
         try await syncRoutes(router, namespace: namespace)
         try await syncNAT(router, namespace: namespace, directory: directory)
+        try await syncNDPProxies(router, namespace: namespace)
     }
 
     /// A port's IPv4 addresses with their subnets' prefix lengths (`10.0.0.1/24`).
@@ -196,6 +205,41 @@ extension LinuxBridgeDataplane {
         try await nft(["-f", "-"], input: "table ip \(Self.natTable)\ndelete table ip \(Self.natTable)\n" + wanted, namespace: namespace)
         _ = try Self.write(wanted, to: rulesetPath)
         _ = try Self.write(try await natListing(namespace: namespace) ?? "", to: listingPath)
+    }
+
+    // MARK: NDP proxies
+
+    /// Makes the proxy neighbour entries on the first gateway's device (`ip -6 neigh … proxy`)
+    /// exactly the router's NDP proxies, and turns `proxy_ndp` on for that device (in the
+    /// router's namespace only) while it has any, as Neutron's L3 agent does.
+    func syncNDPProxies(_ router: HostNetworkState.Router, namespace: String) async throws {
+        guard let gateway = router.gateway else { return }
+        let device = DeviceNames.routerGateway(port: gateway.port.id)
+        let wanted = Set(router.ndpProxies.compactMap { IPAddress($0) }.filter { $0.version == 6 }.map(\.description))
+        let setting = "net.ipv6.conf.\(device).proxy_ndp"
+        let enabled = try await HostProcess.check("ip", ["netns", "exec", namespace, "sysctl", "-n", setting])
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+        if !wanted.isEmpty && !enabled {
+            try await HostProcess.check("ip", ["netns", "exec", namespace, "sysctl", "-q", "-w", "\(setting)=1"])
+        }
+        let current = try await ndpProxyEntries(device: device, namespace: namespace)
+        for address in wanted.subtracting(current).sorted() {
+            try await IPRoute.ip(["-6", "neigh", "add", "proxy", address, "dev", device], netns: namespace)
+        }
+        for address in current.subtracting(wanted).sorted() {
+            try await IPRoute.ip(["-6", "neigh", "del", "proxy", address, "dev", device], netns: namespace)
+        }
+        if wanted.isEmpty && enabled {
+            try await HostProcess.check("ip", ["netns", "exec", namespace, "sysctl", "-q", "-w", "\(setting)=0"])
+        }
+    }
+
+    /// The addresses `device` answers neighbour solicitations for (`ip -6 neigh show proxy`).
+    func ndpProxyEntries(device: String, namespace: String) async throws -> Set<String> {
+        let text = try await IPRoute.ip(["-6", "neigh", "show", "proxy", "dev", device], netns: namespace)
+        return Set(text.split(separator: "\n").compactMap { line in
+            line.split(separator: " ").first.flatMap { IPAddress(String($0)) }?.description
+        })
     }
 
     /// The kernel's listing of the router's NAT table, or nil when it has none.

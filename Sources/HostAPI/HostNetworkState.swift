@@ -255,11 +255,19 @@ extension HostNetworkState {
     }
 
     /// A router scheduled to this host (Neutron's legacy, centralised router): its interfaces,
-    /// its gateway, SNAT, static routes and floating IPs. IPv4 only.
+    /// its gateways, SNAT, static routes, floating IPs and NDP proxies. IPv4 routing only.
     public struct Router: Sendable, Equatable, Codable {
         public var id: String
         public var interfaces: [RouterPort]
+        /// The first gateway (Neutron's `external_gateway_info`): the default route, SNAT,
+        /// floating IPs and NDP proxies go through it.
         public var gateway: RouterGateway?
+        /// Further gateway ports (`external-gateway-multihoming`), plugged with their
+        /// addresses; no route or NAT uses them.
+        public var extraGateways: [RouterPort]
+        /// IPv6 addresses of ports behind the router that its gateway answers neighbour
+        /// solicitations for (Neutron's NDP proxies).
+        public var ndpProxies: [String]
         /// Traffic leaving through the gateway takes the gateway's address (Neutron's `enable_snat`).
         public var enableSNAT: Bool
         /// Neutron's `routes`: destination CIDR → next hop on one of the router's subnets.
@@ -269,14 +277,33 @@ extension HostNetworkState {
         /// instance among them by its source address.
         public var metadataClients: [MetadataClient]
 
-        public init(id: String, interfaces: [RouterPort] = [], gateway: RouterGateway? = nil, enableSNAT: Bool = true, routes: [HostRoute] = [],
-                    floatingIPs: [FloatingIP] = [], metadataClients: [MetadataClient] = []) {
+        public init(id: String, interfaces: [RouterPort] = [], gateway: RouterGateway? = nil, extraGateways: [RouterPort] = [], enableSNAT: Bool = true,
+                    routes: [HostRoute] = [], floatingIPs: [FloatingIP] = [], metadataClients: [MetadataClient] = [], ndpProxies: [String] = []) {
             (self.id, self.interfaces, self.gateway, self.enableSNAT, self.routes, self.floatingIPs) = (id, interfaces, gateway, enableSNAT, routes, floatingIPs)
-            self.metadataClients = metadataClients
+            (self.extraGateways, self.metadataClients, self.ndpProxies) = (extraGateways, metadataClients, ndpProxies)
         }
 
-        /// The networks the router has a port on: its interfaces' and its gateway's.
-        public var networkIDs: [String] { interfaces.map(\.networkID) + (gateway.map { [$0.port.networkID] } ?? []) }
+        enum CodingKeys: String, CodingKey {
+            case id, interfaces, gateway, extraGateways, enableSNAT, routes, floatingIPs, metadataClients, ndpProxies
+        }
+
+        /// A state from a controller that predates multihoming and NDP proxies has neither.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(id: try c.decode(String.self, forKey: .id), interfaces: try c.decode([RouterPort].self, forKey: .interfaces),
+                      gateway: try c.decodeIfPresent(RouterGateway.self, forKey: .gateway),
+                      extraGateways: try c.decodeIfPresent([RouterPort].self, forKey: .extraGateways) ?? [],
+                      enableSNAT: try c.decode(Bool.self, forKey: .enableSNAT), routes: try c.decode([HostRoute].self, forKey: .routes),
+                      floatingIPs: try c.decode([FloatingIP].self, forKey: .floatingIPs),
+                      metadataClients: try c.decode([MetadataClient].self, forKey: .metadataClients),
+                      ndpProxies: try c.decodeIfPresent([String].self, forKey: .ndpProxies) ?? [])
+        }
+
+        /// The gateway ports: the first gateway's, then the extra ones.
+        public var gatewayPorts: [RouterPort] { (gateway.map { [$0.port] } ?? []) + extraGateways }
+
+        /// The networks the router has a port on: its interfaces' and its gateways'.
+        public var networkIDs: [String] { interfaces.map(\.networkID) + gatewayPorts.map(\.networkID) }
     }
 }
 

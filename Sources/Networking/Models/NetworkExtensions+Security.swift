@@ -6,6 +6,8 @@ extension NetworkExtensions {
                          description: "Security groups may be stateless (no connection tracking)."),
         NetworkExtension(alias: "security-groups-default-rules", name: "Default rules for security groups",
                          description: "The rules new security groups start with, under /v2.0/default-security-group-rules."),
+        NetworkExtension(alias: "security-groups-default-statefulness", name: "Default statefulness of security groups",
+                         description: "The stateful value a new security group takes when its create names none, per project or system-wide."),
         NetworkExtension(alias: "security-groups-remote-address-group", name: "Remote address group id field for security group rules",
                          description: "A security group rule's remote side as an address group (remote_address_group_id)."),
         NetworkExtension(alias: "agent", name: "agent", description: "The agent management extension."),

@@ -8,6 +8,8 @@ extension NetworkPolicy {
             "create_router": "", "get_router": owner, "update_router": owner, "delete_router": owner,
             "add_router_interface": owner, "remove_router_interface": owner,
             "add_extraroutes": owner, "remove_extraroutes": owner,
+            "add_external_gateways": owner, "update_external_gateways": owner, "remove_external_gateways": owner,
+            "create_ndp_proxy": owner, "get_ndp_proxy": owner, "update_ndp_proxy": owner, "delete_ndp_proxy": owner,
             "create_router:distributed": admin, "get_router:distributed": admin, "update_router:distributed": admin,
             "create_router:ha": admin, "get_router:ha": admin, "update_router:ha": admin,
 

@@ -71,6 +71,8 @@ extension NetworkRoutes {
             return Response(status: .noContent)
         }
 
+        registerDefaultStatefulness(api)
+
         api.get("/agents") { request, context in
             try NeutronListing(collection: "agents", request: request).response(try await service.agents(caller: try context.requireAuth()))
         }

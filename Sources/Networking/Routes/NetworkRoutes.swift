@@ -59,6 +59,7 @@ public struct NetworkRoutes: Sendable {
         registerSegments(api)
         registerSecurity(api)
         registerRouting(api)
+        registerRouterGateways(api)
         registerRBAC(api)
         registerOperations(api)
         registerAddressScopes(api)

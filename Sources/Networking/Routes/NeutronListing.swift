@@ -120,13 +120,15 @@ public struct NeutronListing: Sendable {
     /// Attributes Neutron declares boolean or integer (converted with `convert_to_boolean` and
     /// `convert_to_int`), so that a bad value is refused even when no item shows the attribute.
     static let booleanAttributes: Set<String> = ["admin_state_up", "shared", "router:external", "port_security_enabled", "enable_dhcp",
-                                                 "is_default", "stateful", "vlan_transparent", "ha", "distributed", "alive"]
+                                                 "is_default", "stateful", "vlan_transparent", "ha", "distributed", "alive",
+                                                 "enable_ndp_proxy"]
     static let integerAttributes: Set<String> = ["mtu", "ip_version", "revision_number", "provider:segmentation_id", "default_prefixlen",
                                                  "min_prefixlen", "max_prefixlen", "port_range_min", "port_range_max", "segmentation_id"]
 
     /// Attributes holding lists of objects, even when a list is empty.
     static let objectListAttributes: Set<String> = ["fixed_ips", "allowed_address_pairs", "extra_dhcp_opts", "dns_assignment", "host_routes",
-                                                    "allocation_pools", "routes", "external_fixed_ips", "segments"]
+                                                    "allocation_pools", "routes", "external_fixed_ips", "segments",
+                                                    "external_gateways"]
 
     /// Refuses filter values the attribute's type cannot take: booleans are `true`, `false`,
     /// `1` or `0` in any case, integers decimal.

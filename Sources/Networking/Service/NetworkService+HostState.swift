@@ -187,7 +187,8 @@ extension NetworkService {
     }
 
     /// The routers scheduled to `host` that are up and have a port, with their ports' IPv4
-    /// addresses, static routes and associated floating IPs. A router that is down is not
+    /// addresses (the first gateway apart from the others), static routes, associated floating
+    /// IPs and, when `enable_ndp_proxy` is on, the NDP proxies' addresses. A router that is down is not
     /// wired anywhere (Neutron's L3 agent removes it).
     func hostRouters(host: String) async throws -> [HostNetworkState.Router] {
         let routerOwners: [SQLValue] = [.text(Self.interfaceOwner), .text(Self.gatewayOwner)]
@@ -210,18 +211,24 @@ extension NetworkService {
                     id: port.string("id"), networkID: port.string("network_id"), macAddress: port.string("mac_address"),
                     addresses: addresses.map { .init(subnetID: $0.string("subnet_id"), address: $0.string("ip_address"), cidr: $0.string("cidr")) },
                     mtu: Int(port.int("mtu")))
-                if port.string("device_owner") == Self.gatewayOwner {
+                if port.string("device_owner") == Self.gatewayOwner, port.string("id") == row.optionalString("gateway_port_id") {
                     // The default route goes to the gateway IP of the first address's subnet.
                     router.gateway = .init(port: rendered, nexthop: addresses.first?.optionalString("gateway_ip"))
+                } else if port.string("device_owner") == Self.gatewayOwner {
+                    router.extraGateways.append(rendered)
                 } else {
                     router.interfaces.append(rendered)
                 }
             }
-            guard !router.interfaces.isEmpty || router.gateway != nil else { continue }
+            guard !router.interfaces.isEmpty || !router.gatewayPorts.isEmpty else { continue }
             router.routes = (Self.decode(row, "routes").arrayValue ?? []).compactMap { route in
                 guard let destination = route["destination"]?.stringValue, IPNetwork(destination)?.version == 4,
                       let nexthop = route["nexthop"]?.stringValue else { return nil }
                 return .init(destination: destination, nexthop: nexthop)
+            }
+            if router.gateway != nil && row.bool("enable_ndp_proxy") {
+                router.ndpProxies = try await db.query("SELECT ip_address FROM network_ndp_proxy WHERE router_id = ? ORDER BY ip_address", .text(id))
+                    .map { $0.string("ip_address") }
             }
             if router.gateway != nil {
                 router.floatingIPs = try await db.query("""

@@ -144,7 +144,7 @@ extension NetworkService {
             if let security = try input.bool("port_security_enabled") { sets.append(("port_security_enabled", .bool(security))) }
             if input.has("availability_zone_hints") { sets.append(("availability_zone_hints", Self.encode(.array(try self.availabilityZoneHints(input).map { .string($0) })))) }
             if let external = try input.bool("router:external") {
-                if !external, try await x.first("SELECT 1 FROM network_router WHERE gateway_network_id = ?", .text(id)) != nil {
+                if !external, try await x.first("SELECT 1 FROM network_port WHERE network_id = ? AND device_owner = ?", .text(id), .text(Self.gatewayOwner)) != nil {
                     throw Self.conflict("External network \(id) cannot be updated to be made non-external, since it has existing gateway ports.",
                                         code: "ExternalNetworkInUse")
                 }

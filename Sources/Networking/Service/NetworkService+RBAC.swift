@@ -246,7 +246,8 @@ extension NetworkService {
             users = try await x.query("SELECT DISTINCT project_id FROM network_port WHERE network_id = ?", .text(network))
         } else {
             users = try await x.query("""
-                SELECT project_id FROM network_router WHERE gateway_network_id = ?
+                SELECT r.project_id FROM network_router r JOIN network_port p ON p.device_id = r.id
+                WHERE p.network_id = ? AND p.device_owner = 'network:router_gateway'
                 UNION SELECT project_id FROM network_floatingip WHERE floating_network_id = ?
                 """, .text(network), .text(network))
         }

@@ -25,6 +25,7 @@ struct RouterRoute: Hashable, Sendable {
 extension NetworkService {
     static let routerAttributes: Set<String> = [
         "name", "description", "admin_state_up", "external_gateway_info", "routes", "distributed", "ha", "tags", "project_id", "tenant_id",
+        "enable_ndp_proxy",
     ]
     static let gatewayOwner = "network:router_gateway"
     static let interfaceOwner = "network:router_interface"
@@ -36,22 +37,36 @@ extension NetworkService {
         let tags = try await tags(rows.map { $0.string("id") }, x)
         let qos = try await qosBindings(.router, rows.map { $0.string("id") }, x)
         let filter = clause.isEmpty ? "" : "AND p.device_id IN (SELECT id FROM network_router \(clause))"
+        // Each router's gateway ports in the order they were made, with their addresses.
+        var gatewayPorts: [String: [(id: String, network: String)]] = [:]
         var gatewayIPs: [String: [JSON]] = [:]
         for row in try await x.query("""
-            SELECT p.device_id, a.subnet_id, a.ip_address FROM network_port p JOIN network_ip_allocation a ON a.port_id = p.id
-            WHERE p.device_owner = '\(Self.gatewayOwner)' \(filter)
+            SELECT p.id, p.device_id, p.network_id, a.subnet_id, a.ip_address FROM network_port p LEFT JOIN network_ip_allocation a ON a.port_id = p.id
+            WHERE p.device_owner = '\(Self.gatewayOwner)' \(filter) ORDER BY p.created_at, p.id
             """, binds) {
-            gatewayIPs[row.string("device_id"), default: []].append(["subnet_id": .string(row.string("subnet_id")), "ip_address": .string(row.string("ip_address"))])
+            let port = row.string("id"), router = row.string("device_id")
+            if gatewayPorts[router]?.contains(where: { $0.id == port }) != true { gatewayPorts[router, default: []].append((port, row.string("network_id"))) }
+            if let subnet = row.optionalString("subnet_id") {
+                gatewayIPs[port, default: []].append(["subnet_id": .string(subnet), "ip_address": .string(row.string("ip_address"))])
+            }
         }
         return rows.map { row in
             let id = row.string("id"), project = row.string("project_id")
             var json = Self.standard(row, tags: tags[id] ?? [])
             json["status"] = "ACTIVE"
             json["admin_state_up"] = .bool(row.bool("admin_state_up"))
+            let primary = row.optionalString("gateway_port_id")
             json["external_gateway_info"] = row.optionalString("gateway_network_id").map { network in
-                ["network_id": .string(network), "enable_snat": .bool(row.bool("enable_snat")), "external_fixed_ips": .array(gatewayIPs[id] ?? []),
-                 "qos_policy_id": .optional(qos[id])]
+                ["network_id": .string(network), "enable_snat": .bool(row.bool("enable_snat")),
+                 "external_fixed_ips": .array(primary.flatMap { gatewayIPs[$0] } ?? []), "qos_policy_id": .optional(qos[id])]
             } ?? .null
+            // Neutron's `external_gateways`: the first gateway first, then the others as made.
+            let ports = gatewayPorts[id] ?? []
+            json["external_gateways"] = .array((ports.filter { $0.id == primary } + ports.filter { $0.id != primary }).map { port in
+                ["network_id": .string(port.network), "external_fixed_ips": .array(gatewayIPs[port.id] ?? [])]
+            })
+            // Without a gateway there is nothing to proxy for, whatever was asked.
+            json["enable_ndp_proxy"] = .bool(primary != nil && row.bool("enable_ndp_proxy"))
             json["routes"] = Self.decode(row, "routes")
             json["distributed"] = .bool(row.bool("distributed"))
             json["ha"] = .bool(row.bool("ha"))
@@ -90,6 +105,7 @@ extension NetworkService {
                       .bool(try input.bool("admin_state_up") ?? true), .bool(try input.bool("distributed") ?? false),
                       .bool(try input.bool("ha") ?? false), now, now])
             try await self.changeGateway(id, gateway, x)
+            try await self.setNDPProxyState(id, try input.bool("enable_ndp_proxy"), x)
             try await self.bindRouterGatewayQoSPolicy(id, input, caller: caller, x)
             if !routes.isEmpty { try await self.setRoutes(id, routes, x) }
             try await self.setTags(id, tags, x)
@@ -117,6 +133,7 @@ extension NetworkService {
             // The gateway first, as new routes may go through it; a changed gateway has the
             // routes checked again, so none is left with a next hop the router cannot reach.
             try await self.changeGateway(id, gateway, x)
+            try await self.setNDPProxyState(id, try input.bool("enable_ndp_proxy"), x)
             try await self.bindRouterGatewayQoSPolicy(id, input, caller: caller, x)
             let gatewayChanged = if case .keep = gateway { false } else { true }
             if let routes {
@@ -140,9 +157,9 @@ extension NetworkService {
         }
     }
 
-    /// Deletes the router with its gateway port and tags; its interfaces must be gone.
+    /// Deletes the router with its gateway ports and tags; its interfaces must be gone.
     func removeRouter(_ id: String, _ x: any SQLExecutor) async throws {
-        try await changeGateway(id, .clear, x)
+        try await removeAllGateways(id, x)
         try await x.execute("DELETE FROM network_tag WHERE resource_id = ?", .text(id))
         try await x.execute("DELETE FROM network_router WHERE id = ?", .text(id))
     }
@@ -166,14 +183,18 @@ extension NetworkService {
         if fixedIPs != nil { try authorize("\(action):external_gateway_info:external_fixed_ips", caller, target: target) }
     }
 
-    /// Gives the router the gateway `change` asks for. On the network it already has, only SNAT
-    /// and the addresses change; a new network replaces the gateway port. Floating IPs that
-    /// reach the outside through this router keep its gateway from going or moving (409).
+    /// Gives the router the first gateway `change` asks for. On the network it already has,
+    /// only SNAT and the addresses change; a new network replaces the gateway port. Floating
+    /// IPs or NDP proxies that reach the outside through this gateway keep it from going or
+    /// moving (409). With the first gateway gone, the router's next gateway port (multihoming)
+    /// becomes the first.
     func changeGateway(_ id: String, _ change: GatewayChange, _ x: any SQLExecutor) async throws {
         if case .keep = change { return }
-        guard let row = try await x.first("SELECT gateway_network_id FROM network_router WHERE id = ?", .text(id)) else { throw Self.notFound("router", id) }
+        guard let row = try await x.first("SELECT gateway_network_id, gateway_port_id FROM network_router WHERE id = ?", .text(id)) else {
+            throw Self.notFound("router", id)
+        }
         let current = row.optionalString("gateway_network_id")
-        let gatewayPort = try await x.first("SELECT id FROM network_port WHERE device_id = ? AND device_owner = ?", .text(id), .text(Self.gatewayOwner))?.string("id")
+        let gatewayPort = row.optionalString("gateway_port_id")
         if case let .set(network, snat, fixedIPs) = change, network == current, let gatewayPort {
             if let snat { try await x.execute("UPDATE network_router SET enable_snat = ? WHERE id = ?", .bool(snat), .text(id)) }
             if let fixedIPs {
@@ -189,10 +210,19 @@ extension NetworkService {
                 throw Self.conflict("Gateway cannot be updated for router \(id), since a gateway to external network \(current) is required by one or more floating IPs.",
                                     code: "RouterExternalGatewayInUseByFloatingIp")
             }
+            if try await x.first("SELECT 1 FROM network_ndp_proxy WHERE router_id = ?", .text(id)) != nil {
+                throw Self.conflict("Unable to unset external gateway of router \(id), There are one or more ndp proxies still in use on the router.",
+                                    code: "RouterGatewayInUseByNDPProxy")
+            }
+            // The gateway's NDP proxy switch goes with it, as Neutron deletes its state.
+            try await x.execute("UPDATE network_router SET gateway_network_id = NULL, gateway_port_id = NULL, enable_snat = 1, enable_ndp_proxy = 0 WHERE id = ?",
+                                .text(id))
             if let gatewayPort { try await removePort(gatewayPort, x) }
-            try await x.execute("UPDATE network_router SET gateway_network_id = NULL, enable_snat = 1 WHERE id = ?", .text(id))
         }
-        guard case let .set(network, snat, fixedIPs) = change else { return }
+        guard case let .set(network, snat, fixedIPs) = change else {
+            try await promoteGatewayPort(id, x)
+            return
+        }
         guard let external = try await x.first("SELECT external FROM network_network WHERE id = ?", .text(network)) else {
             throw Self.notFound("network", network)
         }
@@ -202,7 +232,8 @@ extension NetworkService {
         // Gateway ports belong to no project, as in Neutron: they are the external network's.
         let port = try await insertServicePort(project: "", network: network, device: id, owner: Self.gatewayOwner, fixedIPs: fixedIPs, x)
         try await requireAddresses(port, network: network, x)
-        try await x.execute("UPDATE network_router SET gateway_network_id = ?, enable_snat = ? WHERE id = ?", .text(network), .bool(snat ?? true), .text(id))
+        try await x.execute("UPDATE network_router SET gateway_network_id = ?, gateway_port_id = ?, enable_snat = ? WHERE id = ?",
+                            .text(network), .text(port), .bool(snat ?? true), .text(id))
     }
 
     /// A gateway needs an address on its external network: 400 when the network has no subnet.
@@ -342,6 +373,13 @@ extension NetworkService {
             """, .text(id), .text(subnet)) != nil {
             throw Self.conflict("Router interface for subnet \(subnet) on router \(id) cannot be deleted, as it is required by one or more floating IPs.",
                                 code: "RouterInterfaceInUseByFloatingIP")
+        }
+        if try await x.first("""
+            SELECT 1 FROM network_ndp_proxy n JOIN network_ip_allocation a ON a.port_id = n.port_id AND a.ip_address = n.ip_address
+            WHERE n.router_id = ? AND a.subnet_id = ?
+            """, .text(id), .text(subnet)) != nil {
+            throw Self.conflict("Unable to remove subnet \(subnet) from router \(id), There are one or more ndp proxies still in use on the subnet.",
+                                code: "RouterInterfaceInUseByNDPProxy")
         }
         guard let cidr = try await x.first("SELECT cidr FROM network_subnet WHERE id = ?", .text(subnet)).flatMap({ IPNetwork($0.string("cidr")) }) else { return }
         if try await currentRoutes(id, x).contains(where: { cidr.contains($0.nexthop) }) {

@@ -49,11 +49,12 @@ extension NetworkService {
         let name = try input.optionalString("name") ?? ""
         try Self.rejectDefaultName(name)
         let description = try input.optionalString("description") ?? ""
-        let stateful = try input.bool("stateful") ?? true
+        let asked = try input.bool("stateful")
         let id = try await db.transaction { x -> String in
             // The default group exists first, so it counts against the quota like Neutron's.
             _ = try await self.ensureDefaultSecurityGroup(project: project, x)
             try await self.enforceQuota("security_group", project: project, x)
+            let stateful = if let asked { asked } else { try await self.defaultStateful(project: project, x) }
             return try await self.insertGroup(project: project, name: name, description: description, stateful: stateful, isDefault: false, x)
         }
         return try await shownGroup(id, caller)
