@@ -7,7 +7,7 @@ extension NetworkRoutes {
         let service = self.service
         let path = "security-groups-default-statefulness", key = "security_group_default_statefulness"
         api.get("/\(path)") { request, context in
-            try NeutronListing(collection: "security_groups_default_statefulness", path: path, request: request)
+            try NeutronListing(collection: "security_groups_default_statefulness", request: request)
                 .response(try await service.listSecurityGroupDefaultStatefulness(caller: try context.requireAuth()))
         }
         api.post("/\(path)") { request, context in
