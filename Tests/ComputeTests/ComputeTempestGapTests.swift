@@ -41,6 +41,31 @@ final class ComputeTempestGapTests: XCTestCase {
         }
     }
 
+    /// Before 2.75 the server a rebuild or an update answers with shows its addresses without
+    /// the OS-EXT-IPS extensions (Nova's `extend_address=False`); from 2.75 as GET shows them.
+    func testRebuildAndUpdateShowPlainAddressesBefore275() async throws {
+        try await onEachEngine(settings: Compute.fakeHosts(1)) { cloud, api in
+            let admin = try await api.adminToken(cloud)
+            let (image, flavor) = try await Compute.bootables(api, admin: admin)
+            let network = try await api.call(.post, "/networking/v2.0/networks", token: admin, body: ["network": ["name": "plain"]])
+            let networkID = try XCTUnwrap(network.json["network"]?["id"]?.stringValue, network.text)
+            _ = try await api.call(.post, "/networking/v2.0/subnets", token: admin,
+                                   body: ["subnet": ["network_id": .string(networkID), "cidr": "10.31.0.0/24", "ip_version": 4]])
+            let booted = try await Compute.boot(api, token: admin, image: image, flavor: flavor, extra: ["networks": [["uuid": .string(networkID)]]])
+            let id = try XCTUnwrap(booted.json["server"]?["id"]?.stringValue, booted.text)
+            _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let old = try await Compute.action(api, id, token: admin, ["rebuild": ["imageRef": .string(image)]], version: "2.1")
+            XCTAssertEqual(old.status, 202, old.text)
+            let entry = try XCTUnwrap(old.json["server"]?["addresses"]?["plain"]?.arrayValue?.first, old.text)
+            XCTAssertEqual(Set(entry.objectValue?.keys.map { $0 } ?? []), ["version", "addr"], old.text)
+            _ = try await Compute.waitFor(api, id, token: admin, status: "ACTIVE")
+            let renamed = try await Compute.call(api, .put, "/servers/\(id)", token: admin, body: ["server": ["name": "again"]], version: "2.74")
+            XCTAssertEqual(renamed.json["server"]?["addresses"]?["plain"]?.arrayValue?.first?["OS-EXT-IPS:type"], nil, renamed.text)
+            let full = try await Compute.call(api, .put, "/servers/\(id)", token: admin, body: ["server": ["name": "full"]], version: "2.75")
+            XCTAssertEqual(full.json["server"]?["addresses"]?["plain"]?.arrayValue?.first?["OS-EXT-IPS:type"], "fixed", full.text)
+        }
+    }
+
     func testCreateImageMetadataWinsAndASecondSnapshotWaitsForTheFirst() async throws {
         try await onEachEngine(settings: Compute.fakeHosts(1, extra: ["fake_hosts": ["snapshot_seconds": "2"]])) { cloud, api in
             let admin = try await api.adminToken(cloud)
