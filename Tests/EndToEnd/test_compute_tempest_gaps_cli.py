@@ -57,8 +57,9 @@ def test_snapshot_properties_win_and_a_second_snapshot_waits(cloud: Nimbus, tmp_
 
 def test_a_rules_remote_prefix_is_kept_as_given(cloud: Nimbus):
     group = cloud.osc("security", "group", "create", unique("sg"))["id"]
-    rule = cloud.osc("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "--remote-ip", "10.2.3.4/24", group)
+    rule = cloud.osc("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "--remote-ip", "10.2.3.4/24", group,
+                     fmt="json")  # conftest sees only the first three words for the verb
     assert rule["remote_ip_prefix"] == "10.2.3.4/24", rule
     same_network = cloud.osc("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "--remote-ip", "10.2.3.99/24",
-                             group, expect_fail=True)
+                             group, fmt="json", expect_fail=True)
     assert "already exists" in same_network.stderr, same_network.stderr
