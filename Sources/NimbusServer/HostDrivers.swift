@@ -108,6 +108,9 @@ enum HostDrivers {
         let migration = try config.int("fake_hosts", "live_migration_seconds")
         guard migration >= 0 else { throw StartupError("[fake_hosts] live_migration_seconds must be 0 or more") }
         if migration > 0 { driver.slowDown("migrate", by: .seconds(migration)) }
+        let snapshot = try config.int("fake_hosts", "snapshot_seconds")
+        guard snapshot >= 0 else { throw StartupError("[fake_hosts] snapshot_seconds must be 0 or more") }
+        if snapshot > 0 { driver.slowDown("snapshot", by: .seconds(snapshot)) }
         return driver
     }
 

@@ -85,7 +85,8 @@ final class SecurityGroupTests: XCTestCase {
                                             body: rule(["protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "10.1.2.3/8"]))
             XCTAssertEqual(ssh.status, 201, ssh.text)
             let sshID = try XCTUnwrap(ssh.json["security_group_rule"]?["id"]?.stringValue)
-            XCTAssertEqual(ssh.json["security_group_rule"]?["remote_ip_prefix"], "10.0.0.0/8")
+            XCTAssertEqual(ssh.json["security_group_rule"]?["remote_ip_prefix"], "10.1.2.3/8")
+            XCTAssertEqual(ssh.json["security_group_rule"]?["normalized_cidr"], "10.0.0.0/8")
             XCTAssertEqual(ssh.json["security_group_rule"]?["port_range_min"], 22)
             XCTAssertEqual(ssh.json["security_group_rule"]?["remote_address_group_id"], .null)
 

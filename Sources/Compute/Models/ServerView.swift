@@ -36,6 +36,14 @@ struct ServerView {
         if !at(2, 75) {
             out = out.filter { Self.restrictedFields.contains($0.key) }
             if rebuild && at(2, 54) { out["key_name"] = .optional(i.keyName) }
+            // Before 2.75 Nova shows these addresses without their OS-EXT-IPS extensions.
+            if let addresses = out["addresses"]?.objectValue {
+                out["addresses"] = .object(addresses.mapValues { entries in
+                    .array((entries.arrayValue ?? []).map { entry in
+                        .object((entry.objectValue ?? [:]).filter { !$0.key.hasPrefix("OS-EXT-IPS") })
+                    })
+                })
+            }
         }
         if rebuild {
             out["OS-EXT-SRV-ATTR:user_data"] = nil

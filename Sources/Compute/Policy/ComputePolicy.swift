@@ -54,6 +54,9 @@ public enum ComputePolicy {
                      "os-security-groups:get", "os-security-groups:show"] { rules["os_compute_api:\(rule)"] = reader }
         for rule in ["servers:migrations:force_complete", "servers:migrations:delete"] { rules["os_compute_api:\(rule)"] = manager }
         rules["os_compute_api:os-floating-ip-pools"] = anyone
+        for rule in ["create", "delete", "add", "remove"] { rules["os_compute_api:os-floating-ips:\(rule)"] = member }
+        for rule in ["list", "show"] { rules["os_compute_api:os-floating-ips:\(rule)"] = reader }
+        rules["os_compute_api:os-admin-actions:inject_network_info"] = admin
         rules["compute:server:topology:index"] = reader
         rules["compute:server:topology:host:index"] = admin
         rules["compute:aggregates:images"] = admin

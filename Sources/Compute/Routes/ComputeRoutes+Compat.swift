@@ -42,6 +42,7 @@ extension ComputeRoutes {
             return Response(status: .accepted)
         }
         registerNetworkProxies(api)
+        registerFloatingIPProxies(api)
     }
 
     /// The proxies, 404 from 2.36 as in Nova.

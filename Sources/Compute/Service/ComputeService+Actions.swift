@@ -182,6 +182,11 @@ extension ComputeService {
             try check(try await visibleInstance(uuid, caller: caller), ActionRule(label: name, policy: policy, vmStates: [.softDeleted]), caller: caller)
         case "addSecurityGroup", "removeSecurityGroup":
             try await changeSecurityGroup(uuid, value, adding: name == "addSecurityGroup", caller: caller)
+        case "addFloatingIp", "removeFloatingIp":
+            guard version < Microversion(2, 44) else { throw APIError.notFound("The resource could not be found.") }
+            if name == "addFloatingIp" { try await addFloatingIP(uuid, value, caller: caller) } else { try await removeFloatingIP(uuid, value, caller: caller) }
+        case "injectNetworkInfo":
+            try await injectNetworkInfo(uuid, caller: caller)
         case "createImage":
             return try await createImage(uuid, value, version: version, caller: caller, requestID: requestID)
         case "createBackup":
@@ -199,7 +204,8 @@ extension ComputeService {
             guard let ref = value["flavorRef"].flatMap({ $0.stringValue ?? $0.intValue.map(String.init) }) else {
                 throw APIError.badRequest("Invalid input for field/attribute resize. 'flavorRef' is a required property")
             }
-            try await move(uuid, kind: .resize(flavorID: String(ref.split(separator: "/").last ?? "")), caller: caller, requestID: requestID)
+            try await move(uuid, kind: .resize(flavorID: String(ref.split(separator: "/").last ?? "")), caller: caller, requestID: requestID,
+                           diskConfig: try Self.diskConfig(value))
         case "migrate":
             let host = value["host"]?.stringValue
             if host != nil { try authorize("os_compute_api:os-migrate-server:migrate:host", caller) }
@@ -285,11 +291,9 @@ extension ComputeService {
         let rule = ActionRule(label: "createImage", policy: "os_compute_api:servers:create_image", lockChecked: false,
                               vmStates: [.active, .stopped, .paused, .suspended])
         try check(instance, rule, caller: caller)
-        var properties = try Self.metadata(value["metadata"], field: "metadata")
-        properties["image_type"] = "snapshot"
-        properties["instance_uuid"] = uuid
-        properties["user_id"] = caller.userID
-        properties["base_image_ref"] = instance.imageRef
+        // The metadata given has the last word, over what Nova sets itself (image_type…).
+        var properties = ["image_type": "snapshot", "instance_uuid": uuid, "user_id": caller.userID, "base_image_ref": instance.imageRef]
+        properties.merge(try Self.metadata(value["metadata"], field: "metadata")) { _, given in given }
         let imageID = try await snapshotImage(name: name, properties: properties, caller: caller) { imageID in
             try await self.simple(uuid, rule, caller: caller, requestID: requestID, action: "createImage", kind: .snapshot, task: .imageSnapshot,
                                   endState: nil, payload: ["image_id": .string(imageID)])
@@ -414,6 +418,7 @@ extension ComputeService {
             userData = raw
         }
         let adminPass = value["adminPass"]?.stringValue ?? Identifiers.password(length: 12)
+        let diskConfig = try Self.diskConfig(value)
         let (newKey, newUserData) = (keyChange, userData)
         let rule = ActionRule(label: "rebuild", policy: "os_compute_api:servers:rebuild", vmStates: [.active, .stopped, .error])
         let (instance, _) = try await transition(uuid, rule, caller: caller, requestID: requestID, action: "rebuild",
@@ -428,6 +433,7 @@ extension ComputeService {
                 instance.extra["key_data"] = .optional(newKey.data)
             }
             if let newUserData { instance.extra["user_data"] = newUserData.isNull ? nil : newUserData }
+            if let diskConfig { instance.extra["diskConfig"] = .string(diskConfig) }
             if case .object(var spec) = instance.extra["request_spec"] ?? [:] {
                 spec["image_properties"] = .object(image.properties.mapValues { JSON.string($0) })
                 spec["image_disk_format"] = .optional(image.diskFormat)

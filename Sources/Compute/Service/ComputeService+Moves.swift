@@ -14,7 +14,7 @@ extension ComputeService {
         var isLive: Bool { if case .liveMigrate = self { true } else { false } }
     }
 
-    func move(_ uuid: String, kind: MoveKind, caller: AuthContext, requestID: String) async throws {
+    func move(_ uuid: String, kind: MoveKind, caller: AuthContext, requestID: String, diskConfig: String? = nil) async throws {
         let instance = try await visibleInstance(uuid, caller: caller)
         let rule: ActionRule
         let action: String
@@ -58,6 +58,7 @@ extension ComputeService {
                 try await self.reserveDelta(from: instance.flavor, to: newFlavor, project: instance.projectID, limits: limits, x)
                 instance.newFlavor = newFlavor
             }
+            if let diskConfig { instance.extra["diskConfig"] = .string(diskConfig) }
             let live = kind.isLive
             instance.taskState = live ? .migrating : .resizePrep
             instance.extra["migration"] = .string(migration)

@@ -121,7 +121,8 @@ extension ComputeService {
         var groups: [(id: String, name: String)] = []
         if let network = conductor.network {
             nics = try await network.resolve(networkRequest, caller: caller)
-            if !groupNames.isEmpty && !nics.isEmpty { groups = try await network.securityGroups(groupNames, caller: caller) }
+            // Checked even for a server that gets no port, as Nova's API checks them first.
+            if !groupNames.isEmpty { groups = try await network.securityGroups(groupNames, caller: caller) }
         } else if case .list(let list) = networkRequest, let first = list.first {
             throw APIError.badRequest("Network \(first.networkID ?? first.portID ?? "") could not be found.")
         }
@@ -206,7 +207,7 @@ extension ComputeService {
         if let group { requestSpec["group"] = .string(group.uuid) }
         if !nics.isEmpty { requestSpec["networks"] = .array(nics.map(\.json)) }
         if !groups.isEmpty { requestSpec["security_group_ids"] = .array(groups.map { .string($0.id) }) }
-        var extra: [String: JSON] = ["request_spec": .object(requestSpec), "diskConfig": .string(try input.optionalString("OS-DCF:diskConfig") ?? "MANUAL")]
+        var extra: [String: JSON] = ["request_spec": .object(requestSpec), "diskConfig": .string(try Self.diskConfig(.object(input.fields)) ?? "MANUAL")]
         if let userData { extra["user_data"] = .string(userData) }
         if let keyData { extra["key_data"] = .string(keyData) }
         if let description = input.fields["description"], version >= Microversion(2, 19) { extra["description"] = description }
@@ -377,9 +378,8 @@ extension ComputeService {
         }
         let name = input.has("name") ? try input.requiredString("name", maxLength: 255) : nil
         var extra: [String: JSON] = [:]
-        for key in ["OS-DCF:diskConfig", "hostname"] where input.has(key) {
-            extra[key == "OS-DCF:diskConfig" ? "diskConfig" : key] = .optional(try input.optionalString(key))
-        }
+        if let diskConfig = try Self.diskConfig(.object(input.fields)) { extra["diskConfig"] = .string(diskConfig) }
+        if input.has("hostname") { extra["hostname"] = .optional(try input.optionalString("hostname")) }
         for key in ["accessIPv4", "accessIPv6"] where input.has(key) {
             extra[key] = .optional(try input.optionalString(key).map { try Self.canonicalAddress($0, field: key) })
         }

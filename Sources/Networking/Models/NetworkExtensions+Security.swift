@@ -10,6 +10,8 @@ extension NetworkExtensions {
                          description: "The stateful value a new security group takes when its create names none, per project or system-wide."),
         NetworkExtension(alias: "security-groups-remote-address-group", name: "Remote address group id field for security group rules",
                          description: "A security group rule's remote side as an address group (remote_address_group_id)."),
+        NetworkExtension(alias: "security-groups-normalized-cidr", name: "Normalized CIDR field for security group rules",
+                         description: "A rule's remote_ip_prefix as given, and normalized_cidr: that prefix without host bits."),
         NetworkExtension(alias: "agent", name: "agent", description: "The agent management extension."),
     ]
 }

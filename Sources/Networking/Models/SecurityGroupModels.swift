@@ -58,7 +58,10 @@ public struct SecurityGroupRule: Sendable, Equatable {
     /// TCP/UDP-like protocols: the port range; ICMP: the type and code.
     public var portRangeMin: Int64?
     public var portRangeMax: Int64?
+    /// As the client gave it: host bits may be set (`10.2.3.4/24`).
     public var remoteIPPrefix: String?
+    /// The remote prefix without host bits (`10.2.3.0/24`), Neutron's `normalized_cidr`.
+    public var normalizedCIDR: String? { remoteIPPrefix.flatMap { IPNetwork($0)?.description } }
     public var remoteGroupID: String?
     /// The remote side as an address group's CIDRs.
     public var remoteAddressGroupID: String?
@@ -99,10 +102,11 @@ public struct SecurityGroupRule: Sendable, Equatable {
     public var protocolNumber: Int? { `protocol`.flatMap(IPProtocols.number) }
 
     /// What makes two rules the same rule (Neutron's duplicate check): the protocol by number,
-    /// and a prefix of the whole family the same as no prefix.
+    /// a prefix by its network (host bits left out), and a prefix of the whole family the same
+    /// as no prefix.
     var identity: [String?] {
         [direction.rawValue, etherType.rawValue, protocolNumber.map(String.init), portRangeMin.map(String.init),
-         portRangeMax.map(String.init), remoteIPPrefix == etherType.anyPrefix ? nil : remoteIPPrefix, remoteGroupID, securityGroupID, remoteAddressGroupID]
+         portRangeMax.map(String.init), normalizedCIDR == etherType.anyPrefix ? nil : normalizedCIDR, remoteGroupID, securityGroupID, remoteAddressGroupID]
     }
 
     var json: [String: JSON] {
@@ -110,7 +114,7 @@ public struct SecurityGroupRule: Sendable, Equatable {
          "tenant_id": .string(projectID), "direction": .string(direction.rawValue), "ethertype": .string(etherType.rawValue),
          "protocol": .optional(`protocol`), "port_range_min": portRangeMin.map { .int($0) } ?? .null,
          "port_range_max": portRangeMax.map { .int($0) } ?? .null, "remote_ip_prefix": .optional(remoteIPPrefix),
-         "remote_group_id": .optional(remoteGroupID), "remote_address_group_id": .optional(remoteAddressGroupID), "description": .string(description),
+         "normalized_cidr": .optional(normalizedCIDR), "remote_group_id": .optional(remoteGroupID), "remote_address_group_id": .optional(remoteAddressGroupID), "description": .string(description),
          "revision_number": .int(revisionNumber), "created_at": .string(Timestamps.iso8601(createdAt)),
          "updated_at": .string(Timestamps.iso8601(updatedAt))]
     }

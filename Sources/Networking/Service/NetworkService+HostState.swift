@@ -351,7 +351,7 @@ extension NetworkService {
             HostNetworkState.SecurityGroup(id: id, rules: rules.filter { $0.string("security_group_id") == id }.flatMap { row in
                 let rule = HostNetworkState.Rule(id: row.string("id"), direction: row.string("direction"), ethertype: row.string("ethertype"),
                                                  protocol: row.optionalString("protocol"), portRangeMin: row.optionalInt("port_range_min").map(Int.init),
-                                                 portRangeMax: row.optionalInt("port_range_max").map(Int.init), remoteIPPrefix: row.optionalString("remote_ip_prefix"),
+                                                 portRangeMax: row.optionalInt("port_range_max").map(Int.init), remoteIPPrefix: row.optionalString("remote_ip_prefix").flatMap { IPNetwork($0)?.description },
                                                  remoteGroupID: row.optionalString("remote_group_id"))
                 return Self.expandingAddressGroup(rule, row.optionalString("remote_address_group_id").map { addressGroups[$0] ?? [] })
             }, memberAddresses: Array(Set(members[id] ?? [])).sorted())

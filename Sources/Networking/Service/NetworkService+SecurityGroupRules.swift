@@ -126,7 +126,9 @@ extension NetworkService {
             guard prefix.version == (etherType == .ipv4 ? 4 : 6) else {
                 throw APIError(.badRequest, "Conflicting value ethertype \(etherType.rawValue) for CIDR \(text)", code: "SecurityGroupRuleParameterConflict")
             }
-            rule.remoteIPPrefix = prefix.description
+            // Kept as given (host bits and all, written canonically, `/32` added to a bare
+            // address), as Neutron keeps it; `normalizedCIDR` is what the dataplane matches.
+            rule.remoteIPPrefix = "\(IPAddress(String(text.split(separator: "/")[0])).map { "\($0)" } ?? "\(prefix.address)")/\(prefix.prefixLength)"
         }
         if etherType == .ipv4, let number = rule.protocolNumber, IPProtocols.ipv6Only.contains(number) {
             throw APIError(.badRequest, "Invalid ethertype IPv4 for protocol \(rule.protocol ?? "").", code: "SecurityGroupEthertypeConflictWithProtocol")

@@ -141,6 +141,8 @@ public struct NimbusConfig: Sendable {
         Option(section: "fake_hosts", name: "disk_gb", defaultValue: "200", help: "GiB of disk each fake host reports."),
         Option(section: "fake_hosts", name: "live_migration_seconds", defaultValue: "0",
                help: "How long a fake host takes to send a guest in a live migration, so that it can be watched, forced to complete or aborted."),
+        Option(section: "fake_hosts", name: "snapshot_seconds", defaultValue: "0",
+               help: "How long a fake host takes to upload a snapshot, so that a server can be seen in image_uploading (and a second snapshot refused)."),
         Option(section: "ml2", name: "type_drivers", defaultValue: "local,flat,vlan,vxlan,gre", help: "Network types networks may have."),
         Option(section: "ml2", name: "tenant_network_types", defaultValue: "vxlan",
                help: "Network types tenant networks get, in order of preference: the first with a free segmentation id is used."),

@@ -170,6 +170,7 @@ public final class FakeDriver: PausingDriver, SuspendingDriver, SnapshottingDriv
             throw VirtError.failed("cannot write \(path)")
         }
         defer { try? FileManager.default.removeItem(atPath: path) }
+        await lag("snapshot")
         try await images.upload(imageID: imageID, taking: path, diskFormat: "qcow2")
         try change(uuid, to: state, log: "snapshotted")
     }
