@@ -13,7 +13,7 @@
 #
 # Usage: benchmarks/identity.sh [--write] [--no-build] [--duration SECONDS]
 #   --write        also rewrite the results section of BENCHMARKS.md
-#   --no-build     use the existing binary (default: swift build -c release)
+#   --no-build     use the existing binary (default: swift build -c release --product nimbus)
 #   --duration N   seconds for (a)-(c) (default 10; (d) runs 3x as long)
 # Environment: NIMBUS_BIN overrides the binary (.build/release/nimbus).
 set -euo pipefail
@@ -47,8 +47,8 @@ mkdir -p "$LOG_DIR"
 WRK_DIR="$ROOT/benchmarks/wrk"
 
 if [ "$BUILD" -eq 1 ] && [ -z "${NIMBUS_BIN:-}" ]; then
-    echo "building: swift build -c release (log: .build-logs/bench-build.log)" >&2
-    if ! swift build -c release >"$LOG_DIR/bench-build.log" 2>&1; then
+    echo "building: swift build -c release --product nimbus (log: .build-logs/bench-build.log)" >&2
+    if ! swift build -c release --product nimbus >"$LOG_DIR/bench-build.log" 2>&1; then
         tail -n 100 "$LOG_DIR/bench-build.log" >&2
         exit 1
     fi
