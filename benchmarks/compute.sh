@@ -130,9 +130,12 @@ mkdir -p "$WORK/data"
 # Read on the first start (nimbus up only writes its sample file when there is none).
 # 1,000 vCPUs per physical CPU: a fake host (8 vCPUs) holds 8,000 1-vCPU servers, so
 # placement never runs out of VCPU; RAM (64 MiB flavor, 15.5 GiB per host) holds 248.
+# No dataplane either: nothing is wired in this namespace (fake hosts need none).
 cat >"$WORK/data/nimbus.conf" <<'EOF'
 [DEFAULT]
 cpu_allocation_ratio = 1000.0
+[network]
+dataplane = none
 EOF
 
 PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

@@ -75,6 +75,10 @@ PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 BASE="http://127.0.0.1:$PORT/identity"
 PASSWORD="bench-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 
+# No dataplane: as root, nimbus up would otherwise wire its default network (a bridge in this
+# namespace, a qdhcp- namespace with dnsmasq), which outlives the server.
+mkdir -p "$WORK/data"
+printf '[network]\ndataplane = none\n' >"$WORK/data/nimbus.conf"
 "$BIN" up --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --admin-password "$PASSWORD" \
     >"$WORK/nimbus.log" 2>&1 &
 SERVER_PID=$!

@@ -34,6 +34,10 @@ fi
 BIN="${NIMBUS_BIN:-$ROOT/.build/release/nimbus}"
 WORK="$(mktemp -d /tmp/nimbus-image-bench.XXXXXX)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# No dataplane: as root, nimbus up would otherwise wire its default network (a bridge in this
+# namespace, a qdhcp- namespace with dnsmasq), which outlives the server.
+mkdir -p "$WORK/data"
+printf '[network]\ndataplane = none\n' >"$WORK/data/nimbus.conf"
 "$BIN" up --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/nimbus.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
