@@ -23,7 +23,7 @@
 #                              [--baseline-seconds S]
 #   --write             also rewrite the compute results section of BENCHMARKS.md
 #   --no-build          use the existing binaries (default: swift build -c release, for
-#                       nimbus and for benchmarks/ComputeLoad)
+#                       --product nimbus and for benchmarks/ComputeLoad)
 #   --client C          who sends the boot cycles: swift (ComputeLoad) or python (threads in
 #                       compute_boot.py); default swift if ComputeLoad builds (with
 #                       --no-build: if its binary exists), else python
@@ -79,8 +79,8 @@ LOG_DIR="$ROOT/.build-logs"
 mkdir -p "$LOG_DIR"
 
 if [ "$BUILD" -eq 1 ] && [ -z "${NIMBUS_BIN:-}" ]; then
-    echo "building: swift build -c release (log: .build-logs/bench-build.log)" >&2
-    if ! swift build -c release >"$LOG_DIR/bench-build.log" 2>&1; then
+    echo "building: swift build -c release --product nimbus (log: .build-logs/bench-build.log)" >&2
+    if ! swift build -c release --product nimbus >"$LOG_DIR/bench-build.log" 2>&1; then
         tail -n 100 "$LOG_DIR/bench-build.log" >&2
         exit 1
     fi
@@ -130,9 +130,12 @@ mkdir -p "$WORK/data"
 # Read on the first start (nimbus up only writes its sample file when there is none).
 # 1,000 vCPUs per physical CPU: a fake host (8 vCPUs) holds 8,000 1-vCPU servers, so
 # placement never runs out of VCPU; RAM (64 MiB flavor, 15.5 GiB per host) holds 248.
+# No dataplane either: nothing is wired in this namespace (fake hosts need none).
 cat >"$WORK/data/nimbus.conf" <<'EOF'
 [DEFAULT]
 cpu_allocation_ratio = 1000.0
+[network]
+dataplane = none
 EOF
 
 PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

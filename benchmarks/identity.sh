@@ -13,7 +13,7 @@
 #
 # Usage: benchmarks/identity.sh [--write] [--no-build] [--duration SECONDS]
 #   --write        also rewrite the results section of BENCHMARKS.md
-#   --no-build     use the existing binary (default: swift build -c release)
+#   --no-build     use the existing binary (default: swift build -c release --product nimbus)
 #   --duration N   seconds for (a)-(c) (default 10; (d) runs 3x as long)
 # Environment: NIMBUS_BIN overrides the binary (.build/release/nimbus).
 set -euo pipefail
@@ -47,8 +47,8 @@ mkdir -p "$LOG_DIR"
 WRK_DIR="$ROOT/benchmarks/wrk"
 
 if [ "$BUILD" -eq 1 ] && [ -z "${NIMBUS_BIN:-}" ]; then
-    echo "building: swift build -c release (log: .build-logs/bench-build.log)" >&2
-    if ! swift build -c release >"$LOG_DIR/bench-build.log" 2>&1; then
+    echo "building: swift build -c release --product nimbus (log: .build-logs/bench-build.log)" >&2
+    if ! swift build -c release --product nimbus >"$LOG_DIR/bench-build.log" 2>&1; then
         tail -n 100 "$LOG_DIR/bench-build.log" >&2
         exit 1
     fi
@@ -75,6 +75,10 @@ PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 BASE="http://127.0.0.1:$PORT/identity"
 PASSWORD="bench-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 
+# No dataplane: as root, nimbus up would otherwise wire its default network (a bridge in this
+# namespace, a qdhcp- namespace with dnsmasq), which outlives the server.
+mkdir -p "$WORK/data"
+printf '[network]\ndataplane = none\n' >"$WORK/data/nimbus.conf"
 "$BIN" up --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --admin-password "$PASSWORD" \
     >"$WORK/nimbus.log" 2>&1 &
 SERVER_PID=$!

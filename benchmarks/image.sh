@@ -3,8 +3,9 @@
 #
 #   benchmarks/image.sh [--no-build] [--size-mib N] [--rounds N] [--write]
 #
-# Builds a release nimbus (unless --no-build), starts it on a temporary data dir, makes an
-# N MiB file of random bytes (default 1024), then measures in one run:
+# Builds a release nimbus (`swift build -c release --product nimbus`; not with --no-build or
+# NIMBUS_BIN, which names another binary), starts it on a temporary data dir, makes an N MiB
+# file of random bytes (default 1024), then measures in one run:
 #   dd       dd if=FILE of=DATADIR/dd.out bs=1M conv=fsync   (the disk's own write rate)
 #   upload   curl -T FILE  PUT /image/v2/images/{id}/file    (hashing, inspection, fsync included)
 #   download curl -o DATADIR/dl.out GET /image/v2/images/{id}/file
@@ -24,10 +25,19 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ "$BUILD" -eq 1 ] && swift build -c release >/dev/null
+if [ "$BUILD" -eq 1 ] && [ -z "${NIMBUS_BIN:-}" ]; then
+    # Only the server: a whole-package release build stops at NimbusFuzzTargets (@testable import).
+    mkdir -p .build-logs
+    echo "building: swift build -c release --product nimbus (log: .build-logs/bench-build.log)" >&2
+    swift build -c release --product nimbus >.build-logs/bench-build.log 2>&1 || { tail -n 100 .build-logs/bench-build.log >&2; exit 1; }
+fi
 BIN="${NIMBUS_BIN:-$ROOT/.build/release/nimbus}"
 WORK="$(mktemp -d /tmp/nimbus-image-bench.XXXXXX)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# No dataplane: as root, nimbus up would otherwise wire its default network (a bridge in this
+# namespace, a qdhcp- namespace with dnsmasq), which outlives the server.
+mkdir -p "$WORK/data"
+printf '[network]\ndataplane = none\n' >"$WORK/data/nimbus.conf"
 "$BIN" up --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/nimbus.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -35,6 +45,7 @@ for _ in $(seq 1 120); do grep -q "Nimbus is ready" "$WORK/nimbus.log" 2>/dev/nu
 BASE="http://127.0.0.1:$PORT"
 PW="$(cat "$WORK/data/admin-password")"
 TOKEN="$(curl -s -i -X POST "$BASE/identity/v3/auth/tokens" -H 'Content-Type: application/json' -d "{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"admin\",\"domain\":{\"id\":\"default\"},\"password\":\"$PW\"}}},\"scope\":{\"project\":{\"name\":\"admin\",\"domain\":{\"id\":\"default\"}}}}}" | awk -F': ' 'tolower($1)=="x-subject-token"{print $2}' | tr -d '\r')"
+[ -n "$TOKEN" ] || { echo "image.sh: no token from nimbus (log follows)" >&2; cat "$WORK/nimbus.log" >&2; exit 1; }
 
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/source"
 sync
