@@ -87,19 +87,25 @@ public struct AllInOne: Sendable {
         // Refuse an occupied port before touching the database, so the message is about the port.
         try PortProbe.checkFree(host: host, port: port)
 
+        var publicBridge: PublicBridge?
         if let topology, try HostDrivers.interfaceMappings(config)[PublicBridge.physicalNetwork] == nil {
             // DevStack's br-ex, unless the operator gave the public network an interface of their own.
             let namespace = config.string("network", "public_namespace")
-            do {
-                try HostDrivers.ensureDataplaneTools()
-                try await PublicBridge(gatewayCIDR: topology.gatewayCIDR, namespace: namespace.isEmpty ? nil : namespace).ensure()
-            } catch {
-                throw StartupError("could not make the public network's bridge \(PublicBridge.bridge): \(error)")
-            }
+            publicBridge = PublicBridge(gatewayCIDR: topology.gatewayCIDR, namespace: namespace.isEmpty ? nil : namespace)
             let mappings = config.list("linux_bridge", "physical_interface_mappings") + ["\(PublicBridge.physicalNetwork):\(PublicBridge.physicalInterface)"]
             config.set("linux_bridge", "physical_interface_mappings", mappings.joined(separator: ","))
         }
         let plane = try await NimbusControlPlane(dataDir: dir, config: config, publicURL: publicURL, logger: logger)
+        // The host is touched only once the database is open: a bad database URL must not leave
+        // a bridge behind in the caller's namespace.
+        if let publicBridge {
+            do {
+                try HostDrivers.ensureDataplaneTools()
+                try await publicBridge.ensure()
+            } catch {
+                throw StartupError("could not make the public network's bridge \(PublicBridge.bridge): \(error)")
+            }
+        }
         let (password, generated) = try DataDirectory.adminPassword(dir, explicit: adminPassword)
         try await plane.bootstrap(adminPassword: password)
         if generated { FileHandle.standardOutput.write(Data("Generated admin password (stored in \(dir)/admin-password): \(password)\n".utf8)) }

@@ -54,9 +54,18 @@ def test_data_dir_that_is_a_file_is_a_one_line_failure(tmp_path: Path) -> None:
     ("postgres://", "bad PostgreSQL URL"),
 ])
 def test_bad_database_url_is_a_one_line_failure(tmp_path: Path, url: str, reason: str) -> None:
+    bridge_before = public_bridge_exists()
     result = run_until_exit("up", "--data-dir", str(tmp_path / "d"), "--listen", f"127.0.0.1:{free_port()}", "--database", url)
     assert_one_line_failure(result, reason)
     assert "secret" not in result.stderr, "passwords are not echoed"
+    # As root, nimbus up makes DevStack's br-ex in its namespace (here the host's own): only
+    # once the database is open, so a refused start leaves the host as it was.
+    if not bridge_before:
+        assert not public_bridge_exists(), "a start refused for its database made br-ex"
+
+
+def public_bridge_exists() -> bool:
+    return subprocess.run(["ip", "link", "show", "br-ex"], capture_output=True).returncode == 0
 
 
 def test_bad_listen_address_and_config_are_one_line_failures(tmp_path: Path) -> None:
