@@ -99,9 +99,11 @@ class Server:
         wait_for(lambda: self.status() == status, 120, f"{self.name} to become {status}")
 
     def delete(self) -> None:
+        # The server leaves the API at once and its host destroys the guest after (see
+        # ComputeService.deleteServer), so `--wait` returns before the host may have finished.
         self.cloud.osc("server", "delete", "--wait", self.id)
-        assert qemu_pids(self.id) == [], "the guest's QEMU process is gone"
-        assert not self.directory.exists(), f"{self.directory} is gone (overlay, sockets, console log)"
+        wait_for(lambda: qemu_pids(self.id) == [], 60, "the guest's QEMU process to be gone")
+        wait_for(lambda: not self.directory.exists(), 60, f"{self.directory} to be gone (overlay, sockets, console log)")
 
 
 def test_the_first_command_gives_a_cloud_that_boots_the_test_image(qemu_cloud: Nimbus) -> None:
