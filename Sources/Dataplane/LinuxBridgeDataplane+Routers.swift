@@ -46,20 +46,15 @@ extension LinuxBridgeDataplane {
                                  bridge: DeviceNames.bridge(network: port.networkID), mac: port.macAddress, mtu: port.mtu,
                                  addresses: Self.interfaceAddresses(port), links: &links)
         }
-        if let gateway = router.gateway {
-            let name = DeviceNames.routerGateway(port: gateway.port.id)
-            inside.insert(name)
-            let floating = router.floatingIPs.map { "\($0.floatingAddress)/32" }
-            try await ensureVeth(outside: DeviceNames.tap(port: gateway.port.id), inside: name, namespace: namespace, insideLinks: insideLinks,
-                                 bridge: DeviceNames.bridge(network: gateway.port.networkID), mac: gateway.port.macAddress, mtu: gateway.port.mtu,
-                                 addresses: Self.interfaceAddresses(gateway.port).union(floating), links: &links)
-        }
-        for port in router.extraGateways {
+        // Every gateway is plugged; the first also holds the floating IPs (their NAT uses it).
+        let floating = Set(router.floatingIPs.map { "\($0.floatingAddress)/32" })
+        let gateways = (router.gateway.map { [$0.port] } ?? []) + router.extraGateways
+        for (index, port) in gateways.enumerated() {
             let name = DeviceNames.routerGateway(port: port.id)
             inside.insert(name)
             try await ensureVeth(outside: DeviceNames.tap(port: port.id), inside: name, namespace: namespace, insideLinks: insideLinks,
                                  bridge: DeviceNames.bridge(network: port.networkID), mac: port.macAddress, mtu: port.mtu,
-                                 addresses: Self.interfaceAddresses(port), links: &links)
+                                 addresses: Self.interfaceAddresses(port).union(index == 0 ? floating : []), links: &links)
         }
         // Ports the router no longer has: deleting the namespace's end deletes the host's too.
         for link in insideLinks where (link.ifname.hasPrefix("qr-") || link.ifname.hasPrefix("qg-")) && !inside.contains(link.ifname) {

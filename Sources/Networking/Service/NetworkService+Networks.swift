@@ -16,6 +16,13 @@ extension NetworkService {
         guard unknown.isEmpty else { throw badRequest("Unrecognized attribute(s) '\(unknown.joined(separator: ", "))'") }
     }
 
+    /// Neutron's 400 for an update naming an attribute that is set only at create.
+    static func refuseReadOnly(_ input: JSONInput, updatable: Set<String>) throws {
+        if let readOnly = input.fields.keys.sorted().first(where: { !updatable.contains($0) }) {
+            throw badRequest("Cannot update read-only attribute \(readOnly)")
+        }
+    }
+
     static func flag(_ value: Bool) -> String { value ? "True" : "False" }
 
     func networks(where clause: String = "", _ binds: [SQLValue] = [], _ x: any SQLExecutor) async throws -> [Rendered] {

@@ -247,9 +247,7 @@ extension NetworkService {
         let input = try JSONInput(body: body, key: "network_segment_range")
         try Self.allowOnly(input, Self.segmentRangeAttributes)
         try authorize("update_network_segment_range", caller)
-        if let readOnly = input.fields.keys.sorted().first(where: { !Self.segmentRangeUpdatableAttributes.contains($0) }) {
-            throw Self.badRequest("Cannot update read-only attribute \(readOnly)")
-        }
+        try Self.refuseReadOnly(input, updatable: Self.segmentRangeUpdatableAttributes)
         let minimum = input.has("minimum") ? try Self.rangeBound(input, "minimum") : nil
         let maximum = input.has("maximum") ? try Self.rangeBound(input, "maximum") : nil
         try await write { x in

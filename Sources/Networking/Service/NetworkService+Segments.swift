@@ -125,9 +125,7 @@ extension NetworkService {
         let input = try JSONInput(body: body, key: "segment")
         try Self.allowOnly(input, Self.segmentAttributes)
         try authorize("update_segment", caller)
-        if let readOnly = input.fields.keys.sorted().first(where: { !Self.segmentUpdatableAttributes.contains($0) }) {
-            throw Self.badRequest("Cannot update read-only attribute \(readOnly)")
-        }
+        try Self.refuseReadOnly(input, updatable: Self.segmentUpdatableAttributes)
         try await write { x in
             _ = try await self.segmentRow(id, x)
             var sets: [(String, SQLValue)] = []
